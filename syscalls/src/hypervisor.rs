@@ -1,0 +1,194 @@
+//! Guest and vCPU call arguments: trap kinds, options, state kinds, mapping flags, limits, and
+//! the arm64 `zx_vcpu_state_t` / `zx_vcpu_io_t` records (reference §4, ABI.md §4).
+
+use core::mem::{offset_of, size_of};
+
+use crate::wire::{read_u32, read_u64, write_u32, write_u64};
+
+/// `ZX_GUEST_TRAP_BELL`: asynchronous write trap, delivered to a port.
+pub const GUEST_TRAP_BELL: u32 = 0;
+/// `ZX_GUEST_TRAP_MEM`: synchronous trap, returned from `zx_vcpu_enter`.
+pub const GUEST_TRAP_MEM: u32 = 1;
+/// `ZX_GUEST_TRAP_IO`: x86 port I/O; `ZX_ERR_NOT_SUPPORTED` on arm64.
+pub const GUEST_TRAP_IO: u32 = 2;
+
+/// `ZX_GUEST_OPT_NORMAL`: the only `zx_guest_create` option accepted on arm64.
+pub const GUEST_OPT_NORMAL: u32 = 0;
+/// `ZX_GUEST_OPT_DIRECT`: x86 only; `ZX_ERR_INVALID_ARGS` on arm64.
+pub const GUEST_OPT_DIRECT: u32 = 1;
+
+/// `ZX_VCPU_STATE`: state kind for a [`VcpuState`].
+pub const VCPU_STATE: u32 = 0;
+/// `ZX_VCPU_IO`: state kind for a [`VcpuIo`] (write only).
+pub const VCPU_IO: u32 = 1;
+
+/// `ZX_VM_PERM_READ`.
+pub const VM_PERM_READ: u32 = 1;
+/// `ZX_VM_PERM_WRITE`.
+pub const VM_PERM_WRITE: u32 = 2;
+/// `ZX_VM_PERM_EXECUTE`.
+pub const VM_PERM_EXECUTE: u32 = 4;
+/// `ZX_VM_SPECIFIC`: map at exactly `vmar_offset`.
+pub const VM_SPECIFIC: u32 = 0x400;
+
+/// Size of the guest-physical address space (the guest VMAR): 64 GiB, a 36-bit IPA.
+pub const GUEST_PHYS_ASPACE_SIZE: u64 = 1 << 36;
+/// Most vCPUs one guest may have.
+pub const MAX_VCPUS_PER_GUEST: usize = 8;
+/// Number of interrupt vectors (GIC INTIDs) `zx_vcpu_interrupt` accepts: `0..NUM_INTERRUPTS`.
+pub const NUM_INTERRUPTS: u32 = 256;
+
+/// The `cpsr` bits of a [`VcpuState`] that carry state: NZCV, bits 31:28.
+pub const CPSR_NZCV_MASK: u32 = 0xF000_0000;
+
+/// arm64 `zx_vcpu_state_t`, 264 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct VcpuState {
+    /// X0..X30.
+    pub x: [u64; 31],
+    /// The guest's SP_EL1.
+    pub sp: u64,
+    /// NZCV in bits 31:28 ([`CPSR_NZCV_MASK`]); every other bit is zero.
+    pub cpsr: u32,
+    /// Always zero.
+    pub padding1: [u8; 4],
+}
+
+const _: () = {
+    assert!(size_of::<VcpuState>() == 264);
+    assert!(offset_of!(VcpuState, x) == 0);
+    assert!(offset_of!(VcpuState, sp) == 248);
+    assert!(offset_of!(VcpuState, cpsr) == 256);
+    assert!(offset_of!(VcpuState, padding1) == 260);
+};
+
+impl VcpuState {
+    /// Size of the C structure in bytes.
+    pub const SIZE: usize = 264;
+
+    /// The structure's memory image.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0; Self::SIZE];
+        for (i, x) in self.x.iter().enumerate() {
+            write_u64(&mut b, i * 8, *x);
+        }
+        write_u64(&mut b, 248, self.sp);
+        write_u32(&mut b, 256, self.cpsr);
+        b[260..264].copy_from_slice(&self.padding1);
+        b
+    }
+
+    /// The structure held in a memory image.
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        let mut x = [0; 31];
+        for (i, reg) in x.iter_mut().enumerate() {
+            *reg = read_u64(b, i * 8);
+        }
+        VcpuState {
+            x,
+            sp: read_u64(b, 248),
+            cpsr: read_u32(b, 256),
+            padding1: [b[260], b[261], b[262], b[263]],
+        }
+    }
+}
+
+/// arm64 `zx_vcpu_io_t`, 16 bytes: completes the MMIO read of the last `GUEST_MEM` exit.
+/// (Zircon's x86 form is 8 bytes; this ABI uses a 64-bit `data`.)
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct VcpuIo {
+    /// Bytes read: 1, 2, 4 or 8, equal to the pending access's size.
+    pub access_size: u8,
+    /// Always zero.
+    pub padding1: [u8; 7],
+    /// The value read, in the low `access_size` bytes.
+    pub data: u64,
+}
+
+const _: () = {
+    assert!(size_of::<VcpuIo>() == 16);
+    assert!(offset_of!(VcpuIo, access_size) == 0);
+    assert!(offset_of!(VcpuIo, padding1) == 1);
+    assert!(offset_of!(VcpuIo, data) == 8);
+};
+
+impl VcpuIo {
+    /// Size of the C structure in bytes.
+    pub const SIZE: usize = 16;
+
+    /// A completion record of `access_size` bytes holding `data`.
+    pub const fn new(access_size: u8, data: u64) -> Self {
+        VcpuIo {
+            access_size,
+            padding1: [0; 7],
+            data,
+        }
+    }
+
+    /// The structure's memory image.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0; Self::SIZE];
+        b[0] = self.access_size;
+        b[1..8].copy_from_slice(&self.padding1);
+        write_u64(&mut b, 8, self.data);
+        b
+    }
+
+    /// The structure held in a memory image.
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        let mut padding1 = [0; 7];
+        padding1.copy_from_slice(&b[1..8]);
+        VcpuIo {
+            access_size: b[0],
+            padding1,
+            data: read_u64(b, 8),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_match_the_reference() {
+        assert_eq!((GUEST_TRAP_BELL, GUEST_TRAP_MEM, GUEST_TRAP_IO), (0, 1, 2));
+        assert_eq!((GUEST_OPT_NORMAL, GUEST_OPT_DIRECT), (0, 1));
+        assert_eq!((VCPU_STATE, VCPU_IO), (0, 1));
+        assert_eq!((VM_PERM_READ, VM_PERM_WRITE, VM_PERM_EXECUTE), (1, 2, 4));
+        assert_eq!(VM_SPECIFIC, 0x400);
+        assert_eq!(GUEST_PHYS_ASPACE_SIZE, 0x10_0000_0000);
+        assert_eq!(MAX_VCPUS_PER_GUEST, 8);
+        assert_eq!(NUM_INTERRUPTS, 256);
+        assert_eq!(CPSR_NZCV_MASK, 0xF000_0000);
+    }
+
+    #[test]
+    fn vcpu_state_image_follows_the_c_layout() {
+        let mut state = VcpuState::default();
+        for (i, x) in state.x.iter_mut().enumerate() {
+            *x = 0x0101_0101_0101_0101 * (i as u64 + 1);
+        }
+        state.sp = 0xDEAD_BEEF_0000_0040;
+        state.cpsr = 0x6000_0000;
+        let b = state.to_bytes();
+        assert_eq!(b[0..8], 0x0101_0101_0101_0101u64.to_le_bytes());
+        assert_eq!(b[240..248], (0x0101_0101_0101_0101u64 * 31).to_le_bytes());
+        assert_eq!(b[248..256], 0xDEAD_BEEF_0000_0040u64.to_le_bytes());
+        assert_eq!(b[256..260], 0x6000_0000u32.to_le_bytes());
+        assert_eq!(b[260..264], [0; 4]);
+        assert_eq!(VcpuState::from_bytes(&b), state);
+    }
+
+    #[test]
+    fn vcpu_io_image_follows_the_abi_layout() {
+        let io = VcpuIo::new(2, 0x8000);
+        let b = io.to_bytes();
+        assert_eq!(b[0], 2);
+        assert_eq!(b[1..8], [0; 7]);
+        assert_eq!(b[8..16], 0x8000u64.to_le_bytes());
+        assert_eq!(VcpuIo::from_bytes(&b), io);
+    }
+}
