@@ -1,0 +1,293 @@
+//! Platform discovery: everything the monitor needs to know about the machine,
+//! read from the devicetree the loader passed in x0 (memory, CPUs, console,
+//! GIC, PSCI conduit, timer interrupts, initrd). Pure: it runs before the heap
+//! exists (fixed-capacity lists) and is host-tested on QEMU's own DTBs.
+
+use crate::range::Range;
+use arrayvec::ArrayVec;
+use fdt::{node::FdtNode, Fdt};
+
+/// Most CPUs the monitor supports (stacks and per-CPU data are sized by it).
+pub const MAX_CPUS: usize = 8;
+/// Most memory (or reserved) ranges kept from the DTB.
+pub const MAX_RANGES: usize = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicVersion {
+    V2 = 2,
+    V3 = 3,
+}
+
+/// The interrupt controller's register frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gic {
+    pub version: GicVersion,
+    /// GICD.
+    pub distributor: Range,
+    /// GICv3: the redistributor region; GICv2: the CPU interface (GICC).
+    pub cpu: Range,
+    /// GICv2 only: the hypervisor control interface (GICH).
+    pub hyp: Option<Range>,
+    /// GICv2 only: the virtual CPU interface (GICV).
+    pub vcpu: Option<Range>,
+}
+
+/// How the monitor reaches the firmware's PSCI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conduit {
+    Smc,
+    Hvc,
+}
+
+/// How a secondary CPU is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnableMethod {
+    Psci,
+    /// Write the entry point to this address and `sev`.
+    SpinTable(u64),
+    /// The boot CPU, or a CPU without a known method.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cpu {
+    /// MPIDR affinity fields as listed in the DTB `reg`.
+    pub mpidr: u64,
+    pub enable: EnableMethod,
+}
+
+/// Architected timer PPIs (INTIDs, i.e. already offset by 16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerIrqs {
+    pub phys: u32,
+    pub virt: u32,
+    pub hyp: u32,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum PlatformError {
+    BadDtb,
+    NoMemory,
+    NoCpus,
+    TooManyCpus,
+}
+
+/// The machine, as its devicetree describes it.
+#[derive(Debug)]
+pub struct Platform<'a> {
+    pub model: &'a str,
+    pub dtb: Range,
+    pub memory: ArrayVec<Range, MAX_RANGES>,
+    /// `/memreserve/` entries and `/reserved-memory` children.
+    pub reserved: ArrayVec<Range, MAX_RANGES>,
+    pub initrd: Option<Range>,
+    pub cpus: ArrayVec<Cpu, MAX_CPUS>,
+    /// PL011 console registers (from `/chosen/stdout-path`, else the first PL011).
+    pub uart: Option<Range>,
+    pub gic: Option<Gic>,
+    pub psci: Option<Conduit>,
+    pub timer: Option<TimerIrqs>,
+}
+
+impl<'a> Platform<'a> {
+    /// Parses the devicetree blob located at physical address `dtb_pa`.
+    pub fn parse(dtb: &'a [u8], dtb_pa: u64) -> Result<Self, PlatformError> {
+        let fdt = Fdt::new(dtb).map_err(|_| PlatformError::BadDtb)?;
+        let memory = memory_ranges(&fdt);
+        if memory.is_empty() {
+            return Err(PlatformError::NoMemory);
+        }
+        let cpus = cpus(&fdt)?;
+        Ok(Self {
+            model: fdt.find_node("/").and_then(|n| n.property("model")).and_then(|p| p.as_str()).unwrap_or("unknown"),
+            dtb: Range::new(dtb_pa, fdt.total_size() as u64),
+            memory,
+            reserved: reserved_ranges(&fdt),
+            initrd: initrd(&fdt),
+            cpus,
+            uart: uart(&fdt),
+            gic: gic(&fdt),
+            psci: psci(&fdt),
+            timer: timer(&fdt),
+        })
+    }
+
+    /// Index of the CPU whose MPIDR affinity matches `mpidr`.
+    pub fn cpu_index(&self, mpidr: u64) -> Option<usize> {
+        const AFFINITY: u64 = 0xff_00ff_ffff;
+        self.cpus.iter().position(|c| c.mpidr & AFFINITY == mpidr & AFFINITY)
+    }
+}
+
+/// Reads the total size from a DTB header (big-endian u32 at offset 4),
+/// so a caller holding only a pointer knows how much to map.
+pub fn header_total_size(header: &[u8; 8]) -> Option<usize> {
+    let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    let size = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    (magic == 0xd00d_feed).then_some(size as usize)
+}
+
+fn is_memory_node(node: &FdtNode) -> bool {
+    node.name == "memory"
+        || node.name.starts_with("memory@")
+        || node.property("device_type").and_then(|p| p.as_str()) == Some("memory")
+}
+
+fn regs(node: &FdtNode) -> impl Iterator<Item = Range> + 'static {
+    let regions: ArrayVec<Range, MAX_RANGES> = node
+        .reg()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| Some(Range::new(r.starting_address as u64, r.size? as u64)))
+        .filter(|r| r.size != 0)
+        .take(MAX_RANGES)
+        .collect();
+    regions.into_iter()
+}
+
+fn memory_ranges(fdt: &Fdt) -> ArrayVec<Range, MAX_RANGES> {
+    let mut out = ArrayVec::new();
+    for range in fdt.all_nodes().filter(is_memory_node).flat_map(|n| regs(&n)) {
+        if out.try_push(range).is_err() {
+            break;
+        }
+    }
+    out.sort_unstable_by_key(|r: &Range| r.base);
+    out
+}
+
+fn reserved_ranges(fdt: &Fdt) -> ArrayVec<Range, MAX_RANGES> {
+    let from_header = fdt.memory_reservations().map(|r| Range::new(r.address() as u64, r.size() as u64));
+    let from_nodes = fdt
+        .find_node("/reserved-memory")
+        .into_iter()
+        .flat_map(|n| n.children())
+        .flat_map(|n| regs(&n));
+    from_header.chain(from_nodes).filter(|r| r.size != 0).take(MAX_RANGES).collect()
+}
+
+fn be_uint(bytes: &[u8]) -> Option<u64> {
+    match bytes.len() {
+        4 => Some(u32::from_be_bytes(bytes.try_into().ok()?) as u64),
+        8 => Some(u64::from_be_bytes(bytes.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+fn initrd(fdt: &Fdt) -> Option<Range> {
+    let chosen = fdt.find_node("/chosen")?;
+    let start = be_uint(chosen.property("linux,initrd-start")?.value)?;
+    let end = be_uint(chosen.property("linux,initrd-end")?.value)?;
+    (end > start).then(|| Range::new(start, end - start))
+}
+
+fn cpus(fdt: &Fdt) -> Result<ArrayVec<Cpu, MAX_CPUS>, PlatformError> {
+    let parent = fdt.find_node("/cpus").ok_or(PlatformError::NoCpus)?;
+    let mut out = ArrayVec::new();
+    for node in parent.children().filter(|c| c.name == "cpu" || c.name.starts_with("cpu@")) {
+        let Some(mpidr) = node.property("reg").and_then(|p| be_uint(p.value)) else { continue };
+        let enable = match node.property("enable-method").and_then(|p| p.as_str()) {
+            Some("psci") => EnableMethod::Psci,
+            Some("spin-table") => node
+                .property("cpu-release-addr")
+                .and_then(|p| be_uint(p.value))
+                .map_or(EnableMethod::None, EnableMethod::SpinTable),
+            _ => EnableMethod::None,
+        };
+        out.try_push(Cpu { mpidr, enable }).map_err(|_| PlatformError::TooManyCpus)?;
+    }
+    if out.is_empty() {
+        return Err(PlatformError::NoCpus);
+    }
+    Ok(out)
+}
+
+fn uart(fdt: &Fdt) -> Option<Range> {
+    let stdout = fdt.chosen().stdout().filter(|n| is_pl011(n));
+    let node = stdout.or_else(|| fdt.all_nodes().find(is_pl011))?;
+    regs(&node).next()
+}
+
+fn is_pl011(node: &FdtNode) -> bool {
+    node.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011"))
+}
+
+fn gic(fdt: &Fdt) -> Option<Gic> {
+    const V2: [&str; 4] = ["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a7-gic", "arm,arm11mp-gic"];
+    if let Some(node) = fdt.find_compatible(&["arm,gic-v3"]) {
+        let mut r = regs(&node);
+        return Some(Gic { version: GicVersion::V3, distributor: r.next()?, cpu: r.next()?, hyp: None, vcpu: None });
+    }
+    let node = fdt.find_compatible(&V2)?;
+    let mut r = regs(&node);
+    Some(Gic { version: GicVersion::V2, distributor: r.next()?, cpu: r.next()?, hyp: r.next(), vcpu: r.next() })
+}
+
+fn psci(fdt: &Fdt) -> Option<Conduit> {
+    let node = fdt.all_nodes().find(|n| {
+        n.compatible().is_some_and(|c| c.all().any(|s| s.starts_with("arm,psci")))
+    })?;
+    match node.property("method")?.as_str()? {
+        "smc" => Some(Conduit::Smc),
+        "hvc" => Some(Conduit::Hvc),
+        _ => None,
+    }
+}
+
+fn timer(fdt: &Fdt) -> Option<TimerIrqs> {
+    let node = fdt.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])?;
+    let cells = node.property("interrupts")?.value;
+    // Four interrupts of three cells (type, number, flags): secure phys,
+    // non-secure phys, virt, hyp. PPI numbers are offset by 16.
+    let ppi = |i: usize| -> Option<u32> {
+        let at = (i * 3 + 1) * 4;
+        Some(u32::from_be_bytes(cells.get(at..at + 4)?.try_into().ok()?) + 16)
+    };
+    Some(TimerIrqs { phys: ppi(1)?, virt: ppi(2)?, hyp: ppi(3)? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V3: &[u8] = include_bytes!("../testdata/virt-gicv3-smp4.dtb");
+    const V2: &[u8] = include_bytes!("../testdata/virt-gicv2-smp2.dtb");
+
+    #[test]
+    fn virt_gicv3() {
+        let p = Platform::parse(V3, 0x4800_1000).unwrap();
+        assert_eq!(p.memory.as_slice(), &[Range::new(0x4000_0000, 0x4000_0000)]);
+        assert_eq!(p.cpus.len(), 4);
+        assert_eq!(p.cpus[3], Cpu { mpidr: 3, enable: EnableMethod::Psci });
+        assert_eq!(p.cpu_index(0x8000_0002), Some(2));
+        assert_eq!(p.cpu_index(7), None);
+        assert_eq!(p.uart, Some(Range::new(0x0900_0000, 0x1000)));
+        let gic = p.gic.unwrap();
+        assert_eq!(gic.version, GicVersion::V3);
+        assert_eq!(gic.distributor, Range::new(0x0800_0000, 0x1_0000));
+        assert_eq!(gic.cpu, Range::new(0x080a_0000, 0xf6_0000));
+        assert_eq!(p.psci, Some(Conduit::Smc));
+        assert_eq!(p.timer, Some(TimerIrqs { phys: 30, virt: 27, hyp: 26 }));
+        assert_eq!(p.initrd, Some(Range::new(0x4800_0000, 3)));
+        assert_eq!(p.dtb, Range::new(0x4800_1000, V3.len() as u64));
+    }
+
+    #[test]
+    fn virt_gicv2() {
+        let p = Platform::parse(V2, 0).unwrap();
+        assert_eq!(p.cpus.len(), 2);
+        let gic = p.gic.unwrap();
+        assert_eq!(gic.version, GicVersion::V2);
+        assert_eq!(gic.cpu, Range::new(0x0801_0000, 0x1_0000));
+        assert_eq!(gic.hyp, Some(Range::new(0x0803_0000, 0x1_0000)));
+        assert_eq!(gic.vcpu, Some(Range::new(0x0804_0000, 0x1_0000)));
+        assert_eq!(p.initrd, None);
+    }
+
+    #[test]
+    fn rejects_garbage_and_reads_header() {
+        assert_eq!(Platform::parse(&[0u8; 64], 0).unwrap_err(), PlatformError::BadDtb);
+        assert_eq!(header_total_size(V3[..8].try_into().unwrap()), Some(V3.len()));
+        assert_eq!(header_total_size(&[0; 8]), None);
+    }
+}

@@ -1,0 +1,87 @@
+//! Physical address ranges and the arithmetic the monitor does on them.
+
+/// A half-open physical range `[base, base + size)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Range {
+    pub base: u64,
+    pub size: u64,
+}
+
+impl Range {
+    pub const fn new(base: u64, size: u64) -> Self {
+        Self { base, size }
+    }
+
+    /// One past the last byte, saturating at `u64::MAX`.
+    pub const fn end(&self) -> u64 {
+        self.base.saturating_add(self.size)
+    }
+
+    pub const fn contains(&self, addr: u64) -> bool {
+        addr >= self.base && addr < self.end()
+    }
+
+    /// Whether `other` lies entirely inside `self`.
+    pub const fn covers(&self, other: &Range) -> bool {
+        other.base >= self.base && other.end() <= self.end()
+    }
+
+    pub const fn overlaps(&self, other: &Range) -> bool {
+        self.size != 0 && other.size != 0 && self.base < other.end() && other.base < self.end()
+    }
+}
+
+/// The parts of `r` outside `hole` (up to two).
+pub fn subtract(r: Range, hole: Range) -> [Option<Range>; 2] {
+    if !r.overlaps(&hole) {
+        return [Some(r).filter(|r| r.size != 0), None];
+    }
+    let below = (hole.base > r.base).then(|| Range::new(r.base, hole.base - r.base));
+    let above = (hole.end() < r.end()).then(|| Range::new(hole.end(), r.end() - hole.end()));
+    [below, above]
+}
+
+pub const fn align_down(value: u64, align: u64) -> u64 {
+    value & !(align - 1)
+}
+
+pub const fn align_up(value: u64, align: u64) -> Option<u64> {
+    match value.checked_add(align - 1) {
+        Some(v) => Some(v & !(align - 1)),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_is_half_open() {
+        let a = Range::new(0x1000, 0x1000);
+        assert!(a.overlaps(&Range::new(0x1fff, 1)));
+        assert!(!a.overlaps(&Range::new(0x2000, 0x1000)));
+        assert!(!a.overlaps(&Range::new(0, 0x1000)));
+        assert!(!a.overlaps(&Range::new(0x1800, 0)));
+    }
+
+    #[test]
+    fn subtract_cuts_holes() {
+        let r = Range::new(0x1000, 0x3000);
+        assert_eq!(subtract(r, Range::new(0x2000, 0x1000)), [Some(Range::new(0x1000, 0x1000)), Some(Range::new(0x3000, 0x1000))]);
+        assert_eq!(subtract(r, Range::new(0, 0x2000)), [None, Some(Range::new(0x2000, 0x2000))]);
+        assert_eq!(subtract(r, Range::new(0x3000, 0x8000)), [Some(Range::new(0x1000, 0x2000)), None]);
+        assert_eq!(subtract(r, Range::new(0, 0x8000)), [None, None]);
+        assert_eq!(subtract(r, Range::new(0x8000, 0x10)), [Some(r), None]);
+    }
+
+    #[test]
+    fn end_saturates_and_alignment() {
+        assert_eq!(Range::new(u64::MAX - 1, 10).end(), u64::MAX);
+        assert_eq!(align_down(0x1fff, 0x1000), 0x1000);
+        assert_eq!(align_up(0x1001, 0x1000), Some(0x2000));
+        assert_eq!(align_up(u64::MAX, 0x1000), None);
+        assert!(Range::new(0, 0x2000).covers(&Range::new(0x1000, 0x1000)));
+        assert!(!Range::new(0, 0x2000).covers(&Range::new(0x1000, 0x1001)));
+    }
+}
