@@ -1,0 +1,76 @@
+//! Everything that touches the CPU directly: the boot and vector assembly,
+//! cache and TLB maintenance, address translation, firmware calls. Each item
+//! is a small safe face over one instruction sequence.
+
+pub mod cache;
+pub mod firmware;
+pub mod semihosting;
+pub mod translate;
+
+use crate::platform::MAX_CPUS;
+use crate::trapframe::TrapFrame;
+
+/// Bytes of EL2 stack per CPU.
+pub const STACK_SIZE: usize = 64 * 1024;
+
+core::arch::global_asm!(
+    include_str!("boot.S"),
+    STACK_SIZE = const STACK_SIZE,
+    MAX_CPUS = const MAX_CPUS,
+);
+core::arch::global_asm!(include_str!("vectors.S"));
+
+extern "C" {
+    static el2_vectors: u8;
+    static __image_start: u8;
+    static __text_end: u8;
+    static __rodata_end: u8;
+    static __bss_end: u8;
+    fn secondary_entry();
+    fn enter_lower(frame: *const TrapFrame) -> !;
+}
+
+/// The monitor image's sections, as physical addresses.
+pub struct ImageLayout {
+    pub start: u64,
+    pub text_end: u64,
+    pub rodata_end: u64,
+    pub end: u64,
+}
+
+pub fn image_layout() -> ImageLayout {
+    // SAFETY: linker-script symbols; only their addresses are taken.
+    unsafe {
+        ImageLayout {
+            start: &__image_start as *const u8 as u64,
+            text_end: &__text_end as *const u8 as u64,
+            rodata_end: &__rodata_end as *const u8 as u64,
+            end: &__bss_end as *const u8 as u64,
+        }
+    }
+}
+
+pub fn vectors_address() -> u64 {
+    // SAFETY: only the address of the assembly symbol is taken.
+    unsafe { &el2_vectors as *const u8 as u64 }
+}
+
+/// Physical address secondaries start at (x0 = CPU index).
+pub fn secondary_entry_address() -> u64 {
+    secondary_entry as *const () as u64
+}
+
+/// Drops to the lower EL described by `frame` on this CPU; never returns.
+pub fn drop_to_lower(frame: &TrapFrame) -> ! {
+    // SAFETY: enter_lower loads the frame's registers, ELR and SPSR and erets;
+    // the SPSR was built by the caller to name EL1 or EL0, never EL2, and the
+    // EL2 stack below the frame stays valid for later exceptions.
+    unsafe { enter_lower(frame) }
+}
+
+/// Waits for an interrupt or event forever: the end of a CPU that cannot go on.
+pub fn halt() -> ! {
+    loop {
+        aarch64_cpu::asm::wfe();
+    }
+}

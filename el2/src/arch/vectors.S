@@ -1,0 +1,92 @@
+/*
+ * EL2 exception vectors. Every entry saves a TrapFrame (x0-x30, ELR_EL2,
+ * SPSR_EL2) on the current EL2 stack, calls the Rust handler for its row with
+ * the frame, and returns with the (possibly edited) frame restored.
+ */
+
+.equ FRAME_SIZE, 272
+
+.macro save_frame
+    sub     sp, sp, #FRAME_SIZE
+    stp     x0, x1, [sp, #0]
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x0, elr_el2
+    stp     x30, x0, [sp, #240]
+    mrs     x0, spsr_el2
+    str     x0, [sp, #256]
+.endm
+
+.macro vector handler, kind
+.balign 0x80
+    save_frame
+    mov     x0, sp
+    mov     x1, #\kind
+    bl      \handler
+    b       exception_return
+.endm
+
+.section .text.vectors, "ax"
+.balign 2048
+.global el2_vectors
+el2_vectors:
+    vector  el2_fault, 0            /* current EL, SP_EL0 */
+    vector  el2_fault, 1
+    vector  el2_fault, 2
+    vector  el2_fault, 3
+    vector  el2_sync, 0             /* current EL, SP_ELx */
+    vector  el2_fault, 5
+    vector  el2_fault, 6
+    vector  el2_fault, 7
+    vector  lower_sync, 8           /* lower EL, AArch64 */
+    vector  lower_async, 9
+    vector  lower_async, 10
+    vector  lower_async, 11
+    vector  el2_fault, 12           /* lower EL, AArch32: EL1 is always AArch64 */
+    vector  el2_fault, 13
+    vector  el2_fault, 14
+    vector  el2_fault, 15
+
+exception_return:
+    ldr     x0, [sp, #256]
+    msr     spsr_el2, x0
+    ldp     x30, x0, [sp, #240]
+    msr     elr_el2, x0
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    add     sp, sp, #FRAME_SIZE
+    eret
+
+/*
+ * Drops to EL1 for the first time with the frame at x0 (a TrapFrame built by
+ * Rust on this CPU's stack) and returns through it; SP_EL2 stays above it.
+ */
+.global enter_lower
+enter_lower:
+    mov     sp, x0
+    b       exception_return

@@ -1,0 +1,42 @@
+//! The boot banner: what the monitor found and how it split the machine.
+
+use crate::platform::{Conduit, GicVersion};
+use crate::range::Range;
+use crate::system::System;
+use log::info;
+
+const MIB: u64 = 1 << 20;
+
+pub fn print(sys: &System, handoff: Range) {
+    let p = &sys.platform;
+    info!("zxvisor {} (EL2) on {}", env!("CARGO_PKG_VERSION"), p.model);
+    let gic = match p.gic.map(|g| g.version) {
+        Some(GicVersion::V3) => "GICv3",
+        Some(GicVersion::V2) => "GICv2",
+        None => "no GIC",
+    };
+    let psci = match p.psci {
+        Some(Conduit::Smc) => "PSCI via smc",
+        Some(Conduit::Hvc) => "PSCI via hvc (unusable from EL2)",
+        None => "no PSCI",
+    };
+    info!("{} CPUs, {gic} with {} list registers, {psci}", p.cpus.len(), sys.list_registers);
+    let total: u64 = p.memory.iter().map(|r| r.size).sum();
+    let host: u64 = sys.host_ram.iter().map(|r| r.size).sum();
+    info!(
+        "RAM {} MiB: host {} MiB, monitor {} MiB at {:#x}..{:#x} (free heap {} KiB)",
+        total / MIB,
+        host / MIB,
+        sys.monitor.size / MIB,
+        sys.monitor.base,
+        sys.monitor.end(),
+        crate::heap::free_bytes() / 1024
+    );
+    for bank in &sys.host_ram {
+        info!("  host RAM {:#x}..{:#x}", bank.base, bank.end());
+    }
+    info!("  host DTB hand-off area {:#x}..{:#x}", handoff.base, handoff.end());
+    if let Some(t) = p.timer {
+        info!("timer PPIs: phys {} virt {} hyp {}; counter {} Hz", t.phys, t.virt, t.hyp, crate::el2config::counter_frequency());
+    }
+}

@@ -1,0 +1,95 @@
+//! Rust side of the EL2 vectors (arch/vectors.S): host service calls and
+//! PSCI, host faults reflected back to EL1, and fatal reports for anything
+//! the monitor did not expect.
+
+use crate::arch::semihosting;
+use crate::inject::{abort_to_el1, Abort};
+use crate::trapframe::TrapFrame;
+use crate::{dispatch, fatal, host_psci};
+use aarch64_cpu::registers::*;
+use syscalls::ids::SMCCC_NOT_SUPPORTED;
+use vcpu::esr::{Esr, ExceptionClass};
+
+const KINDS: [&str; 16] = [
+    "synchronous exception at EL2 (SP_EL0)",
+    "IRQ at EL2 (SP_EL0)",
+    "FIQ at EL2 (SP_EL0)",
+    "SError at EL2 (SP_EL0)",
+    "synchronous exception at EL2",
+    "IRQ at EL2",
+    "FIQ at EL2",
+    "SError at EL2",
+    "synchronous exception from EL1",
+    "unexpected IRQ from EL1",
+    "unexpected FIQ from EL1",
+    "SError from EL1",
+    "exception from AArch32 EL1",
+    "exception from AArch32 EL1",
+    "exception from AArch32 EL1",
+    "exception from AArch32 EL1",
+];
+
+fn report(frame: &TrapFrame, kind: u64) -> ! {
+    fatal::exception(KINDS[kind as usize & 15], frame, ESR_EL2.get(), FAR_EL2.get())
+}
+
+#[no_mangle]
+extern "C" fn el2_fault(frame: &mut TrapFrame, kind: u64) {
+    report(frame, kind)
+}
+
+/// A synchronous exception in the monitor itself. The only expected one is
+/// the semihosting HLT on a machine without semihosting: skip it.
+#[no_mangle]
+extern "C" fn el2_sync(frame: &mut TrapFrame, kind: u64) {
+    let esr = Esr(ESR_EL2.get());
+    if esr.class() == ExceptionClass::Unknown && frame.elr == semihosting::trap_address() {
+        frame.elr += 4;
+        return;
+    }
+    report(frame, kind)
+}
+
+#[no_mangle]
+extern "C" fn lower_sync(frame: &mut TrapFrame, kind: u64) {
+    let esr = Esr(ESR_EL2.get());
+    match esr.class() {
+        ExceptionClass::Hvc64 if esr.imm16() == 0 => {
+            if !host_psci::handle(frame) {
+                dispatch::service_call(frame);
+            }
+        }
+        ExceptionClass::Smc64 => {
+            // A trapped SMC returns to the SMC itself; step over it.
+            frame.elr += 4;
+            if esr.imm16() != 0 || !host_psci::handle(frame) {
+                frame.x[0] = SMCCC_NOT_SUPPORTED as u64;
+            }
+        }
+        ExceptionClass::Hvc64 => frame.x[0] = SMCCC_NOT_SUPPORTED as u64,
+        ExceptionClass::DataAbortLower => reflect(frame, Abort::Data { write: esr.data_abort().write }),
+        ExceptionClass::InstAbortLower => reflect(frame, Abort::Instruction),
+        ExceptionClass::SError => report(frame, kind),
+        _ => {
+            log::warn!("host: {:?} at {:#x} not handled by the monitor: undefined instruction", esr, frame.elr);
+            reflect(frame, Abort::Undefined)
+        }
+    }
+}
+
+#[no_mangle]
+extern "C" fn lower_async(frame: &mut TrapFrame, kind: u64) {
+    report(frame, kind)
+}
+
+/// Takes the exception `abort` to the host's EL1 vectors.
+fn reflect(frame: &mut TrapFrame, abort: Abort) {
+    let far = FAR_EL2.get();
+    let i = abort_to_el1(abort, far, frame.elr, frame.spsr, VBAR_EL1.get());
+    ESR_EL1.set(i.esr_el1);
+    FAR_EL1.set(i.far_el1);
+    ELR_EL1.set(i.elr_el1);
+    SPSR_EL1.set(i.spsr_el1);
+    frame.elr = i.elr_el2;
+    frame.spsr = i.spsr_el2;
+}

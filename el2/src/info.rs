@@ -1,0 +1,52 @@
+//! zx_object_get_info and zxv_info: reports about handles and the monitor.
+
+use crate::dispatch::Reply;
+use crate::{hostmem, objects, system};
+use syscalls::object::{InfoHandleBasic, ZxvInfo, INFO_HANDLE_BASIC, ZXV_ABI_VERSION};
+use syscalls::Status;
+
+/// Writes a one-record topic: BUFFER_TOO_SMALL (actual 0, avail 1) when the
+/// buffer cannot hold it, else the record (actual 1, avail 1).
+fn single_record(buffer: u64, size: u64, record: &[u8]) -> Reply {
+    if size < record.len() as u64 {
+        return Reply { status: Status::BUFFER_TOO_SMALL, out: [0, 1] };
+    }
+    match hostmem::write(buffer, record) {
+        Ok(()) => Reply::ok(1, 1),
+        Err(s) => Reply::status(s),
+    }
+}
+
+pub fn object_get_info(handle: u32, topic: u32, buffer: u64, size: u64) -> Reply {
+    let (object, rights) = match objects::get(handle) {
+        Ok(found) => found,
+        Err(s) => return Reply::status(s),
+    };
+    match topic {
+        INFO_HANDLE_BASIC => {
+            let info = InfoHandleBasic {
+                koid: object.koid(),
+                rights: rights.bits(),
+                type_: object.obj_type().raw(),
+                related_koid: object.related_koid(),
+                props: object.props(),
+                padding1: [0; 4],
+            };
+            single_record(buffer, size, &info.to_bytes())
+        }
+        _ => Reply::status(Status::NOT_SUPPORTED),
+    }
+}
+
+pub fn zxv_info(buffer: u64, size: u64) -> Reply {
+    let sys = system::get();
+    let info = ZxvInfo {
+        abi_version: ZXV_ABI_VERSION,
+        gic_version: sys.platform.gic.map_or(0, |g| g.version as u32),
+        num_cpus: sys.platform.cpus.len() as u32,
+        num_list_registers: sys.list_registers,
+        monitor_base: sys.monitor.base,
+        monitor_size: sys.monitor.size,
+    };
+    single_record(buffer, size, &info.to_bytes())
+}

@@ -1,0 +1,37 @@
+//! What the monitor learned at boot and keeps for the rest of its life: the
+//! platform (parsed from a private copy of the DTB), its own memory, the RAM
+//! the host owns, and the host's stage 2.
+
+use crate::mmu::HostStage2;
+use crate::platform::{Platform, MAX_RANGES};
+use crate::range::Range;
+use arrayvec::ArrayVec;
+use spin::Once;
+
+pub struct System {
+    pub platform: Platform<'static>,
+    /// Monitor-owned memory: image, stacks, tables, heap.
+    pub monitor: Range,
+    /// RAM the host owns: every memory bank minus monitor memory.
+    pub host_ram: ArrayVec<Range, MAX_RANGES>,
+    pub host_stage2: HostStage2,
+    pub list_registers: u32,
+}
+
+static SYSTEM: Once<System> = Once::new();
+
+pub fn init(system: System) -> &'static System {
+    SYSTEM.call_once(|| system)
+}
+
+/// The boot-time facts; only valid after `init` (primary boot).
+pub fn get() -> &'static System {
+    SYSTEM.get().expect("system::get before boot finished")
+}
+
+impl System {
+    /// Whether `[pa, pa + len)` lies inside one host RAM range.
+    pub fn is_host_ram(&self, pa: u64, len: u64) -> bool {
+        self.host_ram.iter().any(|r| r.covers(&Range::new(pa, len)))
+    }
+}
