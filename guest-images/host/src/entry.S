@@ -1,0 +1,166 @@
+/*
+ * Host entry from the monitor (x0 = DTB, x1 = hypervisor resource) and from
+ * PSCI CPU_ON (x0 = CPU index): stack, FP on, EL1 vectors, then Rust.
+ * Also the fault probes the tests use to touch memory that must fault.
+ */
+.equ STACK_SIZE, 0x10000
+
+.section .text.entry, "ax"
+.global _start
+_start:
+    mov     x19, x0
+    mov     x20, x1
+    adrp    x9, __bss_start
+    add     x9, x9, :lo12:__bss_start
+    adrp    x10, __bss_end
+    add     x10, x10, :lo12:__bss_end
+1:  cmp     x9, x10
+    b.hs    2f
+    stp     xzr, xzr, [x9], #16
+    b       1b
+2:  mov     x0, #0
+    bl      cpu_setup
+    mov     x0, x19
+    mov     x1, x20
+    bl      host_main
+    b       .
+
+.global secondary_start
+secondary_start:
+    mov     x19, x0
+    bl      cpu_setup
+    mov     x0, x19
+    bl      host_secondary
+    b       .
+
+/* x0 = CPU index: SP = top of its stack, FP/SIMD on, vectors installed. */
+cpu_setup:
+    adrp    x9, stacks
+    add     x9, x9, :lo12:stacks
+    add     x10, x0, #1
+    mov     x11, #STACK_SIZE
+    madd    x9, x10, x11, x9
+    mov     sp, x9
+    mov     x9, #(3 << 20)
+    msr     cpacr_el1, x9
+    adrp    x9, el1_vectors
+    add     x9, x9, :lo12:el1_vectors
+    msr     vbar_el1, x9
+    isb
+    ret
+
+/*
+ * probe_read(addr) / probe_write(addr): x0 = 0 when the access worked, else
+ * the ESR_EL1 of the fault; x1 = FAR_EL1 of the fault. The vector below
+ * resumes a faulting probe at probe_resume.
+ */
+.global probe_read
+probe_read:
+    mov     x2, x0
+    mov     x0, #0
+    mov     x1, #0
+.global probe_read_insn
+probe_read_insn:
+    ldr     x3, [x2]
+    ret
+
+.global probe_write
+probe_write:
+    mov     x2, x0
+    mov     x0, #0
+    mov     x1, #0
+.global probe_write_insn
+probe_write_insn:
+    str     xzr, [x2]
+    ret
+
+/* EL1h synchronous exceptions: a faulting probe returns its ESR and FAR;
+ * anything else is reported by el1_unexpected. */
+.balign 2048
+el1_vectors:
+    .balign 0x80
+    b       unexpected          /* current EL, SP_EL0: sync */
+    .balign 0x80
+    b       unexpected
+    .balign 0x80
+    b       unexpected
+    .balign 0x80
+    b       unexpected
+    .balign 0x80                /* current EL, SP_ELx: sync */
+    mrs     x9, elr_el1
+    adrp    x10, probe_read_insn
+    add     x10, x10, :lo12:probe_read_insn
+    cmp     x9, x10
+    b.eq    1f
+    adrp    x10, probe_write_insn
+    add     x10, x10, :lo12:probe_write_insn
+    cmp     x9, x10
+    b.ne    unexpected
+1:  mrs     x0, esr_el1
+    mrs     x1, far_el1
+    add     x9, x9, #4
+    msr     elr_el1, x9
+    eret
+    .balign 0x80
+    b       unexpected
+    .balign 0x80
+    b       unexpected
+    .balign 0x80
+    b       unexpected
+    .rept 8
+    .balign 0x80
+    b       unexpected
+    .endr
+
+unexpected:
+    mrs     x0, esr_el1
+    mrs     x1, elr_el1
+    mrs     x2, far_el1
+    b       el1_unexpected
+
+.section .bss.stacks, "aw", %nobits
+.balign 16
+stacks:
+    .space  STACK_SIZE * 9
+
+.section .text
+/*
+ * hvc_clobbers(id, x1, x2): fills x3..x30 with known values, makes the
+ * service call `id`, and returns a mask of the registers x3..x30 whose
+ * values changed (bit n = xn). ABI.md §2: none may change.
+ */
+.global hvc_clobbers
+hvc_clobbers:
+    stp     x19, x20, [sp, #-96]!
+    stp     x21, x22, [sp, #16]
+    stp     x23, x24, [sp, #32]
+    stp     x25, x26, [sp, #48]
+    stp     x27, x28, [sp, #64]
+    stp     x29, x30, [sp, #80]
+    .irp n,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30
+    mov     x\n, #\n
+    movk    x\n, #0x5a5a, lsl #16
+    .endr
+    hvc     #0
+    mov     x1, #0
+    .irp n,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30
+    mov     x2, #\n
+    movk    x2, #0x5a5a, lsl #16
+    cmp     x\n, x2
+    cset    x2, ne
+    orr     x1, x1, x2, lsl #\n
+    .endr
+    mov     x0, x1
+    ldp     x21, x22, [sp, #16]
+    ldp     x23, x24, [sp, #32]
+    ldp     x25, x26, [sp, #48]
+    ldp     x27, x28, [sp, #64]
+    ldp     x29, x30, [sp, #80]
+    ldp     x19, x20, [sp], #96
+    ret
+
+/* hvc_imm1(id): `hvc #1` with x0 = id; returns x0. */
+.global hvc_imm1
+hvc_imm1:
+    hvc     #1
+    ret

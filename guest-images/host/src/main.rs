@@ -1,0 +1,53 @@
+//! The default zxvisor host: an EL1 program that runs the on-target
+//! conformance suite against the monitor's service calls, prints `ok NAME` /
+//! `FAIL NAME: why` per test and a closing `N passed, N failed` line, and
+//! powers the machine off. `zxv.test=reset` on the command line (/chosen
+//! bootargs) makes it end with PSCI SYSTEM_RESET instead.
+#![no_std]
+#![no_main]
+
+mod console;
+mod cpus;
+mod platform;
+mod probe;
+mod suite;
+mod tests;
+
+use syscalls::{psci, Handle};
+
+core::arch::global_asm!(include_str!("entry.S"));
+
+/// Entered from entry.S on the boot CPU with the monitor's hand-off.
+#[no_mangle]
+extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
+    let board = platform::Board::from_dtb(dtb);
+    console::init(board.uart);
+    println!("zxvisor host: DTB at {dtb:#x}, resource handle {resource:#x}, {} CPUs", board.cpus.len());
+    let mut suite = suite::Suite::default();
+    tests::run_all(&mut suite, &board, Handle::from_raw(resource as u32));
+    println!("{} passed, {} failed", suite.passed, suite.failed);
+    let reset = board.bootargs.split_whitespace().any(|a| a == "zxv.test=reset");
+    let fid = if reset { psci::SYSTEM_RESET } else { psci::SYSTEM_OFF };
+    // SAFETY: SYSTEM_OFF/RESET end the machine; nothing is left to run.
+    unsafe { syscalls::client::psci_call(fid, 0, 0, 0) };
+    panic!("PSCI {fid:#x} returned")
+}
+
+/// Entered from entry.S on a CPU the suite started with PSCI CPU_ON.
+#[no_mangle]
+extern "C" fn host_secondary(index: u64) -> ! {
+    cpus::secondary(index as usize)
+}
+
+/// An exception the host did not expect: report it and stop.
+#[no_mangle]
+extern "C" fn el1_unexpected(esr: u64, elr: u64, far: u64) -> ! {
+    console::print_unlocked(format_args!("\nFAIL host: unexpected exception ESR {esr:#x} ELR {elr:#x} FAR {far:#x}\n"));
+    suite::abort()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    console::print_unlocked(format_args!("\nFAIL host: panic: {info}\n"));
+    suite::abort()
+}
