@@ -1,0 +1,94 @@
+# Shared by the zxvisor scripts: installing what is missing, building, and
+# running QEMU. Source it; it sets ROOT and OUT.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT="$ROOT/target/zxvisor"
+MONITOR_IMAGE="$OUT/zxvisor.bin"
+QEMU_MIN_MAJOR=9
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        die "need root to run: $* (install it yourself, or run as root)"
+    fi
+}
+
+qemu_major() {
+    qemu-system-aarch64 --version 2>/dev/null | sed -n 's/.*version \([0-9]*\)\..*/\1/p' | head -1
+}
+
+# QEMU >= 9 from Debian; on bookworm it comes from bookworm-backports.
+ensure_qemu() {
+    local major
+    major=$(qemu_major || true)
+    if [ -n "$major" ] && [ "$major" -ge "$QEMU_MIN_MAJOR" ]; then return; fi
+    say "installing qemu-system-arm >= $QEMU_MIN_MAJOR (found: ${major:-none})"
+    [ -r /etc/os-release ] || die "not a Debian system: install qemu-system-aarch64 >= $QEMU_MIN_MAJOR yourself"
+    . /etc/os-release
+    local release=()
+    if [ "${VERSION_CODENAME:-}" = bookworm ]; then
+        local list=/etc/apt/sources.list.d/zxvisor-backports.list
+        if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+            say "adding bookworm-backports to $list"
+            echo 'deb http://deb.debian.org/debian bookworm-backports main' | as_root tee "$list" >/dev/null
+        fi
+        release=(-t bookworm-backports)
+    fi
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${release[@]}" qemu-system-arm
+    major=$(qemu_major || true)
+    [ -n "$major" ] && [ "$major" -ge "$QEMU_MIN_MAJOR" ] || die "qemu-system-aarch64 is still older than $QEMU_MIN_MAJOR"
+}
+
+# The toolchain rust-toolchain.toml pins, with its targets and llvm-tools.
+ensure_toolchain() {
+    command -v rustup >/dev/null || die "rustup not found: install it from rustup.rs, then run this again"
+    cd "$ROOT"
+    local toolchain
+    toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
+    if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+        say "installing Rust $toolchain"
+        rustup toolchain install "$toolchain" --profile minimal
+    fi
+    local installed
+    installed=$(rustup target list --installed --toolchain "$toolchain")
+    for target in aarch64-unknown-none aarch64-unknown-none-softfloat; do
+        if ! grep -qx "$target" <<<"$installed"; then
+            say "adding Rust target $target"
+            rustup target add --toolchain "$toolchain" "$target"
+        fi
+    done
+    if ! rustup component list --installed --toolchain "$toolchain" | grep -q '^llvm-tools'; then
+        say "adding llvm-tools"
+        rustup component add --toolchain "$toolchain" llvm-tools
+    fi
+    LLVM_BIN="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
+}
+
+# Builds the default host and the monitor; the image lands in $MONITOR_IMAGE.
+build_monitor() {
+    cd "$ROOT"
+    say "building the default host and the monitor"
+    cargo build -q -p zxv-host --release --target aarch64-unknown-none
+    mkdir -p "$OUT"
+    cp target/aarch64-unknown-none/release/zxv-host "$OUT/host.elf"
+    ZXV_DEFAULT_HOST="$OUT/host.elf" cargo build -q -p el2 --release --target aarch64-unknown-none-softfloat
+    local elf=target/aarch64-unknown-none-softfloat/release/zxvisor
+    # boot.S applies only R_AARCH64_RELATIVE; refuse an image needing more.
+    local other
+    other=$("$LLVM_BIN/llvm-readobj" --elf-output-style=GNU -r "$elf" | awk '/^[0-9a-f]+ /{print $3}' | grep -vc R_AARCH64_RELATIVE || true)
+    [ "$other" -eq 0 ] || die "the monitor has $other relocations boot.S cannot apply"
+    cp "$elf" "$OUT/zxvisor.elf"
+    "$LLVM_BIN/llvm-objcopy" -O binary "$elf" "$MONITOR_IMAGE"
+    say "monitor image: ${MONITOR_IMAGE#"$ROOT"/} ($(stat -c %s "$MONITOR_IMAGE") bytes)"
+}
+
+# qemu_virt_cmd GIC SMP: sets QEMU to the command line booting the monitor
+# on virt (more arguments can be appended).
+qemu_virt_cmd() {
+    QEMU=(qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$1" -cpu max -smp "$2" -m 1G
+        -display none -serial stdio -monitor none -semihosting -no-reboot -kernel "$MONITOR_IMAGE")
+}

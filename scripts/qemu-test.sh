@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Runs every zxvisor test and ends with one line `N passed, N failed`:
+#   1. host unit tests (cargo test: ABI layouts, ESR decoding, page tables,
+#      DTB parsing and rewriting, handle table, ...);
+#   2. the on-target suite (the default host) on QEMU virt with GICv3 -smp 4
+#      (built-in host) and GICv2 -smp 2 (the same host loaded with -initrd);
+#   3. boot scenarios: PSCI SYSTEM_RESET, entry at EL1, rejected host images.
+# Every QEMU run has a timeout (ZXV_QEMU_TIMEOUT, default 300 s). Logs are in
+# target/zxvisor/logs. Exits non-zero on any failure.
+. "$(dirname "$0")/lib.sh"
+
+TIMEOUT=${ZXV_QEMU_TIMEOUT:-300}
+LOGS="$OUT/logs"
+passed=0 failed=0
+
+pass() { passed=$((passed + 1)); echo "ok $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
+
+# qemu_log NAME ARGS...: runs QEMU (QEMU array + ARGS) with the timeout,
+# output to $LOGS/NAME.log; sets RC.
+qemu_log() {
+    local name=$1
+    shift
+    set +e
+    timeout --foreground -k 10 "$TIMEOUT" "${QEMU[@]}" "$@" </dev/null >"$LOGS/$name.log" 2>&1
+    RC=$?
+    set -e
+}
+
+explain() {
+    local name=$1 why=$2
+    fail "$name" "$why (last lines of $LOGS/$name.log below)"
+    tail -n 25 "$LOGS/$name.log" | sed 's/^/    | /'
+}
+
+# suite NAME GIC SMP ARGS...: one on-target run; each `ok`/`FAIL` line of the
+# host counts as a test.
+suite() {
+    local name=$1 gic=$2 smp=$3
+    shift 3
+    say "on-target suite: $name (virt, GICv$gic, -smp $smp)"
+    qemu_virt_cmd "$gic" "$smp"
+    qemu_log "$name" "$@"
+    local ok bad closing
+    ok=$(grep -c '^ok ' "$LOGS/$name.log" || true)
+    bad=$(grep -c '^FAIL ' "$LOGS/$name.log" || true)
+    closing=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$LOGS/$name.log" | tail -1 || true)
+    grep -E '^(ok|FAIL) ' "$LOGS/$name.log" | sed "s/^\(ok\|FAIL\) /\1 $name: /"
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+    if [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; then
+        explain "$name" "QEMU did not finish within ${TIMEOUT}s (a hang)"
+    elif [ -z "$closing" ]; then
+        explain "$name" "no closing 'N passed, N failed' line (QEMU exit $RC)"
+    elif [ "$RC" -ne 0 ]; then
+        explain "$name" "QEMU exited with $RC"
+    elif [ "$ok" -eq 0 ]; then
+        explain "$name" "no test ran"
+    fi
+}
+
+# scenario NAME WANT_RC PATTERN ARGS...: a QEMU run that must print PATTERN
+# and exit with WANT_RC (0 or "nonzero").
+scenario() {
+    local name=$1 want_rc=$2 pattern=$3
+    shift 3
+    qemu_log "$name" "$@"
+    if [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; then
+        explain "$name" "QEMU did not finish within ${TIMEOUT}s (a hang)"
+    elif ! grep -qE "$pattern" "$LOGS/$name.log"; then
+        explain "$name" "expected output matching /$pattern/"
+    elif [ "$want_rc" = nonzero ] && [ "$RC" -eq 0 ] || [ "$want_rc" != nonzero ] && [ "$RC" -ne "$want_rc" ]; then
+        explain "$name" "QEMU exit status $RC, want $want_rc"
+    else
+        pass "$name"
+    fi
+}
+
+ensure_qemu
+ensure_toolchain
+build_monitor
+mkdir -p "$LOGS"
+
+say "host unit tests (cargo test)"
+set +e
+cargo test -q --workspace 2>&1 | tee "$LOGS/cargo-test.log"
+cargo_rc=${PIPESTATUS[0]}
+set -e
+read -r ut_ok ut_bad < <(awk '/^test result:/ {p += $4; f += $6} END {print p+0, f+0}' "$LOGS/cargo-test.log")
+passed=$((passed + ut_ok))
+failed=$((failed + ut_bad))
+if [ "$cargo_rc" -ne 0 ] && [ "$ut_bad" -eq 0 ]; then fail cargo-test "cargo test exited with $cargo_rc"; fi
+
+suite virt-gicv3-smp4 3 4
+suite virt-gicv2-smp2-initrd 2 2 -initrd "$OUT/host.elf"
+grep -q 'loaded the host from the initrd' "$LOGS/virt-gicv2-smp2-initrd.log" \
+    && pass "boot_host_from_initrd" || fail boot_host_from_initrd "the -initrd host was not the one that ran"
+
+say "boot scenarios"
+qemu_virt_cmd 3 2
+scenario boot_psci_system_reset 0 'host requested SYSTEM_RESET' -append zxv.test=reset
+QEMU=(qemu-system-aarch64 -M virt -cpu max -m 1G -display none -serial stdio -monitor none -semihosting -no-reboot -kernel "$MONITOR_IMAGE")
+scenario boot_refuses_el1 nonzero 'entered at EL1, not EL2'
+qemu_virt_cmd 3 2
+echo "this is not an ELF file" >"$OUT/not-elf.bin"
+scenario boot_rejects_non_elf_host nonzero 'host ELF rejected: not an ELF file' -initrd "$OUT/not-elf.bin"
+monitor_base=$(sed -n 's/.*monitor [0-9]* MiB at \(0x[0-9a-f]*\)\.\..*/\1/p' "$LOGS/virt-gicv3-smp4.log" | head -1)
+if [ -n "$monitor_base" ]; then
+    python3 "$ROOT/tests/mkelf.py" "$OUT/over-monitor.elf" "$monitor_base"
+    scenario boot_rejects_host_over_monitor nonzero 'overlaps monitor memory' -initrd "$OUT/over-monitor.elf"
+else
+    fail boot_rejects_host_over_monitor "could not read the monitor's base from the GICv3 boot banner"
+fi
+python3 "$ROOT/tests/mkelf.py" "$OUT/outside-ram.elf" 0x1000
+scenario boot_rejects_host_outside_ram nonzero 'is not inside host RAM' -initrd "$OUT/outside-ram.elf"
+python3 "$ROOT/tests/mkelf.py" "$OUT/x86.elf" 0x40200000 --machine 62
+scenario boot_rejects_foreign_elf nonzero 'not an ELF64 little-endian AArch64 executable' -initrd "$OUT/x86.elf"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
