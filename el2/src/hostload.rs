@@ -67,26 +67,25 @@ pub fn parse(file: &[u8]) -> Result<HostImage, LoadError> {
         return Err(LoadError::WrongKind);
     }
     let mut segments = ArrayVec::new();
-    let mut entry_ok = false;
+    let mut entry = None;
     for ph in elf.segments().ok_or(LoadError::NoSegments)?.iter().filter(|p| p.p_type == abi::PT_LOAD) {
         let seg = Segment { paddr: ph.p_paddr, offset: ph.p_offset, file_size: ph.p_filesz, mem_size: ph.p_memsz };
         let file_end = seg.offset.checked_add(seg.file_size);
         if seg.file_size > seg.mem_size || file_end.is_none_or(|e| e > file.len() as u64) || seg.paddr.checked_add(seg.mem_size).is_none() {
             return Err(LoadError::BadSegment(seg.paddr));
         }
-        // The entry is a virtual address; with the MMU off it must be a
-        // physical one inside an executable segment.
-        let vrange = Range::new(ph.p_vaddr, ph.p_memsz);
-        entry_ok |= ph.p_flags & abi::PF_X != 0 && vrange.contains(hdr.e_entry) && ph.p_vaddr == ph.p_paddr;
+        // e_entry is a link (virtual) address; the host starts with the MMU
+        // off, so it is translated to the physical address it is loaded at.
+        if ph.p_flags & abi::PF_X != 0 && Range::new(ph.p_vaddr, ph.p_memsz).contains(hdr.e_entry) {
+            entry = Some(hdr.e_entry - ph.p_vaddr + ph.p_paddr);
+        }
         segments.try_push(seg).map_err(|_| LoadError::TooManySegments)?;
     }
     if segments.is_empty() {
         return Err(LoadError::NoSegments);
     }
-    if !entry_ok {
-        return Err(LoadError::EntryNotLoaded(hdr.e_entry));
-    }
-    Ok(HostImage { entry: hdr.e_entry, segments })
+    let entry = entry.ok_or(LoadError::EntryNotLoaded(hdr.e_entry))?;
+    Ok(HostImage { entry, segments })
 }
 
 impl HostImage {
@@ -113,6 +112,10 @@ mod tests {
 
     /// A minimal ELF64 AArch64 executable with one PT_LOAD segment.
     fn elf(entry: u64, paddr: u64, flags: u32, machine: u16) -> Vec<u8> {
+        elf_at(entry, paddr, paddr, flags, machine)
+    }
+
+    fn elf_at(entry: u64, vaddr: u64, paddr: u64, flags: u32, machine: u16) -> Vec<u8> {
         let mut f = Vec::new();
         f.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
         f.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
@@ -127,7 +130,7 @@ mod tests {
         }
         f.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
         f.extend_from_slice(&flags.to_le_bytes());
-        for v in [120u64, paddr, paddr, 8, 0x2000, 0x1000] {
+        for v in [120u64, vaddr, paddr, 8, 0x2000, 0x1000] {
             f.extend_from_slice(&v.to_le_bytes());
         }
         f.extend_from_slice(&[0xd5; 8]);
@@ -139,6 +142,13 @@ mod tests {
         let img = parse(&elf(0x4020_0000, 0x4020_0000, abi::PF_R | abi::PF_X, abi::EM_AARCH64)).unwrap();
         assert_eq!(img.entry, 0x4020_0000);
         assert_eq!(img.segments[0], Segment { paddr: 0x4020_0000, offset: 120, file_size: 8, mem_size: 0x2000 });
+    }
+
+    #[test]
+    fn translates_a_virtual_entry_to_its_load_address() {
+        let img = parse(&elf_at(0xffff_0000_0000_0040, 0xffff_0000_0000_0000, 0x4008_0000, abi::PF_X, abi::EM_AARCH64)).unwrap();
+        assert_eq!(img.entry, 0x4008_0040);
+        assert_eq!(img.segments[0].paddr, 0x4008_0000);
     }
 
     #[test]
