@@ -20,7 +20,11 @@ pub fn print(sys: &System, handoff: Range) {
         Some(Conduit::Hvc) => "PSCI via hvc (unusable from EL2)",
         None => "no PSCI",
     };
-    info!("{} CPUs, {gic} with {} list registers, {psci}", p.cpus.len(), sys.list_registers);
+    info!(
+        "{} CPUs, {gic} with {} list registers, {psci}",
+        p.cpus.len(),
+        sys.list_registers
+    );
     let total: u64 = p.memory.iter().map(|r| r.size).sum();
     let host: u64 = sys.host_ram.iter().map(|r| r.size).sum();
     info!(
@@ -35,8 +39,18 @@ pub fn print(sys: &System, handoff: Range) {
     for bank in &sys.host_ram {
         info!("  host RAM {:#x}..{:#x}", bank.base, bank.end());
     }
-    info!("  host DTB hand-off area {:#x}..{:#x}", handoff.base, handoff.end());
+    info!(
+        "  host DTB hand-off area {:#x}..{:#x}",
+        handoff.base,
+        handoff.end()
+    );
     if let Some(t) = p.timer {
-        info!("timer PPIs: phys {} virt {} hyp {}; counter {} Hz", t.phys, t.virt, t.hyp, crate::el2config::counter_frequency());
+        info!(
+            "timer PPIs: phys {} virt {} hyp {}; counter {} Hz",
+            t.phys,
+            t.virt,
+            t.hyp,
+            crate::el2config::counter_frequency()
+        );
     }
 }

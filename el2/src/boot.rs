@@ -10,7 +10,7 @@ use crate::platform::{header_total_size, Platform, MAX_RANGES};
 use crate::range::{align_up, subtract, Range};
 use crate::system::{self, System};
 use crate::{el2config, fatal, heap, host, logger, objects, placement};
-use aarch64_cpu::registers::{Readable, Writeable, CurrentEL, VBAR_EL2};
+use aarch64_cpu::registers::{CurrentEL, Readable, Writeable, VBAR_EL2};
 use alloc::vec::Vec;
 use arrayvec::ArrayVec;
 
@@ -24,7 +24,7 @@ const BOOT_TABLES_SIZE: u64 = MIB;
 const LARGEST_DTB: usize = 2 * MIB as usize;
 
 fn dtb_slice(pa: u64) -> Option<&'static [u8]> {
-    if pa == 0 || pa % 8 != 0 {
+    if pa == 0 || !pa.is_multiple_of(8) {
         return None;
     }
     // SAFETY: the loader passed the DTB address in x0; its 8-byte header is
@@ -45,8 +45,13 @@ fn image_size() -> u64 {
 /// as fits. Allocation-free: it runs before the heap exists.
 fn plan(p: &Platform, load_base: u64) -> Option<u64> {
     let mut avoid: ArrayVec<Range, { MAX_RANGES + 3 }> = p.reserved.iter().copied().collect();
-    avoid.extend([p.dtb, Range::new(load_base, image_size())].into_iter().chain(p.initrd));
-    placement::highest_fit(&p.memory, &avoid, HANDOFF_SIZE + MONITOR_SIZE, 2 * MIB).map(|b| b + HANDOFF_SIZE)
+    avoid.extend(
+        [p.dtb, Range::new(load_base, image_size())]
+            .into_iter()
+            .chain(p.initrd),
+    );
+    placement::highest_fit(&p.memory, &avoid, HANDOFF_SIZE + MONITOR_SIZE, 2 * MIB)
+        .map(|b| b + HANDOFF_SIZE)
 }
 
 fn early_fatal(uart: Option<Range>, msg: core::fmt::Arguments) -> ! {
@@ -58,7 +63,9 @@ fn early_fatal(uart: Option<Range>, msg: core::fmt::Arguments) -> ! {
 /// Entered at EL1 or EL3 instead of EL2: say so and stop.
 #[no_mangle]
 extern "C" fn boot_wrong_el(dtb: u64) -> ! {
-    let uart = dtb_slice(dtb).and_then(|d| Platform::parse(d, dtb).ok()).and_then(|p| p.uart);
+    let uart = dtb_slice(dtb)
+        .and_then(|d| Platform::parse(d, dtb).ok())
+        .and_then(|p| p.uart);
     let el = CurrentEL.get() >> 2;
     early_fatal(
         uart,
@@ -85,22 +92,43 @@ extern "C" fn boot_plan(dtb: u64, load_base: u64) -> u64 {
 extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     percpu::set_current(0);
     let Some(blob) = dtb_slice(dtb) else {
-        early_fatal(None, format_args!("no valid devicetree at x0 = {dtb:#x} (boot with -kernel or the Pi firmware)"))
+        early_fatal(
+            None,
+            format_args!(
+                "no valid devicetree at x0 = {dtb:#x} (boot with -kernel or the Pi firmware)"
+            ),
+        )
     };
     let p = match Platform::parse(blob, dtb) {
         Ok(p) => p,
-        Err(e) => early_fatal(None, format_args!("cannot use the devicetree at {dtb:#x}: {e:?}")),
+        Err(e) => early_fatal(
+            None,
+            format_args!("cannot use the devicetree at {dtb:#x}: {e:?}"),
+        ),
     };
     let layout = arch::image_layout();
     if plan(&p, load_base) != Some(layout.start) {
-        early_fatal(p.uart, format_args!("no {} MiB of free RAM for the monitor", (HANDOFF_SIZE + MONITOR_SIZE) / MIB));
+        early_fatal(
+            p.uart,
+            format_args!(
+                "no {} MiB of free RAM for the monitor",
+                (HANDOFF_SIZE + MONITOR_SIZE) / MIB
+            ),
+        );
     }
     let monitor = Range::new(layout.start, MONITOR_SIZE);
     let handoff = Range::new(layout.start - HANDOFF_SIZE, HANDOFF_SIZE);
-    let tables_area = Range::new(align_up(layout.end, 4096).unwrap_or(layout.end), BOOT_TABLES_SIZE);
+    let tables_area = Range::new(
+        align_up(layout.end, 4096).unwrap_or(layout.end),
+        BOOT_TABLES_SIZE,
+    );
     let mut tables = BootTables::new(tables_area);
-    let root = mmu::build_el2(&p, monitor, &layout, &mut tables)
-        .unwrap_or_else(|e| early_fatal(p.uart, format_args!("cannot build the EL2 page tables: {e:?}")));
+    let root = mmu::build_el2(&p, monitor, &layout, &mut tables).unwrap_or_else(|e| {
+        early_fatal(
+            p.uart,
+            format_args!("cannot build the EL2 page tables: {e:?}"),
+        )
+    });
     mmu::enable_el2(root);
     VBAR_EL2.set(arch::vectors_address());
     console::init(p.uart.map_or(console::FALLBACK_BASE, |u| u.base));
@@ -114,9 +142,20 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     let holes: ArrayVec<Range, 2> = [Some(monitor), gich].into_iter().flatten().collect();
     let host_stage2 = mmu::build_host_stage2(&platform, &holes, &mut tables)
         .unwrap_or_else(|e| panic!("cannot build the host stage 2: {e:?}"));
-    let host_ram = platform.memory.iter().flat_map(|b| subtract(*b, monitor)).flatten().collect();
+    let host_ram = platform
+        .memory
+        .iter()
+        .flat_map(|b| subtract(*b, monitor))
+        .flatten()
+        .collect();
     let list_registers = el2config::list_registers(&platform);
-    let sys = system::init(System { platform, monitor, host_ram, host_stage2, list_registers });
+    let sys = system::init(System {
+        platform,
+        monitor,
+        host_ram,
+        host_stage2,
+        list_registers,
+    });
     crate::banner::print(sys, handoff);
 
     el2config::configure_for_host(sys);
@@ -126,7 +165,11 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     });
     let resource = objects::install_hypervisor_resource();
     CPUS[0].set_power(Power::On);
-    log::info!("entering the host at {:#x} (DTB at {:#x})", host.entry, host.dtb);
+    log::info!(
+        "entering the host at {:#x} (DTB at {:#x})",
+        host.entry,
+        host.dtb
+    );
     host::enter(host.entry, host.dtb, resource as u64)
 }
 

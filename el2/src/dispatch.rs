@@ -15,11 +15,17 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(out1: u64, out2: u64) -> Self {
-        Self { status: Status::OK, out: [out1, out2] }
+        Self {
+            status: Status::OK,
+            out: [out1, out2],
+        }
     }
 
     pub fn status(status: Status) -> Self {
-        Self { status, out: [0, 0] }
+        Self {
+            status,
+            out: [0, 0],
+        }
     }
 }
 
@@ -59,11 +65,15 @@ const NOT_YET: [u32; 15] = [
 
 pub fn service_call(frame: &mut TrapFrame) {
     let id = frame.x[0] as u32;
-    let a = [frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5], frame.x[6]];
+    let a = [
+        frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5], frame.x[6],
+    ];
     let handle = a[0] as u32;
     let reply: Reply = match id {
         HANDLE_CLOSE => objects::close(handle).into(),
-        HANDLE_DUPLICATE => objects::duplicate(handle, Rights::from_bits(a[1] as u32)).map(u64::from).into(),
+        HANDLE_DUPLICATE => objects::duplicate(handle, Rights::from_bits(a[1] as u32))
+            .map(u64::from)
+            .into(),
         OBJECT_GET_INFO => info::object_get_info(handle, a[1] as u32, a[2], a[3]),
         ZXV_INFO => info::zxv_info(a[0], a[1]),
         id if NOT_YET.contains(&id) => Reply::status(Status::NOT_SUPPORTED),

@@ -9,8 +9,8 @@
 //! offset and length is checked against the input, so a malformed blob gives an error, never a
 //! panic or an endless loop.
 
-use core::fmt;
 use crate::range::Range;
+use core::fmt;
 
 const FDT_MAGIC: u32 = 0xd00d_feed;
 const FDT_BEGIN_NODE: u32 = 1;

@@ -49,7 +49,9 @@ fn gic_system_registers() -> bool {
 /// GICH_VTR on GICv2), 0 when the platform has no virtual interface.
 pub fn list_registers(p: &Platform) -> u32 {
     match p.gic.map(|g| (g.version, g.hyp)) {
-        Some((GicVersion::V3, _)) if gic_system_registers() => (ICH_VTR_EL2.get() & 0x1f) as u32 + 1,
+        Some((GicVersion::V3, _)) if gic_system_registers() => {
+            (ICH_VTR_EL2.get() & 0x1f) as u32 + 1
+        }
         Some((GicVersion::V2, Some(gich))) => {
             // SAFETY: GICH is mapped as device memory in EL2 stage 1 (mmu.rs);
             // GICH_VTR (offset 4) is a read-only register.

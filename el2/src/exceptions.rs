@@ -30,7 +30,12 @@ const KINDS: [&str; 16] = [
 ];
 
 fn report(frame: &TrapFrame, kind: u64) -> ! {
-    fatal::exception(KINDS[kind as usize & 15], frame, ESR_EL2.get(), FAR_EL2.get())
+    fatal::exception(
+        KINDS[kind as usize & 15],
+        frame,
+        ESR_EL2.get(),
+        FAR_EL2.get(),
+    )
 }
 
 #[no_mangle]
@@ -67,11 +72,20 @@ extern "C" fn lower_sync(frame: &mut TrapFrame, kind: u64) {
             }
         }
         ExceptionClass::Hvc64 => frame.x[0] = SMCCC_NOT_SUPPORTED as u64,
-        ExceptionClass::DataAbortLower => reflect(frame, Abort::Data { write: esr.data_abort().write }),
+        ExceptionClass::DataAbortLower => reflect(
+            frame,
+            Abort::Data {
+                write: esr.data_abort().write,
+            },
+        ),
         ExceptionClass::InstAbortLower => reflect(frame, Abort::Instruction),
         ExceptionClass::SError => report(frame, kind),
         _ => {
-            log::warn!("host: {:?} at {:#x} not handled by the monitor: undefined instruction", esr, frame.elr);
+            log::warn!(
+                "host: {:?} at {:#x} not handled by the monitor: undefined instruction",
+                esr,
+                frame.elr
+            );
             reflect(frame, Abort::Undefined)
         }
     }

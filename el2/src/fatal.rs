@@ -16,8 +16,14 @@ pub fn stop(code: u32) -> ! {
 /// Prints an unexpected exception with the full register state and stops.
 pub fn exception(what: &str, frame: &TrapFrame, esr: u64, far: u64) -> ! {
     let cpu = crate::percpu::current();
-    print_unlocked(format_args!("\n*** zxvisor: {what} on cpu{cpu}\n    {:?}\n", vcpu::esr::Esr(esr)));
-    print_unlocked(format_args!("    FAR {far:#018x}  ELR {:#018x}  SPSR {:#x}\n", frame.elr, frame.spsr));
+    print_unlocked(format_args!(
+        "\n*** zxvisor: {what} on cpu{cpu}\n    {:?}\n",
+        vcpu::esr::Esr(esr)
+    ));
+    print_unlocked(format_args!(
+        "    FAR {far:#018x}  ELR {:#018x}  SPSR {:#x}\n",
+        frame.elr, frame.spsr
+    ));
     for (i, pair) in frame.x.chunks(4).enumerate() {
         print_unlocked(format_args!("   "));
         for (j, x) in pair.iter().enumerate() {
@@ -32,8 +38,16 @@ pub fn exception(what: &str, frame: &TrapFrame, esr: u64, far: u64) -> ! {
 fn panic(info: &core::panic::PanicInfo) -> ! {
     let cpu = crate::percpu::current();
     match info.location() {
-        Some(l) => print_unlocked(format_args!("\n*** zxvisor panic on cpu{cpu} at {}:{}: {}\n", l.file(), l.line(), info.message())),
-        None => print_unlocked(format_args!("\n*** zxvisor panic on cpu{cpu}: {}\n", info.message())),
+        Some(l) => print_unlocked(format_args!(
+            "\n*** zxvisor panic on cpu{cpu} at {}:{}: {}\n",
+            l.file(),
+            l.line(),
+            info.message()
+        )),
+        None => print_unlocked(format_args!(
+            "\n*** zxvisor panic on cpu{cpu}: {}\n",
+            info.message()
+        )),
     }
     stop(1)
 }

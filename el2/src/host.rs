@@ -31,7 +31,10 @@ pub enum HostError {
 impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NoImage => write!(f, "no host image: pass one with -initrd, or build the monitor with a default host"),
+            Self::NoImage => write!(
+                f,
+                "no host image: pass one with -initrd, or build the monitor with a default host"
+            ),
             Self::Load(e) => write!(f, "host ELF rejected: {e}"),
             Self::Dtb(e) => write!(f, "cannot write the host DTB: {e}"),
         }
@@ -47,7 +50,10 @@ fn phys(range: Range) -> &'static mut [u8] {
 }
 
 pub fn prepare(sys: &System, dtb: &[u8], handoff: Range) -> Result<Host, HostError> {
-    let initrd = sys.platform.initrd.filter(|r| sys.is_host_ram(r.base, r.size));
+    let initrd = sys
+        .platform
+        .initrd
+        .filter(|r| sys.is_host_ram(r.base, r.size));
     let (file, source): (&[u8], &str) = match initrd {
         Some(r) => (phys(r), "the initrd"),
         None => (DEFAULT_HOST, "the built-in default host"),
@@ -61,7 +67,9 @@ pub fn prepare(sys: &System, dtb: &[u8], handoff: Range) -> Result<Host, HostErr
         (handoff, "the DTB hand-off area below the monitor"),
         (initrd.unwrap_or_default(), "the initrd it is loaded from"),
     ];
-    image.check_placement(&sys.host_ram, &keep).map_err(HostError::Load)?;
+    image
+        .check_placement(&sys.host_ram, &keep)
+        .map_err(HostError::Load)?;
     for seg in &image.segments {
         let dst = phys(seg.range());
         let (data, bss) = dst.split_at_mut(seg.file_size as usize);
@@ -70,7 +78,11 @@ pub fn prepare(sys: &System, dtb: &[u8], handoff: Range) -> Result<Host, HostErr
         cache::clean_to_poc(seg.paddr, seg.mem_size);
     }
     cache::invalidate_icache();
-    log::info!("loaded the host from {source}: {} segment(s), entry {:#x}", image.segments.len(), image.entry);
+    log::info!(
+        "loaded the host from {source}: {} segment(s), entry {:#x}",
+        image.segments.len(),
+        image.entry
+    );
 
     let edit = Edit {
         remove_memory: &[sys.monitor],
@@ -79,7 +91,10 @@ pub fn prepare(sys: &System, dtb: &[u8], handoff: Range) -> Result<Host, HostErr
     };
     let size = dtb_edit::rewrite(dtb, &edit, phys(handoff)).map_err(HostError::Dtb)?;
     cache::clean_to_poc(handoff.base, size as u64);
-    Ok(Host { entry: image.entry, dtb: handoff.base })
+    Ok(Host {
+        entry: image.entry,
+        dtb: handoff.base,
+    })
 }
 
 /// Drops to the host at `entry` in EL1h, MMU off, DAIF masked, with x0/x1.

@@ -29,7 +29,13 @@ pub fn handle(frame: &mut TrapFrame) -> bool {
         return false;
     }
     // SMC32 calls take 32-bit arguments.
-    let arg = |i: usize| if fid & 0x4000_0000 == 0 { frame.x[i] & 0xffff_ffff } else { frame.x[i] };
+    let arg = |i: usize| {
+        if fid & 0x4000_0000 == 0 {
+            frame.x[i] & 0xffff_ffff
+        } else {
+            frame.x[i]
+        }
+    };
     let ret = match fid {
         PSCI_VERSION => VERSION_1_1,
         PSCI_FEATURES => features(arg(1) as u32),
@@ -59,8 +65,10 @@ fn firmware_psci() -> bool {
 
 fn cpu_on(target: u64, entry: u64, context: u64) -> i64 {
     let sys = system::get();
-    let Some(index) = sys.platform.cpu_index(target) else { return INVALID_PARAMETERS };
-    if entry % 4 != 0 || !sys.is_host_ram(entry, 4) {
+    let Some(index) = sys.platform.cpu_index(target) else {
+        return INVALID_PARAMETERS;
+    };
+    if !entry.is_multiple_of(4) || !sys.is_host_ram(entry, 4) {
         return INVALID_ADDRESS;
     }
     let slot = &CPUS[index];
@@ -73,15 +81,22 @@ fn cpu_on(target: u64, entry: u64, context: u64) -> i64 {
     slot.set_start(entry, context);
     let cpu = sys.platform.cpus[index];
     let ret = match cpu.enable {
-        EnableMethod::Psci if firmware_psci() => {
-            firmware::smc(CPU_ON_64, cpu.mpidr, arch::secondary_entry_address(), index as u64)
-        }
+        EnableMethod::Psci if firmware_psci() => firmware::smc(
+            CPU_ON_64,
+            cpu.mpidr,
+            arch::secondary_entry_address(),
+            index as u64,
+        ),
         _ => INTERNAL_FAILURE,
     };
     if ret != SUCCESS {
         slot.set_power(Power::Off);
         log::warn!("PSCI CPU_ON of cpu{index} failed: {ret}");
-        return if ret == ALREADY_ON { ALREADY_ON } else { INTERNAL_FAILURE };
+        return if ret == ALREADY_ON {
+            ALREADY_ON
+        } else {
+            INTERNAL_FAILURE
+        };
     }
     SUCCESS
 }
@@ -104,15 +119,26 @@ fn affinity_info(target: u64, level: u64) -> i64 {
         return INVALID_PARAMETERS;
     }
     let sys = system::get();
-    let Some(index) = sys.platform.cpu_index(target) else { return INVALID_PARAMETERS };
+    let Some(index) = sys.platform.cpu_index(target) else {
+        return INVALID_PARAMETERS;
+    };
     match CPUS[index].power() {
-        Power::Off if firmware_psci() => firmware::smc(AFFINITY_INFO_64, sys.platform.cpus[index].mpidr, 0, 0),
+        Power::Off if firmware_psci() => {
+            firmware::smc(AFFINITY_INFO_64, sys.platform.cpus[index].mpidr, 0, 0)
+        }
         power => power as i64,
     }
 }
 
 fn system_call(fid: u32) -> i64 {
-    log::info!("host requested {}", if fid == SYSTEM_OFF { "SYSTEM_OFF" } else { "SYSTEM_RESET" });
+    log::info!(
+        "host requested {}",
+        if fid == SYSTEM_OFF {
+            "SYSTEM_OFF"
+        } else {
+            "SYSTEM_RESET"
+        }
+    );
     if firmware_psci() {
         firmware::smc(fid, 0, 0, 0);
     }

@@ -51,10 +51,23 @@ impl fmt::Display for LoadError {
             Self::WrongKind => write!(f, "not an ELF64 little-endian AArch64 executable"),
             Self::NoSegments => write!(f, "no PT_LOAD segments"),
             Self::TooManySegments => write!(f, "more than {MAX_SEGMENTS} PT_LOAD segments"),
-            Self::BadSegment(p) => write!(f, "segment at {p:#x} has file data beyond the file or its memory size"),
-            Self::OutsideRam(r) => write!(f, "segment {:#x}..{:#x} is not inside host RAM", r.base, r.end()),
-            Self::Overlaps(r, what) => write!(f, "segment {:#x}..{:#x} overlaps {what}", r.base, r.end()),
-            Self::EntryNotLoaded(e) => write!(f, "entry point {e:#x} is not in a loaded executable segment"),
+            Self::BadSegment(p) => write!(
+                f,
+                "segment at {p:#x} has file data beyond the file or its memory size"
+            ),
+            Self::OutsideRam(r) => write!(
+                f,
+                "segment {:#x}..{:#x} is not inside host RAM",
+                r.base,
+                r.end()
+            ),
+            Self::Overlaps(r, what) => {
+                write!(f, "segment {:#x}..{:#x} overlaps {what}", r.base, r.end())
+            }
+            Self::EntryNotLoaded(e) => write!(
+                f,
+                "entry point {e:#x} is not in a loaded executable segment"
+            ),
         }
     }
 }
@@ -63,15 +76,31 @@ impl fmt::Display for LoadError {
 pub fn parse(file: &[u8]) -> Result<HostImage, LoadError> {
     let elf = ElfBytes::<LittleEndian>::minimal_parse(file).map_err(|_| LoadError::NotElf)?;
     let hdr = &elf.ehdr;
-    if hdr.class != elf::file::Class::ELF64 || hdr.e_machine != abi::EM_AARCH64 || hdr.e_type != abi::ET_EXEC {
+    if hdr.class != elf::file::Class::ELF64
+        || hdr.e_machine != abi::EM_AARCH64
+        || hdr.e_type != abi::ET_EXEC
+    {
         return Err(LoadError::WrongKind);
     }
     let mut segments = ArrayVec::new();
     let mut entry = None;
-    for ph in elf.segments().ok_or(LoadError::NoSegments)?.iter().filter(|p| p.p_type == abi::PT_LOAD) {
-        let seg = Segment { paddr: ph.p_paddr, offset: ph.p_offset, file_size: ph.p_filesz, mem_size: ph.p_memsz };
+    for ph in elf
+        .segments()
+        .ok_or(LoadError::NoSegments)?
+        .iter()
+        .filter(|p| p.p_type == abi::PT_LOAD)
+    {
+        let seg = Segment {
+            paddr: ph.p_paddr,
+            offset: ph.p_offset,
+            file_size: ph.p_filesz,
+            mem_size: ph.p_memsz,
+        };
         let file_end = seg.offset.checked_add(seg.file_size);
-        if seg.file_size > seg.mem_size || file_end.is_none_or(|e| e > file.len() as u64) || seg.paddr.checked_add(seg.mem_size).is_none() {
+        if seg.file_size > seg.mem_size
+            || file_end.is_none_or(|e| e > file.len() as u64)
+            || seg.paddr.checked_add(seg.mem_size).is_none()
+        {
             return Err(LoadError::BadSegment(seg.paddr));
         }
         // e_entry is a link (virtual) address; the host starts with the MMU
@@ -79,7 +108,9 @@ pub fn parse(file: &[u8]) -> Result<HostImage, LoadError> {
         if ph.p_flags & abi::PF_X != 0 && Range::new(ph.p_vaddr, ph.p_memsz).contains(hdr.e_entry) {
             entry = Some(hdr.e_entry - ph.p_vaddr + ph.p_paddr);
         }
-        segments.try_push(seg).map_err(|_| LoadError::TooManySegments)?;
+        segments
+            .try_push(seg)
+            .map_err(|_| LoadError::TooManySegments)?;
     }
     if segments.is_empty() {
         return Err(LoadError::NoSegments);
@@ -91,7 +122,11 @@ pub fn parse(file: &[u8]) -> Result<HostImage, LoadError> {
 impl HostImage {
     /// Checks every segment lies inside one of `ram` and overlaps none of
     /// the `keep` ranges (each with a name for the error message).
-    pub fn check_placement(&self, ram: &[Range], keep: &[(Range, &'static str)]) -> Result<(), LoadError> {
+    pub fn check_placement(
+        &self,
+        ram: &[Range],
+        keep: &[(Range, &'static str)],
+    ) -> Result<(), LoadError> {
         for seg in self.segments.iter().filter(|s| s.mem_size != 0) {
             let r = seg.range();
             if let Some((_, what)) = keep.iter().find(|(k, _)| k.overlaps(&r)) {
@@ -139,14 +174,35 @@ mod tests {
 
     #[test]
     fn parses_a_host() {
-        let img = parse(&elf(0x4020_0000, 0x4020_0000, abi::PF_R | abi::PF_X, abi::EM_AARCH64)).unwrap();
+        let img = parse(&elf(
+            0x4020_0000,
+            0x4020_0000,
+            abi::PF_R | abi::PF_X,
+            abi::EM_AARCH64,
+        ))
+        .unwrap();
         assert_eq!(img.entry, 0x4020_0000);
-        assert_eq!(img.segments[0], Segment { paddr: 0x4020_0000, offset: 120, file_size: 8, mem_size: 0x2000 });
+        assert_eq!(
+            img.segments[0],
+            Segment {
+                paddr: 0x4020_0000,
+                offset: 120,
+                file_size: 8,
+                mem_size: 0x2000
+            }
+        );
     }
 
     #[test]
     fn translates_a_virtual_entry_to_its_load_address() {
-        let img = parse(&elf_at(0xffff_0000_0000_0040, 0xffff_0000_0000_0000, 0x4008_0000, abi::PF_X, abi::EM_AARCH64)).unwrap();
+        let img = parse(&elf_at(
+            0xffff_0000_0000_0040,
+            0xffff_0000_0000_0000,
+            0x4008_0000,
+            abi::PF_X,
+            abi::EM_AARCH64,
+        ))
+        .unwrap();
         assert_eq!(img.entry, 0x4008_0040);
         assert_eq!(img.segments[0].paddr, 0x4008_0000);
     }
@@ -154,9 +210,18 @@ mod tests {
     #[test]
     fn rejects_wrong_files() {
         assert_eq!(parse(b"not an elf"), Err(LoadError::NotElf));
-        assert_eq!(parse(&elf(0x4020_0000, 0x4020_0000, abi::PF_X, abi::EM_X86_64)), Err(LoadError::WrongKind));
-        assert_eq!(parse(&elf(0x5000_0000, 0x4020_0000, abi::PF_X, abi::EM_AARCH64)), Err(LoadError::EntryNotLoaded(0x5000_0000)));
-        assert_eq!(parse(&elf(0x4020_0000, 0x4020_0000, abi::PF_R, abi::EM_AARCH64)), Err(LoadError::EntryNotLoaded(0x4020_0000)));
+        assert_eq!(
+            parse(&elf(0x4020_0000, 0x4020_0000, abi::PF_X, abi::EM_X86_64)),
+            Err(LoadError::WrongKind)
+        );
+        assert_eq!(
+            parse(&elf(0x5000_0000, 0x4020_0000, abi::PF_X, abi::EM_AARCH64)),
+            Err(LoadError::EntryNotLoaded(0x5000_0000))
+        );
+        assert_eq!(
+            parse(&elf(0x4020_0000, 0x4020_0000, abi::PF_R, abi::EM_AARCH64)),
+            Err(LoadError::EntryNotLoaded(0x4020_0000))
+        );
         let mut truncated = elf(0x4020_0000, 0x4020_0000, abi::PF_X, abi::EM_AARCH64);
         truncated.truncate(124);
         assert_eq!(parse(&truncated), Err(LoadError::BadSegment(0x4020_0000)));
@@ -170,11 +235,20 @@ mod tests {
         let monitor = Range::new(0x4020_1000, 0x1000);
         assert_eq!(
             img.check_placement(&ram, &[(monitor, "monitor memory")]),
-            Err(LoadError::Overlaps(Range::new(0x4020_0000, 0x2000), "monitor memory"))
+            Err(LoadError::Overlaps(
+                Range::new(0x4020_0000, 0x2000),
+                "monitor memory"
+            ))
         );
-        assert_eq!(img.check_placement(&[Range::new(0x4020_1000, 0x10000)], &[]), Err(LoadError::OutsideRam(Range::new(0x4020_0000, 0x2000))));
         assert_eq!(
-            format!("{}", LoadError::Overlaps(Range::new(0x10, 0x10), "the initrd")),
+            img.check_placement(&[Range::new(0x4020_1000, 0x10000)], &[]),
+            Err(LoadError::OutsideRam(Range::new(0x4020_0000, 0x2000)))
+        );
+        assert_eq!(
+            format!(
+                "{}",
+                LoadError::Overlaps(Range::new(0x10, 0x10), "the initrd")
+            ),
             "segment 0x10..0x20 overlaps the initrd"
         );
     }

@@ -11,7 +11,12 @@ const PAGE: u64 = 4096;
 
 /// Calls `f(pa, offset, len)` for each page-sized piece of `[va, va + len)`,
 /// after checking it translates (for writing, when `write`) to host RAM.
-fn for_each_piece(va: u64, len: usize, write: bool, mut f: impl FnMut(u64, usize, usize)) -> ZxResult {
+fn for_each_piece(
+    va: u64,
+    len: usize,
+    write: bool,
+    mut f: impl FnMut(u64, usize, usize),
+) -> ZxResult {
     let len64 = len as u64;
     va.checked_add(len64).ok_or(Status::INVALID_ARGS)?;
     let sys = system::get();

@@ -9,7 +9,10 @@ use syscalls::Status;
 /// buffer cannot hold it, else the record (actual 1, avail 1).
 fn single_record(buffer: u64, size: u64, record: &[u8]) -> Reply {
     if size < record.len() as u64 {
-        return Reply { status: Status::BUFFER_TOO_SMALL, out: [0, 1] };
+        return Reply {
+            status: Status::BUFFER_TOO_SMALL,
+            out: [0, 1],
+        };
     }
     match hostmem::write(buffer, record) {
         Ok(()) => Reply::ok(1, 1),

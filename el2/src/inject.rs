@@ -6,7 +6,9 @@
 /// The exception to take in EL1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Abort {
-    Data { write: bool },
+    Data {
+        write: bool,
+    },
     Instruction,
     /// An instruction the monitor does not emulate: EC 0 (unknown reason).
     Undefined,
@@ -41,7 +43,10 @@ pub fn abort_to_el1(abort: Abort, far: u64, elr: u64, spsr: u64, vbar_el1: u64) 
         (false, true, _) => 0x200,
     };
     let (ec, wnr) = match abort {
-        Abort::Data { write } => (if from_el1 { 0x25 } else { 0x24 }, if write { WNR } else { 0 }),
+        Abort::Data { write } => (
+            if from_el1 { 0x25 } else { 0x24 },
+            if write { WNR } else { 0 },
+        ),
         Abort::Instruction => (if from_el1 { 0x21 } else { 0x20 }, 0),
         Abort::Undefined => (0, 0),
     };
@@ -62,11 +67,20 @@ mod tests {
 
     #[test]
     fn data_abort_from_el1h_goes_to_current_el_spx() {
-        let i = abort_to_el1(Abort::Data { write: false }, 0x7fe0_0000, 0x4020_1000, 0x3c5, 0x4021_0000);
+        let i = abort_to_el1(
+            Abort::Data { write: false },
+            0x7fe0_0000,
+            0x4020_1000,
+            0x3c5,
+            0x4021_0000,
+        );
         assert_eq!(i.esr_el1 >> 26, 0x25);
         assert_eq!(i.esr_el1 & 0x3f, 0x10);
         assert_eq!(i.esr_el1 & WNR, 0);
-        assert_eq!((i.far_el1, i.elr_el1, i.spsr_el1), (0x7fe0_0000, 0x4020_1000, 0x3c5));
+        assert_eq!(
+            (i.far_el1, i.elr_el1, i.spsr_el1),
+            (0x7fe0_0000, 0x4020_1000, 0x3c5)
+        );
         assert_eq!(i.elr_el2, 0x4021_0200);
         assert_eq!(i.spsr_el2, 0x3c5);
     }
@@ -83,8 +97,14 @@ mod tests {
 
     #[test]
     fn instruction_abort_classes() {
-        assert_eq!(abort_to_el1(Abort::Instruction, 0, 0, 0x3c5, 0).esr_el1 >> 26, 0x21);
-        assert_eq!(abort_to_el1(Abort::Instruction, 0, 0, 0x3c0, 0).esr_el1 >> 26, 0x20);
+        assert_eq!(
+            abort_to_el1(Abort::Instruction, 0, 0, 0x3c5, 0).esr_el1 >> 26,
+            0x21
+        );
+        assert_eq!(
+            abort_to_el1(Abort::Instruction, 0, 0, 0x3c0, 0).esr_el1 >> 26,
+            0x20
+        );
         assert_eq!(abort_to_el1(Abort::Undefined, 0, 0, 0x3c5, 0).esr_el1, IL);
     }
 }

@@ -15,7 +15,12 @@ impl Log for Logger {
             Level::Warn => "WARN ",
             _ => "",
         };
-        crate::println!("[cpu{}] {}{}", crate::percpu::current(), level, record.args());
+        crate::println!(
+            "[cpu{}] {}{}",
+            crate::percpu::current(),
+            level,
+            record.args()
+        );
     }
 
     fn flush(&self) {}

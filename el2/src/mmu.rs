@@ -21,7 +21,10 @@ pub struct BootTables {
 
 impl BootTables {
     pub fn new(area: Range) -> Self {
-        Self { next: area.base, end: area.end() }
+        Self {
+            next: area.base,
+            end: area.end(),
+        }
     }
 }
 
@@ -61,19 +64,28 @@ pub fn pa_range() -> (u32, u64) {
 
 fn page_round(r: Range) -> Range {
     let base = align_down(r.base, PAGE);
-    let end = align_up(r.end(), PAGE).unwrap_or(u64::MAX & !(PAGE - 1));
+    let end = align_up(r.end(), PAGE).unwrap_or(!(PAGE - 1));
     Range::new(base, end - base)
 }
 
 /// Device frames the monitor itself touches.
 fn monitor_devices(p: &Platform) -> ArrayVec<Range, 6> {
-    let gic = p.gic.iter().flat_map(|g| [Some(g.distributor), Some(g.cpu), g.hyp, g.vcpu]).flatten();
+    let gic = p
+        .gic
+        .iter()
+        .flat_map(|g| [Some(g.distributor), Some(g.cpu), g.hyp, g.vcpu])
+        .flatten();
     p.uart.into_iter().chain(gic).map(page_round).collect()
 }
 
 /// Builds the EL2 identity map: host RAM RW, the image RX/RO/RW by section,
 /// heap and stacks RW, and the device frames the monitor uses.
-pub fn build_el2(p: &Platform, monitor: Range, image: &ImageLayout, tables: &mut BootTables) -> Result<u64, MapError> {
+pub fn build_el2(
+    p: &Platform,
+    monitor: Range,
+    image: &ImageLayout,
+    tables: &mut BootTables,
+) -> Result<u64, MapError> {
     let mut pt = PageTable::new(tables, Regime::El2, 48, 0)?;
     for bank in &p.memory {
         for piece in subtract(*bank, monitor).into_iter().flatten() {
@@ -97,7 +109,12 @@ pub fn build_el2(p: &Platform, monitor: Range, image: &ImageLayout, tables: &mut
 /// MAIR_EL2, TCR_EL2, TTBR0_EL2, SCTLR_EL2 for secondaries (read by
 /// boot.S with the MMU off, hence cleaned to the point of coherency).
 #[no_mangle]
-static EL2_MMU: [AtomicU64; 4] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+static EL2_MMU: [AtomicU64; 4] = [
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+];
 
 const MAIR_EL2: u64 = 0x04ff; // index 0 Normal WB RA/WA, index 1 Device-nGnRE
 const SCTLR_EL2_RES1: u64 = 0x30c5_0830;
@@ -116,7 +133,10 @@ pub fn enable_el2(root: u64) {
     for (slot, value) in EL2_MMU.iter().zip([MAIR_EL2, tcr, root, sctlr]) {
         slot.store(value, Ordering::Relaxed);
     }
-    cache::clean_to_poc(EL2_MMU.as_ptr() as u64, core::mem::size_of_val(&EL2_MMU) as u64);
+    cache::clean_to_poc(
+        EL2_MMU.as_ptr() as u64,
+        core::mem::size_of_val(&EL2_MMU) as u64,
+    );
     // SAFETY: the tables at `root` identity-map this code, its stack and data
     // with the attributes they already had, so execution continues seamlessly.
     unsafe {
@@ -140,7 +160,11 @@ pub struct HostStage2 {
 /// Identity-maps the whole IPA space for the host (RAM as normal memory,
 /// everything else as device memory) except the `holes` (monitor memory and
 /// monitor-owned device frames), which stay unmapped so any access faults.
-pub fn build_host_stage2(p: &Platform, holes: &[Range], tables: &mut BootTables) -> Result<HostStage2, MapError> {
+pub fn build_host_stage2(
+    p: &Platform,
+    holes: &[Range],
+    tables: &mut BootTables,
+) -> Result<HostStage2, MapError> {
     let (pa_bits, ps) = pa_range();
     let ipa_bits = pa_bits.min(40);
     let start_level = if ipa_bits >= 40 { 0 } else { 1 };
@@ -149,17 +173,44 @@ pub fn build_host_stage2(p: &Platform, holes: &[Range], tables: &mut BootTables)
     let mut cursor = 0;
     for bank in p.memory.iter().filter(|b| b.base < space) {
         let bank = Range::new(bank.base, bank.size.min(space - bank.base));
-        map_except(&mut pt, tables, Range::new(cursor, bank.base - cursor), holes, Attrs::DEVICE)?;
+        map_except(
+            &mut pt,
+            tables,
+            Range::new(cursor, bank.base - cursor),
+            holes,
+            Attrs::DEVICE,
+        )?;
         map_except(&mut pt, tables, bank, holes, Attrs::RAM_RWX)?;
         cursor = bank.end();
     }
-    map_except(&mut pt, tables, Range::new(cursor, space - cursor), holes, Attrs::DEVICE)?;
+    map_except(
+        &mut pt,
+        tables,
+        Range::new(cursor, space - cursor),
+        holes,
+        Attrs::DEVICE,
+    )?;
     let sl0 = if start_level == 0 { 2 } else { 1 };
-    let vtcr = (1 << 31) | (ps << 16) | (3 << 12) | (1 << 10) | (1 << 8) | (sl0 << 6) | (64 - ipa_bits as u64);
-    Ok(HostStage2 { root: pt.root(), vtcr })
+    let vtcr = (1 << 31)
+        | (ps << 16)
+        | (3 << 12)
+        | (1 << 10)
+        | (1 << 8)
+        | (sl0 << 6)
+        | (64 - ipa_bits as u64);
+    Ok(HostStage2 {
+        root: pt.root(),
+        vtcr,
+    })
 }
 
-fn map_except(pt: &mut PageTable, tables: &mut BootTables, r: Range, holes: &[Range], attrs: Attrs) -> Result<(), MapError> {
+fn map_except(
+    pt: &mut PageTable,
+    tables: &mut BootTables,
+    r: Range,
+    holes: &[Range],
+    attrs: Attrs,
+) -> Result<(), MapError> {
     if r.size == 0 {
         return Ok(());
     }

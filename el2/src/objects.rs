@@ -65,7 +65,10 @@ pub fn install_hypervisor_resource() -> u32 {
     let resource = Resource { koid: new_koid() };
     handles()
         .lock()
-        .insert(Object::Resource(Arc::new(resource)), Rights::DEFAULT_RESOURCE)
+        .insert(
+            Object::Resource(Arc::new(resource)),
+            Rights::DEFAULT_RESOURCE,
+        )
         .expect("an empty handle table has room")
 }
 

@@ -44,11 +44,31 @@ pub struct Attrs {
 }
 
 impl Attrs {
-    pub const RAM_RW: Attrs = Attrs { mem: MemType::Normal, write: true, exec: false };
-    pub const RAM_RWX: Attrs = Attrs { mem: MemType::Normal, write: true, exec: true };
-    pub const RAM_RO: Attrs = Attrs { mem: MemType::Normal, write: false, exec: false };
-    pub const RAM_RX: Attrs = Attrs { mem: MemType::Normal, write: false, exec: true };
-    pub const DEVICE: Attrs = Attrs { mem: MemType::Device, write: true, exec: false };
+    pub const RAM_RW: Attrs = Attrs {
+        mem: MemType::Normal,
+        write: true,
+        exec: false,
+    };
+    pub const RAM_RWX: Attrs = Attrs {
+        mem: MemType::Normal,
+        write: true,
+        exec: true,
+    };
+    pub const RAM_RO: Attrs = Attrs {
+        mem: MemType::Normal,
+        write: false,
+        exec: false,
+    };
+    pub const RAM_RX: Attrs = Attrs {
+        mem: MemType::Normal,
+        write: false,
+        exec: true,
+    };
+    pub const DEVICE: Attrs = Attrs {
+        mem: MemType::Device,
+        write: true,
+        exec: false,
+    };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +89,11 @@ fn index(va: u64, level: usize) -> usize {
 }
 
 fn leaf(regime: Regime, attrs: Attrs, level: usize, pa: u64) -> u64 {
-    let kind = if level == 3 { VALID | TABLE_OR_PAGE } else { VALID };
+    let kind = if level == 3 {
+        VALID | TABLE_OR_PAGE
+    } else {
+        VALID
+    };
     let mem = match (regime, attrs.mem) {
         (Regime::El2, MemType::Normal) => SH_INNER,
         (Regime::El2, MemType::Device) => 1 << 2,
@@ -97,9 +121,19 @@ pub struct PageTable {
 impl PageTable {
     /// An empty tree translating `va_bits` of input address, starting at
     /// `start_level` (the level whose table the root is).
-    pub fn new(mem: &mut impl TableMemory, regime: Regime, va_bits: u32, start_level: usize) -> Result<Self, MapError> {
+    pub fn new(
+        mem: &mut impl TableMemory,
+        regime: Regime,
+        va_bits: u32,
+        start_level: usize,
+    ) -> Result<Self, MapError> {
         let root = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
-        Ok(Self { root, start_level, va_bits, regime })
+        Ok(Self {
+            root,
+            start_level,
+            va_bits,
+            regime,
+        })
     }
 
     pub fn root(&self) -> u64 {
@@ -107,9 +141,16 @@ impl PageTable {
     }
 
     /// Maps `[va, va + size)` to `[pa, pa + size)`.
-    pub fn map(&mut self, mem: &mut impl TableMemory, va: u64, pa: u64, size: u64, attrs: Attrs) -> Result<(), MapError> {
+    pub fn map(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        pa: u64,
+        size: u64,
+        attrs: Attrs,
+    ) -> Result<(), MapError> {
         let page = level_size(3);
-        if va % page != 0 || pa % page != 0 || size % page != 0 {
+        if !va.is_multiple_of(page) || !pa.is_multiple_of(page) || !size.is_multiple_of(page) {
             return Err(MapError::Misaligned);
         }
         let end = va.checked_add(size).ok_or(MapError::OutOfRange)?;
@@ -132,12 +173,19 @@ impl PageTable {
         (self.start_level.max(1)..=3)
             .find(|&l| {
                 let s = level_size(l);
-                va % s == 0 && pa % s == 0 && remaining >= s
+                va.is_multiple_of(s) && pa.is_multiple_of(s) && remaining >= s
             })
             .unwrap_or(3)
     }
 
-    fn set_leaf(&mut self, mem: &mut impl TableMemory, va: u64, pa: u64, level: usize, attrs: Attrs) -> Result<(), MapError> {
+    fn set_leaf(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        pa: u64,
+        level: usize,
+        attrs: Attrs,
+    ) -> Result<(), MapError> {
         let mut table = self.root;
         for l in self.start_level..level {
             let entry = mem.table(table)[index(va, l)];
@@ -169,7 +217,10 @@ impl PageTable {
             }
             if level == 3 || entry & TABLE_OR_PAGE == 0 {
                 let offset = va & (level_size(level) - 1);
-                return Some(((entry & ADDR_MASK & !(level_size(level) - 1)) + offset, entry));
+                return Some((
+                    (entry & ADDR_MASK & !(level_size(level) - 1)) + offset,
+                    entry,
+                ));
             }
             table = entry & ADDR_MASK;
         }
@@ -192,7 +243,10 @@ mod tests {
 
     impl FakeMemory {
         fn new(limit: usize) -> Self {
-            Self { tables: Vec::new(), limit }
+            Self {
+                tables: Vec::new(),
+                limit,
+            }
         }
     }
 
@@ -214,7 +268,14 @@ mod tests {
         let mut mem = FakeMemory::new(16);
         let mut pt = PageTable::new(&mut mem, Regime::Stage2, 40, 0).unwrap();
         // 1 GiB + 2 MiB + 4 KiB starting 1 GiB aligned: one L1 block, one L2 block, one page.
-        pt.map(&mut mem, 0x4000_0000, 0x4000_0000, (1 << 30) + (2 << 20) + 4096, Attrs::RAM_RW).unwrap();
+        pt.map(
+            &mut mem,
+            0x4000_0000,
+            0x4000_0000,
+            (1 << 30) + (2 << 20) + 4096,
+            Attrs::RAM_RW,
+        )
+        .unwrap();
         assert_eq!(mem.tables.len(), 4, "root, L1, L2, L3");
         let (pa, d) = pt.translate(&mut mem, 0x4000_1234).unwrap();
         assert_eq!(pa, 0x4000_1234);
@@ -228,8 +289,10 @@ mod tests {
     fn stage2_attributes() {
         let mut mem = FakeMemory::new(8);
         let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
-        pt.map(&mut mem, 0, 0x8000_0000, 1 << 21, Attrs::RAM_RWX).unwrap();
-        pt.map(&mut mem, 0x20_0000, 0x0800_0000, 4096, Attrs::DEVICE).unwrap();
+        pt.map(&mut mem, 0, 0x8000_0000, 1 << 21, Attrs::RAM_RWX)
+            .unwrap();
+        pt.map(&mut mem, 0x20_0000, 0x0800_0000, 4096, Attrs::DEVICE)
+            .unwrap();
         let (_, ram) = pt.translate(&mut mem, 0).unwrap();
         assert_eq!(ram, 0x8000_0000 | 1 | 0xf << 2 | 3 << 6 | 3 << 8 | 1 << 10);
         let (_, dev) = pt.translate(&mut mem, 0x20_0000).unwrap();
@@ -240,8 +303,10 @@ mod tests {
     fn el2_attributes() {
         let mut mem = FakeMemory::new(8);
         let mut pt = PageTable::new(&mut mem, Regime::El2, 48, 0).unwrap();
-        pt.map(&mut mem, 0x1000, 0x1000, 4096, Attrs::RAM_RX).unwrap();
-        pt.map(&mut mem, 0x2000, 0x2000, 4096, Attrs::RAM_RO).unwrap();
+        pt.map(&mut mem, 0x1000, 0x1000, 4096, Attrs::RAM_RX)
+            .unwrap();
+        pt.map(&mut mem, 0x2000, 0x2000, 4096, Attrs::RAM_RO)
+            .unwrap();
         let (_, rx) = pt.translate(&mut mem, 0x1000).unwrap();
         assert_eq!(rx, 0x1000 | 3 | 1 << 7 | 3 << 8 | 1 << 10);
         let (_, ro) = pt.translate(&mut mem, 0x2000).unwrap();
@@ -253,17 +318,35 @@ mod tests {
         let mut mem = FakeMemory::new(8);
         let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
         pt.map(&mut mem, 0, 0, 1 << 21, Attrs::RAM_RW).unwrap();
-        assert_eq!(pt.map(&mut mem, 0x1000, 0x1000, 4096, Attrs::RAM_RW), Err(MapError::AlreadyMapped));
-        assert_eq!(pt.map(&mut mem, 0, 0, 1 << 21, Attrs::RAM_RW), Err(MapError::AlreadyMapped));
-        assert_eq!(pt.map(&mut mem, 0x10, 0, 4096, Attrs::RAM_RW), Err(MapError::Misaligned));
-        assert_eq!(pt.map(&mut mem, 1 << 36, 0, 4096, Attrs::RAM_RW), Err(MapError::OutOfRange));
-        assert_eq!(pt.map(&mut mem, u64::MAX - 0xfff, 0, 4096, Attrs::RAM_RW), Err(MapError::OutOfRange));
+        assert_eq!(
+            pt.map(&mut mem, 0x1000, 0x1000, 4096, Attrs::RAM_RW),
+            Err(MapError::AlreadyMapped)
+        );
+        assert_eq!(
+            pt.map(&mut mem, 0, 0, 1 << 21, Attrs::RAM_RW),
+            Err(MapError::AlreadyMapped)
+        );
+        assert_eq!(
+            pt.map(&mut mem, 0x10, 0, 4096, Attrs::RAM_RW),
+            Err(MapError::Misaligned)
+        );
+        assert_eq!(
+            pt.map(&mut mem, 1 << 36, 0, 4096, Attrs::RAM_RW),
+            Err(MapError::OutOfRange)
+        );
+        assert_eq!(
+            pt.map(&mut mem, u64::MAX - 0xfff, 0, 4096, Attrs::RAM_RW),
+            Err(MapError::OutOfRange)
+        );
     }
 
     #[test]
     fn reports_out_of_memory() {
         let mut mem = FakeMemory::new(2);
         let mut pt = PageTable::new(&mut mem, Regime::El2, 48, 0).unwrap();
-        assert_eq!(pt.map(&mut mem, 0x1000, 0x1000, 4096, Attrs::RAM_RW), Err(MapError::OutOfMemory));
+        assert_eq!(
+            pt.map(&mut mem, 0x1000, 0x1000, 4096, Attrs::RAM_RW),
+            Err(MapError::OutOfMemory)
+        );
     }
 }

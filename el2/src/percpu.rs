@@ -21,8 +21,13 @@ pub struct CpuSlot {
     context: AtomicU64,
 }
 
-const OFF: CpuSlot = CpuSlot { power: AtomicU8::new(Power::Off as u8), entry: AtomicU64::new(0), context: AtomicU64::new(0) };
-pub static CPUS: [CpuSlot; MAX_CPUS] = [OFF; MAX_CPUS];
+pub static CPUS: [CpuSlot; MAX_CPUS] = [const {
+    CpuSlot {
+        power: AtomicU8::new(Power::Off as u8),
+        entry: AtomicU64::new(0),
+        context: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
 
 impl CpuSlot {
     pub fn power(&self) -> Power {
@@ -54,7 +59,12 @@ impl CpuSlot {
     /// Claims an OFF CPU for starting; false when it is not OFF.
     pub fn claim_for_start(&self) -> bool {
         self.power
-            .compare_exchange(Power::Off as u8, Power::OnPending as u8, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                Power::Off as u8,
+                Power::OnPending as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
     }
 }

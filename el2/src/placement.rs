@@ -21,7 +21,12 @@ fn highest_in_bank(bank: &Range, avoid: &[Range], size: u64, align: u64) -> Opti
             return None;
         }
         let candidate = Range::new(base, size);
-        match avoid.iter().filter(|a| a.overlaps(&candidate)).map(|a| a.base).min() {
+        match avoid
+            .iter()
+            .filter(|a| a.overlaps(&candidate))
+            .map(|a| a.base)
+            .min()
+        {
             None => return Some(base),
             Some(blocker) => top = blocker,
         }
@@ -44,9 +49,18 @@ mod tests {
         let ram = [Range::new(0x4000_0000, 1024 * MB)];
         // The DTB near the top pushes the region down to 0x7EC0_0000, where it
         // meets the initrd, which pushes it below 0x7E00_0000.
-        let avoid = [Range::new(0x7FF0_0000, 0x1000), Range::new(0x7E00_0000, 16 * MB)];
-        assert_eq!(highest_fit(&ram, &avoid[..1], 18 * MB, 2 * MB), Some(0x7EC0_0000));
-        assert_eq!(highest_fit(&ram, &avoid, 18 * MB, 2 * MB), Some(0x7CE0_0000));
+        let avoid = [
+            Range::new(0x7FF0_0000, 0x1000),
+            Range::new(0x7E00_0000, 16 * MB),
+        ];
+        assert_eq!(
+            highest_fit(&ram, &avoid[..1], 18 * MB, 2 * MB),
+            Some(0x7EC0_0000)
+        );
+        assert_eq!(
+            highest_fit(&ram, &avoid, 18 * MB, 2 * MB),
+            Some(0x7CE0_0000)
+        );
     }
 
     #[test]
@@ -60,6 +74,9 @@ mod tests {
         let ram = [Range::new(0x4000_0000, 16 * MB)];
         assert_eq!(highest_fit(&ram, &[], 18 * MB, 2 * MB), None);
         let avoid = [Range::new(0x4000_0000, 16 * MB)];
-        assert_eq!(highest_fit(&[Range::new(0x4000_0000, 32 * MB)], &avoid, 18 * MB, 2 * MB), None);
+        assert_eq!(
+            highest_fit(&[Range::new(0x4000_0000, 32 * MB)], &avoid, 18 * MB, 2 * MB),
+            None
+        );
     }
 }

@@ -99,7 +99,11 @@ impl<'a> Platform<'a> {
         }
         let cpus = cpus(&fdt)?;
         Ok(Self {
-            model: fdt.find_node("/").and_then(|n| n.property("model")).and_then(|p| p.as_str()).unwrap_or("unknown"),
+            model: fdt
+                .find_node("/")
+                .and_then(|n| n.property("model"))
+                .and_then(|p| p.as_str())
+                .unwrap_or("unknown"),
             dtb: Range::new(dtb_pa, fdt.total_size() as u64),
             memory,
             reserved: reserved_ranges(&fdt),
@@ -115,7 +119,9 @@ impl<'a> Platform<'a> {
     /// Index of the CPU whose MPIDR affinity matches `mpidr`.
     pub fn cpu_index(&self, mpidr: u64) -> Option<usize> {
         const AFFINITY: u64 = 0xff_00ff_ffff;
-        self.cpus.iter().position(|c| c.mpidr & AFFINITY == mpidr & AFFINITY)
+        self.cpus
+            .iter()
+            .position(|c| c.mpidr & AFFINITY == mpidr & AFFINITY)
     }
 }
 
@@ -147,7 +153,11 @@ fn regs(node: &FdtNode) -> impl Iterator<Item = Range> + 'static {
 
 fn memory_ranges(fdt: &Fdt) -> ArrayVec<Range, MAX_RANGES> {
     let mut out = ArrayVec::new();
-    for range in fdt.all_nodes().filter(is_memory_node).flat_map(|n| regs(&n)) {
+    for range in fdt
+        .all_nodes()
+        .filter(is_memory_node)
+        .flat_map(|n| regs(&n))
+    {
         if out.try_push(range).is_err() {
             break;
         }
@@ -157,13 +167,19 @@ fn memory_ranges(fdt: &Fdt) -> ArrayVec<Range, MAX_RANGES> {
 }
 
 fn reserved_ranges(fdt: &Fdt) -> ArrayVec<Range, MAX_RANGES> {
-    let from_header = fdt.memory_reservations().map(|r| Range::new(r.address() as u64, r.size() as u64));
+    let from_header = fdt
+        .memory_reservations()
+        .map(|r| Range::new(r.address() as u64, r.size() as u64));
     let from_nodes = fdt
         .find_node("/reserved-memory")
         .into_iter()
         .flat_map(|n| n.children())
         .flat_map(|n| regs(&n));
-    from_header.chain(from_nodes).filter(|r| r.size != 0).take(MAX_RANGES).collect()
+    from_header
+        .chain(from_nodes)
+        .filter(|r| r.size != 0)
+        .take(MAX_RANGES)
+        .collect()
 }
 
 fn be_uint(bytes: &[u8]) -> Option<u64> {
@@ -184,8 +200,13 @@ fn initrd(fdt: &Fdt) -> Option<Range> {
 fn cpus(fdt: &Fdt) -> Result<ArrayVec<Cpu, MAX_CPUS>, PlatformError> {
     let parent = fdt.find_node("/cpus").ok_or(PlatformError::NoCpus)?;
     let mut out = ArrayVec::new();
-    for node in parent.children().filter(|c| c.name == "cpu" || c.name.starts_with("cpu@")) {
-        let Some(mpidr) = node.property("reg").and_then(|p| be_uint(p.value)) else { continue };
+    for node in parent
+        .children()
+        .filter(|c| c.name == "cpu" || c.name.starts_with("cpu@"))
+    {
+        let Some(mpidr) = node.property("reg").and_then(|p| be_uint(p.value)) else {
+            continue;
+        };
         let enable = match node.property("enable-method").and_then(|p| p.as_str()) {
             Some("psci") => EnableMethod::Psci,
             Some("spin-table") => node
@@ -194,7 +215,8 @@ fn cpus(fdt: &Fdt) -> Result<ArrayVec<Cpu, MAX_CPUS>, PlatformError> {
                 .map_or(EnableMethod::None, EnableMethod::SpinTable),
             _ => EnableMethod::None,
         };
-        out.try_push(Cpu { mpidr, enable }).map_err(|_| PlatformError::TooManyCpus)?;
+        out.try_push(Cpu { mpidr, enable })
+            .map_err(|_| PlatformError::TooManyCpus)?;
     }
     if out.is_empty() {
         return Err(PlatformError::NoCpus);
@@ -209,23 +231,42 @@ fn uart(fdt: &Fdt) -> Option<Range> {
 }
 
 fn is_pl011(node: &FdtNode) -> bool {
-    node.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011"))
+    node.compatible()
+        .is_some_and(|c| c.all().any(|s| s == "arm,pl011"))
 }
 
 fn gic(fdt: &Fdt) -> Option<Gic> {
-    const V2: [&str; 4] = ["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a7-gic", "arm,arm11mp-gic"];
+    const V2: [&str; 4] = [
+        "arm,cortex-a15-gic",
+        "arm,gic-400",
+        "arm,cortex-a7-gic",
+        "arm,arm11mp-gic",
+    ];
     if let Some(node) = fdt.find_compatible(&["arm,gic-v3"]) {
         let mut r = regs(&node);
-        return Some(Gic { version: GicVersion::V3, distributor: r.next()?, cpu: r.next()?, hyp: None, vcpu: None });
+        return Some(Gic {
+            version: GicVersion::V3,
+            distributor: r.next()?,
+            cpu: r.next()?,
+            hyp: None,
+            vcpu: None,
+        });
     }
     let node = fdt.find_compatible(&V2)?;
     let mut r = regs(&node);
-    Some(Gic { version: GicVersion::V2, distributor: r.next()?, cpu: r.next()?, hyp: r.next(), vcpu: r.next() })
+    Some(Gic {
+        version: GicVersion::V2,
+        distributor: r.next()?,
+        cpu: r.next()?,
+        hyp: r.next(),
+        vcpu: r.next(),
+    })
 }
 
 fn psci(fdt: &Fdt) -> Option<Conduit> {
     let node = fdt.all_nodes().find(|n| {
-        n.compatible().is_some_and(|c| c.all().any(|s| s.starts_with("arm,psci")))
+        n.compatible()
+            .is_some_and(|c| c.all().any(|s| s.starts_with("arm,psci")))
     })?;
     match node.property("method")?.as_str()? {
         "smc" => Some(Conduit::Smc),
@@ -243,7 +284,11 @@ fn timer(fdt: &Fdt) -> Option<TimerIrqs> {
         let at = (i * 3 + 1) * 4;
         Some(u32::from_be_bytes(cells.get(at..at + 4)?.try_into().ok()?) + 16)
     };
-    Some(TimerIrqs { phys: ppi(1)?, virt: ppi(2)?, hyp: ppi(3)? })
+    Some(TimerIrqs {
+        phys: ppi(1)?,
+        virt: ppi(2)?,
+        hyp: ppi(3)?,
+    })
 }
 
 #[cfg(test)]
@@ -258,7 +303,13 @@ mod tests {
         let p = Platform::parse(V3, 0x4800_1000).unwrap();
         assert_eq!(p.memory.as_slice(), &[Range::new(0x4000_0000, 0x4000_0000)]);
         assert_eq!(p.cpus.len(), 4);
-        assert_eq!(p.cpus[3], Cpu { mpidr: 3, enable: EnableMethod::Psci });
+        assert_eq!(
+            p.cpus[3],
+            Cpu {
+                mpidr: 3,
+                enable: EnableMethod::Psci
+            }
+        );
         assert_eq!(p.cpu_index(0x8000_0002), Some(2));
         assert_eq!(p.cpu_index(7), None);
         assert_eq!(p.uart, Some(Range::new(0x0900_0000, 0x1000)));
@@ -267,7 +318,14 @@ mod tests {
         assert_eq!(gic.distributor, Range::new(0x0800_0000, 0x1_0000));
         assert_eq!(gic.cpu, Range::new(0x080a_0000, 0xf6_0000));
         assert_eq!(p.psci, Some(Conduit::Smc));
-        assert_eq!(p.timer, Some(TimerIrqs { phys: 30, virt: 27, hyp: 26 }));
+        assert_eq!(
+            p.timer,
+            Some(TimerIrqs {
+                phys: 30,
+                virt: 27,
+                hyp: 26
+            })
+        );
         assert_eq!(p.initrd, Some(Range::new(0x4800_0000, 3)));
         assert_eq!(p.dtb, Range::new(0x4800_1000, V3.len() as u64));
     }
@@ -286,8 +344,14 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_reads_header() {
-        assert_eq!(Platform::parse(&[0u8; 64], 0).unwrap_err(), PlatformError::BadDtb);
-        assert_eq!(header_total_size(V3[..8].try_into().unwrap()), Some(V3.len()));
+        assert_eq!(
+            Platform::parse(&[0u8; 64], 0).unwrap_err(),
+            PlatformError::BadDtb
+        );
+        assert_eq!(
+            header_total_size(V3[..8].try_into().unwrap()),
+            Some(V3.len())
+        );
         assert_eq!(header_total_size(&[0; 8]), None);
     }
 }

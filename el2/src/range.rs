@@ -68,9 +68,21 @@ mod tests {
     #[test]
     fn subtract_cuts_holes() {
         let r = Range::new(0x1000, 0x3000);
-        assert_eq!(subtract(r, Range::new(0x2000, 0x1000)), [Some(Range::new(0x1000, 0x1000)), Some(Range::new(0x3000, 0x1000))]);
-        assert_eq!(subtract(r, Range::new(0, 0x2000)), [None, Some(Range::new(0x2000, 0x2000))]);
-        assert_eq!(subtract(r, Range::new(0x3000, 0x8000)), [Some(Range::new(0x1000, 0x2000)), None]);
+        assert_eq!(
+            subtract(r, Range::new(0x2000, 0x1000)),
+            [
+                Some(Range::new(0x1000, 0x1000)),
+                Some(Range::new(0x3000, 0x1000))
+            ]
+        );
+        assert_eq!(
+            subtract(r, Range::new(0, 0x2000)),
+            [None, Some(Range::new(0x2000, 0x2000))]
+        );
+        assert_eq!(
+            subtract(r, Range::new(0x3000, 0x8000)),
+            [Some(Range::new(0x1000, 0x2000)), None]
+        );
         assert_eq!(subtract(r, Range::new(0, 0x8000)), [None, None]);
         assert_eq!(subtract(r, Range::new(0x8000, 0x10)), [Some(r), None]);
     }

@@ -21,7 +21,11 @@ pub const SPSR_EL1H_MASKED: u64 = 0x3c5;
 impl TrapFrame {
     /// A frame that enters EL1h at `entry` with all interrupts masked.
     pub fn el1_entry(entry: u64, x0: u64, x1: u64) -> Self {
-        let mut frame = Self { elr: entry, spsr: SPSR_EL1H_MASKED, ..Self::default() };
+        let mut frame = Self {
+            elr: entry,
+            spsr: SPSR_EL1H_MASKED,
+            ..Self::default()
+        };
         frame.x[0] = x0;
         frame.x[1] = x1;
         frame

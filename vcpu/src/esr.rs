@@ -115,7 +115,11 @@ impl Esr {
 
     /// Length in bytes of the trapped instruction.
     pub fn instruction_len(self) -> u64 {
-        if self.il() { 4 } else { 2 }
+        if self.il() {
+            4
+        } else {
+            2
+        }
     }
 
     pub fn iss(self) -> u32 {
@@ -144,7 +148,14 @@ impl Esr {
 
 impl core::fmt::Debug for Esr {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "ESR {:#x} (EC {:#04x}: {}, ISS {:#x})", self.0, self.ec(), self.class().name(), self.iss())
+        write!(
+            f,
+            "ESR {:#x} (EC {:#04x}: {}, ISS {:#x})",
+            self.0,
+            self.ec(),
+            self.class().name(),
+            self.iss()
+        )
     }
 }
 
@@ -166,27 +177,56 @@ mod tests {
     #[test]
     fn decodes_a_stage2_store_abort() {
         // str x1, [x0] (64-bit): ISV, SAS=3, SRT=1, SF, WnR, DFSC = translation fault L3.
-        let esr = Esr((0x24 << 26) | (1 << 25) | (1 << 24) | (3 << 22) | (1 << 16) | (1 << 15) | (1 << 6) | 0x07);
+        let esr = Esr((0x24 << 26)
+            | (1 << 25)
+            | (1 << 24)
+            | (3 << 22)
+            | (1 << 16)
+            | (1 << 15)
+            | (1 << 6)
+            | 0x07);
         assert_eq!(esr.class(), ExceptionClass::DataAbortLower);
         let da = esr.data_abort();
         assert_eq!(
             da,
-            DataAbort { valid: true, access_size: 8, sign_extend: false, xt: 1, sixty_four: true, write: true, s1ptw: false, fsc: 7 }
+            DataAbort {
+                valid: true,
+                access_size: 8,
+                sign_extend: false,
+                xt: 1,
+                sixty_four: true,
+                write: true,
+                s1ptw: false,
+                fsc: 7
+            }
         );
         assert_eq!(esr.instruction_len(), 4);
     }
 
     #[test]
     fn decodes_a_signed_byte_load_into_wzr() {
-        let esr = Esr((0x24 << 26) | (1 << 24) | (0 << 22) | (1 << 21) | (31 << 16) | 0x06);
+        // SAS = 0 (one byte), SSE, SRT = 31, a read, 16-bit instruction (IL = 0).
+        let esr = Esr((0x24 << 26) | (1 << 24) | (1 << 21) | (31 << 16) | 0x06);
         let da = esr.data_abort();
-        assert_eq!((da.access_size, da.sign_extend, da.xt, da.write, da.sixty_four), (1, true, 31, false, false));
+        assert_eq!(
+            (
+                da.access_size,
+                da.sign_extend,
+                da.xt,
+                da.write,
+                da.sixty_four
+            ),
+            (1, true, 31, false, false)
+        );
         assert_eq!(esr.instruction_len(), 2);
     }
 
     #[test]
     fn names_unknown_classes() {
         assert_eq!(Esr(0x3f << 26).class(), ExceptionClass::Other(0x3f));
-        assert_eq!(format!("{:?}", Esr(0x9600_0045)), "ESR 0x96000045 (EC 0x25: data abort at EL2, ISS 0x45)");
+        assert_eq!(
+            format!("{:?}", Esr(0x9600_0045)),
+            "ESR 0x96000045 (EC 0x25: data abort at EL2, ISS 0x45)"
+        );
     }
 }

@@ -28,8 +28,16 @@ macro_rules! by_line {
     };
 }
 
-by_line!(clean_to_poc, "cvac", "Writes dirty lines of the range back to memory (for a reader with caches off).");
-by_line!(clean_invalidate_to_poc, "civac", "Writes back and drops the lines of the range.");
+by_line!(
+    clean_to_poc,
+    "cvac",
+    "Writes dirty lines of the range back to memory (for a reader with caches off)."
+);
+by_line!(
+    clean_invalidate_to_poc,
+    "civac",
+    "Writes back and drops the lines of the range."
+);
 
 /// Invalidates the whole instruction cache (after code was written).
 pub fn invalidate_icache() {

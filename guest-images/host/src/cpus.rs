@@ -17,8 +17,14 @@ pub struct Report {
     pub num_cpus: AtomicU32,
 }
 
-const NEW: Report = Report { state: AtomicU32::new(IDLE), mpidr: AtomicU64::new(0), status: AtomicI32::new(0), num_cpus: AtomicU32::new(0) };
-pub static REPORTS: [Report; MAX_CPUS] = [NEW; MAX_CPUS];
+pub static REPORTS: [Report; MAX_CPUS] = [const {
+    Report {
+        state: AtomicU32::new(IDLE),
+        mpidr: AtomicU64::new(0),
+        status: AtomicI32::new(0),
+        num_cpus: AtomicU32::new(0),
+    }
+}; MAX_CPUS];
 
 extern "C" {
     fn secondary_start();

@@ -5,6 +5,8 @@
 //! bootargs) makes it end with PSCI SYSTEM_RESET instead.
 #![no_std]
 #![no_main]
+// Test failures carry a fixed-size reason string; only failing paths pay for it.
+#![allow(clippy::result_large_err)]
 
 mod console;
 mod cpus;
@@ -22,12 +24,22 @@ core::arch::global_asm!(include_str!("entry.S"));
 extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
     let board = platform::Board::from_dtb(dtb);
     console::init(board.uart);
-    println!("zxvisor host: DTB at {dtb:#x}, resource handle {resource:#x}, {} CPUs", board.cpus.len());
+    println!(
+        "zxvisor host: DTB at {dtb:#x}, resource handle {resource:#x}, {} CPUs",
+        board.cpus.len()
+    );
     let mut suite = suite::Suite::default();
     tests::run_all(&mut suite, &board, Handle::from_raw(resource as u32));
     println!("{} passed, {} failed", suite.passed, suite.failed);
-    let reset = board.bootargs.split_whitespace().any(|a| a == "zxv.test=reset");
-    let fid = if reset { psci::SYSTEM_RESET } else { psci::SYSTEM_OFF };
+    let reset = board
+        .bootargs
+        .split_whitespace()
+        .any(|a| a == "zxv.test=reset");
+    let fid = if reset {
+        psci::SYSTEM_RESET
+    } else {
+        psci::SYSTEM_OFF
+    };
     // SAFETY: SYSTEM_OFF/RESET end the machine; nothing is left to run.
     unsafe { syscalls::client::psci_call(fid, 0, 0, 0) };
     panic!("PSCI {fid:#x} returned")
@@ -42,7 +54,9 @@ extern "C" fn host_secondary(index: u64) -> ! {
 /// An exception the host did not expect: report it and stop.
 #[no_mangle]
 extern "C" fn el1_unexpected(esr: u64, elr: u64, far: u64) -> ! {
-    console::print_unlocked(format_args!("\nFAIL host: unexpected exception ESR {esr:#x} ELR {elr:#x} FAR {far:#x}\n"));
+    console::print_unlocked(format_args!(
+        "\nFAIL host: unexpected exception ESR {esr:#x} ELR {elr:#x} FAR {far:#x}\n"
+    ));
     suite::abort()
 }
 

@@ -24,9 +24,21 @@ impl Board {
             let size = u32::from_be(core::ptr::read_volatile((pa + 4) as *const u32)) as usize;
             core::slice::from_raw_parts(pa as *const u8, size.min(1 << 21))
         };
-        let mut board = Board { dtb, uart: 0x0900_0000, cpus: ArrayVec::new(), memory: ArrayVec::new(), bootargs: "", gic_version: 0 };
+        let mut board = Board {
+            dtb,
+            uart: 0x0900_0000,
+            cpus: ArrayVec::new(),
+            memory: ArrayVec::new(),
+            bootargs: "",
+            gic_version: 0,
+        };
         let Ok(fdt) = Fdt::new(dtb) else { return board };
-        if let Some(uart) = fdt.chosen().stdout().and_then(|n| n.reg()).and_then(|mut r| r.next()) {
+        if let Some(uart) = fdt
+            .chosen()
+            .stdout()
+            .and_then(|n| n.reg())
+            .and_then(|mut r| r.next())
+        {
             board.uart = uart.starting_address as u64;
         }
         board.bootargs = fdt.chosen().bootargs().unwrap_or("");
@@ -39,10 +51,16 @@ impl Board {
         }
         for node in fdt.all_nodes().filter(|n| n.name.starts_with("memory")) {
             for r in node.reg().into_iter().flatten() {
-                let _ = board.memory.try_push((r.starting_address as u64, r.size.unwrap_or(0) as u64));
+                let _ = board
+                    .memory
+                    .try_push((r.starting_address as u64, r.size.unwrap_or(0) as u64));
             }
         }
-        board.gic_version = if fdt.find_compatible(&["arm,gic-v3"]).is_some() { 3 } else { 2 };
+        board.gic_version = if fdt.find_compatible(&["arm,gic-v3"]).is_some() {
+            3
+        } else {
+            2
+        };
         board
     }
 

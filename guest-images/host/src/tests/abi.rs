@@ -21,7 +21,11 @@ fn unknown_function_id() -> TestResult {
     for id in [0xC600_00EE_u32, 0xC600_0000, 0x8600_0001, 0, 0xFFFF_FFFF] {
         // SAFETY: an unknown ID touches no memory.
         let r = unsafe { hvc_raw(id, [0; 6]) };
-        ensure!(r.x0 == u64::MAX, "function {id:#x}: x0 = {:#x}, want SMCCC NOT_SUPPORTED (-1)", r.x0);
+        ensure!(
+            r.x0 == u64::MAX,
+            "function {id:#x}: x0 = {:#x}, want SMCCC NOT_SUPPORTED (-1)",
+            r.x0
+        );
     }
     Ok(())
 }
@@ -43,7 +47,10 @@ fn registers_preserved() -> TestResult {
     for (id, x1, x2) in calls {
         // SAFETY: the calls take no pointers here (a zero-sized buffer).
         let changed = unsafe { hvc_clobbers(id, x1, x2) };
-        ensure!(changed == 0, "call {id:#x} changed registers (mask {changed:#x} over x3..x30)");
+        ensure!(
+            changed == 0,
+            "call {id:#x} changed registers (mask {changed:#x} over x3..x30)"
+        );
     }
     Ok(())
 }

@@ -32,25 +32,39 @@ fn dtb_hides_monitor(board: &Board) -> TestResult {
     let (base, size) = monitor()?;
     ensure!(size != 0, "zxv_info reports an empty monitor");
     for &(b, s) in &board.memory {
-        ensure!(b + s <= base || b >= base + size, "/memory {b:#x}+{s:#x} overlaps the monitor at {base:#x}+{size:#x}");
+        ensure!(
+            b + s <= base || b >= base + size,
+            "/memory {b:#x}+{s:#x} overlaps the monitor at {base:#x}+{size:#x}"
+        );
     }
     Ok(())
 }
 
 fn dtb_has_no_initrd(board: &Board) -> TestResult {
-    let fdt = board.fdt().ok_or_else(|| crate::suite::reason(format_args!("bad DTB")))?;
+    let fdt = board
+        .fdt()
+        .ok_or_else(|| crate::suite::reason(format_args!("bad DTB")))?;
     let chosen = fdt.find_node("/chosen");
     for prop in ["linux,initrd-start", "linux,initrd-end"] {
-        ensure!(chosen.and_then(|c| c.property(prop)).is_none(), "/chosen still has {prop}");
+        ensure!(
+            chosen.and_then(|c| c.property(prop)).is_none(),
+            "/chosen still has {prop}"
+        );
     }
     Ok(())
 }
 
 fn expect_abort(what: &str, addr: u64, fault: Option<probe::Fault>) -> TestResult {
     let Some(f) = fault else {
-        return Err(crate::suite::reason(format_args!("{what} of monitor memory at {addr:#x} did not fault")));
+        return Err(crate::suite::reason(format_args!(
+            "{what} of monitor memory at {addr:#x} did not fault"
+        )));
     };
-    ensure!(f.esr >> 26 == 0x25, "{what} at {addr:#x}: ESR {:#x} is not a data abort from EL1 (EC 0x25)", f.esr);
+    ensure!(
+        f.esr >> 26 == 0x25,
+        "{what} at {addr:#x}: ESR {:#x} is not a data abort from EL1 (EC 0x25)",
+        f.esr
+    );
     ensure!(f.far == addr, "{what} at {addr:#x}: FAR {:#x}", f.far);
     Ok(())
 }
@@ -76,7 +90,16 @@ fn host_ram_usable(board: &Board) -> TestResult {
     let (base, _) = monitor()?;
     // The page right below the monitor's hand-off area is plain host RAM.
     let below = base - (2 << 20) - 4096;
-    ensure!(board.memory.iter().any(|&(b, s)| below >= b && below + 8 <= b + s), "{below:#x} is not in /memory");
-    ensure!(probe::read(below).is_none(), "read of host RAM at {below:#x} faulted");
+    ensure!(
+        board
+            .memory
+            .iter()
+            .any(|&(b, s)| below >= b && below + 8 <= b + s),
+        "{below:#x} is not in /memory"
+    );
+    ensure!(
+        probe::read(below).is_none(),
+        "read of host RAM at {below:#x} faulted"
+    );
     Ok(())
 }
