@@ -4,7 +4,8 @@
 #      DTB parsing and rewriting, handle table, ...);
 #   2. the on-target suite (the default host) on QEMU virt with GICv3 -smp 4
 #      (built-in host) and GICv2 -smp 2 (the same host loaded with -initrd);
-#   3. boot scenarios: PSCI SYSTEM_RESET, entry at EL1, rejected host images.
+#   3. boot scenarios: PSCI SYSTEM_RESET, entry at EL1, too little RAM, and
+#      rejected host images.
 # Every QEMU run has a timeout (ZXV_QEMU_TIMEOUT, default 300 s). Logs are in
 # target/zxvisor/logs. Exits non-zero on any failure.
 . "$(dirname "$0")/lib.sh"
@@ -101,6 +102,9 @@ qemu_virt_cmd 3 2
 scenario boot_psci_system_reset 0 'host requested SYSTEM_RESET' -append zxv.test=reset
 QEMU=(qemu-system-aarch64 -M virt -cpu max -m 1G -display none -serial stdio -monitor none -semihosting -no-reboot -kernel "$MONITOR_IMAGE")
 scenario boot_refuses_el1 nonzero 'entered at EL1, not EL2'
+qemu_virt_cmd 3 2
+QEMU+=(-m 32M)
+scenario boot_refuses_too_little_ram nonzero 'no 32 MiB of free RAM for the monitor'
 qemu_virt_cmd 3 2
 echo "this is not an ELF file" >"$OUT/not-elf.bin"
 scenario boot_rejects_non_elf_host nonzero 'host ELF rejected: not an ELF file' -initrd "$OUT/not-elf.bin"
