@@ -1,6 +1,11 @@
-//! Per-vCPU logic of zxvisor that is independent of the monitor binary:
-//! decoding exception syndromes into typed exits. The world switch and vCPU
-//! state rules build on this (see DESIGN.md).
+//! Per-vCPU logic of zxvisor that is independent of the monitor binary: decoding exception
+//! syndromes into typed exits, the guest register file with its `ZX_VCPU_STATE` and
+//! `ZX_VCPU_IO` rules, trapped system registers, and the guest's PSCI interface.
 #![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
 
 pub mod esr;
+pub mod exit;
+pub mod psci;
+pub mod regs;
+pub mod sysreg;

@@ -1,0 +1,197 @@
+//! The PSCI 1.1 interface the monitor offers a guest (over `smc #0` or `hvc #0`): which calls
+//! it answers in place and which stop the vCPU (reference §5.8, ABI.md §5).
+
+use syscalls::psci::{
+    CPU_OFF, CPU_ON_32, CPU_ON_64, MIGRATE_INFO_TYPE, NOT_SUPPORTED, PSCI_FEATURES, PSCI_VERSION,
+    SUCCESS, SYSTEM_OFF, SYSTEM_RESET, VERSION_1_1,
+};
+
+/// `MIGRATE_INFO_TYPE` result: no Trusted OS, or one that needs no migration.
+const MIGRATE_INFO_NOT_PRESENT: u64 = 2;
+
+/// What the monitor does with a guest's PSCI call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PsciAction {
+    /// Write this value to the guest's X0; the guest keeps running.
+    Return(u64),
+    /// `CPU_ON`: the host is asked to start another vCPU.
+    CpuOn {
+        /// The target's MPIDR (affinity fields).
+        target: u64,
+        /// Its entry point (guest physical address).
+        entry: u64,
+        /// The context id, the target's X0 at entry.
+        context: u64,
+    },
+    /// `CPU_OFF`: this vCPU stops.
+    CpuOff,
+    /// `SYSTEM_OFF`: the guest shuts down.
+    SystemOff,
+    /// `SYSTEM_RESET`: the guest resets.
+    SystemReset,
+}
+
+/// The PSCI functions [`guest_psci`] implements, as `PSCI_FEATURES` reports them.
+const SUPPORTED: [u32; 8] = [
+    PSCI_VERSION,
+    PSCI_FEATURES,
+    CPU_ON_32,
+    CPU_ON_64,
+    CPU_OFF,
+    SYSTEM_OFF,
+    SYSTEM_RESET,
+    MIGRATE_INFO_TYPE,
+];
+
+/// Decides a guest PSCI call from its X0 (function ID; only W0 counts) and X1..X3
+/// (arguments; SMC32 functions see only their low 32 bits). Unknown function IDs, PSCI or
+/// not, return SMCCC `NOT_SUPPORTED` (-1).
+pub fn guest_psci(x0: u64, x1: u64, x2: u64, x3: u64) -> PsciAction {
+    let w = |x: u64| x & 0xFFFF_FFFF;
+    match x0 as u32 {
+        PSCI_VERSION => PsciAction::Return(VERSION_1_1 as u64),
+        PSCI_FEATURES if SUPPORTED.contains(&(x1 as u32)) => PsciAction::Return(SUCCESS as u64),
+        MIGRATE_INFO_TYPE => PsciAction::Return(MIGRATE_INFO_NOT_PRESENT),
+        CPU_ON_32 => PsciAction::CpuOn {
+            target: w(x1),
+            entry: w(x2),
+            context: w(x3),
+        },
+        CPU_ON_64 => PsciAction::CpuOn {
+            target: x1,
+            entry: x2,
+            context: x3,
+        },
+        CPU_OFF => PsciAction::CpuOff,
+        SYSTEM_OFF => PsciAction::SystemOff,
+        SYSTEM_RESET => PsciAction::SystemReset,
+        _ => PsciAction::Return(NOT_SUPPORTED as u64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syscalls::psci::{AFFINITY_INFO_64, CPU_SUSPEND_64, MIGRATE_64, SYSTEM_SUSPEND_64};
+
+    const MINUS_ONE: PsciAction = PsciAction::Return(0xFFFF_FFFF_FFFF_FFFF);
+
+    fn call(fid: u32, x1: u64) -> PsciAction {
+        guest_psci(u64::from(fid), x1, 0, 0)
+    }
+
+    #[test]
+    fn version_is_1_1() {
+        assert_eq!(call(PSCI_VERSION, 0), PsciAction::Return(0x1_0001));
+    }
+
+    #[test]
+    fn features_reports_the_implemented_functions() {
+        for fid in [
+            PSCI_VERSION,
+            PSCI_FEATURES,
+            CPU_ON_32,
+            CPU_ON_64,
+            CPU_OFF,
+            SYSTEM_OFF,
+            SYSTEM_RESET,
+            MIGRATE_INFO_TYPE,
+        ] {
+            assert_eq!(
+                call(PSCI_FEATURES, u64::from(fid)),
+                PsciAction::Return(0),
+                "{fid:#x}"
+            );
+        }
+        for fid in [
+            CPU_SUSPEND_64,
+            AFFINITY_INFO_64,
+            MIGRATE_64,
+            SYSTEM_SUSPEND_64,
+            0xC600_0001,
+            0,
+        ] {
+            assert_eq!(call(PSCI_FEATURES, u64::from(fid)), MINUS_ONE, "{fid:#x}");
+        }
+        // PSCI_FEATURES is an SMC32 call: its argument's upper half is ignored.
+        assert_eq!(
+            call(PSCI_FEATURES, 0xFFFF_FFFF_8400_0000),
+            PsciAction::Return(0)
+        );
+    }
+
+    #[test]
+    fn migrate_info_type_says_no_migration_needed() {
+        assert_eq!(call(MIGRATE_INFO_TYPE, 0), PsciAction::Return(2));
+    }
+
+    #[test]
+    fn cpu_on_64_passes_full_arguments() {
+        assert_eq!(
+            guest_psci(
+                u64::from(CPU_ON_64),
+                0x1_0000_0101,
+                0x8_4008_0000,
+                0xDEAD_BEEF_CAFE_F00D
+            ),
+            PsciAction::CpuOn {
+                target: 0x1_0000_0101,
+                entry: 0x8_4008_0000,
+                context: 0xDEAD_BEEF_CAFE_F00D
+            }
+        );
+    }
+
+    #[test]
+    fn cpu_on_32_truncates_arguments() {
+        assert_eq!(
+            guest_psci(
+                u64::from(CPU_ON_32),
+                0xFFFF_FFFF_0000_0001,
+                0x1_4008_0000,
+                0xDEAD_BEEF_CAFE_F00D
+            ),
+            PsciAction::CpuOn {
+                target: 1,
+                entry: 0x4008_0000,
+                context: 0xCAFE_F00D
+            }
+        );
+    }
+
+    #[test]
+    fn power_state_calls() {
+        assert_eq!(call(CPU_OFF, 0), PsciAction::CpuOff);
+        assert_eq!(call(SYSTEM_OFF, 0), PsciAction::SystemOff);
+        assert_eq!(call(SYSTEM_RESET, 0), PsciAction::SystemReset);
+    }
+
+    #[test]
+    fn function_id_is_w0() {
+        assert_eq!(
+            guest_psci(0xFFFF_FFFF_8400_0008, 0, 0, 0),
+            PsciAction::SystemOff
+        );
+        assert_eq!(
+            guest_psci(0x1_8400_0000, 0, 0, 0),
+            PsciAction::Return(0x1_0001)
+        );
+    }
+
+    #[test]
+    fn other_functions_are_not_supported() {
+        for fid in [
+            AFFINITY_INFO_64,
+            CPU_SUSPEND_64,
+            SYSTEM_SUSPEND_64,
+            MIGRATE_64,
+            0x8400_001F,
+            0xC600_0001,
+            0xC600_00FF,
+            0x8600_FF01,
+            0,
+        ] {
+            assert_eq!(call(fid, 0), MINUS_ONE, "{fid:#x}");
+        }
+    }
+}
