@@ -8,11 +8,15 @@ pub mod dtb_edit;
 pub mod handles;
 pub mod hostload;
 pub mod inject;
+pub mod mappings;
 pub mod pagetable;
 pub mod placement;
 pub mod platform;
+pub mod port;
 pub mod range;
 pub mod trapframe;
+pub mod trapmap;
+pub mod vmid;
 
 #[cfg(target_os = "none")]
 mod arch;
@@ -20,6 +24,8 @@ mod arch;
 mod banner;
 #[cfg(target_os = "none")]
 mod boot;
+#[cfg(target_os = "none")]
+mod calls;
 #[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
@@ -29,7 +35,11 @@ mod el2config;
 #[cfg(target_os = "none")]
 mod exceptions;
 #[cfg(target_os = "none")]
+mod exits;
+#[cfg(target_os = "none")]
 mod fatal;
+#[cfg(target_os = "none")]
+mod guest;
 #[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
@@ -50,3 +60,9 @@ mod objects;
 mod percpu;
 #[cfg(target_os = "none")]
 mod system;
+#[cfg(target_os = "none")]
+mod time;
+#[cfg(target_os = "none")]
+mod virtual_cpu;
+#[cfg(target_os = "none")]
+mod world;

@@ -1,11 +1,18 @@
 //! Translation tables with the 4 KiB granule, for the monitor's own EL2
-//! stage 1 and for stage 2 (the host's and, later, guests'). Maps ranges with
-//! the largest block that alignment allows (1 GiB, 2 MiB, 4 KiB) and refuses
-//! to overwrite a live mapping. Table memory comes through [`TableMemory`], so
+//! stage 1 and for stage 2 (the host's and guests'). Maps ranges with the
+//! largest block that alignment allows (1 GiB, 2 MiB, 4 KiB) and refuses to
+//! overwrite a live mapping; unmaps and re-protects ranges, splitting blocks
+//! that straddle their edges. Table memory comes through [`TableMemory`], so
 //! the logic runs on the build machine with fake physical addresses.
+//!
+//! Only descriptors are written: TLB invalidation (and break-before-make when
+//! a live block is split into a table) is the caller's business.
+
+use core::ops::Range;
 
 /// Entries in one table.
 pub const ENTRIES: usize = 512;
+/// One translation table: 512 descriptors, 4 KiB.
 pub type Table = [u64; ENTRIES];
 
 const VALID: u64 = 1 << 0;
@@ -18,7 +25,11 @@ const ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
 pub trait TableMemory {
     /// A zeroed, 4 KiB-aligned table; None when out of memory.
     fn alloc_table(&mut self) -> Option<u64>;
+    /// The table at `pa`, which came from [`TableMemory::alloc_table`].
     fn table(&mut self, pa: u64) -> &mut Table;
+    /// Takes back a table that is no longer referenced. Memory that is never
+    /// returned (boot tables) may ignore this, as the default does.
+    fn free_table(&mut self, _pa: u64) {}
 }
 
 /// Which translation regime the descriptors are for.
@@ -30,12 +41,15 @@ pub enum Regime {
     Stage2,
 }
 
+/// The memory type of a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemType {
     Normal,
     Device,
 }
 
+/// What a mapping allows: memory type, write and execute permission
+/// (reads are always allowed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Attrs {
     pub mem: MemType,
@@ -71,12 +85,19 @@ impl Attrs {
     };
 }
 
+/// Why a table operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapError {
+    /// [`TableMemory::alloc_table`] had no table to give.
     OutOfMemory,
+    /// An address or size is not a multiple of 4 KiB.
     Misaligned,
+    /// The range wraps or leaves the input (or output) address space.
     OutOfRange,
+    /// Part of a range to map is mapped already.
     AlreadyMapped,
+    /// Part of a range to re-protect has no mapping.
+    NotMapped,
 }
 
 /// Bytes one entry maps at `level` (0..=3).
@@ -136,6 +157,7 @@ impl PageTable {
         })
     }
 
+    /// The physical address of the root table (for TTBR/VTTBR).
     pub fn root(&self) -> u64 {
         self.root
     }
@@ -149,12 +171,11 @@ impl PageTable {
         size: u64,
         attrs: Attrs,
     ) -> Result<(), MapError> {
-        let page = level_size(3);
-        if !va.is_multiple_of(page) || !pa.is_multiple_of(page) || !size.is_multiple_of(page) {
+        let end = self.check_range(va, size)?;
+        if !pa.is_multiple_of(level_size(3)) {
             return Err(MapError::Misaligned);
         }
-        let end = va.checked_add(size).ok_or(MapError::OutOfRange)?;
-        if end > 1u64 << self.va_bits || pa.checked_add(size).is_none_or(|e| e > ADDR_MASK + 1) {
+        if pa.checked_add(size).is_none_or(|e| e > ADDR_MASK + 1) {
             return Err(MapError::OutOfRange);
         }
         let (mut va, mut pa) = (va, pa);
@@ -207,25 +228,224 @@ impl PageTable {
         Ok(())
     }
 
-    /// Walks the tree: the output address and leaf descriptor for `va`.
-    pub fn translate(&self, mem: &mut impl TableMemory, va: u64) -> Option<(u64, u64)> {
+    /// Walks the tree to the entry that decides `va`: its level and
+    /// descriptor, which is a leaf or invalid.
+    fn lookup(&self, mem: &mut impl TableMemory, va: u64) -> (usize, u64) {
         let mut table = self.root;
-        for level in self.start_level..=3 {
+        for level in self.start_level..3 {
             let entry = mem.table(table)[index(va, level)];
-            if entry & VALID == 0 {
-                return None;
-            }
-            if level == 3 || entry & TABLE_OR_PAGE == 0 {
-                let offset = va & (level_size(level) - 1);
-                return Some((
-                    (entry & ADDR_MASK & !(level_size(level) - 1)) + offset,
-                    entry,
-                ));
+            if entry & VALID == 0 || entry & TABLE_OR_PAGE == 0 {
+                return (level, entry);
             }
             table = entry & ADDR_MASK;
         }
-        None
+        (3, mem.table(table)[index(va, 3)])
     }
+
+    /// Walks the tree: the output address and leaf descriptor for `va`.
+    pub fn translate(&self, mem: &mut impl TableMemory, va: u64) -> Option<(u64, u64)> {
+        let (level, entry) = self.lookup(mem, va);
+        if entry & VALID == 0 {
+            return None;
+        }
+        let offset_mask = level_size(level) - 1;
+        Some((
+            (entry & ADDR_MASK & !offset_mask) + (va & offset_mask),
+            entry,
+        ))
+    }
+
+    /// Checks that `[va, va + size)` is page aligned and inside the input
+    /// address space; returns its end.
+    fn check_range(&self, va: u64, size: u64) -> Result<u64, MapError> {
+        let page = level_size(3);
+        if !va.is_multiple_of(page) || !size.is_multiple_of(page) {
+            return Err(MapError::Misaligned);
+        }
+        let end = va.checked_add(size).ok_or(MapError::OutOfRange)?;
+        if end > 1u64 << self.va_bits {
+            return Err(MapError::OutOfRange);
+        }
+        Ok(end)
+    }
+
+    /// Removes every mapping in `[va, va + size)`; space already unmapped is
+    /// skipped. Blocks straddling the edges are first split so their outside
+    /// parts stay mapped, and tables left empty are freed. On an error (out
+    /// of memory while splitting) no translation has changed.
+    pub fn unmap(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        size: u64,
+    ) -> Result<(), MapError> {
+        let end = self.check_range(va, size)?;
+        if size == 0 {
+            return Ok(());
+        }
+        self.split_edges(mem, va, end)?;
+        self.unmap_in(mem, self.root, self.start_level, 0, &(va..end));
+        Ok(())
+    }
+
+    /// Gives every mapping in `[va, va + size)` the attributes `attrs`,
+    /// splitting blocks that straddle the edges. The whole range must be
+    /// mapped, else `NotMapped`; on any error no translation has changed.
+    pub fn protect(
+        &mut self,
+        mem: &mut impl TableMemory,
+        va: u64,
+        size: u64,
+        attrs: Attrs,
+    ) -> Result<(), MapError> {
+        let end = self.check_range(va, size)?;
+        if size == 0 {
+            return Ok(());
+        }
+        let mut cursor = va;
+        while cursor < end {
+            let (level, entry) = self.lookup(mem, cursor);
+            if entry & VALID == 0 {
+                return Err(MapError::NotMapped);
+            }
+            cursor = (cursor & !(level_size(level) - 1)) + level_size(level);
+        }
+        self.split_edges(mem, va, end)?;
+        self.protect_in(mem, self.root, self.start_level, 0, &(va..end), attrs);
+        Ok(())
+    }
+
+    /// Frees every table of the tree, the root included. For the owner's
+    /// `Drop`: the tree must not be used afterwards.
+    pub fn destroy(&mut self, mem: &mut impl TableMemory) {
+        free_tree(mem, self.root, self.start_level);
+        self.root = 0;
+    }
+
+    /// Splits the blocks containing `start` and `end` (but not starting
+    /// there), so no leaf straddles either edge of `[start, end)`.
+    fn split_edges(
+        &mut self,
+        mem: &mut impl TableMemory,
+        start: u64,
+        end: u64,
+    ) -> Result<(), MapError> {
+        self.split_at(mem, start)?;
+        if end < 1u64 << self.va_bits {
+            self.split_at(mem, end)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces blocks containing `va` with tables of next-level entries
+    /// mapping the same output with the same attributes, down to the level
+    /// where `va` is an entry boundary.
+    fn split_at(&mut self, mem: &mut impl TableMemory, va: u64) -> Result<(), MapError> {
+        let mut table = self.root;
+        for level in self.start_level..3 {
+            let slot = index(va, level);
+            let entry = mem.table(table)[slot];
+            if entry & VALID == 0 || va.is_multiple_of(level_size(level)) {
+                return Ok(());
+            }
+            if entry & TABLE_OR_PAGE == 0 {
+                let child = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
+                let kind = if level + 1 == 3 { TABLE_OR_PAGE } else { 0 };
+                let attrs = entry & !ADDR_MASK & !TABLE_OR_PAGE;
+                let base = entry & ADDR_MASK & !(level_size(level) - 1);
+                let step = level_size(level + 1);
+                for (i, e) in mem.table(child).iter_mut().enumerate() {
+                    *e = attrs | kind | (base + i as u64 * step);
+                }
+                mem.table(table)[slot] = child | VALID | TABLE_OR_PAGE;
+            }
+            table = mem.table(table)[slot] & ADDR_MASK;
+        }
+        Ok(())
+    }
+
+    /// Clears the entries of `table` (at `level`, translating from
+    /// `table_va`) inside `span`, freeing subtrees that end up empty.
+    /// Returns whether `table` is left empty.
+    fn unmap_in(
+        &self,
+        mem: &mut impl TableMemory,
+        table: u64,
+        level: usize,
+        table_va: u64,
+        span: &Range<u64>,
+    ) -> bool {
+        for (i, entry_va) in entries_in(level, table_va, span) {
+            let entry = mem.table(table)[i];
+            if entry & VALID == 0 {
+                continue;
+            }
+            let is_table = level < 3 && entry & TABLE_OR_PAGE != 0;
+            let child = entry & ADDR_MASK;
+            // split_edges left only tables straddling an edge of `span`.
+            if entry_va >= span.start && entry_va + level_size(level) <= span.end {
+                if is_table {
+                    free_tree(mem, child, level + 1);
+                }
+                mem.table(table)[i] = 0;
+            } else if is_table && self.unmap_in(mem, child, level + 1, entry_va, span) {
+                mem.free_table(child);
+                mem.table(table)[i] = 0;
+            }
+        }
+        mem.table(table).iter().all(|e| e & VALID == 0)
+    }
+
+    /// Rewrites the leaves under `table` (at `level`, translating from
+    /// `table_va`) inside `span` with `attrs`.
+    fn protect_in(
+        &self,
+        mem: &mut impl TableMemory,
+        table: u64,
+        level: usize,
+        table_va: u64,
+        span: &Range<u64>,
+        attrs: Attrs,
+    ) {
+        for (i, entry_va) in entries_in(level, table_va, span) {
+            let entry = mem.table(table)[i];
+            if entry & VALID == 0 {
+                continue;
+            }
+            if level < 3 && entry & TABLE_OR_PAGE != 0 {
+                self.protect_in(mem, entry & ADDR_MASK, level + 1, entry_va, span, attrs);
+            } else {
+                let pa = entry & ADDR_MASK & !(level_size(level) - 1);
+                mem.table(table)[i] = leaf(self.regime, attrs, level, pa);
+            }
+        }
+    }
+}
+
+/// The indices, and the input addresses they start at, of the entries of a
+/// table at `level` translating from `table_va` that intersect `span`.
+fn entries_in(
+    level: usize,
+    table_va: u64,
+    span: &Range<u64>,
+) -> impl Iterator<Item = (usize, u64)> {
+    let size = level_size(level);
+    let first = span.start.saturating_sub(table_va) / size;
+    let last = (span.end - table_va).div_ceil(size).min(ENTRIES as u64);
+    (first..last).map(move |i| (i as usize, table_va + i * size))
+}
+
+/// Frees the table at `table` (at `level`) and every table below it.
+fn free_tree(mem: &mut impl TableMemory, table: u64, level: usize) {
+    if level < 3 {
+        for i in 0..ENTRIES {
+            let entry = mem.table(table)[i];
+            if entry & VALID != 0 && entry & TABLE_OR_PAGE != 0 {
+                free_tree(mem, entry & ADDR_MASK, level + 1);
+            }
+        }
+    }
+    mem.free_table(table);
 }
 
 #[cfg(test)]
@@ -233,9 +453,10 @@ mod tests {
     use super::*;
     use alloc::{boxed::Box, vec::Vec};
 
-    /// Tables in ordinary heap memory, at fake physical addresses.
+    /// Tables in ordinary heap memory, at fake physical addresses. A freed
+    /// table is gone: touching or freeing it again panics.
     struct FakeMemory {
-        tables: Vec<Box<Table>>,
+        tables: Vec<Option<Box<Table>>>,
         limit: usize,
     }
 
@@ -248,6 +469,15 @@ mod tests {
                 limit,
             }
         }
+
+        /// Tables allocated and not freed.
+        fn live(&self) -> usize {
+            self.tables.iter().flatten().count()
+        }
+
+        fn slot(&mut self, pa: u64) -> &mut Option<Box<Table>> {
+            &mut self.tables[((pa - FAKE_BASE) / 4096) as usize]
+        }
     }
 
     impl TableMemory for FakeMemory {
@@ -255,11 +485,14 @@ mod tests {
             if self.tables.len() == self.limit {
                 return None;
             }
-            self.tables.push(Box::new([0; ENTRIES]));
+            self.tables.push(Some(Box::new([0; ENTRIES])));
             Some(FAKE_BASE + (self.tables.len() as u64 - 1) * 4096)
         }
         fn table(&mut self, pa: u64) -> &mut Table {
-            &mut self.tables[((pa - FAKE_BASE) / 4096) as usize]
+            self.slot(pa).as_mut().expect("use after free")
+        }
+        fn free_table(&mut self, pa: u64) {
+            assert!(self.slot(pa).take().is_some(), "double free");
         }
     }
 
@@ -348,5 +581,273 @@ mod tests {
             pt.map(&mut mem, 0x1000, 0x1000, 4096, Attrs::RAM_RW),
             Err(MapError::OutOfMemory)
         );
+    }
+
+    const GIB: u64 = 1 << 30;
+    const MIB2: u64 = 2 << 20;
+    const PAGE: u64 = 4096;
+
+    /// Checks that `[va, va + size)` translates to `[pa, pa + size)` with
+    /// the descriptor attributes of `attrs`, sampling every page.
+    fn assert_mapped(
+        pt: &PageTable,
+        mem: &mut FakeMemory,
+        va: u64,
+        pa: u64,
+        size: u64,
+        attrs: Attrs,
+    ) {
+        let want = leaf(pt.regime, attrs, 3, 0) & !ADDR_MASK & !TABLE_OR_PAGE;
+        for off in (0..size).step_by(PAGE as usize) {
+            let (out, d) = pt
+                .translate(mem, va + off)
+                .unwrap_or_else(|| panic!("{:#x} unmapped", va + off));
+            assert_eq!(out, pa + off, "output of {:#x}", va + off);
+            assert_eq!(
+                d & !ADDR_MASK & !TABLE_OR_PAGE,
+                want,
+                "attributes of {:#x}",
+                va + off
+            );
+        }
+    }
+
+    fn assert_unmapped(pt: &PageTable, mem: &mut FakeMemory, va: u64, size: u64) {
+        for off in (0..size).step_by(PAGE as usize) {
+            assert_eq!(pt.translate(mem, va + off), None, "{:#x} mapped", va + off);
+        }
+    }
+
+    #[test]
+    fn unmapping_a_page_splits_a_2m_block() {
+        let mut mem = FakeMemory::new(8);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        pt.map(&mut mem, 0x4000_0000, 0x8000_0000, MIB2, Attrs::RAM_RWX)
+            .unwrap();
+        assert_eq!(pt.lookup(&mut mem, 0x4000_0000).0, 2);
+        pt.unmap(&mut mem, 0x4008_0000, PAGE).unwrap();
+        assert_mapped(
+            &pt,
+            &mut mem,
+            0x4000_0000,
+            0x8000_0000,
+            0x8_0000,
+            Attrs::RAM_RWX,
+        );
+        assert_unmapped(&pt, &mut mem, 0x4008_0000, PAGE);
+        assert_mapped(
+            &pt,
+            &mut mem,
+            0x4008_1000,
+            0x8008_1000,
+            MIB2 - 0x8_1000,
+            Attrs::RAM_RWX,
+        );
+        let (level, d) = pt.lookup(&mut mem, 0x4000_0000);
+        assert_eq!((level, d & 3), (3, 3), "pages after the split");
+        assert_eq!(mem.live(), 3, "root, L2, the new L3");
+        // Unmapping again is harmless.
+        pt.unmap(&mut mem, 0x4008_0000, PAGE).unwrap();
+        assert_eq!(mem.live(), 3);
+    }
+
+    #[test]
+    fn unmapping_a_page_splits_a_1g_block() {
+        let mut mem = FakeMemory::new(8);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 40, 0).unwrap();
+        pt.map(&mut mem, GIB, 4 * GIB, GIB, Attrs::RAM_RW).unwrap();
+        assert_eq!(pt.lookup(&mut mem, GIB).0, 1);
+        let hole = GIB + 0x1234_5000;
+        pt.unmap(&mut mem, hole, PAGE).unwrap();
+        assert_unmapped(&pt, &mut mem, hole, PAGE);
+        for va in [GIB, hole - PAGE, hole + PAGE, 2 * GIB - PAGE] {
+            assert_mapped(&pt, &mut mem, va, va + 3 * GIB, PAGE, Attrs::RAM_RW);
+        }
+        assert_eq!(
+            pt.lookup(&mut mem, GIB).0,
+            2,
+            "2 MiB blocks away from the hole"
+        );
+        assert_eq!(pt.lookup(&mut mem, hole + PAGE).0, 3, "pages next to it");
+        assert_eq!(mem.live(), 4, "L0, L1, new L2, new L3");
+        assert_mapped(
+            &pt,
+            &mut mem,
+            hole & !(MIB2 - 1),
+            (hole & !(MIB2 - 1)) + 3 * GIB,
+            hole % MIB2,
+            Attrs::RAM_RW,
+        );
+    }
+
+    #[test]
+    fn unmap_across_block_boundaries() {
+        let mut mem = FakeMemory::new(16);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        // Pages, a 2 MiB block, a 1 GiB block, a 2 MiB block.
+        let base = GIB - MIB2 - 4 * PAGE;
+        let size = 4 * PAGE + MIB2 + GIB + MIB2;
+        pt.map(&mut mem, base, base, size, Attrs::RAM_RW).unwrap();
+        assert_eq!(pt.lookup(&mut mem, GIB).0, 1);
+        // From the middle of the pages to the middle of the last block.
+        let (start, end) = (base + 2 * PAGE, 2 * GIB + MIB2 / 2);
+        pt.unmap(&mut mem, start, end - start).unwrap();
+        assert_mapped(&pt, &mut mem, base, base, 2 * PAGE, Attrs::RAM_RW);
+        assert_unmapped(&pt, &mut mem, start, 2 * PAGE);
+        assert_unmapped(&pt, &mut mem, GIB - MIB2, MIB2);
+        for va in [GIB, GIB + 0x1234_5000, 2 * GIB - PAGE, 2 * GIB, end - PAGE] {
+            assert_eq!(pt.translate(&mut mem, va), None);
+        }
+        assert_mapped(&pt, &mut mem, end, end, 2 * GIB + MIB2 - end, Attrs::RAM_RW);
+        assert_eq!(pt.translate(&mut mem, 2 * GIB + MIB2), None);
+        // Unmapping the rest empties the tree down to the root.
+        pt.unmap(&mut mem, 0, 4 * GIB).unwrap();
+        assert_eq!(mem.live(), 1, "only the root is left");
+        assert_eq!(mem.table(pt.root()).iter().filter(|&&e| e != 0).count(), 0);
+        // Unmapping nothing, or nowhere mapped, is fine.
+        pt.unmap(&mut mem, 0, 0).unwrap();
+        pt.unmap(&mut mem, 8 * GIB, GIB).unwrap();
+        pt.map(&mut mem, base, base, size, Attrs::RAM_RW).unwrap();
+        assert_mapped(&pt, &mut mem, base, base, 4 * PAGE, Attrs::RAM_RW);
+    }
+
+    #[test]
+    fn unmap_checks_alignment_and_range() {
+        let mut mem = FakeMemory::new(8);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        pt.map(&mut mem, 0, 0, MIB2, Attrs::RAM_RW).unwrap();
+        assert_eq!(pt.unmap(&mut mem, 0x10, PAGE), Err(MapError::Misaligned));
+        assert_eq!(pt.unmap(&mut mem, 0, 0x10), Err(MapError::Misaligned));
+        assert_eq!(pt.unmap(&mut mem, 1 << 36, PAGE), Err(MapError::OutOfRange));
+        assert_eq!(
+            pt.unmap(&mut mem, u64::MAX - 0xfff, PAGE),
+            Err(MapError::OutOfRange)
+        );
+        // The top of the input address space is a valid end.
+        pt.unmap(&mut mem, (1 << 36) - GIB, GIB).unwrap();
+        assert_mapped(&pt, &mut mem, 0, 0, MIB2, Attrs::RAM_RW);
+    }
+
+    #[test]
+    fn unmap_out_of_memory_changes_nothing() {
+        let mut mem = FakeMemory::new(2);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        pt.map(&mut mem, 0, 0, 2 * GIB, Attrs::RAM_RW).unwrap();
+        // Splitting the 1 GiB block around the hole needs an L2 and an L3
+        // table; only the L2 fits.
+        assert_eq!(
+            pt.unmap(&mut mem, 0x10_1000, PAGE),
+            Err(MapError::OutOfMemory)
+        );
+        assert_mapped(&pt, &mut mem, 0, 0, MIB2, Attrs::RAM_RW);
+        assert_mapped(&pt, &mut mem, GIB, GIB, PAGE, Attrs::RAM_RW);
+    }
+
+    #[test]
+    fn protect_part_of_a_block() {
+        let mut mem = FakeMemory::new(8);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        pt.map(&mut mem, 0x20_0000, 0x8020_0000, MIB2, Attrs::RAM_RW)
+            .unwrap();
+        pt.protect(&mut mem, 0x20_3000, 2 * PAGE, Attrs::RAM_RO)
+            .unwrap();
+        assert_mapped(
+            &pt,
+            &mut mem,
+            0x20_0000,
+            0x8020_0000,
+            3 * PAGE,
+            Attrs::RAM_RW,
+        );
+        assert_mapped(
+            &pt,
+            &mut mem,
+            0x20_3000,
+            0x8020_3000,
+            2 * PAGE,
+            Attrs::RAM_RO,
+        );
+        assert_mapped(
+            &pt,
+            &mut mem,
+            0x20_5000,
+            0x8020_5000,
+            MIB2 - 5 * PAGE,
+            Attrs::RAM_RW,
+        );
+        // Exact descriptors on both sides of the lower edge.
+        let (_, rw) = pt.translate(&mut mem, 0x20_2000).unwrap();
+        assert_eq!(
+            rw,
+            0x8020_2000 | 3 | 0xf << 2 | 3 << 6 | 3 << 8 | 1 << 10 | 1 << 54
+        );
+        let (_, ro) = pt.translate(&mut mem, 0x20_3000).unwrap();
+        assert_eq!(
+            ro,
+            0x8020_3000 | 3 | 0xf << 2 | 1 << 6 | 3 << 8 | 1 << 10 | 1 << 54
+        );
+        // Still live: map refuses to overwrite.
+        assert_eq!(
+            pt.map(&mut mem, 0x20_3000, 0x20_3000, PAGE, Attrs::RAM_RW),
+            Err(MapError::AlreadyMapped)
+        );
+    }
+
+    #[test]
+    fn protect_whole_blocks_keeps_them() {
+        let mut mem = FakeMemory::new(8);
+        let mut pt = PageTable::new(&mut mem, Regime::El2, 48, 0).unwrap();
+        pt.map(&mut mem, GIB, GIB, GIB + MIB2, Attrs::RAM_RW)
+            .unwrap();
+        let before = mem.live();
+        pt.protect(&mut mem, GIB, GIB + MIB2, Attrs::RAM_RX)
+            .unwrap();
+        assert_eq!(mem.live(), before, "no splits");
+        assert_eq!(pt.lookup(&mut mem, GIB).0, 1);
+        assert_mapped(&pt, &mut mem, GIB, GIB, PAGE, Attrs::RAM_RX);
+        assert_mapped(&pt, &mut mem, 2 * GIB, 2 * GIB, MIB2, Attrs::RAM_RX);
+    }
+
+    #[test]
+    fn protect_of_a_partly_unmapped_range_changes_nothing() {
+        let mut mem = FakeMemory::new(8);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        pt.map(&mut mem, 0, 0, MIB2, Attrs::RAM_RW).unwrap();
+        pt.map(&mut mem, MIB2 + PAGE, MIB2 + PAGE, PAGE, Attrs::RAM_RW)
+            .unwrap();
+        let live = mem.live();
+        let snapshot: Vec<Table> = mem.tables.iter().flatten().map(|t| **t).collect();
+        // The gap is the first page of the second 2 MiB region.
+        assert_eq!(
+            pt.protect(&mut mem, MIB2 / 2, MIB2, Attrs::RAM_RO),
+            Err(MapError::NotMapped)
+        );
+        assert_eq!(
+            pt.protect(&mut mem, 4 * GIB, PAGE, Attrs::RAM_RO),
+            Err(MapError::NotMapped)
+        );
+        assert_eq!(mem.live(), live);
+        let after: Vec<Table> = mem.tables.iter().flatten().map(|t| **t).collect();
+        assert!(snapshot == after, "tables changed");
+        assert_eq!(
+            pt.protect(&mut mem, 0x800, PAGE, Attrs::RAM_RO),
+            Err(MapError::Misaligned)
+        );
+    }
+
+    #[test]
+    fn destroy_frees_every_table() {
+        let mut mem = FakeMemory::new(64);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 40, 0).unwrap();
+        pt.map(&mut mem, 0, 0, 3 * GIB + MIB2 + 5 * PAGE, Attrs::RAM_RW)
+            .unwrap();
+        pt.map(&mut mem, 600 * GIB, 0, PAGE, Attrs::DEVICE).unwrap();
+        pt.unmap(&mut mem, GIB + 0x3000, PAGE).unwrap();
+        pt.protect(&mut mem, 2 * GIB + MIB2 + PAGE, PAGE, Attrs::RAM_RO)
+            .unwrap();
+        pt.unmap(&mut mem, 600 * GIB, PAGE).unwrap();
+        assert!(mem.tables.len() > 6);
+        pt.destroy(&mut mem);
+        assert_eq!(mem.live(), 0, "every allocated table freed exactly once");
     }
 }

@@ -1,0 +1,369 @@
+//! The record of what is mapped into a guest's physical address space (its
+//! VMAR): which host-physical memory backs each IPA range, with which
+//! `ZX_VM_PERM_*` permissions. It is kept apart from the stage 2 tables,
+//! which can be rebuilt from it.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use syscalls::Status;
+
+/// One stretch of guest-physical space backed by host-physical memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// Guest-physical start address.
+    pub ipa: u64,
+    /// Length in bytes.
+    pub size: u64,
+    /// Host-physical address backing `ipa`.
+    pub pa: u64,
+    /// `ZX_VM_PERM_READ` (1) | `WRITE` (2) | `EXECUTE` (4).
+    pub perms: u32,
+}
+
+impl Mapping {
+    /// One past the last guest-physical byte.
+    pub fn end(&self) -> u64 {
+        self.ipa + self.size
+    }
+
+    /// Whether `ipa` lies in this mapping.
+    pub fn contains(&self, ipa: u64) -> bool {
+        ipa >= self.ipa && ipa - self.ipa < self.size
+    }
+
+    /// The part of this mapping covering `[from, to)`, which lies inside it.
+    fn slice(&self, from: u64, to: u64) -> Mapping {
+        Mapping {
+            ipa: from,
+            size: to - from,
+            pa: self.pa + (from - self.ipa),
+            perms: self.perms,
+        }
+    }
+}
+
+/// Non-overlapping [`Mapping`]s, by guest-physical address. Mappings split
+/// by [`Mappings::remove`] or [`Mappings::protect`] are not merged again.
+#[derive(Debug, Default)]
+pub struct Mappings {
+    by_ipa: BTreeMap<u64, Mapping>,
+}
+
+impl Mappings {
+    /// Nothing mapped.
+    pub const fn new() -> Self {
+        Self {
+            by_ipa: BTreeMap::new(),
+        }
+    }
+
+    /// Records `m`. `INVALID_ARGS` when it is empty, `OUT_OF_RANGE` when its
+    /// IPA or PA range wraps, `ALREADY_EXISTS` when it overlaps a mapping.
+    pub fn add(&mut self, m: Mapping) -> Result<(), Status> {
+        if m.size == 0 {
+            return Err(Status::INVALID_ARGS);
+        }
+        let end = m.ipa.checked_add(m.size).ok_or(Status::OUT_OF_RANGE)?;
+        m.pa.checked_add(m.size).ok_or(Status::OUT_OF_RANGE)?;
+        if !self.keys_in(m.ipa, end).is_empty() {
+            return Err(Status::ALREADY_EXISTS);
+        }
+        self.by_ipa.insert(m.ipa, m);
+        Ok(())
+    }
+
+    /// Removes whatever is mapped in `[ipa, ipa + size)` (up to the top of
+    /// the address space if that wraps), splitting mappings that straddle
+    /// its edges, and returns the removed pieces in address order; empty
+    /// when nothing was mapped there.
+    pub fn remove(&mut self, ipa: u64, size: u64) -> Vec<Mapping> {
+        self.carve(ipa, ipa.saturating_add(size))
+    }
+
+    /// Gives `[ipa, ipa + size)` the permissions `perms`, splitting mappings
+    /// that straddle its edges, and returns the affected pieces (with their
+    /// new permissions) in address order. Every byte of the range must be
+    /// mapped, else `NOT_FOUND`; `OUT_OF_RANGE` when it wraps. On an error
+    /// nothing changes.
+    pub fn protect(&mut self, ipa: u64, size: u64, perms: u32) -> Result<Vec<Mapping>, Status> {
+        let end = ipa.checked_add(size).ok_or(Status::OUT_OF_RANGE)?;
+        let mut covered = ipa;
+        for key in self.keys_in(ipa, end) {
+            let m = &self.by_ipa[&key];
+            if m.ipa > covered {
+                break;
+            }
+            covered = m.end();
+        }
+        if covered < end {
+            return Err(Status::NOT_FOUND);
+        }
+        let mut pieces = self.carve(ipa, end);
+        for piece in &mut pieces {
+            piece.perms = perms;
+            self.by_ipa.insert(piece.ipa, *piece);
+        }
+        Ok(pieces)
+    }
+
+    /// The mapping containing `ipa`.
+    pub fn lookup(&self, ipa: u64) -> Option<&Mapping> {
+        let (_, m) = self.by_ipa.range(..=ipa).next_back()?;
+        m.contains(ipa).then_some(m)
+    }
+
+    /// The mappings in address order.
+    pub fn iter(&self) -> impl Iterator<Item = &Mapping> {
+        self.by_ipa.values()
+    }
+
+    /// The number of mappings.
+    pub fn len(&self) -> usize {
+        self.by_ipa.len()
+    }
+
+    /// Whether nothing is mapped.
+    pub fn is_empty(&self) -> bool {
+        self.by_ipa.is_empty()
+    }
+
+    /// Bytes mapped in all.
+    pub fn total_size(&self) -> u64 {
+        self.iter().map(|m| m.size).sum()
+    }
+
+    /// The start addresses of the mappings intersecting `[start, end)`, in
+    /// order; none when the range is empty.
+    fn keys_in(&self, start: u64, end: u64) -> Vec<u64> {
+        if start >= end {
+            return Vec::new();
+        }
+        let straddling = self
+            .by_ipa
+            .range(..start)
+            .next_back()
+            .filter(|(_, m)| m.end() > start);
+        straddling
+            .into_iter()
+            .chain(self.by_ipa.range(start..end))
+            .map(|(&key, _)| key)
+            .collect()
+    }
+
+    /// Takes `[start, end)` out of the mappings, leaving the parts outside
+    /// it in place, and returns the parts inside.
+    fn carve(&mut self, start: u64, end: u64) -> Vec<Mapping> {
+        let mut inside = Vec::new();
+        for key in self.keys_in(start, end) {
+            let m = self.by_ipa.remove(&key).expect("key just listed");
+            if m.ipa < start {
+                self.by_ipa.insert(m.ipa, m.slice(m.ipa, start));
+            }
+            if m.end() > end {
+                self.by_ipa.insert(end, m.slice(end, m.end()));
+            }
+            inside.push(m.slice(m.ipa.max(start), m.end().min(end)));
+        }
+        inside
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    const R: u32 = 1;
+    const RW: u32 = 3;
+    const RX: u32 = 5;
+    const RWX: u32 = 7;
+
+    fn m(ipa: u64, size: u64, pa: u64, perms: u32) -> Mapping {
+        Mapping {
+            ipa,
+            size,
+            pa,
+            perms,
+        }
+    }
+
+    /// `[0x10000, 0x14000)` from PA 0x8000_0000 and the adjacent
+    /// `[0x14000, 0x16000)` from PA 0x9000_0000, both RWX.
+    fn two_adjacent() -> Mappings {
+        let mut maps = Mappings::new();
+        maps.add(m(0x10000, 0x4000, 0x8000_0000, RWX)).unwrap();
+        maps.add(m(0x14000, 0x2000, 0x9000_0000, RWX)).unwrap();
+        maps
+    }
+
+    fn all(maps: &Mappings) -> Vec<Mapping> {
+        maps.iter().copied().collect()
+    }
+
+    #[test]
+    fn add_refuses_overlaps_and_bad_ranges() {
+        let mut maps = two_adjacent();
+        for (ipa, size) in [
+            (0xf000, 0x2000),
+            (0x13000, 0x2000),
+            (0x15fff, 1),
+            (0x11000, 0x1000),
+            (0, 0x100000),
+        ] {
+            assert_eq!(
+                maps.add(m(ipa, size, 0, R)),
+                Err(Status::ALREADY_EXISTS),
+                "{ipa:#x}+{size:#x}"
+            );
+        }
+        assert_eq!(maps.add(m(0x20000, 0, 0, R)), Err(Status::INVALID_ARGS));
+        assert_eq!(maps.add(m(u64::MAX, 2, 0, R)), Err(Status::OUT_OF_RANGE));
+        assert_eq!(
+            maps.add(m(0x20000, 0x1000, u64::MAX, R)),
+            Err(Status::OUT_OF_RANGE)
+        );
+        maps.add(m(0xf000, 0x1000, 0, R)).unwrap();
+        maps.add(m(0x16000, 0x1000, 0, R)).unwrap();
+        assert_eq!((maps.len(), maps.total_size()), (4, 0x8000));
+    }
+
+    #[test]
+    fn lookup_finds_the_containing_mapping() {
+        let maps = two_adjacent();
+        assert_eq!(maps.lookup(0x10000).map(|m| m.pa), Some(0x8000_0000));
+        assert_eq!(maps.lookup(0x13fff).map(|m| m.pa), Some(0x8000_0000));
+        assert_eq!(maps.lookup(0x14000).map(|m| m.pa), Some(0x9000_0000));
+        assert_eq!(maps.lookup(0x15fff).map(|m| m.pa), Some(0x9000_0000));
+        assert_eq!(maps.lookup(0xffff), None);
+        assert_eq!(maps.lookup(0x16000), None);
+    }
+
+    #[test]
+    fn remove_splits_at_both_ends_and_the_middle() {
+        let mut maps = two_adjacent();
+        // The middle of the first mapping.
+        assert_eq!(
+            maps.remove(0x11000, 0x1000),
+            [m(0x11000, 0x1000, 0x8000_1000, RWX)]
+        );
+        assert_eq!(
+            all(&maps),
+            [
+                m(0x10000, 0x1000, 0x8000_0000, RWX),
+                m(0x12000, 0x2000, 0x8000_2000, RWX),
+                m(0x14000, 0x2000, 0x9000_0000, RWX),
+            ]
+        );
+        // The start of one piece and the end of another.
+        assert_eq!(
+            maps.remove(0xf000, 0x2000),
+            [m(0x10000, 0x1000, 0x8000_0000, RWX)]
+        );
+        assert_eq!(
+            maps.remove(0x15000, 0x4000),
+            [m(0x15000, 0x1000, 0x9000_1000, RWX)]
+        );
+        assert_eq!(
+            all(&maps),
+            [
+                m(0x12000, 0x2000, 0x8000_2000, RWX),
+                m(0x14000, 0x1000, 0x9000_0000, RWX),
+            ]
+        );
+        assert_eq!(maps.total_size(), 0x3000);
+    }
+
+    #[test]
+    fn remove_across_adjacent_mappings() {
+        let mut maps = two_adjacent();
+        assert_eq!(
+            maps.remove(0x13000, 0x2000),
+            [
+                m(0x13000, 0x1000, 0x8000_3000, RWX),
+                m(0x14000, 0x1000, 0x9000_0000, RWX),
+            ]
+        );
+        assert_eq!(
+            all(&maps),
+            [
+                m(0x10000, 0x3000, 0x8000_0000, RWX),
+                m(0x15000, 0x1000, 0x9000_1000, RWX),
+            ]
+        );
+        // Everything, with a range that wraps.
+        assert_eq!(maps.remove(0x1000, u64::MAX).len(), 2);
+        assert!(maps.is_empty());
+    }
+
+    #[test]
+    fn remove_of_nothing_is_empty() {
+        let mut maps = two_adjacent();
+        assert_eq!(maps.remove(0x20000, 0x1000), []);
+        assert_eq!(maps.remove(0, 0x10000), []);
+        assert_eq!(maps.remove(0x12000, 0), []);
+        assert_eq!(all(&maps), all(&two_adjacent()));
+    }
+
+    #[test]
+    fn protect_splits_and_reports_pieces() {
+        let mut maps = two_adjacent();
+        assert_eq!(
+            maps.protect(0x13000, 0x2000, RX),
+            Ok(vec![
+                m(0x13000, 0x1000, 0x8000_3000, RX),
+                m(0x14000, 0x1000, 0x9000_0000, RX),
+            ])
+        );
+        assert_eq!(
+            all(&maps),
+            [
+                m(0x10000, 0x3000, 0x8000_0000, RWX),
+                m(0x13000, 0x1000, 0x8000_3000, RX),
+                m(0x14000, 0x1000, 0x9000_0000, RX),
+                m(0x15000, 0x1000, 0x9000_1000, RWX),
+            ]
+        );
+        // The middle of a mapping, then exactly one mapping.
+        assert_eq!(
+            maps.protect(0x11000, 0x1000, R),
+            Ok(vec![m(0x11000, 0x1000, 0x8000_1000, R)])
+        );
+        assert_eq!(
+            maps.protect(0x15000, 0x1000, RW),
+            Ok(vec![m(0x15000, 0x1000, 0x9000_1000, RW)])
+        );
+        assert_eq!(maps.lookup(0x10fff).map(|m| m.perms), Some(RWX));
+        assert_eq!(maps.lookup(0x11000).map(|m| m.perms), Some(R));
+        assert_eq!(
+            maps.lookup(0x12000).map(|m| (m.pa, m.perms)),
+            Some((0x8000_2000, RWX))
+        );
+        assert_eq!(maps.total_size(), 0x6000);
+        assert_eq!(maps.protect(0x12000, 0, R), Ok(vec![]));
+    }
+
+    #[test]
+    fn protect_needs_every_byte_mapped() {
+        let mut maps = two_adjacent();
+        maps.remove(0x12000, 0x1000);
+        let before = all(&maps);
+        for (ipa, size) in [
+            (0x11000, 0x2000), // runs into the hole
+            (0x12000, 0x1000), // the hole itself
+            (0xf000, 0x2000),  // starts below everything
+            (0x15000, 0x2000), // runs past the end
+            (0x30000, 0x1000), // nowhere near
+        ] {
+            assert_eq!(
+                maps.protect(ipa, size, R),
+                Err(Status::NOT_FOUND),
+                "{ipa:#x}+{size:#x}"
+            );
+        }
+        assert_eq!(
+            maps.protect(0x10000, u64::MAX, R),
+            Err(Status::OUT_OF_RANGE)
+        );
+        assert_eq!(all(&maps), before);
+    }
+}
