@@ -2,6 +2,7 @@
 //! call with x1..x6, and put the status and outputs in x0..x2. Registers
 //! x3..x30 are left as the host had them.
 
+use crate::calls::{guest, port, vcpu};
 use crate::trapframe::TrapFrame;
 use crate::{info, objects};
 use syscalls::ids::*;
@@ -44,24 +45,17 @@ impl From<ZxResult<u64>> for Reply {
     }
 }
 
+impl From<ZxResult<(u64, u64)>> for Reply {
+    fn from(r: ZxResult<(u64, u64)>) -> Self {
+        match r {
+            Ok((a, b)) => Self::ok(a, b),
+            Err(s) => Self::status(s),
+        }
+    }
+}
+
 /// The service calls ABI.md defines that this monitor does not carry out yet.
-const NOT_YET: [u32; 15] = [
-    GUEST_CREATE,
-    GUEST_SET_TRAP,
-    VMO_CREATE_PHYSICAL,
-    VMAR_MAP,
-    VMAR_UNMAP,
-    VMAR_PROTECT,
-    VCPU_CREATE,
-    VCPU_ENTER,
-    VCPU_KICK,
-    VCPU_INTERRUPT,
-    VCPU_READ_STATE,
-    VCPU_WRITE_STATE,
-    PORT_CREATE,
-    PORT_WAIT,
-    PORT_QUEUE,
-];
+const NOT_YET: [u32; 2] = [VCPU_KICK, VCPU_INTERRUPT];
 
 pub fn service_call(frame: &mut TrapFrame) {
     let id = frame.x[0] as u32;
@@ -76,6 +70,19 @@ pub fn service_call(frame: &mut TrapFrame) {
             .into(),
         OBJECT_GET_INFO => info::object_get_info(handle, a[1] as u32, a[2], a[3]),
         ZXV_INFO => info::zxv_info(a[0], a[1]),
+        GUEST_CREATE => guest::create(handle, a[1]).into(),
+        GUEST_SET_TRAP => guest::set_trap(handle, a[1], a[2], a[3], a[4] as u32, a[5]).into(),
+        VMO_CREATE_PHYSICAL => guest::vmo_create_physical(handle, a[1], a[2]).into(),
+        VMAR_MAP => guest::vmar_map(handle, a[1], a[2], a[3] as u32, a[4], a[5]).into(),
+        VMAR_UNMAP => guest::vmar_unmap(handle, a[1], a[2]).into(),
+        VMAR_PROTECT => guest::vmar_protect(handle, a[1], a[2], a[3]).into(),
+        VCPU_CREATE => vcpu::create(handle, a[1], a[2]).into(),
+        VCPU_ENTER => vcpu::enter(handle, a[1]).into(),
+        VCPU_READ_STATE => vcpu::read_state(handle, a[1], a[2], a[3]).into(),
+        VCPU_WRITE_STATE => vcpu::write_state(handle, a[1], a[2], a[3]).into(),
+        PORT_CREATE => port::create(a[0]).into(),
+        PORT_WAIT => port::wait(handle, a[1] as i64, a[2]).into(),
+        PORT_QUEUE => port::queue(handle, a[1]).into(),
         id if NOT_YET.contains(&id) => Reply::status(Status::NOT_SUPPORTED),
         _ => {
             frame.x[0] = SMCCC_NOT_SUPPORTED as u64;

@@ -40,10 +40,30 @@ fn host_caches_off() -> bool {
     !SCTLR_EL1.is_set(SCTLR_EL1::C)
 }
 
+/// Checks that `[va, va + len)` is host RAM the host may read (or write).
+pub fn check(va: u64, len: usize, write: bool) -> ZxResult {
+    for_each_piece(va, len, write, |_, _, _| {})
+}
+
+/// Copies `out.len()` bytes from host address `va`.
+pub fn read(va: u64, out: &mut [u8]) -> ZxResult {
+    check(va, out.len(), false)?;
+    let uncached = host_caches_off();
+    for_each_piece(va, out.len(), false, |pa, offset, len| {
+        if uncached {
+            cache::clean_invalidate_to_poc(pa, len as u64);
+        }
+        // SAFETY: `pa..pa+len` was checked to be host RAM, which EL2 maps
+        // read-write; the host is stopped in this service call on this CPU.
+        let src = unsafe { core::slice::from_raw_parts(pa as *const u8, len) };
+        out[offset..offset + len].copy_from_slice(src);
+    })
+}
+
 /// Copies `data` to host address `va`, which must be writable by the host.
 /// Nothing is written unless the whole buffer is valid.
 pub fn write(va: u64, data: &[u8]) -> ZxResult {
-    for_each_piece(va, data.len(), true, |_, _, _| {})?;
+    check(va, data.len(), true)?;
     let uncached = host_caches_off();
     for_each_piece(va, data.len(), true, |pa, offset, len| {
         // SAFETY: `pa..pa+len` was checked to be host RAM the host may write,

@@ -41,6 +41,9 @@ pub fn object_get_info(handle: u32, topic: u32, buffer: u64, size: u64) -> Reply
     }
 }
 
+/// zxv_info: the 32-byte ZxvInfo of ABI.md §2; a buffer of 40 bytes or more
+/// also gets the monitor's free heap bytes (u64 at offset 32), which tests
+/// use to check that destroying objects gives all memory back.
 pub fn zxv_info(buffer: u64, size: u64) -> Reply {
     let sys = system::get();
     let info = ZxvInfo {
@@ -51,5 +54,13 @@ pub fn zxv_info(buffer: u64, size: u64) -> Reply {
         monitor_base: sys.monitor.base,
         monitor_size: sys.monitor.size,
     };
-    single_record(buffer, size, &info.to_bytes())
+    let mut record = [0u8; ZxvInfo::SIZE + 8];
+    record[..ZxvInfo::SIZE].copy_from_slice(&info.to_bytes());
+    record[ZxvInfo::SIZE..].copy_from_slice(&crate::heap::free_bytes().to_le_bytes());
+    let len = if size >= record.len() as u64 {
+        record.len()
+    } else {
+        ZxvInfo::SIZE
+    };
+    single_record(buffer, size, &record[..len])
 }

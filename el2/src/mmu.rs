@@ -224,3 +224,16 @@ fn map_except(
         }
     }
 }
+
+/// VTCR_EL2 for guests: 36-bit IPA (as Zircon), walks starting at level 1,
+/// 4 KiB granule, inner shareable write-back table walks.
+pub fn guest_vtcr() -> u64 {
+    let (_, ps) = pa_range();
+    (1 << 31)
+        | (ps << 16)
+        | (3 << 12)
+        | (1 << 10)
+        | (1 << 8)
+        | (1 << 6)
+        | (64 - crate::guest::IPA_BITS as u64)
+}

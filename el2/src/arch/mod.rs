@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod firmware;
 pub mod semihosting;
+pub mod tlb;
 pub mod translate;
 
 use crate::platform::MAX_CPUS;

@@ -1,7 +1,8 @@
 /*
  * EL2 exception vectors. Every entry saves a TrapFrame (x0-x30, ELR_EL2,
  * SPSR_EL2) on the current EL2 stack, calls the Rust handler for its row with
- * the frame, and returns with the (possibly edited) frame restored.
+ * the frame, and returns with the (possibly edited) frame restored; except
+ * that exceptions from a running guest leave through guest_exit (world.S).
  */
 
 .equ FRAME_SIZE, 272
@@ -38,6 +39,25 @@
     b       exception_return
 .endm
 
+/*
+ * From a lower EL: a guest exit when VTTBR_EL2 holds a guest VMID (world.S),
+ * otherwise the host, handled like any other vector.
+ */
+.macro lower_vector handler, kind
+.balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    mrs     x0, vttbr_el2
+    tst     x0, #0xffff000000000000
+    mov     x1, #\kind
+    b.ne    guest_exit
+    ldp     x0, x1, [sp], #16
+    save_frame
+    mov     x0, sp
+    mov     x1, #\kind
+    bl      \handler
+    b       exception_return
+.endm
+
 .section .text.vectors, "ax"
 .balign 2048
 .global el2_vectors
@@ -50,10 +70,10 @@ el2_vectors:
     vector  el2_fault, 5
     vector  el2_fault, 6
     vector  el2_fault, 7
-    vector  lower_sync, 8           /* lower EL, AArch64 */
-    vector  lower_async, 9
-    vector  lower_async, 10
-    vector  lower_async, 11
+    lower_vector lower_sync, 8      /* lower EL, AArch64 */
+    lower_vector lower_async, 9
+    lower_vector lower_async, 10
+    lower_vector lower_async, 11
     vector  el2_fault, 12           /* lower EL, AArch32: EL1 is always AArch64 */
     vector  el2_fault, 13
     vector  el2_fault, 14

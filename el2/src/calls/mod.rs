@@ -1,0 +1,6 @@
+//! The service calls, grouped by the objects they act on. Each checks its
+//! arguments in the order ABI.md and Zircon give, then does the work.
+
+pub mod guest;
+pub mod port;
+pub mod vcpu;

@@ -1,0 +1,49 @@
+//! zx_port_create, zx_port_wait, zx_port_queue.
+
+use crate::hostmem;
+use crate::objects::{self, new_koid, Object};
+use crate::port::Port;
+use crate::time;
+use alloc::sync::Arc;
+use syscalls::port::PortPacket;
+use syscalls::{Rights, Status, ZxResult};
+
+/// zx_port_create(options) -> port.
+pub fn create(options: u64) -> ZxResult<u64> {
+    if options != 0 {
+        return Err(Status::INVALID_ARGS);
+    }
+    objects::insert(
+        Object::Port(Arc::new(Port::new(new_koid()))),
+        Rights::DEFAULT_PORT,
+    )
+    .map(u64::from)
+}
+
+/// zx_port_queue(port, packet): a user packet.
+pub fn queue(port: u32, packet: u64) -> ZxResult {
+    let p = objects::get_as(port, Rights::WRITE, Object::port)?;
+    let mut bytes = [0; PortPacket::SIZE];
+    hostmem::read(packet, &mut bytes)?;
+    p.queue_user(PortPacket::from_bytes(&bytes))
+}
+
+/// zx_port_wait(port, deadline, packet): `deadline` is absolute monotonic
+/// time in ns; one in the past polls. While waiting, a pending host
+/// interrupt ends the call with INTERNAL_INTR_RETRY (the client retries).
+pub fn wait(port: u32, deadline: i64, packet: u64) -> ZxResult {
+    let p = objects::get_as(port, Rights::READ, Object::port)?;
+    hostmem::check(packet, PortPacket::SIZE, true)?;
+    loop {
+        if let Some(out) = p.pop() {
+            return hostmem::write(packet, &out.to_bytes());
+        }
+        if time::now_ns() >= deadline {
+            return Err(Status::TIMED_OUT);
+        }
+        if time::host_interrupt_pending() {
+            return Err(Status::INTERNAL_INTR_RETRY);
+        }
+        core::hint::spin_loop();
+    }
+}

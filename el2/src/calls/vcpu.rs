@@ -1,0 +1,64 @@
+//! zx_vcpu_create, zx_vcpu_enter, zx_vcpu_read_state, zx_vcpu_write_state.
+//! Check order (ABI.md §4): handle, rights, kind and size, calling CPU,
+//! buffer pointer, contents.
+
+use crate::guest::IPA_SIZE;
+use crate::objects::{self, new_koid, Object};
+use crate::virtual_cpu::Vcpu;
+use crate::{hostmem, mmu};
+use syscalls::hypervisor::{VcpuIo, VcpuState, VCPU_IO, VCPU_STATE};
+use syscalls::port::PortPacket;
+use syscalls::{Rights, Status, ZxResult};
+
+/// zx_vcpu_create(guest, options, entry) -> vcpu.
+pub fn create(guest: u32, options: u64, entry: u64) -> ZxResult<u64> {
+    if options != 0 {
+        return Err(Status::INVALID_ARGS);
+    }
+    let g = objects::get_as(guest, Rights::MANAGE_THREAD, Object::guest)?;
+    if entry >= IPA_SIZE {
+        return Err(Status::INVALID_ARGS);
+    }
+    let vcpu = Vcpu::create(new_koid(), g, entry, mmu::guest_vtcr())?;
+    objects::insert(Object::Vcpu(vcpu), Rights::DEFAULT_VCPU).map(u64::from)
+}
+
+/// zx_vcpu_enter(vcpu, packet).
+pub fn enter(vcpu: u32, packet: u64) -> ZxResult {
+    let v = objects::get_as(vcpu, Rights::EXECUTE, Object::vcpu)?;
+    let context = v.state()?;
+    hostmem::check(packet, PortPacket::SIZE, true)?;
+    let out = v.run(context)?;
+    hostmem::write(packet, &out.to_bytes())
+}
+
+/// zx_vcpu_read_state(vcpu, kind, buffer, size): ZX_VCPU_STATE only.
+pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
+    let v = objects::get_as(vcpu, Rights::READ, Object::vcpu)?;
+    if kind != VCPU_STATE as u64 || size != VcpuState::SIZE as u64 {
+        return Err(Status::INVALID_ARGS);
+    }
+    let context = v.state()?;
+    hostmem::write(buffer, &context.regs.read_state().to_bytes())
+}
+
+/// zx_vcpu_write_state(vcpu, kind, buffer, size): ZX_VCPU_STATE or the
+/// 16-byte arm64 ZX_VCPU_IO.
+pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
+    let v = objects::get_as(vcpu, Rights::WRITE, Object::vcpu)?;
+    let is_state = kind == VCPU_STATE as u64 && size == VcpuState::SIZE as u64;
+    let is_io = kind == VCPU_IO as u64 && size == VcpuIo::SIZE as u64;
+    if !is_state && !is_io {
+        return Err(Status::INVALID_ARGS);
+    }
+    let context = v.state()?;
+    if is_state {
+        let mut bytes = [0; VcpuState::SIZE];
+        hostmem::read(buffer, &mut bytes)?;
+        context.regs.write_state(&VcpuState::from_bytes(&bytes))
+    } else {
+        let mut bytes = [0; VcpuIo::SIZE];
+        hostmem::read(buffer, &mut bytes)?;
+        context.regs.complete_io(&VcpuIo::from_bytes(&bytes))
+    }
+}

@@ -1,0 +1,176 @@
+//! Running a guest on this CPU: swaps the EL1 system registers, FP/SIMD
+//! registers and EL2 controls between the host and the guest around
+//! `guest_enter` (arch/world.S), and reports how the guest left.
+
+use aarch64_cpu::registers::*;
+use vcpu::regs::RegisterFile;
+
+core::arch::global_asm!(include_str!("arch/world.S"));
+
+extern "C" {
+    fn guest_enter(regs: *mut RegisterFile) -> u64;
+    fn el1_save(regs: *mut El1Sysregs);
+    fn el1_load(regs: *const El1Sysregs);
+    fn fp_save(fp: *mut FpState);
+    fn fp_load(fp: *const FpState);
+}
+
+/// EL1/EL0 system registers a world owns, in arch/world.S order.
+#[repr(C)]
+#[derive(Clone, Debug, Default)]
+pub struct El1Sysregs {
+    pub sctlr: u64,
+    pub ttbr0: u64,
+    pub ttbr1: u64,
+    pub tcr: u64,
+    pub mair: u64,
+    pub amair: u64,
+    pub vbar: u64,
+    pub contextidr: u64,
+    pub tpidr_el1: u64,
+    pub tpidr_el0: u64,
+    pub tpidrro_el0: u64,
+    pub sp_el0: u64,
+    pub elr: u64,
+    pub spsr: u64,
+    pub esr: u64,
+    pub far: u64,
+    pub par: u64,
+    pub afsr0: u64,
+    pub afsr1: u64,
+    pub cpacr: u64,
+    pub csselr: u64,
+    pub cntkctl: u64,
+    pub mdscr: u64,
+    pub cntv_cval: u64,
+    pub cntv_ctl: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<El1Sysregs>() == 25 * 8);
+const _: () = assert!(core::mem::offset_of!(El1Sysregs, cntv_ctl) == 192);
+
+/// q0-q31, FPSR, FPCR.
+#[repr(C, align(16))]
+#[derive(Clone, Debug, Default)]
+pub struct FpState {
+    q: [u128; 32],
+    fpsr: u64,
+    fpcr: u64,
+}
+
+/// How the guest left: the vector row that took the exception.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitKind {
+    Sync,
+    Irq,
+    Fiq,
+    SError,
+}
+
+/// Syndrome registers of a synchronous exit.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Syndrome {
+    pub esr: u64,
+    pub far: u64,
+    pub hpfar: u64,
+}
+
+/// Everything of a guest CPU that lives outside its register file.
+#[derive(Clone, Debug)]
+pub struct GuestWorld {
+    pub sys: El1Sysregs,
+    pub fp: FpState,
+    pub hcr: u64,
+    pub vmpidr: u64,
+    pub vttbr: u64,
+    pub vtcr: u64,
+}
+
+/// HCR_EL2 for guests (Zircon's): VM, PTW, FMO, IMO, AMO, DC, TWI, TWE,
+/// TSC, TSW, TVM, RW.
+pub const HCR_GUEST: u64 = 0x8448_703d;
+pub const HCR_DC: u64 = 1 << 12;
+pub const HCR_TVM: u64 = 1 << 26;
+/// SCTLR_EL1 of a new vCPU: RES1 bits only (MMU and caches off).
+const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
+/// MDCR_EL2 bits for guests: trap PMU (TPM, TPMCR) and OS-lock/power-down
+/// debug registers (TDOSA), on top of the host's HPMN.
+const MDCR_GUEST_TRAPS: u64 = (1 << 6) | (1 << 5) | (1 << 10);
+
+impl GuestWorld {
+    pub fn new(vmpidr: u64, vttbr: u64, vtcr: u64) -> Self {
+        let sys = El1Sysregs {
+            sctlr: SCTLR_EL1_RESET,
+            ..El1Sysregs::default()
+        };
+        Self {
+            sys,
+            fp: FpState::default(),
+            hcr: HCR_GUEST,
+            vmpidr,
+            vttbr,
+            vtcr,
+        }
+    }
+}
+
+/// Runs the guest until it exits; returns how, and its syndrome.
+pub fn run(regs: &mut RegisterFile, world: &mut GuestWorld) -> (ExitKind, Syndrome) {
+    let mut host = El1Sysregs::default();
+    let mut host_fp = FpState::default();
+    let host_sp_el1 = SP_EL1.get();
+    let host_hcr = HCR_EL2.get();
+    let host_vtcr = VTCR_EL2.get();
+    let host_vttbr = VTTBR_EL2.get();
+    let host_mdcr = MDCR_EL2.get();
+    // SAFETY: the save/load routines move the EL1 and FP/SIMD registers to
+    // and from the structures given, which are valid and exclusively ours;
+    // the monitor itself never uses FP/SIMD (softfloat target), so nothing
+    // of ours lives in those registers.
+    unsafe {
+        el1_save(&mut host);
+        fp_save(&mut host_fp);
+        el1_load(&world.sys);
+        fp_load(&world.fp);
+    }
+    VMPIDR_EL2.set(world.vmpidr);
+    VTCR_EL2.set(world.vtcr);
+    VTTBR_EL2.set(world.vttbr);
+    MDCR_EL2.set(host_mdcr | MDCR_GUEST_TRAPS);
+    // The guest reads the physical counter but cannot reach the EL1 physical timer.
+    CNTHCTL_EL2.set(1);
+    HCR_EL2.set(world.hcr);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    // SAFETY: guest_enter loads the guest's registers and erets to it with
+    // HCR_EL2/VTTBR_EL2 set for the guest (stage 2 confines it to its own
+    // memory; the SPSR in `regs` was checked never to name EL2), and returns
+    // here on the guest's next exception with its registers saved to `regs`.
+    let kind = unsafe { guest_enter(regs) };
+    let syndrome = Syndrome {
+        esr: ESR_EL2.get(),
+        far: FAR_EL2.get(),
+        hpfar: HPFAR_EL2.get(),
+    };
+    HCR_EL2.set(host_hcr);
+    VTTBR_EL2.set(host_vttbr);
+    VTCR_EL2.set(host_vtcr);
+    MDCR_EL2.set(host_mdcr);
+    CNTHCTL_EL2.set(3);
+    VMPIDR_EL2.set(MPIDR_EL1.get());
+    // SAFETY: as above, in the other direction.
+    unsafe {
+        el1_save(&mut world.sys);
+        fp_save(&mut world.fp);
+        el1_load(&host);
+        fp_load(&host_fp);
+    }
+    SP_EL1.set(host_sp_el1);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    let kind = match kind {
+        9 => ExitKind::Irq,
+        10 => ExitKind::Fiq,
+        11 => ExitKind::SError,
+        _ => ExitKind::Sync,
+    };
+    (kind, syndrome)
+}
