@@ -3,13 +3,13 @@
 //! WFI/WFE), otherwise a packet or a status for zx_vcpu_enter.
 
 use crate::guest::{Guest, TrapKind};
-use crate::virtual_cpu::VcpuContext;
-use crate::world::{Syndrome, HCR_DC, HCR_TVM};
+use crate::world::{self, Syndrome, HCR_DC, HCR_TVM};
 use syscalls::port::{PacketGuestBell, PacketGuestMem, PacketGuestVcpu, PortPacket};
 use syscalls::Status;
 use vcpu::esr::Esr;
 use vcpu::exit::{decode, Exit, Mmio};
 use vcpu::psci::{guest_psci, PsciAction};
+use vcpu::regs::GuestRegs;
 use vcpu::sysreg::{SysReg, SysRegAccess};
 
 /// What the run loop does next.
@@ -27,18 +27,20 @@ const SCTLR_C: u64 = 1 << 2;
 /// SMCCC NOT_SUPPORTED, as the guest sees it in x0.
 const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
 
-pub fn handle(guest: &Guest, state: &mut VcpuContext, syndrome: Syndrome) -> Flow {
+/// Handles one synchronous exit, with the guest's EL1 context live on this
+/// CPU; `hcr` is the guest's HCR_EL2 for its next entry.
+pub fn handle(guest: &Guest, regs: &mut GuestRegs, hcr: &mut u64, syndrome: Syndrome) -> Flow {
     let esr = Esr(syndrome.esr);
     match decode(syndrome.esr, syndrome.far, syndrome.hpfar) {
-        Exit::DataAbort(mmio) => data_abort(guest, state, mmio, esr.instruction_len()),
-        Exit::Hvc { imm } => call(state, imm, 0),
+        Exit::DataAbort(mmio) => data_abort(guest, regs, mmio, esr.instruction_len()),
+        Exit::Hvc { imm } => call(regs, imm, 0),
         // A trapped SMC returns to the SMC itself.
-        Exit::Smc { imm } => call(state, imm, 4),
+        Exit::Smc { imm } => call(regs, imm, 4),
         Exit::Wfi | Exit::Wfe => {
-            state.regs.advance_pc(esr.instruction_len());
+            regs.advance_pc(esr.instruction_len());
             Flow::Continue
         }
-        Exit::SysReg(access) => system_register(guest, state, access),
+        Exit::SysReg(access) => system_register(guest, regs, hcr, access),
         Exit::InstructionAbort { ipa } => {
             log::warn!(
                 "guest {}: instruction fetch from unmapped IPA {ipa:#x}",
@@ -51,20 +53,20 @@ pub fn handle(guest: &Guest, state: &mut VcpuContext, syndrome: Syndrome) -> Flo
                 "guest {}: unhandled exit {:?} at {:#x}",
                 guest.koid,
                 esr,
-                state.regs.file.pc
+                regs.file.pc
             );
             Flow::Stop(Status::NOT_SUPPORTED)
         }
     }
 }
 
-fn data_abort(guest: &Guest, state: &mut VcpuContext, mmio: Mmio, len: u64) -> Flow {
+fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, len: u64) -> Flow {
     let Some(trap) = guest.trap_at(mmio.ipa) else {
         log::warn!(
             "guest {}: access to unmapped IPA {:#x} at {:#x}",
             guest.koid,
             mmio.ipa,
-            state.regs.file.pc
+            regs.file.pc
         );
         return Flow::Stop(Status::NOT_FOUND);
     };
@@ -73,7 +75,7 @@ fn data_abort(guest: &Guest, state: &mut VcpuContext, mmio: Mmio, len: u64) -> F
             if !mmio.write {
                 return Flow::Stop(Status::NOT_SUPPORTED);
             }
-            state.regs.advance_pc(len);
+            regs.advance_pc(len);
             let Some(port) = trap.port.upgrade() else {
                 return Flow::Stop(Status::BAD_STATE);
             };
@@ -83,7 +85,7 @@ fn data_abort(guest: &Guest, state: &mut VcpuContext, mmio: Mmio, len: u64) -> F
                 // All 256 packets of the trap are queued: let the host drain
                 // them and run the access again.
                 Err(_) => {
-                    state.regs.advance_pc(len.wrapping_neg());
+                    regs.advance_pc(len.wrapping_neg());
                     Flow::Stop(Status::INTERNAL_INTR_RETRY)
                 }
             }
@@ -92,14 +94,10 @@ fn data_abort(guest: &Guest, state: &mut VcpuContext, mmio: Mmio, len: u64) -> F
             let Some(access) = mmio.syndrome else {
                 return Flow::Stop(Status::IO_DATA_INTEGRITY);
             };
-            state.regs.advance_pc(len);
-            let data = if mmio.write {
-                state.regs.reg(access.xt)
-            } else {
-                0
-            };
+            regs.advance_pc(len);
+            let data = if mmio.write { regs.reg(access.xt) } else { 0 };
             if !mmio.write {
-                state.regs.set_pending_read(access);
+                regs.set_pending_read(access);
             }
             let mem = PacketGuestMem::new(
                 mmio.ipa,
@@ -116,20 +114,19 @@ fn data_abort(guest: &Guest, state: &mut VcpuContext, mmio: Mmio, len: u64) -> F
 
 /// HVC or SMC from the guest: PSCI with immediate 0, anything else is an
 /// unknown SMCCC function. Host service calls are never reachable.
-fn call(state: &mut VcpuContext, imm: u16, pc_step: u64) -> Flow {
-    state.regs.advance_pc(pc_step);
+fn call(regs: &mut GuestRegs, imm: u16, pc_step: u64) -> Flow {
+    regs.advance_pc(pc_step);
     if imm != 0 {
-        state.regs.set_reg(0, SMCCC_NOT_SUPPORTED);
+        regs.set_reg(0, SMCCC_NOT_SUPPORTED);
         return Flow::Continue;
     }
-    let r = &state.regs;
-    match guest_psci(r.reg(0), r.reg(1), r.reg(2), r.reg(3)) {
+    match guest_psci(regs.reg(0), regs.reg(1), regs.reg(2), regs.reg(3)) {
         PsciAction::Return(value) => {
-            state.regs.set_reg(0, value);
+            regs.set_reg(0, value);
             Flow::Continue
         }
         PsciAction::CpuOn { target, entry, .. } => {
-            state.regs.set_reg(0, 0);
+            regs.set_reg(0, 0);
             Flow::Packet(PortPacket::new_guest_vcpu(
                 0,
                 PacketGuestVcpu::startup(target, entry),
@@ -143,61 +140,47 @@ fn call(state: &mut VcpuContext, imm: u16, pc_step: u64) -> Flow {
 
 /// Trapped EL1 system-register accesses (HCR_EL2.TVM, TSW, and the debug
 /// registers MDCR_EL2.TDOSA traps), emulated as Zircon does.
-fn system_register(guest: &Guest, state: &mut VcpuContext, access: SysRegAccess) -> Flow {
-    let value = state.regs.reg(access.rt);
-    let sys = &mut state.world.sys;
-    let slot = match access.reg {
-        SysReg::Sctlr => Some(&mut sys.sctlr),
-        SysReg::Ttbr0 => Some(&mut sys.ttbr0),
-        SysReg::Ttbr1 => Some(&mut sys.ttbr1),
-        SysReg::Tcr => Some(&mut sys.tcr),
-        SysReg::Mair => Some(&mut sys.mair),
-        SysReg::Amair => Some(&mut sys.amair),
-        SysReg::ContextIdr => Some(&mut sys.contextidr),
-        SysReg::Esr => Some(&mut sys.esr),
-        SysReg::Far => Some(&mut sys.far),
-        SysReg::Afsr0 => Some(&mut sys.afsr0),
-        SysReg::Afsr1 => Some(&mut sys.afsr1),
-        _ => None,
-    };
-    match (slot, access.reg) {
-        // TVM traps writes only; a trapped read is not expected.
-        (Some(_), _) if access.read => return unsupported(guest, state, access),
-        (Some(slot), reg) => {
-            *slot = value;
-            // Once the guest's MMU and caches are both on, its own stage 1
-            // gives the attributes: stop forcing cacheability and trapping.
-            if reg == SysReg::Sctlr && value & (SCTLR_M | SCTLR_C) == SCTLR_M | SCTLR_C {
-                state.world.hcr &= !(HCR_DC | HCR_TVM);
-            }
-        }
-        (None, SysReg::DcIsw | SysReg::DcCsw | SysReg::DcCisw) => {
+fn system_register(
+    guest: &Guest,
+    regs: &mut GuestRegs,
+    hcr: &mut u64,
+    access: SysRegAccess,
+) -> Flow {
+    let value = regs.reg(access.rt);
+    match access.reg {
+        SysReg::DcIsw | SysReg::DcCsw | SysReg::DcCisw => {
             // A set/way sweep starts at set/way 0 of level 0: do the whole
             // clean once, then treat the rest of the sweep as done.
             if value == 0 {
                 guest.clean_all_memory();
             }
-            if sys.sctlr & (SCTLR_M | SCTLR_C) != SCTLR_M | SCTLR_C {
-                state.world.hcr |= HCR_DC | HCR_TVM;
+            if world::guest_sctlr() & (SCTLR_M | SCTLR_C) != SCTLR_M | SCTLR_C {
+                *hcr |= HCR_DC | HCR_TVM;
             }
         }
-        (None, SysReg::OsLar | SysReg::OsLsr | SysReg::OsDlr | SysReg::DbgPrcr) => {
+        SysReg::OsLar | SysReg::OsLsr | SysReg::OsDlr | SysReg::DbgPrcr => {
             if access.read {
-                state.regs.set_reg(access.rt, 0);
+                regs.set_reg(access.rt, 0);
             }
         }
-        (None, _) => return unsupported(guest, state, access),
+        // TVM traps writes only.
+        reg if !access.read && world::write_guest_sysreg(reg, value) => {
+            // Once the guest's MMU and caches are both on, its own stage 1
+            // gives the attributes: stop forcing cacheability and trapping.
+            if reg == SysReg::Sctlr && value & (SCTLR_M | SCTLR_C) == SCTLR_M | SCTLR_C {
+                *hcr &= !(HCR_DC | HCR_TVM);
+            }
+        }
+        _ => {
+            log::warn!(
+                "guest {}: unsupported system register access {:?} at {:#x}",
+                guest.koid,
+                access,
+                regs.file.pc
+            );
+            return Flow::Stop(Status::NOT_SUPPORTED);
+        }
     }
-    state.regs.advance_pc(4);
+    regs.advance_pc(4);
     Flow::Continue
-}
-
-fn unsupported(guest: &Guest, state: &VcpuContext, access: SysRegAccess) -> Flow {
-    log::warn!(
-        "guest {}: unsupported system register access {:?} at {:#x}",
-        guest.koid,
-        access,
-        state.regs.file.pc
-    );
-    Flow::Stop(Status::NOT_SUPPORTED)
 }

@@ -70,22 +70,27 @@ impl Vcpu {
 
     /// Runs the guest until an exit the host must see: Ok with a packet,
     /// or the status zx_vcpu_enter returns.
+    /// Exits handled in EL2 re-enter the guest without swapping its EL1
+    /// and FP/SIMD context out.
     pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
-        loop {
-            let (kind, syndrome) = world::run(&mut state.regs.file, &mut state.world);
+        let VcpuContext { regs, world } = state;
+        world::with_guest(world, |world| loop {
+            let (kind, syndrome) = world::enter(&mut regs.file, world.hcr);
             match kind {
                 // A physical interrupt for the host: let it take it and retry.
                 ExitKind::Irq | ExitKind::Fiq => return Err(Status::INTERNAL_INTR_RETRY),
                 ExitKind::SError => {
                     log::warn!("vcpu {}: SError from the guest (ignored)", self.koid)
                 }
-                ExitKind::Sync => match exits::handle(&self.guest, state, syndrome) {
-                    Flow::Continue => {}
-                    Flow::Packet(packet) => return Ok(packet),
-                    Flow::Stop(status) => return Err(status),
-                },
+                ExitKind::Sync => {
+                    match exits::handle(&self.guest, regs, &mut world.hcr, syndrome) {
+                        Flow::Continue => {}
+                        Flow::Packet(packet) => return Ok(packet),
+                        Flow::Stop(status) => return Err(status),
+                    }
+                }
             }
-        }
+        })
     }
 }
 

@@ -114,8 +114,11 @@ impl GuestWorld {
     }
 }
 
-/// Runs the guest until it exits; returns how, and its syndrome.
-pub fn run(regs: &mut RegisterFile, world: &mut GuestWorld) -> (ExitKind, Syndrome) {
+/// Loads the guest's EL1, FP/SIMD and EL2 context on this CPU, runs `f`
+/// (which enters the guest with [`enter`] as often as it likes, handling
+/// exits in between with the guest's EL1 registers live), then puts the
+/// host's context back.
+pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld) -> R) -> R {
     let mut host = El1Sysregs::default();
     let mut host_fp = FpState::default();
     let host_sp_el1 = SP_EL1.get();
@@ -139,18 +142,7 @@ pub fn run(regs: &mut RegisterFile, world: &mut GuestWorld) -> (ExitKind, Syndro
     MDCR_EL2.set(host_mdcr | MDCR_GUEST_TRAPS);
     // The guest reads the physical counter but cannot reach the EL1 physical timer.
     CNTHCTL_EL2.set(1);
-    HCR_EL2.set(world.hcr);
-    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
-    // SAFETY: guest_enter loads the guest's registers and erets to it with
-    // HCR_EL2/VTTBR_EL2 set for the guest (stage 2 confines it to its own
-    // memory; the SPSR in `regs` was checked never to name EL2), and returns
-    // here on the guest's next exception with its registers saved to `regs`.
-    let kind = unsafe { guest_enter(regs) };
-    let syndrome = Syndrome {
-        esr: ESR_EL2.get(),
-        far: FAR_EL2.get(),
-        hpfar: HPFAR_EL2.get(),
-    };
+    let result = f(world);
     HCR_EL2.set(host_hcr);
     VTTBR_EL2.set(host_vttbr);
     VTCR_EL2.set(host_vtcr);
@@ -166,6 +158,24 @@ pub fn run(regs: &mut RegisterFile, world: &mut GuestWorld) -> (ExitKind, Syndro
     }
     SP_EL1.set(host_sp_el1);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    result
+}
+
+/// Enters the guest (inside [`with_guest`]) with HCR_EL2 = `hcr` until its
+/// next exit; returns how it left, and its syndrome.
+pub fn enter(regs: &mut RegisterFile, hcr: u64) -> (ExitKind, Syndrome) {
+    HCR_EL2.set(hcr);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    // SAFETY: guest_enter loads the guest's registers and erets to it with
+    // HCR_EL2/VTTBR_EL2 set for the guest (stage 2 confines it to its own
+    // memory; the SPSR in `regs` was checked never to name EL2), and returns
+    // here on the guest's next exception with its registers saved to `regs`.
+    let kind = unsafe { guest_enter(regs) };
+    let syndrome = Syndrome {
+        esr: ESR_EL2.get(),
+        far: FAR_EL2.get(),
+        hpfar: HPFAR_EL2.get(),
+    };
     let kind = match kind {
         9 => ExitKind::Irq,
         10 => ExitKind::Fiq,
@@ -173,4 +183,31 @@ pub fn run(regs: &mut RegisterFile, world: &mut GuestWorld) -> (ExitKind, Syndro
         _ => ExitKind::Sync,
     };
     (kind, syndrome)
+}
+
+/// The guest's live SCTLR_EL1 (inside [`with_guest`]).
+pub fn guest_sctlr() -> u64 {
+    SCTLR_EL1.get()
+}
+
+/// Writes a trapped EL1 register of the live guest context (inside
+/// [`with_guest`]), as HCR_EL2.TVM traps them.
+pub fn write_guest_sysreg(reg: vcpu::sysreg::SysReg, value: u64) -> bool {
+    use vcpu::sysreg::SysReg;
+    match reg {
+        SysReg::Sctlr => SCTLR_EL1.set(value),
+        SysReg::Ttbr0 => TTBR0_EL1.set(value),
+        SysReg::Ttbr1 => TTBR1_EL1.set(value),
+        SysReg::Tcr => TCR_EL1.set(value),
+        SysReg::Mair => MAIR_EL1.set(value),
+        SysReg::Amair => AMAIR_EL1.set(value),
+        SysReg::ContextIdr => CONTEXTIDR_EL1.set(value),
+        SysReg::Esr => ESR_EL1.set(value),
+        SysReg::Far => FAR_EL1.set(value),
+        SysReg::Afsr0 => AFSR0_EL1.set(value),
+        // SAFETY: AFSR1_EL1 is an EL1 register of the loaded guest context.
+        SysReg::Afsr1 => unsafe { core::arch::asm!("msr afsr1_el1, {}", in(reg) value) },
+        _ => return false,
+    }
+    true
 }

@@ -30,13 +30,17 @@
     str     x0, [sp, #256]
 .endm
 
-.macro vector handler, kind
-.balign 0x80
+.macro call_handler handler, kind
     save_frame
     mov     x0, sp
     mov     x1, #\kind
     bl      \handler
     b       exception_return
+.endm
+
+.macro vector handler, kind
+.balign 0x80
+    call_handler \handler, \kind
 .endm
 
 /*
@@ -51,11 +55,7 @@
     mov     x1, #\kind
     b.ne    guest_exit
     ldp     x0, x1, [sp], #16
-    save_frame
-    mov     x0, sp
-    mov     x1, #\kind
-    bl      \handler
-    b       exception_return
+    call_handler \handler, \kind
 .endm
 
 .section .text.vectors, "ax"
