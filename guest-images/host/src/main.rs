@@ -10,6 +10,7 @@
 
 mod console;
 mod cpus;
+mod guest_code;
 mod platform;
 mod probe;
 mod suite;

@@ -2,6 +2,7 @@
 
 mod abi;
 mod boot;
+mod guest;
 mod handles;
 mod info;
 mod psci;
@@ -16,4 +17,5 @@ pub fn run_all(suite: &mut Suite, board: &Board, resource: Handle) {
     handles::run(suite, resource);
     info::run(suite, board, resource);
     psci::run(suite, board);
+    guest::run(suite, board, resource);
 }

@@ -1,0 +1,28 @@
+//! Guests, vCPUs, traps and ports (ABI.md §4-§5, reference §6): the Zircon
+//! hypervisor tests for arm64 and the monitor's own rules. Runs after the
+//! other groups; the secondary CPUs it starts are off again at the end.
+
+mod errors;
+mod exits;
+mod fixture;
+mod io;
+mod lifecycle;
+mod other_cpu;
+mod state;
+mod zircon;
+
+use crate::cpus;
+use crate::platform::Board;
+use crate::suite::Suite;
+use syscalls::Handle;
+
+pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
+    zircon::run(suite, resource);
+    io::run(suite, resource);
+    exits::run(suite, resource);
+    state::run(suite, resource);
+    errors::run(suite, board, resource);
+    other_cpu::run(suite, board, resource);
+    cpus::stop_all(board);
+    lifecycle::run(suite, resource);
+}

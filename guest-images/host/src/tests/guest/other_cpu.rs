@@ -1,0 +1,176 @@
+//! vCPUs and the CPUs that own them (ABI.md §4): Zircon's
+//! VcpuDeleteFromOtherThread with a second physical CPU as the thread, and
+//! the calls another CPU may not make on a vCPU.
+
+use super::fixture::*;
+use crate::cpus;
+use crate::ensure;
+use crate::guest_code;
+use crate::platform::Board;
+use crate::suite::{Reason, Suite, TestResult};
+use core::sync::atomic::{AtomicU32, Ordering};
+use syscalls::client::handle_close;
+use syscalls::hypervisor::{VcpuState, GUEST_TRAP_MEM, VCPU_IO, VCPU_STATE};
+use syscalls::{Handle, Rights, Status};
+
+/// The CPU that plays the other thread.
+const CHILD: usize = 1;
+/// How long either side waits for the other.
+const WAIT_MS: u64 = 10_000;
+
+/// Why the child's job failed.
+static CHILD_WHY: spin::Mutex<Reason> = spin::Mutex::new(Reason::new_const());
+/// The raw value of the vCPU handle the child created.
+static CHILD_VCPU: AtomicU32 = AtomicU32::new(0);
+static STAGE: AtomicU32 = AtomicU32::new(START);
+const START: u32 = 0;
+const ENTERED: u32 = 1;
+const CLOSED: u32 = 2;
+const FAILED: u32 = 3;
+
+pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
+    suite.run("guest_vcpu_delete_from_other_thread", || {
+        delete_from_other_thread(board, resource)
+    });
+    suite.run("guest_vcpu_wrong_cpu", || wrong_cpu(board, resource));
+}
+
+/// A job's result code, keeping the reason of a failure for the main CPU.
+fn job_result(r: TestResult) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(why) => {
+            *CHILD_WHY.lock() = why;
+            STAGE.store(FAILED, Ordering::SeqCst);
+            1
+        }
+    }
+}
+
+/// Waits for the child's job and turns its result into the test's.
+fn child_outcome() -> TestResult {
+    match cpus::wait_job(CHILD, WAIT_MS) {
+        None => Err(crate::why!(
+            "the job on CPU {CHILD} did not finish within 10 s"
+        )),
+        Some(0) => Ok(()),
+        Some(_) => Err(crate::why!("CPU {CHILD}: {}", *CHILD_WHY.lock())),
+    }
+}
+
+fn delete_from_other_thread(board: &Board, resource: Handle) -> TestResult {
+    cpus::start(board, CHILD)?;
+    STAGE.store(START, Ordering::SeqCst);
+    CHILD_VCPU.store(0, Ordering::SeqCst);
+    cpus::run_on(CHILD, delete_child, resource.raw() as usize);
+    let told = cpus::wait_for(WAIT_MS, || STAGE.load(Ordering::SeqCst) != START);
+    ensure!(
+        told,
+        "CPU {CHILD} did not enter its guest three times within 10 s"
+    );
+    if STAGE.load(Ordering::SeqCst) == FAILED {
+        return child_outcome();
+    }
+    let vcpu = Handle::from_raw(CHILD_VCPU.load(Ordering::SeqCst));
+    let closed = handle_close(vcpu);
+    STAGE.store(CLOSED, Ordering::SeqCst);
+    ok("closing the other CPU's vcpu", closed)?;
+    child_outcome()
+}
+
+/// On the child CPU: SetupGuest, three MEM exits, then, once the main CPU
+/// has closed the vCPU handle, an enter on it fails with BAD_HANDLE.
+fn delete_child(resource: usize) -> i32 {
+    job_result(delete_child_steps(Handle::from_raw(resource as u32)))
+}
+
+fn delete_child_steps(resource: Handle) -> TestResult {
+    let mut fx = Fixture::new(resource, GUEST_RAM_2, guest_code::vcpu_always_exit())?;
+    fx.trap(GUEST_TRAP_MEM, TRAP_ADDR, Handle::INVALID, TRAP_KEY)?;
+    let want = MemExit {
+        key: TRAP_KEY,
+        addr: TRAP_ADDR,
+        access_size: 8,
+        sign_extend: false,
+        xt: 31,
+        read: false,
+        data: 0,
+    };
+    for what in ["enter 1", "enter 2", "enter 3"] {
+        let p = ok(what, enter(fx.vcpu()))?;
+        check_mem(what, &p, &want)?;
+    }
+    let vcpu = core::mem::replace(&mut fx.vcpu.0, Handle::INVALID);
+    CHILD_VCPU.store(vcpu.raw(), Ordering::SeqCst);
+    STAGE.store(ENTERED, Ordering::SeqCst);
+    ensure!(
+        cpus::wait_for(WAIT_MS, || STAGE.load(Ordering::SeqCst) == CLOSED),
+        "the main CPU did not close the vcpu within 10 s"
+    );
+    expect_enter(vcpu, Status::BAD_HANDLE)
+}
+
+fn wrong_cpu(board: &Board, resource: Handle) -> TestResult {
+    cpus::start(board, CHILD)?;
+    // Exits on every entry: an enter wrongly allowed elsewhere cannot leave
+    // it spinning.
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::vcpu_exit_loop())?;
+    let before = read_state(fx.vcpu())?;
+    STAGE.store(START, Ordering::SeqCst);
+    cpus::run_on(CHILD, wrong_cpu_child, fx.vcpu().raw() as usize);
+    child_outcome()?;
+    let after = read_state(fx.vcpu())?;
+    ensure!(
+        after == before,
+        "the vcpu's state changed while another CPU was refused"
+    );
+    enter_and_clean_exit(fx.vcpu())
+}
+
+/// On the child CPU: every state call on the main CPU's vCPU is refused,
+/// with the kind/size and rights checks before the CPU check and the CPU
+/// check before the buffer pointer.
+fn wrong_cpu_child(vcpu: usize) -> i32 {
+    job_result(wrong_cpu_steps(Handle::from_raw(vcpu as u32)))
+}
+
+fn wrong_cpu_steps(vcpu: Handle) -> TestResult {
+    let mut buf = RawBuf([0; 512]);
+    buf.0[..VcpuState::SIZE].copy_from_slice(&VcpuState::default().to_bytes());
+    let b = buf.0.as_mut_ptr() as u64;
+    let mut io = RawBuf([0; 512]);
+    io.0[0] = 4;
+    let io = io.0.as_mut_ptr() as u64;
+    let no_read = dup(vcpu, Rights::DEFAULT_VCPU.difference(Rights::READ))?;
+    #[rustfmt::skip]
+    let reads = [
+        ("kind 7", vcpu, 7, b, 264, Status::INVALID_ARGS),
+        ("size 263", vcpu, VCPU_STATE, b, 263, Status::INVALID_ARGS),
+        ("without READ", no_read.h(), VCPU_STATE, b, 264, Status::ACCESS_DENIED),
+        ("VCPU_STATE", vcpu, VCPU_STATE, b, 264, Status::BAD_STATE),
+        ("VCPU_STATE into NULL", vcpu, VCPU_STATE, 0, 264, Status::BAD_STATE),
+    ];
+    for (what, h, kind, p, size, want) in reads {
+        let got = read_state_raw(h, kind, p, size);
+        ensure!(
+            got == want,
+            "read_state({what}) from another CPU: got {got}, want {want}"
+        );
+    }
+    #[rustfmt::skip]
+    let writes = [
+        ("kind 7", 7, b, 264, Status::INVALID_ARGS),
+        ("VCPU_IO, size 8", VCPU_IO, io, 8, Status::INVALID_ARGS),
+        ("VCPU_STATE", VCPU_STATE, b, 264, Status::BAD_STATE),
+        ("VCPU_STATE from NULL", VCPU_STATE, 0, 264, Status::BAD_STATE),
+        ("VCPU_IO", VCPU_IO, io, 16, Status::BAD_STATE),
+    ];
+    for (what, kind, p, size, want) in writes {
+        let got = write_state_raw(vcpu, kind, p, size);
+        ensure!(
+            got == want,
+            "write_state({what}) from another CPU: got {got}, want {want}"
+        );
+    }
+    expect_enter(vcpu, Status::BAD_STATE)
+}
