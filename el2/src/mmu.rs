@@ -169,7 +169,11 @@ pub fn build_host_stage2(
     // 40 bits from a level-0 root where the CPU has 44 bits of PA or more
     // (Cortex-A72, max); otherwise at most 39 bits from a level-1 root,
     // which every 4 KiB-granule CPU supports (Cortex-A53 has 40-bit PA).
-    let (ipa_bits, start_level) = if pa_bits >= 44 { (40, 0) } else { (pa_bits.min(39), 1) };
+    let (ipa_bits, start_level) = if pa_bits >= 44 {
+        (40, 0)
+    } else {
+        (pa_bits.min(39), 1)
+    };
     let mut pt = PageTable::new(tables, Regime::Stage2, ipa_bits, start_level)?;
     let space = 1u64 << ipa_bits;
     let mut cursor = 0;

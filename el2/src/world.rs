@@ -3,6 +3,7 @@
 //! `guest_enter` (arch/world.S), and reports how the guest left.
 
 use aarch64_cpu::registers::*;
+use core::mem::MaybeUninit;
 use vcpu::regs::RegisterFile;
 
 core::arch::global_asm!(include_str!("arch/world.S"));
@@ -119,8 +120,8 @@ impl GuestWorld {
 /// exits in between with the guest's EL1 registers live), then puts the
 /// host's context back.
 pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld) -> R) -> R {
-    let mut host = El1Sysregs::default();
-    let mut host_fp = FpState::default();
+    let mut host = MaybeUninit::<El1Sysregs>::uninit();
+    let mut host_fp = MaybeUninit::<FpState>::uninit();
     let host_sp_el1 = SP_EL1.get();
     let host_hcr = HCR_EL2.get();
     let host_vtcr = VTCR_EL2.get();
@@ -130,9 +131,10 @@ pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld) -> 
     // and from the structures given, which are valid and exclusively ours;
     // the monitor itself never uses FP/SIMD (softfloat target), so nothing
     // of ours lives in those registers.
+    // The host areas need no zeroing: the save routines write every field.
     unsafe {
-        el1_save(&mut host);
-        fp_save(&mut host_fp);
+        el1_save(host.as_mut_ptr());
+        fp_save(host_fp.as_mut_ptr());
         el1_load(&world.sys);
         fp_load(&world.fp);
     }
@@ -153,8 +155,8 @@ pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld) -> 
     unsafe {
         el1_save(&mut world.sys);
         fp_save(&mut world.fp);
-        el1_load(&host);
-        fp_load(&host_fp);
+        el1_load(host.as_ptr());
+        fp_load(host_fp.as_ptr());
     }
     SP_EL1.set(host_sp_el1);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);

@@ -66,6 +66,8 @@ const _: () = {
 impl VcpuState {
     /// Size of the C structure in bytes.
     pub const SIZE: usize = 264;
+    /// Size in 64-bit words.
+    pub const WORDS: usize = 33;
 
     /// The structure's memory image.
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
@@ -77,6 +79,28 @@ impl VcpuState {
         write_u32(&mut b, 256, self.cpsr);
         b[260..264].copy_from_slice(&self.padding1);
         b
+    }
+
+    /// The memory image as little-endian 64-bit words (what a copy by words
+    /// moves): x[0..31], sp, then cpsr and the padding.
+    pub fn to_words(&self) -> [u64; Self::WORDS] {
+        let mut w = [0; Self::WORDS];
+        w[..31].copy_from_slice(&self.x);
+        w[31] = self.sp;
+        w[32] = self.cpsr as u64 | (u32::from_le_bytes(self.padding1) as u64) << 32;
+        w
+    }
+
+    /// The structure held in a memory image of little-endian 64-bit words.
+    pub fn from_words(w: &[u64; Self::WORDS]) -> Self {
+        let mut x = [0; 31];
+        x.copy_from_slice(&w[..31]);
+        VcpuState {
+            x,
+            sp: w[31],
+            cpsr: w[32] as u32,
+            padding1: ((w[32] >> 32) as u32).to_le_bytes(),
+        }
     }
 
     /// The structure held in a memory image.
@@ -117,6 +141,18 @@ const _: () = {
 impl VcpuIo {
     /// Size of the C structure in bytes.
     pub const SIZE: usize = 16;
+    /// Size in 64-bit words.
+    pub const WORDS: usize = 2;
+
+    /// The structure held in a memory image of little-endian 64-bit words.
+    pub fn from_words(w: &[u64; Self::WORDS]) -> Self {
+        let b = w[0].to_le_bytes();
+        VcpuIo {
+            access_size: b[0],
+            padding1: [b[1], b[2], b[3], b[4], b[5], b[6], b[7]],
+            data: w[1],
+        }
+    }
 
     /// A completion record of `access_size` bytes holding `data`.
     pub const fn new(access_size: u8, data: u64) -> Self {
@@ -150,6 +186,37 @@ impl VcpuIo {
 
 #[cfg(test)]
 mod tests {
+
+    /// Little-endian words of a byte image, as a copy by words sees it.
+    fn le_words<const W: usize>(bytes: &[u8]) -> [u64; W] {
+        core::array::from_fn(|i| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap()))
+    }
+
+    #[test]
+    fn vcpu_state_words_are_its_memory_image() {
+        let mut s = VcpuState {
+            sp: 0x1122_3344_5566_7788,
+            cpsr: 0x6000_0000,
+            padding1: [1, 2, 3, 4],
+            ..Default::default()
+        };
+        for (i, x) in s.x.iter_mut().enumerate() {
+            *x = 0x0101_0101_0101_0101 * i as u64;
+        }
+        assert_eq!(s.to_words(), le_words::<33>(&s.to_bytes()));
+        assert_eq!(VcpuState::from_words(&s.to_words()), s);
+    }
+
+    #[test]
+    fn vcpu_io_words_are_its_memory_image() {
+        let io = VcpuIo {
+            access_size: 4,
+            padding1: [0, 0, 0, 0, 0, 0, 9],
+            data: 0xdead_beef,
+        };
+        assert_eq!(VcpuIo::from_words(&le_words::<2>(&io.to_bytes())), io);
+    }
+
     use super::*;
 
     #[test]

@@ -61,6 +61,31 @@ const _: () = {
 impl PortPacket {
     /// Size of the C structure in bytes.
     pub const SIZE: usize = 48;
+    /// Size in 64-bit words.
+    pub const WORDS: usize = 6;
+
+    /// The memory image as little-endian 64-bit words.
+    pub const fn to_words(&self) -> [u64; Self::WORDS] {
+        let p = self.payload;
+        [
+            self.key,
+            self.type_ as u64 | (self.status as u32 as u64) << 32,
+            p[0],
+            p[1],
+            p[2],
+            p[3],
+        ]
+    }
+
+    /// The structure held in a memory image of little-endian 64-bit words.
+    pub const fn from_words(w: &[u64; Self::WORDS]) -> Self {
+        PortPacket {
+            key: w[0],
+            type_: w[1] as u32,
+            status: (w[1] >> 32) as u32 as i32,
+            payload: [w[2], w[3], w[4], w[5]],
+        }
+    }
 
     /// A `PKT_TYPE_USER` packet carrying `words`.
     pub const fn new_user(key: u64, words: [u64; 4]) -> Self {
@@ -522,6 +547,18 @@ mod tests {
             (back.startup_id(), back.startup_entry()),
             (0x8000_0001, 0x4008_0000)
         );
+    }
+
+    #[test]
+    fn packet_words_are_its_memory_image() {
+        let mut p = PortPacket::new_user(0x1234, [1, 2, 3, 0xffff_ffff_ffff_ffff]);
+        p.status = -11;
+        let bytes = p.to_bytes();
+        let words: [u64; 6] = core::array::from_fn(|i| {
+            u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap())
+        });
+        assert_eq!(p.to_words(), words);
+        assert_eq!(PortPacket::from_words(&words), p);
     }
 
     #[test]

@@ -23,9 +23,8 @@ pub fn create(options: u64) -> ZxResult<u64> {
 /// zx_port_queue(port, packet): a user packet.
 pub fn queue(port: u32, packet: u64) -> ZxResult {
     let p = objects::get_as(port, Rights::WRITE, Object::port)?;
-    let mut bytes = [0; PortPacket::SIZE];
-    hostmem::read(packet, &mut bytes)?;
-    p.queue_user(PortPacket::from_bytes(&bytes))
+    let words = hostmem::read_words::<{ PortPacket::WORDS }>(packet)?;
+    p.queue_user(PortPacket::from_words(&words))
 }
 
 /// zx_port_wait(port, deadline, packet): `deadline` is absolute monotonic
@@ -36,7 +35,7 @@ pub fn wait(port: u32, deadline: i64, packet: u64) -> ZxResult {
     hostmem::check(packet, PortPacket::SIZE, true)?;
     loop {
         if let Some(out) = p.pop() {
-            return hostmem::write(packet, &out.to_bytes());
+            return hostmem::write_words(packet, &out.to_words());
         }
         if time::now_ns() >= deadline {
             return Err(Status::TIMED_OUT);

@@ -29,7 +29,7 @@ pub fn enter(vcpu: u32, packet: u64) -> ZxResult {
     let context = v.state()?;
     hostmem::check(packet, PortPacket::SIZE, true)?;
     let out = v.run(context)?;
-    hostmem::write(packet, &out.to_bytes())
+    hostmem::write_words(packet, &out.to_words())
 }
 
 /// zx_vcpu_read_state(vcpu, kind, buffer, size): ZX_VCPU_STATE only.
@@ -39,7 +39,7 @@ pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
         return Err(Status::INVALID_ARGS);
     }
     let context = v.state()?;
-    hostmem::write(buffer, &context.regs.read_state().to_bytes())
+    hostmem::write_words(buffer, &context.regs.read_state().to_words())
 }
 
 /// zx_vcpu_write_state(vcpu, kind, buffer, size): ZX_VCPU_STATE or the
@@ -53,12 +53,10 @@ pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     }
     let context = v.state()?;
     if is_state {
-        let mut bytes = [0; VcpuState::SIZE];
-        hostmem::read(buffer, &mut bytes)?;
-        context.regs.write_state(&VcpuState::from_bytes(&bytes))
+        let words = hostmem::read_words::<{ VcpuState::WORDS }>(buffer)?;
+        context.regs.write_state(&VcpuState::from_words(&words))
     } else {
-        let mut bytes = [0; VcpuIo::SIZE];
-        hostmem::read(buffer, &mut bytes)?;
-        context.regs.complete_io(&VcpuIo::from_bytes(&bytes))
+        let words = hostmem::read_words::<{ VcpuIo::WORDS }>(buffer)?;
+        context.regs.complete_io(&VcpuIo::from_words(&words))
     }
 }

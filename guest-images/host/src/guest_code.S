@@ -335,3 +335,65 @@ snippet mem_trap_store_pair
     stp     x0, x1, [x2]
     test_complete
 end_snippet mem_trap_store_pair
+
+/*
+ * Benchmark guests (bench.rs). Each times itself with the virtual counter,
+ * which under `-icount shift=0` advances one tick per instruction: x9 is the
+ * iteration count (set by the host), x12 gets the ticks of the loop without
+ * the operation, x11 the ticks with it; then test_complete.
+ */
+.macro timed_loop op
+    mov     x13, x9
+    isb
+    mrs     x10, cntvct_el0
+1:  subs    x13, x13, #1
+    b.ne    1b
+    isb
+    mrs     x12, cntvct_el0
+    sub     x12, x12, x10
+    mov     x13, x9
+    isb
+    mrs     x10, cntvct_el0
+2:  \op
+    subs    x13, x13, #1
+    b.ne    2b
+    isb
+    mrs     x11, cntvct_el0
+    sub     x11, x11, x10
+.endm
+
+.macro unknown_hvc
+    mov     x0, #0xEE
+    hvc     #0
+.endm
+
+.macro bell_store
+    str     xzr, [x8]
+.endm
+
+/* Guest HVC with an unknown function, back in the guest. */
+snippet bench_hvc
+    timed_loop unknown_hvc
+    test_complete
+end_snippet bench_hvc
+
+/* Stores to a BELL trap at TRAP_ADDR. */
+snippet bench_bell
+    mov     x8, #TRAP_ADDR
+    timed_loop bell_store
+    test_complete
+end_snippet bench_bell
+
+/* A store to a MEM trap, forever: one exit per enter. */
+snippet bench_mem_store
+    mov     x0, #TRAP_ADDR
+1:  str     xzr, [x0]
+    b       1b
+end_snippet bench_mem_store
+
+/* A load from a MEM trap, forever: one exit per enter. */
+snippet bench_mem_load
+    mov     x0, #TRAP_ADDR
+1:  ldr     x1, [x0]
+    b       1b
+end_snippet bench_mem_load

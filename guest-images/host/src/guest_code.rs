@@ -68,4 +68,8 @@ snippets!(
     scratch_load,
     trap_load,
     mem_trap_store_pair,
+    bench_hvc,
+    bench_bell,
+    bench_mem_store,
+    bench_mem_load,
 );

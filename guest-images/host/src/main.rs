@@ -1,13 +1,15 @@
 //! The default zxvisor host: an EL1 program that runs the on-target
 //! conformance suite against the monitor's service calls, prints `ok NAME` /
 //! `FAIL NAME: why` per test and a closing `N passed, N failed` line, and
-//! powers the machine off. `zxv.test=reset` on the command line (/chosen
-//! bootargs) makes it end with PSCI SYSTEM_RESET instead.
+//! powers the machine off. On the command line (/chosen bootargs),
+//! `zxv.test=reset` makes it end with PSCI SYSTEM_RESET instead, and
+//! `zxv.bench` runs the benchmarks (scripts/bench.sh) instead of the suite.
 #![no_std]
 #![no_main]
 // Test failures carry a fixed-size reason string; only failing paths pay for it.
 #![allow(clippy::result_large_err)]
 
+mod bench;
 mod console;
 mod cpus;
 mod guest_code;
@@ -29,13 +31,16 @@ extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
         "zxvisor host: DTB at {dtb:#x}, resource handle {resource:#x}, {} CPUs",
         board.cpus.len()
     );
-    let mut suite = suite::Suite::default();
-    tests::run_all(&mut suite, &board, Handle::from_raw(resource as u32));
-    println!("{} passed, {} failed", suite.passed, suite.failed);
-    let reset = board
-        .bootargs
-        .split_whitespace()
-        .any(|a| a == "zxv.test=reset");
+    let arg = |a: &str| board.bootargs.split_whitespace().any(|b| b == a);
+    let resource = Handle::from_raw(resource as u32);
+    if arg("zxv.bench") {
+        bench::run(resource);
+    } else {
+        let mut suite = suite::Suite::default();
+        tests::run_all(&mut suite, &board, resource);
+        println!("{} passed, {} failed", suite.passed, suite.failed);
+    }
+    let reset = arg("zxv.test=reset");
     let fid = if reset {
         psci::SYSTEM_RESET
     } else {

@@ -2,7 +2,7 @@
 
 mod abi;
 mod boot;
-mod guest;
+pub(crate) mod guest;
 mod handles;
 mod info;
 mod psci;

@@ -4,7 +4,7 @@
 
 mod errors;
 mod exits;
-mod fixture;
+pub(crate) mod fixture;
 mod io;
 mod lifecycle;
 mod other_cpu;
