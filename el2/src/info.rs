@@ -1,7 +1,8 @@
 //! zx_object_get_info and zxv_info: reports about handles and the monitor.
 
 use crate::dispatch::Reply;
-use crate::{hostmem, objects, system};
+use crate::hostmem::HostBuf;
+use crate::{objects, system};
 use syscalls::object::{InfoHandleBasic, ZxvInfo, INFO_HANDLE_BASIC, ZXV_ABI_VERSION};
 use syscalls::Status;
 
@@ -14,8 +15,11 @@ fn single_record(buffer: u64, size: u64, record: &[u8]) -> Reply {
             out: [0, 1],
         };
     }
-    match hostmem::write(buffer, record) {
-        Ok(()) => Reply::ok(1, 1),
+    match HostBuf::new(buffer, record.len(), true) {
+        Ok(buf) => {
+            buf.write(record);
+            Reply::ok(1, 1)
+        }
         Err(s) => Reply::status(s),
     }
 }

@@ -83,6 +83,7 @@ impl VcpuState {
 
     /// The memory image as little-endian 64-bit words (what a copy by words
     /// moves): x[0..31], sp, then cpsr and the padding.
+    #[inline]
     pub fn to_words(&self) -> [u64; Self::WORDS] {
         let mut w = [0; Self::WORDS];
         w[..31].copy_from_slice(&self.x);
@@ -92,6 +93,7 @@ impl VcpuState {
     }
 
     /// The structure held in a memory image of little-endian 64-bit words.
+    #[inline]
     pub fn from_words(w: &[u64; Self::WORDS]) -> Self {
         let mut x = [0; 31];
         x.copy_from_slice(&w[..31]);

@@ -1,6 +1,6 @@
 //! zx_port_create, zx_port_wait, zx_port_queue.
 
-use crate::hostmem;
+use crate::hostmem::HostBuf;
 use crate::objects::{self, new_koid, Object};
 use crate::port::Port;
 use crate::time;
@@ -23,7 +23,7 @@ pub fn create(options: u64) -> ZxResult<u64> {
 /// zx_port_queue(port, packet): a user packet.
 pub fn queue(port: u32, packet: u64) -> ZxResult {
     let p = objects::get_as(port, Rights::WRITE, Object::port)?;
-    let words = hostmem::read_words::<{ PortPacket::WORDS }>(packet)?;
+    let words = HostBuf::new(packet, PortPacket::SIZE, false)?.read_words();
     p.queue_user(PortPacket::from_words(&words))
 }
 
@@ -32,10 +32,11 @@ pub fn queue(port: u32, packet: u64) -> ZxResult {
 /// interrupt ends the call with INTERNAL_INTR_RETRY (the client retries).
 pub fn wait(port: u32, deadline: i64, packet: u64) -> ZxResult {
     let p = objects::get_as(port, Rights::READ, Object::port)?;
-    hostmem::check(packet, PortPacket::SIZE, true)?;
+    let packet = HostBuf::new(packet, PortPacket::SIZE, true)?;
     loop {
         if let Some(out) = p.pop() {
-            return hostmem::write_words(packet, &out.to_words());
+            packet.write_words(&out.to_words());
+            return Ok(());
         }
         if time::now_ns() >= deadline {
             return Err(Status::TIMED_OUT);

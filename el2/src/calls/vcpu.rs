@@ -3,9 +3,10 @@
 //! buffer pointer, contents.
 
 use crate::guest::IPA_SIZE;
+use crate::hostmem::HostBuf;
+use crate::mmu;
 use crate::objects::{self, new_koid, Object};
 use crate::virtual_cpu::Vcpu;
-use crate::{hostmem, mmu};
 use syscalls::hypervisor::{VcpuIo, VcpuState, VCPU_IO, VCPU_STATE};
 use syscalls::port::PortPacket;
 use syscalls::{Rights, Status, ZxResult};
@@ -27,9 +28,10 @@ pub fn create(guest: u32, options: u64, entry: u64) -> ZxResult<u64> {
 pub fn enter(vcpu: u32, packet: u64) -> ZxResult {
     let v = objects::get_as(vcpu, Rights::EXECUTE, Object::vcpu)?;
     let context = v.state()?;
-    hostmem::check(packet, PortPacket::SIZE, true)?;
+    let packet = HostBuf::new(packet, PortPacket::SIZE, true)?;
     let out = v.run(context)?;
-    hostmem::write_words(packet, &out.to_words())
+    packet.write_words(&out.to_words());
+    Ok(())
 }
 
 /// zx_vcpu_read_state(vcpu, kind, buffer, size): ZX_VCPU_STATE only.
@@ -39,7 +41,8 @@ pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
         return Err(Status::INVALID_ARGS);
     }
     let context = v.state()?;
-    hostmem::write_words(buffer, &context.regs.read_state().to_words())
+    HostBuf::new(buffer, VcpuState::SIZE, true)?.write_words(&context.regs.read_state().to_words());
+    Ok(())
 }
 
 /// zx_vcpu_write_state(vcpu, kind, buffer, size): ZX_VCPU_STATE or the
@@ -52,11 +55,14 @@ pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
         return Err(Status::INVALID_ARGS);
     }
     let context = v.state()?;
+    let buffer = HostBuf::new(buffer, size as usize, false)?;
     if is_state {
-        let words = hostmem::read_words::<{ VcpuState::WORDS }>(buffer)?;
-        context.regs.write_state(&VcpuState::from_words(&words))
+        context
+            .regs
+            .write_state(&VcpuState::from_words(&buffer.read_words()))
     } else {
-        let words = hostmem::read_words::<{ VcpuIo::WORDS }>(buffer)?;
-        context.regs.complete_io(&VcpuIo::from_words(&words))
+        context
+            .regs
+            .complete_io(&VcpuIo::from_words(&buffer.read_words()))
     }
 }
