@@ -5,7 +5,7 @@
 #   2. the on-target suite (the default host) on QEMU virt with GICv3 -smp 4
 #      (built-in host) and GICv2 -smp 2 (the same host loaded with -initrd);
 #   3. boot scenarios: PSCI SYSTEM_RESET, entry at EL1, too little RAM, and
-#      rejected host images.
+#      rejected host images; a smoke run of the benchmark mode.
 # Every QEMU run has a timeout (ZXV_QEMU_TIMEOUT, default 300 s). Logs are in
 # target/zxvisor/logs. Exits non-zero on any failure.
 . "$(dirname "$0")/lib.sh"
@@ -119,6 +119,14 @@ python3 "$ROOT/tests/mkelf.py" "$OUT/outside-ram.elf" 0x1000
 scenario boot_rejects_host_outside_ram nonzero 'is not inside host RAM' -initrd "$OUT/outside-ram.elf"
 python3 "$ROOT/tests/mkelf.py" "$OUT/x86.elf" 0x40200000 --machine 62
 scenario boot_rejects_foreign_elf nonzero 'not an ELF64 little-endian AArch64 executable' -initrd "$OUT/x86.elf"
+
+say "benchmark mode (smoke run; figures are in the README)"
+qemu_virt_cmd 3 2
+QEMU+=(-icount shift=0)
+scenario bench_mode_reports_every_operation 0 '^bench state_pair\|' -append zxv.bench
+if grep -q '^bench-fail' "$LOGS/bench_mode_reports_every_operation.log"; then
+    fail bench_mode_measures "$(grep '^bench-fail' "$LOGS/bench_mode_reports_every_operation.log" | head -1)"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
