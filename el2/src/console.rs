@@ -70,7 +70,8 @@ pub fn print_unlocked(args: fmt::Arguments) {
     let _ = Pl011.write_fmt(args);
 }
 
-#[macro_export]
+/// Prints a line on the console (under the lock).
 macro_rules! println {
     ($($arg:tt)*) => { $crate::console::print(format_args!("{}\n", format_args!($($arg)*))) };
 }
+pub(crate) use println;

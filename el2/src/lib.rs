@@ -18,51 +18,34 @@ pub mod trapframe;
 pub mod trapmap;
 pub mod vmid;
 
-#[cfg(target_os = "none")]
-mod arch;
-#[cfg(target_os = "none")]
-mod banner;
-#[cfg(target_os = "none")]
-mod boot;
-#[cfg(target_os = "none")]
-mod calls;
-#[cfg(target_os = "none")]
-mod console;
-#[cfg(target_os = "none")]
-mod dispatch;
-#[cfg(target_os = "none")]
-mod el2config;
-#[cfg(target_os = "none")]
-mod exceptions;
-#[cfg(target_os = "none")]
-mod exits;
-#[cfg(target_os = "none")]
-mod fatal;
-#[cfg(target_os = "none")]
-mod guest;
-#[cfg(target_os = "none")]
-mod heap;
-#[cfg(target_os = "none")]
-mod host;
-#[cfg(target_os = "none")]
-mod host_psci;
-#[cfg(target_os = "none")]
-mod hostmem;
-#[cfg(target_os = "none")]
-mod info;
-#[cfg(target_os = "none")]
-mod logger;
-#[cfg(target_os = "none")]
-mod mmu;
-#[cfg(target_os = "none")]
-mod objects;
-#[cfg(target_os = "none")]
-mod percpu;
-#[cfg(target_os = "none")]
-mod system;
-#[cfg(target_os = "none")]
-mod time;
-#[cfg(target_os = "none")]
-mod virtual_cpu;
-#[cfg(target_os = "none")]
-mod world;
+/// Declares modules that exist only in the bare-metal monitor build.
+macro_rules! target_only {
+    ($($module:ident),* $(,)?) => { $(#[cfg(target_os = "none")] mod $module;)* };
+}
+
+target_only!(
+    arch,
+    banner,
+    boot,
+    calls,
+    console,
+    dispatch,
+    el2config,
+    exceptions,
+    exits,
+    fatal,
+    guest,
+    heap,
+    host,
+    host_psci,
+    hostmem,
+    info,
+    logger,
+    mmu,
+    objects,
+    percpu,
+    system,
+    time,
+    virtual_cpu,
+    world,
+);

@@ -15,7 +15,7 @@ impl Log for Logger {
             Level::Warn => "WARN ",
             _ => "",
         };
-        crate::println!(
+        crate::console::println!(
             "[cpu{}] {}{}",
             crate::percpu::current(),
             level,

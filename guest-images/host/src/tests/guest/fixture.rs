@@ -281,6 +281,17 @@ pub struct MemExit {
     pub data: u64,
 }
 
+/// The store of XZR to the trap page by `guest_set_trap`.
+pub const TRAP_STORE: MemExit = MemExit {
+    key: TRAP_KEY,
+    addr: TRAP_ADDR,
+    access_size: 8,
+    sign_extend: false,
+    xt: 31,
+    read: false,
+    data: 0,
+};
+
 /// Checks `p` against `want`; `what` names the access in the reason.
 pub fn check_mem(what: &str, p: &PortPacket, want: &MemExit) -> TestResult {
     crate::ensure!(

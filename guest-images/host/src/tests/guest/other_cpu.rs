@@ -87,15 +87,7 @@ fn delete_child(resource: usize) -> i32 {
 fn delete_child_steps(resource: Handle) -> TestResult {
     let mut fx = Fixture::new(resource, GUEST_RAM_2, guest_code::vcpu_always_exit())?;
     fx.trap(GUEST_TRAP_MEM, TRAP_ADDR, Handle::INVALID, TRAP_KEY)?;
-    let want = MemExit {
-        key: TRAP_KEY,
-        addr: TRAP_ADDR,
-        access_size: 8,
-        sign_extend: false,
-        xt: 31,
-        read: false,
-        data: 0,
-    };
+    let want = TRAP_STORE;
     for what in ["enter 1", "enter 2", "enter 3"] {
         let p = ok(what, enter(fx.vcpu()))?;
         check_mem(what, &p, &want)?;

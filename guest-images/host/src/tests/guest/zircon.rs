@@ -56,17 +56,6 @@ pub fn run(suite: &mut Suite, resource: Handle) {
     });
 }
 
-/// The store of XZR to the trap page by `guest_set_trap`.
-const TRAP_STORE: MemExit = MemExit {
-    key: TRAP_KEY,
-    addr: TRAP_ADDR,
-    access_size: 8,
-    sign_extend: false,
-    xt: 31,
-    read: false,
-    data: 0,
-};
-
 fn vcpu_enter(resource: Handle) -> TestResult {
     let fx = Fixture::new(resource, GUEST_RAM, guest_code::vcpu_enter())?;
     let p = ok("enter", enter(fx.vcpu()))?;
