@@ -10,7 +10,7 @@ use core::arch::asm;
 /// (the host's PSCI goes through the monitor). Interrupts go straight to it.
 const HCR_HOST: u64 = (1 << 31) | (1 << 19) | (1 << 0);
 /// CPTR_EL2 RES1 bits; no FP/SIMD or trace traps.
-const CPTR_NO_TRAPS: u64 = 0x33ff;
+pub const CPTR_NO_TRAPS: u64 = 0x33ff;
 
 pub fn configure_for_host(sys: &System) {
     HCR_EL2.set(HCR_HOST);

@@ -16,6 +16,9 @@ use vcpu::sysreg::{SysReg, SysRegAccess};
 pub enum Flow {
     /// Re-enter the guest.
     Continue,
+    /// The guest used FP/SIMD: load its registers, then re-enter it to run
+    /// the trapped instruction again.
+    LoadFp,
     /// Return ZX_OK with this packet.
     Packet(PortPacket),
     /// Return this status.
@@ -48,7 +51,8 @@ pub fn handle(guest: &Guest, regs: &mut GuestRegs, hcr: &mut u64, syndrome: Synd
             );
             Flow::Stop(Status::NOT_FOUND)
         }
-        Exit::BadAbort { .. } | Exit::FpSimd | Exit::SError | Exit::Other { .. } => {
+        Exit::FpSimd => Flow::LoadFp,
+        Exit::BadAbort { .. } | Exit::SError | Exit::Other { .. } => {
             log::warn!(
                 "guest {}: unhandled exit {:?} at {:#x}",
                 guest.koid,

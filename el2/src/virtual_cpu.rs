@@ -74,7 +74,7 @@ impl Vcpu {
     /// and FP/SIMD context out.
     pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
         let VcpuContext { regs, world } = state;
-        world::with_guest(world, |world| loop {
+        world::with_guest(world, |world, fp| loop {
             let (kind, syndrome) = world::enter(&mut regs.file, world.hcr);
             match kind {
                 // A physical interrupt for the host: let it take it and retry.
@@ -85,6 +85,7 @@ impl Vcpu {
                 ExitKind::Sync => {
                     match exits::handle(&self.guest, regs, &mut world.hcr, syndrome) {
                         Flow::Continue => {}
+                        Flow::LoadFp => fp.switch_to_guest(&world.fp),
                         Flow::Packet(packet) => return Ok(packet),
                         Flow::Stop(status) => return Err(status),
                     }

@@ -3,6 +3,7 @@
 //! `guest_enter` (arch/world.S), and reports how the guest left.
 
 use aarch64_cpu::registers::*;
+use crate::el2config::CPTR_NO_TRAPS;
 use core::mem::MaybeUninit;
 use vcpu::regs::RegisterFile;
 
@@ -115,28 +116,64 @@ impl GuestWorld {
     }
 }
 
-/// Loads the guest's EL1, FP/SIMD and EL2 context on this CPU, runs `f`
-/// (which enters the guest with [`enter`] as often as it likes, handling
-/// exits in between with the guest's EL1 registers live), then puts the
-/// host's context back.
-pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld) -> R) -> R {
+/// CPTR_EL2.TFP: FP/SIMD use at EL0/EL1 (and EL2) traps to EL2.
+const CPTR_TFP: u64 = 1 << 10;
+
+/// Lazy FP/SIMD switching inside [`with_guest`]: the guest's registers are
+/// loaded only when it first uses FP/SIMD (a CPTR_EL2.TFP trap).
+pub struct LazyFp {
+    host: MaybeUninit<FpState>,
+    guest_loaded: bool,
+}
+
+impl LazyFp {
+    /// The guest touched FP/SIMD: park the host's registers, load `guest`'s,
+    /// and stop trapping.
+    pub fn switch_to_guest(&mut self, guest: &FpState) {
+        if self.guest_loaded {
+            return;
+        }
+        CPTR_EL2.set(CPTR_NO_TRAPS);
+        aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+        // SAFETY: FP/SIMD no longer traps; the registers hold the host's
+        // values (the monitor never uses them), saved to our own area.
+        unsafe {
+            fp_save(self.host.as_mut_ptr());
+            fp_load(guest);
+        }
+        self.guest_loaded = true;
+    }
+
+    /// Back to the host: save the guest's registers if it used them.
+    fn finish(&mut self, guest: &mut FpState) {
+        if self.guest_loaded {
+            // SAFETY: `host` was written by `switch_to_guest`.
+            unsafe {
+                fp_save(guest);
+                fp_load(self.host.as_ptr());
+            }
+        }
+        CPTR_EL2.set(CPTR_NO_TRAPS);
+    }
+}
+
+/// Loads the guest's EL1 and EL2 context on this CPU, runs `f` (which
+/// enters the guest with [`enter`] as often as it likes, handling exits in
+/// between with the guest's EL1 registers live), then puts the host's
+/// context back. FP/SIMD registers follow lazily through [`LazyFp`].
+pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld, &mut LazyFp) -> R) -> R {
     let mut host = MaybeUninit::<El1Sysregs>::uninit();
-    let mut host_fp = MaybeUninit::<FpState>::uninit();
     let host_sp_el1 = SP_EL1.get();
     let host_hcr = HCR_EL2.get();
     let host_vtcr = VTCR_EL2.get();
     let host_vttbr = VTTBR_EL2.get();
     let host_mdcr = MDCR_EL2.get();
-    // SAFETY: the save/load routines move the EL1 and FP/SIMD registers to
-    // and from the structures given, which are valid and exclusively ours;
-    // the monitor itself never uses FP/SIMD (softfloat target), so nothing
-    // of ours lives in those registers.
-    // The host areas need no zeroing: the save routines write every field.
+    // SAFETY: the save/load routines move the EL1 registers to and from the
+    // structures given, which are valid and exclusively ours; the host area
+    // needs no zeroing because the save writes every field.
     unsafe {
         el1_save(host.as_mut_ptr());
-        fp_save(host_fp.as_mut_ptr());
         el1_load(&world.sys);
-        fp_load(&world.fp);
     }
     VMPIDR_EL2.set(world.vmpidr);
     VTCR_EL2.set(world.vtcr);
@@ -144,7 +181,10 @@ pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld) -> 
     MDCR_EL2.set(host_mdcr | MDCR_GUEST_TRAPS);
     // The guest reads the physical counter but cannot reach the EL1 physical timer.
     CNTHCTL_EL2.set(1);
-    let result = f(world);
+    CPTR_EL2.set(CPTR_NO_TRAPS | CPTR_TFP);
+    let mut fp = LazyFp { host: MaybeUninit::uninit(), guest_loaded: false };
+    let result = f(world, &mut fp);
+    fp.finish(&mut world.fp);
     HCR_EL2.set(host_hcr);
     VTTBR_EL2.set(host_vttbr);
     VTCR_EL2.set(host_vtcr);
@@ -154,9 +194,7 @@ pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld) -> 
     // SAFETY: as above, in the other direction.
     unsafe {
         el1_save(&mut world.sys);
-        fp_save(&mut world.fp);
         el1_load(host.as_ptr());
-        fp_load(host_fp.as_ptr());
     }
     SP_EL1.set(host_sp_el1);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);

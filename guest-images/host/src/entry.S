@@ -164,3 +164,18 @@ hvc_clobbers:
 hvc_imm1:
     hvc     #1
     ret
+
+/*
+ * fp_enter_probe(vcpu, packet, pattern): d0 = pattern, zx_vcpu_enter(vcpu,
+ * packet), then returns x0 = the status and x1 = d0 as the host sees it.
+ */
+.global fp_enter_probe
+fp_enter_probe:
+    fmov    d0, x2
+    mov     x2, x1
+    mov     x1, x0
+    movz    w0, #0x0021
+    movk    w0, #0xC600, lsl #16
+    hvc     #0
+    fmov    x1, d0
+    ret

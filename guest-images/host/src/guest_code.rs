@@ -72,4 +72,5 @@ snippets!(
     bench_bell,
     bench_mem_store,
     bench_mem_load,
+    fp_state,
 );

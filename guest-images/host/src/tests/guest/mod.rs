@@ -5,6 +5,7 @@
 mod errors;
 mod exits;
 pub(crate) mod fixture;
+mod fp;
 mod io;
 mod lifecycle;
 mod other_cpu;
@@ -20,6 +21,7 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     zircon::run(suite, resource);
     io::run(suite, resource);
     exits::run(suite, resource);
+    fp::run(suite, resource);
     state::run(suite, resource);
     errors::run(suite, board, resource);
     other_cpu::run(suite, board, resource);
