@@ -82,8 +82,8 @@ impl ListRegister {
         group1: false,
     };
 
-    /// The GICv3 `ICH_LR<n>_EL2` value: vINTID [31:0], Priority [55:48], Group bit 60,
-    /// HW bit 61 = 0, State [63:62].
+    /// The GICv3 `ICH_LR<n>_EL2` value: vINTID in bits 31:0, Priority in bits 55:48, Group
+    /// in bit 60, HW (bit 61) = 0, State in bits 63:62.
     pub fn encode_v3(&self) -> u64 {
         u64::from(self.vintid)
             | u64::from(self.priority) << V3_PRIORITY_SHIFT
@@ -101,8 +101,8 @@ impl ListRegister {
         }
     }
 
-    /// The GICv2 `GICH_LR<n>` value: VirtualID [9:0], Priority [27:23], State [29:28],
-    /// Grp1 bit 30, HW bit 31 = 0.
+    /// The GICv2 `GICH_LR<n>` value: VirtualID in bits 9:0, Priority in bits 27:23, State in
+    /// bits 29:28, Grp1 in bit 30, HW (bit 31) = 0.
     ///
     /// The Priority field holds the five most significant bits of the 8-bit priority
     /// (`priority >> 3`), as the GICv2 architecture defines it; its low three bits are lost.
@@ -128,19 +128,21 @@ impl ListRegister {
     }
 }
 
-/// The number of list registers from `ICH_VTR_EL2` (ListRegs [4:0] holds the count minus 1).
+/// The number of list registers from `ICH_VTR_EL2`, whose ListRegs field (bits 4:0) holds the
+/// count minus 1.
 pub fn num_lrs_from_ich_vtr(vtr: u64) -> usize {
     (vtr & 0x1f) as usize + 1
 }
 
-/// The number of list registers from `GICH_VTR` (ListRegs [5:0] holds the count minus 1).
+/// The number of list registers from `GICH_VTR`, whose ListRegs field (bits 5:0) holds the
+/// count minus 1.
 pub fn num_lrs_from_gich_vtr(vtr: u32) -> usize {
     (vtr & 0x3f) as usize + 1
 }
 
 /// The number of `ICH_AP0R<n>_EL2`/`ICH_AP1R<n>_EL2` registers to save and restore:
-/// `1 << (preemption bits - 5)`, with PREbits [28:26] of `ICH_VTR_EL2` holding the number of
-/// preemption bits minus 1 (so 1, 2 or 4).
+/// `1 << (preemption bits - 5)`, where the PREbits field (bits 28:26) of `ICH_VTR_EL2` holds
+/// the number of preemption bits minus 1 (so 1, 2 or 4).
 pub fn num_aprs_from_ich_vtr(vtr: u64) -> usize {
     let preemption_bits = ((vtr >> 26) & 7) as u32 + 1;
     1 << preemption_bits.saturating_sub(5)
@@ -175,7 +177,10 @@ mod tests {
 
     #[test]
     fn v3_fields() {
-        assert_eq!(lr(27, 0, LrState::Active, true).encode_v3(), 0x9000_0000_0000_001b);
+        assert_eq!(
+            lr(27, 0, LrState::Active, true).encode_v3(),
+            0x9000_0000_0000_001b
+        );
         assert_eq!(
             lr(25, 0xf8, LrState::PendingActive, false).encode_v3(),
             0xc0f8_0000_0000_0019

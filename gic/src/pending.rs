@@ -70,14 +70,16 @@ impl PendingSet {
 
     /// Whether `vector` is pending (`false` for vectors >= 256).
     pub fn contains(&self, vector: u32) -> bool {
-        locate(vector).is_some_and(|(word, bit)| self.words[word].load(Ordering::Acquire) & bit != 0)
+        locate(vector)
+            .is_some_and(|(word, bit)| self.words[word].load(Ordering::Acquire) & bit != 0)
     }
 
     /// Removes `vector` from the set. Returns whether it was pending, i.e. whether this call
     /// took it (`false` for vectors >= 256).
     pub fn clear(&self, vector: u32) -> bool {
-        locate(vector)
-            .is_some_and(|(word, bit)| self.words[word].fetch_and(!bit, Ordering::AcqRel) & bit != 0)
+        locate(vector).is_some_and(|(word, bit)| {
+            self.words[word].fetch_and(!bit, Ordering::AcqRel) & bit != 0
+        })
     }
 }
 
@@ -111,6 +113,7 @@ mod tests {
         let set = PendingSet::new();
         assert!(set.set(255));
         assert!(set.contains(255));
+        assert!(!set.is_empty());
         for v in [256, 257, 1000, u32::MAX] {
             assert!(!set.set(v), "{v}");
             assert!(!set.contains(v), "{v}");

@@ -1,0 +1,586 @@
+//! Per-vCPU list-register bookkeeping, independent of how the registers are reached: the
+//! monitor reads the hardware list registers back after each exit ([`LrTracker::sync_from_hw`]),
+//! moves pending vectors into free ones before each entry ([`LrTracker::fill`]), and writes
+//! [`LrTracker::lrs`] back to the hardware.
+
+use crate::lr::{ListRegister, LrState};
+use crate::pending::PendingSet;
+
+/// The first shared peripheral interrupt; lower INTIDs are SGIs (0-15) and PPIs (16-31).
+pub const FIRST_SPI: u32 = 32;
+
+/// The priority of injected SGIs and PPIs (INTID < 32), as in Zircon: the most urgent.
+pub const PRIORITY_SGI_PPI: u8 = 0x00;
+
+/// The priority of injected SPIs, as in Zircon: one step below SGIs and PPIs on a GIC with as
+/// few as 16 priority levels.
+pub const PRIORITY_SPI: u8 = 0x10;
+
+/// The priority `vector` is injected with.
+pub fn priority_of(vector: u32) -> u8 {
+    if vector < FIRST_SPI {
+        PRIORITY_SGI_PPI
+    } else {
+        PRIORITY_SPI
+    }
+}
+
+/// What the monitor must do after [`LrTracker::fill`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FillResult {
+    /// Vectors are still pending that did not fit in the list registers: set the underflow
+    /// interrupt enable (`ICH_HCR_EL2.UIE` / `GICH_HCR.UIE`) so that the guest exits once the
+    /// list registers drain, and clear it otherwise.
+    pub needs_underflow_irq: bool,
+}
+
+/// The shadow copy of one vCPU's list registers (at most `N` of them).
+#[derive(Clone, Debug)]
+pub struct LrTracker<const N: usize = 16> {
+    num_lrs: usize,
+    group1: bool,
+    lrs: [ListRegister; N],
+}
+
+impl<const N: usize> LrTracker<N> {
+    /// A tracker of `num_lrs` empty list registers (`ListRegs + 1` from `ICH_VTR_EL2` or
+    /// `GICH_VTR`), clamped to `N`; hardware list registers beyond `N` stay unused (keep them
+    /// Invalid).
+    ///
+    /// `group1` is the group of the injected interrupts: `true` on GICv3, whose guest interface
+    /// is enabled for Group 1 by [`VMCR_V3_DEFAULT`](crate::VMCR_V3_DEFAULT), and `false` on
+    /// GICv2, whose [`VMCR_V2_DEFAULT`](crate::VMCR_V2_DEFAULT) enables Group 0 (signalled as
+    /// IRQ), as Zircon does.
+    pub fn new(num_lrs: usize, group1: bool) -> Self {
+        Self {
+            num_lrs: num_lrs.min(N),
+            group1,
+            lrs: [ListRegister::INVALID; N],
+        }
+    }
+
+    /// The number of list registers tracked.
+    pub fn num_lrs(&self) -> usize {
+        self.num_lrs
+    }
+
+    /// After an exit: takes the hardware list-register values read back, in order, as the
+    /// shadow copy (extra entries are ignored).
+    ///
+    /// An LR whose ELRSR bit reads 1 (empty) must be passed with state
+    /// [`LrState::Invalid`]; the monitor may skip reading it and pass
+    /// [`ListRegister::INVALID`]. As the tracker never sets the HW or EOI bits, ELRSR reads 1
+    /// exactly when the State field is Invalid.
+    pub fn sync_from_hw(&mut self, lrs: &[ListRegister]) {
+        for (shadow, hw) in self.lrs[..self.num_lrs].iter_mut().zip(lrs) {
+            *shadow = *hw;
+        }
+    }
+
+    /// Before an entry: moves pending vectors into the list registers, lowest INTID first.
+    ///
+    /// A vector goes into a free (Invalid) LR as Pending, at the priority [`priority_of`]
+    /// gives, in the group given to [`new`](Self::new). A vector
+    /// that an LR already holds never takes a second LR (two LRs with the same vINTID are
+    /// UNPREDICTABLE): it is removed from `pending` and
+    /// - an Active LR becomes PendingActive, so the guest takes it again after its EOI;
+    /// - a Pending or PendingActive LR is left as it is: the new injection coalesces with the
+    ///   one the guest has not acknowledged yet, as a second edge of an edge-triggered
+    ///   interrupt does. Keeping it in `pending` would deliver it twice.
+    ///
+    /// Vectors that find no free LR stay in `pending`.
+    pub fn fill(&mut self, pending: &PendingSet) -> FillResult {
+        while let Some(free) = self.lrs().iter().position(|lr| !lr.state.is_valid()) {
+            let Some(vector) = pending.take_next() else {
+                break;
+            };
+            match self.slot_of(vector) {
+                Some(slot) => self.repend(slot),
+                None => {
+                    self.lrs[free] = ListRegister {
+                        vintid: vector,
+                        priority: priority_of(vector),
+                        state: LrState::Pending,
+                        group1: self.group1,
+                    }
+                }
+            }
+        }
+        // With every LR in use, vectors the LRs already hold can still be merged.
+        for slot in 0..self.num_lrs {
+            let lr = self.lrs[slot];
+            if lr.state.is_valid() && pending.clear(lr.vintid) {
+                self.repend(slot);
+            }
+        }
+        // UIE signals when at most one LR holds an interrupt, so with a single LR it would
+        // fire at once on every entry; Zircon leaves it off then, and so do we. The remaining
+        // vectors go in at the next exit (a WFI must not block while `pending` is not empty).
+        FillResult {
+            needs_underflow_irq: self.num_lrs > 1 && !pending.is_empty(),
+        }
+    }
+
+    /// The list registers to write to the hardware, `num_lrs` of them.
+    pub fn lrs(&self) -> &[ListRegister] {
+        &self.lrs[..self.num_lrs]
+    }
+
+    /// Whether a list register holds an interrupt (pending or active): WFI then returns to the
+    /// guest at once.
+    pub fn any_in_use(&self) -> bool {
+        self.lrs().iter().any(|lr| lr.state.is_valid())
+    }
+
+    /// Whether a list register holds an interrupt the guest has not acknowledged yet
+    /// (Pending or PendingActive).
+    pub fn has_pending(&self) -> bool {
+        self.lrs().iter().any(|lr| lr.state.is_pending())
+    }
+
+    /// The LR that holds `vector`, if any.
+    fn slot_of(&self, vector: u32) -> Option<usize> {
+        self.lrs()
+            .iter()
+            .position(|lr| lr.state.is_valid() && lr.vintid == vector)
+    }
+
+    /// Makes the interrupt in LR `slot` pending again: Active becomes PendingActive; a pending
+    /// one is already pending.
+    fn repend(&mut self, slot: usize) {
+        let lr = &mut self.lrs[slot];
+        if lr.state == LrState::Active {
+            lr.state = LrState::PendingActive;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending_lr(vintid: u32, priority: u8) -> ListRegister {
+        ListRegister {
+            vintid,
+            priority,
+            state: LrState::Pending,
+            group1: true,
+        }
+    }
+
+    fn states<const N: usize>(t: &LrTracker<N>) -> Vec<(u32, LrState)> {
+        t.lrs().iter().map(|lr| (lr.vintid, lr.state)).collect()
+    }
+
+    #[test]
+    fn more_pending_than_lrs_fills_lowest_first_then_refills_after_eoi() {
+        let set = PendingSet::new();
+        let mut t: LrTracker = LrTracker::new(4, true);
+        for v in [40, 27, 100, 33, 32, 1] {
+            set.set(v);
+        }
+        let r = t.fill(&set);
+        assert!(r.needs_underflow_irq);
+        assert_eq!(
+            t.lrs(),
+            [
+                pending_lr(1, 0x00),
+                pending_lr(27, 0x00),
+                pending_lr(32, 0x10),
+                pending_lr(33, 0x10),
+            ]
+        );
+        assert!((0..256).filter(|&v| set.contains(v)).eq([40, 100]));
+
+        // The guest took and EOIed 27 and 32; their LRs read back Invalid with the old INTID.
+        let mut hw = t.lrs().to_vec();
+        hw[1].state = LrState::Invalid;
+        hw[2].state = LrState::Invalid;
+        hw[3].state = LrState::Active;
+        t.sync_from_hw(&hw);
+        let r = t.fill(&set);
+        assert!(!r.needs_underflow_irq);
+        assert!(set.is_empty());
+        assert_eq!(
+            states(&t),
+            [
+                (1, LrState::Pending),
+                (40, LrState::Pending),
+                (100, LrState::Pending),
+                (33, LrState::Active),
+            ]
+        );
+    }
+
+    #[test]
+    fn vector_already_pending_in_an_lr_is_consumed_not_duplicated() {
+        let set = PendingSet::new();
+        let mut t: LrTracker = LrTracker::new(4, true);
+        set.set(32);
+        t.fill(&set);
+        set.set(32);
+        let r = t.fill(&set);
+        assert!(!r.needs_underflow_irq);
+        assert!(set.is_empty());
+        assert_eq!(
+            states(&t),
+            [
+                (32, LrState::Pending),
+                (0, LrState::Invalid),
+                (0, LrState::Invalid),
+                (0, LrState::Invalid),
+            ]
+        );
+    }
+
+    #[test]
+    fn active_vector_injected_again_becomes_pending_active_in_the_same_lr() {
+        let set = PendingSet::new();
+        let mut t: LrTracker = LrTracker::new(4, true);
+        set.set(33);
+        set.set(32);
+        t.fill(&set);
+        let mut hw = t.lrs().to_vec();
+        hw[1].state = LrState::Active;
+        t.sync_from_hw(&hw);
+        set.set(33);
+        set.set(34);
+        t.fill(&set);
+        assert!(set.is_empty());
+        assert_eq!(
+            states(&t),
+            [
+                (32, LrState::Pending),
+                (33, LrState::PendingActive),
+                (34, LrState::Pending),
+                (0, LrState::Invalid),
+            ]
+        );
+        assert_eq!(t.lrs()[1].priority, 0x10);
+    }
+
+    #[test]
+    fn active_vector_merges_even_when_every_lr_is_in_use() {
+        let set = PendingSet::new();
+        let mut t: LrTracker = LrTracker::new(2, true);
+        set.set(32);
+        set.set(33);
+        t.fill(&set);
+        let mut hw = t.lrs().to_vec();
+        hw[0].state = LrState::Active;
+        t.sync_from_hw(&hw);
+        set.set(40);
+        set.set(32);
+        set.set(33);
+        let r = t.fill(&set);
+        assert_eq!(
+            states(&t),
+            [(32, LrState::PendingActive), (33, LrState::Pending)]
+        );
+        assert!((0..256).filter(|&v| set.contains(v)).eq([40]));
+        assert!(r.needs_underflow_irq);
+    }
+
+    #[test]
+    fn stale_intid_of_an_invalid_lr_does_not_count_as_held() {
+        let set = PendingSet::new();
+        let mut t: LrTracker = LrTracker::new(2, true);
+        set.set(32);
+        t.fill(&set);
+        let mut hw = t.lrs().to_vec();
+        hw[0].state = LrState::Invalid;
+        t.sync_from_hw(&hw);
+        assert!(!t.any_in_use());
+        set.set(32);
+        t.fill(&set);
+        assert!(set.is_empty());
+        assert_eq!(states(&t), [(32, LrState::Pending), (0, LrState::Invalid)]);
+    }
+
+    #[test]
+    fn a_single_lr_never_asks_for_the_underflow_interrupt() {
+        let set = PendingSet::new();
+        let mut t: LrTracker = LrTracker::new(1, true);
+        set.set(32);
+        set.set(33);
+        let r = t.fill(&set);
+        assert!(!r.needs_underflow_irq);
+        assert_eq!(states(&t), [(32, LrState::Pending)]);
+        assert!(set.contains(33));
+
+        let mut two: LrTracker = LrTracker::new(2, true);
+        set.set(34);
+        set.set(35);
+        assert!(two.fill(&set).needs_underflow_irq);
+    }
+
+    #[test]
+    fn group_follows_the_constructor() {
+        let set = PendingSet::new();
+        let mut v2: LrTracker = LrTracker::new(4, false);
+        set.set(27);
+        v2.fill(&set);
+        assert_eq!(
+            v2.lrs()[0],
+            ListRegister {
+                vintid: 27,
+                priority: 0,
+                state: LrState::Pending,
+                group1: false,
+            }
+        );
+        assert_eq!(v2.lrs()[0].encode_v2(), 0x1000_001b);
+    }
+
+    #[test]
+    fn in_use_and_pending_follow_the_lr_states() {
+        let mut t: LrTracker = LrTracker::new(2, true);
+        assert!(!t.any_in_use());
+        assert!(!t.has_pending());
+        let mut hw = [ListRegister::INVALID; 2];
+        for (state, in_use, pending) in [
+            (LrState::Pending, true, true),
+            (LrState::Active, true, false),
+            (LrState::PendingActive, true, true),
+            (LrState::Invalid, false, false),
+        ] {
+            hw[1] = ListRegister {
+                state,
+                ..pending_lr(32, 0x10)
+            };
+            t.sync_from_hw(&hw);
+            assert_eq!(t.any_in_use(), in_use, "{state:?}");
+            assert_eq!(t.has_pending(), pending, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn num_lrs_is_clamped_to_capacity() {
+        let t: LrTracker<4> = LrTracker::new(64, true);
+        assert_eq!(t.num_lrs(), 4);
+        assert_eq!(t.lrs().len(), 4);
+        let t: LrTracker = LrTracker::new(3, true);
+        assert_eq!(t.num_lrs(), 3);
+        assert_eq!(t.lrs(), [ListRegister::INVALID; 3]);
+    }
+
+    #[test]
+    fn priorities() {
+        assert_eq!(priority_of(0), 0x00);
+        assert_eq!(priority_of(27), 0x00);
+        assert_eq!(priority_of(31), 0x00);
+        assert_eq!(priority_of(32), 0x10);
+        assert_eq!(priority_of(255), 0x10);
+    }
+
+    /// xorshift64: a deterministic stream of pseudo-random numbers.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// The hardware list registers, stored as raw register values so that the encodings take
+    /// part in the round trip.
+    struct Hardware {
+        v3: bool,
+        raw: Vec<u64>,
+    }
+
+    impl Hardware {
+        fn write(&mut self, lrs: &[ListRegister]) {
+            self.raw = lrs
+                .iter()
+                .map(|lr| match self.v3 {
+                    true => lr.encode_v3(),
+                    false => u64::from(lr.encode_v2()),
+                })
+                .collect();
+        }
+
+        fn read(&self) -> Vec<ListRegister> {
+            self.raw
+                .iter()
+                .map(|&raw| match self.v3 {
+                    true => ListRegister::decode_v3(raw),
+                    false => ListRegister::decode_v2(raw as u32),
+                })
+                .collect()
+        }
+    }
+
+    /// The interrupts as the guest should see them: each vector is pending or not, and an
+    /// injection while it is pending coalesces. Deliveries (acknowledgements) must match.
+    struct Model {
+        pending: [bool; 256],
+        injected: [u32; 256],
+        delivered: [u32; 256],
+    }
+
+    impl Model {
+        fn inject(&mut self, set: &PendingSet, vector: u32) {
+            let v = vector as usize;
+            if !self.pending[v] {
+                self.pending[v] = true;
+                self.injected[v] += 1;
+            }
+            assert!(set.set(vector));
+        }
+
+        fn acknowledge(&mut self, vector: u32) {
+            let v = vector as usize;
+            assert!(self.pending[v], "vector {vector} delivered twice");
+            self.pending[v] = false;
+            self.delivered[v] += 1;
+        }
+    }
+
+    /// The guest acknowledges a Pending LR (it becomes Active) or EOIs an active one (Active
+    /// becomes Invalid, PendingActive becomes Pending); the LR keeps its other fields.
+    fn guest_step(rng: &mut Rng, model: &mut Model, lrs: &mut [ListRegister], ack: bool) {
+        let wanted = |s: LrState| match ack {
+            true => s == LrState::Pending,
+            false => matches!(s, LrState::Active | LrState::PendingActive),
+        };
+        let candidates: Vec<usize> = (0..lrs.len()).filter(|&i| wanted(lrs[i].state)).collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let lr = &mut lrs[candidates[rng.below(candidates.len())]];
+        lr.state = match lr.state {
+            LrState::Pending => {
+                model.acknowledge(lr.vintid);
+                LrState::Active
+            }
+            LrState::Active => LrState::Invalid,
+            _ => LrState::Pending,
+        };
+    }
+
+    fn check_fill<const N: usize>(t: &LrTracker<N>, set: &PendingSet, r: FillResult) {
+        let held: Vec<u32> = t
+            .lrs()
+            .iter()
+            .filter(|lr| lr.state.is_valid())
+            .map(|lr| lr.vintid)
+            .collect();
+        for (i, v) in held.iter().enumerate() {
+            assert!(!held[i + 1..].contains(v), "vector {v} in two LRs");
+            assert!(!set.contains(*v), "vector {v} both in an LR and pending");
+        }
+        if !set.is_empty() {
+            assert_eq!(held.len(), t.num_lrs(), "a free LR left while vectors pend");
+        }
+        assert_eq!(r.needs_underflow_irq, t.num_lrs() > 1 && !set.is_empty());
+    }
+
+    /// 10,000 rounds of injections (before entry and while the guest runs), entries, guest
+    /// acknowledgements and EOIs, and exits, then a drain: every injection that did not
+    /// coalesce with a pending one is delivered exactly once.
+    fn random_cycles(num_lrs: usize, v3: bool, seed: u64) {
+        const VECTORS: [u32; 12] = [0, 1, 15, 16, 25, 27, 31, 32, 33, 34, 100, 255];
+        let mut rng = Rng(seed);
+        let set = PendingSet::new();
+        let mut t: LrTracker = LrTracker::new(num_lrs, v3);
+        let mut hw = Hardware {
+            v3,
+            raw: Vec::new(),
+        };
+        let mut model = Model {
+            pending: [false; 256],
+            injected: [0; 256],
+            delivered: [0; 256],
+        };
+        // How often the interesting paths ran: fills that left vectors pending, fills that did
+        // not, and Active LRs made PendingActive.
+        let (mut overflowed, mut fitted, mut repended) = (0, 0, 0);
+        for _ in 0..10_000 {
+            for _ in 0..rng.below(3) {
+                model.inject(&set, VECTORS[rng.below(VECTORS.len())]);
+            }
+            let before = t.lrs().to_vec();
+            let r = t.fill(&set);
+            check_fill(&t, &set, r);
+            match r.needs_underflow_irq {
+                true => overflowed += 1,
+                false => fitted += 1,
+            }
+            repended += before
+                .iter()
+                .zip(t.lrs())
+                .filter(|(b, a)| b.state == LrState::Active && a.state == LrState::PendingActive)
+                .count();
+            hw.write(t.lrs());
+            let mut lrs = hw.read();
+            assert_eq!(lrs, t.lrs());
+            for _ in 0..rng.below(10) {
+                match rng.below(10) {
+                    0..4 => guest_step(&mut rng, &mut model, &mut lrs, true),
+                    4..8 => guest_step(&mut rng, &mut model, &mut lrs, false),
+                    // An injection from another CPU: its IPI makes the guest exit.
+                    _ => {
+                        model.inject(&set, VECTORS[rng.below(VECTORS.len())]);
+                        break;
+                    }
+                }
+            }
+            hw.write(&lrs);
+            t.sync_from_hw(&hw.read());
+        }
+        for _ in 0..1000 {
+            if set.is_empty() && !t.any_in_use() {
+                break;
+            }
+            let r = t.fill(&set);
+            check_fill(&t, &set, r);
+            let mut lrs = t.lrs().to_vec();
+            for _ in 0..2 * num_lrs {
+                guest_step(&mut rng, &mut model, &mut lrs, true);
+                guest_step(&mut rng, &mut model, &mut lrs, false);
+            }
+            t.sync_from_hw(&lrs);
+        }
+        assert!(set.is_empty() && !t.any_in_use(), "drain did not finish");
+        assert_eq!(model.pending, [false; 256], "pending interrupts lost");
+        assert_eq!(model.delivered, model.injected);
+        assert!(model.injected.iter().sum::<u32>() > 2_000);
+        assert!(fitted > 0 && repended > 0);
+        if num_lrs > 1 && num_lrs < VECTORS.len() {
+            assert!(overflowed > 0);
+        }
+    }
+
+    #[test]
+    fn random_cycles_v3_four_lrs() {
+        random_cycles(4, true, 0x9e37_79b9_7f4a_7c15);
+    }
+
+    #[test]
+    fn random_cycles_v2_four_lrs() {
+        random_cycles(4, false, 0x2545_f491_4f6c_dd1d);
+    }
+
+    #[test]
+    fn random_cycles_two_lrs() {
+        random_cycles(2, true, 1);
+    }
+
+    #[test]
+    fn random_cycles_one_lr() {
+        random_cycles(1, false, 0xdead_beef);
+    }
+
+    #[test]
+    fn random_cycles_sixteen_lrs() {
+        random_cycles(16, true, 42);
+    }
+}
