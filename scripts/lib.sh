@@ -4,6 +4,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT="$ROOT/target/zxvisor"
+# Where cargo puts its output (it honours CARGO_TARGET_DIR).
+CARGO_OUT=${CARGO_TARGET_DIR:-$ROOT/target}
 MONITOR_IMAGE="$OUT/zxvisor.bin"
 QEMU_MIN_MAJOR=9
 
@@ -74,9 +76,9 @@ build_monitor() {
     say "building the default host and the monitor"
     cargo build -q -p zxv-host --release --target aarch64-unknown-none
     mkdir -p "$OUT"
-    cp target/aarch64-unknown-none/release/zxv-host "$OUT/host.elf"
+    cp "$CARGO_OUT/aarch64-unknown-none/release/zxv-host" "$OUT/host.elf"
     ZXV_DEFAULT_HOST="$OUT/host.elf" cargo build -q -p el2 --release --target aarch64-unknown-none-softfloat
-    local elf=target/aarch64-unknown-none-softfloat/release/zxvisor
+    local elf=$CARGO_OUT/aarch64-unknown-none-softfloat/release/zxvisor
     # boot.S applies only R_AARCH64_RELATIVE; refuse an image needing more.
     local other
     other=$("$LLVM_BIN/llvm-readobj" --elf-output-style=GNU -r "$elf" | awk '/^[0-9a-f]+ /{print $3}' | grep -vc R_AARCH64_RELATIVE || true)

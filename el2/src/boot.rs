@@ -148,13 +148,15 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
         .flat_map(|b| subtract(*b, monitor))
         .flatten()
         .collect();
-    let list_registers = el2config::list_registers(&platform);
+    let vgic = el2config::virtual_interface(&platform);
+    let list_registers = vgic.as_ref().map_or(0, |v| v.interface().num_lrs() as u32);
     let sys = system::init(System {
         platform,
         monitor,
         host_ram,
         host_stage2,
         list_registers,
+        vgic,
     });
     crate::banner::print(sys, handoff);
 

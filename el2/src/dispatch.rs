@@ -54,9 +54,6 @@ impl From<ZxResult<(u64, u64)>> for Reply {
     }
 }
 
-/// The service calls ABI.md defines that this monitor does not carry out yet.
-const NOT_YET: [u32; 2] = [VCPU_KICK, VCPU_INTERRUPT];
-
 pub fn service_call(frame: &mut TrapFrame) {
     let id = frame.x[0] as u32;
     let a = [
@@ -78,12 +75,13 @@ pub fn service_call(frame: &mut TrapFrame) {
         VMAR_PROTECT => guest::vmar_protect(handle, a[1], a[2], a[3]).into(),
         VCPU_CREATE => vcpu::create(handle, a[1], a[2]).into(),
         VCPU_ENTER => vcpu::enter(handle, a[1]).into(),
+        VCPU_KICK => vcpu::kick(handle).into(),
+        VCPU_INTERRUPT => vcpu::interrupt(handle, a[1]).into(),
         VCPU_READ_STATE => vcpu::read_state(handle, a[1], a[2], a[3]).into(),
         VCPU_WRITE_STATE => vcpu::write_state(handle, a[1], a[2], a[3]).into(),
         PORT_CREATE => port::create(a[0]).into(),
         PORT_WAIT => port::wait(handle, a[1] as i64, a[2]).into(),
         PORT_QUEUE => port::queue(handle, a[1]).into(),
-        id if NOT_YET.contains(&id) => Reply::status(Status::NOT_SUPPORTED),
         _ => {
             frame.x[0] = SMCCC_NOT_SUPPORTED as u64;
             return;

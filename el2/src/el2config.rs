@@ -3,6 +3,7 @@
 
 use crate::platform::{GicVersion, Platform};
 use crate::system::System;
+use crate::vgic::{Vgic, V2, V3};
 use aarch64_cpu::registers::*;
 use core::arch::asm;
 
@@ -45,20 +46,20 @@ fn gic_system_registers() -> bool {
     (ID_AA64PFR0_EL1.get() >> 24) & 0xf != 0
 }
 
-/// Number of GIC list registers (ICH_VTR_EL2.ListRegs + 1 on GICv3,
-/// GICH_VTR on GICv2), 0 when the platform has no virtual interface.
-pub fn list_registers(p: &Platform) -> u32 {
+/// The GIC virtual CPU interface, with its number of list registers
+/// (ICH_VTR_EL2 on GICv3, GICH_VTR on GICv2); None without one.
+pub fn virtual_interface(p: &Platform) -> Option<Vgic> {
     match p.gic.map(|g| (g.version, g.hyp)) {
-        Some((GicVersion::V3, _)) if gic_system_registers() => {
-            (ICH_VTR_EL2.get() & 0x1f) as u32 + 1
-        }
+        Some((GicVersion::V3, _)) if gic_system_registers() => Some(Vgic::V3(V3 {
+            num_lrs: gic::lr::num_lrs_from_ich_vtr(ICH_VTR_EL2.get()),
+        })),
         Some((GicVersion::V2, Some(gich))) => {
             // SAFETY: GICH is mapped as device memory in EL2 stage 1 (mmu.rs);
             // GICH_VTR (offset 4) is a read-only register.
             let vtr = unsafe { core::ptr::read_volatile((gich.base + 4) as *const u32) };
-            (vtr & 0x3f) + 1
+            Some(Vgic::V2(V2 { base: gich.base, num_lrs: gic::lr::num_lrs_from_gich_vtr(vtr) }))
         }
-        _ => 0,
+        _ => None,
     }
 }
 

@@ -7,6 +7,7 @@ use crate::mappings::{Mapping, Mappings};
 use crate::pagetable::{Attrs, MapError, MemType, PageTable, Regime, Table, TableMemory, ENTRIES};
 use crate::port::{PacketPool, Port};
 use crate::trapmap::TrapMap;
+use crate::system;
 use crate::vmid::VmidAllocator;
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use alloc::sync::{Arc, Weak};
@@ -14,6 +15,11 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use spin::Mutex;
 use syscalls::hypervisor::{MAX_VCPUS_PER_GUEST, VM_PERM_EXECUTE, VM_PERM_WRITE};
 use syscalls::{Status, ZxResult};
+
+/// Where GICv2 guests find their CPU interface (the GICV frame), as Zircon.
+pub const GICV_IPA: u64 = 0x8_0000_1000;
+/// The GICV frame: the 8 KiB of a GICv2 CPU interface.
+const GICV_SIZE: u64 = 0x2000;
 
 /// Bits of guest-physical address (64 GiB, as Zircon on arm64).
 pub const IPA_BITS: u32 = 36;
@@ -125,6 +131,16 @@ impl Guest {
                 return Err(Status::NO_MEMORY);
             }
         };
+        let mut tables = tables;
+        // GICv2: the guest's CPU interface is the hardware GICV frame.
+        let gicv = system::get().platform.gic.and_then(|g| g.vcpu);
+        if let Some(gicv) = gicv {
+            if tables.map(&mut HeapTables, GICV_IPA, gicv.base, GICV_SIZE, Attrs::DEVICE).is_err() {
+                tables.destroy(&mut HeapTables);
+                VMIDS.lock().free(vmid);
+                return Err(Status::NO_MEMORY);
+            }
+        }
         let guest = Guest {
             koid,
             vmar_koid,

@@ -3,7 +3,9 @@
 use crate::dispatch::Reply;
 use crate::hostmem::HostBuf;
 use crate::{objects, system};
-use syscalls::object::{InfoHandleBasic, ZxvInfo, INFO_HANDLE_BASIC, ZXV_ABI_VERSION};
+use syscalls::object::{
+    InfoHandleBasic, ZxvInfo, INFO_HANDLE_BASIC, INFO_VCPU, INFO_VCPU_FLAG_KICKED, ZXV_ABI_VERSION,
+};
 use syscalls::Status;
 
 /// Writes a one-record topic: BUFFER_TOO_SMALL (actual 0, avail 1) when the
@@ -41,6 +43,13 @@ pub fn object_get_info(handle: u32, topic: u32, buffer: u64, size: u64) -> Reply
             };
             single_record(buffer, size, &info.to_bytes())
         }
+        INFO_VCPU => match object.vcpu() {
+            Some(v) => {
+                let flags = if v.is_kicked() { INFO_VCPU_FLAG_KICKED } else { 0 };
+                single_record(buffer, size, &flags.to_le_bytes())
+            }
+            None => Reply::status(Status::WRONG_TYPE),
+        },
         _ => Reply::status(Status::NOT_SUPPORTED),
     }
 }

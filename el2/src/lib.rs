@@ -46,6 +46,7 @@ target_only!(
     percpu,
     system,
     time,
+    vgic,
     virtual_cpu,
     world,
 );

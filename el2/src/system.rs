@@ -5,6 +5,7 @@
 use crate::mmu::HostStage2;
 use crate::platform::{Platform, MAX_RANGES};
 use crate::range::Range;
+use crate::vgic::Vgic;
 use arrayvec::ArrayVec;
 use spin::Once;
 
@@ -16,6 +17,8 @@ pub struct System {
     pub host_ram: ArrayVec<Range, MAX_RANGES>,
     pub host_stage2: HostStage2,
     pub list_registers: u32,
+    /// The GIC virtual CPU interface guests' interrupts go through.
+    pub vgic: Option<Vgic>,
 }
 
 static SYSTEM: Once<System> = Once::new();

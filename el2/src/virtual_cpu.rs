@@ -5,9 +5,13 @@
 use crate::exits::{self, Flow};
 use crate::guest::Guest;
 use crate::percpu;
+use crate::system;
+use crate::vgic::Vgic;
 use crate::world::{self, ExitKind, GuestWorld};
 use alloc::sync::Arc;
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
+use gic::{ListRegister, LrTracker, PendingSet, VirtualInterface};
 use syscalls::port::PortPacket;
 use syscalls::{Status, ZxResult};
 use vcpu::regs::GuestRegs;
@@ -21,6 +25,76 @@ fn vmpidr(index: usize) -> u64 {
 pub struct VcpuContext {
     pub regs: GuestRegs,
     pub world: GuestWorld,
+    pub interrupts: InterruptState,
+}
+
+/// The vCPU's side of the GIC virtual interface.
+pub struct InterruptState {
+    lrs: LrTracker,
+    vmcr: u32,
+    apr: u32,
+    /// The hardware list registers hold this vCPU's (between load and save).
+    lrs_loaded: bool,
+}
+
+impl InterruptState {
+    fn new(vgic: Option<&Vgic>) -> Self {
+        let (vmcr, group1) = vgic.map_or((0, true), Vgic::reset_state);
+        let num_lrs = vgic.map_or(0, |v| v.interface().num_lrs());
+        Self { lrs: LrTracker::new(num_lrs, group1), vmcr, apr: 0, lrs_loaded: false }
+    }
+
+    /// Once per enter, before the guest first runs: this vCPU's VMCR,
+    /// active priorities and list registers into the hardware. Between
+    /// runs the hardware list registers are empty, so an idle vCPU leaves
+    /// them alone.
+    fn load(&mut self, vgic: &dyn VirtualInterface, pending: &PendingSet) {
+        vgic.set_vmcr(self.vmcr);
+        vgic.set_apr(self.apr);
+        vgic.enable(true);
+        if self.lrs.any_in_use() {
+            vgic.write_lrs(self.lrs.lrs());
+            self.lrs_loaded = true;
+        }
+        self.refill(vgic, pending);
+    }
+
+    /// Before each entry: moves newly pending interrupts into free list
+    /// registers (asking for the underflow interrupt when some do not fit).
+    fn refill(&mut self, vgic: &dyn VirtualInterface, pending: &PendingSet) {
+        if pending.is_empty() {
+            return;
+        }
+        self.sync(vgic);
+        let fill = self.lrs.fill(pending);
+        vgic.write_lrs(self.lrs.lrs());
+        vgic.set_underflow_irq(fill.needs_underflow_irq);
+        self.lrs_loaded = true;
+    }
+
+    /// Reads back what the guest did with the loaded list registers.
+    fn sync(&mut self, vgic: &dyn VirtualInterface) {
+        if self.lrs_loaded {
+            let mut hw = [ListRegister::INVALID; 16];
+            let hw = &mut hw[..vgic.num_lrs().min(16)];
+            vgic.read_lrs(hw);
+            self.lrs.sync_from_hw(hw);
+        }
+    }
+
+    /// Once per enter, after the guest's last exit: saves its interface
+    /// state and leaves the hardware list registers empty.
+    fn save(&mut self, vgic: &dyn VirtualInterface) {
+        if self.lrs_loaded {
+            self.sync(vgic);
+            let empty = [ListRegister::INVALID; 16];
+            vgic.write_lrs(&empty[..vgic.num_lrs().min(16)]);
+            self.lrs_loaded = false;
+        }
+        self.vmcr = vgic.vmcr();
+        self.apr = vgic.apr();
+        vgic.enable(false);
+    }
 }
 
 pub struct Vcpu {
@@ -28,6 +102,10 @@ pub struct Vcpu {
     pub guest: Arc<Guest>,
     index: usize,
     owner: usize,
+    /// A zx_vcpu_kick not yet consumed by an enter (any CPU sets it).
+    kicked: AtomicBool,
+    /// Interrupts zx_vcpu_interrupt raised, not yet in a list register.
+    pending: PendingSet,
     state: UnsafeCell<VcpuContext>,
 }
 
@@ -47,12 +125,15 @@ impl Vcpu {
         let state = VcpuContext {
             regs: GuestRegs::new(entry),
             world,
+            interrupts: InterruptState::new(system::get().vgic.as_ref()),
         };
         Ok(Arc::new(Vcpu {
             koid,
             guest,
             index,
             owner: percpu::current(),
+            kicked: AtomicBool::new(false),
+            pending: PendingSet::new(),
             state: UnsafeCell::new(state),
         }))
     }
@@ -73,25 +154,60 @@ impl Vcpu {
     /// Exits handled in EL2 re-enter the guest without swapping its EL1
     /// and FP/SIMD context out.
     pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
-        let VcpuContext { regs, world } = state;
-        world::with_guest(world, |world, fp| loop {
-            let (kind, syndrome) = world::enter(&mut regs.file, world.hcr);
-            match kind {
-                // A physical interrupt for the host: let it take it and retry.
-                ExitKind::Irq | ExitKind::Fiq => return Err(Status::INTERNAL_INTR_RETRY),
-                ExitKind::SError => {
-                    log::warn!("vcpu {}: SError from the guest (ignored)", self.koid)
+        let VcpuContext { regs, world, interrupts } = state;
+        let vgic = system::get().vgic.as_ref().map(Vgic::interface);
+        world::with_guest(world, |world, fp| {
+            if let Some(vgic) = vgic {
+                interrupts.load(vgic, &self.pending);
+            }
+            let result = loop {
+                if self.kicked.load(Ordering::Acquire) && self.kicked.swap(false, Ordering::AcqRel) {
+                    break Err(Status::CANCELED);
                 }
-                ExitKind::Sync => {
-                    match exits::handle(&self.guest, regs, &mut world.hcr, syndrome) {
-                        Flow::Continue => {}
-                        Flow::LoadFp => fp.switch_to_guest(&world.fp),
-                        Flow::Packet(packet) => return Ok(packet),
-                        Flow::Stop(status) => return Err(status),
+                if let Some(vgic) = vgic {
+                    interrupts.refill(vgic, &self.pending);
+                }
+                let (kind, syndrome) = world::enter(&mut regs.file, world.hcr);
+                match kind {
+                    // A physical interrupt for the host: let it take it and retry.
+                    ExitKind::Irq | ExitKind::Fiq => break Err(Status::INTERNAL_INTR_RETRY),
+                    ExitKind::SError => {
+                        log::warn!("vcpu {}: SError from the guest (ignored)", self.koid)
+                    }
+                    ExitKind::Sync => {
+                        match exits::handle(&self.guest, regs, &mut world.hcr, syndrome) {
+                            Flow::Continue => {}
+                            Flow::LoadFp => fp.switch_to_guest(&world.fp),
+                            Flow::Packet(packet) => break Ok(packet),
+                            Flow::Stop(status) => break Err(status),
+                        }
                     }
                 }
+            };
+            if let Some(vgic) = vgic {
+                interrupts.save(vgic);
             }
+            result
         })
+    }
+}
+
+impl Vcpu {
+    /// zx_vcpu_kick: the current or next enter returns CANCELED; kicks
+    /// collapse into one.
+    pub fn kick(&self) {
+        self.kicked.store(true, Ordering::Release);
+    }
+
+    /// Whether a kick is waiting for an enter (ZX_INFO_VCPU_FLAG_KICKED).
+    pub fn is_kicked(&self) -> bool {
+        self.kicked.load(Ordering::Acquire)
+    }
+
+    /// zx_vcpu_interrupt: marks `vector` pending for the next entry;
+    /// OUT_OF_RANGE for vectors of 256 and above.
+    pub fn interrupt(&self, vector: u32) -> ZxResult {
+        if self.pending.set(vector) { Ok(()) } else { Err(Status::OUT_OF_RANGE) }
     }
 }
 

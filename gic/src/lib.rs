@@ -55,4 +55,11 @@ pub trait VirtualInterface {
 
     /// Restores the virtual machine control register.
     fn set_vmcr(&self, v: u32);
+
+    /// The active-priorities register of the group the guest uses
+    /// (`ICH_AP1R0_EL2` / `GICH_APR`), part of the vCPU's state.
+    fn apr(&self) -> u32;
+
+    /// Restores the active-priorities register.
+    fn set_apr(&self, v: u32);
 }

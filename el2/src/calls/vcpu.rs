@@ -66,3 +66,15 @@ pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
             .complete_io(&VcpuIo::from_words(&buffer.read_words()))
     }
 }
+
+/// zx_vcpu_kick(vcpu): from any CPU.
+pub fn kick(vcpu: u32) -> ZxResult {
+    objects::get_as(vcpu, Rights::EXECUTE, Object::vcpu)?.kick();
+    Ok(())
+}
+
+/// zx_vcpu_interrupt(vcpu, vector): from any CPU.
+pub fn interrupt(vcpu: u32, vector: u64) -> ZxResult {
+    let v = objects::get_as(vcpu, Rights::SIGNAL, Object::vcpu)?;
+    v.interrupt(u32::try_from(vector).map_err(|_| Status::OUT_OF_RANGE)?)
+}
