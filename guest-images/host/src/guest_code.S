@@ -14,6 +14,14 @@
 .equ GUEST_MAIR_EL1,    0xFF
 .equ GUEST_TCR_EL1,     0x351E
 .equ SCTLR_M_C_I,       0x1005
+/* The GICv2 GICV frame in the guest (reference §5.6) and its registers. */
+.equ GICC_BASE,         0x800001000
+.equ GICC_IAR,          0xC
+.equ GICC_EOIR,         0x10
+/* How long an interrupt test guest waits for its IRQ, and the x6 code it
+ * reports when none came. */
+.equ IRQ_WAIT_LOOPS,    1000000
+.equ NO_IRQ,            1
 
 /* Loads a 64-bit constant into an X register. */
 .macro movlit xreg, value
@@ -413,3 +421,87 @@ snippet fp_state
     str     xzr, [x0]
     b       .
 end_snippet fp_state
+
+/*
+ * Interrupt tests (interrupts.rs): the host injects before entry; the guest
+ * unmasks IRQs and waits, for IRQ_WAIT_LOOPS iterations at most, for the
+ * IRQ at 0x280 (VBAR_EL1 = 0: current EL with SP_ELx). No IRQ: test_failure
+ * with x6 = NO_IRQ. A synchronous exception instead (vector 0x200):
+ * test_failure with x6 = 0x200, x7 = ESR_EL1, x8 = ELR_EL1. The snippet's
+ * IRQ handler follows the macro. Clobbers x9.
+ */
+.macro irq_test_start
+    msr     daifclr, #2
+    movlit  x9, IRQ_WAIT_LOOPS
+1:  subs    x9, x9, #1
+    b.ne    1b
+    mov     x6, #NO_IRQ
+    test_failure
+    .org    0x200
+    mov     x6, #0x200
+    mrs     x7, esr_el1
+    mrs     x8, elr_el1
+    test_failure
+    .org    0x280
+.endm
+
+/* One WFI, timed: x3 = the virtual counter ticks it took. Clobbers x4, x5. */
+.macro timed_wfi
+    isb
+    mrs     x4, cntvct_el0
+    wfi
+    isb
+    mrs     x5, cntvct_el0
+    sub     x3, x5, x4
+.endm
+
+/* #3 VcpuInterrupt: the injected IRQ reaches the guest's vector. */
+snippet vcpu_interrupt
+    irq_test_start
+    test_complete
+end_snippet vcpu_interrupt
+
+/* #11 VcpuWfiPendingInterrupt, GICv2: acknowledge the first IRQ through the
+ * GICV frame, then WFI with the second one still pending. x2 = the IAR
+ * value, x3 = the WFI's ticks. */
+snippet vcpu_wfi_pending_interrupt_v2
+    irq_test_start
+    movlit  x0, GICC_BASE
+    ldr     w1, [x0, #GICC_IAR]
+    timed_wfi
+    mov     x2, x1
+    test_complete
+end_snippet vcpu_wfi_pending_interrupt_v2
+
+/* #11 VcpuWfiPendingInterrupt, GICv3: as above through ICC_IAR1_EL1. */
+snippet vcpu_wfi_pending_interrupt_v3
+    irq_test_start
+    mrs     x1, icc_iar1_el1
+    dsb     sy
+    timed_wfi
+    mov     x2, x1
+    test_complete
+end_snippet vcpu_wfi_pending_interrupt_v3
+
+/* An IRQ acknowledged and ended through the GICV frame (GICv2): x2 = the
+ * IAR value, x3 = the IAR read again after the EOI. */
+snippet irq_ack_eoi_v2
+    irq_test_start
+    movlit  x0, GICC_BASE
+    ldr     w1, [x0, #GICC_IAR]
+    mov     x2, x1
+    str     w1, [x0, #GICC_EOIR]
+    ldr     w3, [x0, #GICC_IAR]
+    test_complete
+end_snippet irq_ack_eoi_v2
+
+/* The same through ICC_IAR1_EL1 and ICC_EOIR1_EL1 (GICv3). */
+snippet irq_ack_eoi_v3
+    irq_test_start
+    mrs     x1, icc_iar1_el1
+    mov     x2, x1
+    msr     icc_eoir1_el1, x1
+    isb
+    mrs     x3, icc_iar1_el1
+    test_complete
+end_snippet irq_ack_eoi_v3

@@ -73,4 +73,9 @@ snippets!(
     bench_mem_store,
     bench_mem_load,
     fp_state,
+    vcpu_interrupt,
+    vcpu_wfi_pending_interrupt_v2,
+    vcpu_wfi_pending_interrupt_v3,
+    irq_ack_eoi_v2,
+    irq_ack_eoi_v3,
 );

@@ -36,7 +36,7 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
 }
 
 /// Raw get_info, so tests can pass any pointer: (status, actual, avail).
-fn get_info(h: Handle, topic: u32, ptr: u64, size: u64) -> (Status, u64, u64) {
+pub(crate) fn get_info(h: Handle, topic: u32, ptr: u64, size: u64) -> (Status, u64, u64) {
     // SAFETY: the monitor validates the pointer; the tests pass either a
     // buffer they own or one that must be rejected before any write.
     let r = unsafe {

@@ -6,6 +6,7 @@ mod errors;
 mod exits;
 pub(crate) mod fixture;
 mod fp;
+mod interrupts;
 mod io;
 mod lifecycle;
 mod other_cpu;
@@ -25,6 +26,7 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     state::run(suite, resource);
     errors::run(suite, board, resource);
     other_cpu::run(suite, board, resource);
+    interrupts::run(suite, board, resource);
     cpus::stop_all(board);
     lifecycle::run(suite, resource);
 }
