@@ -161,6 +161,7 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     crate::banner::print(sys, handoff);
 
     el2config::configure_for_host(sys);
+    crate::irq::init_cpu();
     let host = host::prepare(sys, blob, handoff).unwrap_or_else(|e| {
         log::error!("cannot start the host: {e}");
         fatal::stop(1)
@@ -183,6 +184,7 @@ extern "C" fn secondary_main(cpu: u64) -> ! {
     percpu::set_current(cpu);
     VBAR_EL2.set(arch::vectors_address());
     el2config::configure_for_host(system::get());
+    crate::irq::init_cpu();
     let slot = &CPUS[cpu];
     slot.set_power(Power::On);
     host::enter(slot.entry(), slot.context(), 0)

@@ -19,6 +19,8 @@ pub enum Flow {
     /// The guest used FP/SIMD: load its registers, then re-enter it to run
     /// the trapped instruction again.
     LoadFp,
+    /// The guest executed WFI: wait for something to wake it.
+    WaitForInterrupt,
     /// Return ZX_OK with this packet.
     Packet(PortPacket),
     /// Return this status.
@@ -32,18 +34,28 @@ const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
 
 /// Handles one synchronous exit, with the guest's EL1 context live on this
 /// CPU; `hcr` is the guest's HCR_EL2 for its next entry.
-pub fn handle(guest: &Guest, regs: &mut GuestRegs, hcr: &mut u64, syndrome: Syndrome) -> Flow {
+pub fn handle(
+    guest: &Guest,
+    vcpu_index: usize,
+    regs: &mut GuestRegs,
+    hcr: &mut u64,
+    syndrome: Syndrome,
+) -> Flow {
     let esr = Esr(syndrome.esr);
     match decode(syndrome.esr, syndrome.far, syndrome.hpfar) {
         Exit::DataAbort(mmio) => data_abort(guest, regs, mmio, esr.instruction_len()),
         Exit::Hvc { imm } => call(regs, imm, 0),
         // A trapped SMC returns to the SMC itself.
         Exit::Smc { imm } => call(regs, imm, 4),
-        Exit::Wfi | Exit::Wfe => {
+        Exit::Wfi => {
+            regs.advance_pc(esr.instruction_len());
+            Flow::WaitForInterrupt
+        }
+        Exit::Wfe => {
             regs.advance_pc(esr.instruction_len());
             Flow::Continue
         }
-        Exit::SysReg(access) => system_register(guest, regs, hcr, access),
+        Exit::SysReg(access) => system_register(guest, vcpu_index, regs, hcr, access),
         Exit::InstructionAbort { ipa } => {
             log::warn!(
                 "guest {}: instruction fetch from unmapped IPA {ipa:#x}",
@@ -146,6 +158,7 @@ fn call(regs: &mut GuestRegs, imm: u16, pc_step: u64) -> Flow {
 /// registers MDCR_EL2.TDOSA traps), emulated as Zircon does.
 fn system_register(
     guest: &Guest,
+    vcpu_index: usize,
     regs: &mut GuestRegs,
     hcr: &mut u64,
     access: SysRegAccess,
@@ -161,6 +174,11 @@ fn system_register(
             if world::guest_sctlr() & (SCTLR_M | SCTLR_C) != SCTLR_M | SCTLR_C {
                 *hcr |= HCR_DC | HCR_TVM;
             }
+        }
+        SysReg::IccSgi1r if access.read => return Flow::Stop(Status::INVALID_ARGS),
+        SysReg::IccSgi1r => {
+            regs.advance_pc(4);
+            return sgi(vcpu_index, value);
         }
         SysReg::OsLar | SysReg::OsLsr | SysReg::OsDlr | SysReg::DbgPrcr => {
             if access.read {
@@ -187,4 +205,17 @@ fn system_register(
     }
     regs.advance_pc(4);
     Flow::Continue
+}
+
+/// A GICv3 guest's write to ICC_SGI1R_EL1 (trapped with HCR_EL2.IMO):
+/// a GUEST_VCPU INTERRUPT packet for the VMM, as Zircon (reference §4.4).
+/// Only Aff0 targets are supported.
+fn sgi(vcpu_index: usize, value: u64) -> Flow {
+    let field = |shift: u32, bits: u32| (value >> shift) & ((1 << bits) - 1);
+    if field(16, 8) != 0 || field(32, 8) != 0 || field(48, 8) != 0 || field(44, 4) != 0 {
+        return Flow::Stop(Status::NOT_SUPPORTED);
+    }
+    let vector = field(24, 4) as u8;
+    let mask = if value & (1 << 40) != 0 { !(1u64 << vcpu_index) } else { field(0, 16) };
+    Flow::Packet(PortPacket::new_guest_vcpu(0, PacketGuestVcpu::interrupt(mask, vector)))
 }

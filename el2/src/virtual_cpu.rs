@@ -5,12 +5,13 @@
 use crate::exits::{self, Flow};
 use crate::guest::Guest;
 use crate::percpu;
+use crate::{irq, timer};
 use crate::system;
 use crate::vgic::Vgic;
 use crate::world::{self, ExitKind, GuestWorld};
 use alloc::sync::Arc;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use gic::{ListRegister, LrTracker, PendingSet, VirtualInterface};
 use syscalls::port::PortPacket;
 use syscalls::{Status, ZxResult};
@@ -73,7 +74,7 @@ impl InterruptState {
     }
 
     /// Reads back what the guest did with the loaded list registers.
-    fn sync(&mut self, vgic: &dyn VirtualInterface) {
+    pub fn sync(&mut self, vgic: &dyn VirtualInterface) {
         if self.lrs_loaded {
             let mut hw = [ListRegister::INVALID; 16];
             let hw = &mut hw[..vgic.num_lrs().min(16)];
@@ -106,8 +107,12 @@ pub struct Vcpu {
     kicked: AtomicBool,
     /// Interrupts zx_vcpu_interrupt raised, not yet in a list register.
     pending: PendingSet,
+    /// The CPU running (or waiting in) this vCPU's zx_vcpu_enter, or NOT_RUNNING.
+    running_on: AtomicUsize,
     state: UnsafeCell<VcpuContext>,
 }
+
+const NOT_RUNNING: usize = usize::MAX;
 
 // SAFETY: `state` is reached only through `state()`, which requires the
 // caller to run on the owner CPU; each CPU handles one service call at a
@@ -134,6 +139,7 @@ impl Vcpu {
             owner: percpu::current(),
             kicked: AtomicBool::new(false),
             pending: PendingSet::new(),
+            running_on: AtomicUsize::new(NOT_RUNNING),
             state: UnsafeCell::new(state),
         }))
     }
@@ -156,39 +162,110 @@ impl Vcpu {
     pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
         let VcpuContext { regs, world, interrupts } = state;
         let vgic = system::get().vgic.as_ref().map(Vgic::interface);
-        world::with_guest(world, |world, fp| {
+        self.running_on.store(percpu::current(), Ordering::SeqCst);
+        let host_gic = irq::open_cpu_interface();
+        irq::rearm();
+        let result = world::with_guest(world, |world, fp| {
             if let Some(vgic) = vgic {
                 interrupts.load(vgic, &self.pending);
             }
+            let mut vtimer_masked = false;
             let result = loop {
                 if self.kicked.load(Ordering::Acquire) && self.kicked.swap(false, Ordering::AcqRel) {
                     break Err(Status::CANCELED);
+                }
+                if timer::guest_timer_asserted() {
+                    self.pending.set(irq::VTIMER_PPI);
                 }
                 if let Some(vgic) = vgic {
                     interrupts.refill(vgic, &self.pending);
                 }
                 let (kind, syndrome) = world::enter(&mut regs.file, world.hcr);
-                match kind {
-                    // A physical interrupt for the host: let it take it and retry.
-                    ExitKind::Irq | ExitKind::Fiq => break Err(Status::INTERNAL_INTR_RETRY),
+                let flow = match kind {
+                    ExitKind::Irq | ExitKind::Fiq => self.physical_interrupt(&mut vtimer_masked),
                     ExitKind::SError => {
-                        log::warn!("vcpu {}: SError from the guest (ignored)", self.koid)
+                        log::warn!("vcpu {}: SError from the guest (ignored)", self.koid);
+                        Flow::Continue
                     }
-                    ExitKind::Sync => {
-                        match exits::handle(&self.guest, regs, &mut world.hcr, syndrome) {
-                            Flow::Continue => {}
-                            Flow::LoadFp => fp.switch_to_guest(&world.fp),
-                            Flow::Packet(packet) => break Ok(packet),
-                            Flow::Stop(status) => break Err(status),
+                    ExitKind::Sync => exits::handle(&self.guest, self.index, regs, &mut world.hcr, syndrome),
+                };
+                match flow {
+                    Flow::Continue => {}
+                    Flow::LoadFp => fp.switch_to_guest(&world.fp),
+                    Flow::WaitForInterrupt => {
+                        if let Some(status) = self.wait_for_interrupt(interrupts, vgic) {
+                            break Err(status);
                         }
                     }
+                    Flow::Packet(packet) => break Ok(packet),
+                    Flow::Stop(status) => break Err(status),
                 }
             };
             if let Some(vgic) = vgic {
                 interrupts.save(vgic);
             }
+            if vtimer_masked {
+                irq::set_private_enabled(irq::VTIMER_PPI, true);
+            }
             result
-        })
+        });
+        irq::restore(host_gic);
+        self.running_on.store(NOT_RUNNING, Ordering::SeqCst);
+        result
+    }
+
+    /// A physical IRQ made the guest exit: the monitor's own interrupts are
+    /// handled here (their effect is seen at the top of the run loop); any
+    /// other is the host's, which takes it and retries the enter.
+    fn physical_interrupt(&self, vtimer_masked: &mut bool) -> Flow {
+        while let Some(id) = irq::take_monitor_irq() {
+            if id == irq::VTIMER_PPI {
+                // The guest's virtual timer fired while it ran: inject it and
+                // mask the physical line until the guest's run ends.
+                self.pending.set(irq::VTIMER_PPI);
+                irq::set_private_enabled(irq::VTIMER_PPI, false);
+                *vtimer_masked = true;
+            }
+        }
+        if irq::host_irq_pending() { Flow::Stop(Status::INTERNAL_INTR_RETRY) } else { Flow::Continue }
+    }
+
+    /// WFI (reference §5.4): returns at once when an interrupt is in a list
+    /// register or pending, a kick waits, or the guest's virtual timer has
+    /// expired; otherwise waits in EL2, with the EL2 timer set to the
+    /// guest's timer deadline, until one of those or a host interrupt
+    /// (INTR_RETRY). The WFI has already been stepped over.
+    fn wait_for_interrupt(&self, interrupts: &mut InterruptState, vgic: Option<&dyn VirtualInterface>) -> Option<Status> {
+        if let Some(vgic) = vgic {
+            interrupts.sync(vgic);
+        }
+        if interrupts.lrs.any_in_use() {
+            return None;
+        }
+        let deadline = timer::guest_deadline();
+        if let Some(d) = deadline {
+            timer::arm_hyp_timer(d);
+        }
+        let woken = loop {
+            if self.kicked.load(Ordering::Acquire) || !self.pending.is_empty() {
+                break None;
+            }
+            if deadline.is_some_and(timer::passed) {
+                self.pending.set(irq::VTIMER_PPI);
+                break None;
+            }
+            if irq::take_monitor_irq().is_some() {
+                continue;
+            }
+            if irq::host_irq_pending() {
+                break Some(Status::INTERNAL_INTR_RETRY);
+            }
+            aarch64_cpu::asm::wfi();
+        };
+        if deadline.is_some() {
+            timer::disarm_hyp_timer();
+        }
+        woken
     }
 }
 
@@ -196,7 +273,17 @@ impl Vcpu {
     /// zx_vcpu_kick: the current or next enter returns CANCELED; kicks
     /// collapse into one.
     pub fn kick(&self) {
-        self.kicked.store(true, Ordering::Release);
+        self.kicked.store(true, Ordering::SeqCst);
+        self.notify();
+    }
+
+    /// Makes the CPU running this vCPU (in the guest or waiting in WFI)
+    /// look at its kick flag and pending interrupts.
+    fn notify(&self) {
+        let cpu = self.running_on.load(Ordering::SeqCst);
+        if cpu != NOT_RUNNING && cpu != percpu::current() {
+            irq::send_kick(cpu);
+        }
     }
 
     /// Whether a kick is waiting for an enter (ZX_INFO_VCPU_FLAG_KICKED).
@@ -207,7 +294,11 @@ impl Vcpu {
     /// zx_vcpu_interrupt: marks `vector` pending for the next entry;
     /// OUT_OF_RANGE for vectors of 256 and above.
     pub fn interrupt(&self, vector: u32) -> ZxResult {
-        if self.pending.set(vector) { Ok(()) } else { Err(Status::OUT_OF_RANGE) }
+        if !self.pending.set(vector) {
+            return Err(Status::OUT_OF_RANGE);
+        }
+        self.notify();
+        Ok(())
     }
 }
 

@@ -1,0 +1,39 @@
+//! The guest's virtual timer as the monitor sees it while the guest's EL1
+//! context is loaded (CNTV_CTL/CVAL hold the guest's values, CNTVOFF is 0),
+//! and the EL2 physical timer (CNTHP) the monitor sets to a guest timer
+//! deadline while it waits in WFI for that guest.
+
+use aarch64_cpu::registers::{Readable, Writeable, CNTHP_CTL_EL2, CNTPCT_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0};
+use core::arch::asm;
+
+const ENABLE: u64 = 1 << 0;
+const IMASK: u64 = 1 << 1;
+const ISTATUS: u64 = 1 << 2;
+
+/// The guest's timer condition is met and not masked: PPI 27 is due.
+pub fn guest_timer_asserted() -> bool {
+    CNTV_CTL_EL0.get() & (ENABLE | IMASK | ISTATUS) == ENABLE | ISTATUS
+}
+
+/// The guest timer's deadline in counter ticks, if it is enabled and unmasked.
+pub fn guest_deadline() -> Option<u64> {
+    (CNTV_CTL_EL0.get() & (ENABLE | IMASK) == ENABLE).then(|| CNTV_CVAL_EL0.get())
+}
+
+/// Whether the counter has reached `deadline`.
+pub fn passed(deadline: u64) -> bool {
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    CNTPCT_EL0.get() >= deadline
+}
+
+/// Fires the EL2 timer interrupt at `deadline` (wakes a WFI in EL2).
+pub fn arm_hyp_timer(deadline: u64) {
+    // SAFETY: CNTHP_CVAL_EL2 is the monitor's own timer; setting it has no
+    // other effect.
+    unsafe { asm!("msr cnthp_cval_el2, {}", in(reg) deadline, options(nomem, nostack)) };
+    CNTHP_CTL_EL2.set(ENABLE);
+}
+
+pub fn disarm_hyp_timer() {
+    CNTHP_CTL_EL2.set(0);
+}
