@@ -25,8 +25,8 @@ const GICR_SGI_BASE: u64 = 0x1_0000;
 static SGI_FRAME: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static V2_TARGET: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
 
-fn gic() -> Option<Gic> {
-    system::get().platform.gic
+fn gic() -> Option<&'static Gic> {
+    system::get().platform.gic.as_ref()
 }
 
 fn hyp_timer_ppi() -> u32 {
@@ -97,7 +97,7 @@ pub fn init_cpu() {
             let ctlr = g.distributor.base;
             // ARE_NS | EnableGrp1NS.
             mmio_write(ctlr, mmio_read(ctlr) | (1 << 4) | (1 << 1));
-            let Some(rd) = own_redistributor(&g) else { return };
+            let Some(rd) = own_redistributor(g) else { return };
             // GICR_WAKER: clear ProcessorSleep, wait for ChildrenAsleep to clear.
             mmio_write(rd + 0x14, mmio_read(rd + 0x14) & !(1 << 1));
             while mmio_read(rd + 0x14) & (1 << 2) != 0 {
