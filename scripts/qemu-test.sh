@@ -12,7 +12,7 @@
 
 TIMEOUT=${ZXV_QEMU_TIMEOUT:-300}
 LOGS="$OUT/logs"
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 
 pass() { passed=$((passed + 1)); echo "ok $1"; }
 fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
@@ -45,8 +45,9 @@ suite() {
     local ok bad closing
     ok=$(grep -c '^ok ' "$LOGS/$name.log" || true)
     bad=$(grep -c '^FAIL ' "$LOGS/$name.log" || true)
+    skipped=$((skipped + $(grep -c '^skip ' "$LOGS/$name.log" || true)))
     closing=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$LOGS/$name.log" | tail -1 || true)
-    grep -E '^(ok|FAIL) ' "$LOGS/$name.log" | sed "s/^\(ok\|FAIL\) /\1 $name: /"
+    grep -E '^(ok|FAIL|skip) ' "$LOGS/$name.log" | sed -E "s/^(ok|FAIL|skip) /\1 $name: /"
     passed=$((passed + ok))
     failed=$((failed + bad))
     if [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; then
@@ -128,5 +129,9 @@ if grep -q '^bench-fail' "$LOGS/bench_mode_reports_every_operation.log"; then
     fail bench_mode_measures "$(grep '^bench-fail' "$LOGS/bench_mode_reports_every_operation.log" | head -1)"
 fi
 
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ]

@@ -75,7 +75,8 @@ probe_write_insn:
     ret
 
 /* EL1h synchronous exceptions: a faulting probe returns its ESR and FAR;
- * anything else is reported by el1_unexpected. */
+ * IRQs go to the host timer's handler; anything else is reported by
+ * el1_unexpected. */
 .balign 2048
 el1_vectors:
     .balign 0x80
@@ -101,8 +102,8 @@ el1_vectors:
     add     x9, x9, #4
     msr     elr_el1, x9
     eret
-    .balign 0x80
-    b       unexpected
+    .balign 0x80                /* current EL, SP_ELx: IRQ (host_timer.rs) */
+    b       host_irq
     .balign 0x80
     b       unexpected
     .balign 0x80

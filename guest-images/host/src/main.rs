@@ -1,7 +1,8 @@
 //! The default zxvisor host: an EL1 program that runs the on-target
 //! conformance suite against the monitor's service calls, prints `ok NAME` /
-//! `FAIL NAME: why` per test and a closing `N passed, N failed` line, and
-//! powers the machine off. On the command line (/chosen bootargs),
+//! `FAIL NAME: why` per test (`skip NAME: why` for one this machine cannot
+//! run) and a closing `N passed, N failed` line (`, N skipped` appended when
+//! some were skipped), and powers the machine off. On the command line (/chosen bootargs),
 //! `zxv.test=reset` makes it end with PSCI SYSTEM_RESET instead, and
 //! `zxv.bench` runs the benchmarks (scripts/bench.sh) instead of the suite.
 #![no_std]
@@ -13,6 +14,7 @@ mod bench;
 mod console;
 mod cpus;
 mod guest_code;
+mod host_timer;
 mod platform;
 mod probe;
 mod suite;
@@ -38,7 +40,14 @@ extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
     } else {
         let mut suite = suite::Suite::default();
         tests::run_all(&mut suite, &board, resource);
-        println!("{} passed, {} failed", suite.passed, suite.failed);
+        if suite.skipped > 0 {
+            println!(
+                "{} passed, {} failed, {} skipped",
+                suite.passed, suite.failed, suite.skipped
+            );
+        } else {
+            println!("{} passed, {} failed", suite.passed, suite.failed);
+        }
     }
     let reset = arg("zxv.test=reset");
     let fid = if reset {

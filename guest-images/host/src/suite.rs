@@ -1,5 +1,6 @@
 //! The tiny test harness: each test returns Ok or a reason; results are
-//! printed as `ok NAME` / `FAIL NAME: reason`.
+//! printed as `ok NAME` / `FAIL NAME: reason`, and a test that cannot run on
+//! this machine as `skip NAME: reason`.
 
 use arrayvec::ArrayString;
 use core::fmt::Write;
@@ -12,6 +13,7 @@ pub type TestResult = Result<(), Reason>;
 pub struct Suite {
     pub passed: u32,
     pub failed: u32,
+    pub skipped: u32,
 }
 
 impl Suite {
@@ -26,6 +28,12 @@ impl Suite {
                 crate::println!("FAIL {name}: {why}");
             }
         }
+    }
+
+    /// Records a test this machine cannot run (neither passed nor failed).
+    pub fn skip(&mut self, name: &str, why: &str) {
+        self.skipped += 1;
+        crate::println!("skip {name}: {why}");
     }
 }
 

@@ -205,6 +205,13 @@ fn write_u64(pa: u64, value: u64) {
     unsafe { core::ptr::write_volatile(pa as *mut u64, value) };
 }
 
+/// Reads guest-physical memory behind `pa` (host RAM set aside for guests).
+pub fn read_u64(pa: u64) -> u64 {
+    // SAFETY: as for `write_u64`: callers pass an 8-byte aligned address in
+    // GUEST_RAM or GUEST_RAM_2, which no Rust object uses.
+    unsafe { core::ptr::read_volatile(pa as *const u64) }
+}
+
 fn write_u32(pa: u64, value: u32) {
     // SAFETY: as for `write_u64`; the address is 4-byte aligned.
     unsafe { core::ptr::write_volatile(pa as *mut u32, value) };

@@ -11,6 +11,7 @@ mod io;
 mod lifecycle;
 mod other_cpu;
 mod state;
+mod timing;
 mod zircon;
 
 use crate::cpus;
@@ -27,6 +28,7 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     errors::run(suite, board, resource);
     other_cpu::run(suite, board, resource);
     interrupts::run(suite, board, resource);
+    timing::run(suite, board, resource);
     cpus::stop_all(board);
     lifecycle::run(suite, resource);
 }
