@@ -123,7 +123,7 @@ scenario boot_rejects_foreign_elf nonzero 'not an ELF64 little-endian AArch64 ex
 
 say "benchmark mode (smoke run; figures are in the README)"
 qemu_virt_cmd 3 2
-QEMU+=(-icount shift=0)
+QEMU+=(-icount shift=0,sleep=off)
 scenario bench_mode_reports_every_operation 0 '^bench state_pair\|' -append zxv.bench
 if grep -q '^bench-fail' "$LOGS/bench_mode_reports_every_operation.log"; then
     fail bench_mode_measures "$(grep '^bench-fail' "$LOGS/bench_mode_reports_every_operation.log" | head -1)"

@@ -3,9 +3,12 @@
 //! averaged over many iterations, one line per operation:
 //! `bench NAME|INSTRUCTIONS|TARGET|DESCRIPTION` (or `bench-fail NAME: why`).
 
+use crate::cpus;
 use crate::guest_code::{self, Code};
+use crate::platform::Board;
 use crate::suite::Reason;
 use crate::tests::guest::fixture::{ok, read_state, Fixture, GUEST_RAM, TRAP_ADDR, TRAP_KEY};
+use core::sync::atomic::{AtomicU64, Ordering};
 use syscalls::client::{self, hvc_raw};
 use syscalls::hypervisor::{VcpuIo, GUEST_TRAP_BELL, GUEST_TRAP_MEM};
 use syscalls::ids::OBJECT_GET_INFO;
@@ -26,11 +29,15 @@ fn counter() -> u64 {
 fn report(name: &str, target: u64, what: &str, result: Result<u64, Reason>) {
     match result {
         Ok(per_op) => crate::println!("bench {name}|{per_op}|{target}|{what}"),
+        Err(why) if why.starts_with("not measurable") => {
+            crate::println!("bench {name}|n/a ({why})|{target}|{what}")
+        }
         Err(why) => crate::println!("bench-fail {name}: {why}"),
     }
 }
 
-pub fn run(resource: Handle) {
+pub fn run(resource: Handle, board: &Board) {
+    let v3 = board.gic_version == 3;
     report(
         "null_call",
         80,
@@ -57,11 +64,38 @@ pub fn run(resource: Handle) {
         bell_store(resource),
     );
     report(
+        "irq_inject",
+        600,
+        "`zx_vcpu_interrupt` on a vCPU of the same CPU → guest IRQ handler entered",
+        irq_inject(resource, v3),
+    );
+    report(
+        "guest_eoi",
+        0,
+        "guest EOI of an injected interrupt, instructions in the guest (0 exits: a trap would cost hundreds)",
+        guest_eoi(),
+    );
+    report(
+        "timer_wfi",
+        800,
+        "virtual timer expiry → guest IRQ handler entered, guest in WFI",
+        timer_wfi(resource, v3),
+    );
+    report(
         "state_pair",
         400,
         "`zx_vcpu_read_state` + `zx_vcpu_write_state` pair",
         state_pair(resource),
     );
+    // Last: CPU 1 stays busy afterwards, and under -icount its instructions
+    // would count in the other figures.
+    report(
+        "irq_cross_cpu",
+        2500,
+        "cross-CPU `zx_vcpu_interrupt` into a running guest → guest handler",
+        cross_cpu(resource, board, v3),
+    );
+    cpus::stop_all(board);
 }
 
 /// `hvc #0` calling get_info on handle 0, in a tight loop, less the loop.
@@ -159,4 +193,114 @@ fn state_pair(resource: Handle) -> Result<u64, Reason> {
         ok("write_state", client::vcpu_write_state(fx.vcpu(), &state))?;
     }
     Ok((counter() - start) / ITERATIONS)
+}
+
+/// Guest RAM the interrupt benchmarks' guests write (BENCH_STAMP in
+/// guest_code.S): handler-entry stamp, EOI ticks, IRQs handled.
+const STAMP: u64 = GUEST_RAM + 0x30000;
+const TIMER_ROUNDS: u64 = 1_000;
+const CROSS_CPU_ROUNDS: u64 = 1_000;
+
+fn stamp(word: u64) -> u64 {
+    // SAFETY: guest RAM the host gave the guest (identity-mapped for the
+    // host); the guest writes these words, the host only reads them.
+    unsafe { core::ptr::read_volatile((STAMP + 8 * word) as *const u64) }
+}
+
+fn irq_guest(v3: bool, report: bool) -> Code {
+    match (v3, report) {
+        (true, true) => guest_code::bench_irq_v3(),
+        (false, true) => guest_code::bench_irq_v2(),
+        (true, false) => guest_code::bench_irq_quiet_v3(),
+        (false, false) => guest_code::bench_irq_quiet_v2(),
+    }
+}
+
+/// From just before `zx_vcpu_interrupt` to the guest's handler, with the
+/// vCPU entered right after; the handler reports with a MEM exit.
+fn irq_inject(resource: Handle, v3: bool) -> Result<u64, Reason> {
+    let fx = guest(resource, irq_guest(v3, true))?;
+    let mut packet = PortPacket::default();
+    let mut total = 0;
+    for _ in 0..ITERATIONS {
+        let start = counter();
+        ok("vcpu_interrupt", client::vcpu_interrupt(fx.vcpu(), 32))?;
+        ok("enter", client::vcpu_enter(fx.vcpu(), &mut packet))?;
+        total += stamp(0) - start;
+    }
+    Ok(total / ITERATIONS)
+}
+
+/// The EOI the last irq_inject handler timed (counter ticks around it).
+fn guest_eoi() -> Result<u64, Reason> {
+    Ok(stamp(1))
+}
+
+fn timer_wfi(resource: Handle, v3: bool) -> Result<u64, Reason> {
+    let fx = guest(
+        resource,
+        if v3 {
+            guest_code::bench_timer_v3()
+        } else {
+            guest_code::bench_timer_v2()
+        },
+    )?;
+    let mut state = read_state(fx.vcpu())?;
+    state.x[9] = TIMER_ROUNDS;
+    ok("write_state", client::vcpu_write_state(fx.vcpu(), &state))?;
+    let mut packet = PortPacket::default();
+    ok("enter", client::vcpu_enter(fx.vcpu(), &mut packet))?;
+    Ok(read_state(fx.vcpu())?.x[20] / TIMER_ROUNDS)
+}
+
+static CROSS_CPU_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// On CPU 1: interrupts the vCPU running on CPU 0, waits for its handler,
+/// and adds up the delays; kicks it at the end.
+fn cross_cpu_job(vcpu: usize) -> i32 {
+    let vcpu = Handle::from_raw(vcpu as u32);
+    let mut total = 0;
+    for round in 0..CROSS_CPU_ROUNDS {
+        let start = counter();
+        if client::vcpu_interrupt(vcpu, 32).is_err() {
+            return -1;
+        }
+        if !cpus::wait_for(1000, || stamp(2) > round) {
+            return -2;
+        }
+        match stamp(0).checked_sub(start) {
+            Some(delay) => total += delay,
+            None => {
+                // Under -icount the CPUs run round-robin and their counter
+                // reads are not ordered against each other.
+                let _ = client::vcpu_kick(vcpu);
+                return -4;
+            }
+        }
+    }
+    CROSS_CPU_TOTAL.store(total, Ordering::SeqCst);
+    if client::vcpu_kick(vcpu).is_err() {
+        -3
+    } else {
+        0
+    }
+}
+
+fn cross_cpu(resource: Handle, board: &Board, v3: bool) -> Result<u64, Reason> {
+    let fx = guest(resource, irq_guest(v3, false))?;
+    cpus::start(board, 1)?;
+    cpus::run_on(1, cross_cpu_job, fx.vcpu().raw() as usize);
+    let mut packet = PortPacket::default();
+    let entered = client::vcpu_enter(fx.vcpu(), &mut packet);
+    let job = cpus::wait_job(1, 10_000);
+    crate::ensure!(
+        entered == Err(Status::CANCELED),
+        "enter: {entered:?}, want the job's kick (ZX_ERR_CANCELED)"
+    );
+    crate::ensure!(
+        job != Some(-4),
+        "not measurable here: the handler's counter read on CPU 0 came before the sender's on CPU 1 (QEMU runs the CPUs round-robin under -icount)"
+    );
+    crate::ensure!(job == Some(0), "the job on CPU 1 ended with {job:?}");
+    Ok(CROSS_CPU_TOTAL.load(Ordering::SeqCst) / CROSS_CPU_ROUNDS)
 }

@@ -36,7 +36,7 @@ extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
     let arg = |a: &str| board.bootargs.split_whitespace().any(|b| b == a);
     let resource = Handle::from_raw(resource as u32);
     if arg("zxv.bench") {
-        bench::run(resource);
+        bench::run(resource, &board);
     } else {
         let mut suite = suite::Suite::default();
         tests::run_all(&mut suite, &board, resource);
