@@ -218,16 +218,22 @@ impl Vcpu {
     /// handled here (their effect is seen at the top of the run loop); any
     /// other is the host's, which takes it and retries the enter.
     fn physical_interrupt(&self, vtimer_masked: &mut bool) -> Flow {
-        while let Some(id) = irq::take_monitor_irq() {
-            if id == irq::VTIMER_PPI {
+        // One at a time: a level-triggered one (the underflow maintenance
+        // interrupt) stays asserted until the run loop has refilled the
+        // list registers, so acknowledging in a loop here would never end.
+        match irq::take_monitor_irq() {
+            Some(irq::VTIMER_PPI) => {
                 // The guest's virtual timer fired while it ran: inject it and
                 // mask the physical line until the guest's run ends.
                 self.pending.set(irq::VTIMER_PPI);
                 irq::set_private_enabled(irq::VTIMER_PPI, false);
                 *vtimer_masked = true;
+                Flow::Continue
             }
+            Some(_) => Flow::Continue,
+            None if irq::host_irq_pending() => Flow::Stop(Status::INTERNAL_INTR_RETRY),
+            None => Flow::Continue,
         }
-        if irq::host_irq_pending() { Flow::Stop(Status::INTERNAL_INTR_RETRY) } else { Flow::Continue }
     }
 
     /// WFI (reference §5.4): returns at once when an interrupt is in a list
