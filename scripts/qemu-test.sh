@@ -128,6 +128,14 @@ scenario bench_mode_reports_every_operation 0 '^bench state_pair\|' -append zxv.
 if grep -q '^bench-fail' "$LOGS/bench_mode_reports_every_operation.log"; then
     fail bench_mode_measures "$(grep '^bench-fail' "$LOGS/bench_mode_reports_every_operation.log" | head -1)"
 fi
+# The guest's timer wakes its WFI within 1 ms of the deadline, in virtual
+# time (one counter tick per instruction at 1 GHz: 1 ms = 1,000,000).
+late=$(tr -d '\r' <"$LOGS/bench_mode_reports_every_operation.log" | sed -n 's/^bench timer_wfi|\([0-9]*\)|.*/\1/p')
+if [ -n "$late" ] && [ "$late" -lt 1000000 ]; then
+    pass "timer_wakes_wfi_within_1ms_icount ($late ticks)"
+else
+    fail timer_wakes_wfi_within_1ms_icount "timer IRQ ${late:-?} ticks after the deadline, want < 1,000,000"
+fi
 
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"

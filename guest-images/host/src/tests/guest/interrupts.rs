@@ -61,6 +61,9 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
         out_of_bounds(resource)
     });
     suite.run("guest_vcpu_interrupt_errors", || interrupt_errors(resource));
+    suite.run("guest_more_interrupts_than_list_registers", || {
+        more_than_lrs(board, resource)
+    });
     let kinds = [
         ("guest_interrupt_sgi_ack_eoi", 1),
         ("guest_interrupt_ppi_ack_eoi", 20),
@@ -459,5 +462,31 @@ fn ack_eoi(board: &Board, resource: Handle, vector: u32) -> TestResult {
         gic.iar(),
         s.x[3]
     );
+    Ok(())
+}
+
+/// Eight vectors at once, more than the four list registers of QEMU's GIC:
+/// the rest must follow through the underflow maintenance interrupt while
+/// the guest runs.
+fn more_than_lrs(board: &Board, resource: Handle) -> TestResult {
+    let code = if board.gic_version == 3 {
+        guest_code::eight_irqs_v3()
+    } else {
+        guest_code::eight_irqs_v2()
+    };
+    let fx = Fixture::new(resource, GUEST_RAM, code)?;
+    for vector in 32..40 {
+        ok(
+            "vcpu_interrupt",
+            syscalls::client::vcpu_interrupt(fx.vcpu(), vector),
+        )?;
+    }
+    let p = ok("enter", enter(fx.vcpu()))?;
+    let got = read_state(fx.vcpu())?.x[20];
+    ensure!(
+        p.guest_mem().addr == EXIT_TEST_ADDR,
+        "the guest gave up with vectors {got:#x} of 0xff (the ones beyond the list registers never came)"
+    );
+    ensure!(got == 0xff, "vectors received: {got:#x}, want 0xff");
     Ok(())
 }

@@ -382,6 +382,11 @@ fn wfi_blocks_until_timer(board: &Board, resource: Handle) -> TestResult {
 /// a wake-up by a few milliseconds, so one on-time IRQ out of three passes
 /// (an early one never does).
 const TIMER_TRIES: usize = 3;
+/// How late the IRQ may be in this wall-clock run. The 1 ms bound of the
+/// issue is checked in virtual time, under -icount, by scripts/qemu-test.sh
+/// on the benchmark run (timer_wfi), where it is deterministic; here, under
+/// plain TCG on a loaded machine, only a coarse bound is reliable.
+const TIMER_LATE_MS: u64 = 5;
 
 /// The virtual timer's deadline wakes a WFI with PPI 27, on time.
 fn timer_wakes_wfi(board: &Board, resource: Handle) -> TestResult {
@@ -390,13 +395,13 @@ fn timer_wakes_wfi(board: &Board, resource: Handle) -> TestResult {
     for late in late_us.iter_mut() {
         let late_ticks = timer_irq_delay(board, resource)?;
         *late = micros(late_ticks);
-        if late_ticks <= freq / 1000 {
+        if late_ticks <= freq / 1000 * TIMER_LATE_MS {
             return Ok(());
         }
     }
     Err(why!(
-        "the timer IRQ arrived {late_us:?} us after its deadline in {TIMER_TRIES} tries, want 1 \
-         ms at most"
+        "the timer IRQ arrived {late_us:?} us after its deadline in {TIMER_TRIES} tries, want \
+         {TIMER_LATE_MS} ms at most"
     ))
 }
 
