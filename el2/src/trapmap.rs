@@ -2,14 +2,16 @@
 //! share one space, in which ranges never intersect (`zx_guest_set_trap`,
 //! reference §3.2).
 
-use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use syscalls::Status;
 
-/// Non-overlapping IPA ranges, each with a value of type `T`.
+/// Non-overlapping IPA ranges, each with a value of type `T`, kept sorted
+/// by start address: a guest has a handful of traps, and the lookup on
+/// every trapped access is a binary search over a small array.
 #[derive(Debug)]
 pub struct TrapMap<T> {
-    /// Start address to (size, value).
-    traps: BTreeMap<u64, (u64, T)>,
+    /// (start, size, value), in ascending start order.
+    traps: Vec<(u64, u64, T)>,
 }
 
 impl<T> Default for TrapMap<T> {
@@ -21,9 +23,7 @@ impl<T> Default for TrapMap<T> {
 impl<T> TrapMap<T> {
     /// An empty map.
     pub const fn new() -> Self {
-        Self {
-            traps: BTreeMap::new(),
-        }
+        Self { traps: Vec::new() }
     }
 
     /// Adds a trap on `[addr, addr + size)`. `OUT_OF_RANGE` when `size` is 0
@@ -36,14 +36,22 @@ impl<T> TrapMap<T> {
         if self.overlapping(addr, size) {
             return Err(Status::ALREADY_EXISTS);
         }
-        self.traps.insert(addr, (size, value));
+        let at = self.traps.partition_point(|&(start, _, _)| start < addr);
+        self.traps.insert(at, (addr, size, value));
         Ok(())
+    }
+
+    /// Index of the last trap starting below `end` (exclusive), if any.
+    fn last_before(&self, end: u64) -> Option<usize> {
+        self.traps
+            .partition_point(|&(start, _, _)| start < end)
+            .checked_sub(1)
     }
 
     /// The trap whose range contains `ipa`: its start address and value.
     pub fn find(&self, ipa: u64) -> Option<(u64, &T)> {
-        let (&start, (size, value)) = self.traps.range(..=ipa).next_back()?;
-        (ipa - start < *size).then_some((start, value))
+        let (start, size, value) = &self.traps[self.last_before(ipa.checked_add(1)?)?];
+        (ipa - start < *size).then_some((*start, value))
     }
 
     /// Whether any trap intersects `[addr, addr + size)` (taken to end at the
@@ -56,30 +64,17 @@ impl<T> TrapMap<T> {
         // Ranges are disjoint, so the last one starting before the end of
         // `[addr, addr + size)` is the one reaching furthest.
         let last = match addr.checked_add(size) {
-            Some(end) => self.traps.range(..end).next_back(),
-            None => self.traps.iter().next_back(),
+            Some(end) => self.last_before(end),
+            None => self.traps.len().checked_sub(1),
         };
-        last.is_some_and(|(&start, (len, _))| start + len > addr)
+        last.is_some_and(|i| self.traps[i].0 + self.traps[i].1 > addr)
     }
 
     /// The traps in address order: start, size and value.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64, &T)> {
         self.traps
             .iter()
-            .map(|(&start, (size, value))| (start, *size, value))
-    }
-
-    /// Removes every trap, yielding them in address order: start, size and
-    /// value.
-    pub fn drain(&mut self) -> impl Iterator<Item = (u64, u64, T)> {
-        core::mem::take(&mut self.traps)
-            .into_iter()
-            .map(|(start, (size, value))| (start, size, value))
-    }
-
-    /// Removes every trap.
-    pub fn clear(&mut self) {
-        self.traps.clear();
+            .map(|(start, size, value)| (*start, *size, value))
     }
 
     /// The number of traps.
@@ -170,15 +165,15 @@ mod tests {
     }
 
     #[test]
-    fn drain_and_clear_empty_the_map() {
-        let mut map = two_traps();
-        let drained: Vec<_> = map.drain().collect();
-        assert_eq!(drained, [(0x1000, 0x1000, "a"), (0x4000, 0x2000, "b")]);
-        assert!(map.is_empty());
-        map = two_traps();
-        map.clear();
-        assert_eq!((map.len(), map.find(0x1000)), (0, None));
-        map.insert(0x1000, 0x5000, "c").unwrap();
-        assert_eq!(map.find(0x5fff), Some((0x1000, &"c")));
+    fn iterates_in_address_order_whatever_the_insertion_order() {
+        let mut map = TrapMap::new();
+        for (addr, name) in [(0x9000, "c"), (0x1000, "a"), (0x5000, "b")] {
+            map.insert(addr, 0x1000, name).unwrap();
+        }
+        let order: Vec<_> = map.iter().map(|(start, _, v)| (start, *v)).collect();
+        assert_eq!(order, [(0x1000, "a"), (0x5000, "b"), (0x9000, "c")]);
+        assert_eq!(map.len(), 3);
+        assert_eq!(map.find(0x5fff), Some((0x5000, &"b")));
+        assert_eq!(map.find(0x6000), None);
     }
 }
