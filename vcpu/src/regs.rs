@@ -70,12 +70,18 @@ impl GuestRegs {
 
     /// `zx_vcpu_read_state(ZX_VCPU_STATE)`: X0-X30, SP_EL1 and NZCV (every other `cpsr` bit 0).
     pub fn read_state(&self) -> VcpuState {
-        VcpuState {
-            x: self.file.x,
-            sp: self.file.sp_el1,
-            cpsr: (self.file.pstate as u32) & CPSR_NZCV_MASK,
-            padding1: [0; 4],
-        }
+        VcpuState::from_words(&self.state_words())
+    }
+
+    /// [`read_state`](Self::read_state) as the structure's memory image of
+    /// little-endian words, built in one pass (the monitor copies it
+    /// straight to the host's buffer).
+    pub fn state_words(&self) -> [u64; VcpuState::WORDS] {
+        let mut w = [0; VcpuState::WORDS];
+        w[..31].copy_from_slice(&self.file.x);
+        w[31] = self.file.sp_el1;
+        w[32] = u64::from(self.file.pstate as u32 & CPSR_NZCV_MASK);
+        w
     }
 
     /// `zx_vcpu_write_state(ZX_VCPU_STATE)`: replaces X0-X30, SP_EL1 and the NZCV bits of
@@ -84,12 +90,19 @@ impl GuestRegs {
     ///
     /// A `cpsr` with any bit outside NZCV set is `INVALID_ARGS`, and then nothing changes.
     pub fn write_state(&mut self, state: &VcpuState) -> Result<(), Status> {
-        if state.cpsr & !CPSR_NZCV_MASK != 0 {
+        self.write_state_words(&state.to_words())
+    }
+
+    /// [`write_state`](Self::write_state) from the structure's memory image
+    /// of little-endian words (as copied from the host's buffer).
+    pub fn write_state_words(&mut self, w: &[u64; VcpuState::WORDS]) -> Result<(), Status> {
+        let cpsr = w[32] as u32;
+        if cpsr & !CPSR_NZCV_MASK != 0 {
             return Err(Status::INVALID_ARGS);
         }
-        self.file.x = state.x;
-        self.file.sp_el1 = state.sp;
-        self.file.pstate = (self.file.pstate & !u64::from(CPSR_NZCV_MASK)) | u64::from(state.cpsr);
+        self.file.x.copy_from_slice(&w[..31]);
+        self.file.sp_el1 = w[31];
+        self.file.pstate = (self.file.pstate & !u64::from(CPSR_NZCV_MASK)) | u64::from(cpsr);
         self.pending = None;
         Ok(())
     }

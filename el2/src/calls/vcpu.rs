@@ -41,7 +41,7 @@ pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
         return Err(Status::INVALID_ARGS);
     }
     let context = v.state()?;
-    HostBuf::new(buffer, VcpuState::SIZE, true)?.write_words(&context.regs.read_state().to_words());
+    HostBuf::new(buffer, VcpuState::SIZE, true)?.write_words(&context.regs.state_words());
     Ok(())
 }
 
@@ -59,7 +59,7 @@ pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     if is_state {
         context
             .regs
-            .write_state(&VcpuState::from_words(&buffer.read_words()))
+            .write_state_words(&buffer.read_words())
     } else {
         context
             .regs
