@@ -91,20 +91,21 @@ fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, len: u64) -> Flow
             if !mmio.write {
                 return Flow::Stop(Status::NOT_SUPPORTED);
             }
-            regs.advance_pc(len);
             let Some(port) = trap.port.upgrade() else {
+                // As Zircon: the store counts as done, so the next enter
+                // goes on after it.
+                regs.advance_pc(len);
                 return Flow::Stop(Status::BAD_STATE);
             };
             let packet = PortPacket::new_guest_bell(trap.key, PacketGuestBell::new(mmio.ipa));
-            match port.queue_from_trap(packet, &trap.pool) {
-                Ok(()) => Flow::Continue,
-                // All 256 packets of the trap are queued: let the host drain
-                // them and run the access again.
-                Err(_) => {
-                    regs.advance_pc(len.wrapping_neg());
-                    Flow::Stop(Status::INTERNAL_INTR_RETRY)
-                }
+            if port.queue_from_trap(packet, &trap.pool).is_err() {
+                // All 256 packets of the trap are queued: the store is not
+                // completed; the host drains the port and the next enter
+                // runs it again.
+                return Flow::Stop(Status::INTERNAL_INTR_RETRY);
             }
+            regs.advance_pc(len);
+            Flow::Continue
         }
         TrapKind::Mem => {
             let Some(access) = mmio.syndrome else {
