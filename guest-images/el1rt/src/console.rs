@@ -1,4 +1,5 @@
-//! The host's PL011 output (polled; the monitor leaves the UART to the host).
+//! The host's PL011, polled: output, and input for programs that pass the
+//! console on (the monitor leaves the UART to the host).
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +32,19 @@ fn put(base: u64, b: u8) {
     unsafe {
         while core::ptr::read_volatile((base + 0x18) as *const u32) & (1 << 5) != 0 {}
         core::ptr::write_volatile(base as *mut u32, b as u32);
+    }
+}
+
+/// A byte the UART has received, if one is waiting.
+pub fn read_byte() -> Option<u8> {
+    let base = BASE.load(Ordering::Relaxed);
+    // SAFETY: as in `put`; FR bit 4 (RXFE) says whether DR holds a byte,
+    // and reading DR takes it.
+    unsafe {
+        if core::ptr::read_volatile((base + 0x18) as *const u32) & (1 << 4) != 0 {
+            return None;
+        }
+        Some(core::ptr::read_volatile(base as *const u32) as u8)
     }
 }
 

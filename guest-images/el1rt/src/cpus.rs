@@ -117,20 +117,46 @@ pub fn start(board: &Board, index: usize) -> Result<(), Reason> {
         )));
     }
     report.reset();
-    // SAFETY: the CPU starts at the host's own secondary entry point, which
-    // sets up its own stack and only runs `secondary`.
-    let r = unsafe {
-        syscalls::client::psci_call(psci::CPU_ON_64, mpidr, entry_address(), index as u64)
-    };
-    if r != psci::SUCCESS {
-        return Err(reason(format_args!("CPU_ON({mpidr:#x}) = {r}, want 0")));
-    }
+    power_on(mpidr, index)?;
     if !wait_for(2000, || report.is_up()) {
         return Err(reason(format_args!(
             "CPU {index} did not come up within 2 s"
         )));
     }
     Ok(())
+}
+
+/// PSCI CPU_ON of CPU `index` (MPIDR `mpidr`) at the secondary entry.
+fn power_on(mpidr: u64, index: usize) -> Result<(), Reason> {
+    // SAFETY: the CPU starts at the program's own secondary entry point,
+    // which sets up its own stack and only runs `secondary`.
+    let r = unsafe {
+        syscalls::client::psci_call(psci::CPU_ON_64, mpidr, entry_address(), index as u64)
+    };
+    if r != psci::SUCCESS {
+        return Err(reason(format_args!("CPU_ON({mpidr:#x}) = {r}, want 0")));
+    }
+    Ok(())
+}
+
+/// Makes CPU `index` run `job(arg)`: hands it over if the CPU is up and
+/// waiting for work, else powers the CPU on with the job waiting for it.
+/// Does not wait for the CPU (a program that must not spin while the CPU
+/// starts).
+pub fn launch(board: &Board, index: usize, job: Job, arg: usize) -> Result<(), Reason> {
+    let Some(&mpidr) = board.cpus.get(index) else {
+        return Err(reason(format_args!(
+            "no CPU {index}: the board has {}",
+            board.cpus.len()
+        )));
+    };
+    let report = &REPORTS[index];
+    run_on(index, job, arg);
+    if report.is_up() {
+        return Ok(());
+    }
+    report.reset();
+    power_on(mpidr, index)
 }
 
 /// Turns off every secondary CPU that is up, waiting up to 2 s for each.

@@ -75,8 +75,8 @@ probe_write_insn:
     ret
 
 /* EL1h synchronous exceptions: a faulting probe returns its ESR and FAR;
- * IRQs go to the host timer's handler; anything else is reported by
- * el1_unexpected. */
+ * IRQs go to the host timer's handler (host_timer.rs); anything else is
+ * reported by el1_unexpected. */
 .balign 2048
 el1_vectors:
     .balign 0x80

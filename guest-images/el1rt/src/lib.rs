@@ -2,22 +2,23 @@
 //! the on-target suite, the VMM): the entry from the monitor's hand-off
 //! (entry.S: stacks, FP/SIMD on, EL1 vectors), the polled PL011 console,
 //! what the DTB says about the board, secondary CPUs started with PSCI and
-//! given jobs, and fault-tolerant memory probes.
+//! given jobs, the host's own timer interrupt (the EL1h IRQ vector),
+//! cache maintenance and fault-tolerant memory probes.
 //!
 //! A program links with `linker.ld` from this crate (its build.rs passes
 //! `-T`) and defines the symbols entry.S calls:
 //! - `extern "C" fn host_main(dtb: u64, resource: u64) -> !` on the boot CPU;
-//! - `host_irq`, the target of the EL1h IRQ vector (assembly: it must save
-//!   and restore what it uses and `eret`);
 //! - `extern "C" fn el1_unexpected(esr: u64, elr: u64, far: u64) -> !` for
-//!   any other exception;
+//!   any exception other than an IRQ the host timer handles;
 //! - its `#[panic_handler]`.
 #![no_std]
 // Failures carry a fixed-size reason string; only failing paths pay for it.
 #![allow(clippy::result_large_err)]
 
+pub mod cache;
 pub mod console;
 pub mod cpus;
+pub mod host_timer;
 pub mod platform;
 pub mod probe;
 

@@ -12,7 +12,6 @@
 
 mod bench;
 mod guest_code;
-mod host_timer;
 mod suite;
 mod tests;
 

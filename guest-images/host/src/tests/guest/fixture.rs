@@ -4,6 +4,7 @@
 
 use crate::guest_code::Code;
 use crate::suite::{reason, Reason, TestResult};
+use el1rt::cache::clean_invalidate;
 use syscalls::client::{self, hvc};
 use syscalls::hypervisor::{
     VcpuState, GUEST_TRAP_MEM, VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
@@ -215,21 +216,6 @@ pub fn read_u64(pa: u64) -> u64 {
 fn write_u32(pa: u64, value: u32) {
     // SAFETY: as for `write_u64`; the address is 4-byte aligned.
     unsafe { core::ptr::write_volatile(pa as *mut u32, value) };
-}
-
-/// Cleans and invalidates the data cache lines of `[pa, pa + len)`.
-fn clean_invalidate(pa: u64, len: u64) {
-    let ctr: u64;
-    // SAFETY: reading CTR_EL0 has no side effects.
-    unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr) };
-    let line = 4u64 << ((ctr >> 16) & 0xF);
-    for addr in (pa & !(line - 1)..pa + len).step_by(line as usize) {
-        // SAFETY: cleaning and invalidating lines of guest RAM writes back
-        // or drops cached copies of it; no Rust object lives there.
-        unsafe { core::arch::asm!("dc civac, {}", in(reg) addr) };
-    }
-    // SAFETY: a barrier has no effect on program state.
-    unsafe { core::arch::asm!("dsb sy") };
 }
 
 /// `zx_vcpu_enter`: the exit packet, or the status.

@@ -10,11 +10,11 @@ use super::fixture::*;
 use crate::cpus;
 use crate::ensure;
 use crate::guest_code::{self, Code};
-use crate::host_timer;
 use crate::platform::Board;
 use crate::suite::{Reason, Suite, TestResult};
 use crate::why;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use el1rt::host_timer;
 use syscalls::client::{self, vcpu_interrupt, vcpu_kick, vcpu_write_state};
 use syscalls::port::{
     PortPacket, PKT_GUEST_VCPU_INTERRUPT, PKT_TYPE_GUEST_MEM, PKT_TYPE_GUEST_VCPU,

@@ -1,14 +1,14 @@
 //! The host's own interrupts: its EL1 physical timer (the DTB's non-secure
 //! physical timer PPI) ticking through the physical GIC into an IRQ handler
 //! at VBAR_EL1 + 0x280 that acknowledges, counts, re-arms (one period after
-//! the last deadline) and ends each tick. Tests use it to check that host interrupts keep arriving while a
+//! the last deadline) and ends each tick. It is entry.S's `host_irq`. The
+//! host's tests use it to check that host interrupts keep arriving while a
 //! guest runs (ABI.md §2: long calls return ZX_ERR_INTERNAL_INTR_RETRY and
-//! the client takes the interrupt). Only the timer's PPI is touched at the
-//! GIC, never the monitor's (SGI 15, PPI 25, PPI 26).
+//! the client takes the interrupt); the VMM ticks with it. Only the timer's
+//! PPI is touched at the GIC, never the monitor's (SGI 15, PPI 25, PPI 26).
 
 use crate::platform::Board;
-use crate::suite::Reason;
-use crate::why;
+use crate::{reason, Reason};
 use core::arch::asm;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -138,13 +138,21 @@ core::arch::global_asm!(
     max_others = const MAX_OTHERS,
 );
 
-/// An IRQ arrived while no handler was armed.
+extern "C" {
+    /// The program's handler of unexpected exceptions (see the crate root).
+    fn el1_unexpected(esr: u64, elr: u64, far: u64) -> !;
+}
+
+/// An IRQ arrived while no handler was armed: reported as an unexpected
+/// exception with ESR 0.
 #[no_mangle]
 extern "C" fn el1_unexpected_irq(elr: u64) -> ! {
     crate::console::print_unlocked(format_args!(
-        "\nFAIL host: IRQ at ELR {elr:#x} with no handler armed\n"
+        "\nIRQ at ELR {elr:#x} with no handler armed\n"
     ));
-    crate::suite::abort()
+    // SAFETY: every program built on el1rt defines `el1_unexpected`, which
+    // takes any ESR/ELR/FAR and does not return.
+    unsafe { el1_unexpected(0, elr, 0) }
 }
 
 fn mmio_read(addr: u64) -> u32 {
@@ -201,10 +209,12 @@ pub struct HostTimer {
 fn timer_intid(fdt: &Fdt) -> Result<u32, Reason> {
     let timer = fdt
         .find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])
-        .ok_or_else(|| why!("the DTB has no arm,armv8-timer node"))?;
-    let prop = timer
-        .property("interrupts")
-        .ok_or_else(|| why!("the DTB's timer node has no interrupts property"))?;
+        .ok_or_else(|| reason(format_args!("the DTB has no arm,armv8-timer node")))?;
+    let prop = timer.property("interrupts").ok_or_else(|| {
+        reason(format_args!(
+            "the DTB's timer node has no interrupts property"
+        ))
+    })?;
     let cells: [u32; 6] = core::array::from_fn(|i| {
         prop.value
             .get(4 * i..4 * i + 4)
@@ -212,10 +222,11 @@ fn timer_intid(fdt: &Fdt) -> Result<u32, Reason> {
     });
     // Three cells per interrupt (type, number, flags); type 1 is a PPI.
     let (kind, number) = (cells[3], cells[4]);
-    crate::ensure!(
-        kind == 1 && number < 16,
-        "the DTB's non-secure physical timer interrupt is <{kind} {number}>, want a PPI"
-    );
+    if kind != 1 || number >= 16 {
+        return Err(reason(format_args!(
+            "the DTB's non-secure physical timer interrupt is <{kind} {number}>, want a PPI"
+        )));
+    }
     Ok(number + 16)
 }
 
@@ -227,18 +238,21 @@ fn find_gic(fdt: &Fdt, v3: bool) -> Result<Gic, Reason> {
     };
     let node = fdt
         .find_compatible(names)
-        .ok_or_else(|| why!("the DTB has no {} node", names[0]))?;
+        .ok_or_else(|| reason(format_args!("the DTB has no {} node", names[0])))?;
     let cells = node.interrupt_cells();
-    crate::ensure!(
-        cells == Some(3),
-        "the GIC node's #interrupt-cells is {cells:?}, want 3"
-    );
+    if cells != Some(3) {
+        return Err(reason(format_args!(
+            "the GIC node's #interrupt-cells is {cells:?}, want 3"
+        )));
+    }
     let mut reg = node
         .reg()
-        .ok_or_else(|| why!("the GIC node has no reg"))?
+        .ok_or_else(|| reason(format_args!("the GIC node has no reg")))?
         .map(|r| (r.starting_address as u64, r.size.unwrap_or(0) as u64));
     let (Some(first), Some(second)) = (reg.next(), reg.next()) else {
-        return Err(why!("the GIC node's reg has fewer than two regions"));
+        return Err(reason(format_args!(
+            "the GIC node's reg has fewer than two regions"
+        )));
     };
     if !v3 {
         return Ok(Gic::V2 {
@@ -253,7 +267,11 @@ fn find_gic(fdt: &Fdt, v3: bool) -> Result<Gic, Reason> {
     // GICR_WAKER: clear ProcessorSleep, wait for ChildrenAsleep to clear.
     mmio_write(rd + 0x14, mmio_read(rd + 0x14) & !(1 << 1));
     let awake = crate::cpus::wait_for(100, || mmio_read(rd + 0x14) & (1 << 2) == 0);
-    crate::ensure!(awake, "GICR_WAKER.ChildrenAsleep stayed set for 100 ms");
+    if !awake {
+        return Err(reason(format_args!(
+            "GICR_WAKER.ChildrenAsleep stayed set for 100 ms"
+        )));
+    }
     Ok(Gic::V3 {
         sgi: rd + GICR_SGI_BASE,
     })
@@ -279,9 +297,9 @@ fn own_redistributor(mut rd: u64, end: u64) -> Result<u64, Reason> {
             GICR_STRIDE
         };
     }
-    Err(why!(
+    Err(reason(format_args!(
         "no redistributor frame has this CPU's affinity {affinity:#x}"
-    ))
+    )))
 }
 
 /// Starts the host's EL1 physical timer with one interrupt every `period`
@@ -289,12 +307,13 @@ fn own_redistributor(mut rd: u64, end: u64) -> Result<u64, Reason> {
 pub fn start(board: &Board, period: u64) -> Result<HostTimer, Reason> {
     let fdt = board
         .fdt()
-        .ok_or_else(|| why!("x0 does not point at a valid DTB"))?;
+        .ok_or_else(|| reason(format_args!("x0 does not point at a valid DTB")))?;
     let intid = timer_intid(&fdt)?;
-    crate::ensure!(
-        !NOT_OURS.contains(&intid),
-        "the DTB names PPI {intid} for the EL1 physical timer, which the monitor or guests own"
-    );
+    if NOT_OURS.contains(&intid) {
+        return Err(reason(format_args!(
+            "the DTB names PPI {intid} for the EL1 physical timer, which the monitor or guests own"
+        )));
+    }
     let gic = find_gic(&fdt, board.gic_version == 3)?;
     let bit = 1u32 << intid;
     let saved = match gic {
@@ -306,7 +325,9 @@ pub fn start(board: &Board, period: u64) -> Result<HostTimer, Reason> {
                 asm!("mrs {0}, s3_0_c12_c12_5", "orr {0}, {0}, #1", "msr s3_0_c12_c12_5, {0}",
                      "isb", "mrs {0}, s3_0_c12_c12_5", out(reg) sre)
             };
-            crate::ensure!(sre & 1 == 1, "ICC_SRE_EL1.SRE stays 0");
+            if sre & 1 != 1 {
+                return Err(reason(format_args!("ICC_SRE_EL1.SRE stays 0")));
+            }
             mmio_write(sgi + 0x80, mmio_read(sgi + 0x80) | bit);
             set_priority(sgi + 0x400, intid);
             mmio_write(sgi + 0x280, bit);
