@@ -1,0 +1,55 @@
+//! `ticks`: prints `ticks N` with N the generic counter (CNTVCT_EL0) and
+//! exits. The boot benchmark (scripts/bench.sh) makes it the guest init's
+//! first command: under `-icount shift=0` the counter runs at 1 GHz, one
+//! tick per instruction since reset, so N is the boot's instruction count.
+//! A static Linux program without libc: two raw system calls (`svc #0`).
+#![no_std]
+#![no_main]
+
+use core::arch::asm;
+
+const SYS_WRITE: u64 = 64;
+const SYS_EXIT: u64 = 93;
+
+/// Formats `ticks {n}\n` into `buf`; returns the length used.
+fn format(n: u64, buf: &mut [u8; 32]) -> usize {
+    let prefix = b"ticks ";
+    buf[..prefix.len()].copy_from_slice(prefix);
+    let mut digits = [0u8; 20];
+    let (mut v, mut count) = (n, 0);
+    loop {
+        digits[count] = b'0' + (v % 10) as u8;
+        count += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in 0..count {
+        buf[prefix.len() + i] = digits[count - 1 - i];
+    }
+    buf[prefix.len() + count] = b'\n';
+    prefix.len() + count + 1
+}
+
+#[no_mangle]
+extern "C" fn _start() -> ! {
+    let ticks: u64;
+    // SAFETY: Linux lets EL0 read the virtual counter (CNTKCTL_EL1.EL0VCTEN).
+    unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) ticks, options(nomem, nostack)) };
+    let mut buf = [0u8; 32];
+    let len = format(ticks, &mut buf);
+    // SAFETY: write(1, buf, len) only reads `len` bytes of `buf`; exit(0)
+    // does not return.
+    unsafe {
+        asm!("svc #0", inlateout("x0") 1u64 => _, in("x1") buf.as_ptr(), in("x2") len,
+             in("x8") SYS_WRITE, options(nostack));
+        asm!("svc #0", in("x0") 0u64, in("x8") SYS_EXIT, options(noreturn, nostack));
+    }
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // SAFETY: exit(1) does not return.
+    unsafe { asm!("svc #0", in("x0") 1u64, in("x8") SYS_EXIT, options(noreturn, nostack)) }
+}
