@@ -1,5 +1,5 @@
 //! Device models for a VMM that runs an unmodified Linux guest on zxvisor: the guest's GIC
-//! distributor (GICv2 or GICv3) with its GICv3 redistributors.
+//! distributor (GICv2 or GICv3) with its GICv3 redistributors, and a PL011 UART.
 //!
 //! The models are pure state machines. The VMM feeds them the guest's trapped loads and stores
 //! (offset within the device's region, access size, value) and carries out what they return:
@@ -12,8 +12,10 @@
 
 mod gic;
 mod mmio;
+mod pl011;
 
 pub use gic::{Gic, GicVersion};
+pub use pl011::{Pl011, Pl011Effect};
 
 /// The most vCPUs a [`Gic`] serves (GICv2's limit of eight CPU interfaces).
 pub const MAX_VCPUS: usize = 8;
