@@ -94,3 +94,60 @@ qemu_virt_cmd() {
     QEMU=(qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$1" -cpu max -smp "$2" -m 1G
         -display none -serial stdio -monitor none -semihosting -no-reboot -kernel "$MONITOR_IMAGE")
 }
+
+# Debian bookworm arm64 packages (main, non-free-firmware, security), fetched
+# with a private apt state so the system's apt configuration is untouched.
+# Each package is extracted once into $DEBIAN_ARM64_CACHE/root/PKG and reused.
+DEBIAN_ARM64_CACHE=${ZXV_DEBIAN_CACHE:-${XDG_CACHE_HOME:-${HOME:-$ROOT/target}/.cache}/zxvisor/debian-arm64}
+
+# debian_arm64_apt COMMAND ARGS...: runs apt-get or apt-cache on the private
+# state, updating its package lists when they are missing or a day old.
+debian_arm64_apt() {
+    local cmd=$1 d=$DEBIAN_ARM64_CACHE
+    shift
+    local opts=(-o "Dir::State=$d/state" -o "Dir::Cache=$d/cache" -o "Dir::Etc::SourceList=$d/sources.list"
+        -o Dir::Etc::SourceParts=/dev/null -o APT::Architecture=arm64 -o APT::Architectures=arm64
+        -o Debug::NoLocking=1 -o APT::Sandbox::User="$(id -un)" -q)
+    if [ -z "$(find "$d/updated" -mmin -1440 2>/dev/null)" ]; then
+        local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+        [ -r "$keyring" ] || die "$keyring is missing: install debian-archive-keyring"
+        mkdir -p "$d/state/lists/partial" "$d/cache/archives/partial"
+        local src="deb [arch=arm64 signed-by=$keyring] http://deb.debian.org/debian"
+        printf '%s\n' "$src bookworm main non-free-firmware" "$src-security bookworm-security main" >"$d/sources.list"
+        say "updating the Debian arm64 package lists in ${d/#"$HOME"/\~}"
+        apt-get "${opts[@]}" update >/dev/null
+        touch "$d/updated"
+    fi
+    "$cmd" "${opts[@]}" "$@"
+}
+
+# debian_arm64_fetch PKG...: makes $DEBIAN_ARM64_CACHE/root/PKG hold each
+# package's extracted files (downloaded and extracted on first use only).
+debian_arm64_fetch() {
+    local pkg root
+    for pkg in "$@"; do
+        root="$DEBIAN_ARM64_CACHE/root/$pkg"
+        [ -e "$root/.extracted" ] && continue
+        say "fetching Debian arm64 package $pkg"
+        rm -rf "$root" "$DEBIAN_ARM64_CACHE/deb"
+        mkdir -p "$root" "$DEBIAN_ARM64_CACHE/deb"
+        (cd "$DEBIAN_ARM64_CACHE/deb" && debian_arm64_apt apt-get download "$pkg" >/dev/null)
+        dpkg-deb -x "$DEBIAN_ARM64_CACHE"/deb/*.deb "$root"
+        rm -rf "$DEBIAN_ARM64_CACHE/deb"
+        touch "$root/.extracted"
+    done
+}
+
+# debian_arm64_kernel: prints the name of the kernel package Debian's
+# linux-image-arm64 currently depends on (remembered after the first lookup;
+# delete $DEBIAN_ARM64_CACHE/kernel-package to look again).
+debian_arm64_kernel() {
+    local file="$DEBIAN_ARM64_CACHE/kernel-package"
+    if [ ! -s "$file" ]; then
+        mkdir -p "$DEBIAN_ARM64_CACHE"
+        debian_arm64_apt apt-cache depends linux-image-arm64 \
+            | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-arm64\)$/\1/p' | head -1 >"$file"
+        [ -s "$file" ] || die "could not find the kernel package linux-image-arm64 depends on"
+    fi
+    cat "$file"
+}

@@ -39,6 +39,7 @@ target_only!(
     host,
     host_psci,
     hostmem,
+    id_registers,
     irq,
     info,
     logger,

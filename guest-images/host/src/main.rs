@@ -11,20 +11,18 @@
 #![allow(clippy::result_large_err)]
 
 mod bench;
-mod console;
-mod cpus;
 mod guest_code;
 mod host_timer;
-mod platform;
-mod probe;
 mod suite;
 mod tests;
 
 use syscalls::{psci, Handle};
 
-core::arch::global_asm!(include_str!("entry.S"));
+use el1rt::{console, cpus, platform, println, probe};
 
-/// Entered from entry.S on the boot CPU with the monitor's hand-off.
+core::arch::global_asm!(include_str!("test_calls.S"));
+
+/// Entered from el1rt's entry.S on the boot CPU with the monitor's hand-off.
 #[no_mangle]
 extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
     let board = platform::Board::from_dtb(dtb);
@@ -58,12 +56,6 @@ extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
     // SAFETY: SYSTEM_OFF/RESET end the machine; nothing is left to run.
     unsafe { syscalls::client::psci_call(fid, 0, 0, 0) };
     panic!("PSCI {fid:#x} returned")
-}
-
-/// Entered from entry.S on a CPU the suite started with PSCI CPU_ON.
-#[no_mangle]
-extern "C" fn host_secondary(index: u64) -> ! {
-    cpus::secondary(index as usize)
 }
 
 /// An exception the host did not expect: report it and stop.

@@ -2,11 +2,9 @@
 //! printed as `ok NAME` / `FAIL NAME: reason`, and a test that cannot run on
 //! this machine as `skip NAME: reason`.
 
-use arrayvec::ArrayString;
-use core::fmt::Write;
+pub use el1rt::{reason, Reason};
 use syscalls::{psci, Status};
 
-pub type Reason = ArrayString<160>;
 pub type TestResult = Result<(), Reason>;
 
 #[derive(Default)]
@@ -35,13 +33,6 @@ impl Suite {
         self.skipped += 1;
         crate::println!("skip {name}: {why}");
     }
-}
-
-/// A failure reason from format arguments (truncated to fit).
-pub fn reason(args: core::fmt::Arguments) -> Reason {
-    let mut r = Reason::new();
-    let _ = r.write_fmt(args);
-    r
 }
 
 #[macro_export]

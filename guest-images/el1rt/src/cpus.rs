@@ -1,9 +1,9 @@
-//! Secondary CPUs the suite starts with PSCI CPU_ON: each makes a service
+//! Secondary CPUs a program starts with PSCI CPU_ON: each makes a service
 //! call, reports back, then runs the jobs it is given until it is told to
 //! turn itself off.
 
 use crate::platform::{Board, MAX_CPUS};
-use crate::suite::{reason, Reason};
+use crate::{reason, Reason};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use syscalls::psci;
 
