@@ -35,6 +35,19 @@ fn put(base: u64, b: u8) {
     }
 }
 
+/// Turns the UART's receiver on (UARTCR: UARTEN, TXE, RXE), for a program
+/// that reads input with [`read_byte`]; firmware or an emulator may leave
+/// it off and drop what arrives.
+pub fn enable_input() {
+    let cr = BASE.load(Ordering::Relaxed) + 0x30;
+    // SAFETY: as in `put`; CR (0x30) enables the UART and both directions,
+    // which output does not mind.
+    unsafe {
+        let value = core::ptr::read_volatile(cr as *const u32);
+        core::ptr::write_volatile(cr as *mut u32, value | 0x301);
+    }
+}
+
 /// A byte the UART has received, if one is waiting.
 pub fn read_byte() -> Option<u8> {
     let base = BASE.load(Ordering::Relaxed);
