@@ -151,3 +151,56 @@ debian_arm64_kernel() {
     fi
     cat "$file"
 }
+
+# Builds the VMM (guest-images/vmm) and the benchmark's counter program
+# (guest-images/ticks): $OUT/vmm.elf and $OUT/ticks.
+build_vmm() {
+    cd "$ROOT"
+    say "building the VMM"
+    cargo build -q -p zxv-vmm -p zxv-ticks --release --target aarch64-unknown-none
+    cp "$CARGO_OUT/aarch64-unknown-none/release/zxv-vmm" "$OUT/vmm.elf"
+    "$LLVM_BIN/llvm-objcopy" --strip-all "$CARGO_OUT/aarch64-unknown-none/release/zxv-ticks" "$OUT/ticks"
+}
+
+# linux_guest: Debian's arm64 kernel (an Image; gunzipped if it comes
+# compressed) and an initramfs of busybox-static, zxv-ticks and the inits in
+# guest-images/vmm/initramfs (/init a shell, /test the boot test, /bench the
+# benchmark). Sets LINUX_KERNEL and LINUX_INITRD. Needs build_vmm first.
+linux_guest() {
+    local kpkg kernel
+    kpkg=$(debian_arm64_kernel)
+    debian_arm64_fetch "$kpkg" busybox-static
+    kernel=$(find "$DEBIAN_ARM64_CACHE/root/$kpkg/boot" -name 'vmlinuz-*' | head -1)
+    [ -n "$kernel" ] || die "no /boot/vmlinuz-* in Debian's $kpkg"
+    mkdir -p "$OUT/linux"
+    LINUX_KERNEL="$OUT/linux/Image"
+    if [ "$(head -c 2 "$kernel" | od -An -tx1 | tr -d ' ')" = 1f8b ]; then
+        gunzip -c "$kernel" >"$LINUX_KERNEL"
+    else
+        cp "$kernel" "$LINUX_KERNEL"
+    fi
+    LINUX_INITRD="$OUT/linux/initramfs.cpio.gz"
+    local inits="$ROOT/guest-images/vmm/initramfs"
+    python3 "$ROOT/scripts/mkinitramfs.py" "$LINUX_INITRD" dir:bin dir:dev dir:proc dir:sys dir:tmp \
+        dev:dev/console=c,5,1 file:bin/busybox="$DEBIAN_ARM64_CACHE/root/busybox-static/bin/busybox" \
+        file:bin/ticks="$OUT/ticks" file:init="$inits/init" file:test="$inits/test" file:bench="$inits/bench"
+}
+
+# Where the Linux runs put the kernel for the VMM (QEMU puts the VMM, its
+# own -initrd, at RAM + 128 MiB; this is clear of it and of the DTB after it).
+LINUX_KERNEL_ADDR=0x50000000
+
+# qemu_linux_cmd GIC SMP VMM_OPTIONS GUEST_COMMAND_LINE: sets QEMU to boot the
+# monitor with the VMM as its host, and the kernel and initramfs as
+# `-device loader` blobs the VMM finds through its command line.
+qemu_linux_cmd() {
+    local gic=$1 smp=$2 options=$3 cmdline=$4 ksize isize iaddr
+    ksize=$(stat -c %s "$LINUX_KERNEL")
+    isize=$(stat -c %s "$LINUX_INITRD")
+    iaddr=$(printf '0x%x' $(((LINUX_KERNEL_ADDR + ksize + 0x1fffff) & ~0x1fffff)))
+    qemu_virt_cmd "$gic" "$smp"
+    QEMU+=(-initrd "$OUT/vmm.elf"
+        -device "loader,file=$LINUX_KERNEL,addr=$LINUX_KERNEL_ADDR,force-raw=on"
+        -device "loader,file=$LINUX_INITRD,addr=$iaddr,force-raw=on"
+        -append "vmm.kernel=$LINUX_KERNEL_ADDR,$ksize vmm.initrd=$iaddr,$isize $options -- $cmdline")
+}

@@ -1,0 +1,177 @@
+//! The guest's device space, laid out like QEMU virt's: the GIC distributor
+//! (and GICv3 redistributors), the PL011, and everything else below RAM as
+//! unclaimed space that reads 0 and ignores writes. Each region is one MEM
+//! trap; its index in the map is the trap's key.
+
+use crate::layout::RAM_BASE;
+use arrayvec::ArrayVec;
+use zxv_devices::{GicVersion, Pl011, GICD_SIZE, GICR_FRAME_SIZE};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    Distributor,
+    Redistributors,
+    Uart,
+    Unclaimed,
+}
+
+impl Device {
+    pub const ALL: [Device; 4] = [
+        Device::Distributor,
+        Device::Redistributors,
+        Device::Uart,
+        Device::Unclaimed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Distributor => "gicd",
+            Device::Redistributors => "gicr",
+            Device::Uart => "pl011",
+            Device::Unclaimed => "unclaimed",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub device: Device,
+    pub base: u64,
+    pub size: u64,
+}
+
+impl Region {
+    pub fn end(&self) -> u64 {
+        self.base + self.size
+    }
+}
+
+/// GICv3 distributor and redistributors, as on QEMU virt.
+pub const GICV3_DIST: u64 = 0x0800_0000;
+pub const GICV3_REDIST: u64 = 0x080A_0000;
+/// GICv2: the distributor in the page below the hardware GICV frame, which
+/// the monitor maps at 0x8_0000_1000 (ABI.md, DESIGN.md).
+pub const GICV2_DIST: u64 = 0x8_0000_0000;
+pub const GICV2_CPU: u64 = 0x8_0000_1000;
+/// GICv2 registers fill the first 4 KiB of the distributor region.
+pub const GICV2_DIST_SIZE: u64 = 0x1000;
+pub const GICV2_CPU_SIZE: u64 = 0x2000;
+pub const GICV3_DIST_SIZE: u64 = GICD_SIZE;
+/// One redistributor: RD_base and SGI_base frames.
+pub const GICV3_REDIST_STRIDE: u64 = GICR_FRAME_SIZE;
+pub const UART: u64 = 0x0900_0000;
+pub const UART_SIZE: u64 = Pl011::SIZE;
+/// The PL011's interrupt: SPI 1 (INTID 33), as on QEMU virt.
+pub const UART_SPI: u32 = 1;
+
+/// Regions: three devices and up to five gaps between them.
+const MAX_REGIONS: usize = 8;
+
+pub struct DeviceMap {
+    regions: ArrayVec<Region, MAX_REGIONS>,
+}
+
+impl DeviceMap {
+    pub fn new(gic: GicVersion, cpus: usize) -> Self {
+        let mut devices: ArrayVec<Region, 3> = ArrayVec::new();
+        let region = |device, base, size| Region { device, base, size };
+        match gic {
+            GicVersion::V3 => {
+                devices.push(region(Device::Distributor, GICV3_DIST, GICV3_DIST_SIZE));
+                let size = cpus as u64 * GICV3_REDIST_STRIDE;
+                devices.push(region(Device::Redistributors, GICV3_REDIST, size));
+            }
+            GicVersion::V2 => {
+                devices.push(region(Device::Distributor, GICV2_DIST, GICV2_DIST_SIZE))
+            }
+        }
+        devices.push(region(Device::Uart, UART, UART_SIZE));
+        devices.sort_unstable_by_key(|r| r.base);
+        let mut regions = ArrayVec::new();
+        let mut next = 0;
+        for d in devices.iter().filter(|d| d.end() <= RAM_BASE) {
+            if d.base > next {
+                regions.push(region(Device::Unclaimed, next, d.base - next));
+            }
+            next = d.end();
+        }
+        if next < RAM_BASE {
+            regions.push(region(Device::Unclaimed, next, RAM_BASE - next));
+        }
+        regions.extend(devices);
+        DeviceMap { regions }
+    }
+
+    /// Every region, in trap-key order.
+    pub fn regions(&self) -> &[Region] {
+        &self.regions
+    }
+
+    /// The region trapped with `key`.
+    pub fn by_key(&self, key: u64) -> Option<&Region> {
+        self.regions.get(usize::try_from(key).ok()?)
+    }
+
+    /// The first region of `device`.
+    pub fn find(&self, device: Device) -> Option<&Region> {
+        self.regions.iter().find(|r| r.device == device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted(map: &DeviceMap) -> Vec<Region> {
+        let mut r = map.regions().to_vec();
+        r.sort_by_key(|r| r.base);
+        r
+    }
+
+    /// The regions below RAM tile [0, RAM_BASE) exactly.
+    fn assert_tiles_device_space(map: &DeviceMap) {
+        let mut next = 0;
+        for r in sorted(map).iter().filter(|r| r.base < RAM_BASE) {
+            assert_eq!(r.base, next, "gap or overlap at {:#x}", r.base);
+            assert_eq!(r.base % 4096 + r.size % 4096, 0, "trap not page-aligned");
+            next = r.end();
+        }
+        assert_eq!(next, RAM_BASE);
+    }
+
+    #[test]
+    fn gicv3_two_cpus() {
+        let map = DeviceMap::new(GicVersion::V3, 2);
+        assert_tiles_device_space(&map);
+        let gicr = map.find(Device::Redistributors).unwrap();
+        assert_eq!((gicr.base, gicr.size), (0x080A_0000, 0x4_0000));
+        assert_eq!(map.find(Device::Distributor).unwrap().base, 0x0800_0000);
+        assert_eq!(map.find(Device::Uart).unwrap().base, 0x0900_0000);
+        let gaps = map
+            .regions()
+            .iter()
+            .filter(|r| r.device == Device::Unclaimed)
+            .count();
+        assert_eq!(gaps, 4);
+    }
+
+    #[test]
+    fn gicv2_distributor_lies_beyond_device_space() {
+        let map = DeviceMap::new(GicVersion::V2, 2);
+        assert_tiles_device_space(&map);
+        assert_eq!(map.find(Device::Redistributors), None);
+        let gicd = map.find(Device::Distributor).unwrap();
+        assert_eq!((gicd.base, gicd.size), (GICV2_DIST, 0x1000));
+        assert_eq!(gicd.end(), GICV2_CPU);
+    }
+
+    #[test]
+    fn keys_name_regions() {
+        let map = DeviceMap::new(GicVersion::V3, 8);
+        for (key, r) in map.regions().iter().enumerate() {
+            assert_eq!(map.by_key(key as u64), Some(r));
+        }
+        assert_eq!(map.by_key(map.regions().len() as u64), None);
+        assert_eq!(map.by_key(u64::MAX), None);
+    }
+}

@@ -1,0 +1,61 @@
+//! The VMM's entry from el1rt on the boot CPU: read the board and the
+//! command line, set the guest up, start the tick and run vCPU 0; and the
+//! handlers of what must not happen (unexpected exceptions, panics).
+
+use crate::bus::Devices;
+use crate::config::Config;
+use crate::stop::{self, Stop};
+use crate::vm::{self, Vm};
+use crate::{heap, machine, setup, ticks, vcpus};
+use el1rt::platform::Board;
+use el1rt::{console, println};
+use syscalls::Handle;
+
+#[no_mangle]
+extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
+    let board = Board::from_dtb(dtb);
+    console::init(board.uart);
+    heap::init();
+    println!(
+        "zxv-vmm: {} CPUs, GICv{}, command line \"{}\"",
+        board.cpus.len(),
+        board.gic_version,
+        board.bootargs
+    );
+    let config = Config::parse(board.bootargs).unwrap_or_else(|e| stop::end(Stop::Failed(e)));
+    let resource = Handle::from_raw(resource as u32);
+    let guest = setup::create(resource, &board, &config).unwrap_or_else(|e| stop::end(Stop::Failed(e)));
+    let devices = Devices::new(config.name, guest.gic, config.cpus);
+    let vm = vm::init(Vm {
+        config,
+        board,
+        guest,
+        devices,
+    });
+    if let Err(e) = ticks::start(&vm.board) {
+        stop::end(Stop::Failed(e));
+    }
+    vcpus::boot(vm.guest.entry);
+    loop {
+        vcpus::run_if_starting(0);
+        ticks::wait();
+    }
+}
+
+/// An exception the VMM did not expect: report it and end the machine.
+#[no_mangle]
+extern "C" fn el1_unexpected(esr: u64, elr: u64, far: u64) -> ! {
+    if machine::is_semihosting_trap(elr) {
+        machine::power_off();
+    }
+    console::print_unlocked(format_args!(
+        "\nvmm: unexpected exception ESR {esr:#x} ELR {elr:#x} FAR {far:#x}\n"
+    ));
+    stop::end(Stop::Failed(err!("unexpected exception in the VMM")))
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    console::print_unlocked(format_args!("\nvmm: panic: {info}\n"));
+    machine::fail()
+}

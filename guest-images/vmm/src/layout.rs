@@ -1,0 +1,117 @@
+//! Where the guest's RAM is and where the kernel, initrd and DTB go in it:
+//! RAM at 0x4000_0000 as on QEMU virt, the kernel at the start (plus its
+//! text_offset), the DTB in the last 2 MiB and the initrd right below it,
+//! the way arm64 Linux's boot protocol asks.
+
+use crate::image::Kernel;
+use crate::{err, Error};
+use core::ops::Range;
+
+/// Guest-physical base of RAM (2 MiB aligned, as the boot protocol needs).
+pub const RAM_BASE: u64 = 0x4000_0000;
+/// The DTB's space at the top of RAM: one 2 MiB block, its maximum size.
+pub const DTB_SPACE: u64 = 2 << 20;
+const PAGE: u64 = 4096;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub ram: Range<u64>,
+    /// The kernel's first byte, where vCPU 0 starts.
+    pub kernel: u64,
+    /// The memory the kernel may use from `kernel` on (its BSS included).
+    pub kernel_footprint: Range<u64>,
+    pub initrd: Option<Range<u64>>,
+    pub dtb: u64,
+}
+
+/// Lays out `mem` bytes of guest RAM for a `kernel` file of `kernel_size`
+/// bytes and an initrd of `initrd_size` bytes.
+pub fn plan(
+    mem: u64,
+    kernel: Kernel,
+    kernel_size: u64,
+    initrd_size: Option<u64>,
+) -> Result<Layout, Error> {
+    if mem < 2 * DTB_SPACE {
+        return Err(err!("{} MiB of guest RAM is too little", mem >> 20));
+    }
+    let ram = RAM_BASE..RAM_BASE + mem;
+    let dtb = ram.end - DTB_SPACE;
+    let start = RAM_BASE + kernel.load_offset();
+    let kernel_footprint = start..start + kernel.footprint(kernel_size);
+    let initrd = initrd_size.map(|size| {
+        let base = (dtb - size.min(dtb)) & !(PAGE - 1);
+        base..base + size
+    });
+    let below = initrd.as_ref().map_or(dtb, |r| r.start);
+    if kernel_footprint.end > below || initrd.as_ref().is_some_and(|r| r.end > dtb) {
+        let initrd_mib = initrd_size.unwrap_or(0).div_ceil(1 << 20);
+        return Err(err!(
+            "{} MiB of guest RAM cannot hold the kernel ({} MiB from offset {:#x}), the initrd \
+             ({initrd_mib} MiB) and the DTB (2 MiB): raise vmm.mem",
+            mem >> 20,
+            (kernel_footprint.end - kernel_footprint.start).div_ceil(1 << 20),
+            kernel.load_offset(),
+        ));
+    }
+    Ok(Layout {
+        ram,
+        kernel: start,
+        kernel_footprint,
+        initrd,
+        dtb,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: u64 = 1 << 20;
+    const DEBIAN: Kernel = Kernel::Linux {
+        text_offset: 0,
+        image_size: 0x201_0000,
+    };
+
+    #[test]
+    fn debian_kernel_in_256_mib() {
+        let l = plan(256 * MB, DEBIAN, 0x1f6_e000, Some(0x10_0123)).unwrap();
+        assert_eq!(l.ram, 0x4000_0000..0x5000_0000);
+        assert_eq!(l.kernel, 0x4000_0000);
+        assert_eq!(l.kernel_footprint, 0x4000_0000..0x4201_0000);
+        assert_eq!(l.dtb, 0x4fe0_0000);
+        assert_eq!(l.initrd, Some(0x4fcf_f000..0x4fcf_f000 + 0x10_0123));
+    }
+
+    #[test]
+    fn text_offset_moves_the_kernel() {
+        let k = Kernel::Linux {
+            text_offset: 0x8_0000,
+            image_size: 0x10_0000,
+        };
+        let l = plan(64 * MB, k, 0x8_0000, None).unwrap();
+        assert_eq!(
+            (l.kernel, l.kernel_footprint.end),
+            (0x4008_0000, 0x4018_0000)
+        );
+        assert_eq!(l.initrd, None);
+    }
+
+    #[test]
+    fn raw_binaries_start_at_the_base() {
+        let l = plan(8 * MB, Kernel::Raw, 100, None).unwrap();
+        assert_eq!((l.kernel, l.dtb), (RAM_BASE, RAM_BASE + 6 * MB));
+    }
+
+    #[test]
+    fn too_little_ram_says_so() {
+        let e = plan(34 * MB, DEBIAN, 0x1f6_e000, Some(2 * MB)).unwrap_err();
+        assert!(e.contains("34 MiB of guest RAM cannot hold"), "{e}");
+        assert!(plan(38 * MB, DEBIAN, 0x1f6_e000, Some(2 * MB)).is_ok());
+        let e = plan(4 * MB, Kernel::Raw, 100, Some(8 * MB)).unwrap_err();
+        assert!(e.contains("raise vmm.mem"), "{e}");
+        assert!(plan(2 * MB, Kernel::Raw, 100, None)
+            .unwrap_err()
+            .contains("too little"));
+    }
+}

@@ -1,0 +1,58 @@
+//! zxv-vmm: an EL1 host program for zxvisor that runs unmodified arm64
+//! guests (Linux) with nothing but the zx hypervisor calls, the way
+//! Fuchsia's VMM does: it lays out guest RAM, loads the kernel, initrd and a
+//! device tree it writes, emulates the GIC distributor (and redistributors)
+//! and a PL011 behind MEM traps, and runs each vCPU on its own physical CPU.
+//!
+//! The modules at the top are pure logic, host-tested with `cargo test`; the
+//! rest runs only on the target (bare-metal aarch64, under the monitor).
+#![cfg_attr(not(test), no_std)]
+// Failures carry a fixed-size reason string; only failing paths pay for it.
+#![allow(clippy::result_large_err)]
+
+extern crate alloc;
+
+pub mod config;
+pub mod devmap;
+pub mod exit_counts;
+pub mod guest_console;
+pub mod guest_dtb;
+pub mod hostram;
+pub mod image;
+pub mod layout;
+pub mod unclaimed;
+
+/// Why something the VMM was asked to do cannot be done, in one line.
+pub type Error = arrayvec::ArrayString<200>;
+
+/// Formats an [`Error`]; text beyond its capacity is cut off.
+pub fn error(args: core::fmt::Arguments) -> Error {
+    let mut e = Error::new();
+    let _ = core::fmt::Write::write_fmt(&mut e, args);
+    e
+}
+
+#[macro_export]
+macro_rules! err {
+    ($($arg:tt)*) => { $crate::error(format_args!($($arg)*)) };
+}
+
+/// Declares modules that exist only in the bare-metal build.
+macro_rules! target_only {
+    ($($module:ident),* $(,)?) => { $(#[cfg(target_os = "none")] mod $module;)* };
+}
+
+target_only!(
+    bus,
+    entry,
+    enter,
+    guest_copy,
+    heap,
+    host_memory,
+    machine,
+    setup,
+    stop,
+    ticks,
+    vcpus,
+    vm,
+);

@@ -1,0 +1,144 @@
+//! Making the guest: host RAM for it, the zx objects (guest, VMO over that
+//! RAM mapped at 0x4000_0000, one MEM trap per device-map region), and the
+//! kernel, initrd and the device tree written into its RAM.
+
+use crate::config::{Blob, Conduit, Config};
+use crate::devmap::DeviceMap;
+use zxv_devices::GicVersion;
+use crate::guest_copy::{copy_to_guest, sync_instructions};
+use crate::guest_dtb::GuestDtb;
+use crate::image::Kernel;
+use crate::layout::{self, Layout, DTB_SPACE, RAM_BASE};
+use crate::{host_memory, Error};
+use el1rt::platform::Board;
+use el1rt::println;
+use syscalls::client;
+use syscalls::hypervisor::{
+    GUEST_TRAP_MEM, VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
+};
+use syscalls::{Handle, Status};
+
+pub struct Guest {
+    pub handle: Handle,
+    pub gic: GicVersion,
+    pub map: DeviceMap,
+    /// Where vCPU 0 starts, with the DTB's address in x0.
+    pub entry: u64,
+    pub dtb: u64,
+}
+
+fn zx<T>(what: &str, r: Result<T, Status>) -> Result<T, Error> {
+    r.map_err(|s| err!("{what}: {s}"))
+}
+
+/// The bytes of a blob QEMU or the boot loader left in host RAM.
+fn blob_bytes(blob: Blob) -> &'static [u8] {
+    // SAFETY: `create` has checked that the blob lies in host RAM, clear of
+    // the VMM's image and of everything else in use, and guest RAM is taken
+    // clear of it; nothing writes it while the VMM reads it.
+    unsafe { core::slice::from_raw_parts(blob.addr as *const u8, blob.size as usize) }
+}
+
+pub fn create(resource: Handle, board: &Board, config: &Config) -> Result<Guest, Error> {
+    let gic = match board.gic_version {
+        3 => GicVersion::V3,
+        _ => GicVersion::V2,
+    };
+    if config.cpus > board.cpus.len() {
+        return Err(err!(
+            "vmm.cpus={}: the machine has {} CPUs, and each vCPU runs on its own",
+            config.cpus,
+            board.cpus.len()
+        ));
+    }
+    let mut ram = host_memory::host_ram(board)?;
+    ram.claim("vmm.kernel", config.kernel.addr..config.kernel.end(), true)?;
+    if let Some(initrd) = config.initrd {
+        ram.claim("vmm.initrd", initrd.addr..initrd.end(), true)?;
+    }
+    let kernel_image = blob_bytes(config.kernel);
+    let kernel = Kernel::identify(kernel_image)?;
+    let layout = layout::plan(
+        config.mem,
+        kernel,
+        config.kernel.size,
+        config.initrd.map(|b| b.size),
+    )?;
+    let host_base = ram.take("guest RAM", config.mem)?;
+    let (guest, vmar) = zx("zx_guest_create", client::guest_create(resource, 0))?;
+    let vmo = zx(
+        "zx_vmo_create_physical",
+        client::vmo_create_physical(resource, host_base, config.mem),
+    )?;
+    let perms = VM_PERM_READ | VM_PERM_WRITE | VM_PERM_EXECUTE | VM_SPECIFIC;
+    zx(
+        "zx_vmar_map",
+        client::vmar_map(vmar, perms, RAM_BASE, vmo, 0, config.mem),
+    )?;
+    let map = DeviceMap::new(gic, config.cpus);
+    for (key, r) in map.regions().iter().enumerate() {
+        let trap = client::guest_set_trap(guest, GUEST_TRAP_MEM, r.base, r.size, Handle::INVALID, key as u64);
+        zx("zx_guest_set_trap", trap)?;
+    }
+    let dtb = GuestDtb {
+        cpus: config.cpus,
+        ram: layout.ram.clone(),
+        gic,
+        psci: config.psci,
+        bootargs: config.cmdline,
+        initrd: layout.initrd.clone(),
+    }
+    .build()?;
+    if dtb.len() as u64 > DTB_SPACE {
+        return Err(err!("the guest DTB is {} bytes, more than 2 MiB", dtb.len()));
+    }
+    let to_host = |ipa: u64| host_base + (ipa - RAM_BASE);
+    // SAFETY: the destinations lie in the guest RAM just taken from free
+    // host RAM (layout::plan keeps them inside it and apart); no vCPU runs
+    // yet.
+    unsafe {
+        copy_to_guest(to_host(layout.kernel), kernel_image);
+        if let (Some(blob), Some(at)) = (config.initrd, &layout.initrd) {
+            copy_to_guest(to_host(at.start), blob_bytes(blob));
+        }
+        copy_to_guest(to_host(layout.dtb), &dtb);
+    }
+    sync_instructions();
+    report(config, &layout, kernel, gic, host_base);
+    Ok(Guest {
+        handle: guest,
+        gic,
+        map,
+        entry: layout.kernel,
+        dtb: layout.dtb,
+    })
+}
+
+fn report(config: &Config, layout: &Layout, kernel: Kernel, gic: GicVersion, host_base: u64) {
+    let name = config.name;
+    let gic = match gic {
+        GicVersion::V2 => 2,
+        GicVersion::V3 => 3,
+    };
+    let psci = match config.psci {
+        Conduit::Hvc => "hvc",
+        Conduit::Smc => "smc",
+    };
+    println!(
+        "vmm: guest {name}: {} MiB RAM at {:#x} (host {host_base:#x}), {} vCPUs, GICv{gic}, PSCI via {psci}",
+        config.mem >> 20,
+        layout.ram.start,
+        config.cpus,
+    );
+    match kernel {
+        Kernel::Linux { text_offset, image_size } => println!(
+            "vmm: guest {name}: arm64 Image at {:#x} (text_offset {text_offset:#x}, image_size {image_size:#x})",
+            layout.kernel
+        ),
+        Kernel::Raw => println!("vmm: guest {name}: raw binary at {:#x}", layout.kernel),
+    }
+    if let Some(initrd) = &layout.initrd {
+        println!("vmm: guest {name}: initrd at {:#x}..{:#x}", initrd.start, initrd.end);
+    }
+    println!("vmm: guest {name}: DTB at {:#x}, command line \"{}\"", layout.dtb, config.cmdline);
+}

@@ -1,0 +1,66 @@
+//! The host's tick: the boot CPU's EL1 physical timer at 100 Hz
+//! (el1rt::host_timer). Its interrupt makes `zx_vcpu_enter` return
+//! INTR_RETRY; the run loop then comes here, where the guest's UART gets
+//! what the real one received, a line the guest left open is printed, and
+//! the watchdog (`vmm.timeout`) looks at the clock.
+
+use crate::stop::{self, Stop};
+use crate::{vm, Error};
+use core::sync::atomic::{AtomicU64, Ordering};
+use el1rt::host_timer::{self, HostTimer};
+use el1rt::platform::Board;
+
+const HZ: u64 = 100;
+
+static TIMER: spin::Once<HostTimer> = spin::Once::new();
+/// Ticks already tended to.
+static SEEN: AtomicU64 = AtomicU64::new(0);
+/// The counter when ticking started, and its frequency.
+static START: AtomicU64 = AtomicU64::new(0);
+static FREQ: AtomicU64 = AtomicU64::new(1);
+
+fn counter() -> (u64, u64) {
+    let (freq, now): (u64, u64);
+    // SAFETY: reading the counter and its frequency has no side effects.
+    unsafe {
+        core::arch::asm!("mrs {}, cntfrq_el0", out(reg) freq);
+        core::arch::asm!("isb", "mrs {}, cntpct_el0", out(reg) now);
+    }
+    (freq, now)
+}
+
+/// Starts the tick on this CPU (IRQs unmasked from here on).
+pub fn start(board: &Board) -> Result<(), Error> {
+    let (freq, now) = counter();
+    FREQ.store(freq.max(1), Ordering::Relaxed);
+    START.store(now, Ordering::Relaxed);
+    let timer = host_timer::start(board, freq / HZ).map_err(|why| err!("the host timer: {why}"))?;
+    TIMER.call_once(|| timer);
+    el1rt::console::enable_input();
+    Ok(())
+}
+
+/// Does what each new tick asks for; nothing between ticks.
+pub fn tend() {
+    let Some(timer) = TIMER.get() else { return };
+    let ticks = timer.ticks();
+    if SEEN.swap(ticks, Ordering::Relaxed) == ticks {
+        return;
+    }
+    let vm = vm::get();
+    vm.devices.tick();
+    if let Some(limit) = vm.config.timeout_s {
+        let (freq, now) = counter();
+        let elapsed = (now - START.load(Ordering::Relaxed)) / freq;
+        if elapsed >= limit {
+            stop::end(Stop::Failed(err!("still running after {limit} s (vmm.timeout)")));
+        }
+    }
+}
+
+/// Waits on the boot CPU, while vCPU 0 is off, for the next interrupt.
+pub fn wait() {
+    // SAFETY: WFI only waits; the tick's interrupt ends it.
+    unsafe { core::arch::asm!("wfi") };
+    tend();
+}

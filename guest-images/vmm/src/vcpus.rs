@@ -1,0 +1,244 @@
+//! The guest's vCPUs. vCPU i runs on physical CPU i (vCPU 0 on the boot
+//! CPU): it is created there, because a vCPU belongs to the CPU that
+//! creates it, when the guest starts it with PSCI CPU_ON, and entered in a
+//! loop that hands each exit to the devices until it turns off or the
+//! guest ends.
+
+use crate::enter::enter_once;
+use crate::exit_counts::{ExitCounts, Summary, VmmExit};
+use crate::stop::{self, Stop};
+use crate::{ticks, vm};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use el1rt::{cpus, println};
+use syscalls::client;
+use syscalls::exits::{ExitKind, VcpuExits};
+use syscalls::hypervisor::{VcpuIo, VcpuState, MAX_VCPUS_PER_GUEST};
+use syscalls::port::{
+    PortPacket, PKT_GUEST_VCPU_INTERRUPT, PKT_GUEST_VCPU_STARTUP, PKT_TYPE_GUEST_MEM,
+    PKT_TYPE_GUEST_VCPU,
+};
+use syscalls::{Handle, Status};
+
+const OFF: u32 = 0;
+/// CPU_ON asked for it; its CPU has not created it yet.
+const STARTING: u32 = 1;
+const ON: u32 = 2;
+
+struct Slot {
+    state: AtomicU32,
+    handle: AtomicU32,
+    entry: AtomicU64,
+    exits: ExitCounts,
+}
+
+static SLOTS: [Slot; MAX_VCPUS_PER_GUEST] = [const {
+    Slot {
+        state: AtomicU32::new(OFF),
+        handle: AtomicU32::new(0),
+        entry: AtomicU64::new(0),
+        exits: ExitCounts::new(),
+    }
+}; MAX_VCPUS_PER_GUEST];
+
+/// vCPUs created so far. The monitor numbers a guest's vCPUs (VMPIDR Aff0)
+/// in creation order, so vCPU i is created only after vCPUs 0..i.
+static CREATED: AtomicUsize = AtomicUsize::new(0);
+/// vCPUs on; the guest is over when the last one turns off.
+static ON_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// The monitor's exit counts of vCPUs that turned off.
+static OFF_EXITS: spin::Mutex<VcpuExits> = spin::Mutex::new(VcpuExits {
+    counts: [0; ExitKind::COUNT],
+});
+static DROPPED_INTERRUPT: AtomicBool = AtomicBool::new(false);
+
+/// Marks vCPU 0 to start at `entry` on the boot CPU.
+pub fn boot(entry: u64) {
+    SLOTS[0].entry.store(entry, Ordering::SeqCst);
+    SLOTS[0].state.store(STARTING, Ordering::SeqCst);
+}
+
+/// Runs vCPU `index` on this CPU if it is starting; returns when it turns
+/// off (at once if it was not starting).
+pub fn run_if_starting(index: usize) {
+    if SLOTS[index].state.load(Ordering::SeqCst) == STARTING {
+        run(index);
+    }
+}
+
+/// el1rt job for a secondary CPU.
+fn job(index: usize) -> i32 {
+    run(index);
+    0
+}
+
+fn run(index: usize) {
+    let vm = vm::get();
+    let slot = &SLOTS[index];
+    if CREATED.load(Ordering::SeqCst) < index {
+        println!(
+            "vmm: guest {}: vCPU {index} waits for vCPUs 0..{index} to be created first",
+            vm.config.name
+        );
+        while CREATED.load(Ordering::SeqCst) < index {
+            core::hint::spin_loop();
+        }
+    }
+    let entry = slot.entry.load(Ordering::SeqCst);
+    let vcpu = client::vcpu_create(vm.guest.handle, 0, entry)
+        .unwrap_or_else(|s| stop::end(Stop::Failed(err!("zx_vcpu_create for vCPU {index}: {s}"))));
+    if index == 0 {
+        let mut state = VcpuState::default();
+        state.x[0] = vm.guest.dtb;
+        if let Err(s) = client::vcpu_write_state(vcpu, &state) {
+            stop::end(Stop::Failed(err!("zx_vcpu_write_state for vCPU 0: {s}")));
+        }
+    }
+    slot.handle.store(vcpu.raw(), Ordering::SeqCst);
+    slot.state.store(ON, Ordering::SeqCst);
+    CREATED.fetch_max(index + 1, Ordering::SeqCst);
+    ON_COUNT.fetch_add(1, Ordering::SeqCst);
+    let mut packet = PortPacket::default();
+    loop {
+        match enter_once(vcpu, &mut packet) {
+            Ok(()) => exit(index, vcpu, &packet),
+            Err(Status::INTERNAL_INTR_RETRY) => {
+                slot.exits.count(VmmExit::HostInterrupt);
+                ticks::tend();
+            }
+            Err(Status::STOP) => break,
+            Err(Status::UNAVAILABLE) => stop::end(Stop::SystemOff(index)),
+            Err(Status::CANCELED) => stop::end(Stop::SystemReset(index)),
+            Err(s) => stop::end(Stop::Failed(err!(
+                "zx_vcpu_enter of vCPU {index} returned {s}{}",
+                hint(s)
+            ))),
+        }
+    }
+    turn_off(index, vcpu);
+}
+
+fn hint(s: Status) -> &'static str {
+    match s {
+        Status::NOT_SUPPORTED => ": an exit the monitor cannot handle (its log line above says which)",
+        Status::NOT_FOUND => ": an access outside guest RAM and device space (the monitor logged the address)",
+        Status::IO_DATA_INTEGRITY => ": a device access without a valid syndrome (e.g. LDP/STP to MMIO)",
+        _ => "",
+    }
+}
+
+/// PSCI CPU_OFF: the vCPU is closed (its CPU goes back to waiting for
+/// work); the guest is over once no vCPU is on.
+fn turn_off(index: usize, vcpu: Handle) {
+    let vm = vm::get();
+    println!("vmm: guest {}: vCPU {index} turned itself off (CPU_OFF)", vm.config.name);
+    if let Ok(exits) = client::object_get_info_vcpu_exits(vcpu) {
+        let mut off = OFF_EXITS.lock();
+        for (sum, n) in off.counts.iter_mut().zip(exits.counts) {
+            *sum += n;
+        }
+    }
+    let slot = &SLOTS[index];
+    slot.handle.store(0, Ordering::SeqCst);
+    let _ = client::handle_close(vcpu);
+    slot.state.store(OFF, Ordering::SeqCst);
+    if ON_COUNT.fetch_sub(1, Ordering::SeqCst) == 1 {
+        stop::end(Stop::AllOff);
+    }
+}
+
+/// One exit that came back to the VMM with a packet.
+fn exit(index: usize, vcpu: Handle, packet: &PortPacket) {
+    let vm = vm::get();
+    let exits = &SLOTS[index].exits;
+    match packet.type_ {
+        PKT_TYPE_GUEST_MEM => {
+            let mem = packet.guest_mem();
+            let Some(region) = vm.guest.map.by_key(packet.key) else {
+                stop::end(Stop::Failed(err!("a MEM packet with unknown key {}", packet.key)));
+            };
+            exits.count(VmmExit::Mem(region.device));
+            let value = vm.devices.access(index, region, &mem);
+            if mem.read() {
+                if let Err(s) = client::vcpu_write_io(vcpu, &VcpuIo::new(mem.access_size, value)) {
+                    stop::end(Stop::Failed(err!("completing a read at {:#x}: {s}", mem.addr)));
+                }
+            }
+        }
+        PKT_TYPE_GUEST_VCPU => {
+            let request = packet.guest_vcpu();
+            match request.type_ {
+                PKT_GUEST_VCPU_STARTUP => {
+                    exits.count(VmmExit::CpuOn);
+                    cpu_on(index, request.startup_id(), request.startup_entry());
+                }
+                PKT_GUEST_VCPU_INTERRUPT => {
+                    exits.count(VmmExit::Sgi);
+                    let vector = u32::from(request.interrupt_vector());
+                    vm.devices.sgi(index, request.interrupt_mask(), vector);
+                }
+                t => stop::end(Stop::Failed(err!("a GUEST_VCPU packet of unknown type {t}"))),
+            }
+        }
+        t => stop::end(Stop::Failed(err!("a packet of unexpected type {t:#x}"))),
+    }
+}
+
+/// PSCI CPU_ON from vCPU `from` for the vCPU with MPIDR `mpidr`.
+fn cpu_on(from: usize, mpidr: u64, entry: u64) {
+    let vm = vm::get();
+    let name = vm.config.name;
+    let index = (mpidr & 0xff) as usize;
+    if mpidr & !0xff != 0 || index >= vm.config.cpus {
+        println!("vmm: guest {name}: vCPU {from} asked to start MPIDR {mpidr:#x}, which is no vCPU (ignored)");
+        return;
+    }
+    let slot = &SLOTS[index];
+    if slot
+        .state
+        .compare_exchange(OFF, STARTING, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        println!("vmm: guest {name}: vCPU {from} asked to start vCPU {index}, which is on (ignored)");
+        return;
+    }
+    slot.entry.store(entry, Ordering::SeqCst);
+    // vCPU 0's CPU is the boot CPU, which picks it up on its next tick.
+    if index != 0 {
+        if let Err(why) = cpus::launch(&vm.board, index, job, index) {
+            stop::end(Stop::Failed(err!("starting CPU {index} for vCPU {index}: {why}")));
+        }
+    }
+}
+
+/// Injects `intid` into vCPU `index` (from any CPU).
+pub fn interrupt(index: usize, intid: u32) {
+    let handle = SLOTS.get(index).map_or(0, |s| s.handle.load(Ordering::SeqCst));
+    if handle == 0 {
+        if !DROPPED_INTERRUPT.swap(true, Ordering::Relaxed) {
+            println!(
+                "vmm: guest {}: INTID {intid} for vCPU {index}, which is not on, dropped (reported once)",
+                vm::name()
+            );
+        }
+        return;
+    }
+    if let Err(s) = client::vcpu_interrupt(Handle::from_raw(handle), intid) {
+        println!("vmm: guest {}: zx_vcpu_interrupt(vCPU {index}, {intid}): {s}", vm::name());
+    }
+}
+
+/// Every vCPU's exits so far, those of vCPUs already off included.
+pub fn exit_summary() -> Summary {
+    let mut summary = Summary::default();
+    summary.add_monitor(&OFF_EXITS.lock());
+    for slot in &SLOTS {
+        summary.add_vmm(&slot.exits);
+        let handle = Handle::from_raw(slot.handle.load(Ordering::SeqCst));
+        if handle.is_valid() {
+            if let Ok(exits) = client::object_get_info_vcpu_exits(handle) {
+                summary.add_monitor(&exits);
+            }
+        }
+    }
+    summary
+}

@@ -1,0 +1,36 @@
+//! The one guest this VMM runs, shared by every CPU: its configuration,
+//! the board, the guest as set up, and its devices.
+
+use crate::bus::Devices;
+use crate::config::Config;
+use crate::setup::Guest;
+use el1rt::platform::Board;
+
+pub struct Vm {
+    pub config: Config<'static>,
+    pub board: Board,
+    pub guest: Guest,
+    pub devices: Devices,
+}
+
+static VM: spin::Once<Vm> = spin::Once::new();
+
+/// Publishes the guest before any vCPU runs.
+pub fn init(vm: Vm) -> &'static Vm {
+    VM.call_once(|| vm)
+}
+
+/// The guest; only called once [`init`] has run (vCPUs start after it).
+pub fn get() -> &'static Vm {
+    VM.get().expect("vm::get before vm::init")
+}
+
+/// The guest, once [`init`] has run.
+pub fn try_get() -> Option<&'static Vm> {
+    VM.get()
+}
+
+/// The guest's name, for reports that may come before it exists.
+pub fn name() -> &'static str {
+    VM.get().map_or("?", |vm| vm.config.name)
+}
