@@ -79,8 +79,10 @@ impl Builder {
     /// A BCM2711 (Raspberry Pi 4) `/soc` with the nodes zxvisor reads, as
     /// the Pi's devicetree has them: bus addresses 0x7e000000 and
     /// 0x40000000 seen by the CPU at 0xfe000000 and 0xff800000, the PM
-    /// watchdog, the PL011 (and a disabled second one), the mini UART, the
-    /// GIC-400 with its four frames, and a child bus without `ranges`.
+    /// watchdog, the GPIO block, the PL011 (clocked by the firmware's clock
+    /// provider, phandle 0x11) and a disabled second one, the mini UART, the
+    /// GIC-400 with its four frames, and the firmware node: a child bus
+    /// without `ranges`.
     pub fn bcm2711_soc(&mut self) -> &mut Self {
         self.begin("soc")
             .cells("#address-cells", &[1])
@@ -102,9 +104,14 @@ impl Builder {
             .prop("compatible", b"brcm,bcm2711-pm\0brcm,bcm2835-pm-wdt\0")
             .cells("reg", &[0x7e10_0000, 0x114, 0x7e00_a000, 0x24])
             .end()
+            .begin("gpio@7e200000")
+            .prop("compatible", b"brcm,bcm2711-gpio\0")
+            .cells("reg", &[0x7e20_0000, 0xb4])
+            .end()
             .begin("serial@7e201000")
             .prop("compatible", b"arm,pl011\0arm,primecell\0")
             .prop("status", b"okay\0")
+            .cells("clocks", &[0x11, 0x13, 0x11, 0x14])
             .cells("reg", &[0x7e20_1000, 0x200])
             .end()
             .begin("serial@7e201400")
@@ -137,6 +144,10 @@ impl Builder {
             .cells("#size-cells", &[1])
             .begin("child@10")
             .cells("reg", &[0x10, 4])
+            .end()
+            .begin("clocks")
+            .prop("compatible", b"raspberrypi,firmware-clocks\0")
+            .cells("phandle", &[0x11])
             .end()
             .end()
             .end()

@@ -103,14 +103,12 @@ fn ancestors<'b, 'a>(
     fdt: &'b Fdt<'a>,
     node: &FdtNode,
 ) -> Option<ArrayVec<FdtNode<'b, 'a>, MAX_DEPTH>> {
-    // A node's name points into the structure block, so its address is the
-    // node's identity.
     fn search<'b, 'a>(
         at: FdtNode<'b, 'a>,
-        target: *const u8,
+        target: &FdtNode,
         path: &mut ArrayVec<FdtNode<'b, 'a>, MAX_DEPTH>,
     ) -> bool {
-        if at.name.as_ptr() == target {
+        if same_node(&at, target) {
             return true;
         }
         if path.try_push(at).is_err() {
@@ -123,7 +121,7 @@ fn ancestors<'b, 'a>(
         false
     }
     let mut path = ArrayVec::new();
-    search(fdt.find_node("/")?, node.name.as_ptr(), &mut path).then_some(path)
+    search(fdt.find_node("/")?, node, &mut path).then_some(path)
 }
 
 /// Big-endian cells of `bytes[at..]`, one or two of them; advances `at`.
@@ -243,15 +241,24 @@ pub fn stdout<'b, 'a>(fdt: &'b Fdt<'a>) -> Option<FdtNode<'b, 'a>> {
     fdt.find_node(path.split(':').next()?)
 }
 
-/// The console UART: `stdout-path` when it names an enabled PL011, else the
-/// first enabled PL011 (the Pi 4's stdout-path names its mini UART, which
-/// neither the monitor nor the EL1 programs drive).
-pub fn console_pl011(fdt: &Fdt) -> Option<Region> {
+/// The console UART's node: `stdout-path` when it names an enabled PL011,
+/// else the first enabled PL011 (the Pi 4's stdout-path names its mini
+/// UART, which neither the monitor nor the EL1 programs drive).
+pub fn console_pl011_node<'b, 'a>(fdt: &'b Fdt<'a>) -> Option<FdtNode<'b, 'a>> {
     let usable = |n: &FdtNode| is_compatible(n, &["arm,pl011"]) && is_enabled(n);
-    let node = stdout(fdt)
+    stdout(fdt)
         .filter(usable)
-        .or_else(|| fdt.all_nodes().find(usable))?;
-    first_reg(fdt, &node)
+        .or_else(|| fdt.all_nodes().find(usable))
+}
+
+/// The console UART's registers (see [`console_pl011_node`]).
+pub fn console_pl011(fdt: &Fdt) -> Option<Region> {
+    first_reg(fdt, &console_pl011_node(fdt)?)
+}
+
+/// Whether `a` and `b` are the same node.
+pub fn same_node(a: &FdtNode, b: &FdtNode) -> bool {
+    a.name.as_ptr() == b.name.as_ptr()
 }
 
 #[cfg(test)]

@@ -127,6 +127,7 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
             format_args!("cannot use the devicetree at {dtb:#x}: {e:?}"),
         ),
     };
+    console::setup(&p);
     let layout = arch::image_layout();
     if plan(&p, load_base) != Some(layout.start) {
         early_fatal(

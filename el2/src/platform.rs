@@ -87,6 +87,11 @@ pub struct Platform<'a> {
     pub cpus: ArrayVec<Cpu, MAX_CPUS>,
     /// PL011 console registers (from `/chosen/stdout-path`, else the first PL011).
     pub uart: Option<Range>,
+    /// The console's UART clock in Hz, when the DTB tells.
+    pub uart_clock: Option<u64>,
+    /// The BCM2711 GPIO block, when the console is its UART0: the monitor
+    /// routes UART0 to the 40-pin header (GPIO 14/15).
+    pub header_gpio: Option<Range>,
     pub gic: Option<Gic>,
     pub psci: Option<Conduit>,
     /// BCM2835/BCM2711 power-management block (its watchdog resets the SoC).
@@ -115,6 +120,8 @@ impl<'a> Platform<'a> {
             initrd: initrd(&fdt),
             cpus,
             uart: dtb::console_pl011(&fdt).map(range),
+            uart_clock: dtb::console_pl011_node(&fdt).and_then(|n| uart_clock(&fdt, &n)),
+            header_gpio: header_gpio(&fdt),
             gic: gic(&fdt),
             psci: psci(&fdt),
             pm: pm(&fdt),
@@ -256,6 +263,30 @@ fn psci(fdt: &Fdt) -> Option<Conduit> {
     }
 }
 
+/// The rate of the console's clock: a fixed clock's `clock-frequency`, or
+/// 48 MHz from the Raspberry Pi firmware's clocks (the UART clock the
+/// firmware sets up, pinned by `init_uart_clock` in the SD image's
+/// config.txt).
+fn uart_clock(fdt: &Fdt, uart: &FdtNode) -> Option<u64> {
+    let phandle = uart.property("clocks")?.value.get(..4)?;
+    let clock = fdt.find_phandle(u32::from_be_bytes(phandle.try_into().ok()?))?;
+    match clock.property("clock-frequency") {
+        Some(rate) => be_uint(rate.value),
+        None => dtb::is_compatible(&clock, &["raspberrypi,firmware-clocks"]).then_some(48_000_000),
+    }
+}
+
+/// The BCM2711 GPIO block when the console is UART0 (the `serial0` alias).
+fn header_gpio(fdt: &Fdt) -> Option<Range> {
+    let console = dtb::console_pl011_node(fdt)?;
+    let uart0 = fdt.find_node("serial0")?;
+    if !dtb::same_node(&console, &uart0) {
+        return None;
+    }
+    let gpio = fdt.find_compatible(&["brcm,bcm2711-gpio"])?;
+    regs(fdt, &gpio).next()
+}
+
 /// The power-management block: its first `reg` ("pm") holds the watchdog.
 fn pm(fdt: &Fdt) -> Option<Range> {
     let node = fdt.all_nodes().find(|n| {
@@ -306,6 +337,8 @@ mod tests {
         assert_eq!(p.cpu_index(0x8000_0002), Some(2));
         assert_eq!(p.cpu_index(7), None);
         assert_eq!(p.uart, Some(Range::new(0x0900_0000, 0x1000)));
+        assert_eq!(p.uart_clock, Some(24_000_000));
+        assert_eq!(p.header_gpio, None);
         let gic = p.gic.unwrap();
         assert_eq!(gic.version, GicVersion::V3);
         assert_eq!(gic.distributor, Range::new(0x0800_0000, 0x1_0000));
@@ -347,6 +380,7 @@ mod tests {
             .cells("#address-cells", &[2])
             .cells("#size-cells", &[1])
             .begin("aliases")
+            .prop("serial0", b"/soc/serial@7e201000\0")
             .prop("serial1", b"/soc/serial@7e215040\0")
             .end()
             .begin("chosen")
@@ -387,6 +421,8 @@ mod tests {
         assert_eq!(p.cpus.len(), 4);
         assert_eq!(p.cpus[3].enable, EnableMethod::SpinTable(0xf0));
         assert_eq!(p.uart, Some(Range::new(0xfe20_1000, 0x200)));
+        assert_eq!(p.uart_clock, Some(48_000_000));
+        assert_eq!(p.header_gpio, Some(Range::new(0xfe20_0000, 0xb4)));
         assert_eq!(p.pm, Some(Range::new(0xfe10_0000, 0x114)));
         assert_eq!(p.psci, None);
         let gic = p.gic.unwrap();
