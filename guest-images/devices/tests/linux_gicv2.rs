@@ -3,7 +3,10 @@
 //! gic_get_cpumask, gic_cpu_init on each CPU, IPIs through GICD_SGIR with the CPU map the
 //! driver learnt, and an SPI requested (byte write of ITARGETSR) and raised.
 
-use zxv_devices::{Deliveries, Delivery, Gic, GicVersion};
+mod common;
+
+use common::{raise_line, Cpu};
+use zxv_devices::{Delivery, Gic, GicVersion};
 
 const GIC_DIST_CTRL: u64 = 0x000;
 const GIC_DIST_CTR: u64 = 0x004;
@@ -20,37 +23,7 @@ const GICD_PIDR2: u64 = 0xFE8;
 const DEF_PRI_X4: u32 = 0xA0A0_A0A0;
 const UART_SPI: u32 = 33;
 
-/// One CPU of the guest, doing the driver's loads and stores, collecting deliveries.
-struct Cpu<'a> {
-    gic: &'a Gic,
-    vcpu: usize,
-    delivered: Vec<Delivery>,
-}
-
-impl<'a> Cpu<'a> {
-    fn new(gic: &'a Gic, vcpu: usize) -> Self {
-        Self {
-            gic,
-            vcpu,
-            delivered: Vec::new(),
-        }
-    }
-
-    fn readl(&self, offset: u64) -> u32 {
-        self.gic.distributor_read(self.vcpu, offset, 4) as u32
-    }
-
-    fn write(&mut self, value: u32, offset: u64, size: u8) {
-        let mut out = Deliveries::new();
-        self.gic
-            .distributor_write(self.vcpu, offset, size, value.into(), &mut out);
-        self.delivered.extend(out);
-    }
-
-    fn writel(&mut self, value: u32, offset: u64) {
-        self.write(value, offset, 4);
-    }
-
+impl Cpu<'_> {
     /// gic_get_cpumask: the first non-zero ITARGETSR0-7, folded into one byte.
     fn get_cpumask(&self) -> u8 {
         for i in (0..32).step_by(4) {
@@ -116,12 +89,7 @@ impl<'a> Cpu<'a> {
     /// gic_set_affinity (a byte write of ITARGETSR), unmask.
     fn request_spi(&mut self, intid: u32, cpu_map: u8) {
         let cfg = GIC_DIST_CONFIG + u64::from(intid / 16) * 4;
-        let old = self.readl(cfg);
-        let val = old & !(2 << ((intid % 16) * 2));
-        if val != old {
-            self.writel(val, cfg);
-            assert_eq!(self.readl(cfg), val);
-        }
+        self.configure_level(|c| c.readl(cfg), |c, v| c.writel(v, cfg), intid);
         self.write(cpu_map.into(), GIC_DIST_TARGET + u64::from(intid), 1);
         self.unmask(intid);
     }
@@ -233,10 +201,8 @@ fn a_requested_spi_goes_to_the_cpu_its_affinity_names() {
     let (mut cpu0, _, map) = boot(&gic);
     cpu0.request_spi(UART_SPI, map[1]);
     assert_eq!(cpu0.readl(GIC_DIST_TARGET + 32), 0x0101_0201);
-    let mut out = Deliveries::new();
-    gic.set_level(UART_SPI, true, &mut out);
     assert_eq!(
-        out.as_slice(),
+        raise_line(&gic, UART_SPI),
         [Delivery {
             vcpu: 1,
             intid: UART_SPI
@@ -250,9 +216,7 @@ fn an_spi_raised_before_the_distributor_is_enabled_arrives_with_it() {
     let (mut cpu0, _, map) = boot(&gic);
     cpu0.request_spi(UART_SPI, map[0]);
     cpu0.writel(0, GIC_DIST_CTRL);
-    let mut out = Deliveries::new();
-    gic.set_level(UART_SPI, true, &mut out);
-    assert!(out.is_empty());
+    assert!(raise_line(&gic, UART_SPI).is_empty());
     cpu0.writel(1, GIC_DIST_CTRL);
     assert_eq!(
         cpu0.delivered,

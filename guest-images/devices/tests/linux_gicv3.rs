@@ -3,6 +3,9 @@
 //! gic_update_rdist_properties), gic_dist_init, gic_cpu_init with gic_populate_rdist and
 //! gic_enable_redist on each CPU, the IPIs, and a level-triggered SPI requested and raised.
 
+mod common;
+
+use common::{raise_line, Cpu};
 use zxv_devices::{Deliveries, Delivery, Gic, GicVersion, GICR_FRAME_SIZE};
 
 const GICD_CTLR: u64 = 0x0;
@@ -28,38 +31,9 @@ const DEF_PRI_X4: u64 = 0xA0A0_A0A0;
 const UART_SPI: u32 = 33;
 const TIMER_PPI: u32 = 27;
 
-/// One CPU of the guest, doing the driver's loads and stores, collecting deliveries.
-struct Cpu<'a> {
-    gic: &'a Gic,
-    vcpu: usize,
-    delivered: Vec<Delivery>,
-}
-
-impl<'a> Cpu<'a> {
-    fn new(gic: &'a Gic, vcpu: usize) -> Self {
-        Self {
-            gic,
-            vcpu,
-            delivered: Vec::new(),
-        }
-    }
-
-    fn readl(&self, offset: u64) -> u32 {
-        self.gic.distributor_read(self.vcpu, offset, 4) as u32
-    }
-
-    fn writel(&mut self, value: u32, offset: u64) {
-        let mut out = Deliveries::new();
-        self.gic
-            .distributor_write(self.vcpu, offset, 4, value.into(), &mut out);
-        self.delivered.extend(out);
-    }
-
+impl Cpu<'_> {
     fn writeq(&mut self, value: u64, offset: u64) {
-        let mut out = Deliveries::new();
-        self.gic
-            .distributor_write(self.vcpu, offset, 8, value, &mut out);
-        self.delivered.extend(out);
+        self.write(value, offset, 8);
     }
 
     fn rd_readl(&self, offset: u64) -> u32 {
@@ -178,25 +152,10 @@ impl<'a> Cpu<'a> {
         self.redist_wait_for_rwp(rd);
     }
 
-    /// gic_set_type for a PPI or SPI: gic_configure_irq's read-modify-write and read-back.
-    fn set_type_level(
-        &mut self,
-        base_read: impl Fn(&Self) -> u32,
-        offset_write: impl Fn(&mut Self, u32),
-        bit: u32,
-    ) {
-        let old = base_read(self);
-        let val = old & !(2 << (bit * 2));
-        if val != old {
-            offset_write(self, val);
-            assert_eq!(base_read(self), val, "the configuration sticks");
-        }
-    }
-
     /// request_irq of an SPI on this CPU: level type, affinity to this CPU, unmask.
     fn request_spi(&mut self, intid: u32) {
         let cfg = GICD_ICFGR + u64::from(intid / 16) * 4;
-        self.set_type_level(|c| c.readl(cfg), |c, v| c.writel(v, cfg), intid % 16);
+        self.configure_level(|c| c.readl(cfg), |c, v| c.writel(v, cfg), intid);
         // gic_set_affinity: peek ISENABLER, write IROUTER, wait.
         let enabled = self.readl(GICD_ISENABLER + u64::from(intid / 32) * 4) & 1 << (intid % 32);
         assert_eq!(enabled, 0);
@@ -233,10 +192,10 @@ fn boot(gic: &Gic) -> (Cpu<'_>, Cpu<'_>, u64, u64) {
             cpu.unmask_private(rd, ipi);
         }
         let icfgr1 = rd + SGI_BASE + GICD_ICFGR + 4;
-        cpu.set_type_level(
+        cpu.configure_level(
             |c| c.rd_readl(icfgr1),
             |c, v| c.rd_writel(v, icfgr1),
-            TIMER_PPI % 16,
+            TIMER_PPI,
         );
         cpu.unmask_private(rd, TIMER_PPI);
     }
@@ -329,10 +288,8 @@ fn a_requested_uart_spi_is_delivered_on_its_rising_line() {
     let (mut cpu0, ..) = boot(&gic);
     cpu0.request_spi(UART_SPI);
     assert!(cpu0.delivered.is_empty());
-    let mut out = Deliveries::new();
-    gic.set_level(UART_SPI, true, &mut out);
     assert_eq!(
-        out.as_slice(),
+        raise_line(&gic, UART_SPI),
         [Delivery {
             vcpu: 0,
             intid: UART_SPI
@@ -345,10 +302,8 @@ fn an_spi_moved_to_cpu_1_goes_there() {
     let gic = Gic::new(GicVersion::V3, 2);
     let (_, mut cpu1, ..) = boot(&gic);
     cpu1.request_spi(UART_SPI);
-    let mut out = Deliveries::new();
-    gic.set_level(UART_SPI, true, &mut out);
     assert_eq!(
-        out.as_slice(),
+        raise_line(&gic, UART_SPI),
         [Delivery {
             vcpu: 1,
             intid: UART_SPI
