@@ -2,8 +2,9 @@
 //! has no part in it (PSCI queries, BELL traps, trapped system registers,
 //! WFI/WFE), otherwise a packet or a status for zx_vcpu_enter.
 
-use crate::guest::{Guest, TrapKind};
+use crate::guest::{Guest, TrapHit, TrapKind};
 use crate::world::{self, Syndrome, HCR_DC, HCR_TVM};
+use syscalls::exits::ExitKind;
 use syscalls::port::{PacketGuestBell, PacketGuestMem, PacketGuestVcpu, PortPacket};
 use syscalls::Status;
 use vcpu::esr::Esr;
@@ -33,37 +34,44 @@ const SCTLR_C: u64 = 1 << 2;
 const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
 
 /// Handles one synchronous exit, with the guest's EL1 context live on this
-/// CPU; `hcr` is the guest's HCR_EL2 for its next entry.
+/// CPU; `hcr` is the guest's HCR_EL2 for its next entry. Also says what
+/// kind of exit it was, for ZXV_INFO_VCPU_EXITS.
 pub fn handle(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
     hcr: &mut u64,
     syndrome: Syndrome,
-) -> Flow {
+) -> (ExitKind, Flow) {
     let esr = Esr(syndrome.esr);
     match decode(syndrome.esr, syndrome.far, syndrome.hpfar) {
         Exit::DataAbort(mmio) => data_abort(guest, regs, mmio, esr.instruction_len()),
-        Exit::Hvc { imm } => call(regs, imm, 0),
+        Exit::Hvc { imm } => (ExitKind::Hvc, call(regs, imm, 0)),
         // A trapped SMC returns to the SMC itself.
-        Exit::Smc { imm } => call(regs, imm, 4),
+        Exit::Smc { imm } => (ExitKind::Smc, call(regs, imm, 4)),
         Exit::Wfi => {
             regs.advance_pc(esr.instruction_len());
-            Flow::WaitForInterrupt
+            (ExitKind::Wfi, Flow::WaitForInterrupt)
         }
         Exit::Wfe => {
             regs.advance_pc(esr.instruction_len());
-            Flow::Continue
+            (ExitKind::Wfe, Flow::Continue)
         }
-        Exit::SysReg(access) => system_register(guest, vcpu_index, regs, hcr, access),
+        Exit::SysReg(access) if access.reg == SysReg::IccSgi1r => {
+            (ExitKind::Sgi, system_register(guest, vcpu_index, regs, hcr, access))
+        }
+        Exit::SysReg(access) => (
+            ExitKind::SysReg,
+            system_register(guest, vcpu_index, regs, hcr, access),
+        ),
         Exit::InstructionAbort { ipa } => {
             log::warn!(
                 "guest {}: instruction fetch from unmapped IPA {ipa:#x}",
                 guest.koid
             );
-            Flow::Stop(Status::NOT_FOUND)
+            (ExitKind::Other, Flow::Stop(Status::NOT_FOUND))
         }
-        Exit::FpSimd => Flow::LoadFp,
+        Exit::FpSimd => (ExitKind::FpSimd, Flow::LoadFp),
         Exit::BadAbort { .. } | Exit::SError | Exit::Other { .. } => {
             log::warn!(
                 "guest {}: unhandled exit {:?} at {:#x}",
@@ -71,12 +79,12 @@ pub fn handle(
                 esr,
                 regs.file.pc
             );
-            Flow::Stop(Status::NOT_SUPPORTED)
+            (ExitKind::Other, Flow::Stop(Status::NOT_SUPPORTED))
         }
     }
 }
 
-fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, len: u64) -> Flow {
+fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, len: u64) -> (ExitKind, Flow) {
     let Some(trap) = guest.trap_at(mmio.ipa) else {
         log::warn!(
             "guest {}: access to unmapped IPA {:#x} at {:#x}",
@@ -84,8 +92,17 @@ fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, len: u64) -> Flow
             mmio.ipa,
             regs.file.pc
         );
-        return Flow::Stop(Status::NOT_FOUND);
+        return (ExitKind::Other, Flow::Stop(Status::NOT_FOUND));
     };
+    let kind = match trap.kind {
+        TrapKind::Bell => ExitKind::BellTrap,
+        TrapKind::Mem => ExitKind::MemTrap,
+    };
+    (kind, trap_access(regs, mmio, len, trap))
+}
+
+/// A guest access to a BELL or MEM trap.
+fn trap_access(regs: &mut GuestRegs, mmio: Mmio, len: u64, trap: TrapHit) -> Flow {
     match trap.kind {
         TrapKind::Bell => {
             if !mmio.write {
@@ -155,8 +172,9 @@ fn call(regs: &mut GuestRegs, imm: u16, pc_step: u64) -> Flow {
     }
 }
 
-/// Trapped EL1 system-register accesses (HCR_EL2.TVM, TSW, and the debug
-/// registers MDCR_EL2.TDOSA traps), emulated as Zircon does.
+/// Trapped EL1 system-register accesses (HCR_EL2.TVM, TSW, TID3, and the
+/// debug registers MDCR_EL2.TDOSA traps), emulated as Zircon does; ID
+/// registers read as vcpu::idregs says.
 fn system_register(
     guest: &Guest,
     vcpu_index: usize,
@@ -180,6 +198,10 @@ fn system_register(
         SysReg::IccSgi1r => {
             regs.advance_pc(4);
             return sgi(vcpu_index, value);
+        }
+        SysReg::IdReg { crm, op2 } if access.read => {
+            let value = vcpu::idregs::guest_view(crm, op2, crate::id_registers::read(crm, op2));
+            regs.set_reg(access.rt, value);
         }
         SysReg::OsLar | SysReg::OsLsr | SysReg::OsDlr | SysReg::DbgPrcr => {
             if access.read {

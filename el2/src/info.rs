@@ -6,6 +6,7 @@ use crate::{objects, system};
 use syscalls::object::{
     InfoHandleBasic, ZxvInfo, INFO_HANDLE_BASIC, INFO_VCPU, INFO_VCPU_FLAG_KICKED, ZXV_ABI_VERSION,
 };
+use syscalls::exits::ZXV_INFO_VCPU_EXITS;
 use syscalls::Status;
 
 /// Writes a one-record topic: BUFFER_TOO_SMALL (actual 0, avail 1) when the
@@ -48,6 +49,10 @@ pub fn object_get_info(handle: u32, topic: u32, buffer: u64, size: u64) -> Reply
                 let flags = if v.is_kicked() { INFO_VCPU_FLAG_KICKED } else { 0 };
                 single_record(buffer, size, &flags.to_le_bytes())
             }
+            None => Reply::status(Status::WRONG_TYPE),
+        },
+        ZXV_INFO_VCPU_EXITS => match object.vcpu() {
+            Some(v) => single_record(buffer, size, &v.exits().to_bytes()),
             None => Reply::status(Status::WRONG_TYPE),
         },
         _ => Reply::status(Status::NOT_SUPPORTED),

@@ -40,6 +40,7 @@ target_only!(
     host,
     host_psci,
     hostmem,
+    id_registers,
     irq,
     info,
     logger,

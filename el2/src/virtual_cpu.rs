@@ -11,8 +11,9 @@ use crate::vgic::Vgic;
 use crate::world::{self, ExitKind, GuestWorld};
 use alloc::sync::Arc;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use gic::{ListRegister, LrTracker, PendingSet, VirtualInterface};
+use syscalls::exits::{ExitKind as Counted, VcpuExits};
 use syscalls::port::PortPacket;
 use syscalls::{Status, ZxResult};
 use vcpu::regs::GuestRegs;
@@ -109,6 +110,8 @@ pub struct Vcpu {
     pending: PendingSet,
     /// The CPU running (or waiting in) this vCPU's zx_vcpu_enter, or NOT_RUNNING.
     running_on: AtomicUsize,
+    /// Exits by kind (ZXV_INFO_VCPU_EXITS); only the owner CPU counts.
+    exits: [AtomicU64; Counted::COUNT],
     state: UnsafeCell<VcpuContext>,
 }
 
@@ -140,6 +143,7 @@ impl Vcpu {
             kicked: AtomicBool::new(false),
             pending: PendingSet::new(),
             running_on: AtomicUsize::new(NOT_RUNNING),
+            exits: [const { AtomicU64::new(0) }; Counted::COUNT],
             state: UnsafeCell::new(state),
         }))
     }
@@ -181,14 +185,17 @@ impl Vcpu {
                     interrupts.refill(vgic, &self.pending);
                 }
                 let (kind, syndrome) = world::enter(&mut regs.file, world.hcr);
-                let flow = match kind {
-                    ExitKind::Irq | ExitKind::Fiq => self.physical_interrupt(&mut vtimer_masked),
+                let (counted, flow) = match kind {
+                    ExitKind::Irq | ExitKind::Fiq => {
+                        (Counted::Interrupt, self.physical_interrupt(&mut vtimer_masked))
+                    }
                     ExitKind::SError => {
                         log::warn!("vcpu {}: SError from the guest (ignored)", self.koid);
-                        Flow::Continue
+                        (Counted::Other, Flow::Continue)
                     }
                     ExitKind::Sync => exits::handle(&self.guest, self.index, regs, &mut world.hcr, syndrome),
                 };
+                self.count_exit(counted);
                 match flow {
                     Flow::Continue => {}
                     Flow::LoadFp => fp.switch_to_guest(&world.fp),
@@ -276,6 +283,17 @@ impl Vcpu {
 }
 
 impl Vcpu {
+    /// Counts one exit of `kind` (owner CPU only: a plain load and store).
+    fn count_exit(&self, kind: Counted) {
+        let counter = &self.exits[kind as usize];
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// The exit counts so far (ZXV_INFO_VCPU_EXITS).
+    pub fn exits(&self) -> VcpuExits {
+        VcpuExits { counts: core::array::from_fn(|i| self.exits[i].load(Ordering::Relaxed)) }
+    }
+
     /// zx_vcpu_kick: the current or next enter returns CANCELED; kicks
     /// collapse into one.
     pub fn kick(&self) {

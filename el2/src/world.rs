@@ -88,9 +88,10 @@ pub struct GuestWorld {
     pub vtcr: u64,
 }
 
-/// HCR_EL2 for guests (Zircon's): VM, PTW, FMO, IMO, AMO, DC, TWI, TWE,
-/// TSC, TSW, TVM, RW.
-pub const HCR_GUEST: u64 = 0x8448_703d;
+/// HCR_EL2 for guests: Zircon's (VM, PTW, FMO, IMO, AMO, DC, TWI, TWE, TSC,
+/// TSW, TVM, RW) plus TID3, so that guests see only the features the
+/// monitor virtualises (vcpu::idregs).
+pub const HCR_GUEST: u64 = 0x844c_703d;
 pub const HCR_DC: u64 = 1 << 12;
 pub const HCR_TVM: u64 = 1 << 26;
 /// SCTLR_EL1 of a new vCPU: RES1 bits only (MMU and caches off).

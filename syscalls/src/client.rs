@@ -4,6 +4,7 @@
 use core::arch::asm;
 use core::ptr;
 
+use crate::exits::{VcpuExits, ZXV_INFO_VCPU_EXITS};
 use crate::hypervisor::{VcpuIo, VcpuState, VCPU_IO, VCPU_STATE};
 use crate::ids;
 use crate::object::{Handle, InfoHandleBasic, InfoVcpu, ZxvInfo, INFO_HANDLE_BASIC, INFO_VCPU};
@@ -175,6 +176,13 @@ pub fn object_get_info_vcpu(vcpu: Handle) -> ZxResult<InfoVcpu> {
     let mut buf = [0; InfoVcpu::SIZE];
     object_get_info(vcpu, INFO_VCPU, &mut buf)?;
     Ok(InfoVcpu::from_bytes(&buf))
+}
+
+/// `zx_object_get_info(ZXV_INFO_VCPU_EXITS)`: the vCPU's exit counts.
+pub fn object_get_info_vcpu_exits(vcpu: Handle) -> ZxResult<VcpuExits> {
+    let mut buf = [0; VcpuExits::SIZE];
+    object_get_info(vcpu, ZXV_INFO_VCPU_EXITS, &mut buf)?;
+    Ok(VcpuExits::from_bytes(&buf))
 }
 
 /// `zx_guest_create`: returns the guest and the VMAR of its physical address space.

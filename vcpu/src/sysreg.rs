@@ -42,6 +42,13 @@ pub enum SysReg {
     OsDlr,
     /// DBGPRCR_EL1 (2, 0, 1, 4, 4).
     DbgPrcr,
+    /// An ID register (3, 0, 0, CRm 1-7, Op2), trapped by HCR_EL2.TID3 (see idregs.rs).
+    IdReg {
+        /// CRm.
+        crm: u8,
+        /// Op2.
+        op2: u8,
+    },
     /// Any other encoding.
     Other {
         /// Op0.
@@ -60,6 +67,9 @@ pub enum SysReg {
 impl SysReg {
     /// The register or operation with the encoding (Op0, Op1, CRn, CRm, Op2).
     pub fn from_encoding(op0: u8, op1: u8, crn: u8, crm: u8, op2: u8) -> Self {
+        if crate::idregs::is_id_register(op0, op1, crn, crm) {
+            return Self::IdReg { crm, op2 };
+        }
         match (op0, op1, crn, crm, op2) {
             (3, 0, 1, 0, 0) => Self::Sctlr,
             (3, 0, 2, 0, 0) => Self::Ttbr0,
@@ -178,6 +188,24 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn decodes_id_registers() {
+        // ID_AA64PFR0_EL1 (3, 0, 0, 4, 0) and ID_AA64MMFR2_EL1 (3, 0, 0, 7, 2).
+        assert_eq!(
+            decode(iss([3, 0, 0, 4, 0], 2, true)).reg,
+            SysReg::IdReg { crm: 4, op2: 0 }
+        );
+        assert_eq!(
+            decode(iss([3, 0, 0, 7, 2], 2, true)).reg,
+            SysReg::IdReg { crm: 7, op2: 2 }
+        );
+        // MIDR_EL1 (CRm 0) is not in the trapped space.
+        assert!(matches!(
+            decode(iss([3, 0, 0, 0, 0], 2, true)).reg,
+            SysReg::Other { .. }
+        ));
     }
 
     #[test]

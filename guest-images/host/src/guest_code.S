@@ -266,6 +266,18 @@ snippet psci_version
     test_complete
 end_snippet psci_version
 
+/* The ID registers the guest sees (HCR_EL2.TID3): ID_AA64PFR0, PFR1, DFR0,
+ * ISAR1, ISAR2 and ZFR0 in x1-x6. */
+snippet id_registers
+    mrs     x1, id_aa64pfr0_el1
+    mrs     x2, id_aa64pfr1_el1
+    mrs     x3, id_aa64dfr0_el1
+    mrs     x4, id_aa64isar1_el1
+    mrs     x5, id_aa64isar2_el1
+    mrs     x6, S3_0_C0_C4_4
+    test_complete
+end_snippet id_registers
+
 /* Host service-call IDs from the guest: zx_handle_close through HVC
  * (result in x1), zxv_info through SMC (result in x2). */
 snippet hvc_unknown_function

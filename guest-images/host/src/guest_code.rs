@@ -102,4 +102,5 @@ snippets!(
     vcpu_fp,
     vcpu_wfi_aarch32,
     vcpu_fp_aarch32,
+    id_registers,
 );

@@ -5,7 +5,11 @@ use super::fixture::*;
 use crate::ensure;
 use crate::guest_code;
 use crate::suite::{Suite, TestResult};
-use syscalls::client::{object_get_info_handle_basic, port_create, vcpu_write_state};
+use syscalls::client::{
+    object_get_info, object_get_info_handle_basic, object_get_info_vcpu_exits, port_create,
+    vcpu_write_state,
+};
+use syscalls::exits::{ExitKind, VcpuExits, ZXV_INFO_VCPU_EXITS};
 use syscalls::hypervisor::{GUEST_TRAP_BELL, GUEST_TRAP_MEM};
 use syscalls::port::{PKT_GUEST_VCPU_STARTUP, PKT_TYPE_GUEST_VCPU};
 use syscalls::{Handle, Rights, Status};
@@ -18,6 +22,10 @@ pub fn run(suite: &mut Suite, resource: Handle) {
     suite.run("guest_psci_cpu_on", || cpu_on(resource));
     suite.run("guest_psci_version", || psci_version(resource));
     suite.run("guest_hvc_unknown_function", || hvc_unknown(resource));
+    suite.run("guest_id_registers_hide_unvirtualised_features", || {
+        id_registers(resource)
+    });
+    suite.run("vcpu_exit_counts", || exit_counts(resource));
     suite.run("guest_unmapped_access", || {
         let fx = Fixture::new(resource, GUEST_RAM, guest_code::unmapped_access())?;
         expect_enter(fx.vcpu(), Status::NOT_FOUND)
@@ -106,4 +114,116 @@ fn bell_read(resource: Handle) -> TestResult {
     let fx = Fixture::new(resource, GUEST_RAM, guest_code::trap_load())?;
     fx.trap(GUEST_TRAP_BELL, TRAP_ADDR, port.h(), TRAP_KEY)?;
     expect_enter(fx.vcpu(), Status::NOT_SUPPORTED)
+}
+
+/// Reads an ID register at EL1 (the host's view: not trapped).
+macro_rules! host_id_register {
+    ($name:literal) => {{
+        let value: u64;
+        // SAFETY: reading an ID register has no side effects.
+        unsafe { core::arch::asm!(concat!("mrs {}, ", $name), out(reg) value) };
+        value
+    }};
+}
+
+/// The 4-bit field at `shift`.
+fn id_field(value: u64, shift: u32) -> u64 {
+    (value >> shift) & 0xF
+}
+
+/// A guest's ID registers (HCR_EL2.TID3): SVE, SME, MTE, PMU, pointer
+/// authentication and WFxT read as absent; the base features (FP,
+/// AdvSIMD, the GIC interface, BTI, debug) as the hardware has them.
+fn id_registers(resource: Handle) -> TestResult {
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::id_registers())?;
+    enter_and_clean_exit(fx.vcpu())?;
+    let x = read_state(fx.vcpu())?.x;
+    let (pfr0, pfr1, dfr0, isar1, isar2, zfr0) = (x[1], x[2], x[3], x[4], x[5], x[6]);
+    let host_pfr0 = host_id_register!("id_aa64pfr0_el1");
+    let host_pfr1 = host_id_register!("id_aa64pfr1_el1");
+    let host_dfr0 = host_id_register!("id_aa64dfr0_el1");
+    let hidden = [
+        ("ID_AA64PFR0.SVE", pfr0, 32),
+        ("ID_AA64PFR0.AMU", pfr0, 44),
+        ("ID_AA64PFR1.MTE", pfr1, 8),
+        ("ID_AA64PFR1.SME", pfr1, 24),
+        ("ID_AA64DFR0.PMUVer", dfr0, 8),
+        ("ID_AA64DFR0.PMSVer", dfr0, 32),
+        ("ID_AA64ISAR1.APA", isar1, 4),
+        ("ID_AA64ISAR1.API", isar1, 8),
+        ("ID_AA64ISAR1.GPA", isar1, 24),
+        ("ID_AA64ISAR1.GPI", isar1, 28),
+        ("ID_AA64ISAR2.WFxT", isar2, 0),
+        ("ID_AA64ISAR2.APA3", isar2, 12),
+    ];
+    for (name, value, shift) in hidden {
+        ensure!(
+            id_field(value, shift) == 0,
+            "guest sees {name} = {}",
+            id_field(value, shift)
+        );
+    }
+    ensure!(zfr0 == 0, "guest ID_AA64ZFR0_EL1 = {zfr0:#x}, want 0");
+    let kept = [
+        ("ID_AA64PFR0.EL1", pfr0, host_pfr0, 4),
+        ("ID_AA64PFR0.FP", pfr0, host_pfr0, 16),
+        ("ID_AA64PFR0.AdvSIMD", pfr0, host_pfr0, 20),
+        ("ID_AA64PFR0.GIC", pfr0, host_pfr0, 24),
+        ("ID_AA64PFR1.BT", pfr1, host_pfr1, 0),
+        ("ID_AA64DFR0.DebugVer", dfr0, host_dfr0, 0),
+        ("ID_AA64DFR0.BRPs", dfr0, host_dfr0, 12),
+    ];
+    for (name, guest, host, shift) in kept {
+        ensure!(
+            id_field(guest, shift) == id_field(host, shift),
+            "guest sees {name} = {}, the hardware has {}",
+            id_field(guest, shift),
+            id_field(host, shift)
+        );
+    }
+    Ok(())
+}
+
+/// ZXV_INFO_VCPU_EXITS counts what the guest did: six ID-register reads
+/// (sysreg) and the MEM-trap store that ends it, and nothing before the
+/// first enter; a guest handle is WRONG_TYPE, a short buffer
+/// BUFFER_TOO_SMALL.
+fn exit_counts(resource: Handle) -> TestResult {
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::id_registers())?;
+    let before = ok(
+        "get_info before enter",
+        object_get_info_vcpu_exits(fx.vcpu()),
+    )?;
+    ensure!(
+        before.total() == 0,
+        "a new vCPU has {} exits",
+        before.total()
+    );
+    enter_and_clean_exit(fx.vcpu())?;
+    let after = ok("get_info", object_get_info_vcpu_exits(fx.vcpu()))?;
+    for (kind, want) in [
+        (ExitKind::SysReg, 6),
+        (ExitKind::MemTrap, 1),
+        (ExitKind::Hvc, 0),
+        (ExitKind::Wfi, 0),
+        (ExitKind::Other, 0),
+    ] {
+        ensure!(
+            after.get(kind) == want,
+            "{} exits: {}, want {want}",
+            kind.name(),
+            after.get(kind)
+        );
+    }
+    let mut buf = [0u8; VcpuExits::SIZE];
+    ensure!(
+        object_get_info(fx.guest(), ZXV_INFO_VCPU_EXITS, &mut buf) == Err(Status::WRONG_TYPE),
+        "a guest handle did not give WRONG_TYPE"
+    );
+    ensure!(
+        object_get_info(fx.vcpu(), ZXV_INFO_VCPU_EXITS, &mut buf[..8])
+            == Err(Status::BUFFER_TOO_SMALL),
+        "an 8-byte buffer did not give BUFFER_TOO_SMALL"
+    );
+    Ok(())
 }

@@ -1,0 +1,154 @@
+//! The guest's GIC as the VMM emulates it: the distributor (GICv2 or GICv3) and the GICv3
+//! redistributors. All vCPU threads share one [`Gic`]; its state sits behind a spin lock held
+//! for one access. Every call that can make an interrupt deliverable appends the deliveries
+//! to the caller's [`Deliveries`], for the VMM to inject with `zx_vcpu_interrupt`.
+
+mod bank;
+mod distributor;
+mod ids;
+mod irqregs;
+mod redistributor;
+mod routing;
+mod sgi;
+mod state;
+
+use crate::{mmio, Deliveries, GICR_FRAME_SIZE, MAX_VCPUS, NUM_INTIDS};
+use spin::Mutex;
+use state::State;
+
+/// The GIC architecture the guest sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicVersion {
+    V2,
+    V3,
+}
+
+/// The emulated distributor and redistributors of one guest.
+pub struct Gic {
+    version: GicVersion,
+    num_vcpus: usize,
+    state: Mutex<State>,
+}
+
+impl Gic {
+    /// A GIC in its reset state for `num_vcpus` vCPUs (GICv3 redistributors asleep, the
+    /// distributor disabled, every interrupt disabled).
+    ///
+    /// # Panics
+    /// If `num_vcpus` is 0 or more than [`MAX_VCPUS`].
+    pub fn new(version: GicVersion, num_vcpus: usize) -> Self {
+        assert!(
+            (1..=MAX_VCPUS).contains(&num_vcpus),
+            "a GIC serves 1 to {MAX_VCPUS} vCPUs"
+        );
+        Self {
+            version,
+            num_vcpus,
+            state: Mutex::new(State::new(version, num_vcpus)),
+        }
+    }
+
+    pub fn version(&self) -> GicVersion {
+        self.version
+    }
+
+    pub fn num_vcpus(&self) -> usize {
+        self.num_vcpus
+    }
+
+    /// The size of the redistributor region: one [`GICR_FRAME_SIZE`] frame per vCPU on GICv3,
+    /// none on GICv2.
+    pub fn redistributor_region_size(&self) -> u64 {
+        match self.version {
+            GicVersion::V2 => 0,
+            GicVersion::V3 => self.num_vcpus as u64 * GICR_FRAME_SIZE,
+        }
+    }
+
+    /// A load of `size` bytes by `vcpu` at `offset` in the distributor region.
+    pub fn distributor_read(&self, vcpu: usize, offset: u64, size: u8) -> u64 {
+        let state = self.state.lock();
+        mmio::read(offset, size, |word| distributor::read(&state, vcpu, word))
+    }
+
+    /// A store of `size` bytes of `value` by `vcpu` at `offset` in the distributor region.
+    pub fn distributor_write(
+        &self,
+        vcpu: usize,
+        offset: u64,
+        size: u8,
+        value: u64,
+        out: &mut Deliveries,
+    ) {
+        self.update(out, |state| {
+            mmio::write(offset, size, value, |word, value, lanes| {
+                distributor::write(state, vcpu, word, value, lanes)
+            })
+        });
+    }
+
+    /// A load at `offset` in the redistributor region (frame `offset / GICR_FRAME_SIZE` is
+    /// vCPU `offset / GICR_FRAME_SIZE`'s); `vcpu`, the accessing one, does not matter.
+    pub fn redistributor_read(&self, _vcpu: usize, offset: u64, size: u8) -> u64 {
+        let state = self.state.lock();
+        mmio::read(offset, size, |word| redistributor::read(&state, word))
+    }
+
+    /// A store at `offset` in the redistributor region.
+    pub fn redistributor_write(
+        &self,
+        _vcpu: usize,
+        offset: u64,
+        size: u8,
+        value: u64,
+        out: &mut Deliveries,
+    ) {
+        self.update(out, |state| {
+            mmio::write(offset, size, value, |word, value, lanes| {
+                redistributor::write(state, word, value, lanes)
+            })
+        });
+    }
+
+    /// A device's interrupt line, SPI `intid`, is now `high`. A rising edge latches the SPI
+    /// pending: delivered at once if enabled and routed, else when it becomes so (unless
+    /// ICPENDR withdraws it, or, level-sensitive, its line falls first). As on hardware, a
+    /// level-sensitive SPI whose line is high is pending again whenever it is enabled. Other
+    /// INTIDs are ignored.
+    pub fn set_level(&self, intid: u32, high: bool, out: &mut Deliveries) {
+        if !(32..NUM_INTIDS).contains(&intid) {
+            return;
+        }
+        self.update(out, |state| {
+            if let Some(bank) = state.bank_index(0, intid) {
+                state.banks[bank].set_line(1 << (intid % 32), high);
+            }
+        });
+    }
+
+    /// A guest SGI: `from` sent SGI `intid` (< 16) to the vCPUs in `target_mask` (bit n =
+    /// vCPU n), as the monitor reports a GICv3 guest's ICC_SGI1R_EL1 write. Each target gets
+    /// it when its SGI is enabled.
+    pub fn send_sgi(&self, from: usize, target_mask: u64, intid: u32, out: &mut Deliveries) {
+        self.update(out, |state| state.send_sgi(from, target_mask, intid));
+    }
+
+    /// PPI `intid` (16..32) of `vcpu` fires; delivered under the same rules as any interrupt.
+    pub fn raise_ppi(&self, vcpu: usize, intid: u32, out: &mut Deliveries) {
+        if !(16..32).contains(&intid) {
+            return;
+        }
+        self.update(out, |state| {
+            if let Some(bank) = state.bank_index(vcpu, intid) {
+                state.banks[bank].pending |= 1 << intid;
+            }
+        });
+    }
+
+    /// Changes the state under the lock with `change`, then delivers what became deliverable.
+    fn update(&self, out: &mut Deliveries, change: impl FnOnce(&mut State)) {
+        let mut state = self.state.lock();
+        change(&mut state);
+        state.deliver(out);
+    }
+}
