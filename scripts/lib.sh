@@ -152,6 +152,51 @@ debian_arm64_kernel() {
     cat "$file"
 }
 
+# ensure_tools CMD:PACKAGE...: installs the Debian packages whose commands
+# are missing (e.g. ensure_tools dtc:device-tree-compiler).
+ensure_tools() {
+    local spec missing=()
+    for spec in "$@"; do
+        command -v "${spec%%:*}" >/dev/null || PATH=$PATH:/sbin:/usr/sbin command -v "${spec%%:*}" >/dev/null \
+            || missing+=("${spec#*:}")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    say "installing ${missing[*]} from Debian"
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# pi4_dtb: sets PI4_DTB to bcm2711-rpi-4-b.dtb from Debian's current arm64
+# kernel package (downloaded once, see debian_arm64_fetch).
+pi4_dtb() {
+    local kernel
+    kernel=$(debian_arm64_kernel)
+    debian_arm64_fetch "$kernel"
+    PI4_DTB="$DEBIAN_ARM64_CACHE/root/$kernel/usr/lib/$kernel/broadcom/bcm2711-rpi-4-b.dtb"
+    [ -f "$PI4_DTB" ] || die "$kernel has no broadcom/bcm2711-rpi-4-b.dtb"
+}
+
+# qemu_raspi4b_cmd: sets QEMU to the command line booting the monitor on
+# QEMU's raspi4b (more arguments can be appended). QEMU gives the board
+# 2 GiB but its DTB fix-up replaces every memory@ node with one for the
+# RAM below the VideoCore's (0..0x3c000000); the Pi firmware would also
+# list 0x40000000..0x80000000, so the DTB passed here carries that range in
+# a device_type = "memory" node QEMU leaves alone. No -semihosting: the
+# monitor powers off through the PM watchdog, which with -no-reboot ends QEMU.
+qemu_raspi4b_cmd() {
+    ensure_tools dtc:device-tree-compiler
+    pi4_dtb
+    local dtb="$OUT/raspi4b.dtb"
+    if [ ! "$dtb" -nt "$PI4_DTB" ]; then
+        cp "$PI4_DTB" "$dtb.tmp"
+        fdtput -p -t s "$dtb.tmp" /sdram@40000000 device_type memory
+        fdtput -t x "$dtb.tmp" /sdram@40000000 reg 0 40000000 40000000
+        mv "$dtb.tmp" "$dtb"
+    fi
+    QEMU=(qemu-system-aarch64 -M raspi4b -dtb "$dtb" -display none -serial stdio -monitor none -no-reboot
+        -kernel "$MONITOR_IMAGE")
+}
+
 # Builds the VMM (guest-images/vmm) and the benchmark's counter program
 # (guest-images/ticks): $OUT/vmm.elf and $OUT/ticks.
 build_vmm() {

@@ -3,9 +3,12 @@
 #   1. host unit tests (cargo test: ABI layouts, ESR decoding, page tables,
 #      DTB parsing and rewriting, handle table, ...);
 #   2. the on-target suite (the default host) on QEMU virt with GICv3 -smp 4
-#      (built-in host) and GICv2 -smp 2 (the same host loaded with -initrd);
+#      (built-in host) and GICv2 -smp 2 (the same host loaded with -initrd),
+#      and on QEMU raspi4b (Raspberry Pi 4: spin table, PM watchdog, GIC-400);
 #   3. boot scenarios: PSCI SYSTEM_RESET, entry at EL1, too little RAM, and
-#      rejected host images; a smoke run of the benchmark mode.
+#      rejected host images; a smoke run of the benchmark mode;
+#   4. the Raspberry Pi 4 SD card image (scripts/mk-sdimage.sh), with and
+#      without a host: partition table, FAT32, files, config.txt.
 # Every QEMU run has a timeout (ZXV_QEMU_TIMEOUT, default 300 s). Logs are in
 # target/zxvisor/logs. Exits non-zero on any failure.
 . "$(dirname "$0")/lib.sh"
@@ -34,29 +37,34 @@ explain() {
     tail -n 25 "$LOGS/$name.log" | sed 's/^/    | /'
 }
 
-# suite NAME GIC SMP ARGS...: one on-target run; each `ok`/`FAIL` line of the
-# host counts as a test.
-suite() {
-    local name=$1 gic=$2 smp=$3
-    shift 3
-    say "on-target suite: $name (virt, GICv$gic, -smp $smp)"
-    qemu_virt_cmd "$gic" "$smp"
-    qemu_log "$name" "$@"
-    local ok bad closing
-    ok=$(grep -c '^ok ' "$LOGS/$name.log" || true)
-    bad=$(grep -c '^FAIL ' "$LOGS/$name.log" || true)
-    skipped=$((skipped + $(grep -c '^skip ' "$LOGS/$name.log" || true)))
-    closing=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$LOGS/$name.log" | tail -1 || true)
-    grep -E '^(ok|FAIL|skip) ' "$LOGS/$name.log" | sed -E "s/^(ok|FAIL|skip) /\1 $name: /"
-    passed=$((passed + ok))
+# count_lines NAME FILE: counts the `ok`/`FAIL`/`skip` lines of FILE as
+# tests, printing them prefixed with NAME; sets OK (the number of ok lines).
+count_lines() {
+    local name=$1 file=$2 bad
+    OK=$(grep -c '^ok ' "$file" || true)
+    bad=$(grep -c '^FAIL ' "$file" || true)
+    skipped=$((skipped + $(grep -c '^skip ' "$file" || true)))
+    grep -E '^(ok|FAIL|skip) ' "$file" | sed -E "s/^(ok|FAIL|skip) /\1 $name: /"
+    passed=$((passed + OK))
     failed=$((failed + bad))
+}
+
+# suite NAME ARGS...: one on-target run of the QEMU command line set up
+# before; each `ok`/`FAIL` line of the host counts as a test.
+suite() {
+    local name=$1
+    shift
+    qemu_log "$name" "$@"
+    local closing
+    closing=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$LOGS/$name.log" | tail -1 || true)
+    count_lines "$name" "$LOGS/$name.log"
     if [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; then
         explain "$name" "QEMU did not finish within ${TIMEOUT}s (a hang)"
     elif [ -z "$closing" ]; then
         explain "$name" "no closing 'N passed, N failed' line (QEMU exit $RC)"
     elif [ "$RC" -ne 0 ]; then
         explain "$name" "QEMU exited with $RC"
-    elif [ "$ok" -eq 0 ]; then
+    elif [ "$OK" -eq 0 ]; then
         explain "$name" "no test ran"
     fi
 }
@@ -93,10 +101,25 @@ passed=$((passed + ut_ok))
 failed=$((failed + ut_bad))
 if [ "$cargo_rc" -ne 0 ] && [ "$ut_bad" -eq 0 ]; then fail cargo-test "cargo test exited with $cargo_rc"; fi
 
-suite virt-gicv3-smp4 3 4
-suite virt-gicv2-smp2-initrd 2 2 -initrd "$OUT/host.elf"
+say "on-target suite: virt-gicv3-smp4 (virt, GICv3, -smp 4)"
+qemu_virt_cmd 3 4
+suite virt-gicv3-smp4
+say "on-target suite: virt-gicv2-smp2-initrd (virt, GICv2, -smp 2, host from -initrd)"
+qemu_virt_cmd 2 2
+suite virt-gicv2-smp2-initrd -initrd "$OUT/host.elf"
 grep -q 'loaded the host from the initrd' "$LOGS/virt-gicv2-smp2-initrd.log" \
     && pass "boot_host_from_initrd" || fail boot_host_from_initrd "the -initrd host was not the one that ran"
+
+say "on-target suite: raspi4b (QEMU raspi4b: Raspberry Pi 4, GIC-400, 4 CPUs)"
+qemu_raspi4b_cmd
+suite raspi4b
+# Without semihosting on raspi4b, only the monitor's PM watchdog reset
+# (with -no-reboot) lets QEMU exit by itself after the host's SYSTEM_OFF.
+if grep -q 'host requested SYSTEM_OFF' "$LOGS/raspi4b.log" && [ "$RC" -eq 0 ]; then
+    pass raspi4b_system_off_through_pm_watchdog
+else
+    fail raspi4b_system_off_through_pm_watchdog "no SYSTEM_OFF, or QEMU did not end by the watchdog reset (exit $RC)"
+fi
 
 say "boot scenarios"
 qemu_virt_cmd 3 2
@@ -136,6 +159,18 @@ if [ -n "$late" ] && [ "$late" -lt 1000000 ]; then
 else
     fail timer_wakes_wfi_within_1ms_icount "timer IRQ ${late:-?} ticks after the deadline, want < 1,000,000"
 fi
+
+say "Raspberry Pi 4 SD card images (scripts/mk-sdimage.sh)"
+firmware="$DEBIAN_ARM64_CACHE/root/raspi-firmware/usr/lib/raspi-firmware"
+for host in "" "$OUT/host.elf"; do
+    img="$OUT/sdimage-test${host:+-host}.img"
+    if bash "$ROOT/scripts/mk-sdimage.sh" -o "$img" ${host:+--host "$host"} >"$LOGS/mk-sdimage${host:+-host}.log" 2>&1; then
+        bash "$ROOT/tests/check-sdimage.sh" "$img" "$MONITOR_IMAGE" "$firmware" "$PI4_DTB" $host >"$LOGS/sdimage${host:+-host}.log"
+        count_lines sdimage "$LOGS/sdimage${host:+-host}.log"
+    else
+        fail "mk-sdimage${host:+ --host}" "scripts/mk-sdimage.sh failed (see $LOGS/mk-sdimage${host:+-host}.log)"
+    fi
+done
 
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"

@@ -1,6 +1,6 @@
 //! The boot banner: what the monitor found and how it split the machine.
 
-use crate::platform::{Conduit, GicVersion};
+use crate::platform::{EnableMethod, GicVersion};
 use crate::range::Range;
 use crate::system::System;
 use log::info;
@@ -15,15 +15,16 @@ pub fn print(sys: &System, handoff: Range) {
         Some(GicVersion::V2) => "GICv2",
         None => "no GIC",
     };
-    let psci = match p.psci {
-        Some(Conduit::Smc) => "PSCI via smc",
-        Some(Conduit::Hvc) => "PSCI via hvc (unusable from EL2)",
-        None => "no PSCI",
-    };
+    let spin_table = p
+        .cpus
+        .iter()
+        .any(|c| matches!(c.enable, EnableMethod::SpinTable(_)));
     info!(
-        "{} CPUs, {gic} with {} list registers, {psci}",
+        "{} CPUs{}, {gic} with {} list registers, {}",
         p.cpus.len(),
-        sys.list_registers
+        if spin_table { " (spin table)" } else { "" },
+        sys.list_registers,
+        crate::power::describe(p)
     );
     let total: u64 = p.memory.iter().map(|r| r.size).sum();
     let host: u64 = sys.host_ram.iter().map(|r| r.size).sum();

@@ -6,10 +6,10 @@ use crate::arch;
 use crate::console::{self, print_unlocked};
 use crate::mmu::{self, BootTables};
 use crate::percpu::{self, Power, CPUS};
-use crate::platform::{header_total_size, Platform, MAX_RANGES};
-use crate::range::{align_up, subtract, Range};
+use crate::platform::{header_total_size, Conduit, EnableMethod, Platform, MAX_CPUS, MAX_RANGES};
+use crate::range::{align_down, align_up, subtract_all, Range};
 use crate::system::{self, System};
-use crate::{el2config, fatal, heap, host, logger, objects, placement};
+use crate::{el2config, fatal, heap, host, logger, objects, placement, spin_table};
 use aarch64_cpu::registers::{CurrentEL, Readable, Writeable, VBAR_EL2};
 use alloc::vec::Vec;
 use arrayvec::ArrayVec;
@@ -31,9 +31,14 @@ fn dtb_slice(pa: u64) -> Option<&'static [u8]> {
     // read first to learn (and bound) the size of the slice.
     let header = unsafe { &*(pa as *const [u8; 8]) };
     let size = header_total_size(header).filter(|&s| s <= LARGEST_DTB)?;
-    // SAFETY: as above; the firmware placed `size` bytes of DTB there, and it
-    // stays untouched until the host runs (the monitor copies it first).
-    Some(unsafe { core::slice::from_raw_parts(pa as *const u8, size) })
+    // SAFETY: as above; the firmware placed `size` bytes of DTB there, and
+    // it is the monitor's until the host runs (the monitor copies it
+    // first). No other reference to it is alive: callers parse it afresh.
+    let blob = unsafe { core::slice::from_raw_parts_mut(pa as *mut u8, size) };
+    // Firmware (and QEMU) delete nodes by overwriting them with NOP tokens,
+    // which the fdt crate cannot read past.
+    dtb::strip_nops(blob);
+    Some(blob)
 }
 
 fn image_size() -> u64 {
@@ -52,6 +57,22 @@ fn plan(p: &Platform, load_base: u64) -> Option<u64> {
     );
     placement::highest_fit(&p.memory, &avoid, HANDOFF_SIZE + MONITOR_SIZE, 2 * MIB)
         .map(|b| b + HANDOFF_SIZE)
+}
+
+/// Memory the monitor keeps from the host besides its own: the pages of the
+/// spin table. A host that could write a CPU's release address (or the
+/// firmware's spin loop beside it) would run its code at EL2 on that CPU.
+fn firmware_pages(p: &Platform) -> ArrayVec<Range, MAX_CPUS> {
+    let mut pages = ArrayVec::<Range, MAX_CPUS>::new();
+    for cpu in &p.cpus {
+        if let EnableMethod::SpinTable(release) = cpu.enable {
+            let page = Range::new(align_down(release, 4096), 4096);
+            if !pages.contains(&page) {
+                pages.push(page);
+            }
+        }
+    }
+    pages
 }
 
 fn early_fatal(uart: Option<Range>, msg: core::fmt::Arguments) -> ! {
@@ -106,6 +127,7 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
             format_args!("cannot use the devicetree at {dtb:#x}: {e:?}"),
         ),
     };
+    console::setup(&p);
     let layout = arch::image_layout();
     if plan(&p, load_base) != Some(layout.start) {
         early_fatal(
@@ -138,15 +160,19 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     // Keep a private copy of the DTB: the original is host RAM from now on.
     let blob: &'static [u8] = Vec::leak(blob.to_vec());
     let platform = Platform::parse(blob, dtb).expect("the copied DTB parses like the original");
-    let gich = platform.gic.and_then(|g| g.hyp);
-    let holes: ArrayVec<Range, 2> = [Some(monitor), gich].into_iter().flatten().collect();
-    let host_stage2 = mmu::build_host_stage2(&platform, &holes, &mut tables)
+    // Kept from the host: monitor memory, the firmware's spin-table pages
+    // and the GICv2 hypervisor interface.
+    let mut kept: ArrayVec<Range, { MAX_CPUS + 2 }> = [monitor].into_iter().collect();
+    kept.extend(firmware_pages(&platform));
+    let memory_kept = kept.len();
+    kept.extend(platform.gic.and_then(|g| g.hyp));
+    let host_stage2 = mmu::build_host_stage2(&platform, &kept, &mut tables)
         .unwrap_or_else(|e| panic!("cannot build the host stage 2: {e:?}"));
     let host_ram = platform
         .memory
         .iter()
-        .flat_map(|b| subtract(*b, monitor))
-        .flatten()
+        .flat_map(|b| subtract_all::<{ MAX_CPUS + 2 }>(*b, &kept[..memory_kept]))
+        .take(MAX_RANGES)
         .collect();
     let vgic = el2config::virtual_interface(&platform);
     let list_registers = vgic.as_ref().map_or(0, |v| v.interface().num_lrs() as u32);
@@ -162,11 +188,14 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
 
     el2config::configure_for_host(sys);
     crate::irq::init_cpu();
-    let host = host::prepare(sys, blob, handoff).unwrap_or_else(|e| {
+    let host = host::prepare(sys, blob, &kept[..memory_kept], handoff).unwrap_or_else(|e| {
         log::error!("cannot start the host: {e}");
         fatal::stop(1)
     });
     let resource = objects::install_hypervisor_resource();
+    if sys.platform.psci != Some(Conduit::Smc) {
+        spin_table::mark_in_monitor(0);
+    }
     CPUS[0].set_power(Power::On);
     log::info!(
         "entering the host at {:#x} (DTB at {:#x})",
@@ -176,10 +205,10 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     host::enter(host.entry, host.dtb, resource as u64)
 }
 
-/// A secondary CPU started through PSCI CPU_ON on the host's behalf, with
-/// the MMU on (boot.S).
+/// A secondary CPU started on the host's behalf by PSCI CPU_ON, the spin
+/// table or a wake-up from parking, with the MMU on (boot.S).
 #[no_mangle]
-extern "C" fn secondary_main(cpu: u64) -> ! {
+pub(crate) extern "C" fn secondary_main(cpu: u64) -> ! {
     let cpu = cpu as usize;
     percpu::set_current(cpu);
     VBAR_EL2.set(arch::vectors_address());

@@ -617,6 +617,7 @@ fn piece(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dtb::builder::{cells, Builder};
 
     const GICV3: &[u8] = include_bytes!("../testdata/virt-gicv3-smp4.dtb");
     const GICV2: &[u8] = include_bytes!("../testdata/virt-gicv2-smp2.dtb");
@@ -643,10 +644,6 @@ mod tests {
 
     fn header(blob: &[u8], field: usize) -> u32 {
         be32(blob, field * 4).unwrap()
-    }
-
-    fn cells(values: &[u32]) -> Vec<u8> {
-        values.iter().flat_map(|v| v.to_be_bytes()).collect()
     }
 
     type Props = Vec<(String, Vec<u8>)>;
@@ -702,97 +699,6 @@ mod tests {
         fdt.memory_reservations()
             .map(|m| (m.address() as u64, m.size() as u64))
             .collect()
-    }
-
-    /// A minimal FDT writer for synthetic blobs.
-    struct Builder {
-        structs: Vec<u8>,
-        strings: Vec<u8>,
-        reservations: Vec<(u64, u64)>,
-        boot_cpuid_phys: u32,
-    }
-
-    impl Builder {
-        fn new() -> Self {
-            Self {
-                structs: Vec::new(),
-                strings: Vec::new(),
-                reservations: Vec::new(),
-                boot_cpuid_phys: 0,
-            }
-        }
-
-        fn token(&mut self, t: u32) -> &mut Self {
-            self.structs.extend_from_slice(&t.to_be_bytes());
-            self
-        }
-
-        fn pad(&mut self) {
-            while !self.structs.len().is_multiple_of(4) {
-                self.structs.push(0);
-            }
-        }
-
-        fn begin(&mut self, name: &str) -> &mut Self {
-            self.token(FDT_BEGIN_NODE);
-            self.structs.extend_from_slice(name.as_bytes());
-            self.structs.push(0);
-            self.pad();
-            self
-        }
-
-        fn end(&mut self) -> &mut Self {
-            self.token(FDT_END_NODE)
-        }
-
-        fn prop(&mut self, name: &str, value: &[u8]) -> &mut Self {
-            let mut needle = name.as_bytes().to_vec();
-            needle.push(0);
-            let nameoff = match self.strings.windows(needle.len()).position(|w| w == needle) {
-                Some(off) => off,
-                None => {
-                    self.strings.extend_from_slice(&needle);
-                    self.strings.len() - needle.len()
-                }
-            };
-            self.token(FDT_PROP)
-                .token(value.len() as u32)
-                .token(nameoff as u32);
-            self.structs.extend_from_slice(value);
-            self.pad();
-            self
-        }
-
-        fn cells(&mut self, name: &str, values: &[u32]) -> &mut Self {
-            self.prop(name, &cells(values))
-        }
-
-        fn build(&self) -> Vec<u8> {
-            let mut structs = self.structs.clone();
-            structs.extend_from_slice(&FDT_END.to_be_bytes());
-            let off_struct = HEADER_SIZE + RSV_ENTRY_SIZE * (self.reservations.len() + 1);
-            let off_strings = off_struct + structs.len();
-            let total = off_strings + self.strings.len();
-            let mut blob = cells(&[
-                FDT_MAGIC,
-                total as u32,
-                off_struct as u32,
-                off_strings as u32,
-                HEADER_SIZE as u32,
-                17,
-                16,
-                self.boot_cpuid_phys,
-                self.strings.len() as u32,
-                structs.len() as u32,
-            ]);
-            for &(a, s) in self.reservations.iter().chain(&[(0, 0)]) {
-                blob.extend_from_slice(&a.to_be_bytes());
-                blob.extend_from_slice(&s.to_be_bytes());
-            }
-            blob.extend_from_slice(&structs);
-            blob.extend_from_slice(&self.strings);
-            blob
-        }
     }
 
     /// Root with the given cells, a /chosen and a memory node with `reg`.

@@ -1,15 +1,16 @@
 //! The end of the line: reports that stop the machine, with a failing exit
-//! code under QEMU (semihosting), else PSCI SYSTEM_OFF, else a halt.
+//! code under QEMU (semihosting), else powered off the platform's way (PSCI
+//! SYSTEM_OFF or the PM watchdog), else a halt.
 
-use crate::arch::{self, firmware, semihosting};
+use crate::arch::{self, semihosting};
 use crate::console::print_unlocked;
+use crate::power::{self, Request};
 use crate::trapframe::TrapFrame;
-use syscalls::psci;
 
 /// Stops the machine, reporting `code` to QEMU when it listens.
 pub fn stop(code: u32) -> ! {
     semihosting::exit(code);
-    firmware::smc(psci::SYSTEM_OFF, 0, 0, 0);
+    power::request(Request::Off);
     arch::halt()
 }
 

@@ -49,7 +49,14 @@ fn phys(range: Range) -> &'static mut [u8] {
     unsafe { core::slice::from_raw_parts_mut(range.base as *mut u8, range.size as usize) }
 }
 
-pub fn prepare(sys: &System, dtb: &[u8], handoff: Range) -> Result<Host, HostError> {
+/// Loads the host and writes its DTB into `handoff`, with `kept` (monitor
+/// memory and the other RAM the monitor keeps) cut out of its memory nodes.
+pub fn prepare(
+    sys: &System,
+    dtb: &[u8],
+    kept: &[Range],
+    handoff: Range,
+) -> Result<Host, HostError> {
     let initrd = sys
         .platform
         .initrd
@@ -85,7 +92,7 @@ pub fn prepare(sys: &System, dtb: &[u8], handoff: Range) -> Result<Host, HostErr
     );
 
     let edit = Edit {
-        remove_memory: &[sys.monitor],
+        remove_memory: kept,
         drop_chosen_props: &["linux,initrd-start", "linux,initrd-end"],
         add_memreserve: &[handoff],
     };

@@ -1,11 +1,13 @@
 //! PSCI 1.1 for the host (ABI.md §2): CPU_ON/OFF, AFFINITY_INFO, SYSTEM_OFF
-//! and RESET, VERSION, FEATURES, carried out with the platform firmware
-//! while the monitor keeps track of which CPUs are up.
+//! and RESET, VERSION, FEATURES, carried out with the platform firmware's
+//! PSCI, or without one (Raspberry Pi 4) with the spin table and the PM
+//! watchdog, while the monitor keeps track of which CPUs are up.
 
 use crate::arch::{self, firmware};
 use crate::percpu::{Power, CPUS};
 use crate::platform::{Conduit, EnableMethod};
-use crate::system;
+use crate::power::{self, Request};
+use crate::{spin_table, system};
 use crate::trapframe::TrapFrame;
 use syscalls::psci::*;
 
@@ -87,6 +89,8 @@ fn cpu_on(target: u64, entry: u64, context: u64) -> i64 {
             arch::secondary_entry_address(),
             index as u64,
         ),
+        EnableMethod::SpinTable(release) if spin_table::start(index, Some(release)) => SUCCESS,
+        _ if spin_table::start(index, None) => SUCCESS,
         _ => INTERNAL_FAILURE,
     };
     if ret != SUCCESS {
@@ -101,12 +105,19 @@ fn cpu_on(target: u64, entry: u64, context: u64) -> i64 {
     SUCCESS
 }
 
+/// Whether CPU `index` came up through the firmware's PSCI (and goes back
+/// to it on CPU_OFF).
+fn psci_cpu(index: usize) -> bool {
+    firmware_psci() && !spin_table::in_monitor(index)
+}
+
 fn cpu_off() -> i64 {
     let cpu = crate::percpu::current();
     CPUS[cpu].set_power(Power::Off);
-    if firmware_psci() {
-        firmware::smc(CPU_OFF, 0, 0, 0);
+    if !psci_cpu(cpu) {
+        spin_table::park(cpu);
     }
+    firmware::smc(CPU_OFF, 0, 0, 0);
     // The firmware only returns from CPU_OFF on failure.
     CPUS[cpu].set_power(Power::On);
     DENIED
@@ -123,7 +134,7 @@ fn affinity_info(target: u64, level: u64) -> i64 {
         return INVALID_PARAMETERS;
     };
     match CPUS[index].power() {
-        Power::Off if firmware_psci() => {
+        Power::Off if psci_cpu(index) => {
             firmware::smc(AFFINITY_INFO_64, sys.platform.cpus[index].mpidr, 0, 0)
         }
         power => power as i64,
@@ -131,16 +142,12 @@ fn affinity_info(target: u64, level: u64) -> i64 {
 }
 
 fn system_call(fid: u32) -> i64 {
-    log::info!(
-        "host requested {}",
-        if fid == SYSTEM_OFF {
-            "SYSTEM_OFF"
-        } else {
-            "SYSTEM_RESET"
-        }
-    );
-    if firmware_psci() {
-        firmware::smc(fid, 0, 0, 0);
-    }
+    let (request, name) = if fid == SYSTEM_OFF {
+        (Request::Off, "SYSTEM_OFF")
+    } else {
+        (Request::Reset, "SYSTEM_RESET")
+    };
+    log::info!("host requested {name}");
+    power::request(request);
     crate::fatal::stop(0)
 }

@@ -4,6 +4,7 @@
 
 extern crate alloc;
 
+pub mod bcm2835_pm;
 pub mod dtb_edit;
 pub mod handles;
 pub mod hostload;
@@ -46,6 +47,8 @@ target_only!(
     mmu,
     objects,
     percpu,
+    power,
+    spin_table,
     system,
     time,
     timer,

@@ -69,13 +69,18 @@ fn page_round(r: Range) -> Range {
 }
 
 /// Device frames the monitor itself touches.
-fn monitor_devices(p: &Platform) -> ArrayVec<Range, 6> {
+fn monitor_devices(p: &Platform) -> ArrayVec<Range, 7> {
     let gic = p
         .gic
         .iter()
         .flat_map(|g| [Some(g.distributor), Some(g.cpu), g.hyp, g.vcpu])
         .flatten();
-    p.uart.into_iter().chain(gic).map(page_round).collect()
+    p.uart
+        .into_iter()
+        .chain(p.pm)
+        .chain(gic)
+        .map(page_round)
+        .collect()
 }
 
 /// Builds the EL2 identity map: host RAM RW, the image RX/RO/RW by section,

@@ -1,7 +1,10 @@
 //! Platform discovery: everything the monitor needs to know about the machine,
-//! read from the devicetree the loader passed in x0 (memory, CPUs, console,
-//! GIC, PSCI conduit, timer interrupts, initrd). Pure: it runs before the heap
-//! exists (fixed-capacity lists) and is host-tested on QEMU's own DTBs.
+//! read from the devicetree the loader passed in x0 (memory, CPUs and how
+//! they start, console, GIC, PSCI conduit or the BCM2835 power-management
+//! watchdog, timer interrupts, initrd). Device addresses are CPU physical
+//! addresses, translated through bus `ranges` by the `dtb` crate. Pure: it
+//! runs before the heap exists (fixed-capacity lists) and is host-tested on
+//! QEMU's own DTBs and a synthetic Raspberry Pi 4 one.
 
 use crate::range::Range;
 use arrayvec::ArrayVec;
@@ -84,8 +87,15 @@ pub struct Platform<'a> {
     pub cpus: ArrayVec<Cpu, MAX_CPUS>,
     /// PL011 console registers (from `/chosen/stdout-path`, else the first PL011).
     pub uart: Option<Range>,
+    /// The console's UART clock in Hz, when the DTB tells.
+    pub uart_clock: Option<u64>,
+    /// The BCM2711 GPIO block, when the console is its UART0: the monitor
+    /// routes UART0 to the 40-pin header (GPIO 14/15).
+    pub header_gpio: Option<Range>,
     pub gic: Option<Gic>,
     pub psci: Option<Conduit>,
+    /// BCM2835/BCM2711 power-management block (its watchdog resets the SoC).
+    pub pm: Option<Range>,
     pub timer: Option<TimerIrqs>,
 }
 
@@ -109,9 +119,12 @@ impl<'a> Platform<'a> {
             reserved: reserved_ranges(&fdt),
             initrd: initrd(&fdt),
             cpus,
-            uart: uart(&fdt),
+            uart: dtb::console_pl011(&fdt).map(range),
+            uart_clock: dtb::console_pl011_node(&fdt).and_then(|n| uart_clock(&fdt, &n)),
+            header_gpio: header_gpio(&fdt),
             gic: gic(&fdt),
             psci: psci(&fdt),
+            pm: pm(&fdt),
             timer: timer(&fdt),
         })
     }
@@ -133,36 +146,22 @@ pub fn header_total_size(header: &[u8; 8]) -> Option<usize> {
     (magic == 0xd00d_feed).then_some(size as usize)
 }
 
-fn is_memory_node(node: &FdtNode) -> bool {
-    node.name == "memory"
-        || node.name.starts_with("memory@")
-        || node.property("device_type").and_then(|p| p.as_str()) == Some("memory")
+fn range(r: dtb::Region) -> Range {
+    Range::new(r.base, r.size)
 }
 
-fn regs(node: &FdtNode) -> impl Iterator<Item = Range> + 'static {
-    let regions: ArrayVec<Range, MAX_RANGES> = node
-        .reg()
+/// The node's non-empty `reg` regions, in CPU physical addresses.
+fn regs(fdt: &Fdt, node: &FdtNode) -> impl Iterator<Item = Range> {
+    dtb::regs(fdt, node)
         .into_iter()
-        .flatten()
-        .filter_map(|r| Some(Range::new(r.starting_address as u64, r.size? as u64)))
         .filter(|r| r.size != 0)
-        .take(MAX_RANGES)
-        .collect();
-    regions.into_iter()
+        .map(range)
 }
 
 fn memory_ranges(fdt: &Fdt) -> ArrayVec<Range, MAX_RANGES> {
-    let mut out = ArrayVec::new();
-    for range in fdt
-        .all_nodes()
-        .filter(is_memory_node)
-        .flat_map(|n| regs(&n))
-    {
-        if out.try_push(range).is_err() {
-            break;
-        }
-    }
-    out.sort_unstable_by_key(|r: &Range| r.base);
+    let mut out: ArrayVec<Range, MAX_RANGES> =
+        dtb::memory(fdt).map(range).take(MAX_RANGES).collect();
+    out.sort_unstable_by_key(|r| r.base);
     out
 }
 
@@ -174,7 +173,7 @@ fn reserved_ranges(fdt: &Fdt) -> ArrayVec<Range, MAX_RANGES> {
         .find_node("/reserved-memory")
         .into_iter()
         .flat_map(|n| n.children())
-        .flat_map(|n| regs(&n));
+        .flat_map(|n| regs(fdt, &n));
     from_header
         .chain(from_nodes)
         .filter(|r| r.size != 0)
@@ -224,17 +223,6 @@ fn cpus(fdt: &Fdt) -> Result<ArrayVec<Cpu, MAX_CPUS>, PlatformError> {
     Ok(out)
 }
 
-fn uart(fdt: &Fdt) -> Option<Range> {
-    let stdout = fdt.chosen().stdout().filter(|n| is_pl011(n));
-    let node = stdout.or_else(|| fdt.all_nodes().find(is_pl011))?;
-    regs(&node).next()
-}
-
-fn is_pl011(node: &FdtNode) -> bool {
-    node.compatible()
-        .is_some_and(|c| c.all().any(|s| s == "arm,pl011"))
-}
-
 fn gic(fdt: &Fdt) -> Option<Gic> {
     const V2: [&str; 4] = [
         "arm,cortex-a15-gic",
@@ -243,7 +231,7 @@ fn gic(fdt: &Fdt) -> Option<Gic> {
         "arm,arm11mp-gic",
     ];
     if let Some(node) = fdt.find_compatible(&["arm,gic-v3"]) {
-        let mut r = regs(&node);
+        let mut r = regs(fdt, &node);
         return Some(Gic {
             version: GicVersion::V3,
             distributor: r.next()?,
@@ -253,7 +241,7 @@ fn gic(fdt: &Fdt) -> Option<Gic> {
         });
     }
     let node = fdt.find_compatible(&V2)?;
-    let mut r = regs(&node);
+    let mut r = regs(fdt, &node);
     Some(Gic {
         version: GicVersion::V2,
         distributor: r.next()?,
@@ -273,6 +261,42 @@ fn psci(fdt: &Fdt) -> Option<Conduit> {
         "hvc" => Some(Conduit::Hvc),
         _ => None,
     }
+}
+
+/// The rate of the console's clock: a fixed clock's `clock-frequency`, or
+/// 48 MHz from the Raspberry Pi firmware's clocks (the UART clock the
+/// firmware sets up, pinned by `init_uart_clock` in the SD image's
+/// config.txt).
+fn uart_clock(fdt: &Fdt, uart: &FdtNode) -> Option<u64> {
+    let phandle = uart.property("clocks")?.value.get(..4)?;
+    let clock = fdt.find_phandle(u32::from_be_bytes(phandle.try_into().ok()?))?;
+    match clock.property("clock-frequency") {
+        Some(rate) => be_uint(rate.value),
+        None => dtb::is_compatible(&clock, &["raspberrypi,firmware-clocks"]).then_some(48_000_000),
+    }
+}
+
+/// The BCM2711 GPIO block when the console is UART0 (the `serial0` alias).
+fn header_gpio(fdt: &Fdt) -> Option<Range> {
+    let console = dtb::console_pl011_node(fdt)?;
+    let uart0 = fdt.find_node("serial0")?;
+    if !dtb::same_node(&console, &uart0) {
+        return None;
+    }
+    let gpio = fdt.find_compatible(&["brcm,bcm2711-gpio"])?;
+    regs(fdt, &gpio).next()
+}
+
+/// The power-management block: its first `reg` ("pm") holds the watchdog.
+fn pm(fdt: &Fdt) -> Option<Range> {
+    let node = fdt.all_nodes().find(|n| {
+        dtb::is_enabled(n)
+            && dtb::is_compatible(
+                n,
+                &["brcm,bcm2835-pm-wdt", "brcm,bcm2835-pm", "brcm,bcm2711-pm"],
+            )
+    })?;
+    regs(fdt, &node).next()
 }
 
 fn timer(fdt: &Fdt) -> Option<TimerIrqs> {
@@ -313,6 +337,8 @@ mod tests {
         assert_eq!(p.cpu_index(0x8000_0002), Some(2));
         assert_eq!(p.cpu_index(7), None);
         assert_eq!(p.uart, Some(Range::new(0x0900_0000, 0x1000)));
+        assert_eq!(p.uart_clock, Some(24_000_000));
+        assert_eq!(p.header_gpio, None);
         let gic = p.gic.unwrap();
         assert_eq!(gic.version, GicVersion::V3);
         assert_eq!(gic.distributor, Range::new(0x0800_0000, 0x1_0000));
@@ -340,6 +366,71 @@ mod tests {
         assert_eq!(gic.hyp, Some(Range::new(0x0803_0000, 0x1_0000)));
         assert_eq!(gic.vcpu, Some(Range::new(0x0804_0000, 0x1_0000)));
         assert_eq!(p.initrd, None);
+        assert_eq!(p.pm, None);
+    }
+
+    /// The parts of the Raspberry Pi 4 devicetree the monitor reads, as the
+    /// firmware hands it over: peripherals behind /soc's `ranges`, spin-table
+    /// CPUs, RAM in two ranges and the spin-table page reserved.
+    fn pi4() -> Vec<u8> {
+        let mut b = dtb::builder::Builder::new();
+        b.reservations.push((0, 0x1000));
+        b.begin("")
+            .prop("model", b"Raspberry Pi 4 Model B Rev 1.4\0")
+            .cells("#address-cells", &[2])
+            .cells("#size-cells", &[1])
+            .begin("aliases")
+            .prop("serial0", b"/soc/serial@7e201000\0")
+            .prop("serial1", b"/soc/serial@7e215040\0")
+            .end()
+            .begin("chosen")
+            .prop("stdout-path", b"serial1:115200n8\0")
+            .end()
+            .begin("memory@0")
+            .prop("device_type", b"memory\0")
+            .cells("reg", &[0, 0, 0x3b40_0000, 0, 0x4000_0000, 0x4000_0000])
+            .end()
+            .begin("cpus")
+            .cells("#address-cells", &[1])
+            .cells("#size-cells", &[0]);
+        for cpu in 0..4u32 {
+            b.begin(&format!("cpu@{cpu}"))
+                .prop("device_type", b"cpu\0")
+                .cells("reg", &[cpu])
+                .prop("enable-method", b"spin-table\0")
+                .cells("cpu-release-addr", &[0, 0xd8 + 8 * cpu])
+                .end();
+        }
+        b.end().bcm2711_soc().end();
+        b.build()
+    }
+
+    #[test]
+    fn raspberry_pi_4() {
+        let blob = pi4();
+        let p = Platform::parse(&blob, 0x2eff_2000).unwrap();
+        assert_eq!(p.model, "Raspberry Pi 4 Model B Rev 1.4");
+        assert_eq!(
+            p.memory.as_slice(),
+            &[
+                Range::new(0, 0x3b40_0000),
+                Range::new(0x4000_0000, 0x4000_0000)
+            ]
+        );
+        assert_eq!(p.reserved.as_slice(), &[Range::new(0, 0x1000)]);
+        assert_eq!(p.cpus.len(), 4);
+        assert_eq!(p.cpus[3].enable, EnableMethod::SpinTable(0xf0));
+        assert_eq!(p.uart, Some(Range::new(0xfe20_1000, 0x200)));
+        assert_eq!(p.uart_clock, Some(48_000_000));
+        assert_eq!(p.header_gpio, Some(Range::new(0xfe20_0000, 0xb4)));
+        assert_eq!(p.pm, Some(Range::new(0xfe10_0000, 0x114)));
+        assert_eq!(p.psci, None);
+        let gic = p.gic.unwrap();
+        assert_eq!(gic.version, GicVersion::V2);
+        assert_eq!(gic.distributor, Range::new(0xff84_1000, 0x1000));
+        assert_eq!(gic.cpu, Range::new(0xff84_2000, 0x2000));
+        assert_eq!(gic.hyp, Some(Range::new(0xff84_4000, 0x2000)));
+        assert_eq!(gic.vcpu, Some(Range::new(0xff84_6000, 0x2000)));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Physical address ranges and the arithmetic the monitor does on them.
 
+use arrayvec::ArrayVec;
+
 /// A half-open physical range `[base, base + size)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Range {
@@ -39,6 +41,19 @@ pub fn subtract(r: Range, hole: Range) -> [Option<Range>; 2] {
     let below = (hole.base > r.base).then(|| Range::new(r.base, hole.base - r.base));
     let above = (hole.end() < r.end()).then(|| Range::new(hole.end(), r.end() - hole.end()));
     [below, above]
+}
+
+/// The parts of `r` outside every range of `holes`, in ascending order
+/// (at most one more piece than there are holes).
+pub fn subtract_all<const N: usize>(r: Range, holes: &[Range]) -> ArrayVec<Range, N> {
+    let mut pieces: ArrayVec<Range, N> = [r].into_iter().filter(|r| r.size != 0).collect();
+    for hole in holes {
+        let before = core::mem::take(&mut pieces);
+        for piece in before.iter().flat_map(|p| subtract(*p, *hole)).flatten() {
+            let _ = pieces.try_push(piece);
+        }
+    }
+    pieces
 }
 
 pub const fn align_down(value: u64, align: u64) -> u64 {
@@ -85,6 +100,25 @@ mod tests {
         );
         assert_eq!(subtract(r, Range::new(0, 0x8000)), [None, None]);
         assert_eq!(subtract(r, Range::new(0x8000, 0x10)), [Some(r), None]);
+    }
+
+    #[test]
+    fn subtract_all_cuts_every_hole() {
+        let r = Range::new(0, 0x10000);
+        let holes = [
+            Range::new(0x8000, 0x1000),
+            Range::new(0, 0x1000),
+            Range::new(0xf000, 0x2000),
+        ];
+        let pieces: ArrayVec<Range, 4> = subtract_all(r, &holes);
+        assert_eq!(
+            pieces.as_slice(),
+            &[Range::new(0x1000, 0x7000), Range::new(0x9000, 0x6000)]
+        );
+        let whole: ArrayVec<Range, 2> = subtract_all(r, &[]);
+        assert_eq!(whole.as_slice(), &[r]);
+        let none: ArrayVec<Range, 2> = subtract_all(r, &[Range::new(0, 0x10000)]);
+        assert!(none.is_empty());
     }
 
     #[test]

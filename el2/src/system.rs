@@ -13,7 +13,8 @@ pub struct System {
     pub platform: Platform<'static>,
     /// Monitor-owned memory: image, stacks, tables, heap.
     pub monitor: Range,
-    /// RAM the host owns: every memory bank minus monitor memory.
+    /// RAM the host owns: every memory bank minus monitor memory and the
+    /// firmware's spin-table pages.
     pub host_ram: ArrayVec<Range, MAX_RANGES>,
     pub host_stage2: HostStage2,
     pub list_registers: u32,
@@ -30,6 +31,11 @@ pub fn init(system: System) -> &'static System {
 /// The boot-time facts; only valid after `init` (primary boot).
 pub fn get() -> &'static System {
     SYSTEM.get().expect("system::get before boot finished")
+}
+
+/// The boot-time facts, if boot got that far (for the fatal paths).
+pub fn try_get() -> Option<&'static System> {
+    SYSTEM.get()
 }
 
 impl System {

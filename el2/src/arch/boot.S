@@ -3,7 +3,7 @@
  * boot_plan() picks, per-CPU stacks and the EL2 MMU switch-on for secondaries.
  * Runs with the MMU off, so everything is PC-relative until relocations are
  * applied. Rust entry points: boot_wrong_el, boot_plan, primary_main,
- * secondary_main.
+ * secondary_main, secondary_parked.
  */
 
 .macro adr_l reg, sym
@@ -72,20 +72,40 @@ primary_entry:
     bl      primary_main
     b       .
 
+/* sp = the top of the stack of CPU \idx (a register; x1-x3 clobbered). */
+.macro cpu_stack idx
+    adr_l   x1, __stacks
+    add     x2, \idx, #1
+    mov     x3, #{STACK_SIZE}
+    madd    x2, x2, x3, x1
+    mov     sp, x2
+.endm
+
 /*
- * Entered by the firmware's PSCI CPU_ON (x0 = our CPU index) at EL2 with the
- * MMU off. Turns the MMU on with the primary's tables (EL2_MMU) and calls
- * secondary_main.
+ * Spin-table entries, one 8-byte stub per CPU: the firmware jumps to the
+ * address in a CPU's cpu-release-addr with no arguments, so the stub
+ * supplies the CPU index that PSCI CPU_ON would have passed.
+ */
+.balign 8
+.global spin_table_entries
+spin_table_entries:
+    .set    spin_cpu, 0
+    .rept   {MAX_CPUS}
+    mov     x0, #spin_cpu
+    b       secondary_entry
+    .set    spin_cpu, spin_cpu + 1
+    .endr
+
+/*
+ * Entered by the firmware's PSCI CPU_ON or a spin-table stub (x0 = our CPU
+ * index) at EL2 with the MMU off. Turns the MMU on with the primary's
+ * tables (EL2_MMU) and calls secondary_main.
  */
 .global secondary_entry
 secondary_entry:
     mov     x19, x0
     bl      el2_sctlr_reset
-    adr_l   x1, __stacks
-    add     x2, x19, #1
-    mov     x3, #{STACK_SIZE}
-    madd    x2, x2, x3, x1
-    mov     sp, x2
+    cpu_stack x19
     adr_l   x1, EL2_MMU
     ldp     x2, x3, [x1]
     msr     mair_el2, x2
@@ -100,6 +120,19 @@ secondary_entry:
     isb
     mov     x0, x19
     bl      secondary_main
+    b       .
+
+/*
+ * A CPU the host turned off where the firmware cannot take it back (spin
+ * table): x0 = its index, MMU on. Continues on a fresh stack in
+ * secondary_parked, which waits for the next CPU_ON.
+ */
+.global park_cpu_asm
+park_cpu_asm:
+    mov     x19, x0
+    cpu_stack x19
+    mov     x0, x19
+    bl      secondary_parked
     b       .
 
 /* SCTLR_EL2: MMU and caches off, no alignment checks, little-endian. */

@@ -28,6 +28,8 @@ extern "C" {
     static __rodata_end: u8;
     static __bss_end: u8;
     fn secondary_entry();
+    static spin_table_entries: u8;
+    fn park_cpu_asm(cpu: u64) -> !;
     fn enter_lower(frame: *const TrapFrame) -> !;
 }
 
@@ -59,6 +61,22 @@ pub fn vectors_address() -> u64 {
 /// Physical address secondaries start at (x0 = CPU index).
 pub fn secondary_entry_address() -> u64 {
     secondary_entry as *const () as u64
+}
+
+/// Where a CPU released from a spin table starts: its own stub in boot.S
+/// (the firmware passes no arguments), which supplies its index.
+pub fn spin_table_entry(cpu: usize) -> u64 {
+    // SAFETY: only the address of the assembly symbol is taken.
+    let stubs = unsafe { &spin_table_entries as *const u8 as u64 };
+    stubs + 8 * cpu as u64
+}
+
+/// Abandons this CPU's stack and waits, on a fresh one, for PSCI CPU_ON
+/// (`spin_table::secondary_parked`).
+pub fn park_cpu(cpu: usize) -> ! {
+    // SAFETY: nothing on this CPU's stack is used again: the caller never
+    // returns, and the exception it was handling is abandoned with it.
+    unsafe { park_cpu_asm(cpu as u64) }
 }
 
 /// Drops to the lower EL described by `frame` on this CPU; never returns.

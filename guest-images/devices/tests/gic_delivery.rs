@@ -271,3 +271,34 @@ fn the_reset_state_delivers_nothing() {
         assert!(out.is_empty(), "{version:?}");
     }
 }
+
+#[test]
+fn vcpu_threads_share_one_gic_and_every_sgi_arrives_once() {
+    let gic = v3_ready();
+    redist(&gic, SGI_BASE + 0x100, 0xFFFF);
+    redist(&gic, GICR_FRAME_SIZE + SGI_BASE + 0x100, 0xFFFF);
+    let per_thread = 2000;
+    let delivered: Vec<Vec<Delivery>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..4)
+            .map(|thread| {
+                let gic = &gic;
+                scope.spawn(move || {
+                    let mut seen = Vec::new();
+                    for i in 0..per_thread {
+                        let mut out = Deliveries::new();
+                        gic.send_sgi(thread % 2, 1 << (i % 2), (thread + i) as u32 % 16, &mut out);
+                        seen.extend(out);
+                    }
+                    seen
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for (thread, seen) in delivered.iter().enumerate() {
+        assert_eq!(seen.len(), per_thread, "thread {thread}");
+        for (i, delivery) in seen.iter().enumerate() {
+            assert_eq!(*delivery, d(i % 2, (thread + i) as u32 % 16));
+        }
+    }
+}

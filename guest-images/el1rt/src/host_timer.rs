@@ -245,10 +245,7 @@ fn find_gic(fdt: &Fdt, v3: bool) -> Result<Gic, Reason> {
             "the GIC node's #interrupt-cells is {cells:?}, want 3"
         )));
     }
-    let mut reg = node
-        .reg()
-        .ok_or_else(|| reason(format_args!("the GIC node has no reg")))?
-        .map(|r| (r.starting_address as u64, r.size.unwrap_or(0) as u64));
+    let mut reg = dtb::regs(fdt, &node).into_iter().map(|r| (r.base, r.size));
     let (Some(first), Some(second)) = (reg.next(), reg.next()) else {
         return Err(reason(format_args!(
             "the GIC node's reg has fewer than two regions"

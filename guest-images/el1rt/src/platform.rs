@@ -1,4 +1,6 @@
-//! What the host learns from the DTB the monitor hands it.
+//! What the host learns from the DTB the monitor hands it (device addresses
+//! translated to CPU physical addresses by the `dtb` crate, as the monitor
+//! reads them).
 
 use arrayvec::ArrayVec;
 use fdt::Fdt;
@@ -7,6 +9,7 @@ pub const MAX_CPUS: usize = 8;
 
 pub struct Board {
     pub dtb: &'static [u8],
+    /// The console PL011 (the monitor's choice: `dtb::console_pl011`).
     pub uart: u64,
     /// MPIDR of each CPU, in DTB order.
     pub cpus: ArrayVec<u64, MAX_CPUS>,
@@ -33,13 +36,8 @@ impl Board {
             gic_version: 0,
         };
         let Ok(fdt) = Fdt::new(dtb) else { return board };
-        if let Some(uart) = fdt
-            .chosen()
-            .stdout()
-            .and_then(|n| n.reg())
-            .and_then(|mut r| r.next())
-        {
-            board.uart = uart.starting_address as u64;
+        if let Some(uart) = dtb::console_pl011(&fdt) {
+            board.uart = uart.base;
         }
         board.bootargs = fdt.chosen().bootargs().unwrap_or("");
         if let Some(cpus) = fdt.find_node("/cpus") {
@@ -49,12 +47,8 @@ impl Board {
                 }
             }
         }
-        for node in fdt.all_nodes().filter(|n| n.name.starts_with("memory")) {
-            for r in node.reg().into_iter().flatten() {
-                let _ = board
-                    .memory
-                    .try_push((r.starting_address as u64, r.size.unwrap_or(0) as u64));
-            }
+        for r in dtb::memory(&fdt) {
+            let _ = board.memory.try_push((r.base, r.size));
         }
         board.gic_version = if fdt.find_compatible(&["arm,gic-v3"]).is_some() {
             3

@@ -119,6 +119,7 @@ fn gather_edges(config: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::bank::SGI_BITS;
     use super::*;
 
     fn word(offset: u64) -> IrqWord {
@@ -264,9 +265,7 @@ mod tests {
     fn ppi_config_is_writable() {
         let mut bank = Bank::private();
         write(&mut bank, word(0xC04), 0x2 << 22, u32::MAX);
-        assert_eq!(bank.edge, SGI_EDGES | 1 << 27);
+        assert_eq!(bank.edge, SGI_BITS | 1 << 27);
         assert_eq!(read(&bank, word(0xC04)), 0x2 << 22);
     }
-
-    const SGI_EDGES: u32 = super::super::bank::SGI_BITS;
 }

@@ -73,6 +73,21 @@ impl Pl011 {
         }
     }
 
+    /// A UART as boot firmware (U-Boot, EDK2) hands it to the kernel: enabled with its
+    /// transmitter and receiver, 8 data bits, no parity, FIFOs on, and the baud rate divisors
+    /// for `baud` from a `uartclk_hz` reference clock. Linux's earlycon writes DR without
+    /// enabling the UART and its console takes the line settings from these registers.
+    pub fn with_firmware_setup(uartclk_hz: u32, baud: u32) -> Self {
+        let divisor = (u64::from(uartclk_hz) * 4 + u64::from(baud) / 2) / u64::from(baud.max(1));
+        Self {
+            ibrd: (divisor >> 6).min(0xFFFF) as u16,
+            fbrd: divisor as u8 & FBRD_BITS,
+            lcr_h: LCR_H_WLEN_8 | LCR_H_FEN,
+            cr: CR_UARTEN | CR_TXE | CR_RXE,
+            ..Self::new()
+        }
+    }
+
     /// A load of `size` bytes at `offset`; reading DR takes the oldest received character.
     pub fn read(&mut self, offset: u64, size: u8) -> (u64, Pl011Effect) {
         let value = mmio::read(offset, size, |word| self.read_word(word));
@@ -262,6 +277,27 @@ mod tests {
         assert_eq!(read(&mut uart, FR), 0x97);
         assert_eq!(read(&mut uart, RIS), 0);
         assert!(!uart.line());
+    }
+
+    #[test]
+    fn firmware_setup_leaves_an_enabled_8n1_uart_at_the_baud_rate() {
+        let mut uart = Pl011::with_firmware_setup(24_000_000, 115_200);
+        assert_eq!(read(&mut uart, CR), 0x301);
+        assert_eq!(read(&mut uart, LCR_H), 0x70);
+        let (ibrd, fbrd) = (read(&mut uart, IBRD), read(&mut uart, FBRD));
+        assert_eq!((ibrd, fbrd), (13, 1));
+        // Linux's pl011_console_get_options.
+        let baud = 24_000_000 * 4 / (64 * ibrd + fbrd);
+        assert!(baud.abs_diff(115_200) < 1_152, "{baud}");
+        assert_eq!(uart.write(DR, 1, 0x21).tx, Some(0x21), "earlycon's writeb");
+        assert_eq!(uart.rx_space(), 32);
+    }
+
+    #[test]
+    fn firmware_setup_survives_absurd_clocks() {
+        let uart = Pl011::with_firmware_setup(u32::MAX, 0);
+        assert_eq!(uart.ibrd, 0xFFFF);
+        Pl011::with_firmware_setup(0, u32::MAX);
     }
 
     #[test]

@@ -30,8 +30,9 @@ pub const CR_LBE: u16 = 1 << 7;
 pub const CR_TXE: u16 = 1 << 8;
 pub const CR_RXE: u16 = 1 << 9;
 
-/// LCR_H.FEN: FIFOs enabled.
+/// LCR_H.FEN: FIFOs enabled; WLEN = 0b11: 8 data bits.
 pub const LCR_H_FEN: u8 = 1 << 4;
+pub const LCR_H_WLEN_8: u8 = 0b11 << 5;
 
 /// Interrupt bits of IMSC, RIS, MIS and ICR: receive, transmit, receive timeout, overrun.
 pub const INT_RX: u16 = 1 << 4;

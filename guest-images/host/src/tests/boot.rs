@@ -1,9 +1,10 @@
 //! The hand-off (ABI.md §1): the DTB the host got, and that monitor memory
-//! is neither listed nor reachable.
+//! and the firmware's spin table are neither listed nor reachable.
 
 use crate::platform::Board;
 use crate::suite::{Suite, TestResult};
 use crate::{ensure, probe};
+use arrayvec::ArrayVec;
 use syscalls::client;
 
 pub fn run(suite: &mut Suite, board: &Board) {
@@ -13,6 +14,47 @@ pub fn run(suite: &mut Suite, board: &Board) {
     suite.run("boot_monitor_memory_read_faults", monitor_read_faults);
     suite.run("boot_monitor_memory_write_faults", monitor_write_faults);
     suite.run("boot_host_ram_is_usable", || host_ram_usable(board));
+    let releases = spin_table_releases(board);
+    if releases.is_empty() {
+        suite.skip(
+            "boot_spin_table_kept_from_host",
+            "no CPU of this machine starts through a spin table",
+        );
+    } else {
+        suite.run("boot_spin_table_kept_from_host", || {
+            spin_table_kept(board, &releases)
+        });
+    }
+}
+
+/// The `cpu-release-addr` of every spin-table CPU in the DTB.
+fn spin_table_releases(board: &Board) -> ArrayVec<u64, { crate::platform::MAX_CPUS }> {
+    let Some(fdt) = board.fdt() else {
+        return ArrayVec::new();
+    };
+    let Some(cpus) = fdt.find_node("/cpus") else {
+        return ArrayVec::new();
+    };
+    cpus.children()
+        .filter(|c| c.property("enable-method").and_then(|p| p.as_str()) == Some("spin-table"))
+        .filter_map(|c| c.property("cpu-release-addr"))
+        .filter_map(|p| Some(u64::from_be_bytes(p.value.try_into().ok()?)))
+        .take(crate::platform::MAX_CPUS)
+        .collect()
+}
+
+/// A host that could write a release address would run its code at EL2 on
+/// that CPU: the page is neither listed as RAM nor mapped.
+fn spin_table_kept(board: &Board, releases: &[u64]) -> TestResult {
+    for &addr in releases {
+        ensure!(
+            !board.memory.iter().any(|&(b, s)| addr >= b && addr < b + s),
+            "the release address {addr:#x} is listed in /memory"
+        );
+        expect_abort("read", addr, probe::read(addr))?;
+        expect_abort("write", addr, probe::write(addr))?;
+    }
+    Ok(())
 }
 
 fn dtb_received(board: &Board) -> TestResult {
@@ -57,7 +99,7 @@ fn dtb_has_no_initrd(board: &Board) -> TestResult {
 fn expect_abort(what: &str, addr: u64, fault: Option<probe::Fault>) -> TestResult {
     let Some(f) = fault else {
         return Err(crate::suite::reason(format_args!(
-            "{what} of monitor memory at {addr:#x} did not fault"
+            "{what} at {addr:#x} did not fault"
         )));
     };
     ensure!(

@@ -157,6 +157,8 @@ fn vmo_create(board: &Board, resource: Handle) -> TestResult {
         .iter()
         .map(|&(b, s)| b + s)
         .fold(mon_end, u64::max);
+    // Device space on virt; the firmware's spin-table page on the Pi.
+    let below_ram = board.memory.iter().map(|&(b, _)| b).min().unwrap_or(PAGE) - PAGE;
     let port = Owned(ok("port_create", port_create(0))?);
     #[rustfmt::skip]
     let cases = [
@@ -171,7 +173,7 @@ fn vmo_create(board: &Board, resource: Handle) -> TestResult {
         ("the monitor's last page", resource, mon_end - PAGE, PAGE, Status::ACCESS_DENIED),
         ("host RAM into the monitor", resource, mon - PAGE, 2 * PAGE, Status::ACCESS_DENIED),
         ("the UART", resource, board.uart & !(PAGE - 1), PAGE, Status::ACCESS_DENIED),
-        ("device space 0x09000000", resource, 0x0900_0000, PAGE, Status::ACCESS_DENIED),
+        ("the page below host RAM", resource, below_ram, PAGE, Status::ACCESS_DENIED),
         ("beyond RAM", resource, ram_end, PAGE, Status::ACCESS_DENIED),
         ("RAM's last page and beyond", resource, ram_end - PAGE, 2 * PAGE, Status::ACCESS_DENIED),
     ];
