@@ -14,6 +14,10 @@ use syscalls::port::PacketGuestMem;
 use zxv_devices::{Deliveries, Gic, GicVersion, Pl011, Pl011Effect};
 
 const UART_INTID: u32 = 32 + devmap::UART_SPI;
+/// The guest's PL011 starts as firmware leaves it: on, 115200 8N1 from the
+/// DTB's 24 MHz clock (Linux's console takes its settings from there).
+const UART_CLOCK_HZ: u32 = 24_000_000;
+const UART_BAUD: u32 = 115_200;
 
 pub struct Devices {
     name: &'static str,
@@ -50,7 +54,7 @@ impl Devices {
             name,
             gic: Gic::new(gic, cpus),
             uart: spin::Mutex::new(Uart {
-                model: Pl011::new(),
+                model: Pl011::with_firmware_setup(UART_CLOCK_HZ, UART_BAUD),
                 console: GuestConsole::new(name),
                 line: false,
                 busy: false,
