@@ -8,7 +8,10 @@
 #   3. boot scenarios: PSCI SYSTEM_RESET, entry at EL1, too little RAM, and
 #      rejected host images; a smoke run of the benchmark mode;
 #   4. the Raspberry Pi 4 SD card image (scripts/mk-sdimage.sh), with and
-#      without a host: partition table, FAT32, files, config.txt.
+#      without a host: partition table, FAT32, files, config.txt;
+#   5. Linux under the VMM (guest-images/vmm): Debian's arm64 kernel with 2
+#      vCPUs on virt GICv3 -smp 4 and GICv2 -smp 2, booted to the test init
+#      and powered off; a kernel panic, a watchdog stop and a bad blob.
 # Every QEMU run has a timeout (ZXV_QEMU_TIMEOUT, default 300 s). Logs are in
 # target/zxvisor/logs. Exits non-zero on any failure.
 . "$(dirname "$0")/lib.sh"
@@ -171,6 +174,64 @@ for host in "" "$OUT/host.elf"; do
         fail "mk-sdimage${host:+ --host}" "scripts/mk-sdimage.sh failed (see $LOGS/mk-sdimage${host:+-host}.log)"
     fi
 done
+
+# linux_checks NAME: the lines the test init (guest-images/vmm/initramfs/
+# test) prints and the VMM's SYSTEM_OFF report, each a test.
+linux_checks() {
+    local name=$1 out before after
+    out=$(tr -d '\r' <"$LOGS/$name.log")
+    check() {
+        if grep -qE "$2" <<<"$out"; then pass "$name: $1"; else fail "$name: $1" "no line matching /$2/ in $LOGS/$name.log"; fi
+    }
+    check kernel_version "^linux\| zxv-test: kernel ${LINUX_VERSION}\$"
+    check two_cpus '^linux\| zxv-test: cpus 2$'
+    # "NN: <count on CPU0> <count on CPU1> GIC... arch_timer": both grow.
+    before=$(sed -n 's/^linux| zxv-test: timer-before *[0-9]*: *\([0-9]*\) *\([0-9]*\) .*arch_timer$/\1 \2/p' <<<"$out")
+    after=$(sed -n 's/^linux| zxv-test: timer-after *[0-9]*: *\([0-9]*\) *\([0-9]*\) .*arch_timer$/\1 \2/p' <<<"$out")
+    if [ -n "$before" ] && [ -n "$after" ] && [ "${after% *}" -gt "${before% *}" ] && [ "${after#* }" -gt "${before#* }" ]; then
+        pass "$name: arch_timer_ticks_on_both_cpus ($before -> $after)"
+    else
+        fail "$name: arch_timer_ticks_on_both_cpus" "arch_timer counts '${before:-?}' then '${after:-?}', want both CPUs' to grow"
+    fi
+    check busybox_commands '^linux\| zxv-test: busybox ZXVISOR 1,2,3,4,5 [0-9]+ sh$'
+    check uname '^linux\| zxv-test: uname Linux aarch64$'
+    check vmm_reports_system_off '^vmm: guest linux: SYSTEM_OFF from vCPU [01]$'
+    check vmm_counts_exits '^vmm: guest linux: exits to the VMM: gicd [1-9]'
+    if [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; then
+        explain "$name" "QEMU did not finish within ${TIMEOUT}s (a hang)"
+    elif [ "$RC" -ne 0 ]; then
+        explain "$name" "QEMU exited with $RC"
+    else
+        pass "$name: machine_exits_with_success"
+    fi
+}
+
+say "Linux under the VMM (Debian's kernel, busybox initramfs)"
+build_vmm
+linux_guest
+LINUX_VERSION=$(debian_arm64_kernel)
+LINUX_VERSION=${LINUX_VERSION#linux-image-}
+LINUX_CMDLINE="console=ttyAMA0 panic=-1"
+for run in "virt-gicv3-smp4 3 4" "virt-gicv2-smp2 2 2"; do
+    set -- $run
+    say "Linux: $1 (virt, GICv$2, -smp $3, 2 vCPUs)"
+    qemu_linux_cmd "$2" "$3" "vmm.cpus=2 vmm.timeout=$((TIMEOUT - 60))" "$LINUX_CMDLINE rdinit=/test"
+    qemu_log "linux-$1"
+    linux_checks "linux-$1"
+done
+# A panic (no init) resets the guest: the VMM says so and resets the machine.
+qemu_linux_cmd 3 2 "vmm.cpus=1" "$LINUX_CMDLINE rdinit=/missing"
+scenario linux_panic_resets 0 '^vmm: guest linux: SYSTEM_RESET from vCPU 0'
+# A guest that outlives vmm.timeout is stopped with its last console lines
+# (earlycon: the kernel prints from its first instructions on).
+qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=3" "$LINUX_CMDLINE earlycon=pl011,0x9000000 rdinit=/test"
+scenario linux_watchdog_reports_last_lines nonzero '^vmm: guest linux: its last console lines:'
+grep -qE '^    \| \[ *[0-9.]+\] ' "$LOGS/linux_watchdog_reports_last_lines.log" \
+    && pass linux_watchdog_shows_kernel_lines || fail linux_watchdog_shows_kernel_lines "no kernel line in the report"
+# A kernel blob over the VMM's own image is refused before anything runs.
+qemu_virt_cmd 3 2
+scenario vmm_refuses_blob_over_itself nonzero 'vmm.kernel 0x40200000\.\..* overlaps the VMM image' \
+    -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x40200000,0x1000"
 
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"
