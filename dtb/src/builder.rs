@@ -2,11 +2,8 @@
 //! memory reservations and raw tokens (for malformed blobs), written as a
 //! version 17 blob.
 
-const FDT_MAGIC: u32 = 0xd00d_feed;
-const FDT_BEGIN_NODE: u32 = 1;
-const FDT_END_NODE: u32 = 2;
-const FDT_PROP: u32 = 3;
-const FDT_END: u32 = 9;
+use crate::{FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_MAGIC, FDT_PROP};
+
 const HEADER_SIZE: usize = 40;
 const RSV_ENTRY_SIZE: usize = 16;
 
@@ -74,6 +71,21 @@ impl Builder {
 
     pub fn cells(&mut self, name: &str, values: &[u32]) -> &mut Self {
         self.prop(name, &cells(values))
+    }
+
+    /// The Raspberry Pi 4's root cells (2 address, 1 size), `/aliases`
+    /// (serial0 the PL011, serial1 the mini UART) and `/chosen` with the
+    /// mini UART as stdout, inside an open root node.
+    pub fn bcm2711_root(&mut self) -> &mut Self {
+        self.cells("#address-cells", &[2])
+            .cells("#size-cells", &[1])
+            .begin("aliases")
+            .prop("serial0", b"/soc/serial@7e201000\0")
+            .prop("serial1", b"/soc/serial@7e215040\0")
+            .end()
+            .begin("chosen")
+            .prop("stdout-path", b"serial1:115200n8\0")
+            .end()
     }
 
     /// A BCM2711 (Raspberry Pi 4) `/soc` with the nodes zxvisor reads, as

@@ -27,12 +27,13 @@ pub struct Region {
     pub size: u64,
 }
 
-const FDT_MAGIC: u32 = 0xd00d_feed;
-const FDT_BEGIN_NODE: u32 = 1;
-const FDT_END_NODE: u32 = 2;
-const FDT_PROP: u32 = 3;
-const FDT_NOP: u32 = 4;
-const FDT_END: u32 = 9;
+/// Devicetree blob magic and structure-block tokens.
+pub const FDT_MAGIC: u32 = 0xd00d_feed;
+pub const FDT_BEGIN_NODE: u32 = 1;
+pub const FDT_END_NODE: u32 = 2;
+pub const FDT_PROP: u32 = 3;
+pub const FDT_NOP: u32 = 4;
+pub const FDT_END: u32 = 9;
 
 fn be32(blob: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(
@@ -271,14 +272,7 @@ mod tests {
     fn pi_like() -> Vec<u8> {
         let mut b = Builder::new();
         b.begin("")
-            .cells("#address-cells", &[2])
-            .cells("#size-cells", &[1])
-            .begin("aliases")
-            .prop("serial1", b"/soc/serial@7e215040\0")
-            .end()
-            .begin("chosen")
-            .prop("stdout-path", b"serial1:115200n8\0")
-            .end()
+            .bcm2711_root()
             .begin("memory@0")
             .prop("device_type", b"memory\0")
             .cells("reg", &[0, 0, 0x3b40_0000, 0, 0x4000_0000, 0xbc00_0000])
@@ -385,39 +379,29 @@ mod tests {
         assert_eq!(stdout(&fdt).unwrap().name, "serial@7e215040");
         assert_eq!(console_pl011(&fdt), Some(region(0xfe20_1000, 0x200)));
 
-        let mut b = Builder::new();
-        b.begin("")
-            .begin("chosen")
-            .prop("stdout-path", b"/uart@2000\0")
-            .end()
-            .begin("uart@1000")
-            .prop("compatible", b"arm,pl011\0")
-            .cells("reg", &[0, 0x1000, 0x100])
-            .end()
-            .begin("uart@2000")
-            .prop("compatible", b"arm,pl011\0")
-            .cells("reg", &[0, 0x2000, 0x100])
-            .end()
-            .end();
-        let blob = b.build();
-        let fdt = Fdt::new(&blob).unwrap();
-        assert_eq!(console_pl011(&fdt), Some(region(0x2000, 0x100)));
-
-        let mut b = Builder::new();
-        b.begin("")
-            .begin("uart@1000")
-            .prop("compatible", b"arm,pl011\0")
-            .prop("status", b"disabled\0")
-            .cells("reg", &[0, 0x1000, 0x100])
-            .end()
-            .begin("uart@2000")
-            .prop("compatible", b"arm,pl011\0")
-            .cells("reg", &[0, 0x2000, 0x100])
-            .end()
-            .end();
-        let blob = b.build();
-        let fdt = Fdt::new(&blob).unwrap();
-        assert_eq!(console_pl011(&fdt), Some(region(0x2000, 0x100)));
+        // Two PL011s: stdout naming the second, or the first disabled.
+        for (stdout, first_status) in [(Some("/uart@2000"), "okay"), (None, "disabled")] {
+            let mut b = Builder::new();
+            b.begin("");
+            if let Some(path) = stdout {
+                b.begin("chosen")
+                    .prop("stdout-path", format!("{path}\0").as_bytes())
+                    .end();
+            }
+            b.begin("uart@1000")
+                .prop("compatible", b"arm,pl011\0")
+                .prop("status", format!("{first_status}\0").as_bytes())
+                .cells("reg", &[0, 0x1000, 0x100])
+                .end()
+                .begin("uart@2000")
+                .prop("compatible", b"arm,pl011\0")
+                .cells("reg", &[0, 0x2000, 0x100])
+                .end()
+                .end();
+            let blob = b.build();
+            let fdt = Fdt::new(&blob).unwrap();
+            assert_eq!(console_pl011(&fdt), Some(region(0x2000, 0x100)));
+        }
     }
 
     #[test]

@@ -11,13 +11,7 @@
 
 use crate::range::Range;
 use core::fmt;
-
-const FDT_MAGIC: u32 = 0xd00d_feed;
-const FDT_BEGIN_NODE: u32 = 1;
-const FDT_END_NODE: u32 = 2;
-const FDT_PROP: u32 = 3;
-const FDT_NOP: u32 = 4;
-const FDT_END: u32 = 9;
+use dtb::{FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_MAGIC, FDT_NOP, FDT_PROP};
 
 /// Size of the version 17 header.
 const HEADER_SIZE: usize = 40;
