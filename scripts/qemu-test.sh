@@ -193,6 +193,8 @@ linux_checks() {
     else
         fail "$name: arch_timer_ticks_on_both_cpus" "arch_timer counts '${before:-?}' then '${after:-?}', want both CPUs' to grow"
     fi
+    check cpu1_off_and_on_again '^linux\| zxv-test: hotplug 0 0-1$'
+    check vmm_reports_cpu_off '^vmm: guest linux: vCPU 1 turned itself off \(CPU_OFF\)$'
     check busybox_commands '^linux\| zxv-test: busybox ZXVISOR 1,2,3,4,5 [0-9]+ sh$'
     check uname '^linux\| zxv-test: uname Linux aarch64$'
     check vmm_reports_system_off '^vmm: guest linux: SYSTEM_OFF from vCPU [01]$'
@@ -228,6 +230,34 @@ qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=3" "$LINUX_CMDLINE earlycon=pl011,0x9
 scenario linux_watchdog_reports_last_lines nonzero '^vmm: guest linux: its last console lines:'
 grep -qE '^    \| \[ *[0-9.]+\] ' "$LOGS/linux_watchdog_reports_last_lines.log" \
     && pass linux_watchdog_shows_kernel_lines || fail linux_watchdog_shows_kernel_lines "no kernel line in the report"
+# A raw binary (hand-assembled below) is entered at its first byte with x0 =
+# the DTB (in the last 2 MiB of 16 MiB): it prints "hi" and "dtb" if x0 is
+# right, reads unclaimed device space at 0x0a000000 and powers off.
+python3 - "$OUT/raw-guest.bin" <<'PY'
+import struct, sys
+def movz(rd, imm, shift16=False, w=False):
+    return (0x52800000 if w else 0xD2800000) | (0x200000 if shift16 else 0) | imm << 5 | rd
+def putc(c):  # w2 = c; str w2, [x1]
+    return [movz(2, ord(c), w=True), 0xB9000022]
+code = [movz(1, 0x0900, True)]                      # x1 = the PL011
+code += putc("h") + putc("i") + putc("\n")
+code += [movz(5, 0x40E0, True), 0xEB05001F,         # cmp x0, 0x40e00000
+         0x54000000 | (1 + 8) << 5 | 1]             # b.ne over the 4 putc
+code += putc("d") + putc("t") + putc("b") + putc("\n")
+code += [movz(3, 0x0A00, True), 0xB9400064]         # ldr w4, [0x0a000000]
+code += [movz(0, 0x8400, True), 0xF2800100,         # x0 = SYSTEM_OFF
+         0xD4000002, 0x14000000]                    # hvc #0; b .
+open(sys.argv[1], "wb").write(struct.pack("<%dI" % len(code), *code))
+PY
+qemu_virt_cmd 3 2
+scenario vmm_boots_raw_binary 0 '^vmm: guest raw: SYSTEM_OFF from vCPU 0' -initrd "$OUT/vmm.elf" \
+    -device "loader,file=$OUT/raw-guest.bin,addr=0x50000000,force-raw=on" \
+    -append "vmm.kernel=0x50000000,$(stat -c %s "$OUT/raw-guest.bin") vmm.mem=16M vmm.name=raw"
+raw=$(tr -d '\r' <"$LOGS/vmm_boots_raw_binary.log")
+for want in '^vmm: guest raw: raw binary at 0x40000000$' '^raw\| hi$' '^raw\| dtb$' \
+    '^vmm: guest raw: read of unclaimed device space at 0xa000000 '; do
+    grep -qE "$want" <<<"$raw" && pass "vmm_raw_binary: /$want/" || fail vmm_raw_binary "no line matching /$want/"
+done
 # A kernel blob over the VMM's own image is refused before anything runs.
 qemu_virt_cmd 3 2
 scenario vmm_refuses_blob_over_itself nonzero 'vmm.kernel 0x40200000\.\..* overlaps the VMM image' \

@@ -125,10 +125,11 @@ fn report(config: &Config, layout: &Layout, kernel: Kernel, gic: GicVersion, hos
         Conduit::Smc => "smc",
     };
     println!(
-        "vmm: guest {name}: {} MiB RAM at {:#x} (host {host_base:#x}), {} vCPUs, GICv{gic}, PSCI via {psci}",
+        "vmm: guest {name}: {} MiB RAM at {:#x} (host {host_base:#x}), {} vCPU{}, GICv{gic}, PSCI via {psci}",
         config.mem >> 20,
         layout.ram.start,
         config.cpus,
+        if config.cpus == 1 { "" } else { "s" },
     );
     match kernel {
         Kernel::Linux { text_offset, image_size } => println!(
