@@ -214,10 +214,11 @@ linux_guest
 LINUX_VERSION=$(debian_arm64_kernel)
 LINUX_VERSION=${LINUX_VERSION#linux-image-}
 LINUX_CMDLINE="console=ttyAMA0 panic=-1"
-for run in "virt-gicv3-smp4 3 4" "virt-gicv2-smp2 2 2"; do
+# The GICv2 guest calls PSCI with smc, the GICv3 one with hvc.
+for run in "virt-gicv3-smp4 3 4 hvc" "virt-gicv2-smp2 2 2 smc"; do
     set -- $run
-    say "Linux: $1 (virt, GICv$2, -smp $3, 2 vCPUs)"
-    qemu_linux_cmd "$2" "$3" "vmm.cpus=2 vmm.timeout=$((TIMEOUT - 60))" "$LINUX_CMDLINE rdinit=/test"
+    say "Linux: $1 (virt, GICv$2, -smp $3, 2 vCPUs, PSCI via $4)"
+    qemu_linux_cmd "$2" "$3" "vmm.cpus=2 vmm.psci=$4 vmm.timeout=$((TIMEOUT - 60))" "$LINUX_CMDLINE rdinit=/test"
     qemu_log "linux-$1"
     linux_checks "linux-$1"
 done
