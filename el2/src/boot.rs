@@ -195,6 +195,7 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     let resource = objects::install_hypervisor_resource();
     if sys.platform.psci != Some(Conduit::Smc) {
         spin_table::mark_in_monitor(0);
+        spin_table::take_all(&sys.platform);
     }
     CPUS[0].set_power(Power::On);
     log::info!(
@@ -205,8 +206,9 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     host::enter(host.entry, host.dtb, resource as u64)
 }
 
-/// A secondary CPU started on the host's behalf by PSCI CPU_ON, the spin
-/// table or a wake-up from parking, with the MMU on (boot.S).
+/// A secondary CPU started on the host's behalf by PSCI CPU_ON, released
+/// from the spin table at boot, or woken from parking, with the MMU on
+/// (boot.S). One no CPU_ON asked for (taken at boot) parks.
 #[no_mangle]
 pub(crate) extern "C" fn secondary_main(cpu: u64) -> ! {
     let cpu = cpu as usize;
@@ -215,6 +217,9 @@ pub(crate) extern "C" fn secondary_main(cpu: u64) -> ! {
     el2config::configure_for_host(system::get());
     crate::irq::init_cpu();
     let slot = &CPUS[cpu];
+    if slot.power() == Power::Off {
+        spin_table::park(cpu);
+    }
     slot.set_power(Power::On);
     host::enter(slot.entry(), slot.context(), 0)
 }

@@ -1,13 +1,16 @@
 //! CPUs without PSCI: the firmware holds them in a spin table (the
 //! Raspberry Pi 4's armstub: each waits in WFE until its `cpu-release-addr`
 //! holds an address, then jumps there at EL2 with the MMU off). A CPU leaves
-//! the firmware once and never goes back, so the monitor releases each CPU
-//! on its first PSCI CPU_ON, and parks a CPU the host turns off in its own
-//! WFE loop, from which the next CPU_ON wakes it.
+//! the firmware once and never goes back, so the monitor takes every such
+//! CPU at boot and parks it in its own WFI loop (a CPU the host turns off
+//! goes back there too); PSCI CPU_ON wakes it with the kick SGI. Waiting in
+//! WFI rather than in the firmware's WFE loop lets an OFF CPU really sleep
+//! (an emulator spins on WFE).
 
 use crate::arch::{self, cache};
-use crate::platform::MAX_CPUS;
-use core::sync::atomic::{AtomicBool, Ordering};
+use crate::irq;
+use crate::platform::{EnableMethod, Platform, MAX_CPUS};
+use core::sync::atomic::{fence, AtomicBool, Ordering};
 
 /// Whether each CPU runs monitor code (left the firmware's spin loop).
 static IN_MONITOR: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
@@ -24,23 +27,43 @@ pub fn in_monitor(cpu: usize) -> bool {
     IN_MONITOR[cpu].load(Ordering::Acquire)
 }
 
-/// Starts `cpu`, already claimed by CPU_ON with its start recorded: wakes
-/// it when parked, else writes its entry to `release` (its spin-table
-/// slot, when it has one). False when it has neither.
-pub fn start(cpu: usize, release: Option<u64>) -> bool {
-    if in_monitor(cpu) {
-        GO[cpu].store(true, Ordering::Release);
-    } else {
-        let Some(slot) = release else { return false };
-        IN_MONITOR[cpu].store(true, Ordering::Release);
-        // SAFETY: the release address comes from the DTB's cpu node, lies in
-        // RAM mapped RW in EL2 stage 1 and is kept out of the host's reach
-        // (boot.rs); the firmware's spin loop only reads it.
-        unsafe { core::ptr::write_volatile(slot as *mut u64, arch::spin_table_entry(cpu)) };
-        // The spinning CPU reads with its MMU (and caches) off.
-        cache::clean_to_poc(slot, 8);
+/// At boot, on the boot CPU: releases every spin-table CPU into the monitor,
+/// where it parks (its power state is OFF until CPU_ON).
+pub fn take_all(platform: &Platform) {
+    for (cpu, c) in platform.cpus.iter().enumerate() {
+        if let EnableMethod::SpinTable(slot) = c.enable {
+            release(cpu, slot);
+        }
     }
+}
+
+/// Writes the monitor's entry for `cpu` to its spin-table slot.
+fn release(cpu: usize, slot: u64) {
+    IN_MONITOR[cpu].store(true, Ordering::Release);
+    // SAFETY: the release address comes from the DTB's cpu node, lies in
+    // RAM mapped RW in EL2 stage 1 and is kept out of the host's reach
+    // (boot.rs); the firmware's spin loop only reads it.
+    unsafe { core::ptr::write_volatile(slot as *mut u64, arch::spin_table_entry(cpu)) };
+    // The spinning CPU reads with its MMU (and caches) off.
+    cache::clean_to_poc(slot, 8);
     aarch64_cpu::asm::sev();
+}
+
+/// Starts `cpu`, already claimed by CPU_ON with its start recorded: wakes
+/// it when parked (or on its way to the park), else writes its entry to
+/// `release` (its spin-table slot, when it has one). False when it has
+/// neither.
+pub fn start(cpu: usize, slot: Option<u64>) -> bool {
+    if in_monitor(cpu) {
+        GO[cpu].store(true, Ordering::SeqCst);
+        // Pairs with the fence in `secondary_parked`: either the CPU sees
+        // GO before it waits, or it is set up to receive the kick.
+        fence(Ordering::SeqCst);
+        irq::send_kick(cpu);
+        return true;
+    }
+    let Some(slot) = slot else { return false };
+    release(cpu, slot);
     true
 }
 
@@ -50,13 +73,21 @@ pub fn park(cpu: usize) -> ! {
     arch::park_cpu(cpu)
 }
 
-/// Entered by `park_cpu` on a fresh stack: waits for CPU_ON, then joins
-/// like a newly started CPU.
+/// Entered by `park_cpu` on a fresh stack, with this CPU's GIC interface
+/// set up (irq::init_cpu): sleeps in WFI until CPU_ON sets GO and kicks,
+/// then joins like a newly started CPU.
 #[no_mangle]
 extern "C" fn secondary_parked(cpu: u64) -> ! {
     let cpu = cpu as usize;
-    while !GO[cpu].swap(false, Ordering::Acquire) {
-        aarch64_cpu::asm::wfe();
+    let host_gic = irq::open_cpu_interface();
+    loop {
+        fence(Ordering::SeqCst);
+        if GO[cpu].swap(false, Ordering::AcqRel) {
+            break;
+        }
+        aarch64_cpu::asm::wfi();
+        while irq::take_monitor_irq().is_some() {}
     }
+    irq::restore(host_gic);
     crate::boot::secondary_main(cpu as u64)
 }
