@@ -195,6 +195,8 @@ linux_checks() {
     fi
     check cpu1_off_and_on_again '^linux\| zxv-test: hotplug 0 0-1$'
     check vmm_reports_cpu_off '^vmm: guest linux: vCPU 1 turned itself off \(CPU_OFF\)$'
+    # The guest's PSCI AFFINITY_INFO sees the vCPU go OFF.
+    check cpu1_killed_cleanly '^linux\| \[ *[0-9.]+\] psci: CPU1 killed'
     check busybox_commands '^linux\| zxv-test: busybox ZXVISOR 1,2,3,4,5 [0-9]+ sh$'
     check uname '^linux\| zxv-test: uname Linux aarch64$'
     check vmm_reports_system_off '^vmm: guest linux: SYSTEM_OFF from vCPU [01]$'

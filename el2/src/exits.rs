@@ -9,7 +9,7 @@ use syscalls::port::{PacketGuestBell, PacketGuestMem, PacketGuestVcpu, PortPacke
 use syscalls::Status;
 use vcpu::esr::Esr;
 use vcpu::exit::{decode, Exit, Mmio};
-use vcpu::psci::{guest_psci, PsciAction};
+use vcpu::psci::{affinity_info, guest_psci, PsciAction};
 use vcpu::regs::GuestRegs;
 use vcpu::sysreg::{SysReg, SysRegAccess};
 
@@ -46,9 +46,9 @@ pub fn handle(
     let esr = Esr(syndrome.esr);
     match decode(syndrome.esr, syndrome.far, syndrome.hpfar) {
         Exit::DataAbort(mmio) => data_abort(guest, regs, mmio, esr.instruction_len()),
-        Exit::Hvc { imm } => (ExitKind::Hvc, call(regs, imm, 0)),
+        Exit::Hvc { imm } => (ExitKind::Hvc, call(guest, vcpu_index, regs, imm, 0)),
         // A trapped SMC returns to the SMC itself.
-        Exit::Smc { imm } => (ExitKind::Smc, call(regs, imm, 4)),
+        Exit::Smc { imm } => (ExitKind::Smc, call(guest, vcpu_index, regs, imm, 4)),
         Exit::Wfi => {
             regs.advance_pc(esr.instruction_len());
             (ExitKind::Wfi, Flow::WaitForInterrupt)
@@ -148,7 +148,7 @@ fn trap_access(regs: &mut GuestRegs, mmio: Mmio, len: u64, trap: TrapHit) -> Flo
 
 /// HVC or SMC from the guest: PSCI with immediate 0, anything else is an
 /// unknown SMCCC function. Host service calls are never reachable.
-fn call(regs: &mut GuestRegs, imm: u16, pc_step: u64) -> Flow {
+fn call(guest: &Guest, vcpu_index: usize, regs: &mut GuestRegs, imm: u16, pc_step: u64) -> Flow {
     regs.advance_pc(pc_step);
     if imm != 0 {
         regs.set_reg(0, SMCCC_NOT_SUPPORTED);
@@ -166,7 +166,14 @@ fn call(regs: &mut GuestRegs, imm: u16, pc_step: u64) -> Flow {
                 PacketGuestVcpu::startup(target, entry),
             ))
         }
-        PsciAction::CpuOff => Flow::Stop(Status::STOP),
+        PsciAction::AffinityInfo { target, level } => {
+            regs.set_reg(0, affinity_info(target, level, guest.vcpus_on()));
+            Flow::Continue
+        }
+        PsciAction::CpuOff => {
+            guest.set_vcpu_off(vcpu_index, true);
+            Flow::Stop(Status::STOP)
+        }
         PsciAction::SystemOff => Flow::Stop(Status::UNAVAILABLE),
         PsciAction::SystemReset => Flow::Stop(Status::CANCELED),
     }

@@ -99,6 +99,8 @@ pub struct Guest {
     traps: Mutex<TrapMap<Trap>>,
     /// Bit i set: vCPU index i is in use.
     vcpu_slots: AtomicU8,
+    /// Bit i set: vCPU i called PSCI CPU_OFF and has not been entered since.
+    vcpus_off: AtomicU8,
 }
 
 const _: () = assert!(MAX_VCPUS_PER_GUEST == 8, "vcpu_slots is one byte");
@@ -152,6 +154,7 @@ impl Guest {
             }),
             traps: Mutex::new(TrapMap::new()),
             vcpu_slots: AtomicU8::new(0),
+            vcpus_off: AtomicU8::new(0),
         };
         // A reused VMID may still have TLB entries of its previous guest.
         tlb::flush_vmid(guest.vttbr());
@@ -309,7 +312,24 @@ impl Guest {
     }
 
     pub fn release_vcpu_slot(&self, index: usize) {
+        self.vcpus_off.fetch_and(!(1 << index), Ordering::AcqRel);
         self.vcpu_slots.fetch_and(!(1 << index), Ordering::AcqRel);
+    }
+
+    /// Records that vCPU `index` turned itself off (PSCI CPU_OFF), or, when
+    /// `off` is false, that it runs again.
+    pub fn set_vcpu_off(&self, index: usize, off: bool) {
+        let bit = 1 << index;
+        if off {
+            self.vcpus_off.fetch_or(bit, Ordering::AcqRel);
+        } else if self.vcpus_off.load(Ordering::Acquire) & bit != 0 {
+            self.vcpus_off.fetch_and(!bit, Ordering::AcqRel);
+        }
+    }
+
+    /// Bit i set: vCPU i exists and is on, for the guest's PSCI AFFINITY_INFO.
+    pub fn vcpus_on(&self) -> u8 {
+        self.vcpu_slots.load(Ordering::Acquire) & !self.vcpus_off.load(Ordering::Acquire)
     }
 }
 

@@ -166,6 +166,7 @@ impl Vcpu {
     pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
         let VcpuContext { regs, world, interrupts } = state;
         let vgic = system::get().vgic.as_ref().map(Vgic::interface);
+        self.guest.set_vcpu_off(self.index, false);
         self.running_on.store(percpu::current(), Ordering::SeqCst);
         let host_gic = irq::open_cpu_interface();
         irq::rearm();

@@ -2,8 +2,9 @@
 //! it answers in place and which stop the vCPU (reference §5.8, ABI.md §5).
 
 use syscalls::psci::{
-    CPU_OFF, CPU_ON_32, CPU_ON_64, MIGRATE_INFO_TYPE, NOT_SUPPORTED, PSCI_FEATURES, PSCI_VERSION,
-    SUCCESS, SYSTEM_OFF, SYSTEM_RESET, VERSION_1_1,
+    AFFINITY_INFO_32, AFFINITY_INFO_64, AFFINITY_OFF, AFFINITY_ON, CPU_OFF, CPU_ON_32, CPU_ON_64,
+    INVALID_PARAMETERS, MIGRATE_INFO_TYPE, NOT_SUPPORTED, PSCI_FEATURES, PSCI_VERSION, SUCCESS,
+    SYSTEM_OFF, SYSTEM_RESET, VERSION_1_1,
 };
 
 /// `MIGRATE_INFO_TYPE` result: no Trusted OS, or one that needs no migration.
@@ -23,6 +24,13 @@ pub enum PsciAction {
         /// The context id, the target's X0 at entry.
         context: u64,
     },
+    /// `AFFINITY_INFO`: the state of another vCPU of the guest ([`affinity_info`] answers).
+    AffinityInfo {
+        /// The target's MPIDR (affinity fields).
+        target: u64,
+        /// The lowest affinity level asked about.
+        level: u64,
+    },
     /// `CPU_OFF`: this vCPU stops.
     CpuOff,
     /// `SYSTEM_OFF`: the guest shuts down.
@@ -32,11 +40,13 @@ pub enum PsciAction {
 }
 
 /// The PSCI functions [`guest_psci`] implements, as `PSCI_FEATURES` reports them.
-const SUPPORTED: [u32; 8] = [
+const SUPPORTED: [u32; 10] = [
     PSCI_VERSION,
     PSCI_FEATURES,
     CPU_ON_32,
     CPU_ON_64,
+    AFFINITY_INFO_32,
+    AFFINITY_INFO_64,
     CPU_OFF,
     SYSTEM_OFF,
     SYSTEM_RESET,
@@ -62,6 +72,14 @@ pub fn guest_psci(x0: u64, x1: u64, x2: u64, x3: u64) -> PsciAction {
             entry: x2,
             context: x3,
         },
+        AFFINITY_INFO_32 => PsciAction::AffinityInfo {
+            target: w(x1),
+            level: w(x2),
+        },
+        AFFINITY_INFO_64 => PsciAction::AffinityInfo {
+            target: x1,
+            level: x2,
+        },
         CPU_OFF => PsciAction::CpuOff,
         SYSTEM_OFF => PsciAction::SystemOff,
         SYSTEM_RESET => PsciAction::SystemReset,
@@ -69,10 +87,24 @@ pub fn guest_psci(x0: u64, x1: u64, x2: u64, x3: u64) -> PsciAction {
     }
 }
 
+/// `AFFINITY_INFO` for a guest whose vCPU i is on when bit i of `on` is
+/// set (vCPU i has MPIDR Aff0 = i, Aff1-3 = 0): ON or OFF at level 0, the
+/// only level with vCPUs; INVALID_PARAMETERS for another level or an
+/// affinity no vCPU can have.
+pub fn affinity_info(target: u64, level: u64, on: u8) -> u64 {
+    let aff0 = target & 0xFF;
+    let higher = target & 0xFF_00FF_FF00;
+    if level != 0 || higher != 0 || aff0 >= u64::from(u8::BITS) {
+        return INVALID_PARAMETERS as u64;
+    }
+    let state = if on & (1 << aff0) != 0 { AFFINITY_ON } else { AFFINITY_OFF };
+    state as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use syscalls::psci::{AFFINITY_INFO_64, CPU_SUSPEND_64, MIGRATE_64, SYSTEM_SUSPEND_64};
+    use syscalls::psci::{CPU_SUSPEND_64, MIGRATE_64, SYSTEM_SUSPEND_64};
 
     const MINUS_ONE: PsciAction = PsciAction::Return(0xFFFF_FFFF_FFFF_FFFF);
 
@@ -92,6 +124,8 @@ mod tests {
             PSCI_FEATURES,
             CPU_ON_32,
             CPU_ON_64,
+            AFFINITY_INFO_32,
+            AFFINITY_INFO_64,
             CPU_OFF,
             SYSTEM_OFF,
             SYSTEM_RESET,
@@ -105,7 +139,6 @@ mod tests {
         }
         for fid in [
             CPU_SUSPEND_64,
-            AFFINITY_INFO_64,
             MIGRATE_64,
             SYSTEM_SUSPEND_64,
             0xC600_0001,
@@ -118,6 +151,39 @@ mod tests {
             call(PSCI_FEATURES, 0xFFFF_FFFF_8400_0000),
             PsciAction::Return(0)
         );
+    }
+
+    #[test]
+    fn affinity_info_passes_target_and_level() {
+        assert_eq!(
+            guest_psci(u64::from(AFFINITY_INFO_64), 0x1_0000_0002, 1 << 32, 0),
+            PsciAction::AffinityInfo { target: 0x1_0000_0002, level: 1 << 32 }
+        );
+        assert_eq!(
+            guest_psci(u64::from(AFFINITY_INFO_32), 0xFFFF_FFFF_0000_0003, 1 << 32, 0),
+            PsciAction::AffinityInfo { target: 3, level: 0 }
+        );
+    }
+
+    #[test]
+    fn affinity_info_reports_each_vcpu_on_or_off() {
+        let on = 0b0000_0101;
+        assert_eq!(affinity_info(0, 0, on), 0, "vCPU 0 ON");
+        assert_eq!(affinity_info(1, 0, on), 1, "vCPU 1 OFF");
+        assert_eq!(affinity_info(2, 0, on), 0, "vCPU 2 ON");
+        assert_eq!(affinity_info(7, 0, on), 1, "vCPU 7 OFF");
+    }
+
+    #[test]
+    fn affinity_info_rejects_other_levels_and_affinities() {
+        let invalid = INVALID_PARAMETERS as u64;
+        assert_eq!(affinity_info(0, 1, 0xFF), invalid, "level 1");
+        assert_eq!(affinity_info(8, 0, 0xFF), invalid, "Aff0 8");
+        assert_eq!(affinity_info(0x100, 0, 0xFF), invalid, "Aff1 1");
+        assert_eq!(affinity_info(0x1_0000, 0, 0xFF), invalid, "Aff2 1");
+        assert_eq!(affinity_info(0x1_0000_0000, 0, 0xFF), invalid, "Aff3 1");
+        // MPIDR bit 31 (RES1) and the MT/U bits are not affinity.
+        assert_eq!(affinity_info(0x8000_0000, 0, 1), 0, "RES1 bit 31");
     }
 
     #[test]
@@ -181,7 +247,6 @@ mod tests {
     #[test]
     fn other_functions_are_not_supported() {
         for fid in [
-            AFFINITY_INFO_64,
             CPU_SUSPEND_64,
             SYSTEM_SUSPEND_64,
             MIGRATE_64,

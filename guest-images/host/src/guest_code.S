@@ -266,6 +266,37 @@ snippet psci_version
     test_complete
 end_snippet psci_version
 
+/* One PSCI AFFINITY_INFO_64 call: x0 = the result. */
+.macro affinity_info target, level
+    movz    x0, #0xC400, lsl #16
+    movk    x0, #0x0004
+    mov     x1, #\target
+    mov     x2, #\level
+    hvc     #0
+.endm
+
+/* PSCI AFFINITY_INFO from vCPU 0, once per entry (each round ends with a
+ * clean exit): x19 = vCPU 0 (itself), x20 = vCPU 1, x21 = Aff1 1, x22 =
+ * vCPU 0 at level 1. A second vCPU entered at 0x100 calls PSCI CPU_OFF. */
+snippet psci_affinity_info
+1:  affinity_info 0, 0
+    mov     x19, x0
+    affinity_info 1, 0
+    mov     x20, x0
+    affinity_info 0x100, 0
+    mov     x21, x0
+    affinity_info 0, 1
+    mov     x22, x0
+    mov     x0, #EXIT_TEST_ADDR
+    str     xzr, [x0]
+    b       1b
+    .org    0x100
+    movz    x0, #0x8400, lsl #16
+    movk    x0, #0x0002
+    hvc     #0
+    b       .
+end_snippet psci_affinity_info
+
 /* The ID registers the guest sees (HCR_EL2.TID3): ID_AA64PFR0, PFR1, DFR0,
  * ISAR1, ISAR2 and ZFR0 in x1-x6. */
 snippet id_registers

@@ -103,4 +103,5 @@ snippets!(
     vcpu_wfi_aarch32,
     vcpu_fp_aarch32,
     id_registers,
+    psci_affinity_info,
 );

@@ -7,7 +7,7 @@ use crate::guest_code;
 use crate::suite::{Suite, TestResult};
 use syscalls::client::{
     object_get_info, object_get_info_handle_basic, object_get_info_vcpu_exits, port_create,
-    vcpu_write_state,
+    vcpu_create, vcpu_write_state,
 };
 use syscalls::exits::{ExitKind, VcpuExits, ZXV_INFO_VCPU_EXITS};
 use syscalls::hypervisor::{GUEST_TRAP_BELL, GUEST_TRAP_MEM};
@@ -21,6 +21,7 @@ pub fn run(suite: &mut Suite, resource: Handle) {
     });
     suite.run("guest_psci_cpu_on", || cpu_on(resource));
     suite.run("guest_psci_version", || psci_version(resource));
+    suite.run("guest_psci_affinity_info", || affinity_info(resource));
     suite.run("guest_hvc_unknown_function", || hvc_unknown(resource));
     suite.run("guest_id_registers_hide_unvirtualised_features", || {
         id_registers(resource)
@@ -79,6 +80,33 @@ fn psci_version(resource: Handle) -> TestResult {
     let x1 = read_state(fx.vcpu())?.x[1];
     ensure!(x1 == 0x1_0001, "PSCI_VERSION got {x1:#x}, want 0x10001");
     Ok(())
+}
+
+/// One round of the psci_affinity_info guest: vCPU 0 asks about itself
+/// (ON), vCPU 1 (`vcpu1`), an Aff1 target and level 1 (both
+/// INVALID_PARAMETERS).
+fn affinity_round(vcpu: Handle, vcpu1: u64, when: &str) -> TestResult {
+    const INVALID_PARAMETERS: u64 = -2i64 as u64;
+    enter_and_clean_exit(vcpu)?;
+    let x = read_state(vcpu)?.x;
+    ensure!(x[19] == 0, "{when}: vCPU 0 about itself got {:#x}, want 0 (ON)", x[19]);
+    ensure!(x[20] == vcpu1, "{when}: vCPU 1 got {:#x}, want {vcpu1}", x[20]);
+    ensure!(x[21] == INVALID_PARAMETERS, "{when}: Aff1 1 got {:#x}, want -2", x[21]);
+    ensure!(x[22] == INVALID_PARAMETERS, "{when}: level 1 got {:#x}, want -2", x[22]);
+    Ok(())
+}
+
+/// Guest PSCI AFFINITY_INFO follows its vCPUs: OFF before vCPU 1 exists,
+/// ON once created, OFF after its CPU_OFF and after it is closed.
+fn affinity_info(resource: Handle) -> TestResult {
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::psci_affinity_info())?;
+    affinity_round(fx.vcpu(), 1, "without vCPU 1")?;
+    let vcpu1 = Owned(ok("vcpu_create", vcpu_create(fx.guest(), 0, 0x100))?);
+    affinity_round(fx.vcpu(), 0, "vCPU 1 created")?;
+    expect_enter(vcpu1.h(), Status::STOP)?;
+    affinity_round(fx.vcpu(), 1, "after vCPU 1's CPU_OFF")?;
+    drop(vcpu1);
+    affinity_round(fx.vcpu(), 1, "vCPU 1 closed")
 }
 
 /// Host service-call IDs from a guest are unknown functions (-1): HVC
