@@ -97,7 +97,11 @@ pub fn affinity_info(target: u64, level: u64, on: u8) -> u64 {
     if level != 0 || higher != 0 || aff0 >= u64::from(u8::BITS) {
         return INVALID_PARAMETERS as u64;
     }
-    let state = if on & (1 << aff0) != 0 { AFFINITY_ON } else { AFFINITY_OFF };
+    let state = if on & (1 << aff0) != 0 {
+        AFFINITY_ON
+    } else {
+        AFFINITY_OFF
+    };
     state as u64
 }
 
@@ -157,11 +161,22 @@ mod tests {
     fn affinity_info_passes_target_and_level() {
         assert_eq!(
             guest_psci(u64::from(AFFINITY_INFO_64), 0x1_0000_0002, 1 << 32, 0),
-            PsciAction::AffinityInfo { target: 0x1_0000_0002, level: 1 << 32 }
+            PsciAction::AffinityInfo {
+                target: 0x1_0000_0002,
+                level: 1 << 32
+            }
         );
         assert_eq!(
-            guest_psci(u64::from(AFFINITY_INFO_32), 0xFFFF_FFFF_0000_0003, 1 << 32, 0),
-            PsciAction::AffinityInfo { target: 3, level: 0 }
+            guest_psci(
+                u64::from(AFFINITY_INFO_32),
+                0xFFFF_FFFF_0000_0003,
+                1 << 32,
+                0
+            ),
+            PsciAction::AffinityInfo {
+                target: 3,
+                level: 0
+            }
         );
     }
 

@@ -89,10 +89,26 @@ fn affinity_round(vcpu: Handle, vcpu1: u64, when: &str) -> TestResult {
     const INVALID_PARAMETERS: u64 = -2i64 as u64;
     enter_and_clean_exit(vcpu)?;
     let x = read_state(vcpu)?.x;
-    ensure!(x[19] == 0, "{when}: vCPU 0 about itself got {:#x}, want 0 (ON)", x[19]);
-    ensure!(x[20] == vcpu1, "{when}: vCPU 1 got {:#x}, want {vcpu1}", x[20]);
-    ensure!(x[21] == INVALID_PARAMETERS, "{when}: Aff1 1 got {:#x}, want -2", x[21]);
-    ensure!(x[22] == INVALID_PARAMETERS, "{when}: level 1 got {:#x}, want -2", x[22]);
+    ensure!(
+        x[19] == 0,
+        "{when}: vCPU 0 about itself got {:#x}, want 0 (ON)",
+        x[19]
+    );
+    ensure!(
+        x[20] == vcpu1,
+        "{when}: vCPU 1 got {:#x}, want {vcpu1}",
+        x[20]
+    );
+    ensure!(
+        x[21] == INVALID_PARAMETERS,
+        "{when}: Aff1 1 got {:#x}, want -2",
+        x[21]
+    );
+    ensure!(
+        x[22] == INVALID_PARAMETERS,
+        "{when}: level 1 got {:#x}, want -2",
+        x[22]
+    );
     Ok(())
 }
 
