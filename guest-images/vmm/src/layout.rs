@@ -35,25 +35,43 @@ pub fn plan(
     if mem < 2 * DTB_SPACE {
         return Err(err!("{} MiB of guest RAM is too little", mem >> 20));
     }
-    let ram = RAM_BASE..RAM_BASE + mem;
+    let end = RAM_BASE.checked_add(mem).ok_or_else(|| {
+        err!(
+            "{} MiB of guest RAM does not fit the address space",
+            mem >> 20
+        )
+    })?;
+    let ram = RAM_BASE..end;
     let dtb = ram.end - DTB_SPACE;
-    let start = RAM_BASE + kernel.load_offset();
-    let kernel_footprint = start..start + kernel.footprint(kernel_size);
-    let initrd = initrd_size.map(|size| {
-        let base = (dtb - size.min(dtb)) & !(PAGE - 1);
-        base..base + size
-    });
-    let below = initrd.as_ref().map_or(dtb, |r| r.start);
-    if kernel_footprint.end > below || initrd.as_ref().is_some_and(|r| r.end > dtb) {
-        let initrd_mib = initrd_size.unwrap_or(0).div_ceil(1 << 20);
-        return Err(err!(
+    let footprint = kernel.footprint(kernel_size);
+    let too_little = || {
+        err!(
             "{} MiB of guest RAM cannot hold the kernel ({} MiB from offset {:#x}), the initrd \
-             ({initrd_mib} MiB) and the DTB (2 MiB): raise vmm.mem",
+             ({} MiB) and the DTB (2 MiB): raise vmm.mem",
             mem >> 20,
-            (kernel_footprint.end - kernel_footprint.start).div_ceil(1 << 20),
+            footprint.div_ceil(1 << 20),
             kernel.load_offset(),
-        ));
+            initrd_size.unwrap_or(0).div_ceil(1 << 20),
+        )
+    };
+    let start = RAM_BASE
+        .checked_add(kernel.load_offset())
+        .ok_or_else(too_little)?;
+    let kernel_end = start.checked_add(footprint).ok_or_else(too_little)?;
+    let initrd = match initrd_size {
+        // The initrd ends at or below the DTB, so its end cannot wrap.
+        Some(size) if size <= dtb - RAM_BASE => {
+            let base = (dtb - size) & !(PAGE - 1);
+            Some(base..base + size)
+        }
+        Some(_) => return Err(too_little()),
+        None => None,
+    };
+    let below = initrd.as_ref().map_or(dtb, |r| r.start);
+    if kernel_end > below {
+        return Err(too_little());
     }
+    let kernel_footprint = start..kernel_end;
     Ok(Layout {
         ram,
         kernel: start,
@@ -113,5 +131,30 @@ mod tests {
         assert!(plan(2 * MB, Kernel::Raw, 100, None)
             .unwrap_err()
             .contains("too little"));
+    }
+
+    /// Sizes near u64::MAX must be refused, not wrap past the end of RAM.
+    #[test]
+    fn huge_sizes_do_not_wrap() {
+        let refused = |k: Kernel, kernel_size: u64, initrd: Option<u64>| {
+            let e = plan(16 * MB, k, kernel_size, initrd).unwrap_err();
+            assert!(e.contains("raise vmm.mem"), "{e}");
+        };
+        let image = |text_offset, image_size| Kernel::Linux {
+            text_offset,
+            image_size,
+        };
+        refused(image(0, 300 * MB), 0x1000, None);
+        refused(image(0, u64::MAX), 0x1000, None);
+        refused(image(0, u64::MAX - RAM_BASE + 0x1000), 0x1000, None);
+        refused(image(u64::MAX - 0xfff, 0x1000), 0x1000, None);
+        refused(image(0, 0x1000), u64::MAX, None);
+        refused(Kernel::Raw, u64::MAX, None);
+        refused(Kernel::Raw, u64::MAX - RAM_BASE + 1, None);
+        refused(Kernel::Raw, 100, Some(u64::MAX));
+        refused(Kernel::Raw, 100, Some(14 * MB + 1));
+        assert!(plan(16 * MB, Kernel::Raw, 100, Some(14 * MB - PAGE)).is_ok());
+        let e = plan(u64::MAX & !(2 * MB - 1), Kernel::Raw, 100, None).unwrap_err();
+        assert!(e.contains("does not fit the address space"), "{e}");
     }
 }
