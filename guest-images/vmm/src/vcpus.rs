@@ -20,9 +20,11 @@ use syscalls::port::{
 use syscalls::{Handle, Status};
 
 const OFF: u32 = 0;
-/// CPU_ON asked for it; its CPU has not created it yet.
-const STARTING: u32 = 1;
-const ON: u32 = 2;
+/// Taken for starting (CPU_ON or boot); its entry is not stored yet.
+const CLAIMED: u32 = 1;
+/// Its entry is stored; its CPU has not created it yet.
+const STARTING: u32 = 2;
+const ON: u32 = 3;
 
 struct Slot {
     state: AtomicU32,
@@ -43,7 +45,8 @@ static SLOTS: [Slot; MAX_VCPUS_PER_GUEST] = [const {
 /// vCPUs created so far. The monitor numbers a guest's vCPUs (VMPIDR Aff0)
 /// in creation order, so vCPU i is created only after vCPUs 0..i.
 static CREATED: AtomicUsize = AtomicUsize::new(0);
-/// vCPUs on; the guest is over when the last one turns off.
+/// vCPUs on or starting (counted from their claim on); the guest is over
+/// when the last one turns off.
 static ON_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// The monitor's exit counts of vCPUs that turned off.
 static OFF_EXITS: spin::Mutex<VcpuExits> = spin::Mutex::new(VcpuExits {
@@ -53,8 +56,26 @@ static DROPPED_INTERRUPT: AtomicBool = AtomicBool::new(false);
 
 /// Marks vCPU 0 to start at `entry` on the boot CPU.
 pub fn boot(entry: u64) {
-    SLOTS[0].entry.store(entry, Ordering::SeqCst);
-    SLOTS[0].state.store(STARTING, Ordering::SeqCst);
+    claim(0, entry);
+}
+
+/// Takes vCPU `index` from OFF to STARTING at `entry`; false if it is not
+/// off. It counts as on from its claim, so the guest is not over while its
+/// CPU has yet to create it, and its entry is stored before anyone can see
+/// it STARTING.
+fn claim(index: usize, entry: u64) -> bool {
+    let slot = &SLOTS[index];
+    if slot
+        .state
+        .compare_exchange(OFF, CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return false;
+    }
+    ON_COUNT.fetch_add(1, Ordering::SeqCst);
+    slot.entry.store(entry, Ordering::SeqCst);
+    slot.state.store(STARTING, Ordering::SeqCst);
+    true
 }
 
 /// Runs vCPU `index` on this CPU if it is starting; returns when it turns
@@ -96,7 +117,6 @@ fn run(index: usize) {
     slot.handle.store(vcpu.raw(), Ordering::SeqCst);
     slot.state.store(ON, Ordering::SeqCst);
     CREATED.fetch_max(index + 1, Ordering::SeqCst);
-    ON_COUNT.fetch_add(1, Ordering::SeqCst);
     let mut packet = PortPacket::default();
     loop {
         match enter_once(vcpu, &mut packet) {
@@ -192,16 +212,10 @@ fn cpu_on(from: usize, mpidr: u64, entry: u64) {
         println!("vmm: guest {name}: vCPU {from} asked to start MPIDR {mpidr:#x}, which is no vCPU (ignored)");
         return;
     }
-    let slot = &SLOTS[index];
-    if slot
-        .state
-        .compare_exchange(OFF, STARTING, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
-    {
+    if !claim(index, entry) {
         println!("vmm: guest {name}: vCPU {from} asked to start vCPU {index}, which is on (ignored)");
         return;
     }
-    slot.entry.store(entry, Ordering::SeqCst);
     // vCPU 0's CPU is the boot CPU, which picks it up on its next tick.
     if index != 0 {
         if let Err(why) = cpus::launch(&vm.board, index, job, index) {
