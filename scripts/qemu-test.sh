@@ -193,6 +193,14 @@ linux_checks() {
     else
         fail "$name: arch_timer_ticks_on_both_cpus" "arch_timer counts '${before:-?}' then '${after:-?}', want both CPUs' to grow"
     fi
+    # Booted at start and again after CPU_OFF and CPU_ON, both times with
+    # MPIDR 1 (the monitor numbers a new vCPU by the lowest free slot).
+    booted=$(grep -cE '^linux\| \[ *[0-9.]+\] CPU1: Booted secondary processor 0x0000000001 ' <<<"$out")
+    if [ "$booted" -ge 2 ]; then
+        pass "$name: cpu1_keeps_mpidr_1"
+    else
+        fail "$name: cpu1_keeps_mpidr_1" "CPU1 booted with MPIDR 0x1 $booted times, want 2 (at start and after hotplug)"
+    fi
     check cpu1_off_and_on_again '^linux\| zxv-test: hotplug 0 0-1$'
     check vmm_reports_cpu_off '^vmm: guest linux: vCPU 1 turned itself off \(CPU_OFF\)$'
     # The guest's PSCI AFFINITY_INFO sees the vCPU go OFF.

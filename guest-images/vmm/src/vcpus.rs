@@ -3,11 +3,19 @@
 //! creates it, when the guest starts it with PSCI CPU_ON, and entered in a
 //! loop that hands each exit to the devices until it turns off or the
 //! guest ends.
+//!
+//! The monitor gives a new vCPU the lowest free slot of its guest as its
+//! number (VMPIDR Aff0), and a vCPU's slot is freed when it is closed on
+//! CPU_OFF. So vCPU i is created with every free slot below i filled by a
+//! throw-away vCPU (never entered, closed right after), under a lock that
+//! also covers closing vCPUs: the VMM's own handles then say which slots
+//! are taken.
 
 use crate::enter::enter_once;
 use crate::exit_counts::{ExitCounts, Summary, VmmExit};
 use crate::stop::{self, Stop};
 use crate::{ticks, vm};
+use arrayvec::ArrayVec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use el1rt::{cpus, println};
 use syscalls::client;
@@ -42,9 +50,10 @@ static SLOTS: [Slot; MAX_VCPUS_PER_GUEST] = [const {
     }
 }; MAX_VCPUS_PER_GUEST];
 
-/// vCPUs created so far. The monitor numbers a guest's vCPUs (VMPIDR Aff0)
-/// in creation order, so vCPU i is created only after vCPUs 0..i.
-static CREATED: AtomicUsize = AtomicUsize::new(0);
+/// Held while vCPUs are created or closed (never across zx_vcpu_enter), so
+/// that a slot's handle is non-zero exactly while the monitor's slot of
+/// that number is taken.
+static CREATION: spin::Mutex<()> = spin::Mutex::new(());
 /// vCPUs on or starting (counted from their claim on); the guest is over
 /// when the last one turns off.
 static ON_COUNT: AtomicUsize = AtomicUsize::new(0);
@@ -95,18 +104,7 @@ fn job(index: usize) -> i32 {
 fn run(index: usize) {
     let vm = vm::get();
     let slot = &SLOTS[index];
-    if CREATED.load(Ordering::SeqCst) < index {
-        println!(
-            "vmm: guest {}: vCPU {index} waits for vCPUs 0..{index} to be created first",
-            vm.config.name
-        );
-        while CREATED.load(Ordering::SeqCst) < index {
-            core::hint::spin_loop();
-        }
-    }
-    let entry = slot.entry.load(Ordering::SeqCst);
-    let vcpu = client::vcpu_create(vm.guest.handle, 0, entry)
-        .unwrap_or_else(|s| stop::end(Stop::Failed(err!("zx_vcpu_create for vCPU {index}: {s}"))));
+    let vcpu = create(index, slot.entry.load(Ordering::SeqCst));
     if index == 0 {
         let mut state = VcpuState::default();
         state.x[0] = vm.guest.dtb;
@@ -114,9 +112,7 @@ fn run(index: usize) {
             stop::end(Stop::Failed(err!("zx_vcpu_write_state for vCPU 0: {s}")));
         }
     }
-    slot.handle.store(vcpu.raw(), Ordering::SeqCst);
     slot.state.store(ON, Ordering::SeqCst);
-    CREATED.fetch_max(index + 1, Ordering::SeqCst);
     let mut packet = PortPacket::default();
     loop {
         match enter_once(vcpu, &mut packet) {
@@ -135,6 +131,29 @@ fn run(index: usize) {
         }
     }
     turn_off(index, vcpu);
+}
+
+/// Creates vCPU `index` at `entry` so that the monitor numbers it `index`:
+/// throw-away vCPUs take the free slots below it first.
+fn create(index: usize, entry: u64) -> Handle {
+    let guest = vm::get().guest.handle;
+    let create_one = |what: &str| {
+        client::vcpu_create(guest, 0, entry).unwrap_or_else(|s| {
+            stop::end(Stop::Failed(err!("zx_vcpu_create {what} vCPU {index}: {s}")))
+        })
+    };
+    let _creating = CREATION.lock();
+    let free_below = SLOTS[..index]
+        .iter()
+        .filter(|s| s.handle.load(Ordering::SeqCst) == 0);
+    let fillers: ArrayVec<Handle, MAX_VCPUS_PER_GUEST> =
+        free_below.map(|_| create_one("to fill a slot below")).collect();
+    let vcpu = create_one("for");
+    SLOTS[index].handle.store(vcpu.raw(), Ordering::SeqCst);
+    for filler in fillers {
+        let _ = client::handle_close(filler);
+    }
+    vcpu
 }
 
 fn hint(s: Status) -> &'static str {
@@ -158,8 +177,11 @@ fn turn_off(index: usize, vcpu: Handle) {
         }
     }
     let slot = &SLOTS[index];
-    slot.handle.store(0, Ordering::SeqCst);
-    let _ = client::handle_close(vcpu);
+    {
+        let _closing = CREATION.lock();
+        slot.handle.store(0, Ordering::SeqCst);
+        let _ = client::handle_close(vcpu);
+    }
     slot.state.store(OFF, Ordering::SeqCst);
     if ON_COUNT.fetch_sub(1, Ordering::SeqCst) == 1 {
         stop::end(Stop::AllOff);
