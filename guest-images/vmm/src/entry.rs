@@ -35,7 +35,7 @@ extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
     if let Err(e) = ticks::start(&vm.board) {
         stop::end(Stop::Failed(e));
     }
-    vcpus::boot(vm.guest.entry);
+    vcpus::boot(vm.guest.entry, vm.guest.dtb);
     loop {
         vcpus::run_if_starting(0);
         ticks::wait();

@@ -38,6 +38,9 @@ struct Slot {
     state: AtomicU32,
     handle: AtomicU32,
     entry: AtomicU64,
+    /// x0 at entry: the DTB for vCPU 0's first boot, else 0 (the monitor's
+    /// STARTUP packet carries no CPU_ON context id).
+    x0: AtomicU64,
     exits: ExitCounts,
 }
 
@@ -46,6 +49,7 @@ static SLOTS: [Slot; MAX_VCPUS_PER_GUEST] = [const {
         state: AtomicU32::new(OFF),
         handle: AtomicU32::new(0),
         entry: AtomicU64::new(0),
+        x0: AtomicU64::new(0),
         exits: ExitCounts::new(),
     }
 }; MAX_VCPUS_PER_GUEST];
@@ -63,16 +67,16 @@ static OFF_EXITS: spin::Mutex<VcpuExits> = spin::Mutex::new(VcpuExits {
 });
 static DROPPED_INTERRUPT: AtomicBool = AtomicBool::new(false);
 
-/// Marks vCPU 0 to start at `entry` on the boot CPU.
-pub fn boot(entry: u64) {
-    claim(0, entry);
+/// Marks vCPU 0 to start at `entry` on the boot CPU with x0 = `dtb`.
+pub fn boot(entry: u64, dtb: u64) {
+    claim(0, entry, dtb);
 }
 
-/// Takes vCPU `index` from OFF to STARTING at `entry`; false if it is not
-/// off. It counts as on from its claim, so the guest is not over while its
+/// Takes vCPU `index` from OFF to STARTING at `entry` with `x0`; false if
+/// it is not off. It counts as on from its claim, so the guest is not over while its
 /// CPU has yet to create it, and its entry is stored before anyone can see
 /// it STARTING.
-fn claim(index: usize, entry: u64) -> bool {
+fn claim(index: usize, entry: u64, x0: u64) -> bool {
     let slot = &SLOTS[index];
     if slot
         .state
@@ -83,6 +87,7 @@ fn claim(index: usize, entry: u64) -> bool {
     }
     ON_COUNT.fetch_add(1, Ordering::SeqCst);
     slot.entry.store(entry, Ordering::SeqCst);
+    slot.x0.store(x0, Ordering::SeqCst);
     slot.state.store(STARTING, Ordering::SeqCst);
     true
 }
@@ -102,14 +107,14 @@ fn job(index: usize) -> i32 {
 }
 
 fn run(index: usize) {
-    let vm = vm::get();
     let slot = &SLOTS[index];
     let vcpu = create(index, slot.entry.load(Ordering::SeqCst));
-    if index == 0 {
+    let x0 = slot.x0.load(Ordering::SeqCst);
+    if x0 != 0 {
         let mut state = VcpuState::default();
-        state.x[0] = vm.guest.dtb;
+        state.x[0] = x0;
         if let Err(s) = client::vcpu_write_state(vcpu, &state) {
-            stop::end(Stop::Failed(err!("zx_vcpu_write_state for vCPU 0: {s}")));
+            stop::end(Stop::Failed(err!("zx_vcpu_write_state for vCPU {index}: {s}")));
         }
     }
     slot.state.store(ON, Ordering::SeqCst);
@@ -234,7 +239,7 @@ fn cpu_on(from: usize, mpidr: u64, entry: u64) {
         println!("vmm: guest {name}: vCPU {from} asked to start MPIDR {mpidr:#x}, which is no vCPU (ignored)");
         return;
     }
-    if !claim(index, entry) {
+    if !claim(index, entry, 0) {
         println!("vmm: guest {name}: vCPU {from} asked to start vCPU {index}, which is on (ignored)");
         return;
     }
