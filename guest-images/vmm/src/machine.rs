@@ -12,12 +12,22 @@ const SEMIHOSTING_HLT: u32 = 0xd45e_0000;
 const SYS_EXIT: u64 = 0x18;
 const APPLICATION_EXIT: u64 = 0x2_0026;
 
+extern "C" {
+    /// The VMM's code, from el1rt's linker script.
+    static __text_start: [u8; 0];
+    static __text_end: [u8; 0];
+}
+
 /// Whether the exception at `elr` is a semihosting call on a machine
-/// without semihosting (the instruction is undefined there).
+/// without semihosting (the instruction is undefined there). Only an
+/// `elr` inside the VMM's own code is read: after an instruction abort it
+/// may be any address, and reading it would fault again.
 pub fn is_semihosting_trap(elr: u64) -> bool {
-    // SAFETY: `elr` is where an exception in the VMM's own code was taken:
-    // an aligned instruction of its image, readable with the MMU off.
-    elr.is_multiple_of(4) && unsafe { core::ptr::read_volatile(elr as *const u32) } == SEMIHOSTING_HLT
+    let text = core::ptr::addr_of!(__text_start) as u64..core::ptr::addr_of!(__text_end) as u64;
+    let in_text = elr.is_multiple_of(4) && text.contains(&elr) && elr + 4 <= text.end;
+    // SAFETY: `elr` is an aligned word inside the VMM's own code, which is
+    // mapped and readable (the MMU is off; el1rt never writes over it).
+    in_text && unsafe { core::ptr::read_volatile(elr as *const u32) } == SEMIHOSTING_HLT
 }
 
 fn psci_end(fid: u32) -> ! {
