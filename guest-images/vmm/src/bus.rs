@@ -6,7 +6,7 @@
 
 use crate::devmap::{self, Device, Region};
 use crate::guest_console::GuestConsole;
-use crate::unclaimed::PageLog;
+use crate::unclaimed::{Note, PageLog, REPORTED_PAGES};
 use crate::vcpus;
 use el1rt::{console, println};
 use core::fmt;
@@ -23,11 +23,9 @@ pub struct Devices {
     name: &'static str,
     gic: Gic,
     uart: spin::Mutex<Uart>,
+    /// Pages of unclaimed device space already reported.
+    unclaimed: PageLog,
 }
-
-/// Pages of unclaimed device space already reported (32 KiB: a static,
-/// not part of `Devices`, which is built on a 64 KiB stack).
-static UNCLAIMED: PageLog = PageLog::new();
 
 struct Uart {
     model: Pl011,
@@ -59,6 +57,7 @@ impl Devices {
                 line: false,
                 busy: false,
             }),
+            unclaimed: PageLog::new(),
         }
     }
 
@@ -92,12 +91,17 @@ impl Devices {
                 0
             }
             (Device::Unclaimed, read) => {
-                if UNCLAIMED.first_touch(mem.addr) {
-                    let what = if read { "read" } else { "write" };
-                    println!(
+                let what = if read { "read" } else { "write" };
+                match self.unclaimed.note(mem.addr) {
+                    Note::NewPage => println!(
                         "vmm: guest {}: {what} of unclaimed device space at {:#x} (reads 0, writes ignored; once per page)",
                         self.name, mem.addr
-                    );
+                    ),
+                    Note::Limit => println!(
+                        "vmm: guest {}: {what} of unclaimed device space at {:#x}; further unclaimed accesses are not reported (after {REPORTED_PAGES} pages)",
+                        self.name, mem.addr
+                    ),
+                    Note::Quiet => {}
                 }
                 0
             }
