@@ -2,14 +2,15 @@
 //! redistributors and the PL011 (zxv-devices models), and unclaimed device
 //! space. A trapped access goes to its model; the interrupts the model
 //! makes deliverable are injected with `zx_vcpu_interrupt`; the UART's
-//! output goes to the real console and its input comes from the real UART.
+//! output goes to the real console (line by line, printed after the UART's
+//! lock is let go) and its input comes from the real UART.
 
 use crate::devmap::{self, Device, Region};
-use crate::guest_console::GuestConsole;
+use crate::guest_console::{GuestConsole, Text, HISTORY, LINE_MAX};
 use crate::unclaimed::{Note, PageLog, REPORTED_PAGES};
-use crate::vcpus;
-use el1rt::{console, println};
-use core::fmt;
+use crate::{output, vcpus};
+use arrayvec::{ArrayString, ArrayVec};
+use el1rt::console;
 use syscalls::port::PacketGuestMem;
 use zxv_devices::{Deliveries, Gic, GicVersion, Pl011, Pl011Effect};
 
@@ -21,6 +22,8 @@ const UART_BAUD: u32 = 115_200;
 
 pub struct Devices {
     name: &'static str,
+    /// The guest console's line prefix, to print without the UART's lock.
+    prefix: ArrayString<24>,
     gic: Gic,
     uart: spin::Mutex<Uart>,
     /// Pages of unclaimed device space already reported.
@@ -36,24 +39,16 @@ struct Uart {
     busy: bool,
 }
 
-/// The real console, as a `fmt::Write` for the guest's lines.
-struct RealConsole;
-
-impl fmt::Write for RealConsole {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        console::print(format_args!("{s}"));
-        Ok(())
-    }
-}
-
 impl Devices {
     pub fn new(name: &'static str, gic: GicVersion, cpus: usize) -> Self {
+        let console = GuestConsole::new(name);
         Devices {
             name,
+            prefix: console.prefix(),
             gic: Gic::new(gic, cpus),
             uart: spin::Mutex::new(Uart {
                 model: Pl011::with_firmware_setup(UART_CLOCK_HZ, UART_BAUD),
-                console: GuestConsole::new(name),
+                console,
                 line: false,
                 busy: false,
             }),
@@ -78,26 +73,24 @@ impl Devices {
                 self.gic.redistributor_write(vcpu, offset, size, mem.data, &mut out);
                 0
             }
-            (Device::Uart, true) => {
-                let mut uart = self.uart.lock();
+            (Device::Uart, true) => self.with_uart(|uart, text| {
                 let (value, effect) = uart.model.read(offset, size);
-                self.uart_effect(&mut uart, effect, &mut out);
+                self.uart_effect(uart, effect, &mut out, text);
                 value
-            }
-            (Device::Uart, false) => {
-                let mut uart = self.uart.lock();
+            }),
+            (Device::Uart, false) => self.with_uart(|uart, text| {
                 let effect = uart.model.write(offset, size, mem.data);
-                self.uart_effect(&mut uart, effect, &mut out);
+                self.uart_effect(uart, effect, &mut out, text);
                 0
-            }
+            }),
             (Device::Unclaimed, read) => {
                 let what = if read { "read" } else { "write" };
                 match self.unclaimed.note(mem.addr) {
-                    Note::NewPage => println!(
+                    Note::NewPage => report!(
                         "vmm: guest {}: {what} of unclaimed device space at {:#x} (reads 0, writes ignored; once per page)",
                         self.name, mem.addr
                     ),
-                    Note::Limit => println!(
+                    Note::Limit => report!(
                         "vmm: guest {}: {what} of unclaimed device space at {:#x}; further unclaimed accesses are not reported (after {REPORTED_PAGES} pages)",
                         self.name, mem.addr
                     ),
@@ -110,9 +103,23 @@ impl Devices {
         value
     }
 
-    fn uart_effect(&self, uart: &mut Uart, effect: Pl011Effect, out: &mut Deliveries) {
+    /// Runs `f` on the UART under its lock, then prints the guest console
+    /// text it wrote, in order with every other CPU's output but after the
+    /// UART's lock is let go.
+    fn with_uart<R>(&self, f: impl FnOnce(&mut Uart, &mut Text) -> R) -> R {
+        let mut uart = self.uart.lock();
+        let continues = uart.console.is_open();
+        let mut text = Text::new();
+        let result = f(&mut uart, &mut text);
+        let mut real = output::lock();
+        drop(uart);
+        real.guest(&self.prefix, &text, continues);
+        result
+    }
+
+    fn uart_effect(&self, uart: &mut Uart, effect: Pl011Effect, out: &mut Deliveries, text: &mut Text) {
         if let Some(byte) = effect.tx {
-            let _ = uart.console.push(byte, &mut RealConsole);
+            let _ = uart.console.push(byte, text);
             uart.busy = true;
         }
         if effect.line != uart.line {
@@ -134,40 +141,40 @@ impl Devices {
     /// since the last tick (a prompt).
     pub fn tick(&self) {
         let mut out = Deliveries::new();
-        let mut uart = self.uart.lock();
-        while uart.model.rx_space() > 0 {
-            let Some(byte) = console::read_byte() else { break };
-            let effect = uart.model.receive(byte);
-            self.uart_effect(&mut uart, effect, &mut out);
-        }
-        if !uart.busy && uart.console.has_pending() {
-            let _ = uart.console.flush(&mut RealConsole);
-        }
-        uart.busy = false;
-        drop(uart);
+        self.with_uart(|uart, text| {
+            while uart.model.rx_space() > 0 {
+                let Some(byte) = console::read_byte() else { break };
+                let effect = uart.model.receive(byte);
+                self.uart_effect(uart, effect, &mut out, text);
+            }
+            if !uart.busy && uart.console.has_pending() {
+                let _ = uart.console.flush(text);
+            }
+            uart.busy = false;
+        });
         deliver(&out);
     }
 
-    /// Prints the open line and then the guest's last lines, for a report.
+    /// Prints the guest's last lines (the open one included), for a report.
     pub fn last_lines(&self) {
-        let mut uart = self.uart.lock();
-        let _ = uart.console.flush(&mut RealConsole);
-        println!("");
-        println!("vmm: guest {}: its last console lines:", self.name);
-        for line in uart.console.last_lines() {
-            println!("    | {line}");
+        let lines: ArrayVec<ArrayString<LINE_MAX>, { HISTORY + 1 }> = self.with_uart(|uart, text| {
+            let _ = uart.console.flush(text);
+            let lines = uart.console.last_lines();
+            lines.filter_map(|line| ArrayString::from(line).ok()).collect()
+        });
+        report!("");
+        report!("vmm: guest {}: its last console lines:", self.name);
+        for line in lines {
+            report!("    | {line}");
         }
     }
 
-    /// Ends the guest's open line, if any, so reports start on their own.
-    pub fn end_open_line(&self) {
-        let mut uart = self.uart.lock();
-        if uart.console.has_pending() {
-            let _ = uart.console.flush(&mut RealConsole);
-        }
-        if uart.console.is_open() {
-            let _ = uart.console.push(b'\n', &mut RealConsole);
-        }
+    /// Prints what the guest's open line holds, so that nothing it wrote
+    /// is missing above a report (which ends the line).
+    pub fn flush_open_line(&self) {
+        self.with_uart(|uart, text| {
+            let _ = uart.console.flush(text);
+        });
     }
 }
 

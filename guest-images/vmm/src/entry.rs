@@ -8,7 +8,7 @@ use crate::stop::{self, Stop};
 use crate::vm::{self, Vm};
 use crate::{heap, machine, setup, ticks, vcpus};
 use el1rt::platform::Board;
-use el1rt::{console, println};
+use el1rt::console;
 use syscalls::Handle;
 
 #[no_mangle]
@@ -16,7 +16,7 @@ extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
     let board = Board::from_dtb(dtb);
     console::init(board.uart);
     heap::init();
-    println!(
+    report!(
         "zxv-vmm: {} CPUs, GICv{}, command line \"{}\"",
         board.cpus.len(),
         board.gic_version,

@@ -2,18 +2,24 @@
 //! each printed with the guest's name in front (`linux| ...`), and the last
 //! lines kept for a report when the guest fails. A line still open when the
 //! guest falls quiet (a shell prompt) can be flushed early; the rest of it
-//! follows on the same console line.
+//! follows on the same console line. One call writes at most one line
+//! ([`Text`]), for the caller to print in one piece.
 
 use arrayvec::{ArrayString, ArrayVec};
 use core::fmt::{self, Write};
 
 /// Longer lines are printed in pieces of this size.
-const LINE_MAX: usize = 240;
+pub const LINE_MAX: usize = 240;
 /// Lines kept for [`GuestConsole::last_lines`].
 pub const HISTORY: usize = 24;
+const PREFIX_MAX: usize = 24;
+
+/// Room for what one call of [`GuestConsole::push`] or
+/// [`GuestConsole::flush`] writes: a prefix, a line and its newline.
+pub type Text = ArrayString<{ PREFIX_MAX + LINE_MAX + 1 }>;
 
 pub struct GuestConsole {
-    prefix: ArrayString<24>,
+    prefix: ArrayString<PREFIX_MAX>,
     pending: ArrayVec<u8, LINE_MAX>,
     /// The current line's prefix (and maybe its start) is already out.
     open: bool,
@@ -99,6 +105,11 @@ impl GuestConsole {
     /// Whether part of the current line is already on the real console.
     pub fn is_open(&self) -> bool {
         self.open
+    }
+
+    /// What each line starts with: the guest's name and `| `.
+    pub fn prefix(&self) -> ArrayString<PREFIX_MAX> {
+        self.prefix
     }
 
     fn end_line(&mut self) {
@@ -193,5 +204,20 @@ mod tests {
     fn invalid_utf8_shows_as_question_marks() {
         let mut c = GuestConsole::new("g");
         assert_eq!(feed(&mut c, b"a\xffb \xc3\xa9\n"), "g| a?b \u{e9}\n");
+    }
+
+    /// However the guest writes, one call's output fits one [`Text`].
+    #[test]
+    fn one_call_fits_one_text() {
+        let mut c = GuestConsole::new("sixteen-letters_");
+        let mut bytes = vec![b'a'; 3 * LINE_MAX];
+        bytes.extend([0xc3, b'\n', b'\n', 0xff, 0xff, b'x']);
+        bytes.extend([0xe2, 0x82, 0xac].repeat(LINE_MAX));
+        for b in bytes {
+            let mut text = Text::new();
+            c.push(b, &mut text).unwrap();
+            let mut text = Text::new();
+            c.flush(&mut text).unwrap();
+        }
     }
 }

@@ -37,6 +37,13 @@ macro_rules! err {
     ($($arg:tt)*) => { $crate::error(format_args!($($arg)*)) };
 }
 
+/// Prints a VMM report line ([`output::report`]): on a line of its own,
+/// never inside one of the guest's.
+#[cfg(target_os = "none")]
+macro_rules! report {
+    ($($arg:tt)*) => { $crate::output::report(format_args!($($arg)*)) };
+}
+
 /// Declares modules that exist only in the bare-metal build.
 macro_rules! target_only {
     ($($module:ident),* $(,)?) => { $(#[cfg(target_os = "none")] mod $module;)* };
@@ -50,6 +57,7 @@ target_only!(
     heap,
     host_memory,
     machine,
+    output,
     setup,
     stop,
     ticks,

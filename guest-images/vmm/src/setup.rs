@@ -11,7 +11,6 @@ use crate::image::Kernel;
 use crate::layout::{self, Layout, DTB_SPACE, RAM_BASE};
 use crate::{host_memory, Error};
 use el1rt::platform::Board;
-use el1rt::println;
 use syscalls::client;
 use syscalls::hypervisor::{
     GUEST_TRAP_MEM, VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
@@ -124,7 +123,7 @@ fn report(config: &Config, layout: &Layout, kernel: Kernel, gic: GicVersion, hos
         Conduit::Hvc => "hvc",
         Conduit::Smc => "smc",
     };
-    println!(
+    report!(
         "vmm: guest {name}: {} MiB RAM at {:#x} (host {host_base:#x}), {} vCPU{}, GICv{gic}, PSCI via {psci}",
         config.mem >> 20,
         layout.ram.start,
@@ -132,14 +131,14 @@ fn report(config: &Config, layout: &Layout, kernel: Kernel, gic: GicVersion, hos
         if config.cpus == 1 { "" } else { "s" },
     );
     match kernel {
-        Kernel::Linux { text_offset, image_size } => println!(
+        Kernel::Linux { text_offset, image_size } => report!(
             "vmm: guest {name}: arm64 Image at {:#x} (text_offset {text_offset:#x}, image_size {image_size:#x})",
             layout.kernel
         ),
-        Kernel::Raw => println!("vmm: guest {name}: raw binary at {:#x}", layout.kernel),
+        Kernel::Raw => report!("vmm: guest {name}: raw binary at {:#x}", layout.kernel),
     }
     if let Some(initrd) = &layout.initrd {
-        println!("vmm: guest {name}: initrd at {:#x}..{:#x}", initrd.start, initrd.end);
+        report!("vmm: guest {name}: initrd at {:#x}..{:#x}", initrd.start, initrd.end);
     }
-    println!("vmm: guest {name}: DTB at {:#x}, command line \"{}\"", layout.dtb, config.cmdline);
+    report!("vmm: guest {name}: DTB at {:#x}, command line \"{}\"", layout.dtb, config.cmdline);
 }

@@ -5,7 +5,6 @@
 
 use crate::{machine, vcpus, vm, Error};
 use core::sync::atomic::{AtomicBool, Ordering};
-use el1rt::println;
 
 pub enum Stop {
     /// PSCI SYSTEM_OFF from this vCPU.
@@ -29,18 +28,18 @@ pub fn end(stop: Stop) -> ! {
     let name = vm::name();
     let vm = vm::try_get();
     if let Some(vm) = vm {
-        vm.devices.end_open_line();
+        vm.devices.flush_open_line();
     }
     match &stop {
-        Stop::SystemOff(i) => println!("vmm: guest {name}: SYSTEM_OFF from vCPU {i}"),
-        Stop::SystemReset(i) => println!("vmm: guest {name}: SYSTEM_RESET from vCPU {i}; resetting the machine"),
-        Stop::AllOff => println!("vmm: guest {name}: every vCPU is off"),
-        Stop::Failed(why) => println!("vmm: guest {name} failed: {why}"),
+        Stop::SystemOff(i) => report!("vmm: guest {name}: SYSTEM_OFF from vCPU {i}"),
+        Stop::SystemReset(i) => report!("vmm: guest {name}: SYSTEM_RESET from vCPU {i}; resetting the machine"),
+        Stop::AllOff => report!("vmm: guest {name}: every vCPU is off"),
+        Stop::Failed(why) => report!("vmm: guest {name} failed: {why}"),
     }
     if vm.is_some() {
         let mut report = arrayvec::ArrayString::<512>::new();
         let _ = vcpus::exit_summary().write(name, &mut report);
-        el1rt::console::print(format_args!("{report}"));
+        report!("{}", report.trim_end());
     }
     match stop {
         Stop::SystemOff(_) | Stop::AllOff => machine::power_off(),

@@ -17,7 +17,7 @@ use crate::stop::{self, Stop};
 use crate::{ticks, vm};
 use arrayvec::ArrayVec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use el1rt::{cpus, println};
+use el1rt::cpus;
 use syscalls::client;
 use syscalls::exits::{ExitKind, VcpuExits};
 use syscalls::hypervisor::{VcpuIo, VcpuState, MAX_VCPUS_PER_GUEST};
@@ -174,7 +174,7 @@ fn hint(s: Status) -> &'static str {
 /// work); the guest is over once no vCPU is on.
 fn turn_off(index: usize, vcpu: Handle) {
     let vm = vm::get();
-    println!("vmm: guest {}: vCPU {index} turned itself off (CPU_OFF)", vm.config.name);
+    report!("vmm: guest {}: vCPU {index} turned itself off (CPU_OFF)", vm.config.name);
     if let Ok(exits) = client::object_get_info_vcpu_exits(vcpu) {
         let mut off = OFF_EXITS.lock();
         for (sum, n) in off.counts.iter_mut().zip(exits.counts) {
@@ -236,11 +236,11 @@ fn cpu_on(from: usize, mpidr: u64, entry: u64) {
     let name = vm.config.name;
     let index = (mpidr & 0xff) as usize;
     if mpidr & !0xff != 0 || index >= vm.config.cpus {
-        println!("vmm: guest {name}: vCPU {from} asked to start MPIDR {mpidr:#x}, which is no vCPU (ignored)");
+        report!("vmm: guest {name}: vCPU {from} asked to start MPIDR {mpidr:#x}, which is no vCPU (ignored)");
         return;
     }
     if !claim(index, entry, 0) {
-        println!("vmm: guest {name}: vCPU {from} asked to start vCPU {index}, which is on (ignored)");
+        report!("vmm: guest {name}: vCPU {from} asked to start vCPU {index}, which is on (ignored)");
         return;
     }
     // vCPU 0's CPU is the boot CPU, which picks it up on its next tick.
@@ -256,7 +256,7 @@ pub fn interrupt(index: usize, intid: u32) {
     let handle = SLOTS.get(index).map_or(0, |s| s.handle.load(Ordering::SeqCst));
     if handle == 0 {
         if !DROPPED_INTERRUPT.swap(true, Ordering::Relaxed) {
-            println!(
+            report!(
                 "vmm: guest {}: INTID {intid} for vCPU {index}, which is not on, dropped (reported once)",
                 vm::name()
             );
@@ -264,7 +264,7 @@ pub fn interrupt(index: usize, intid: u32) {
         return;
     }
     if let Err(s) = client::vcpu_interrupt(Handle::from_raw(handle), intid) {
-        println!("vmm: guest {}: zx_vcpu_interrupt(vCPU {index}, {intid}): {s}", vm::name());
+        report!("vmm: guest {}: zx_vcpu_interrupt(vCPU {index}, {intid}): {s}", vm::name());
     }
 }
 

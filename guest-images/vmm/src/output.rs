@@ -1,0 +1,51 @@
+//! The real console, shared by the guest's lines and the VMM's reports.
+//! Each guest line and each report goes out in one print, under one lock
+//! that also knows whether the guest left a line open (a prompt): a report
+//! first ends that line, so it starts a line of its own (the checks in
+//! scripts/qemu-test.sh are anchored at `^vmm: `), and the rest of the
+//! guest's line follows behind its prefix again.
+
+use core::fmt;
+use el1rt::console;
+
+pub struct Output {
+    /// The guest's last text did not end its line.
+    guest_line_open: bool,
+}
+
+static OUTPUT: spin::Mutex<Output> = spin::Mutex::new(Output {
+    guest_line_open: false,
+});
+
+/// The console, for output that must keep its order with other CPUs'.
+pub fn lock() -> spin::MutexGuard<'static, Output> {
+    OUTPUT.lock()
+}
+
+/// Prints one report line, on a line of its own.
+pub fn report(args: fmt::Arguments) {
+    lock().report(args);
+}
+
+impl Output {
+    /// Prints `text` from the guest's console; `continues` says that it
+    /// goes on with a line whose start, behind `prefix`, is already out.
+    pub fn guest(&mut self, prefix: &str, text: &str, continues: bool) {
+        if text.is_empty() {
+            return;
+        }
+        let again = if continues && !self.guest_line_open {
+            prefix
+        } else {
+            ""
+        };
+        console::print(format_args!("{again}{text}"));
+        self.guest_line_open = !text.ends_with('\n');
+    }
+
+    pub fn report(&mut self, args: fmt::Arguments) {
+        let end = if self.guest_line_open { "\n" } else { "" };
+        console::print(format_args!("{end}{args}\n"));
+        self.guest_line_open = false;
+    }
+}
