@@ -5,7 +5,7 @@
 
 use crate::layout::RAM_BASE;
 use arrayvec::ArrayVec;
-use zxv_devices::{GicVersion, Pl011, GICD_SIZE, GICR_FRAME_SIZE};
+use zxv_devices::{GicVersion, Pl011, GICD_SIZE};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Device {
@@ -57,8 +57,6 @@ pub const GICV2_CPU: u64 = 0x8_0000_1000;
 pub const GICV2_DIST_SIZE: u64 = 0x1000;
 pub const GICV2_CPU_SIZE: u64 = 0x2000;
 pub const GICV3_DIST_SIZE: u64 = GICD_SIZE;
-/// One redistributor: RD_base and SGI_base frames.
-pub const GICV3_REDIST_STRIDE: u64 = GICR_FRAME_SIZE;
 pub const UART: u64 = 0x0900_0000;
 pub const UART_SIZE: u64 = Pl011::SIZE;
 /// The PL011's interrupt: SPI 1 (INTID 33), as on QEMU virt.
@@ -78,7 +76,7 @@ impl DeviceMap {
         match gic {
             GicVersion::V3 => {
                 devices.push(region(Device::Distributor, GICV3_DIST, GICV3_DIST_SIZE));
-                let size = cpus as u64 * GICV3_REDIST_STRIDE;
+                let size = gic.redistributor_region_size(cpus);
                 devices.push(region(Device::Redistributors, GICV3_REDIST, size));
             }
             GicVersion::V2 => {
@@ -111,16 +109,15 @@ impl DeviceMap {
     pub fn by_key(&self, key: u64) -> Option<&Region> {
         self.regions.get(usize::try_from(key).ok()?)
     }
-
-    /// The first region of `device`.
-    pub fn find(&self, device: Device) -> Option<&Region> {
-        self.regions.iter().find(|r| r.device == device)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn find(map: &DeviceMap, device: Device) -> Option<&Region> {
+        map.regions().iter().find(|r| r.device == device)
+    }
 
     fn sorted(map: &DeviceMap) -> Vec<Region> {
         let mut r = map.regions().to_vec();
@@ -143,10 +140,10 @@ mod tests {
     fn gicv3_two_cpus() {
         let map = DeviceMap::new(GicVersion::V3, 2);
         assert_tiles_device_space(&map);
-        let gicr = map.find(Device::Redistributors).unwrap();
+        let gicr = find(&map, Device::Redistributors).unwrap();
         assert_eq!((gicr.base, gicr.size), (0x080A_0000, 0x4_0000));
-        assert_eq!(map.find(Device::Distributor).unwrap().base, 0x0800_0000);
-        assert_eq!(map.find(Device::Uart).unwrap().base, 0x0900_0000);
+        assert_eq!(find(&map, Device::Distributor).unwrap().base, 0x0800_0000);
+        assert_eq!(find(&map, Device::Uart).unwrap().base, 0x0900_0000);
         let gaps = map
             .regions()
             .iter()
@@ -159,8 +156,8 @@ mod tests {
     fn gicv2_distributor_lies_beyond_device_space() {
         let map = DeviceMap::new(GicVersion::V2, 2);
         assert_tiles_device_space(&map);
-        assert_eq!(map.find(Device::Redistributors), None);
-        let gicd = map.find(Device::Distributor).unwrap();
+        assert_eq!(find(&map, Device::Redistributors), None);
+        let gicd = find(&map, Device::Distributor).unwrap();
         assert_eq!((gicd.base, gicd.size), (GICV2_DIST, 0x1000));
         assert_eq!(gicd.end(), GICV2_CPU);
     }

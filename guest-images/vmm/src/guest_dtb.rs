@@ -127,7 +127,7 @@ impl GuestDtb<'_> {
                     (devmap::GICV3_DIST, devmap::GICV3_DIST_SIZE),
                     (
                         devmap::GICV3_REDIST,
-                        self.cpus as u64 * devmap::GICV3_REDIST_STRIDE,
+                        GicVersion::V3.redistributor_region_size(self.cpus),
                     ),
                 ]),
             ),

@@ -18,8 +18,6 @@ pub struct Layout {
     pub ram: Range<u64>,
     /// The kernel's first byte, where vCPU 0 starts.
     pub kernel: u64,
-    /// The memory the kernel may use from `kernel` on (its BSS included).
-    pub kernel_footprint: Range<u64>,
     pub initrd: Option<Range<u64>>,
     pub dtb: u64,
 }
@@ -71,11 +69,9 @@ pub fn plan(
     if kernel_end > below {
         return Err(too_little());
     }
-    let kernel_footprint = start..kernel_end;
     Ok(Layout {
         ram,
         kernel: start,
-        kernel_footprint,
         initrd,
         dtb,
     })
@@ -96,7 +92,6 @@ mod tests {
         let l = plan(256 * MB, DEBIAN, 0x1f6_e000, Some(0x10_0123)).unwrap();
         assert_eq!(l.ram, 0x4000_0000..0x5000_0000);
         assert_eq!(l.kernel, 0x4000_0000);
-        assert_eq!(l.kernel_footprint, 0x4000_0000..0x4201_0000);
         assert_eq!(l.dtb, 0x4fe0_0000);
         assert_eq!(l.initrd, Some(0x4fcf_f000..0x4fcf_f000 + 0x10_0123));
     }
@@ -108,11 +103,20 @@ mod tests {
             image_size: 0x10_0000,
         };
         let l = plan(64 * MB, k, 0x8_0000, None).unwrap();
-        assert_eq!(
-            (l.kernel, l.kernel_footprint.end),
-            (0x4008_0000, 0x4018_0000)
-        );
+        assert_eq!(l.kernel, 0x4008_0000);
         assert_eq!(l.initrd, None);
+    }
+
+    #[test]
+    fn the_initrd_stays_clear_of_the_kernels_bss() {
+        let k = Kernel::Linux {
+            text_offset: 0x8_0000,
+            image_size: 0x10_0000,
+        };
+        // The kernel needs up to 0x4018_0000; the DTB starts at 0x4060_0000.
+        let l = plan(8 * MB, k, 0x8_0000, Some(0x48_0000)).unwrap();
+        assert_eq!(l.initrd, Some(0x4018_0000..0x4060_0000));
+        assert!(plan(8 * MB, k, 0x8_0000, Some(0x48_0001)).is_err());
     }
 
     #[test]

@@ -23,10 +23,19 @@ pub enum GicVersion {
     V3,
 }
 
+impl GicVersion {
+    /// The size of the redistributor region for `num_vcpus` vCPUs: one [`GICR_FRAME_SIZE`]
+    /// frame per vCPU on GICv3, none on GICv2.
+    pub fn redistributor_region_size(self, num_vcpus: usize) -> u64 {
+        match self {
+            GicVersion::V2 => 0,
+            GicVersion::V3 => num_vcpus as u64 * GICR_FRAME_SIZE,
+        }
+    }
+}
+
 /// The emulated distributor and redistributors of one guest.
 pub struct Gic {
-    version: GicVersion,
-    num_vcpus: usize,
     state: Mutex<State>,
 }
 
@@ -42,26 +51,7 @@ impl Gic {
             "a GIC serves 1 to {MAX_VCPUS} vCPUs"
         );
         Self {
-            version,
-            num_vcpus,
             state: Mutex::new(State::new(version, num_vcpus)),
-        }
-    }
-
-    pub fn version(&self) -> GicVersion {
-        self.version
-    }
-
-    pub fn num_vcpus(&self) -> usize {
-        self.num_vcpus
-    }
-
-    /// The size of the redistributor region: one [`GICR_FRAME_SIZE`] frame per vCPU on GICv3,
-    /// none on GICv2.
-    pub fn redistributor_region_size(&self) -> u64 {
-        match self.version {
-            GicVersion::V2 => 0,
-            GicVersion::V3 => self.num_vcpus as u64 * GICR_FRAME_SIZE,
         }
     }
 
@@ -131,18 +121,6 @@ impl Gic {
     /// it when its SGI is enabled.
     pub fn send_sgi(&self, from: usize, target_mask: u64, intid: u32, out: &mut Deliveries) {
         self.update(out, |state| state.send_sgi(from, target_mask, intid));
-    }
-
-    /// PPI `intid` (16..32) of `vcpu` fires; delivered under the same rules as any interrupt.
-    pub fn raise_ppi(&self, vcpu: usize, intid: u32, out: &mut Deliveries) {
-        if !(16..32).contains(&intid) {
-            return;
-        }
-        self.update(out, |state| {
-            if let Some(bank) = state.bank_index(vcpu, intid) {
-                state.banks[bank].pending |= 1 << intid;
-            }
-        });
     }
 
     /// Changes the state under the lock with `change`, then delivers what became deliverable.
