@@ -9,7 +9,7 @@ use crate::devmap::{self, Device, Region};
 use crate::guest_console::{GuestConsole, Text, HISTORY, LINE_MAX};
 use crate::unclaimed::{Note, PageLog, REPORTED_PAGES};
 use crate::{output, vcpus};
-use arrayvec::{ArrayString, ArrayVec};
+use arrayvec::ArrayString;
 use el1rt::console;
 use syscalls::port::PacketGuestMem;
 use zxv_devices::{Deliveries, Gic, GicVersion, Pl011, Pl011Effect};
@@ -156,15 +156,17 @@ impl Devices {
     }
 
     /// Prints the guest's last lines (the open one included), for a report.
+    /// Each line is copied out under the UART's lock and printed after it,
+    /// one at a time (the boot CPU's stack has little room to spare here).
     pub fn last_lines(&self) {
-        let lines: ArrayVec<ArrayString<LINE_MAX>, { HISTORY + 1 }> = self.with_uart(|uart, text| {
-            let _ = uart.console.flush(text);
-            let lines = uart.console.last_lines();
-            lines.filter_map(|line| ArrayString::from(line).ok()).collect()
-        });
+        self.flush_open_line();
         report!("");
         report!("vmm: guest {}: its last console lines:", self.name);
-        for line in lines {
+        for n in 0..=HISTORY {
+            let uart = self.uart.lock();
+            let line = uart.console.last_lines().nth(n).and_then(|l| ArrayString::<LINE_MAX>::from(l).ok());
+            drop(uart);
+            let Some(line) = line else { break };
             report!("    | {line}");
         }
     }
