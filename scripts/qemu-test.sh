@@ -164,6 +164,8 @@ else
 fi
 
 say "Raspberry Pi 4 SD card images (scripts/mk-sdimage.sh)"
+# tests/check-sdimage.sh identifies the file system with file(1).
+ensure_tools file:file
 firmware="$DEBIAN_ARM64_CACHE/root/raspi-firmware/usr/lib/raspi-firmware"
 for host in "" "$OUT/host.elf"; do
     img="$OUT/sdimage-test${host:+-host}.img"
@@ -203,8 +205,10 @@ linux_checks() {
     fi
     check cpu1_off_and_on_again '^linux\| zxv-test: hotplug 0 0-1$'
     check vmm_reports_cpu_off '^vmm: guest linux: vCPU 1 turned itself off \(CPU_OFF\)$'
-    # The guest's PSCI AFFINITY_INFO sees the vCPU go OFF.
-    check cpu1_killed_cleanly '^linux\| \[ *[0-9.]+\] psci: CPU1 killed'
+    # The guest's PSCI AFFINITY_INFO answers (ON until the VMM has closed
+    # the vCPU, then OFF; -1 would be NOT_SUPPORTED). Linux polls for a
+    # limited time, so a slow host may still see ON.
+    check cpu1_affinity_info '^linux\| \[ *[0-9.]+\] psci: CPU1 (killed|may not have shut down cleanly \(AFFINITY_INFO reports 0\))'
     check busybox_commands '^linux\| zxv-test: busybox ZXVISOR 1,2,3,4,5 [0-9]+ sh$'
     check uname '^linux\| zxv-test: uname Linux aarch64$'
     check vmm_reports_system_off '^vmm: guest linux: SYSTEM_OFF from vCPU [01]$'

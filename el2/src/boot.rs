@@ -195,7 +195,7 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     let resource = objects::install_hypervisor_resource();
     if sys.platform.psci != Some(Conduit::Smc) {
         spin_table::mark_in_monitor(0);
-        spin_table::take_all(&sys.platform);
+        spin_table::take_all(&sys.platform, sys.monitor);
     }
     CPUS[0].set_power(Power::On);
     log::info!(

@@ -89,8 +89,7 @@ fn cpu_on(target: u64, entry: u64, context: u64) -> i64 {
             arch::secondary_entry_address(),
             index as u64,
         ),
-        EnableMethod::SpinTable(release) if spin_table::start(index, Some(release)) => SUCCESS,
-        _ if spin_table::start(index, None) => SUCCESS,
+        _ if spin_table::start(index) => SUCCESS,
         _ => INTERNAL_FAILURE,
     };
     if ret != SUCCESS {

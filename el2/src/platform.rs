@@ -287,7 +287,8 @@ fn header_gpio(fdt: &Fdt) -> Option<Range> {
     regs(fdt, &gpio).next()
 }
 
-/// The power-management block: its first `reg` ("pm") holds the watchdog.
+/// The power-management block: its first `reg` ("pm") holds the watchdog
+/// (ignored when too small for its registers).
 fn pm(fdt: &Fdt) -> Option<Range> {
     let node = fdt.all_nodes().find(|n| {
         dtb::is_enabled(n)
@@ -296,7 +297,9 @@ fn pm(fdt: &Fdt) -> Option<Range> {
                 &["brcm,bcm2835-pm-wdt", "brcm,bcm2835-pm", "brcm,bcm2711-pm"],
             )
     })?;
-    regs(fdt, &node).next()
+    let frame = regs(fdt, &node).next()?;
+    let needed = core::mem::size_of::<crate::bcm2835_pm::PmRegs>() as u64;
+    (frame.size >= needed).then_some(frame)
 }
 
 fn timer(fdt: &Fdt) -> Option<TimerIrqs> {

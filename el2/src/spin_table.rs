@@ -10,6 +10,8 @@
 use crate::arch::{self, cache};
 use crate::irq;
 use crate::platform::{EnableMethod, Platform, MAX_CPUS};
+use crate::range::Range;
+use aarch64_cpu::registers::{Readable, MPIDR_EL1};
 use core::sync::atomic::{fence, AtomicBool, Ordering};
 
 /// Whether each CPU runs monitor code (left the firmware's spin loop).
@@ -27,43 +29,50 @@ pub fn in_monitor(cpu: usize) -> bool {
     IN_MONITOR[cpu].load(Ordering::Acquire)
 }
 
-/// At boot, on the boot CPU: releases every spin-table CPU into the monitor,
-/// where it parks (its power state is OFF until CPU_ON).
-pub fn take_all(platform: &Platform) {
+/// At boot, on the boot CPU: releases every other spin-table CPU into the
+/// monitor, where it parks (its power state is OFF until CPU_ON). A
+/// release address outside RAM, or inside the monitor, is not written; that
+/// CPU stays with the firmware and CPU_ON of it fails.
+pub fn take_all(platform: &Platform, monitor: Range) {
+    let this_cpu = platform.cpu_index(MPIDR_EL1.get());
     for (cpu, c) in platform.cpus.iter().enumerate() {
-        if let EnableMethod::SpinTable(slot) = c.enable {
-            release(cpu, slot);
+        let EnableMethod::SpinTable(slot) = c.enable else { continue };
+        if Some(cpu) == this_cpu {
+            continue;
         }
+        let word = Range::new(slot, 8);
+        if !platform.memory.iter().any(|m| m.covers(&word)) || monitor.overlaps(&word) {
+            log::warn!("cpu{cpu}: cpu-release-addr {slot:#x} is not RAM outside the monitor; left to the firmware");
+            continue;
+        }
+        release(cpu, slot);
     }
 }
 
 /// Writes the monitor's entry for `cpu` to its spin-table slot.
 fn release(cpu: usize, slot: u64) {
     IN_MONITOR[cpu].store(true, Ordering::Release);
-    // SAFETY: the release address comes from the DTB's cpu node, lies in
-    // RAM mapped RW in EL2 stage 1 and is kept out of the host's reach
-    // (boot.rs); the firmware's spin loop only reads it.
+    // SAFETY: `take_all` checked that the release word lies in RAM outside
+    // the monitor; EL2 stage 1 maps all RAM read-write and the host cannot
+    // reach this page (boot.rs); the firmware's spin loop only reads it.
     unsafe { core::ptr::write_volatile(slot as *mut u64, arch::spin_table_entry(cpu)) };
     // The spinning CPU reads with its MMU (and caches) off.
     cache::clean_to_poc(slot, 8);
     aarch64_cpu::asm::sev();
 }
 
-/// Starts `cpu`, already claimed by CPU_ON with its start recorded: wakes
-/// it when parked (or on its way to the park), else writes its entry to
-/// `release` (its spin-table slot, when it has one). False when it has
-/// neither.
-pub fn start(cpu: usize, slot: Option<u64>) -> bool {
-    if in_monitor(cpu) {
-        GO[cpu].store(true, Ordering::SeqCst);
-        // Pairs with the fence in `secondary_parked`: either the CPU sees
-        // GO before it waits, or it is set up to receive the kick.
-        fence(Ordering::SeqCst);
-        irq::send_kick(cpu);
-        return true;
+/// Starts `cpu`, already claimed by CPU_ON with its start recorded, when it
+/// is parked in the monitor (or on its way there); false when the monitor
+/// does not hold it.
+pub fn start(cpu: usize) -> bool {
+    if !in_monitor(cpu) {
+        return false;
     }
-    let Some(slot) = slot else { return false };
-    release(cpu, slot);
+    GO[cpu].store(true, Ordering::SeqCst);
+    // Pairs with the fence in `secondary_parked`: either the CPU sees GO
+    // before it waits, or it is set up to receive the kick.
+    fence(Ordering::SeqCst);
+    irq::send_kick(cpu);
     true
 }
 
