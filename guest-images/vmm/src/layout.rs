@@ -158,7 +158,7 @@ mod tests {
         refused(Kernel::Raw, 100, Some(u64::MAX));
         refused(Kernel::Raw, 100, Some(14 * MB + 1));
         assert!(plan(16 * MB, Kernel::Raw, 100, Some(14 * MB - PAGE)).is_ok());
-        let e = plan(u64::MAX & !(2 * MB - 1), Kernel::Raw, 100, None).unwrap_err();
+        let e = plan(!(2 * MB - 1), Kernel::Raw, 100, None).unwrap_err();
         assert!(e.contains("does not fit the address space"), "{e}");
     }
 }
