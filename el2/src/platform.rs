@@ -429,6 +429,16 @@ mod tests {
     }
 
     #[test]
+    fn a_pm_block_too_small_for_the_watchdog_is_ignored() {
+        let mut blob = pi4();
+        let reg = [0x7e10_0000u32.to_be_bytes(), 0x114u32.to_be_bytes()].concat();
+        let at = blob.windows(8).position(|w| w == reg).unwrap();
+        blob[at + 4..at + 8].copy_from_slice(&0x20u32.to_be_bytes());
+        let p = Platform::parse(&blob, 0x2eff_2000).unwrap();
+        assert_eq!(p.pm, None, "0x20 bytes cannot hold PM_WDOG at 0x24");
+    }
+
+    #[test]
     fn rejects_garbage_and_reads_header() {
         assert_eq!(
             Platform::parse(&[0u8; 64], 0).unwrap_err(),
