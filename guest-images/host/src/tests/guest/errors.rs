@@ -340,17 +340,8 @@ fn vcpu(resource: Handle) -> TestResult {
 fn vcpu_enter(resource: Handle) -> TestResult {
     let fx = Fixture::new(resource, GUEST_RAM, guest_code::vcpu_exit_loop())?;
     let vcpu = fx.vcpu();
-    let no_exec = dup(vcpu, Rights::DEFAULT_VCPU.difference(Rights::EXECUTE))?;
-    #[rustfmt::skip]
-    let cases = [
-        ("ZX_HANDLE_INVALID", Handle::INVALID, Status::BAD_HANDLE),
-        ("an unused handle", Handle::from_raw(0xDEAD_BEEC), Status::BAD_HANDLE),
-        ("the guest", fx.guest(), Status::WRONG_TYPE),
-        ("a vcpu without EXECUTE", no_exec.h(), Status::ACCESS_DENIED),
-    ];
-    for (what, h, want) in cases {
-        expect(&crate::why!("enter({what})"), enter(h), want)?;
-    }
+    let no_exec = dup_vcpu_without(vcpu, Rights::EXECUTE)?;
+    expect_vcpu_handle_errors("enter", &fx, no_exec.h(), "EXECUTE", enter)?;
     expect_status(
         "enter(a vcpu without EXECUTE, NULL packet)",
         enter_raw(no_exec.h(), 0),

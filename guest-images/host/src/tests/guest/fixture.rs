@@ -78,6 +78,39 @@ pub fn dup(h: Handle, rights: Rights) -> Result<Owned, Reason> {
     ok("handle_duplicate", client::handle_duplicate(h, rights)).map(Owned)
 }
 
+/// A duplicate of the vCPU `vcpu` with its default rights but `without`.
+pub fn dup_vcpu_without(vcpu: Handle, without: Rights) -> Result<Owned, Reason> {
+    dup(vcpu, Rights::DEFAULT_VCPU.difference(without))
+}
+
+/// Checks `call` (named `name`) against the handles a vCPU call refuses
+/// before anything else: ZX_HANDLE_INVALID and an unused handle
+/// (BAD_HANDLE), the guest (WRONG_TYPE), and `lacking`, the vCPU without
+/// the call's right `right` (ACCESS_DENIED).
+pub fn expect_vcpu_handle_errors<T>(
+    name: &str,
+    fx: &Fixture,
+    lacking: Handle,
+    right: &str,
+    mut call: impl FnMut(Handle) -> ZxResult<T>,
+) -> TestResult {
+    let without = reason(format_args!("a vcpu without {right}"));
+    let cases = [
+        ("ZX_HANDLE_INVALID", Handle::INVALID, Status::BAD_HANDLE),
+        (
+            "an unused handle",
+            Handle::from_raw(0xDEAD_BEEC),
+            Status::BAD_HANDLE,
+        ),
+        ("the guest", fx.guest(), Status::WRONG_TYPE),
+        (without.as_str(), lacking, Status::ACCESS_DENIED),
+    ];
+    for (what, h, want) in cases {
+        crate::suite::expect(&reason(format_args!("{name}({what})")), call(h), want)?;
+    }
+    Ok(())
+}
+
 /// A guest with its memory and one vCPU, torn down in the order vcpu,
 /// guest, vmar, vmo. Guards hold ZX_HANDLE_INVALID for the parts a
 /// constructor does not make.

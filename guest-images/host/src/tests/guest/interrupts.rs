@@ -221,17 +221,8 @@ fn kick_from_other_cpu(board: &Board, resource: Handle) -> TestResult {
 
 fn kick_errors(resource: Handle) -> TestResult {
     let fx = Fixture::new(resource, GUEST_RAM, guest_code::vcpu_enter())?;
-    let no_exec = dup(fx.vcpu(), Rights::DEFAULT_VCPU.difference(Rights::EXECUTE))?;
-    #[rustfmt::skip]
-    let cases = [
-        ("ZX_HANDLE_INVALID", Handle::INVALID, Status::BAD_HANDLE),
-        ("an unused handle", Handle::from_raw(0xDEAD_BEEC), Status::BAD_HANDLE),
-        ("the guest", fx.guest(), Status::WRONG_TYPE),
-        ("a vcpu without EXECUTE", no_exec.h(), Status::ACCESS_DENIED),
-    ];
-    for (what, h, want) in cases {
-        crate::suite::expect(&crate::why!("vcpu_kick({what})"), vcpu_kick(h), want)?;
-    }
+    let no_exec = dup_vcpu_without(fx.vcpu(), Rights::EXECUTE)?;
+    expect_vcpu_handle_errors("vcpu_kick", &fx, no_exec.h(), "EXECUTE", vcpu_kick)?;
     expect_kicked(fx.vcpu(), false, "after refused kicks")?;
     step("enter after refused kicks", enter_and_clean_exit(fx.vcpu()))
 }
@@ -409,7 +400,7 @@ fn out_of_bounds(resource: Handle) -> TestResult {
 fn interrupt_errors(resource: Handle) -> TestResult {
     let fx = Fixture::new(resource, GUEST_RAM, guest_code::vcpu_interrupt())?;
     let vcpu = fx.vcpu();
-    let no_signal = dup(vcpu, Rights::DEFAULT_VCPU.difference(Rights::SIGNAL))?;
+    let no_signal = dup_vcpu_without(vcpu, Rights::SIGNAL)?;
     #[rustfmt::skip]
     let cases = [
         ("ZX_HANDLE_INVALID", Handle::INVALID, VECTOR, Status::BAD_HANDLE),

@@ -133,7 +133,7 @@ fn wrong_cpu_steps(vcpu: Handle) -> TestResult {
     let mut io = RawBuf([0; 512]);
     io.0[0] = 4;
     let io = io.0.as_mut_ptr() as u64;
-    let no_read = dup(vcpu, Rights::DEFAULT_VCPU.difference(Rights::READ))?;
+    let no_read = dup_vcpu_without(vcpu, Rights::READ)?;
     #[rustfmt::skip]
     let reads = [
         ("kind 7", vcpu, 7, b, 264, Status::INVALID_ARGS),

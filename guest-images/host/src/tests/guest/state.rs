@@ -168,14 +168,10 @@ fn sizes(resource: Handle) -> TestResult {
 }
 
 /// Rights on a vCPU: its defaults without `without`.
-fn vcpu_rights_without(without: Rights) -> Rights {
-    Rights::DEFAULT_VCPU.difference(without)
-}
-
 fn read_errors(resource: Handle) -> TestResult {
     let fx = Fixture::vcpu_only(resource)?;
     let port = Owned(ok("port_create", port_create(0))?);
-    let no_read = dup(fx.vcpu(), vcpu_rights_without(Rights::READ))?;
+    let no_read = dup_vcpu_without(fx.vcpu(), Rights::READ)?;
     let mut buf = RawBuf([0; 512]);
     let b = buf.0.as_mut_ptr() as u64;
     #[rustfmt::skip]
@@ -203,7 +199,7 @@ fn read_errors(resource: Handle) -> TestResult {
 fn write_errors(resource: Handle) -> TestResult {
     let fx = Fixture::vcpu_only(resource)?;
     let port = Owned(ok("port_create", port_create(0))?);
-    let no_write = dup(fx.vcpu(), vcpu_rights_without(Rights::WRITE))?;
+    let no_write = dup_vcpu_without(fx.vcpu(), Rights::WRITE)?;
     let mut state_buf = RawBuf([0; 512]);
     let s = state_buf.0.as_mut_ptr() as u64;
     let mut io_buf = RawBuf([0; 512]);
