@@ -2,9 +2,10 @@
 //! has no part in it (PSCI queries, BELL traps, trapped system registers,
 //! WFI/WFE), otherwise a packet or a status for zx_vcpu_enter.
 
-use crate::guest::{Guest, TrapHit, TrapKind};
+use crate::guest::{Guest, TrapKind};
 use crate::world::{self, Syndrome, HCR_DC, HCR_TVM};
-use syscalls::exits::ExitKind;
+use core::sync::atomic::{AtomicU64, Ordering};
+use syscalls::exits::{ExitKind, VcpuExits};
 use syscalls::port::{PacketGuestBell, PacketGuestMem, PacketGuestVcpu, PortPacket};
 use syscalls::Status;
 use vcpu::esr::Esr;
@@ -33,78 +34,107 @@ const SCTLR_C: u64 = 1 << 2;
 /// SMCCC NOT_SUPPORTED, as the guest sees it in x0.
 const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
 
+/// A vCPU's exits by kind (ZXV_INFO_VCPU_EXITS). Only the vCPU's owner CPU
+/// counts, so an increment is a plain load and store.
+pub struct ExitCounts([AtomicU64; ExitKind::COUNT]);
+
+impl ExitCounts {
+    pub const fn new() -> Self {
+        Self([const { AtomicU64::new(0) }; ExitKind::COUNT])
+    }
+
+    /// Counts one exit of `kind`.
+    pub fn count(&self, kind: ExitKind) {
+        let counter = &self.0[kind as usize];
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub fn snapshot(&self) -> VcpuExits {
+        VcpuExits { counts: core::array::from_fn(|i| self.0[i].load(Ordering::Relaxed)) }
+    }
+}
+
 /// Handles one synchronous exit, with the guest's EL1 context live on this
-/// CPU; `hcr` is the guest's HCR_EL2 for its next entry. Also says what
-/// kind of exit it was, for ZXV_INFO_VCPU_EXITS.
+/// CPU, and counts it in `counts`; `hcr` is the guest's HCR_EL2 for its
+/// next entry.
 pub fn handle(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
     hcr: &mut u64,
     syndrome: Syndrome,
-) -> (ExitKind, Flow) {
+    counts: &ExitCounts,
+) -> Flow {
     let esr = Esr(syndrome.esr);
     match decode(syndrome.esr, syndrome.far, syndrome.hpfar) {
-        Exit::DataAbort(mmio) => data_abort(guest, regs, mmio, esr.instruction_len()),
-        Exit::Hvc { imm } => (ExitKind::Hvc, call(guest, vcpu_index, regs, imm, 0)),
+        Exit::DataAbort(mmio) => data_abort(guest, regs, mmio, esr.instruction_len(), counts),
+        Exit::Hvc { imm } => {
+            counts.count(ExitKind::Hvc);
+            call(guest, vcpu_index, regs, imm, 0)
+        }
         // A trapped SMC returns to the SMC itself.
-        Exit::Smc { imm } => (ExitKind::Smc, call(guest, vcpu_index, regs, imm, 4)),
+        Exit::Smc { imm } => {
+            counts.count(ExitKind::Smc);
+            call(guest, vcpu_index, regs, imm, 4)
+        }
         Exit::Wfi => {
+            counts.count(ExitKind::Wfi);
             regs.advance_pc(esr.instruction_len());
-            (ExitKind::Wfi, Flow::WaitForInterrupt)
+            Flow::WaitForInterrupt
         }
         Exit::Wfe => {
+            counts.count(ExitKind::Wfe);
             regs.advance_pc(esr.instruction_len());
-            (ExitKind::Wfe, Flow::Continue)
+            Flow::Continue
         }
-        Exit::SysReg(access) if access.reg == SysReg::IccSgi1r => {
-            (ExitKind::Sgi, system_register(guest, vcpu_index, regs, hcr, access))
+        Exit::SysReg(access) => {
+            counts.count(if access.reg == SysReg::IccSgi1r {
+                ExitKind::Sgi
+            } else {
+                ExitKind::SysReg
+            });
+            system_register(guest, vcpu_index, regs, hcr, access)
         }
-        Exit::SysReg(access) => (
-            ExitKind::SysReg,
-            system_register(guest, vcpu_index, regs, hcr, access),
-        ),
         Exit::InstructionAbort { ipa } => {
+            counts.count(ExitKind::Other);
             log::warn!(
                 "guest {}: instruction fetch from unmapped IPA {ipa:#x}",
                 guest.koid
             );
-            (ExitKind::Other, Flow::Stop(Status::NOT_FOUND))
+            Flow::Stop(Status::NOT_FOUND)
         }
-        Exit::FpSimd => (ExitKind::FpSimd, Flow::LoadFp),
+        Exit::FpSimd => {
+            counts.count(ExitKind::FpSimd);
+            Flow::LoadFp
+        }
         Exit::BadAbort { .. } | Exit::SError | Exit::Other { .. } => {
+            counts.count(ExitKind::Other);
             log::warn!(
                 "guest {}: unhandled exit {:?} at {:#x}",
                 guest.koid,
                 esr,
                 regs.file.pc
             );
-            (ExitKind::Other, Flow::Stop(Status::NOT_SUPPORTED))
+            Flow::Stop(Status::NOT_SUPPORTED)
         }
     }
 }
 
-fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, len: u64) -> (ExitKind, Flow) {
+fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, len: u64, counts: &ExitCounts) -> Flow {
     let Some(trap) = guest.trap_at(mmio.ipa) else {
+        counts.count(ExitKind::Other);
         log::warn!(
             "guest {}: access to unmapped IPA {:#x} at {:#x}",
             guest.koid,
             mmio.ipa,
             regs.file.pc
         );
-        return (ExitKind::Other, Flow::Stop(Status::NOT_FOUND));
+        return Flow::Stop(Status::NOT_FOUND);
     };
-    let kind = match trap.kind {
-        TrapKind::Bell => ExitKind::BellTrap,
-        TrapKind::Mem => ExitKind::MemTrap,
-    };
-    (kind, trap_access(regs, mmio, len, trap))
-}
-
-/// A guest access to a BELL or MEM trap.
-fn trap_access(regs: &mut GuestRegs, mmio: Mmio, len: u64, trap: TrapHit) -> Flow {
     match trap.kind {
         TrapKind::Bell => {
+            counts.count(ExitKind::BellTrap);
             if !mmio.write {
                 return Flow::Stop(Status::NOT_SUPPORTED);
             }
@@ -125,6 +155,7 @@ fn trap_access(regs: &mut GuestRegs, mmio: Mmio, len: u64, trap: TrapHit) -> Flo
             Flow::Continue
         }
         TrapKind::Mem => {
+            counts.count(ExitKind::MemTrap);
             let Some(access) = mmio.syndrome else {
                 return Flow::Stop(Status::IO_DATA_INTEGRITY);
             };

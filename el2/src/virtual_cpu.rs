@@ -2,7 +2,7 @@
 //! "thread", ABI.md §4), its registers, and the run loop of zx_vcpu_enter
 //! that handles exits in EL2 until one needs the host.
 
-use crate::exits::{self, Flow};
+use crate::exits::{self, ExitCounts, Flow};
 use crate::guest::Guest;
 use crate::percpu;
 use crate::{irq, timer};
@@ -11,7 +11,7 @@ use crate::vgic::Vgic;
 use crate::world::{self, ExitKind, GuestWorld};
 use alloc::sync::Arc;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use gic::{ListRegister, LrTracker, PendingSet, VirtualInterface};
 use syscalls::exits::{ExitKind as Counted, VcpuExits};
 use syscalls::port::PortPacket;
@@ -111,7 +111,7 @@ pub struct Vcpu {
     /// The CPU running (or waiting in) this vCPU's zx_vcpu_enter, or NOT_RUNNING.
     running_on: AtomicUsize,
     /// Exits by kind (ZXV_INFO_VCPU_EXITS); only the owner CPU counts.
-    exits: [AtomicU64; Counted::COUNT],
+    exits: ExitCounts,
     state: UnsafeCell<VcpuContext>,
 }
 
@@ -143,7 +143,7 @@ impl Vcpu {
             kicked: AtomicBool::new(false),
             pending: PendingSet::new(),
             running_on: AtomicUsize::new(NOT_RUNNING),
-            exits: [const { AtomicU64::new(0) }; Counted::COUNT],
+            exits: ExitCounts::new(),
             state: UnsafeCell::new(state),
         }))
     }
@@ -186,17 +186,20 @@ impl Vcpu {
                     interrupts.refill(vgic, &self.pending);
                 }
                 let (kind, syndrome) = world::enter(&mut regs.file, world.hcr);
-                let (counted, flow) = match kind {
+                let flow = match kind {
                     ExitKind::Irq | ExitKind::Fiq => {
-                        (Counted::Interrupt, self.physical_interrupt(&mut vtimer_masked))
+                        self.exits.count(Counted::Interrupt);
+                        self.physical_interrupt(&mut vtimer_masked)
                     }
                     ExitKind::SError => {
+                        self.exits.count(Counted::Other);
                         log::warn!("vcpu {}: SError from the guest (ignored)", self.koid);
-                        (Counted::Other, Flow::Continue)
+                        Flow::Continue
                     }
-                    ExitKind::Sync => exits::handle(&self.guest, self.index, regs, &mut world.hcr, syndrome),
+                    ExitKind::Sync => {
+                        exits::handle(&self.guest, self.index, regs, &mut world.hcr, syndrome, &self.exits)
+                    }
                 };
-                self.count_exit(counted);
                 match flow {
                     Flow::Continue => {}
                     Flow::LoadFp => fp.switch_to_guest(&world.fp),
@@ -284,15 +287,9 @@ impl Vcpu {
 }
 
 impl Vcpu {
-    /// Counts one exit of `kind` (owner CPU only: a plain load and store).
-    fn count_exit(&self, kind: Counted) {
-        let counter = &self.exits[kind as usize];
-        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    }
-
     /// The exit counts so far (ZXV_INFO_VCPU_EXITS).
     pub fn exits(&self) -> VcpuExits {
-        VcpuExits { counts: core::array::from_fn(|i| self.exits[i].load(Ordering::Relaxed)) }
+        self.exits.snapshot()
     }
 
     /// zx_vcpu_kick: the current or next enter returns CANCELED; kicks
