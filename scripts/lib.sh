@@ -23,10 +23,14 @@ qemu_major() {
 }
 
 # QEMU >= 9 from Debian; on bookworm it comes from bookworm-backports.
+# qemu-system-arm is installed without its Recommends (GUI, SPICE, OpenGL),
+# so the one the runs do need is named: ipxe-qemu, the option ROMs QEMU
+# looks for whenever a machine has a NIC (-nic none keeps them out of the
+# runs, but a user's own command line may add one).
 ensure_qemu() {
     local major
     major=$(qemu_major || true)
-    if [ -n "$major" ] && [ "$major" -ge "$QEMU_MIN_MAJOR" ]; then return; fi
+    if [ -n "$major" ] && [ "$major" -ge "$QEMU_MIN_MAJOR" ] && [ -e /usr/lib/ipxe/qemu/efi-virtio.rom ]; then return; fi
     say "installing qemu-system-arm >= $QEMU_MIN_MAJOR (found: ${major:-none})"
     [ -r /etc/os-release ] || die "not a Debian system: install qemu-system-aarch64 >= $QEMU_MIN_MAJOR yourself"
     . /etc/os-release
@@ -40,7 +44,7 @@ ensure_qemu() {
         release=(-t bookworm-backports)
     fi
     as_root apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${release[@]}" qemu-system-arm
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${release[@]}" qemu-system-arm ipxe-qemu
     major=$(qemu_major || true)
     [ -n "$major" ] && [ "$major" -ge "$QEMU_MIN_MAJOR" ] || die "qemu-system-aarch64 is still older than $QEMU_MIN_MAJOR"
 }
@@ -92,7 +96,7 @@ build_monitor() {
 # on virt (more arguments can be appended).
 qemu_virt_cmd() {
     QEMU=(qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$1" -cpu max -smp "$2" -m 1G
-        -display none -serial stdio -monitor none -semihosting -no-reboot -kernel "$MONITOR_IMAGE")
+        -display none -nic none -serial stdio -monitor none -semihosting -no-reboot -kernel "$MONITOR_IMAGE")
 }
 
 # Debian bookworm arm64 packages (main, non-free-firmware, security), fetched
@@ -193,7 +197,7 @@ qemu_raspi4b_cmd() {
         fdtput -t x "$dtb.tmp" /sdram@40000000 reg 0 40000000 40000000
         mv "$dtb.tmp" "$dtb"
     fi
-    QEMU=(qemu-system-aarch64 -M raspi4b -dtb "$dtb" -display none -serial stdio -monitor none -no-reboot
+    QEMU=(qemu-system-aarch64 -M raspi4b -dtb "$dtb" -display none -nic none -serial stdio -monitor none -no-reboot
         -kernel "$MONITOR_IMAGE")
 }
 
