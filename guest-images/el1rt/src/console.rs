@@ -15,14 +15,19 @@ struct Uart;
 
 impl Write for Uart {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let base = BASE.load(Ordering::Relaxed);
-        for b in s.bytes() {
-            if b == b'\n' {
-                put(base, b'\r');
-            }
-            put(base, b);
-        }
+        put_bytes(s.as_bytes(), false);
         Ok(())
+    }
+}
+
+/// Sends `bytes`, each `\n` as `\r\n` unless `raw`.
+fn put_bytes(bytes: &[u8], raw: bool) {
+    let base = BASE.load(Ordering::Relaxed);
+    for &b in bytes {
+        if b == b'\n' && !raw {
+            put(base, b'\r');
+        }
+        put(base, b);
     }
 }
 
@@ -64,6 +69,14 @@ pub fn read_byte() -> Option<u8> {
 pub fn print(args: fmt::Arguments) {
     let _guard = LOCK.lock();
     let _ = Uart.write_fmt(args);
+}
+
+/// Prints bytes that need not be UTF-8: as they are if `raw` (a guest's
+/// console passed through), else with each `\n` sent as `\r\n` like
+/// [`print`].
+pub fn print_bytes(bytes: &[u8], raw: bool) {
+    let _guard = LOCK.lock();
+    put_bytes(bytes, raw);
 }
 
 pub fn print_unlocked(args: fmt::Arguments) {

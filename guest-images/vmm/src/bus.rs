@@ -2,11 +2,12 @@
 //! redistributors and the PL011 (zxv-devices models), and unclaimed device
 //! space. A trapped access goes to its model; the interrupts the model
 //! makes deliverable are injected with `zx_vcpu_interrupt`; the UART's
-//! output goes to the real console (line by line, printed after the UART's
-//! lock is let go) and its input comes from the real UART.
+//! output goes to the real console (line by line or byte for byte, see
+//! guest_console; printed after the UART's lock is let go) and its input
+//! comes from the real UART.
 
 use crate::devmap::{self, Device, Region};
-use crate::guest_console::{GuestConsole, Text, HISTORY, LINE_MAX};
+use crate::guest_console::{GuestConsole, Mode, Text, HISTORY, LINE_MAX};
 use crate::unclaimed::{Note, PageLog, REPORTED_PAGES};
 use crate::{output, vcpus};
 use arrayvec::ArrayString;
@@ -40,8 +41,8 @@ struct Uart {
 }
 
 impl Devices {
-    pub fn new(name: &'static str, gic: GicVersion, cpus: usize) -> Self {
-        let console = GuestConsole::new(name);
+    pub fn new(name: &'static str, console: Mode, gic: GicVersion, cpus: usize) -> Self {
+        let console = GuestConsole::new(name, console);
         Devices {
             name,
             prefix: console.prefix(),
@@ -109,11 +110,12 @@ impl Devices {
     fn with_uart<R>(&self, f: impl FnOnce(&mut Uart, &mut Text) -> R) -> R {
         let mut uart = self.uart.lock();
         let continues = uart.console.is_open();
+        let mode = uart.console.mode();
         let mut text = Text::new();
         let result = f(&mut uart, &mut text);
         let mut real = output::lock();
         drop(uart);
-        real.guest(&self.prefix, &text, continues);
+        real.guest(&self.prefix, text.as_bytes(), continues, mode);
         result
     }
 

@@ -3,13 +3,15 @@
 //!
 //! ```text
 //! vmm.kernel=ADDR,SIZE [vmm.initrd=ADDR,SIZE] [vmm.mem=256M] [vmm.cpus=1]
-//! [vmm.psci=hvc|smc] [vmm.name=linux] [vmm.timeout=SECONDS] -- GUEST COMMAND LINE
+//! [vmm.psci=hvc|smc] [vmm.name=linux] [vmm.timeout=SECONDS]
+//! [vmm.console=tagged|raw] -- GUEST COMMAND LINE
 //! ```
 //!
 //! ADDR and SIZE are decimal or `0x` hexadecimal, SIZE and `vmm.mem` may end
 //! in K, M or G. Words that do not start with `vmm.` belong to someone else
 //! and are left alone.
 
+use crate::guest_console::Mode;
 use crate::{err, Error};
 
 /// Host memory QEMU (`-device loader`) or a boot loader filled with a file.
@@ -44,6 +46,8 @@ pub struct Config<'a> {
     pub psci: Conduit,
     /// Give up on a guest still running after this many seconds.
     pub timeout_s: Option<u64>,
+    /// The guest's console output: line by line behind its name, or raw.
+    pub console: Mode,
     /// The guest's `/chosen` `bootargs`.
     pub cmdline: &'a str,
 }
@@ -65,6 +69,7 @@ impl<'a> Config<'a> {
             cpus: 1,
             psci: Conduit::Hvc,
             timeout_s: None,
+            console: Mode::Tagged,
             cmdline,
         };
         for word in options.split_whitespace() {
@@ -82,6 +87,7 @@ impl<'a> Config<'a> {
                 "psci" => config.psci = conduit(word, value)?,
                 "name" => config.name = name(word, value)?,
                 "timeout" => config.timeout_s = Some(number(word, value)?),
+                "console" => config.console = console(word, value)?,
                 _ => return Err(err!("`{word}`: unknown option vmm.{key}")),
             }
         }
@@ -165,6 +171,14 @@ fn conduit(word: &str, value: &str) -> Result<Conduit, Error> {
     }
 }
 
+fn console(word: &str, value: &str) -> Result<Mode, Error> {
+    match value {
+        "tagged" => Ok(Mode::Tagged),
+        "raw" => Ok(Mode::Raw),
+        _ => Err(err!("`{word}`: the console is tagged or raw")),
+    }
+}
+
 fn name<'a>(word: &str, value: &'a str) -> Result<&'a str, Error> {
     let ok = !value.is_empty()
         && value.len() <= MAX_NAME
@@ -188,7 +202,7 @@ mod tests {
     fn full_command_line() {
         let c = Config::parse(
             "zxv.other vmm.kernel=0x50000000,0x1f6e000 vmm.initrd=0x52000000,123456 \
-             vmm.mem=512M vmm.cpus=2 vmm.psci=smc vmm.name=deb vmm.timeout=60 \
+             vmm.mem=512M vmm.cpus=2 vmm.psci=smc vmm.name=deb vmm.timeout=60 vmm.console=raw \
              --  console=ttyAMA0  quiet -- x ",
         )
         .unwrap();
@@ -211,6 +225,7 @@ mod tests {
         assert_eq!(c.psci, Conduit::Smc);
         assert_eq!(c.name, "deb");
         assert_eq!(c.timeout_s, Some(60));
+        assert_eq!(c.console, Mode::Raw);
         assert_eq!(c.cmdline, "console=ttyAMA0  quiet -- x");
     }
 
@@ -223,6 +238,9 @@ mod tests {
             (None, DEFAULT_MEM, 1, Conduit::Hvc)
         );
         assert_eq!((c.name, c.timeout_s, c.cmdline), ("linux", None, ""));
+        assert_eq!(c.console, Mode::Tagged);
+        let tagged = Config::parse("vmm.console=tagged vmm.kernel=0x50000000,4K").unwrap();
+        assert_eq!(tagged.console, Mode::Tagged);
     }
 
     #[test]
@@ -250,6 +268,8 @@ mod tests {
         assert!(error("vmm.kernel=0,1 vmm.mem=99999999999G").contains("too large"));
         assert!(error("vmm.kernel=0,1 vmm.psci=svc").contains("hvc or smc"));
         assert!(error("vmm.kernel=0,1 vmm.name=a.b").contains("a name is"));
+        assert!(error("vmm.kernel=0,1 vmm.console=RAW").contains("tagged or raw"));
+        assert!(error("vmm.kernel=0,1 vmm.console=").contains("tagged or raw"));
         assert!(error("vmm.kernel=0,1 vmm.colour=red").contains("unknown option vmm.colour"));
         assert!(error("vmm.kernel=0,1 vmm.mem").contains("vmm.KEY=VALUE"));
     }

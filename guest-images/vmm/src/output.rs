@@ -3,8 +3,11 @@
 //! that also knows whether the guest left a line open (a prompt): a report
 //! first ends that line, so it starts a line of its own (the checks in
 //! scripts/qemu-test.sh are anchored at `^vmm: `), and the rest of the
-//! guest's line follows behind its prefix again.
+//! guest's line follows behind its prefix again. In raw mode
+//! (`vmm.console=raw`) the guest's bytes go out as they are, and a report
+//! still starts on a fresh line after them.
 
+use crate::guest_console::Mode;
 use core::fmt;
 use el1rt::console;
 
@@ -28,19 +31,18 @@ pub fn report(args: fmt::Arguments) {
 }
 
 impl Output {
-    /// Prints `text` from the guest's console; `continues` says that it
-    /// goes on with a line whose start, behind `prefix`, is already out.
-    pub fn guest(&mut self, prefix: &str, text: &str, continues: bool) {
-        if text.is_empty() {
+    /// Prints `text` from the guest's console, written in `mode`;
+    /// `continues` says that it goes on with a line whose start, behind
+    /// `prefix`, is already out.
+    pub fn guest(&mut self, prefix: &str, text: &[u8], continues: bool, mode: Mode) {
+        let Some(&last) = text.last() else {
             return;
-        }
-        let again = if continues && !self.guest_line_open {
-            prefix
-        } else {
-            ""
         };
-        console::print(format_args!("{again}{text}"));
-        self.guest_line_open = !text.ends_with('\n');
+        if continues && !self.guest_line_open {
+            console::print(format_args!("{prefix}"));
+        }
+        console::print_bytes(text, mode == Mode::Raw);
+        self.guest_line_open = last != b'\n';
     }
 
     pub fn report(&mut self, args: fmt::Arguments) {
