@@ -6,6 +6,7 @@
 use crate::image::Kernel;
 use crate::{err, Error};
 use core::ops::Range;
+use syscalls::hypervisor::GUEST_PHYS_ASPACE_SIZE;
 
 /// Guest-physical base of RAM (2 MiB aligned, as the boot protocol needs).
 pub const RAM_BASE: u64 = 0x4000_0000;
@@ -33,12 +34,18 @@ pub fn plan(
     if mem < 2 * DTB_SPACE {
         return Err(err!("{} MiB of guest RAM is too little", mem >> 20));
     }
-    let end = RAM_BASE.checked_add(mem).ok_or_else(|| {
-        err!(
-            "{} MiB of guest RAM does not fit the address space",
-            mem >> 20
-        )
-    })?;
+    let end = RAM_BASE
+        .checked_add(mem)
+        .filter(|&end| end <= GUEST_PHYS_ASPACE_SIZE)
+        .ok_or_else(|| {
+            err!(
+                "vmm.mem: {} MiB of guest RAM at {RAM_BASE:#x} does not fit the guest's {} GiB \
+                 address space (at most {} MiB)",
+                mem >> 20,
+                GUEST_PHYS_ASPACE_SIZE >> 30,
+                (GUEST_PHYS_ASPACE_SIZE - RAM_BASE) >> 20
+            )
+        })?;
     let ram = RAM_BASE..end;
     let dtb = ram.end - DTB_SPACE;
     let footprint = kernel.footprint(kernel_size);
@@ -159,6 +166,13 @@ mod tests {
         refused(Kernel::Raw, 100, Some(14 * MB + 1));
         assert!(plan(16 * MB, Kernel::Raw, 100, Some(14 * MB - PAGE)).is_ok());
         let e = plan(!(2 * MB - 1), Kernel::Raw, 100, None).unwrap_err();
-        assert!(e.contains("does not fit the address space"), "{e}");
+        assert!(
+            e.contains("does not fit the guest's 64 GiB address space"),
+            "{e}"
+        );
+        let most = GUEST_PHYS_ASPACE_SIZE - RAM_BASE;
+        assert!(plan(most, Kernel::Raw, 100, None).is_ok());
+        let e = plan(most + 2 * MB, Kernel::Raw, 100, None).unwrap_err();
+        assert!(e.contains("(at most 64512 MiB)"), "{e}");
     }
 }
