@@ -37,7 +37,7 @@ mkdir -p "$OUT/logs"
 
 # run_logged LOG: runs QEMU with the timeout, output to LOG; sets rc.
 run_logged() {
-    say "${QEMU[*]}"
+    say_qemu
     set +e
     timeout --foreground -k 10 "${ZXV_QEMU_TIMEOUT:-600}" "${QEMU[@]}" </dev/null >"$1" 2>&1
     rc=$?

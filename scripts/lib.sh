@@ -92,12 +92,43 @@ build_monitor() {
     say "monitor image: ${MONITOR_IMAGE#"$ROOT"/} ($(stat -c %s "$MONITOR_IMAGE") bytes)"
 }
 
-# qemu_virt_cmd GIC SMP: sets QEMU to the command line booting the monitor
-# on virt (more arguments can be appended).
+# QEMU's console. The tests (stdin from /dev/null) have the serial port on
+# stdio and no monitor. The interactive scripts call interactive_console
+# first: -serial mon:stdio multiplexes QEMU's monitor onto the terminal the
+# way QEMU's -nographic does, so Ctrl-C goes to the guest (as byte 0x03),
+# Ctrl-A X quits QEMU, Ctrl-A C switches to the monitor and back, Ctrl-A H
+# lists the keys.
+QEMU_SERIAL=(-serial stdio -monitor none)
+interactive_console() { QEMU_SERIAL=(-serial mon:stdio); }
+
+# qemu_virt_cmd GIC SMP [MEM]: sets QEMU to the command line booting the
+# monitor on virt with MEM of RAM (QEMU's -m, default 1G); more arguments
+# can be appended.
 qemu_virt_cmd() {
-    QEMU=(qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$1" -cpu max -smp "$2" -m 1G
-        -display none -nic none -serial stdio -monitor none -semihosting -no-reboot -kernel "$MONITOR_IMAGE")
+    QEMU=(qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$1" -cpu max -smp "$2" -m "${3:-1G}"
+        -display none -nic none "${QEMU_SERIAL[@]}" -semihosting -no-reboot -kernel "$MONITOR_IMAGE")
 }
+
+# shell_line WORDS...: prints WORDS as one line a shell reads back as the
+# same words (each quoted where it needs it), e.g. a QEMU command line to
+# paste into a terminal.
+shell_line() {
+    local word words=()
+    for word in "$@"; do
+        if [[ $word =~ ^[A-Za-z0-9_./=:,+@%-]+$ ]]; then
+            words+=("$word")
+        else
+            words+=("'${word//\'/\'\\\'\'}'")
+        fi
+    done
+    printf '%s\n' "${words[*]}"
+}
+
+# say_qemu: shows the QEMU command line about to run, ready to paste.
+say_qemu() { say "$(shell_line "${QEMU[@]}")"; }
+
+# QEMU option values are comma-separated: a comma in a file name is doubled.
+qemu_escape() { printf '%s' "${1//,/,,}"; }
 
 # Debian bookworm arm64 packages (main, non-free-firmware, security), fetched
 # with a private apt state so the system's apt configuration is untouched.
@@ -197,7 +228,7 @@ qemu_raspi4b_cmd() {
         fdtput -t x "$dtb.tmp" /sdram@40000000 reg 0 40000000 40000000
         mv "$dtb.tmp" "$dtb"
     fi
-    QEMU=(qemu-system-aarch64 -M raspi4b -dtb "$dtb" -display none -nic none -serial stdio -monitor none -no-reboot
+    QEMU=(qemu-system-aarch64 -M raspi4b -dtb "$dtb" -display none -nic none "${QEMU_SERIAL[@]}" -no-reboot
         -kernel "$MONITOR_IMAGE")
 }
 
@@ -211,23 +242,47 @@ build_vmm() {
     "$LLVM_BIN/llvm-objcopy" --strip-all "$CARGO_OUT/aarch64-unknown-none/release/zxv-ticks" "$OUT/ticks"
 }
 
-# linux_guest: Debian's arm64 kernel (an Image; gunzipped if it comes
-# compressed) and an initramfs of busybox-static, zxv-ticks and the inits in
-# guest-images/vmm/initramfs (/init a shell, /test the boot test, /bench the
-# benchmark). Sets LINUX_KERNEL and LINUX_INITRD. Needs build_vmm first.
+# linux_guest: Debian's arm64 kernel and the busybox initramfs
+# (debian_kernel, busybox_initramfs): LINUX_KERNEL and LINUX_INITRD.
 linux_guest() {
+    debian_kernel
+    busybox_initramfs
+}
+
+# linux_image FILE: sets LINUX_KERNEL to FILE, an arm64 Image, or to
+# $OUT/linux/Image gunzipped from it if it is compressed (Image.gz, as
+# Debian's /boot/vmlinuz-* may be).
+linux_image() {
+    [ -f "$1" ] || die "no such kernel: $1"
+    if [ "$(head -c 2 "$1" | od -An -tx1 | tr -d ' ')" = 1f8b ]; then
+        mkdir -p "$OUT/linux"
+        LINUX_KERNEL="$OUT/linux/Image"
+        gunzip -c "$1" >"$LINUX_KERNEL" || die "could not gunzip $1"
+    else
+        LINUX_KERNEL=$1
+    fi
+    # The arm64 Image header's magic, "ARM\x64" at offset 56.
+    [ "$(od -An -j56 -N4 -tx1 "$LINUX_KERNEL" | tr -d ' ')" = 41524d64 ] \
+        || say "$1 is no arm64 Image (no ARM\\x64 magic): the VMM enters it as a raw binary"
+}
+
+# debian_kernel: Debian's current arm64 kernel package (downloaded once):
+# LINUX_KERNEL.
+debian_kernel() {
     local kpkg kernel
     kpkg=$(debian_arm64_kernel)
-    debian_arm64_fetch "$kpkg" busybox-static
+    debian_arm64_fetch "$kpkg"
     kernel=$(find "$DEBIAN_ARM64_CACHE/root/$kpkg/boot" -name 'vmlinuz-*' | head -1)
     [ -n "$kernel" ] || die "no /boot/vmlinuz-* in Debian's $kpkg"
+    linux_image "$kernel"
+}
+
+# busybox_initramfs: an initramfs of busybox-static, zxv-ticks and the
+# inits in guest-images/vmm/initramfs (/init a shell, /test the boot test,
+# /bench the benchmark): LINUX_INITRD. Needs build_vmm first.
+busybox_initramfs() {
+    debian_arm64_fetch busybox-static
     mkdir -p "$OUT/linux"
-    LINUX_KERNEL="$OUT/linux/Image"
-    if [ "$(head -c 2 "$kernel" | od -An -tx1 | tr -d ' ')" = 1f8b ]; then
-        gunzip -c "$kernel" >"$LINUX_KERNEL"
-    else
-        cp "$kernel" "$LINUX_KERNEL"
-    fi
     LINUX_INITRD="$OUT/linux/initramfs.cpio.gz"
     local inits="$ROOT/guest-images/vmm/initramfs"
     python3 "$ROOT/scripts/mkinitramfs.py" "$LINUX_INITRD" dir:bin dir:dev dir:proc dir:sys dir:tmp \
@@ -238,18 +293,63 @@ linux_guest() {
 # Where the Linux runs put the kernel for the VMM (QEMU puts the VMM, its
 # own -initrd, at RAM + 128 MiB; this is clear of it and of the DTB after it).
 LINUX_KERNEL_ADDR=0x50000000
+# What the monitor keeps at the top of RAM: itself and the host DTB's
+# hand-off area below it (el2/src/boot.rs).
+MONITOR_RESERVED=$((32 << 20))
+
+# size_bytes SIZE: prints SIZE (a number with an optional K, M or G) in bytes.
+size_bytes() {
+    local n=${1%[KkMmGg]} shift=0
+    case $1 in *[Kk]) shift=10 ;; *[Mm]) shift=20 ;; *[Gg]) shift=30 ;; esac
+    [[ $n =~ ^[0-9]+$ ]] || die "$1 is not a size (a number with K, M or G)"
+    echo $((n << shift))
+}
 
 # qemu_linux_cmd GIC SMP VMM_OPTIONS GUEST_COMMAND_LINE: sets QEMU to boot the
-# monitor with the VMM as its host, and the kernel and initramfs as
-# `-device loader` blobs the VMM finds through its command line.
+# monitor with the VMM as its host, and LINUX_KERNEL and LINUX_INITRD as
+# `-device loader` blobs the VMM finds through its command line. The
+# machine gets 1 GiB of RAM, or more if the guest's (vmm.mem in
+# VMM_OPTIONS) needs it: guest RAM is the top of host RAM, above the
+# blobs and below the monitor.
 qemu_linux_cmd() {
-    local gic=$1 smp=$2 options=$3 cmdline=$4 ksize isize iaddr
+    local gic=$1 smp=$2 options=$3 cmdline=$4 ksize isize iaddr mem=256M word need
     ksize=$(stat -c %s "$LINUX_KERNEL")
     isize=$(stat -c %s "$LINUX_INITRD")
     iaddr=$(printf '0x%x' $(((LINUX_KERNEL_ADDR + ksize + 0x1fffff) & ~0x1fffff)))
-    qemu_virt_cmd "$gic" "$smp"
+    for word in $options; do
+        case $word in vmm.mem=*) mem=${word#vmm.mem=} ;; esac
+    done
+    need=$((((iaddr + isize + 0x1fffff) & ~0x1fffff) - 0x40000000 + $(size_bytes "$mem") + MONITOR_RESERVED))
+    qemu_virt_cmd "$gic" "$smp" "$(((need > 1 << 30 ? need : 1 << 30) >> 20))M"
     QEMU+=(-initrd "$OUT/vmm.elf"
-        -device "loader,file=$LINUX_KERNEL,addr=$LINUX_KERNEL_ADDR,force-raw=on"
-        -device "loader,file=$LINUX_INITRD,addr=$iaddr,force-raw=on"
+        -device "loader,file=$(qemu_escape "$LINUX_KERNEL"),addr=$LINUX_KERNEL_ADDR,force-raw=on"
+        -device "loader,file=$(qemu_escape "$LINUX_INITRD"),addr=$iaddr,force-raw=on"
         -append "vmm.kernel=$LINUX_KERNEL_ADDR,$ksize vmm.initrd=$iaddr,$isize $options -- $cmdline")
+}
+
+# gdb_script PORT EL1_ELF...: writes $OUT/zxvisor.gdb, which attaches
+# gdb-multiarch to QEMU virt's gdb stub on PORT (QEMU started with -S, so
+# nothing has run yet) and loads the monitor's symbols where it runs, then
+# the EL1 ELFs' at their link addresses. The monitor is linked at 0, starts
+# where QEMU loaded it (the entry address in QEMU's boot stub, at the
+# reset PC + 0x20) and moves to the base boot_plan returns: the script
+# stops at that return, before the move, with the symbols in place.
+gdb_script() {
+    local port=$1 plan elf
+    shift
+    plan=$("$LLVM_BIN/llvm-nm" "$OUT/zxvisor.elf" | awk '$3 == "boot_plan" {print "0x" $1}')
+    [ -n "$plan" ] || die "no boot_plan in $OUT/zxvisor.elf"
+    {
+        echo "# Written by scripts/lib.sh (gdb_script): gdb-multiarch -x ${OUT#"$ROOT"/}/zxvisor.gdb"
+        echo "set pagination off"
+        echo "set confirm off"
+        echo "target remote localhost:$port"
+        echo "tbreak *(*(unsigned long *)(\$pc + 0x20) + $plan)"
+        echo "continue"
+        echo "tbreak *\$x30"
+        echo "continue"
+        echo "eval \"add-symbol-file $OUT/zxvisor.elf -o %#lx\", \$x0"
+        for elf in "$@"; do echo "add-symbol-file $elf"; done
+        echo "printf \"zxvisor: the monitor's symbols are at %#lx, where it runs from now on; set breakpoints and continue\\n\", \$x0"
+    } >"$OUT/zxvisor.gdb"
 }

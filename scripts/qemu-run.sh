@@ -7,20 +7,23 @@
 #                built-in default host (passed to QEMU as -initrd)
 #   --gic 2|3    GIC version of the virt machine (default 3)
 #   --smp N      number of CPUs (default 4)
-#   --gdb        wait for gdb-multiarch on localhost:1234 (-s -S)
+#   --gdb        start stopped, waiting for gdb on localhost:1234 (-s -S);
+#                then `gdb-multiarch -x target/zxvisor/zxvisor.gdb` loads the
+#                monitor's symbols where it runs and the host's
 #   anything else, or after --, goes to QEMU unchanged (e.g. -append "zxv.test=reset")
-# Leave QEMU with Ctrl-A X.
+# Console keys (QEMU's -serial mon:stdio): Ctrl-A X quits, Ctrl-A H lists
+# the others; Ctrl-C goes to the machine.
 . "$(dirname "$0")/lib.sh"
 
-host='' gic=3 smp=4 extra=()
+host='' gic=3 smp=4 gdb='' extra=()
 while [ $# -gt 0 ]; do
     case $1 in
         --host) host=$(realpath "${2:?--host needs a file}"); shift 2 ;;
         --gic) gic=${2:?--gic needs 2 or 3}; shift 2 ;;
         --smp) smp=${2:?--smp needs a number}; shift 2 ;;
-        --gdb) extra+=(-s -S); say "waiting for gdb on localhost:1234 (gdb-multiarch $OUT/zxvisor.elf -ex 'target remote :1234')"; shift ;;
+        --gdb) gdb=1; shift ;;
         --) shift; extra+=("$@"); break ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) extra+=("$1"); shift ;;
     esac
 done
@@ -31,7 +34,14 @@ ensure_qemu
 ensure_toolchain
 build_monitor
 [ -z "$host" ] || extra+=(-initrd "$host")
+interactive_console
 qemu_virt_cmd "$gic" "$smp"
 QEMU+=("${extra[@]}")
-say "${QEMU[*]}"
+if [ -n "$gdb" ]; then
+    ensure_tools gdb-multiarch:gdb-multiarch
+    gdb_script 1234 "${host:-$OUT/host.elf}"
+    QEMU+=(-s -S)
+    say "waiting for gdb on localhost:1234; in another terminal: gdb-multiarch -x ${OUT#"$ROOT"/}/zxvisor.gdb"
+fi
+say_qemu
 exec "${QEMU[@]}"

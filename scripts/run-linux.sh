@@ -1,40 +1,69 @@
 #!/usr/bin/env bash
-# Boots Debian's arm64 Linux as a guest of zxvisor's VMM on QEMU virt, to a
-# busybox shell on this terminal. `exit` in the shell powers the guest off
-# (and the machine with it); Ctrl-A X leaves QEMU.
+# Boots arm64 Linux (Debian's kernel, or yours) as a guest of zxvisor's VMM
+# on QEMU virt, to a busybox shell on this terminal. `exit` in the shell
+# powers the guest off (and the machine with it).
 #
-#   scripts/run-linux.sh [--gic 2|3] [--smp N] [--cpus N] [--mem SIZE] [--psci hvc|smc] [-- GUEST COMMAND LINE]
+#   scripts/run-linux.sh [--kernel FILE] [--initrd FILE] [--gic 2|3] [--smp N] [--cpus N]
+#                        [--mem SIZE] [--psci hvc|smc] [--gdb] [-- GUEST COMMAND LINE]
 #
-#   --gic 2|3     GIC version of the virt machine (default 3)
-#   --smp N       physical CPUs (default 4)
-#   --cpus N      the guest's vCPUs, at most --smp (default 2)
-#   --mem SIZE    the guest's RAM, e.g. 256M (default 256M)
-#   --psci M      the guest calls PSCI with hvc (default) or smc
-#   after --      the guest's command line (default: console=ttyAMA0)
+#   --kernel FILE  the guest's kernel: an arm64 Image, or Image.gz (default:
+#                  Debian's current arm64 kernel)
+#   --initrd FILE  the guest's initrd or initramfs (default: busybox-static
+#                  and the inits in guest-images/vmm/initramfs)
+#   --gic 2|3      GIC version of the virt machine (default 3)
+#   --smp N        physical CPUs (default 4)
+#   --cpus N       the guest's vCPUs, at most --smp (default 2)
+#   --mem SIZE     the guest's RAM, a multiple of 2M, e.g. 768M or 3G (default
+#                  256M); the machine gets what that needs on top of 1 GiB
+#   --psci M       the guest calls PSCI with hvc (default) or smc
+#   --gdb          start stopped, waiting for gdb on localhost:1234; then
+#                  `gdb-multiarch -x target/zxvisor/zxvisor.gdb`
+#   after --       the guest's command line (default: console=ttyAMA0)
+# Console keys (QEMU's -serial mon:stdio): Ctrl-C goes to the guest, Ctrl-A X
+# quits QEMU, Ctrl-A H lists the others. The guest's console is passed
+# through unchanged (vmm.console=raw).
 # Debian's kernel and busybox-static are downloaded once, into
 # ~/.cache/zxvisor/debian-arm64 (ZXV_DEBIAN_CACHE to change it).
 . "$(dirname "$0")/lib.sh"
 
-gic=3 smp=4 cpus=2 mem=256M psci=hvc cmdline="console=ttyAMA0"
+kernel='' initrd='' gic=3 smp=4 cpus=2 mem=256M psci=hvc gdb='' cmdline="console=ttyAMA0"
 while [ $# -gt 0 ]; do
     case $1 in
+        --kernel) kernel=$(realpath "${2:?--kernel needs a file}"); shift 2 ;;
+        --initrd) initrd=$(realpath "${2:?--initrd needs a file}"); shift 2 ;;
         --gic) gic=${2:?--gic needs 2 or 3}; shift 2 ;;
         --smp) smp=${2:?--smp needs a number}; shift 2 ;;
         --cpus) cpus=${2:?--cpus needs a number}; shift 2 ;;
         --mem) mem=${2:?--mem needs a size}; shift 2 ;;
         --psci) psci=${2:?--psci needs hvc or smc}; shift 2 ;;
+        --gdb) gdb=1; shift ;;
         --) shift; cmdline="$*"; break ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
 case $gic in 2|3) ;; *) die "--gic takes 2 or 3" ;; esac
+[ -z "$kernel" ] || [ -f "$kernel" ] || die "no such kernel: $kernel"
+[ -z "$initrd" ] || [ -f "$initrd" ] || die "no such initrd: $initrd"
+mem_bytes=$(size_bytes "$mem")
+# The VMM's limits (guest-images/vmm): guest RAM in 2 MiB blocks, from
+# 0x40000000 to at most the end of the guest's 64 GiB address space.
+[ $((mem_bytes % (2 << 20))) -eq 0 ] && [ "$mem_bytes" -gt 0 ] || die "--mem $mem: the guest's RAM is a non-zero multiple of 2M"
+[ "$mem_bytes" -le $(((64 - 1) << 30)) ] || die "--mem $mem: at most 63G (the guest's RAM starts at 1 GiB in its 64 GiB address space)"
 
 ensure_qemu
 ensure_toolchain
 build_monitor
 build_vmm
-linux_guest
-qemu_linux_cmd "$gic" "$smp" "vmm.cpus=$cpus vmm.mem=$mem vmm.psci=$psci" "$cmdline"
-say "${QEMU[*]}"
+if [ -n "$kernel" ]; then linux_image "$kernel"; else debian_kernel; fi
+if [ -n "$initrd" ]; then LINUX_INITRD=$initrd; else busybox_initramfs; fi
+interactive_console
+qemu_linux_cmd "$gic" "$smp" "vmm.cpus=$cpus vmm.mem=$mem vmm.psci=$psci vmm.console=raw" "$cmdline"
+if [ -n "$gdb" ]; then
+    ensure_tools gdb-multiarch:gdb-multiarch
+    gdb_script 1234 "$OUT/vmm.elf"
+    QEMU+=(-s -S)
+    say "waiting for gdb on localhost:1234; in another terminal: gdb-multiarch -x ${OUT#"$ROOT"/}/zxvisor.gdb"
+fi
+say_qemu
 exec "${QEMU[@]}"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Checks the helpers of scripts/lib.sh the run scripts are made of, printing
+# `ok NAME` or `FAIL NAME: why` per check: the QEMU command line a script
+# prints reads back as the same words; the machine's RAM follows the
+# guest's (vmm.mem); sizes; a gzipped kernel is unpacked; the console
+# options of interactive and test runs. Fast: nothing is built or booted.
+. "$(dirname "$0")/../scripts/lib.sh"
+set +e +o pipefail
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+check() {
+    local name=$1 why=$2
+    shift 2
+    if "$@"; then echo "ok $name"; else echo "FAIL $name: $why"; fi
+}
+
+# same_words LINE WORDS...: LINE, read by the shell, is WORDS.
+same_words() {
+    local line=$1 words
+    shift
+    eval "words=($line)" && [ ${#words[@]} -eq $# ] \
+        && [ "$(printf '%s\0' "${words[@]}" | od -An -tx1)" = "$(printf '%s\0' "$@" | od -An -tx1)" ]
+}
+
+# qemu_arg OPTION: the word after OPTION in QEMU.
+qemu_arg() {
+    local i
+    for ((i = 0; i < ${#QEMU[@]} - 1; i++)); do
+        [ "${QEMU[i]}" = "$1" ] && { echo "${QEMU[i + 1]}"; return; }
+    done
+}
+
+# Blobs with a space, a comma and a quote in their names, as a user's may have.
+mkdir -p "$work/my files"
+LINUX_KERNEL="$work/my files/Image,v1"
+LINUX_INITRD="$work/my files/it's.cpio"
+head -c 3000000 /dev/zero >"$LINUX_KERNEL"
+head -c 100000 /dev/zero >"$LINUX_INITRD"
+
+qemu_linux_cmd 3 4 "vmm.cpus=2 vmm.mem=768M" 'console=ttyAMA0 init=/bin/sh -- "$HOME" *'
+line=$(shell_line "${QEMU[@]}")
+check printed_qemu_line_reads_back_as_its_words "the shell reads '$line' differently" same_words "$line" "${QEMU[@]}"
+check qemu_append_is_one_word "-append is '$(qemu_arg -append)'" \
+    test "$(qemu_arg -append)" = 'vmm.kernel=0x50000000,3000000 vmm.initrd=0x50400000,100000 vmm.cpus=2 vmm.mem=768M -- console=ttyAMA0 init=/bin/sh -- "$HOME" *'
+check qemu_loader_doubles_commas_in_file_names "got ${QEMU[*]}" \
+    grep -qF -- "-device loader,file=$work/my files/Image,,v1,addr=0x50000000,force-raw=on" <<<"$(printf '%s\n' "${QEMU[@]/#/-device }")"
+
+# The machine holds the blobs, vmm.mem of guest RAM above them and the
+# monitor's 32 MiB: the initrd ends below 0x50600000, 262 MiB into RAM, so
+# 262 MiB + mem + 32 MiB, and 1 GiB at the least.
+for case in "vmm.cpus=1:1024M" "vmm.mem=768M:1062M" "vmm.mem=3G:3366M" "vmm.mem=16G vmm.cpus=2:16678M"; do
+    qemu_linux_cmd 3 4 "${case%:*}" "console=ttyAMA0"
+    check "qemu_ram_for_${case%:*}" "-m $(qemu_arg -m), want ${case#*:}" test "$(qemu_arg -m)" = "${case#*:}"
+done
+
+check size_bytes "768M, 3G, 4k, 4096 give $(size_bytes 768M) $(size_bytes 3G) $(size_bytes 4k) $(size_bytes 4096)" \
+    test "$(size_bytes 768M) $(size_bytes 3G) $(size_bytes 4k) $(size_bytes 4096)" = "805306368 3221225472 4096 4096"
+check size_bytes_refuses_words "size_bytes lots did not fail" eval '! (size_bytes lots) 2>/dev/null'
+
+# --kernel Image.gz: gunzipped; an Image is used where it is.
+OUT="$work/out"
+{ head -c 56 /dev/zero; printf 'ARM\x64'; head -c 1000 /dev/urandom; } >"$work/Image"
+gzip -c "$work/Image" >"$work/Image.gz"
+linux_image "$work/Image.gz" 2>"$work/say"
+check kernel_gz_is_gunzipped "LINUX_KERNEL $LINUX_KERNEL differs from the Image" cmp -s "$LINUX_KERNEL" "$work/Image"
+check kernel_image_magic_is_accepted "linux_image said: $(cat "$work/say")" test ! -s "$work/say"
+linux_image "$work/Image"
+check kernel_image_is_used_in_place "LINUX_KERNEL $LINUX_KERNEL" test "$LINUX_KERNEL" = "$work/Image"
+
+qemu_virt_cmd 3 4
+check test_runs_have_no_monitor "got: ${QEMU[*]}" test "$(qemu_arg -serial) $(qemu_arg -monitor)" = "stdio none"
+interactive_console
+qemu_virt_cmd 3 4
+check interactive_console_is_mon_stdio "got: ${QEMU[*]}" test "$(qemu_arg -serial)/$(qemu_arg -monitor)" = "mon:stdio/"
