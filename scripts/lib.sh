@@ -297,11 +297,12 @@ LINUX_KERNEL_ADDR=0x50000000
 # hand-off area below it (el2/src/boot.rs).
 MONITOR_RESERVED=$((32 << 20))
 
-# size_bytes SIZE: prints SIZE (a number with an optional K, M or G) in bytes.
+# size_bytes SIZE: prints SIZE (decimal or 0x hexadecimal, with an optional
+# K, M or G, as the VMM reads vmm.mem) in bytes.
 size_bytes() {
     local n=${1%[KkMmGg]} shift=0
     case $1 in *[Kk]) shift=10 ;; *[Mm]) shift=20 ;; *[Gg]) shift=30 ;; esac
-    [[ $n =~ ^[0-9]+$ ]] || die "$1 is not a size (a number with K, M or G)"
+    [[ $n =~ ^([1-9][0-9]*|0|0[xX][0-9a-fA-F]+)$ ]] || die "$1 is not a size (a number with K, M or G)"
     echo $((n << shift))
 }
 

@@ -55,9 +55,9 @@ for case in "vmm.cpus=1:1024M" "vmm.mem=768M:1062M" "vmm.mem=3G:3366M" "vmm.mem=
     check "qemu_ram_for_${case%:*}" "-m $(qemu_arg -m), want ${case#*:}" test "$(qemu_arg -m)" = "${case#*:}"
 done
 
-check size_bytes "768M, 3G, 4k, 4096 give $(size_bytes 768M) $(size_bytes 3G) $(size_bytes 4k) $(size_bytes 4096)" \
-    test "$(size_bytes 768M) $(size_bytes 3G) $(size_bytes 4k) $(size_bytes 4096)" = "805306368 3221225472 4096 4096"
-check size_bytes_refuses_words "size_bytes lots did not fail" eval '! (size_bytes lots) 2>/dev/null'
+sizes="$(size_bytes 768M) $(size_bytes 3G) $(size_bytes 4k) $(size_bytes 4096) $(size_bytes 0x300M)"
+check size_bytes "768M, 3G, 4k, 4096, 0x300M give $sizes" test "$sizes" = "805306368 3221225472 4096 4096 805306368"
+check size_bytes_refuses_words "size_bytes lots or 010M did not fail" eval '! (size_bytes lots) 2>/dev/null && ! (size_bytes 010M) 2>/dev/null'
 
 # --kernel Image.gz: gunzipped; an Image is used where it is.
 OUT="$work/out"
