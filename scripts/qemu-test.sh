@@ -132,6 +132,8 @@ scenario boot_refuses_el1 nonzero 'entered at EL1, not EL2'
 qemu_virt_cmd 3 2
 QEMU+=(-m 32M)
 scenario boot_refuses_too_little_ram nonzero 'no 32 MiB of free RAM for the monitor'
+qemu_virt_cmd 3 9
+scenario boot_refuses_too_many_cpus nonzero 'cannot use the devicetree at 0x[0-9a-f]+: the DTB lists 9 CPUs; zxvisor supports at most 8'
 qemu_virt_cmd 3 2
 echo "this is not an ELF file" >"$OUT/not-elf.bin"
 scenario boot_rejects_non_elf_host nonzero 'host ELF rejected: not an ELF file' -initrd "$OUT/not-elf.bin"
@@ -280,6 +282,10 @@ done
 qemu_virt_cmd 3 2
 scenario vmm_refuses_blob_over_itself nonzero 'vmm.kernel 0x40200000\.\..* overlaps the VMM image' \
     -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x40200000,0x1000"
+# A command line the VMM refuses: the report names the guest and the limit.
+qemu_virt_cmd 3 2
+scenario vmm_refusal_names_the_guest nonzero '^vmm: guest big failed: vmm.cpus=9: a guest has 1 to 8 vCPUs' \
+    -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x50000000,0x1000 vmm.cpus=9 vmm.name=big"
 
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"
