@@ -256,7 +256,7 @@ fn system_register(
         }
         _ => {
             log::warn!(
-                "guest {}: unsupported system register access {:?} at {:#x}",
+                "guest {}: unsupported system register access {} at {:#x}",
                 guest.koid,
                 access,
                 regs.file.pc
