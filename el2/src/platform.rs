@@ -234,10 +234,7 @@ fn cpus(fdt: &Fdt) -> Result<ArrayVec<Cpu, MAX_CPUS>, PlatformError> {
             _ => EnableMethod::None,
         };
         if out.try_push(Cpu { mpidr, enable }).is_err() {
-            let listed = nodes()
-                .filter(|n| n.property("reg").and_then(|p| be_uint(p.value)).is_some())
-                .count();
-            return Err(PlatformError::TooManyCpus(listed));
+            return Err(PlatformError::TooManyCpus(nodes().count()));
         }
     }
     if out.is_empty() {
