@@ -1,6 +1,8 @@
 //! Links the monitor as a self-relocating static PIE (see linker.ld) and embeds
-//! the default EL1 host image named by `ZXV_DEFAULT_HOST` (scripts/build.sh
-//! builds it first). Without it the monitor embeds nothing and needs `-initrd`.
+//! the default EL1 host image named by `ZXV_DEFAULT_HOST` (`build_monitor` in
+//! scripts/lib.sh builds it first). Without it the monitor embeds nothing and
+//! needs `-initrd`. Built for the build machine, the binary is a stub and
+//! nothing is linked specially.
 use std::{env, fs, path::PathBuf};
 
 fn main() {

@@ -8,7 +8,7 @@
 #
 #   scripts/mk-sdimage.sh [--host FILE] [-o IMAGE]
 #
-#   --host FILE  also put FILE (an EL1 ELF, ABI.md §1) on the card as the
+#   --host FILE  also put FILE (an EL1 ELF, docs/abi.md §1) on the card as the
 #                initramfs, so the monitor runs it instead of its built-in
 #                default host
 #   -o IMAGE     where to write the image (default target/zxvisor/zxvisor-pi4.img)

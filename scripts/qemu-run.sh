@@ -3,7 +3,7 @@
 #
 #   scripts/qemu-run.sh [--host FILE] [--gic 2|3] [--smp N] [--gdb] [-- QEMU ARGS...]
 #
-#   --host FILE  run FILE (an EL1 ELF, ABI.md §1) as the host instead of the
+#   --host FILE  run FILE (an EL1 ELF, docs/abi.md §1) as the host instead of the
 #                built-in default host (passed to QEMU as -initrd)
 #   --gic 2|3    GIC version of the virt machine (default 3)
 #   --smp N      number of CPUs (default 4)

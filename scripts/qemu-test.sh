@@ -11,7 +11,8 @@
 #                           QEMU raspi4b (Raspberry Pi 4: spin table, PM
 #                           watchdog, GIC-400);
 #   boot                    boot scenarios: PSCI SYSTEM_RESET, entry at EL1,
-#                           too little RAM, and rejected host images;
+#                           too little RAM, too many CPUs, and rejected host
+#                           images;
 #   bench                   a smoke run of the benchmark mode;
 #   sdimage                 the Raspberry Pi 4 SD card image
 #                           (scripts/mk-sdimage.sh), with and without a host;
@@ -19,7 +20,8 @@
 #                           at breakpoints in the monitor and the host;
 #   scripts                 the scripts themselves (tests/test-scripts.sh,
 #                           tests/test-qemu-test.sh);
-#   vmm                     the VMM with a raw binary guest, and a bad blob;
+#   vmm                     the VMM with a raw binary guest, a bad blob and a
+#                           refused command line;
 #   linux                   Linux under the VMM: Debian's arm64 kernel with
 #                           2 vCPUs on virt GICv3 -smp 4 and GICv2 -smp 2,
 #                           booted to the test init and powered off; guest
@@ -227,6 +229,8 @@ group_boot() {
     scenario boot_refuses_el1 nonzero 'entered at EL1, not EL2'
     qemu_virt_cmd 3 2 32M
     scenario boot_refuses_too_little_ram nonzero 'no 32 MiB of free RAM for the monitor'
+    qemu_virt_cmd 3 9
+    scenario boot_refuses_too_many_cpus nonzero 'cannot use the devicetree at 0x[0-9a-f]+: the DTB lists 9 CPUs; zxvisor supports at most 8'
     qemu_virt_cmd 3 2
     echo "this is not an ELF file" >"$OUT/not-elf.bin"
     scenario boot_rejects_non_elf_host nonzero 'host ELF rejected: not an ELF file' -initrd "$OUT/not-elf.bin"
@@ -344,6 +348,10 @@ PY
     qemu_virt_cmd 3 2
     scenario vmm_refuses_blob_over_itself nonzero 'vmm.kernel 0x40200000\.\..* overlaps the VMM image' \
         -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x40200000,0x1000"
+    # A command line the VMM refuses: the report names the guest and the limit.
+    qemu_virt_cmd 3 2
+    scenario vmm_refusal_names_the_guest nonzero '^vmm: guest big failed: vmm.cpus=9: a guest has 1 to 8 vCPUs' \
+        -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x50000000,0x1000 vmm.cpus=9 vmm.name=big"
 }
 
 # linux_checks NAME: the lines the test init (guest-images/vmm/initramfs/

@@ -124,7 +124,7 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
         Ok(p) => p,
         Err(e) => early_fatal(
             None,
-            format_args!("cannot use the devicetree at {dtb:#x}: {e:?}"),
+            format_args!("cannot use the devicetree at {dtb:#x}: {e}"),
         ),
     };
     console::setup(&p);
@@ -148,7 +148,10 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     let root = mmu::build_el2(&p, monitor, &layout, &mut tables).unwrap_or_else(|e| {
         early_fatal(
             p.uart,
-            format_args!("cannot build the EL2 page tables: {e:?}"),
+            format_args!(
+                "cannot build the EL2 page tables ({} KiB of boot tables): {e}",
+                BOOT_TABLES_SIZE / 1024
+            ),
         )
     });
     mmu::enable_el2(root);
@@ -167,7 +170,12 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     let memory_kept = kept.len();
     kept.extend(platform.gic.and_then(|g| g.hyp));
     let host_stage2 = mmu::build_host_stage2(&platform, &kept, &mut tables)
-        .unwrap_or_else(|e| panic!("cannot build the host stage 2: {e:?}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot build the host stage 2 ({} KiB of boot tables): {e}",
+                BOOT_TABLES_SIZE / 1024
+            )
+        });
     let host_ram = platform
         .memory
         .iter()

@@ -1,4 +1,4 @@
-//! Service-call dispatch (ABI.md §2): decode the function ID in w0, run the
+//! Service-call dispatch (docs/abi.md §2): decode the function ID in w0, run the
 //! call with x1..x6, and put the status and outputs in x0..x2. Registers
 //! x3..x30 are left as the host had them.
 

@@ -1,4 +1,4 @@
-//! Rewriting the platform devicetree for the EL1 host (ABI.md §1).
+//! Rewriting the platform devicetree for the EL1 host (docs/abi.md §1).
 //!
 //! This module owns the transformation of the flattened devicetree (FDT) the firmware hands to
 //! the monitor into the one the monitor hands to the host: monitor memory is cut out of every

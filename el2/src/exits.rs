@@ -1,4 +1,4 @@
-//! What to do with each guest exit (ABI.md §5): handled in EL2 when the host
+//! What to do with each guest exit (docs/abi.md §5): handled in EL2 when the host
 //! has no part in it (PSCI queries, BELL traps, trapped system registers,
 //! WFI/WFE), otherwise a packet or a status for zx_vcpu_enter.
 
@@ -256,7 +256,7 @@ fn system_register(
         }
         _ => {
             log::warn!(
-                "guest {}: unsupported system register access {:?} at {:#x}",
+                "guest {}: unsupported system register access {} at {:#x}",
                 guest.koid,
                 access,
                 regs.file.pc

@@ -1,5 +1,5 @@
 //! The handle table: the host's handle values, the objects they name and their rights
-//! (ABI.md §3).
+//! (docs/abi.md §3).
 //!
 //! This module owns the mapping from 32-bit handle values to `(object, rights)` and the rules
 //! of `zx_handle_duplicate`. It is generic over the object type so it is tested on the build

@@ -1,4 +1,4 @@
-//! Starting the EL1 host (ABI.md §1): load its ELF (from the initrd or the
+//! Starting the EL1 host (docs/abi.md §1): load its ELF (from the initrd or the
 //! built-in default), write its DTB (monitor memory and initrd removed) into
 //! the hand-off area, and drop to EL1h with MMU off and DAIF masked.
 

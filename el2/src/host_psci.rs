@@ -1,4 +1,4 @@
-//! PSCI 1.1 for the host (ABI.md §2): CPU_ON/OFF, AFFINITY_INFO, SYSTEM_OFF
+//! PSCI 1.1 for the host (docs/abi.md §2): CPU_ON/OFF, AFFINITY_INFO, SYSTEM_OFF
 //! and RESET, VERSION, FEATURES, carried out with the platform firmware's
 //! PSCI, or without one (Raspberry Pi 4) with the spin table and the PM
 //! watchdog, while the monitor keeps track of which CPUs are up.

@@ -1,4 +1,4 @@
-//! Checking an EL1 host ELF before it is loaded (ABI.md §1): an ELF64
+//! Checking an EL1 host ELF before it is loaded (docs/abi.md §1): an ELF64
 //! little-endian AArch64 executable whose PT_LOAD segments lie in host RAM
 //! and clear of everything the monitor must keep (its own memory, the DTB it
 //! hands over, the initrd being read).

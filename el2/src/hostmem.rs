@@ -1,4 +1,4 @@
-//! Host pointers (ABI.md §2): every buffer a service call reads or writes is
+//! Host pointers (docs/abi.md §2): every buffer a service call reads or writes is
 //! translated page by page through the host's stage 1 and stage 2 (AT
 //! S12E1R/W), and each page must be host RAM, before the monitor touches
 //! any of it. A call translates its buffer once into a [`HostBuf`] and

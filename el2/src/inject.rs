@@ -1,6 +1,6 @@
 //! Reflecting a synchronous exception into EL1: what the monitor writes to the
 //! EL1 exception registers, and where the lower EL resumes, when a host access
-//! to memory it does not own faults in stage 2 (ABI.md §1) or it executes an
+//! to memory it does not own faults in stage 2 (docs/abi.md §1) or it executes an
 //! instruction the monitor does not emulate.
 
 /// The exception to take in EL1.

@@ -100,6 +100,18 @@ pub enum MapError {
     NotMapped,
 }
 
+impl core::fmt::Display for MapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::OutOfMemory => "out of memory for translation tables",
+            Self::Misaligned => "an address or size is not a multiple of 4 KiB",
+            Self::OutOfRange => "a range wraps or leaves the address space",
+            Self::AlreadyMapped => "part of the range is mapped already",
+            Self::NotMapped => "part of the range is not mapped",
+        })
+    }
+}
+
 /// Bytes one entry maps at `level` (0..=3).
 pub const fn level_size(level: usize) -> u64 {
     1 << (12 + 9 * (3 - level))
@@ -577,9 +589,11 @@ mod tests {
     fn reports_out_of_memory() {
         let mut mem = FakeMemory::new(2);
         let mut pt = PageTable::new(&mut mem, Regime::El2, 48, 0).unwrap();
+        let e = pt.map(&mut mem, 0x1000, 0x1000, 4096, Attrs::RAM_RW);
+        assert_eq!(e, Err(MapError::OutOfMemory));
         assert_eq!(
-            pt.map(&mut mem, 0x1000, 0x1000, 4096, Attrs::RAM_RW),
-            Err(MapError::OutOfMemory)
+            e.unwrap_err().to_string(),
+            "out of memory for translation tables"
         );
     }
 

@@ -67,12 +67,29 @@ pub struct TimerIrqs {
     pub hyp: u32,
 }
 
+/// Why the devicetree cannot be used; its `Display` names the limit and
+/// the facts, for the boot's one-line fatal message.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PlatformError {
     BadDtb,
     NoMemory,
     NoCpus,
-    TooManyCpus,
+    /// `/cpus` lists this many CPUs, more than [`MAX_CPUS`].
+    TooManyCpus(usize),
+}
+
+impl core::fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            Self::BadDtb => f.write_str("not a flattened devicetree (bad header or structure)"),
+            Self::NoMemory => f.write_str("the DTB has no memory node with a non-empty `reg`"),
+            Self::NoCpus => f.write_str("the DTB lists no CPU under /cpus"),
+            Self::TooManyCpus(listed) => write!(
+                f,
+                "the DTB lists {listed} CPUs; zxvisor supports at most {MAX_CPUS}"
+            ),
+        }
+    }
 }
 
 /// The machine, as its devicetree describes it.
@@ -199,10 +216,12 @@ fn initrd(fdt: &Fdt) -> Option<Range> {
 fn cpus(fdt: &Fdt) -> Result<ArrayVec<Cpu, MAX_CPUS>, PlatformError> {
     let parent = fdt.find_node("/cpus").ok_or(PlatformError::NoCpus)?;
     let mut out = ArrayVec::new();
-    for node in parent
-        .children()
-        .filter(|c| c.name == "cpu" || c.name.starts_with("cpu@"))
-    {
+    let nodes = || {
+        parent
+            .children()
+            .filter(|c| c.name == "cpu" || c.name.starts_with("cpu@"))
+    };
+    for node in nodes() {
         let Some(mpidr) = node.property("reg").and_then(|p| be_uint(p.value)) else {
             continue;
         };
@@ -214,8 +233,9 @@ fn cpus(fdt: &Fdt) -> Result<ArrayVec<Cpu, MAX_CPUS>, PlatformError> {
                 .map_or(EnableMethod::None, EnableMethod::SpinTable),
             _ => EnableMethod::None,
         };
-        out.try_push(Cpu { mpidr, enable })
-            .map_err(|_| PlatformError::TooManyCpus)?;
+        if out.try_push(Cpu { mpidr, enable }).is_err() {
+            return Err(PlatformError::TooManyCpus(nodes().count()));
+        }
     }
     if out.is_empty() {
         return Err(PlatformError::NoCpus);
@@ -436,6 +456,67 @@ mod tests {
         blob[at + 4..at + 8].copy_from_slice(&0x20u32.to_be_bytes());
         let p = Platform::parse(&blob, 0x2eff_2000).unwrap();
         assert_eq!(p.pm, None, "0x20 bytes cannot hold PM_WDOG at 0x24");
+    }
+
+    /// A QEMU virt-like DTB with `count` PSCI CPUs and 1 GiB of RAM.
+    fn virt_with_cpus(count: u32) -> Vec<u8> {
+        let mut b = dtb::builder::Builder::new();
+        b.begin("")
+            .cells("#address-cells", &[2])
+            .cells("#size-cells", &[2])
+            .begin("memory@40000000")
+            .prop("device_type", b"memory\0")
+            .cells("reg", &[0, 0x4000_0000, 0, 0x4000_0000])
+            .end()
+            .begin("cpus")
+            .cells("#address-cells", &[1])
+            .cells("#size-cells", &[0]);
+        for cpu in 0..count {
+            b.begin(&format!("cpu@{cpu}"))
+                .prop("device_type", b"cpu\0")
+                .cells("reg", &[cpu])
+                .prop("enable-method", b"psci\0")
+                .end();
+        }
+        b.end().end();
+        b.build()
+    }
+
+    #[test]
+    fn too_many_cpus_names_the_count_and_the_limit() {
+        let eight = virt_with_cpus(8);
+        assert_eq!(Platform::parse(&eight, 0).unwrap().cpus.len(), MAX_CPUS);
+        let e = Platform::parse(&virt_with_cpus(9), 0).unwrap_err();
+        assert_eq!(e, PlatformError::TooManyCpus(9));
+        assert_eq!(
+            e.to_string(),
+            "the DTB lists 9 CPUs; zxvisor supports at most 8"
+        );
+        let e = Platform::parse(&virt_with_cpus(12), 0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the DTB lists 12 CPUs; zxvisor supports at most 8"
+        );
+    }
+
+    #[test]
+    fn every_platform_error_says_what_is_wrong() {
+        assert_eq!(
+            PlatformError::BadDtb.to_string(),
+            "not a flattened devicetree (bad header or structure)"
+        );
+        assert_eq!(
+            Platform::parse(&virt_with_cpus(0), 0)
+                .unwrap_err()
+                .to_string(),
+            "the DTB lists no CPU under /cpus"
+        );
+        let mut b = dtb::builder::Builder::new();
+        b.begin("").begin("cpus").end().end();
+        assert_eq!(
+            Platform::parse(&b.build(), 0).unwrap_err().to_string(),
+            "the DTB has no memory node with a non-empty `reg`"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0};
 use core::arch::asm;
 
-/// Monotonic time in ns: CNTPCT scaled by CNTFRQ (ABI.md §2), saturating
+/// Monotonic time in ns: CNTPCT scaled by CNTFRQ (docs/abi.md §2), saturating
 /// into i64 like Zircon's zx_time_t.
 pub fn now_ns() -> i64 {
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);

@@ -1,5 +1,5 @@
 //! vCPU objects: a guest CPU bound to the physical CPU that created it (its
-//! "thread", ABI.md §4), its registers, and the run loop of zx_vcpu_enter
+//! "thread", docs/abi.md §4), its registers, and the run loop of zx_vcpu_enter
 //! that handles exits in EL2 until one needs the host.
 
 use crate::exits::{self, ExitCounts, Flow};

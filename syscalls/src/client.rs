@@ -1,5 +1,5 @@
 //! The EL1 caller's side of the ABI: `hvc #0` with the retry rule for
-//! `ZX_ERR_INTERNAL_INTR_RETRY`, and one safe, typed wrapper per service call (ABI.md §2).
+//! `ZX_ERR_INTERNAL_INTR_RETRY`, and one safe, typed wrapper per service call (docs/abi.md §2).
 
 use core::arch::asm;
 use core::ptr;

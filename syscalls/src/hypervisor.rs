@@ -1,5 +1,5 @@
 //! Guest and vCPU call arguments: trap kinds, options, state kinds, mapping flags, limits, and
-//! the arm64 `zx_vcpu_state_t` / `zx_vcpu_io_t` records (reference §4, ABI.md §4).
+//! the arm64 `zx_vcpu_state_t` / `zx_vcpu_io_t` records (reference §4, docs/abi.md §4).
 
 use core::mem::{offset_of, size_of};
 

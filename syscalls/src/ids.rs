@@ -1,4 +1,4 @@
-//! Function IDs of the zxvisor service calls, passed in `x0` to `hvc #0` (ABI.md §2).
+//! Function IDs of the zxvisor service calls, passed in `x0` to `hvc #0` (docs/abi.md §2).
 //! They are SMCCC SMC64 fast calls owned by the vendor-specific hypervisor service.
 
 /// `zx_handle_close(handle)`.

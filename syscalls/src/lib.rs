@@ -1,4 +1,4 @@
-//! The zxvisor service-call ABI (the project's `ABI.md`), shared by the EL2 monitor and the
+//! The zxvisor service-call ABI (`docs/abi.md`), shared by the EL2 monitor and the
 //! EL1 programs that call it.
 //!
 //! Values and structure layouts are Zircon's. Every `#[repr(C)]` structure carries

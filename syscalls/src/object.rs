@@ -1,5 +1,5 @@
 //! Kernel objects as the caller sees them: handles, object types, the hypervisor resource,
-//! and the records returned by `zx_object_get_info` and `zxv_info` (ABI.md §2-§3).
+//! and the records returned by `zx_object_get_info` and `zxv_info` (docs/abi.md §2-§3).
 
 use core::mem::{offset_of, size_of};
 

@@ -1,5 +1,5 @@
 //! `zx_rights_t`: handle rights, their groups and the default rights of each object type
-//! (reference §2, ABI.md §3).
+//! (reference §2, docs/abi.md §3).
 
 use core::fmt;
 use core::ops::{BitAnd, BitOr, Not};

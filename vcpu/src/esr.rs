@@ -5,7 +5,7 @@
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Esr(pub u64);
 
-/// Exception classes (ESR bits [31:26]) the monitor handles or reports.
+/// Exception classes (ESR bits \[31:26\]) the monitor handles or reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExceptionClass {
     Unknown,

@@ -1,5 +1,5 @@
 //! The PSCI 1.1 interface the monitor offers a guest (over `smc #0` or `hvc #0`): which calls
-//! it answers in place and which stop the vCPU (reference §5.8, ABI.md §5).
+//! it answers in place and which stop the vCPU (reference §5.8, docs/abi.md §5).
 
 use syscalls::psci::{
     AFFINITY_INFO_32, AFFINITY_INFO_64, AFFINITY_OFF, AFFINITY_ON, CPU_OFF, CPU_ON_32, CPU_ON_64,

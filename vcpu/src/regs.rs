@@ -1,6 +1,6 @@
 //! The guest register file that the monitor's world switch saves and loads, and the rules by
 //! which the host reads and writes it: `ZX_VCPU_STATE` and the `ZX_VCPU_IO` completion of a
-//! trapped MMIO read (ABI.md §4).
+//! trapped MMIO read (docs/abi.md §4).
 
 use core::mem::{offset_of, size_of};
 

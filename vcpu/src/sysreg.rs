@@ -114,6 +114,69 @@ pub struct SysRegAccess {
 
 /// Decodes the ISS of an EC 0x18 exception: Op0 \[21:20\], Op2 \[19:17\], Op1 \[16:14\],
 /// CRn \[13:10\], Rt \[9:5\], CRm \[4:1\], Dir \[0\] (1 = read).
+/// The register's architectural name (`DC ISW` for the set/way operations), or for the
+/// rest its generic assembler name `S<op0>_<op1>_C<n>_C<m>_<op2>`.
+impl core::fmt::Display for SysReg {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let name = match *self {
+            Self::Sctlr => "SCTLR_EL1",
+            Self::Ttbr0 => "TTBR0_EL1",
+            Self::Ttbr1 => "TTBR1_EL1",
+            Self::Tcr => "TCR_EL1",
+            Self::Mair => "MAIR_EL1",
+            Self::Amair => "AMAIR_EL1",
+            Self::ContextIdr => "CONTEXTIDR_EL1",
+            Self::Esr => "ESR_EL1",
+            Self::Far => "FAR_EL1",
+            Self::Afsr0 => "AFSR0_EL1",
+            Self::Afsr1 => "AFSR1_EL1",
+            Self::DcIsw => "DC ISW",
+            Self::DcCsw => "DC CSW",
+            Self::DcCisw => "DC CISW",
+            Self::IccSgi1r => "ICC_SGI1R_EL1",
+            Self::OsLar => "OSLAR_EL1",
+            Self::OsLsr => "OSLSR_EL1",
+            Self::OsDlr => "OSDLR_EL1",
+            Self::DbgPrcr => "DBGPRCR_EL1",
+            Self::IdReg { crm, op2 } => return write!(f, "S3_0_C0_C{crm}_{op2}"),
+            Self::Other {
+                op0,
+                op1,
+                crn,
+                crm,
+                op2,
+            } => return write!(f, "S{op0}_{op1}_C{crn}_C{crm}_{op2}"),
+        };
+        f.write_str(name)
+    }
+}
+
+/// A general-purpose register operand: `x0`-`x30`, or `xzr` for 31.
+struct Operand(u8);
+
+impl core::fmt::Display for Operand {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            31 => f.write_str("xzr"),
+            n => write!(f, "x{n}"),
+        }
+    }
+}
+
+/// The trapped instruction, as an assembler would write it (`MSR S3_3_C14_C2_1, x0`), for
+/// the monitor's reports.
+impl core::fmt::Display for SysRegAccess {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (reg, rt) = (self.reg, Operand(self.rt));
+        match reg {
+            _ if self.read => write!(f, "MRS {rt}, {reg}"),
+            SysReg::DcIsw | SysReg::DcCsw | SysReg::DcCisw => write!(f, "{reg}, {rt}"),
+            SysReg::Other { op0: 1, .. } => write!(f, "SYS {reg}, {rt}"),
+            _ => write!(f, "MSR {reg}, {rt}"),
+        }
+    }
+}
+
 pub fn decode(iss: u32) -> SysRegAccess {
     let field = |shift: u32, width: u32| ((iss >> shift) & ((1 << width) - 1)) as u8;
     SysRegAccess {
@@ -188,6 +251,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn reports_name_the_instruction() {
+        let text = |enc, rt, read| decode(iss(enc, rt, read)).to_string();
+        // CNTP_CTL_EL0, the EL1 physical timer guests cannot reach.
+        assert_eq!(text([3, 3, 14, 2, 1], 0, false), "MSR S3_3_C14_C2_1, x0");
+        assert_eq!(text([3, 3, 14, 2, 1], 31, true), "MRS xzr, S3_3_C14_C2_1");
+        assert_eq!(text([3, 0, 1, 0, 0], 3, false), "MSR SCTLR_EL1, x3");
+        assert_eq!(text([3, 0, 0, 4, 0], 2, true), "MRS x2, S3_0_C0_C4_0");
+        assert_eq!(text([1, 0, 7, 14, 2], 5, false), "DC CISW, x5");
+        assert_eq!(text([1, 0, 7, 5, 1], 9, false), "SYS S1_0_C7_C5_1, x9");
+        assert_eq!(text([3, 0, 12, 11, 5], 31, false), "MSR ICC_SGI1R_EL1, xzr");
     }
 
     #[test]

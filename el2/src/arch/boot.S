@@ -161,7 +161,7 @@ apply_relocations:
     ldp     x11, x12, [x9], #16
     ldr     x13, [x9], #8
     cmp     x12, #0x403
-    b.ne    .                       /* scripts/build.sh rejects other kinds */
+    b.ne    .                       /* build_monitor (scripts/lib.sh) rejects other kinds */
     add     x13, x13, x0
     str     x13, [x0, x11]
     b       1b

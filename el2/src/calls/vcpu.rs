@@ -1,5 +1,5 @@
 //! zx_vcpu_create, zx_vcpu_enter, zx_vcpu_read_state, zx_vcpu_write_state.
-//! Check order (ABI.md §4): handle, rights, kind and size, calling CPU,
+//! Check order (docs/abi.md §4): handle, rights, kind and size, calling CPU,
 //! buffer pointer, contents.
 
 use crate::guest::IPA_SIZE;

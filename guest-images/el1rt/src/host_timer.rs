@@ -3,7 +3,7 @@
 //! at VBAR_EL1 + 0x280 that acknowledges, counts, re-arms (one period after
 //! the last deadline) and ends each tick. It is entry.S's `host_irq`. The
 //! host's tests use it to check that host interrupts keep arriving while a
-//! guest runs (ABI.md §2: long calls return ZX_ERR_INTERNAL_INTR_RETRY and
+//! guest runs (docs/abi.md §2: long calls return ZX_ERR_INTERNAL_INTR_RETRY and
 //! the client takes the interrupt); the VMM ticks with it. Only the timer's
 //! PPI is touched at the GIC, never the monitor's (SGI 15, PPI 25, PPI 26).
 
@@ -157,7 +157,7 @@ extern "C" fn el1_unexpected_irq(elr: u64) -> ! {
 
 fn mmio_read(addr: u64) -> u32 {
     // SAFETY: callers pass GIC registers from the DTB, identity-mapped as
-    // device memory in the host's stage 2 (ABI.md §1); reading them has no
+    // device memory in the host's stage 2 (docs/abi.md §1); reading them has no
     // side effect (the IAR is only read by the handler).
     unsafe { core::ptr::read_volatile(addr as *const u32) }
 }

@@ -11,6 +11,9 @@
 //! - `extern "C" fn el1_unexpected(esr: u64, elr: u64, far: u64) -> !` for
 //!   any exception other than an IRQ the host timer handles;
 //! - its `#[panic_handler]`.
+//!
+//! Bare-metal aarch64 only: built for the build machine the crate is empty.
+#![cfg(target_os = "none")]
 #![no_std]
 // Failures carry a fixed-size reason string; only failing paths pay for it.
 #![allow(clippy::result_large_err)]

@@ -21,7 +21,7 @@ pub struct Board {
 
 impl Board {
     pub fn from_dtb(pa: u64) -> Self {
-        // SAFETY: the monitor passes a valid DTB in x0 (ABI.md §1); its header
+        // SAFETY: the monitor passes a valid DTB in x0 (docs/abi.md §1); its header
         // gives its size. A bad DTB fails the suite's first test.
         let dtb = unsafe {
             let size = u32::from_be(core::ptr::read_volatile((pa + 4) as *const u32)) as usize;

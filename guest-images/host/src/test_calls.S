@@ -6,7 +6,7 @@
 /*
  * hvc_clobbers(id, x1, x2): fills x3..x30 with known values, makes the
  * service call `id`, and returns a mask of the registers x3..x30 whose
- * values changed (bit n = xn). ABI.md §2: none may change.
+ * values changed (bit n = xn). docs/abi.md §2: none may change.
  */
 .global hvc_clobbers
 hvc_clobbers:

@@ -2,16 +2,30 @@
 //! exits. The boot benchmark (scripts/bench.sh) makes it the guest init's
 //! first command: under `-icount shift=0` the counter runs at 1 GHz, one
 //! tick per instruction since reset, so N is the boot's instruction count.
-//! A static Linux program without libc: two raw system calls (`svc #0`).
-#![no_std]
-#![no_main]
+//! A static Linux program without libc: two raw system calls (`svc #0`),
+//! built with `--target aarch64-unknown-none` and its own linker script;
+//! built for the build machine it is a stub saying so.
+#![cfg_attr(target_os = "none", no_std, no_main)]
 
+#[cfg(target_os = "none")]
 use core::arch::asm;
 
+#[cfg(target_os = "none")]
 const SYS_WRITE: u64 = 64;
+#[cfg(target_os = "none")]
 const SYS_EXIT: u64 = 93;
 
+/// The build machine's stand-in: says how to build the real program.
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!(
+        "zxv-ticks is a static aarch64 Linux program: build it with `cargo build -p zxv-ticks --release --target aarch64-unknown-none`"
+    );
+    std::process::exit(1);
+}
+
 /// Formats `ticks {n}\n` into `buf`; returns the length used.
+#[cfg(target_os = "none")]
 fn format(n: u64, buf: &mut [u8; 32]) -> usize {
     let prefix = b"ticks ";
     buf[..prefix.len()].copy_from_slice(prefix);
@@ -32,6 +46,7 @@ fn format(n: u64, buf: &mut [u8; 32]) -> usize {
     prefix.len() + count + 1
 }
 
+#[cfg(target_os = "none")]
 #[no_mangle]
 extern "C" fn _start() -> ! {
     let ticks: u64;
@@ -48,6 +63,7 @@ extern "C" fn _start() -> ! {
     }
 }
 
+#[cfg(target_os = "none")]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     // SAFETY: exit(1) does not return.

@@ -53,6 +53,8 @@ pub struct Config<'a> {
 }
 
 pub const DEFAULT_MEM: u64 = 256 << 20;
+/// The guest's name without `vmm.name`.
+pub const DEFAULT_NAME: &str = "linux";
 /// The most vCPUs a guest may have (the monitor's limit per guest).
 pub const MAX_CPUS: usize = syscalls::hypervisor::MAX_VCPUS_PER_GUEST;
 const MAX_NAME: usize = 16;
@@ -62,7 +64,7 @@ impl<'a> Config<'a> {
         let (options, cmdline) = split_cmdline(bootargs);
         let mut kernel = None;
         let mut config = Config {
-            name: "linux",
+            name: DEFAULT_NAME,
             kernel: Blob { addr: 0, size: 0 },
             initrd: None,
             mem: DEFAULT_MEM,
@@ -107,6 +109,19 @@ impl<'a> Config<'a> {
         }
         Ok(config)
     }
+}
+
+/// The guest's name as the command line gives it (the last valid
+/// `vmm.name`, else [`DEFAULT_NAME`]): what the reports call the guest,
+/// also when [`Config::parse`] refuses the command line.
+pub fn name_in(bootargs: &str) -> &str {
+    split_cmdline(bootargs)
+        .0
+        .split_whitespace()
+        .rev()
+        .filter_map(|word| Some((word, word.strip_prefix("vmm.name=")?)))
+        .find(|(word, value)| name(word, value).is_ok())
+        .map_or(DEFAULT_NAME, |(_, value)| value)
 }
 
 /// The options before a `--` word, and what follows it (trimmed).
@@ -253,6 +268,17 @@ mod tests {
 
     fn error(bootargs: &str) -> String {
         Config::parse(bootargs).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_name_is_known_even_when_the_command_line_is_refused() {
+        assert_eq!(name_in("vmm.kernel=0,1"), "linux");
+        assert_eq!(name_in("vmm.cpus=9 vmm.name=deb"), "deb");
+        assert_eq!(name_in("vmm.name=a vmm.name=b -- vmm.name=c"), "b");
+        assert_eq!(name_in("vmm.name=bad/name vmm.mem=1"), "linux");
+        assert_eq!(name_in("vmm.name=ok vmm.name="), "ok");
+        let bootargs = "vmm.kernel=0,1 vmm.name=deb vmm.cpus=2 -- quiet";
+        assert_eq!(name_in(bootargs), Config::parse(bootargs).unwrap().name);
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl Region {
 pub const GICV3_DIST: u64 = 0x0800_0000;
 pub const GICV3_REDIST: u64 = 0x080A_0000;
 /// GICv2: the distributor in the page below the hardware GICV frame, which
-/// the monitor maps at 0x8_0000_1000 (ABI.md, DESIGN.md).
+/// the monitor maps at 0x8_0000_1000 (docs/abi.md, docs/design.md).
 pub const GICV2_DIST: u64 = 0x8_0000_0000;
 pub const GICV2_CPU: u64 = 0x8_0000_1000;
 /// GICv2 registers fill the first 4 KiB of the distributor region.

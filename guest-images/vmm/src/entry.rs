@@ -28,6 +28,7 @@ extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
 #[inline(never)]
 fn set_up(dtb: u64, resource: u64) -> &'static Vm {
     let board = Board::from_dtb(dtb);
+    vm::set_name(board.bootargs);
     console::init(board.uart);
     heap::init();
     report!(

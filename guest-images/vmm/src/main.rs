@@ -1,6 +1,17 @@
 //! The VMM binary: everything lives in the `zxv_vmm` library, whose
-//! `host_main` el1rt's entry calls.
-#![no_std]
-#![no_main]
+//! `host_main` el1rt's entry calls. It runs only at EL1 under the monitor
+//! (`--target aarch64-unknown-none`); built for the build machine it is a
+//! stub saying so.
+#![cfg_attr(target_os = "none", no_std, no_main)]
 
+#[cfg(target_os = "none")]
 extern crate zxv_vmm;
+
+/// The build machine's stand-in: says how to build and run the real VMM.
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!(
+        "zxv-vmm is an EL1 program for zxvisor: build it with `cargo build -p zxv-vmm --release --target aarch64-unknown-none`, run it with scripts/run-linux.sh"
+    );
+    std::process::exit(1);
+}

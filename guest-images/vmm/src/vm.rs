@@ -2,7 +2,7 @@
 //! the board, the guest as set up, and its devices.
 
 use crate::bus::Devices;
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::setup::Guest;
 use el1rt::platform::Board;
 
@@ -14,6 +14,13 @@ pub struct Vm {
 }
 
 static VM: spin::Once<Vm> = spin::Once::new();
+/// The guest's name from the command line, set before anything can fail.
+static NAME: spin::Once<&'static str> = spin::Once::new();
+
+/// Names the guest from the host's command line, before it is parsed.
+pub fn set_name(bootargs: &'static str) {
+    NAME.call_once(|| config::name_in(bootargs));
+}
 
 /// Publishes the guest before any vCPU runs.
 pub fn init(vm: Vm) -> &'static Vm {
@@ -30,7 +37,8 @@ pub fn try_get() -> Option<&'static Vm> {
     VM.get()
 }
 
-/// The guest's name, for reports that may come before it exists.
+/// The guest's name, for reports that may come before it exists (before
+/// [`set_name`]: the default name).
 pub fn name() -> &'static str {
-    VM.get().map_or("?", |vm| vm.config.name)
+    NAME.get().copied().unwrap_or(config::DEFAULT_NAME)
 }

@@ -1,4 +1,4 @@
-//! The calling convention (ABI.md §2): unknown IDs, HVC immediates, and the
+//! The calling convention (docs/abi.md §2): unknown IDs, HVC immediates, and the
 //! registers a call must preserve.
 
 use crate::ensure;

@@ -1,4 +1,4 @@
-//! The hand-off (ABI.md §1): the DTB the host got, and that monitor memory
+//! The hand-off (docs/abi.md §1): the DTB the host got, and that monitor memory
 //! and the firmware's spin table are neither listed nor reachable.
 
 use crate::platform::Board;

@@ -1,4 +1,4 @@
-//! Handles and rights (ABI.md §3): close, duplicate and their errors.
+//! Handles and rights (docs/abi.md §3): close, duplicate and their errors.
 
 use crate::ensure;
 use crate::suite::{expect, Suite, TestResult};

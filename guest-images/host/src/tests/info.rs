@@ -1,5 +1,5 @@
 //! zx_object_get_info and zxv_info, including the pointer rules every call
-//! follows (ABI.md §2): NULL, monitor memory, unmapped and device addresses,
+//! follows (docs/abi.md §2): NULL, monitor memory, unmapped and device addresses,
 //! wrapping ranges are INVALID_ARGS; buffers may cross pages.
 
 use crate::ensure;

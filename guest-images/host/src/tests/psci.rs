@@ -1,4 +1,4 @@
-//! Host PSCI through the monitor (ABI.md §2): every function the monitor
+//! Host PSCI through the monitor (docs/abi.md §2): every function the monitor
 //! offers, and bringing every CPU up, having each make a service call, and
 //! turning it off and on again.
 

@@ -1,5 +1,5 @@
 //! The error matrix of the guest, VMO/VMAR, vCPU and port calls: each
-//! documented error with an input that triggers it (ABI.md §2-§4,
+//! documented error with an input that triggers it (docs/abi.md §2-§4,
 //! reference §3), and the handle types and default rights on success.
 
 use super::fixture::*;

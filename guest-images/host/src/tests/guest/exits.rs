@@ -1,4 +1,4 @@
-//! Guest exits beyond the Zircon suite (ABI.md §5): guest PSCI and HVC/SMC
+//! Guest exits beyond the Zircon suite (docs/abi.md §5): guest PSCI and HVC/SMC
 //! calls, and the accesses the monitor cannot complete.
 
 use super::fixture::*;

@@ -422,7 +422,7 @@ pub fn counter() -> (u64, u64) {
     (now, freq)
 }
 
-/// Monotonic time in ns, as `zx_port_wait` deadlines count it (ABI.md §2).
+/// Monotonic time in ns, as `zx_port_wait` deadlines count it (docs/abi.md §2).
 pub fn now_ns() -> i64 {
     let (now, freq) = counter();
     (u128::from(now) * 1_000_000_000 / u128::from(freq)) as i64

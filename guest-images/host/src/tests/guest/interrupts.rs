@@ -1,4 +1,4 @@
-//! Kicks and virtual interrupts (ABI.md §2, §4; reference §3.5, §3.6, §5.4,
+//! Kicks and virtual interrupts (docs/abi.md §2, §4; reference §3.5, §3.6, §5.4,
 //! §5.6, §5.7; §6.2 #3, #11, #27 and #21 with the kick before the enter):
 //! `zx_vcpu_kick` and ZX_INFO_VCPU, `zx_vcpu_interrupt` delivered through
 //! the GIC list registers and acknowledged by the guest, each call also made
@@ -286,8 +286,8 @@ impl Gic {
         }
     }
 
-    /// The INTID of an IAR value: ICC_IAR1_EL1 [23:0]; GICV_IAR [9:0]
-    /// (its bits [12:10] name the CPU that sent an SGI).
+    /// The INTID of an IAR value: ICC_IAR1_EL1 \[23:0\]; GICV_IAR \[9:0\]
+    /// (its bits \[12:10\] name the CPU that sent an SGI).
     fn intid(&self, iar: u64) -> u64 {
         iar & if self.v3 { 0xFF_FFFF } else { 0x3FF }
     }

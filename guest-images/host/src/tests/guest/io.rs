@@ -1,4 +1,4 @@
-//! MMIO through MEM traps (ABI.md §4-§5): read exits completed with
+//! MMIO through MEM traps (docs/abi.md §4-§5): read exits completed with
 //! `zx_vcpu_write_state(ZX_VCPU_IO)`, its errors, and the data of writes.
 
 use super::fixture::*;
@@ -238,7 +238,7 @@ fn read_state_io(resource: Handle) -> TestResult {
     Ok(())
 }
 
-/// (h) Stores report the full X[xt] (0 for XZR), and leave no read pending.
+/// (h) Stores report the full X\[xt\] (0 for XZR), and leave no read pending.
 fn store_data(resource: Handle) -> TestResult {
     let fx = io_fixture(resource, guest_code::mem_trap_stores())?;
     let mut state = VcpuState::default();

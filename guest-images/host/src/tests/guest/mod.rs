@@ -1,4 +1,4 @@
-//! Guests, vCPUs, traps and ports (ABI.md §4-§5, reference §6): the Zircon
+//! Guests, vCPUs, traps and ports (docs/abi.md §4-§5, reference §6): the Zircon
 //! hypervisor tests for arm64 and the monitor's own rules. Runs after the
 //! other groups; the secondary CPUs it starts are off again at the end.
 

@@ -1,4 +1,4 @@
-//! vCPUs and the CPUs that own them (ABI.md §4): Zircon's
+//! vCPUs and the CPUs that own them (docs/abi.md §4): Zircon's
 //! VcpuDeleteFromOtherThread with a second physical CPU as the thread, and
 //! the calls another CPU may not make on a vCPU.
 

@@ -1,4 +1,4 @@
-//! zx_vcpu_read_state / zx_vcpu_write_state on the owning CPU (ABI.md §4):
+//! zx_vcpu_read_state / zx_vcpu_write_state on the owning CPU (docs/abi.md §4):
 //! the cpsr rule, kinds, sizes and pointers, and every error of the
 //! zx_vcpu_write_state documentation in the ABI's check order.
 

@@ -1,6 +1,6 @@
 //! WFI, WFE and the virtual timer, kicks and interrupts that wake or stop a
 //! guest, guest SGIs, FP from guest EL0, and the host's own timer while a
-//! guest runs (ABI.md §2, §5; reference §4.4, §5.4, §5.6, §5.7; §6.2 #10,
+//! guest runs (docs/abi.md §2, §5; reference §4.4, §5.4, §5.6, §5.7; §6.2 #10,
 //! #12, #13, #14, #21, #25). CPU 1 plays the other thread: it kicks or
 //! interrupts the main CPU's vCPU, and as a watchdog kicks any enter that
 //! has not returned after 1 s (five kicks at most). Guests that wait give
@@ -118,7 +118,7 @@ fn for_gic(board: &Board, v2: Code, v3: Code) -> Code {
     }
 }
 
-/// The INTID field of an IAR value (GICv3 [23:0], GICv2 [9:0]).
+/// The INTID field of an IAR value (GICv3 \[23:0\], GICv2 \[9:0\]).
 fn intid(board: &Board, iar: u64) -> u64 {
     iar & if board.gic_version == 3 {
         0xFF_FFFF
