@@ -65,7 +65,7 @@ if [ "$machine" = linux ]; then
         local log="$OUT/logs/bench-linux-direct-$1-gicv$gic.log"
         shift
         QEMU=(qemu-system-aarch64 -M "virt,gic-version=$gic" -cpu max -smp 2 -m 256M -icount shift=0,sleep=off
-            -display none -serial stdio -monitor none -no-reboot
+            -display none -nic none -serial stdio -monitor none -no-reboot
             -kernel "$LINUX_KERNEL" -initrd "$LINUX_INITRD" -append "$cmdline" "$@")
         run_logged "$log"
         ticks=$(first_line_ticks "$log")
