@@ -156,18 +156,24 @@ fn an_spi_routed_to_a_missing_vcpu_is_held() {
 }
 
 #[test]
-fn irm_routing_picks_an_awake_vcpu() {
+fn irm_routing_picks_vcpu_0_with_no_waker_write() {
     let gic = Gic::new(GicVersion::V3, 2);
     dist(&gic, 0, 0x0, 0x13);
     dist(&gic, 0, 0x84, u64::from(u32::MAX));
     gic.distributor_write(0, 0x6108, 8, 1 << 31, &mut Deliveries::new());
     dist(&gic, 0, 0x104, 1 << 1);
-    assert_eq!(
-        level(&gic, UART_SPI, true),
-        [],
-        "both redistributors asleep"
-    );
-    assert_eq!(redist(&gic, GICR_FRAME_SIZE + 0x14, 0), [d(1, UART_SPI)]);
+    assert_eq!(level(&gic, UART_SPI, true), [d(0, UART_SPI)]);
+}
+
+#[test]
+fn a_guest_that_never_writes_gicr_waker_gets_its_sgis() {
+    let gic = Gic::new(GicVersion::V3, 2);
+    dist(&gic, 0, 0x0, 0x13);
+    redist(&gic, GICR_FRAME_SIZE + SGI_BASE + 0x80, u64::from(u32::MAX));
+    redist(&gic, GICR_FRAME_SIZE + SGI_BASE + 0x100, 1 << 5);
+    let mut out = Deliveries::new();
+    gic.send_sgi(0, 0b10, 5, &mut out);
+    assert_eq!(out.to_vec(), [d(1, 5)]);
 }
 
 #[test]

@@ -276,7 +276,7 @@ fn an_ipi_sent_before_its_target_enabled_it_arrives_on_enable() {
     cpu0.cpu_init();
     let mut out = Deliveries::new();
     gic.send_sgi(0, 0b10, 2, &mut out);
-    assert!(out.is_empty(), "CPU 1's redistributor is still asleep");
+    assert!(out.is_empty(), "CPU 1 has not enabled SGI 2 yet");
     let rd1 = cpu1.cpu_init();
     cpu1.unmask_private(rd1, 2);
     assert_eq!(cpu1.delivered, [Delivery { vcpu: 1, intid: 2 }]);
@@ -312,17 +312,15 @@ fn an_spi_moved_to_cpu_1_goes_there() {
 }
 
 #[test]
-fn a_cpu_pm_sleep_handshake_is_honoured() {
+fn a_cpu_pm_sleep_finds_no_power_management() {
     let gic = Gic::new(GicVersion::V3, 2);
     let (mut cpu0, _, rd0, _) = boot(&gic);
-    // gic_enable_redist(false): set ProcessorSleep, check it stuck, wait for ChildrenAsleep.
+    // gic_enable_redist(false) first checks that ProcessorSleep sticks; on a RAZ/WI
+    // GICR_WAKER it does not, and Linux leaves the redistributor awake.
     let waker = cpu0.rd_readl(rd0 + GICR_WAKER) | 1 << 1;
     cpu0.rd_writel(waker, rd0 + GICR_WAKER);
-    assert_ne!(cpu0.rd_readl(rd0 + GICR_WAKER) & 1 << 1, 0);
-    assert_ne!(cpu0.rd_readl(rd0 + GICR_WAKER) & 1 << 2, 0);
+    assert_eq!(cpu0.rd_readl(rd0 + GICR_WAKER), 0);
     let mut out = Deliveries::new();
     gic.send_sgi(1, 0b01, 3, &mut out);
-    assert!(out.is_empty(), "asleep");
-    cpu0.rd_writel(0, rd0 + GICR_WAKER);
-    assert_eq!(cpu0.delivered, [Delivery { vcpu: 0, intid: 3 }]);
+    assert_eq!(out.to_vec(), [Delivery { vcpu: 0, intid: 3 }]);
 }

@@ -40,8 +40,7 @@ pub struct Gic {
 }
 
 impl Gic {
-    /// A GIC in its reset state for `num_vcpus` vCPUs (GICv3 redistributors asleep, the
-    /// distributor disabled, every interrupt disabled).
+    /// A GIC in its reset state for `num_vcpus` vCPUs (the distributor disabled, every interrupt disabled).
     ///
     /// # Panics
     /// If `num_vcpus` is 0 or more than [`MAX_VCPUS`].

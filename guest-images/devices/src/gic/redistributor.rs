@@ -1,7 +1,9 @@
 //! The GICv3 redistributors (GICR), one 128 KiB frame per vCPU in vCPU order: RD_base (control,
 //! identification, power) then SGI_base (the vCPU's SGIs and PPIs, laid out like the
 //! distributor's first words). Any vCPU may access any frame. No LPIs: PROPBASER, PENDBASER
-//! and the LPI registers are RAZ/WI, and neither RWP nor UWP is ever set.
+//! and the LPI registers are RAZ/WI, and neither RWP nor UWP is ever set. GICR_WAKER is
+//! RAZ/WI, as KVM has it: a redistributor is always awake, so a guest that never clears
+//! ProcessorSleep still gets its interrupts, and one that does sees ChildrenAsleep = 0 at once.
 
 use super::ids::{id_register, IIDR};
 use super::irqregs::{self, IrqWord};
@@ -12,10 +14,6 @@ use crate::GICR_FRAME_SIZE;
 /// Where SGI_base starts within a frame.
 const SGI_BASE: u64 = 0x1_0000;
 
-/// GICR_WAKER.ProcessorSleep and ChildrenAsleep.
-const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
-const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
-
 /// GICR_TYPER.Last.
 const TYPER_LAST: u32 = 1 << 4;
 
@@ -25,7 +23,6 @@ enum Reg {
     Iidr,
     TyperLow,
     TyperHigh,
-    Waker,
     /// SGI_base: a word of the vCPU's SGI/PPI block.
     Irq(IrqWord),
     Id(u32),
@@ -43,7 +40,6 @@ fn decode(state: &State, offset: u64) -> Option<(usize, Reg)> {
         0x0004 => Reg::Iidr,
         0x0008 => Reg::TyperLow,
         0x000C => Reg::TyperHigh,
-        0x0014 => Reg::Waker,
         within @ 0xFFD0..=0xFFFF => Reg::Id(id_register(within & 0xFFF, 3)?),
         within @ SGI_BASE.. => {
             Reg::Irq(irqregs::decode(within - SGI_BASE).filter(|w| w.first < 32)?)
@@ -69,31 +65,20 @@ pub fn read(state: &State, offset: u64) -> u32 {
             (vcpu as u32) << 8 | last
         }
         Reg::TyperHigh => vcpu as u32,
-        Reg::Waker if state.asleep >> vcpu & 1 != 0 => {
-            WAKER_PROCESSOR_SLEEP | WAKER_CHILDREN_ASLEEP
-        }
-        Reg::Waker => 0,
         Reg::Irq(word) => irqregs::read(&state.banks[vcpu], word),
         Reg::Id(value) => value,
     }
 }
 
 /// Writes the byte lanes `lanes` of `value` to the register at the 4-aligned `offset` of the
-/// redistributor region. ChildrenAsleep follows ProcessorSleep at once.
+/// redistributor region.
 pub fn write(state: &mut State, offset: u64, value: u32, lanes: u32) {
     let Some((vcpu, reg)) = decode(state, offset) else {
         return;
     };
     match reg {
-        Reg::Waker if lanes & WAKER_PROCESSOR_SLEEP != 0 => {
-            if value & WAKER_PROCESSOR_SLEEP != 0 {
-                state.asleep |= 1 << vcpu;
-            } else {
-                state.asleep &= !(1 << vcpu);
-            }
-        }
         Reg::Irq(word) => irqregs::write(&mut state.banks[vcpu], word, value, lanes),
-        Reg::Iidr | Reg::TyperLow | Reg::TyperHigh | Reg::Waker | Reg::Id(_) => {}
+        Reg::Iidr | Reg::TyperLow | Reg::TyperHigh | Reg::Id(_) => {}
     }
 }
 
@@ -157,25 +142,13 @@ mod tests {
     }
 
     #[test]
-    fn waker_starts_asleep_and_wakes_at_once() {
+    fn waker_is_raz_wi() {
         let mut state = v3(2);
-        assert_eq!(read(&state, FRAME + 0x14), 0b110);
-        write(&mut state, FRAME + 0x14, 0, u32::MAX);
-        assert_eq!(
-            read(&state, FRAME + 0x14),
-            0,
-            "ChildrenAsleep clears with ProcessorSleep"
-        );
-        assert_eq!(state.asleep, 0b01, "frame 0 still asleep");
-        write(&mut state, FRAME + 0x14, 0b010, u32::MAX);
-        assert_eq!(read(&state, FRAME + 0x14), 0b110);
-    }
-
-    #[test]
-    fn waker_writes_that_miss_processor_sleep_change_nothing() {
-        let mut state = v3(1);
-        write(&mut state, 0x14, 0, 0xFF00);
-        assert_eq!(read(&state, 0x14), 0b110);
+        for frame in [0, FRAME] {
+            assert_eq!(read(&state, frame + 0x14), 0, "awake from reset");
+            write(&mut state, frame + 0x14, 0b110, u32::MAX);
+            assert_eq!(read(&state, frame + 0x14), 0, "ProcessorSleep is ignored");
+        }
     }
 
     #[test]

@@ -24,11 +24,12 @@ pub fn by_targets(targets: u8, num_vcpus: usize) -> Option<usize> {
     (targets != 0).then(|| targets.trailing_zeros() as usize)
 }
 
-/// The vCPU an SPI with `router` (IROUTER) goes to. IRM = 1 picks the lowest vCPU that
-/// `accepts`; otherwise Aff0 names the vCPU, which must exist (Aff1/Aff2 zero).
-pub fn by_router(router: u64, num_vcpus: usize, accepts: impl Fn(usize) -> bool) -> Option<usize> {
+/// The vCPU an SPI with `router` (IROUTER) goes to. IRM = 1 ("any participating CPU")
+/// picks vCPU 0, which every guest has; otherwise Aff0 names the vCPU, which must exist
+/// (Aff1/Aff2 zero).
+pub fn by_router(router: u64, num_vcpus: usize) -> Option<usize> {
     if router & IRM != 0 {
-        return (0..num_vcpus).find(|&vcpu| accepts(vcpu));
+        return Some(0);
     }
     let vcpu = (router & ROUTER_BITS) as usize;
     (vcpu < num_vcpus).then_some(vcpu)
@@ -57,25 +58,21 @@ mod tests {
 
     #[test]
     fn router_aff0_names_the_vcpu() {
-        assert_eq!(by_router(1, 2, |_| true), Some(1));
-        assert_eq!(by_router(0, 2, |_| true), Some(0));
+        assert_eq!(by_router(1, 2), Some(1));
+        assert_eq!(by_router(0, 2), Some(0));
     }
 
     #[test]
     fn router_to_a_missing_vcpu_goes_nowhere() {
-        assert_eq!(by_router(2, 2, |_| true), None);
-        assert_eq!(
-            by_router(1 << 8, 2, |_| true),
-            None,
-            "Aff1 = 1 is another cluster"
-        );
-        assert_eq!(by_router(0xFF, 8, |_| true), None);
+        assert_eq!(by_router(2, 2), None);
+        assert_eq!(by_router(1 << 8, 2), None, "Aff1 = 1 is another cluster");
+        assert_eq!(by_router(0xFF, 8), None);
     }
 
     #[test]
-    fn router_irm_picks_the_lowest_accepting_vcpu() {
-        assert_eq!(by_router(IRM | 7, 4, |vcpu| vcpu >= 2), Some(2));
-        assert_eq!(by_router(IRM, 4, |_| false), None);
+    fn router_irm_picks_vcpu_0() {
+        assert_eq!(by_router(IRM | 7, 4), Some(0));
+        assert_eq!(by_router(IRM, 1), Some(0));
     }
 
     #[test]

@@ -30,8 +30,6 @@ pub struct State {
     pub routers: [u64; NUM_SPIS],
     /// GICv2: for each vCPU and SGI, the CPUs whose latched request is pending (SPENDSGIR).
     pub sgi_sources: [[u8; 16]; MAX_VCPUS],
-    /// GICv3: vCPUs whose redistributor is asleep (GICR_WAKER.ProcessorSleep), bit n = vCPU n.
-    pub asleep: u32,
 }
 
 /// All banks: the vCPUs' private ones, then the SPIs'.
@@ -49,10 +47,6 @@ impl State {
             targets: [0; NUM_SPIS],
             routers: [0; NUM_SPIS],
             sgi_sources: [[0; 16]; MAX_VCPUS],
-            asleep: match version {
-                GicVersion::V2 => 0,
-                GicVersion::V3 => routing::vcpu_mask(num_vcpus),
-            },
         }
     }
 
@@ -77,11 +71,6 @@ impl State {
         }
     }
 
-    /// Whether `vcpu` can take interrupts: on GICv3, its redistributor is awake.
-    fn awake(&self, vcpu: usize) -> bool {
-        self.asleep >> vcpu & 1 == 0
-    }
-
     /// The interrupts of `bank` whose group is enabled in GICD_CTLR.
     fn group_enabled(&self, bank: &Bank) -> u32 {
         let grp1 = if self.ctlr & CTLR_ENABLE_GRP1 != 0 {
@@ -101,20 +90,17 @@ impl State {
         }
     }
 
-    /// The vCPU interrupt `bit` of bank `index` goes to now, if it can take it.
+    /// The vCPU interrupt `bit` of bank `index` goes to now, if any.
     fn target(&self, index: usize, bit: u32) -> Option<usize> {
-        let vcpu = if index < MAX_VCPUS {
+        if index < MAX_VCPUS {
             Some(index).filter(|&v| v < self.num_vcpus)
         } else {
             let spi = (index - MAX_VCPUS) * 32 + bit as usize;
             match self.version {
                 GicVersion::V2 => routing::by_targets(self.targets[spi], self.num_vcpus),
-                GicVersion::V3 => {
-                    routing::by_router(self.routers[spi], self.num_vcpus, |v| self.awake(v))
-                }
+                GicVersion::V3 => routing::by_router(self.routers[spi], self.num_vcpus),
             }
-        };
-        vcpu.filter(|&v| self.awake(v))
+        }
     }
 
     /// Delivers every interrupt that is latched and deliverable, appending to `out` while it
@@ -164,7 +150,6 @@ mod tests {
     fn v3(num_vcpus: usize) -> State {
         let mut state = State::new(GicVersion::V3, num_vcpus);
         state.ctlr = CTLR_ENABLE_GRP0 | CTLR_ENABLE_GRP1;
-        state.asleep = 0;
         state
     }
 
@@ -225,18 +210,6 @@ mod tests {
         assert_eq!(delivered(&mut state), []);
         state.ctlr = CTLR_ENABLE_GRP0;
         assert_eq!(delivered(&mut state), [(0, 0), (0, 1)]);
-    }
-
-    #[test]
-    fn an_asleep_redistributor_holds_its_interrupts() {
-        let mut state = v3(2);
-        state.asleep = 0b10;
-        state.send_sgi(0, 0b11, 3);
-        state.banks[0].enabled = 1 << 3;
-        state.banks[1].enabled = 1 << 3;
-        assert_eq!(delivered(&mut state), [(0, 3)]);
-        state.asleep = 0;
-        assert_eq!(delivered(&mut state), [(1, 3)]);
     }
 
     #[test]
@@ -304,12 +277,6 @@ mod tests {
         state.send_sgi(0, u64::MAX, 16);
         state.send_sgi(9, 0b100, 1);
         assert!(state.banks.iter().all(|b| b.pending == 0));
-    }
-
-    #[test]
-    fn gicv3_redistributors_start_asleep() {
-        assert_eq!(State::new(GicVersion::V3, 3).asleep, 0b111);
-        assert_eq!(State::new(GicVersion::V2, 3).asleep, 0);
     }
 
     #[test]
