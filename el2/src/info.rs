@@ -7,7 +7,7 @@ use syscalls::object::{
     InfoHandleBasic, ZxvInfo, INFO_HANDLE_BASIC, INFO_VCPU, INFO_VCPU_FLAG_KICKED, ZXV_ABI_VERSION,
 };
 use syscalls::exits::ZXV_INFO_VCPU_EXITS;
-use syscalls::Status;
+use syscalls::{Rights, Status};
 
 /// Writes a one-record topic: BUFFER_TOO_SMALL (actual 0, avail 1) when the
 /// buffer cannot hold it, else the record (actual 1, avail 1).
@@ -44,16 +44,16 @@ pub fn object_get_info(handle: u32, topic: u32, buffer: u64, size: u64) -> Reply
             };
             single_record(buffer, size, &info.to_bytes())
         }
-        INFO_VCPU => match object.vcpu() {
-            Some(v) => {
+        // As in Zircon, the topics about an object (all but HANDLE_BASIC) need
+        // ZX_RIGHT_INSPECT, checked after the object's type.
+        INFO_VCPU | ZXV_INFO_VCPU_EXITS => match object.vcpu() {
+            None => Reply::status(Status::WRONG_TYPE),
+            Some(_) if !rights.contains(Rights::INSPECT) => Reply::status(Status::ACCESS_DENIED),
+            Some(v) if topic == INFO_VCPU => {
                 let flags = if v.is_kicked() { INFO_VCPU_FLAG_KICKED } else { 0 };
                 single_record(buffer, size, &flags.to_le_bytes())
             }
-            None => Reply::status(Status::WRONG_TYPE),
-        },
-        ZXV_INFO_VCPU_EXITS => match object.vcpu() {
             Some(v) => single_record(buffer, size, &v.exits().to_bytes()),
-            None => Reply::status(Status::WRONG_TYPE),
         },
         _ => Reply::status(Status::NOT_SUPPORTED),
     }

@@ -5,7 +5,7 @@
 
 use crate::wire::{read_u64, write_u64};
 
-/// `zx_object_get_info` topic (vCPU handle, READ right) returning a [`VcpuExits`].
+/// `zx_object_get_info` topic (vCPU handle, INSPECT right) returning a [`VcpuExits`].
 pub const ZXV_INFO_VCPU_EXITS: u32 = 0x7A58_0001;
 
 /// The kinds of exit counted, in the order of [`VcpuExits::counts`].

@@ -11,6 +11,7 @@ use syscalls::client::{
 };
 use syscalls::exits::{ExitKind, VcpuExits, ZXV_INFO_VCPU_EXITS};
 use syscalls::hypervisor::{GUEST_TRAP_BELL, GUEST_TRAP_MEM};
+use syscalls::object::INFO_VCPU;
 use syscalls::port::{PKT_GUEST_VCPU_STARTUP, PKT_TYPE_GUEST_VCPU};
 use syscalls::{Handle, Rights, Status};
 
@@ -260,10 +261,12 @@ fn exit_counts(resource: Handle) -> TestResult {
         );
     }
     let mut buf = [0u8; VcpuExits::SIZE];
-    ensure!(
-        object_get_info(fx.guest(), ZXV_INFO_VCPU_EXITS, &mut buf) == Err(Status::WRONG_TYPE),
-        "a guest handle did not give WRONG_TYPE"
-    );
+    let no_inspect = dup_vcpu_without(fx.vcpu(), Rights::INSPECT)?;
+    for topic in [ZXV_INFO_VCPU_EXITS, INFO_VCPU] {
+        expect_vcpu_handle_errors("object_get_info", &fx, no_inspect.h(), "INSPECT", |h| {
+            object_get_info(h, topic, &mut buf)
+        })?;
+    }
     ensure!(
         object_get_info(fx.vcpu(), ZXV_INFO_VCPU_EXITS, &mut buf[..8])
             == Err(Status::BUFFER_TOO_SMALL),
