@@ -174,7 +174,9 @@ scenario() {
 # check_log NAME TEST PATTERN: a test that $LOGS/NAME.log (carriage returns
 # dropped) has a line matching PATTERN.
 check_log() {
-    if tr -d '\r' <"$LOGS/$1.log" | grep -qE "$3"; then
+    # grep reads the whole log (no -q): under pipefail, a grep that quits
+    # at the first match would fail the pipeline with tr's SIGPIPE.
+    if tr -d '\r' <"$LOGS/$1.log" | grep -E "$3" >/dev/null; then
         pass "$1: $2"
     else
         fail "$1: $2" "no line matching /$3/ in $LOGS/$1.log"
