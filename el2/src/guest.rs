@@ -3,6 +3,7 @@
 //! it, and the vCPU slots.
 
 use crate::arch::{cache, tlb};
+use crate::heap;
 use crate::mappings::{Mapping, Mappings};
 use crate::pagetable::{Attrs, MapError, MemType, PageTable, Regime, Table, TableMemory, ENTRIES};
 use crate::port::{PacketPool, Port};
@@ -72,7 +73,7 @@ pub struct Trap {
 impl Drop for Trap {
     fn drop(&mut self) {
         if let Some(port) = self.port.upgrade() {
-            port.cancel(self.pool.id());
+            port.detach_trap(self.pool.id());
         }
     }
 }
@@ -158,7 +159,7 @@ impl Guest {
         };
         // A reused VMID may still have TLB entries of its previous guest.
         tlb::flush_vmid(guest.vttbr());
-        Ok(Arc::new(guest))
+        heap::try_arc(guest)
     }
 
     pub fn vttbr(&self) -> u64 {
@@ -199,7 +200,8 @@ impl Guest {
                 .map_err(map_error)
         });
         if result.is_err() {
-            space.mappings.remove(ipa, size);
+            // Removes exactly the mapping just added: no split, no allocation.
+            let _ = space.mappings.remove(ipa, size);
             let _ = space.tables.unmap(&mut HeapTables, ipa, size);
             tlb::flush_vmid(self.vttbr());
         }
@@ -209,7 +211,7 @@ impl Guest {
     /// zx_vmar_unmap: NOT_FOUND when nothing was mapped there.
     pub fn unmap(&self, ipa: u64, size: u64) -> ZxResult {
         let mut space = self.space.lock();
-        if space.mappings.remove(ipa, size).is_empty() {
+        if space.mappings.remove(ipa, size)? == 0 {
             return Err(Status::NOT_FOUND);
         }
         space
@@ -237,7 +239,10 @@ impl Guest {
     }
 
     /// zx_guest_set_trap after its argument checks: punches the range out of
-    /// stage 2 and records the trap.
+    /// stage 2 and records the trap. Everything that can fail for want of
+    /// memory (the trap's record and pool, a BELL port's room for its
+    /// packets) is done before stage 2 changes; the Trap dropped on a later
+    /// error detaches from its port again.
     pub fn set_trap(
         &self,
         kind: TrapKind,
@@ -251,22 +256,24 @@ impl Guest {
         if traps.overlapping(addr, size) {
             return Err(Status::ALREADY_EXISTS);
         }
+        traps.try_reserve()?;
+        let pool = heap::try_arc(PacketPool::new(pool_id))?;
+        if let Some(port) = port.upgrade() {
+            port.attach_trap()?;
+        }
+        let trap = Trap {
+            kind,
+            key,
+            port,
+            pool,
+        };
         self.space
             .lock()
             .tables
             .unmap(&mut HeapTables, addr, size)
             .map_err(map_error)?;
         tlb::flush_vmid(self.vttbr());
-        traps.insert(
-            addr,
-            size,
-            Trap {
-                kind,
-                key,
-                port,
-                pool: PacketPool::new(pool_id),
-            },
-        )
+        traps.insert(addr, size, trap)
     }
 
     /// The trap covering `ipa`, if any.

@@ -3,8 +3,8 @@
 //! `ZX_VM_PERM_*` permissions. It is kept apart from the stage 2 tables,
 //! which can be rebuilt from it.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::ops::Range;
 use syscalls::Status;
 
 /// One stretch of guest-physical space backed by host-physical memory.
@@ -44,52 +44,59 @@ impl Mapping {
 
 /// Non-overlapping [`Mapping`]s, by guest-physical address. Mappings split
 /// by [`Mappings::remove`] or [`Mappings::protect`] are not merged again.
+/// The record grows only fallibly (`NO_MEMORY`), and every change that
+/// fails leaves it as it was.
 #[derive(Debug, Default)]
 pub struct Mappings {
-    by_ipa: BTreeMap<u64, Mapping>,
+    /// In ascending address order; the ranges never intersect, so their
+    /// ends ascend too.
+    by_ipa: Vec<Mapping>,
 }
 
 impl Mappings {
     /// Nothing mapped.
     pub const fn new() -> Self {
-        Self {
-            by_ipa: BTreeMap::new(),
-        }
+        Self { by_ipa: Vec::new() }
     }
 
     /// Records `m`. `INVALID_ARGS` when it is empty, `OUT_OF_RANGE` when its
-    /// IPA or PA range wraps, `ALREADY_EXISTS` when it overlaps a mapping.
+    /// IPA or PA range wraps, `ALREADY_EXISTS` when it overlaps a mapping,
+    /// `NO_MEMORY` when the record cannot grow.
     pub fn add(&mut self, m: Mapping) -> Result<(), Status> {
         if m.size == 0 {
             return Err(Status::INVALID_ARGS);
         }
         let end = m.ipa.checked_add(m.size).ok_or(Status::OUT_OF_RANGE)?;
         m.pa.checked_add(m.size).ok_or(Status::OUT_OF_RANGE)?;
-        if !self.keys_in(m.ipa, end).is_empty() {
+        let within = self.within(m.ipa, end);
+        if !within.is_empty() {
             return Err(Status::ALREADY_EXISTS);
         }
-        self.by_ipa.insert(m.ipa, m);
+        self.by_ipa
+            .try_reserve(1)
+            .map_err(|_| Status::NO_MEMORY)?;
+        self.by_ipa.insert(within.start, m);
         Ok(())
     }
 
     /// Removes whatever is mapped in `[ipa, ipa + size)` (up to the top of
     /// the address space if that wraps), splitting mappings that straddle
-    /// its edges, and returns the removed pieces in address order; empty
-    /// when nothing was mapped there.
-    pub fn remove(&mut self, ipa: u64, size: u64) -> Vec<Mapping> {
-        self.carve(ipa, ipa.saturating_add(size))
+    /// its edges, and returns how many bytes were mapped there (0 when
+    /// nothing was). `NO_MEMORY` (and no change) when a split needs room
+    /// the record cannot get; removing whole mappings never allocates.
+    pub fn remove(&mut self, ipa: u64, size: u64) -> Result<u64, Status> {
+        let pieces = self.carve(ipa, ipa.saturating_add(size))?;
+        Ok(self.by_ipa.drain(pieces).map(|m| m.size).sum())
     }
 
     /// Gives `[ipa, ipa + size)` the permissions `perms`, splitting mappings
-    /// that straddle its edges, and returns the affected pieces (with their
-    /// new permissions) in address order. Every byte of the range must be
-    /// mapped, else `NOT_FOUND`; `OUT_OF_RANGE` when it wraps. On an error
-    /// nothing changes.
-    pub fn protect(&mut self, ipa: u64, size: u64, perms: u32) -> Result<Vec<Mapping>, Status> {
+    /// that straddle its edges. Every byte of the range must be mapped, else
+    /// `NOT_FOUND`; `OUT_OF_RANGE` when it wraps; `NO_MEMORY` when a split
+    /// needs room the record cannot get. On an error nothing changes.
+    pub fn protect(&mut self, ipa: u64, size: u64, perms: u32) -> Result<(), Status> {
         let end = ipa.checked_add(size).ok_or(Status::OUT_OF_RANGE)?;
         let mut covered = ipa;
-        for key in self.keys_in(ipa, end) {
-            let m = &self.by_ipa[&key];
+        for m in &self.by_ipa[self.within(ipa, end)] {
             if m.ipa > covered {
                 break;
             }
@@ -98,23 +105,22 @@ impl Mappings {
         if covered < end {
             return Err(Status::NOT_FOUND);
         }
-        let mut pieces = self.carve(ipa, end);
-        for piece in &mut pieces {
+        let pieces = self.carve(ipa, end)?;
+        for piece in &mut self.by_ipa[pieces] {
             piece.perms = perms;
-            self.by_ipa.insert(piece.ipa, *piece);
         }
-        Ok(pieces)
+        Ok(())
     }
 
     /// The mapping containing `ipa`.
     pub fn lookup(&self, ipa: u64) -> Option<&Mapping> {
-        let (_, m) = self.by_ipa.range(..=ipa).next_back()?;
-        m.contains(ipa).then_some(m)
+        let i = self.by_ipa.partition_point(|m| m.end() <= ipa);
+        self.by_ipa.get(i).filter(|m| m.contains(ipa))
     }
 
     /// The mappings in address order.
     pub fn iter(&self) -> impl Iterator<Item = &Mapping> {
-        self.by_ipa.values()
+        self.by_ipa.iter()
     }
 
     /// The number of mappings.
@@ -132,46 +138,58 @@ impl Mappings {
         self.iter().map(|m| m.size).sum()
     }
 
-    /// The start addresses of the mappings intersecting `[start, end)`, in
-    /// order; none when the range is empty.
-    fn keys_in(&self, start: u64, end: u64) -> Vec<u64> {
+    /// The indices of the mappings intersecting `[start, end)`; none when
+    /// the range is empty.
+    fn within(&self, start: u64, end: u64) -> Range<usize> {
         if start >= end {
-            return Vec::new();
+            return 0..0;
         }
-        let straddling = self
-            .by_ipa
-            .range(..start)
-            .next_back()
-            .filter(|(_, m)| m.end() > start);
-        straddling
-            .into_iter()
-            .chain(self.by_ipa.range(start..end))
-            .map(|(&key, _)| key)
-            .collect()
+        let first = self.by_ipa.partition_point(|m| m.end() <= start);
+        let last = self.by_ipa.partition_point(|m| m.ipa < end);
+        first..last.max(first)
     }
 
-    /// Takes `[start, end)` out of the mappings, leaving the parts outside
-    /// it in place, and returns the parts inside.
-    fn carve(&mut self, start: u64, end: u64) -> Vec<Mapping> {
-        let mut inside = Vec::new();
-        for key in self.keys_in(start, end) {
-            let m = self.by_ipa.remove(&key).expect("key just listed");
-            if m.ipa < start {
-                self.by_ipa.insert(m.ipa, m.slice(m.ipa, start));
-            }
-            if m.end() > end {
-                self.by_ipa.insert(end, m.slice(end, m.end()));
-            }
-            inside.push(m.slice(m.ipa.max(start), m.end().min(end)));
+    /// The index of the mapping that `at` falls strictly inside of (not on
+    /// its first byte), if any.
+    fn straddling(&self, at: u64) -> Option<usize> {
+        let i = self.by_ipa.partition_point(|m| m.end() <= at);
+        self.by_ipa.get(i).filter(|m| m.ipa < at && at < m.end()).map(|_| i)
+    }
+
+    /// Cuts the mapping `at` is strictly inside of in two there; the
+    /// record must have room for one more.
+    fn split_at(&mut self, at: u64) {
+        if let Some(i) = self.straddling(at) {
+            let m = self.by_ipa[i];
+            self.by_ipa[i] = m.slice(m.ipa, at);
+            self.by_ipa.insert(i + 1, m.slice(at, m.end()));
         }
-        inside
+    }
+
+    /// Splits the mappings straddling the edges of `[start, end)` so that
+    /// the range is made of whole mappings, and returns their indices.
+    /// `NO_MEMORY`, with nothing changed, when the splits need room the
+    /// record cannot get.
+    fn carve(&mut self, start: u64, end: u64) -> Result<Range<usize>, Status> {
+        if start >= end {
+            return Ok(0..0);
+        }
+        let splits = [start, end]
+            .iter()
+            .filter(|&&at| self.straddling(at).is_some())
+            .count();
+        self.by_ipa
+            .try_reserve(splits)
+            .map_err(|_| Status::NO_MEMORY)?;
+        self.split_at(start);
+        self.split_at(end);
+        Ok(self.within(start, end))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
 
     const R: u32 = 1;
     const RW: u32 = 3;
@@ -242,10 +260,7 @@ mod tests {
     fn remove_splits_at_both_ends_and_the_middle() {
         let mut maps = two_adjacent();
         // The middle of the first mapping.
-        assert_eq!(
-            maps.remove(0x11000, 0x1000),
-            [m(0x11000, 0x1000, 0x8000_1000, RWX)]
-        );
+        assert_eq!(maps.remove(0x11000, 0x1000), Ok(0x1000));
         assert_eq!(
             all(&maps),
             [
@@ -255,14 +270,8 @@ mod tests {
             ]
         );
         // The start of one piece and the end of another.
-        assert_eq!(
-            maps.remove(0xf000, 0x2000),
-            [m(0x10000, 0x1000, 0x8000_0000, RWX)]
-        );
-        assert_eq!(
-            maps.remove(0x15000, 0x4000),
-            [m(0x15000, 0x1000, 0x9000_1000, RWX)]
-        );
+        assert_eq!(maps.remove(0xf000, 0x2000), Ok(0x1000));
+        assert_eq!(maps.remove(0x15000, 0x4000), Ok(0x1000));
         assert_eq!(
             all(&maps),
             [
@@ -276,13 +285,7 @@ mod tests {
     #[test]
     fn remove_across_adjacent_mappings() {
         let mut maps = two_adjacent();
-        assert_eq!(
-            maps.remove(0x13000, 0x2000),
-            [
-                m(0x13000, 0x1000, 0x8000_3000, RWX),
-                m(0x14000, 0x1000, 0x9000_0000, RWX),
-            ]
-        );
+        assert_eq!(maps.remove(0x13000, 0x2000), Ok(0x2000));
         assert_eq!(
             all(&maps),
             [
@@ -291,29 +294,23 @@ mod tests {
             ]
         );
         // Everything, with a range that wraps.
-        assert_eq!(maps.remove(0x1000, u64::MAX).len(), 2);
+        assert_eq!(maps.remove(0x1000, u64::MAX), Ok(0x4000));
         assert!(maps.is_empty());
     }
 
     #[test]
     fn remove_of_nothing_is_empty() {
         let mut maps = two_adjacent();
-        assert_eq!(maps.remove(0x20000, 0x1000), []);
-        assert_eq!(maps.remove(0, 0x10000), []);
-        assert_eq!(maps.remove(0x12000, 0), []);
+        assert_eq!(maps.remove(0x20000, 0x1000), Ok(0));
+        assert_eq!(maps.remove(0, 0x10000), Ok(0));
+        assert_eq!(maps.remove(0x12000, 0), Ok(0));
         assert_eq!(all(&maps), all(&two_adjacent()));
     }
 
     #[test]
-    fn protect_splits_and_reports_pieces() {
+    fn protect_splits_at_the_edges() {
         let mut maps = two_adjacent();
-        assert_eq!(
-            maps.protect(0x13000, 0x2000, RX),
-            Ok(vec![
-                m(0x13000, 0x1000, 0x8000_3000, RX),
-                m(0x14000, 0x1000, 0x9000_0000, RX),
-            ])
-        );
+        assert_eq!(maps.protect(0x13000, 0x2000, RX), Ok(()));
         assert_eq!(
             all(&maps),
             [
@@ -324,13 +321,18 @@ mod tests {
             ]
         );
         // The middle of a mapping, then exactly one mapping.
+        assert_eq!(maps.protect(0x11000, 0x1000, R), Ok(()));
+        assert_eq!(maps.protect(0x15000, 0x1000, RW), Ok(()));
         assert_eq!(
-            maps.protect(0x11000, 0x1000, R),
-            Ok(vec![m(0x11000, 0x1000, 0x8000_1000, R)])
-        );
-        assert_eq!(
-            maps.protect(0x15000, 0x1000, RW),
-            Ok(vec![m(0x15000, 0x1000, 0x9000_1000, RW)])
+            all(&maps),
+            [
+                m(0x10000, 0x1000, 0x8000_0000, RWX),
+                m(0x11000, 0x1000, 0x8000_1000, R),
+                m(0x12000, 0x1000, 0x8000_2000, RWX),
+                m(0x13000, 0x1000, 0x8000_3000, RX),
+                m(0x14000, 0x1000, 0x9000_0000, RX),
+                m(0x15000, 0x1000, 0x9000_1000, RW),
+            ]
         );
         assert_eq!(maps.lookup(0x10fff).map(|m| m.perms), Some(RWX));
         assert_eq!(maps.lookup(0x11000).map(|m| m.perms), Some(R));
@@ -339,13 +341,14 @@ mod tests {
             Some((0x8000_2000, RWX))
         );
         assert_eq!(maps.total_size(), 0x6000);
-        assert_eq!(maps.protect(0x12000, 0, R), Ok(vec![]));
+        assert_eq!(maps.protect(0x12000, 0, R), Ok(()));
+        assert_eq!(maps.len(), 6);
     }
 
     #[test]
     fn protect_needs_every_byte_mapped() {
         let mut maps = two_adjacent();
-        maps.remove(0x12000, 0x1000);
+        maps.remove(0x12000, 0x1000).unwrap();
         let before = all(&maps);
         for (ipa, size) in [
             (0x11000, 0x2000), // runs into the hole
@@ -365,5 +368,34 @@ mod tests {
             Err(Status::OUT_OF_RANGE)
         );
         assert_eq!(all(&maps), before);
+    }
+
+    #[test]
+    fn removing_whole_mappings_needs_no_room() {
+        let mut maps = two_adjacent();
+        maps.by_ipa.shrink_to_fit();
+        let room = maps.by_ipa.capacity();
+        assert_eq!(maps.remove(0x14000, 0x2000), Ok(0x2000));
+        assert_eq!(maps.remove(0x10000, 0x4000), Ok(0x4000));
+        assert!(maps.is_empty());
+        assert_eq!(maps.by_ipa.capacity(), room);
+    }
+
+    #[test]
+    fn many_mappings_stay_sorted() {
+        let mut maps = Mappings::new();
+        for i in [7u64, 3, 9, 1, 5, 0, 8, 2, 6, 4] {
+            maps.add(m(i * 0x2000, 0x1000, i << 20, R)).unwrap();
+        }
+        let starts: Vec<u64> = maps.iter().map(|m| m.ipa).collect();
+        assert_eq!(starts, (0..10).map(|i| i * 0x2000).collect::<Vec<_>>());
+        assert_eq!(maps.lookup(0xafff).map(|m| m.pa), Some(5 << 20));
+        assert_eq!(maps.lookup(0xb000), None);
+        // A range over holes removes only what is mapped.
+        assert_eq!(maps.remove(0x1800, 0x5000), Ok(0x2800));
+        assert_eq!(maps.len(), 8);
+        assert_eq!(maps.lookup(0x1000), None);
+        assert_eq!(maps.lookup(0x1fff), None);
+        assert_eq!(maps.lookup(0x8000).map(|m| m.pa), Some(4 << 20));
     }
 }

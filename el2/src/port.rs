@@ -2,6 +2,11 @@
 //! limited per port; packets from a BELL trap come from that trap's own pool
 //! of 256 (they never use the user quota), return to it when dequeued, and
 //! are cancelled when the trap goes away.
+//!
+//! A port's queue grows only fallibly, in zx_port_queue and when a BELL
+//! trap is attached to it: attaching makes room for all the trap's 256
+//! packets at once, so a guest's store to the trap (the exit path) never
+//! allocates.
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -23,11 +28,11 @@ pub struct PacketPool {
 }
 
 impl PacketPool {
-    pub fn new(id: u64) -> Arc<Self> {
-        Arc::new(Self {
+    pub fn new(id: u64) -> Self {
+        Self {
             id,
             in_flight: AtomicU32::new(0),
-        })
+        }
     }
 
     fn try_take(&self) -> bool {
@@ -64,6 +69,9 @@ impl Drop for Queued {
 struct Queue {
     packets: VecDeque<Queued>,
     user: usize,
+    /// Packets the attached BELL traps may still queue; `packets` always
+    /// has room for them on top of its length.
+    trap_room: usize,
 }
 
 pub struct Port {
@@ -81,23 +89,41 @@ impl Port {
 
     /// zx_port_queue: the packet keeps its key, status and payload; its type
     /// becomes ZX_PKT_TYPE_USER.
+    /// NO_MEMORY when the queue cannot grow.
     pub fn queue_user(&self, mut packet: PortPacket) -> ZxResult {
         let mut q = self.queue.lock();
         if q.user >= MAX_USER_PACKETS {
             return Err(Status::SHOULD_WAIT);
         }
+        let room = q.trap_room + 1;
+        q.packets.try_reserve(room).map_err(|_| Status::NO_MEMORY)?;
         packet.type_ = PKT_TYPE_USER;
         q.user += 1;
         q.packets.push_back(Queued { packet, pool: None });
         Ok(())
     }
 
-    /// Queues a trap's packet; SHOULD_WAIT when its pool is exhausted.
+    /// Makes room for the packets of a new BELL trap, whose pool is then
+    /// [`Port::queue_from_trap`]'s to use; NO_MEMORY when the queue cannot
+    /// grow. [`Port::detach_trap`] undoes it.
+    pub fn attach_trap(&self) -> ZxResult {
+        let mut q = self.queue.lock();
+        let room = q.trap_room + TRAP_PACKETS as usize;
+        q.packets.try_reserve(room).map_err(|_| Status::NO_MEMORY)?;
+        q.trap_room = room;
+        Ok(())
+    }
+
+    /// Queues a packet of an attached trap's pool, without allocating;
+    /// SHOULD_WAIT when the pool is exhausted.
     pub fn queue_from_trap(&self, packet: PortPacket, pool: &Arc<PacketPool>) -> ZxResult {
+        let mut q = self.queue.lock();
         if !pool.try_take() {
             return Err(Status::SHOULD_WAIT);
         }
-        self.queue.lock().packets.push_back(Queued {
+        // The pool had a packet left, so its trap's room was not used up.
+        q.trap_room -= 1;
+        q.packets.push_back(Queued {
             packet,
             pool: Some(pool.clone()),
         });
@@ -110,17 +136,23 @@ impl Port {
         let queued = q.packets.pop_front()?;
         if queued.pool.is_none() {
             q.user -= 1;
+        } else {
+            q.trap_room += 1;
         }
         let packet = queued.packet;
         drop(q);
         Some(packet)
     }
 
-    /// Drops the queued packets of the pool `pool_id` (a trap being destroyed).
-    pub fn cancel(&self, pool_id: u64) {
+    /// A trap attached with [`Port::attach_trap`] goes away: drops the
+    /// queued packets of its pool `pool_id`, and the room kept for them.
+    pub fn detach_trap(&self, pool_id: u64) {
         let mut q = self.queue.lock();
+        let before = q.packets.len();
         q.packets
             .retain(|p| p.pool.as_ref().is_none_or(|pool| pool.id != pool_id));
+        let cancelled = before - q.packets.len();
+        q.trap_room = q.trap_room + cancelled - TRAP_PACKETS as usize;
     }
 
     pub fn len(&self) -> usize {
@@ -139,6 +171,16 @@ mod tests {
 
     fn bell(key: u64) -> PortPacket {
         PortPacket::new_guest_bell(key, PacketGuestBell::new(0xffe000))
+    }
+
+    /// A trap's pool, attached to `port`.
+    fn attached(port: &Port, id: u64) -> Arc<PacketPool> {
+        port.attach_trap().unwrap();
+        Arc::new(PacketPool::new(id))
+    }
+
+    fn capacity(port: &Port) -> usize {
+        port.queue.lock().packets.capacity()
     }
 
     #[test]
@@ -166,7 +208,7 @@ mod tests {
         for _ in 0..MAX_USER_PACKETS {
             port.queue_user(PortPacket::new_user(1, [0; 4])).unwrap();
         }
-        let pool = PacketPool::new(9);
+        let pool = attached(&port, 9);
         for _ in 0..TRAP_PACKETS {
             port.queue_from_trap(bell(2), &pool).unwrap();
         }
@@ -186,19 +228,52 @@ mod tests {
     }
 
     #[test]
-    fn cancel_drops_only_that_traps_packets() {
+    fn detach_drops_only_that_traps_packets() {
         let port = Port::new(1);
-        let (a, b) = (PacketPool::new(1), PacketPool::new(2));
+        let (a, b) = (attached(&port, 1), attached(&port, 2));
         port.queue_user(PortPacket::new_user(0x1234, [5; 4]))
             .unwrap();
         port.queue_from_trap(bell(0x1234), &a).unwrap();
         port.queue_from_trap(bell(0x1234), &b).unwrap();
-        port.cancel(1);
+        port.detach_trap(1);
         assert_eq!(a.in_flight(), 0);
         assert_eq!(port.len(), 2);
         assert_eq!(port.pop().unwrap().type_, PKT_TYPE_USER);
         assert_eq!(port.pop().unwrap().type_, PKT_TYPE_GUEST_BELL);
         assert!(port.pop().is_none());
         assert_eq!(b.in_flight(), 0);
+    }
+
+    #[test]
+    fn trap_packets_never_grow_the_queue() {
+        let port = Port::new(1);
+        let pools = [attached(&port, 1), attached(&port, 2)];
+        let room = capacity(&port);
+        assert!(room >= 2 * TRAP_PACKETS as usize);
+        // User packets keep the traps' room free: they grow the queue past it.
+        for _ in 0..100 {
+            port.queue_user(PortPacket::new_user(1, [0; 4])).unwrap();
+        }
+        let with_user = capacity(&port);
+        assert!(with_user >= 100 + 2 * TRAP_PACKETS as usize);
+        for pool in &pools {
+            for _ in 0..TRAP_PACKETS {
+                port.queue_from_trap(bell(2), pool).unwrap();
+            }
+        }
+        assert_eq!(capacity(&port), with_user, "a trap's store allocated");
+        assert_eq!(port.len(), 100 + 2 * TRAP_PACKETS as usize);
+        // Popping gives the room back to the pools; detaching takes it away.
+        while port.pop().is_some() {}
+        assert_eq!(port.queue.lock().trap_room, 2 * TRAP_PACKETS as usize);
+        port.detach_trap(1);
+        assert_eq!(port.queue.lock().trap_room, TRAP_PACKETS as usize);
+        for _ in 0..3 {
+            port.queue_from_trap(bell(2), &pools[1]).unwrap();
+        }
+        port.detach_trap(2);
+        assert_eq!(port.queue.lock().trap_room, 0);
+        assert!(port.is_empty());
+        assert_eq!(pools[1].in_flight(), 0);
     }
 }

@@ -26,9 +26,16 @@ impl<T> TrapMap<T> {
         Self { traps: Vec::new() }
     }
 
+    /// Makes room for one more trap, so that the next [`TrapMap::insert`]
+    /// does not allocate; `NO_MEMORY` when there is none.
+    pub fn try_reserve(&mut self) -> Result<(), Status> {
+        self.traps.try_reserve(1).map_err(|_| Status::NO_MEMORY)
+    }
+
     /// Adds a trap on `[addr, addr + size)`. `OUT_OF_RANGE` when `size` is 0
     /// or the range wraps past the end of the address space,
-    /// `ALREADY_EXISTS` when it intersects a trap already there.
+    /// `ALREADY_EXISTS` when it intersects a trap already there, `NO_MEMORY`
+    /// when the map cannot grow (see [`TrapMap::try_reserve`]).
     pub fn insert(&mut self, addr: u64, size: u64, value: T) -> Result<(), Status> {
         if size == 0 || addr.checked_add(size).is_none() {
             return Err(Status::OUT_OF_RANGE);
@@ -36,6 +43,7 @@ impl<T> TrapMap<T> {
         if self.overlapping(addr, size) {
             return Err(Status::ALREADY_EXISTS);
         }
+        self.try_reserve()?;
         let at = self.traps.partition_point(|&(start, _, _)| start < addr);
         self.traps.insert(at, (addr, size, value));
         Ok(())
@@ -175,5 +183,15 @@ mod tests {
         assert_eq!(map.len(), 3);
         assert_eq!(map.find(0x5fff), Some((0x5000, &"b")));
         assert_eq!(map.find(0x6000), None);
+    }
+
+    #[test]
+    fn reserved_room_is_what_insert_uses() {
+        let mut map = TrapMap::new();
+        map.try_reserve().unwrap();
+        let room = map.traps.capacity();
+        assert!(room >= 1);
+        map.insert(0x1000, 0x1000, ()).unwrap();
+        assert_eq!(map.traps.capacity(), room, "insert allocated after try_reserve");
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::exits::{self, ExitCounts, Flow};
 use crate::guest::Guest;
-use crate::percpu;
+use crate::{heap, percpu};
 use crate::{irq, timer};
 use crate::system;
 use crate::vgic::Vgic;
@@ -135,7 +135,8 @@ impl Vcpu {
             world,
             interrupts: InterruptState::new(system::get().vgic.as_ref()),
         };
-        Ok(Arc::new(Vcpu {
+        // A Vcpu that is not made gives its slot back when dropped.
+        heap::try_arc(Vcpu {
             koid,
             guest,
             index,
@@ -145,7 +146,7 @@ impl Vcpu {
             running_on: AtomicUsize::new(NOT_RUNNING),
             exits: ExitCounts::new(),
             state: UnsafeCell::new(state),
-        }))
+        })
     }
 
     /// The state, for the owner CPU; BAD_STATE from any other.

@@ -2,6 +2,7 @@
 //! VMAR calls (zx_vmar_map/unmap/protect).
 
 use crate::guest::{Guest, TrapKind, IPA_SIZE};
+use crate::heap;
 use crate::objects::{self, new_koid, Object, Vmo};
 use crate::system;
 use alloc::sync::{Arc, Weak};
@@ -101,7 +102,7 @@ pub fn vmo_create_physical(resource: u32, paddr: u64, size: u64) -> ZxResult<u64
         size,
     };
     let rights = Rights::DEFAULT_VMO | Rights::EXECUTE;
-    objects::insert(Object::Vmo(Arc::new(vmo)), rights).map(u64::from)
+    objects::insert(Object::Vmo(heap::try_arc(vmo)?), rights).map(u64::from)
 }
 
 /// zx_vmar_map(vmar, options, vmar_offset, vmo, vmo_offset, len) -> addr.

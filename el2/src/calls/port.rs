@@ -1,10 +1,10 @@
 //! zx_port_create, zx_port_wait, zx_port_queue.
 
+use crate::heap;
 use crate::hostmem::HostBuf;
 use crate::objects::{self, new_koid, Object};
 use crate::port::Port;
 use crate::time;
-use alloc::sync::Arc;
 use syscalls::port::PortPacket;
 use syscalls::{Rights, Status, ZxResult};
 
@@ -13,11 +13,8 @@ pub fn create(options: u64) -> ZxResult<u64> {
     if options != 0 {
         return Err(Status::INVALID_ARGS);
     }
-    objects::insert(
-        Object::Port(Arc::new(Port::new(new_koid()))),
-        Rights::DEFAULT_PORT,
-    )
-    .map(u64::from)
+    let port = heap::try_arc(Port::new(new_koid()))?;
+    objects::insert(Object::Port(port), Rights::DEFAULT_PORT).map(u64::from)
 }
 
 /// zx_port_queue(port, packet): a user packet.

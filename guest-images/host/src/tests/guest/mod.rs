@@ -10,6 +10,7 @@ mod interrupts;
 mod io;
 mod lifecycle;
 mod other_cpu;
+mod quota;
 mod state;
 mod timing;
 mod zircon;
@@ -30,5 +31,6 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     interrupts::run(suite, board, resource);
     timing::run(suite, board, resource);
     cpus::stop_all(board);
+    quota::run(suite, resource);
     lifecycle::run(suite, resource);
 }
