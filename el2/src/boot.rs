@@ -206,6 +206,7 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
         spin_table::take_all(&sys.platform, sys.monitor);
     }
     CPUS[0].set_power(Power::On);
+    heap::start_quota();
     log::info!(
         "entering the host at {:#x} (DTB at {:#x})",
         host.entry,

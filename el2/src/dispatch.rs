@@ -1,11 +1,10 @@
 //! Service-call dispatch (docs/abi.md §2): decode the function ID in w0, run the
 //! call with x1..x6, and put the status and outputs in x0..x2. Registers
-//! x3..x30 are left as the host had them. Every call's allocations are
-//! charged to the host (`heap::charged`).
+//! x3..x30 are left as the host had them.
 
 use crate::calls::{guest, port, vcpu};
 use crate::trapframe::TrapFrame;
-use crate::{heap, info, objects};
+use crate::{info, objects};
 use syscalls::ids::*;
 use syscalls::{Rights, Status, ZxResult};
 
@@ -60,16 +59,8 @@ pub fn service_call(frame: &mut TrapFrame) {
     let a = [
         frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5], frame.x[6],
     ];
-    match heap::charged(|| call(id, a)) {
-        Some(reply) => frame.set_result(reply.status.into_raw(), reply.out[0], reply.out[1]),
-        None => frame.x[0] = SMCCC_NOT_SUPPORTED as u64,
-    }
-}
-
-/// Runs the call `id` with the arguments `a`; None for an unknown ID.
-fn call(id: u32, a: [u64; 6]) -> Option<Reply> {
     let handle = a[0] as u32;
-    Some(match id {
+    let reply: Reply = match id {
         HANDLE_CLOSE => objects::close(handle).into(),
         HANDLE_DUPLICATE => objects::duplicate(handle, Rights::from_bits(a[1] as u32))
             .map(u64::from)
@@ -91,6 +82,10 @@ fn call(id: u32, a: [u64; 6]) -> Option<Reply> {
         PORT_CREATE => port::create(a[0]).into(),
         PORT_WAIT => port::wait(handle, a[1] as i64, a[2]).into(),
         PORT_QUEUE => port::queue(handle, a[1]).into(),
-        _ => return None,
-    })
+        _ => {
+            frame.x[0] = SMCCC_NOT_SUPPORTED as u64;
+            return;
+        }
+    };
+    frame.set_result(reply.status.into_raw(), reply.out[0], reply.out[1]);
 }

@@ -2,12 +2,14 @@
 //! after the image, serving objects and stage-2 tables, and the host's
 //! quota on it (docs/abi.md §3, "Memory").
 //!
-//! Every service call runs [`charged`]: while it does, an allocation that
-//! would leave less than [`MONITOR_RESERVE`] bytes free fails (returns
-//! null), so the host's objects can never take the heap's last MiB, which
-//! stays for the monitor. Code reachable from a call allocates only
-//! fallibly (`try_reserve`, [`try_arc`]) and turns a failure into
-//! ZX_ERR_NO_MEMORY before it changes anything.
+//! Once the host runs ([`start_quota`], at the end of boot), every
+//! allocation is made for the host, by one of its calls: one that would
+//! leave less than [`MONITOR_RESERVE`] bytes free fails (returns null), so
+//! the host's objects can never take the heap's last MiB, which stays for
+//! the monitor. Code reachable from a call allocates only fallibly
+//! (`try_reserve`, [`try_arc`]) and turns a failure into ZX_ERR_NO_MEMORY
+//! before it changes anything. The check costs nothing on the paths that
+//! do not allocate.
 
 use crate::percpu;
 use crate::platform::MAX_CPUS;
@@ -26,8 +28,10 @@ struct MonitorHeap {
     heap: Mutex<Heap<33>>,
 }
 
-/// Per CPU: the running code allocates for the host (inside [`charged`]).
-static CHARGING: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// Set once the host runs: allocations are the host's from then on.
+static QUOTA: AtomicBool = AtomicBool::new(false);
+/// Per CPU: inside [`try_arc`]'s allocation of the Arc itself.
+static EXEMPT: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
 #[global_allocator]
 static HEAP: MonitorHeap = MonitorHeap {
@@ -48,11 +52,12 @@ fn free_of(heap: &Heap<33>) -> usize {
 }
 
 // SAFETY: allocation and deallocation go to the buddy allocator under its
-// lock; the only addition is that a charged allocation may fail.
+// lock; the only addition is that an allocation under the quota may fail.
 unsafe impl GlobalAlloc for MonitorHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let mut heap = self.heap.lock();
-        if CHARGING[percpu::current()].load(Ordering::Relaxed)
+        if QUOTA.load(Ordering::Relaxed)
+            && !EXEMPT[percpu::current()].load(Ordering::Relaxed)
             && free_of(&heap) < block_size(layout) + MONITOR_RESERVE
         {
             return null_mut();
@@ -79,26 +84,17 @@ pub fn free_bytes() -> u64 {
     free_of(&HEAP.heap.lock()) as u64
 }
 
-/// Runs `f` with this CPU's allocations charged to the host (or, when
-/// `charging` is false, not), then puts the previous mode back.
-fn with_charging<R>(charging: bool, f: impl FnOnce() -> R) -> R {
-    let flag = &CHARGING[percpu::current()];
-    let before = flag.swap(charging, Ordering::Relaxed);
-    let result = f();
-    flag.store(before, Ordering::Relaxed);
-    result
-}
-
-/// Runs a service call: its allocations fail rather than enter the reserve.
-pub fn charged<R>(f: impl FnOnce() -> R) -> R {
-    with_charging(true, f)
+/// From now on (the host is about to run) allocations stay out of the
+/// reserve.
+pub fn start_quota() {
+    QUOTA.store(true, Ordering::Release);
 }
 
 /// `Arc::new(value)`, or NO_MEMORY when the heap has no room for it above
 /// the reserve (Arc has no fallible constructor on stable Rust): a block
 /// of the Arc's size is taken and given back first, so the Arc's own
-/// allocation, made outside the charge, cannot fail for want of memory.
-/// It can at most dip into the reserve by what other CPUs take in between.
+/// allocation, exempt from the quota, cannot fail for want of memory. It
+/// can at most dip into the reserve by what other CPUs take in between.
 pub fn try_arc<T>(value: T) -> ZxResult<Arc<T>> {
     let counts = Layout::new::<[AtomicUsize; 2]>();
     let (inner, _) = counts.extend(Layout::new::<T>()).map_err(|_| Status::NO_MEMORY)?;
@@ -111,5 +107,9 @@ pub fn try_arc<T>(value: T) -> ZxResult<Arc<T>> {
         }
         HEAP.dealloc(probe, inner);
     }
-    Ok(with_charging(false, || Arc::new(value)))
+    let exempt = &EXEMPT[percpu::current()];
+    exempt.store(true, Ordering::Relaxed);
+    let arc = Arc::new(value);
+    exempt.store(false, Ordering::Relaxed);
+    Ok(arc)
 }
