@@ -5,10 +5,15 @@
 //! Everything else belongs to the host and is left pending for it. Only
 //! these few registers are touched, so the host's own GIC configuration is
 //! never reset.
+//!
+//! A kick SGI is sent only to a CPU that runs a vCPU, and at most one is on
+//! its way to a CPU at a time ([`kick_cpu`]); a CPU ending a run first stops
+//! taking kicks and then waits for the one on its way, if any, and consumes
+//! it ([`refuse_kicks`]), so the monitor's SGI never reaches the host.
 
 use crate::percpu;
 use crate::platform::{Gic, GicVersion, MAX_CPUS};
-use crate::system;
+use crate::{system, time};
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
@@ -24,6 +29,20 @@ const GICR_SGI_BASE: u64 = 0x1_0000;
 /// GICv3: each CPU's redistributor SGI_base; GICv2: each CPU's interface mask.
 static SGI_FRAME: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static V2_TARGET: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
+
+/// Per CPU: whether it takes kicks, and whether one is on its way to it.
+static KICKS: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(REFUSED) }; MAX_CPUS];
+/// In the host (or parked): no kick is sent.
+const REFUSED: u8 = 0;
+/// Running a vCPU: the next kick sends the SGI.
+const TAKEN: u8 = 1;
+/// Running a vCPU, with a kick SGI sent and not yet acknowledged: further
+/// kicks send nothing, that SGI makes the CPU look at them.
+const OWED: u8 = 2;
+/// How long a CPU ending a run waits for a kick SGI still on its way; only
+/// a sender stalled between marking and sending it takes that long, and
+/// then a late SGI is consumed at the next run or zx_port_wait.
+const KICK_DRAIN_NS: i64 = 20_000_000;
 
 fn gic() -> Option<&'static Gic> {
     system::get().platform.gic.as_ref()
@@ -213,7 +232,39 @@ pub fn restore(saved: Option<Saved>) {
     }
 }
 
-/// Sends the kick SGI to `cpu`.
+/// This CPU is about to run a vCPU: other CPUs may kick it from now on.
+pub fn take_kicks() {
+    KICKS[percpu::current()].store(TAKEN, Ordering::SeqCst);
+}
+
+/// This CPU's run ends (its CPU interface still open): no more kicks are
+/// sent to it, and one already on its way is waited for and consumed, so
+/// it never reaches the host.
+pub fn refuse_kicks() {
+    if KICKS[percpu::current()].swap(REFUSED, Ordering::SeqCst) != OWED {
+        return;
+    }
+    let deadline = time::now_ns().saturating_add(KICK_DRAIN_NS);
+    while take_monitor_irq() != Some(KICK_SGI) && time::now_ns() < deadline {
+        core::hint::spin_loop();
+    }
+}
+
+/// Makes `cpu` look at the kick flag and pending interrupts of the vCPU it
+/// runs: sends it the kick SGI, unless it runs none any more (it sees them
+/// at its next enter) or an SGI is already on its way (that one makes it
+/// look, after the caller's changes).
+pub fn kick_cpu(cpu: usize) {
+    if KICKS[cpu]
+        .compare_exchange(TAKEN, OWED, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+    {
+        send_kick(cpu);
+    }
+}
+
+/// Sends the kick SGI to `cpu` (a running vCPU's through [`kick_cpu`], or a
+/// parked CPU to start).
 pub fn send_kick(cpu: usize) {
     let Some(g) = gic() else { return };
     match g.version {
@@ -282,6 +333,11 @@ pub fn take_monitor_irq() -> Option<u32> {
         // pending again for the host.
         set_pending(id);
         return None;
+    }
+    if id == KICK_SGI {
+        // Acknowledged: the next kick may send another (a late one, after
+        // the run ended, leaves the CPU refusing kicks).
+        let _ = KICKS[percpu::current()].compare_exchange(OWED, TAKEN, Ordering::SeqCst, Ordering::SeqCst);
     }
     Some(id)
 }

@@ -171,6 +171,7 @@ impl Vcpu {
         self.running_on.store(percpu::current(), Ordering::SeqCst);
         let host_gic = irq::open_cpu_interface();
         irq::rearm();
+        irq::take_kicks();
         let result = world::with_guest(world, |world, fp| {
             if let Some(vgic) = vgic {
                 interrupts.load(vgic, &self.pending);
@@ -221,6 +222,7 @@ impl Vcpu {
             }
             result
         });
+        irq::refuse_kicks();
         irq::restore(host_gic);
         self.running_on.store(NOT_RUNNING, Ordering::SeqCst);
         result
@@ -305,7 +307,7 @@ impl Vcpu {
     fn notify(&self) {
         let cpu = self.running_on.load(Ordering::SeqCst);
         if cpu != NOT_RUNNING && cpu != percpu::current() {
-            irq::send_kick(cpu);
+            irq::kick_cpu(cpu);
         }
     }
 

@@ -1,6 +1,6 @@
 //! zx_port_create, zx_port_wait, zx_port_queue.
 
-use crate::heap;
+use crate::{heap, irq};
 use crate::hostmem::HostBuf;
 use crate::objects::{self, new_koid, Object};
 use crate::port::Port;
@@ -26,7 +26,8 @@ pub fn queue(port: u32, packet: u64) -> ZxResult {
 
 /// zx_port_wait(port, deadline, packet): `deadline` is absolute monotonic
 /// time in ns; one in the past polls. While waiting, a pending host
-/// interrupt ends the call with INTERNAL_INTR_RETRY (the client retries).
+/// interrupt ends the call with INTERNAL_INTR_RETRY (the client retries);
+/// one of the monitor's own is consumed.
 pub fn wait(port: u32, deadline: i64, packet: u64) -> ZxResult {
     let p = objects::get_as(port, Rights::READ, Object::port)?;
     let packet = HostBuf::new(packet, PortPacket::SIZE, true)?;
@@ -39,6 +40,10 @@ pub fn wait(port: u32, deadline: i64, packet: u64) -> ZxResult {
             return Err(Status::TIMED_OUT);
         }
         if time::host_interrupt_pending() {
+            // A kick SGI that came after its run ended is the monitor's.
+            if irq::take_monitor_irq().is_some() {
+                continue;
+            }
             return Err(Status::INTERNAL_INTR_RETRY);
         }
         core::hint::spin_loop();

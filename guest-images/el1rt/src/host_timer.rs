@@ -6,6 +6,8 @@
 //! guest runs (docs/abi.md §2: long calls return ZX_ERR_INTERNAL_INTR_RETRY and
 //! the client takes the interrupt); the VMM ticks with it. Only the timer's
 //! PPI is touched at the GIC, never the monitor's (SGI 15, PPI 25, PPI 26).
+//! [`CpuInterface`] opens this CPU's GIC interface on its own, for tests
+//! that look at what is pending at it.
 
 use crate::platform::Board;
 use crate::{reason, Reason};
@@ -189,19 +191,101 @@ enum Gic {
     },
 }
 
-/// The CPU interface's settings before the test opened it.
+/// The CPU interface's settings before it was opened.
 #[derive(Clone, Copy)]
 struct Saved {
     pmr: u64,
     enable: u64,
 }
 
+/// This CPU's interface to the physical GIC, opened (priority mask 0xff,
+/// group 1 enabled) until dropped, which puts the settings back. PSTATE's
+/// IRQ mask is left as it is: with IRQs masked a pending interrupt is only
+/// signalled, which is what the monitor sees of it (docs/abi.md §2).
+pub struct CpuInterface {
+    gic: Gic,
+    saved: Saved,
+}
+
+impl CpuInterface {
+    pub fn open(board: &Board) -> Result<CpuInterface, Reason> {
+        let fdt = board
+            .fdt()
+            .ok_or_else(|| reason(format_args!("x0 does not point at a valid DTB")))?;
+        let gic = find_gic(&fdt, board.gic_version == 3)?;
+        let saved = match gic {
+            Gic::V3 { .. } => {
+                let sre: u64;
+                // SAFETY: ICC_SRE_EL1.SRE = 1 selects the system-register CPU
+                // interface at EL1 (the monitor enables EL1 access to it).
+                unsafe {
+                    asm!("mrs {0}, s3_0_c12_c12_5", "orr {0}, {0}, #1", "msr s3_0_c12_c12_5, {0}",
+                         "isb", "mrs {0}, s3_0_c12_c12_5", out(reg) sre)
+                };
+                if sre & 1 != 1 {
+                    return Err(reason(format_args!("ICC_SRE_EL1.SRE stays 0")));
+                }
+                let (pmr, enable): (u64, u64);
+                // SAFETY: reads ICC_PMR_EL1 and ICC_IGRPEN1_EL1, then opens the
+                // priority mask and enables group 1 on this CPU's interface;
+                // `Drop` puts both back.
+                unsafe {
+                    asm!("mrs {0}, s3_0_c4_c6_0", "mrs {1}, s3_0_c12_c12_7",
+                         "msr s3_0_c4_c6_0, {2}", "msr s3_0_c12_c12_7, {3}", "isb",
+                         out(reg) pmr, out(reg) enable, in(reg) 0xffu64, in(reg) 1u64)
+                };
+                Saved { pmr, enable }
+            }
+            Gic::V2 { dist, cpu } => {
+                mmio_write(dist, mmio_read(dist) | 0b11);
+                let saved = Saved {
+                    pmr: mmio_read(cpu + 0x4).into(),
+                    enable: mmio_read(cpu).into(),
+                };
+                mmio_write(cpu + 0x4, 0xff);
+                mmio_write(cpu, saved.enable as u32 | 1);
+                saved
+            }
+        };
+        Ok(CpuInterface { gic, saved })
+    }
+
+    /// Whether the private interrupt (SGI or PPI) `intid` is pending at
+    /// this CPU: its GICR_ISPENDR0 (GICv3) or banked GICD_ISPENDR0 (GICv2) bit.
+    pub fn private_pending(&self, intid: u32) -> bool {
+        let ispendr0 = match self.gic {
+            Gic::V3 { sgi } => sgi + 0x200,
+            Gic::V2 { dist, .. } => dist + 0x200,
+        };
+        mmio_read(ispendr0) & (1 << (intid % 32)) != 0
+    }
+}
+
+impl Drop for CpuInterface {
+    fn drop(&mut self) {
+        let s = self.saved;
+        match self.gic {
+            Gic::V3 { .. } => {
+                // SAFETY: puts back ICC_PMR_EL1 and ICC_IGRPEN1_EL1 as they
+                // were before `open`.
+                unsafe {
+                    asm!("msr s3_0_c4_c6_0, {}", "msr s3_0_c12_c12_7, {}", "isb",
+                         in(reg) s.pmr, in(reg) s.enable)
+                };
+            }
+            Gic::V2 { cpu, .. } => {
+                mmio_write(cpu + 0x4, s.pmr as u32);
+                mmio_write(cpu, s.enable as u32);
+            }
+        }
+    }
+}
+
 /// The host's timer, ticking until dropped; dropping it masks IRQs again,
 /// stops the timer, disables its PPI and puts the CPU interface back.
 pub struct HostTimer {
-    gic: Gic,
+    interface: CpuInterface,
     intid: u32,
-    saved: Saved,
 }
 
 /// The non-secure EL1 physical timer's INTID: entry 1 of the timer node's
@@ -311,55 +395,24 @@ pub fn start(board: &Board, period: u64) -> Result<HostTimer, Reason> {
             "the DTB names PPI {intid} for the EL1 physical timer, which the monitor or guests own"
         )));
     }
-    let gic = find_gic(&fdt, board.gic_version == 3)?;
+    let interface = CpuInterface::open(board)?;
     let bit = 1u32 << intid;
-    let saved = match gic {
+    let regs = match interface.gic {
         Gic::V3 { sgi } => {
-            let sre: u64;
-            // SAFETY: ICC_SRE_EL1.SRE = 1 selects the system-register CPU
-            // interface at EL1 (the monitor enables EL1 access to it).
-            unsafe {
-                asm!("mrs {0}, s3_0_c12_c12_5", "orr {0}, {0}, #1", "msr s3_0_c12_c12_5, {0}",
-                     "isb", "mrs {0}, s3_0_c12_c12_5", out(reg) sre)
-            };
-            if sre & 1 != 1 {
-                return Err(reason(format_args!("ICC_SRE_EL1.SRE stays 0")));
-            }
             mmio_write(sgi + 0x80, mmio_read(sgi + 0x80) | bit);
-            set_priority(sgi + 0x400, intid);
-            mmio_write(sgi + 0x280, bit);
-            mmio_write(sgi + 0x100, bit);
-            let (pmr, enable): (u64, u64);
-            // SAFETY: reads ICC_PMR_EL1 and ICC_IGRPEN1_EL1, then opens the
-            // priority mask and enables group 1 on this CPU's interface;
-            // `Drop` puts both back.
-            unsafe {
-                asm!("mrs {0}, s3_0_c4_c6_0", "mrs {1}, s3_0_c12_c12_7",
-                     "msr s3_0_c4_c6_0, {2}", "msr s3_0_c12_c12_7, {3}", "isb",
-                     out(reg) pmr, out(reg) enable, in(reg) 0xffu64, in(reg) 1u64)
-            };
-            Saved { pmr, enable }
+            sgi
         }
-        Gic::V2 { dist, cpu } => {
-            mmio_write(dist, mmio_read(dist) | 0b11);
-            set_priority(dist + 0x400, intid);
-            mmio_write(dist + 0x280, bit);
-            mmio_write(dist + 0x100, bit);
-            let saved = Saved {
-                pmr: mmio_read(cpu + 0x4).into(),
-                enable: mmio_read(cpu).into(),
-            };
-            mmio_write(cpu + 0x4, 0xff);
-            mmio_write(cpu, saved.enable as u32 | 1);
-            saved
-        }
+        Gic::V2 { dist, .. } => dist,
     };
+    set_priority(regs + 0x400, intid);
+    mmio_write(regs + 0x280, bit);
+    mmio_write(regs + 0x100, bit);
     IRQ.intid.store(intid.into(), Ordering::SeqCst);
     IRQ.period.store(period, Ordering::SeqCst);
     IRQ.ticks.store(0, Ordering::SeqCst);
     IRQ.others.store(0, Ordering::SeqCst);
     IRQ.last_other.store(0, Ordering::SeqCst);
-    let (mode, gicc) = match gic {
+    let (mode, gicc) = match interface.gic {
         Gic::V3 { .. } => (3, 0),
         Gic::V2 { cpu, .. } => (2, cpu),
     };
@@ -371,7 +424,7 @@ pub fn start(board: &Board, period: u64) -> Result<HostTimer, Reason> {
         asm!("msr cntp_tval_el0, {}", "msr cntp_ctl_el0, {}", "isb", "msr daifclr, #2",
              in(reg) period, in(reg) 1u64)
     };
-    Ok(HostTimer { gic, intid, saved })
+    Ok(HostTimer { interface, intid })
 }
 
 impl HostTimer {
@@ -399,25 +452,12 @@ impl Drop for HostTimer {
         // SAFETY: masks IRQs, then stops the host's own timer.
         unsafe { asm!("msr daifset, #2", "msr cntp_ctl_el0, xzr", "isb") };
         let bit = 1u32 << self.intid;
-        let s = self.saved;
-        match self.gic {
-            Gic::V3 { sgi } => {
-                mmio_write(sgi + 0x180, bit);
-                mmio_write(sgi + 0x280, bit);
-                // SAFETY: puts back ICC_PMR_EL1 and ICC_IGRPEN1_EL1 as they
-                // were before `start`.
-                unsafe {
-                    asm!("msr s3_0_c4_c6_0, {}", "msr s3_0_c12_c12_7, {}", "isb",
-                         in(reg) s.pmr, in(reg) s.enable)
-                };
-            }
-            Gic::V2 { dist, cpu } => {
-                mmio_write(dist + 0x180, bit);
-                mmio_write(dist + 0x280, bit);
-                mmio_write(cpu + 0x4, s.pmr as u32);
-                mmio_write(cpu, s.enable as u32);
-            }
-        }
+        let regs = match self.interface.gic {
+            Gic::V3 { sgi } => sgi,
+            Gic::V2 { dist, .. } => dist,
+        };
+        mmio_write(regs + 0x180, bit);
+        mmio_write(regs + 0x280, bit);
         IRQ.mode.store(0, Ordering::SeqCst);
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod fixture;
 mod fp;
 mod interrupts;
 mod io;
+mod kick_race;
 mod lifecycle;
 mod other_cpu;
 mod quota;
@@ -30,6 +31,7 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     other_cpu::run(suite, board, resource);
     interrupts::run(suite, board, resource);
     timing::run(suite, board, resource);
+    kick_race::run(suite, board, resource);
     cpus::stop_all(board);
     quota::run(suite, resource);
     lifecycle::run(suite, resource);

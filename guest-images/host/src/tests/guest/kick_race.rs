@@ -1,0 +1,103 @@
+//! The monitor's kick SGI never reaches the host (docs/abi.md §2, issue 16
+//! item 7): CPU 1 kicks the main CPU's vCPU without pause while the main
+//! CPU enters it again and again (a guest that exits at once), so kicks
+//! race with the ends of enters. After every enter SGI 15 must not be
+//! pending at the main CPU, no enter may return INTERNAL_INTR_RETRY (there
+//! is no host interrupt), and at the end a zx_port_wait with a short
+//! deadline times out. The host's CPU interface is open with IRQs masked,
+//! so a stray SGI 15 would be signalled to it.
+
+use super::fixture::*;
+use crate::cpus;
+use crate::ensure;
+use crate::guest_code;
+use crate::platform::Board;
+use crate::suite::{Suite, TestResult};
+use core::sync::atomic::{AtomicBool, Ordering};
+use el1rt::host_timer::CpuInterface;
+use syscalls::client::{hvc_raw, port_create, vcpu_kick};
+use syscalls::port::PortPacket;
+use syscalls::{ids, Handle, Status};
+
+/// The CPU that kicks.
+const KICKER: usize = 1;
+const ENTERS: u32 = 3000;
+const KICK_SGI: u32 = 15;
+/// zx_port_wait's deadline at the end: 2 ms from now.
+const WAIT_NS: i64 = 2_000_000;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
+    suite.run("guest_kicks_racing_enters_never_reach_the_host", || {
+        kicks_racing_enters(board, resource)
+    });
+}
+
+/// CPU 1: kicks `vcpu` until told to stop; the job's result is the number
+/// of kicks (negative: a kick failed with that status).
+fn kick_until_stopped(vcpu: usize) -> i32 {
+    let vcpu = Handle::from_raw(vcpu as u32);
+    let mut kicks = 0;
+    while !STOP.load(Ordering::SeqCst) {
+        if let Err(s) = vcpu_kick(vcpu) {
+            return s.into_raw();
+        }
+        kicks += 1;
+        // A little slack between kicks, different each time, so that they
+        // land at every point of the other CPU's enters.
+        for _ in 0..kicks % 64 {
+            core::hint::spin_loop();
+        }
+    }
+    kicks
+}
+
+/// One zx_vcpu_enter, not retried: its status.
+fn enter_once(vcpu: Handle, packet: &mut PortPacket) -> Status {
+    let args = [vcpu.raw().into(), packet as *mut PortPacket as u64, 0, 0, 0, 0];
+    // SAFETY: `packet` is a PortPacket the monitor may write.
+    unsafe { hvc_raw(ids::VCPU_ENTER, args) }.status()
+}
+
+fn kicks_racing_enters(board: &Board, resource: Handle) -> TestResult {
+    cpus::start(board, KICKER)?;
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::vcpu_exit_loop())?;
+    let port = Owned(ok("port_create", port_create(0))?);
+    let interface = CpuInterface::open(board)?;
+    STOP.store(false, Ordering::SeqCst);
+    cpus::run_on(KICKER, kick_until_stopped, fx.vcpu().raw() as usize);
+    let mut packet = PortPacket::default();
+    let (mut canceled, mut strays) = (0, 0);
+    let mut failure = None;
+    for i in 0..ENTERS {
+        match enter_once(fx.vcpu(), &mut packet) {
+            Status::OK => {}
+            Status::CANCELED => canceled += 1,
+            s => {
+                failure = Some(crate::why!("enter {i}: got {s}, want ZX_OK or ZX_ERR_CANCELED"));
+                break;
+            }
+        }
+        if interface.private_pending(KICK_SGI) {
+            strays += 1;
+        }
+    }
+    STOP.store(true, Ordering::SeqCst);
+    let kicks = cpus::wait_job(KICKER, 10_000).ok_or_else(|| crate::why!("CPU {KICKER} did not stop kicking"))?;
+    // Late SGIs have had time to arrive; none may be left for the host.
+    let wait = port_wait_raw(port.h(), now_ns() + WAIT_NS, &mut packet as *mut PortPacket as u64);
+    let pending_at_end = interface.private_pending(KICK_SGI);
+    drop(interface);
+    if let Some(why) = failure {
+        return Err(why);
+    }
+    ensure!(kicks > 0, "CPU {KICKER}: vcpu_kick failed with status {kicks} (or never kicked)");
+    ensure!(canceled > 0, "no enter of {ENTERS} was canceled by CPU {KICKER}'s {kicks} kicks");
+    ensure!(
+        strays == 0,
+        "SGI 15 was pending at the host after {strays} of {ENTERS} enters ({canceled} canceled, {kicks} kicks)"
+    );
+    ensure!(!pending_at_end, "SGI 15 pending at the host at the end");
+    expect_status("port_wait(2 ms, empty port) after the kicks", wait, Status::TIMED_OUT)
+}
