@@ -183,6 +183,25 @@ check_log() {
     fi
 }
 
+# check_guest_flood NAME: the suite's guest_unmapped_access_flood guest
+# (its koid in the `flood: guest KOID` line) made thousands of exits the
+# monitor warns about; it logs the first 10 and, when the guest goes, one
+# line with the number it suppressed (el2/src/ratelimit.rs).
+check_guest_flood() {
+    local log="$LOGS/$1.log" koid lines
+    koid=$(tr -d '\r' <"$log" | sed -n 's/^flood: guest \([0-9]*\) made .*/\1/p' | head -1)
+    if [ -z "$koid" ]; then
+        fail "$1: guest_flood_logs_at_most_11_lines" "no 'flood: guest KOID' line in $log"
+        return
+    fi
+    lines=$(tr -d '\r' <"$log" | grep -c "WARN guest $koid: " || true)
+    if [ "$lines" -le 11 ] && tr -d '\r' <"$log" | grep -qE "WARN guest $koid: [0-9]+ more messages about it suppressed\$"; then
+        pass "$1: guest_flood_logs_at_most_11_lines ($lines)"
+    else
+        fail "$1: guest_flood_logs_at_most_11_lines" "$lines lines about guest $koid in $log, want at most 11 ending with the suppressed count"
+    fi
+}
+
 group_build() {
     ensure_qemu
     ensure_toolchain
@@ -202,17 +221,20 @@ group_unit() {
 group_virt-gicv3-smp4() {
     qemu_virt_cmd 3 4
     suite virt-gicv3-smp4
+    check_guest_flood virt-gicv3-smp4
 }
 
 group_virt-gicv2-smp2-initrd() {
     qemu_virt_cmd 2 2
     suite virt-gicv2-smp2-initrd -initrd "$OUT/host.elf"
+    check_guest_flood virt-gicv2-smp2-initrd
     check_log virt-gicv2-smp2-initrd boot_host_from_initrd 'loaded the host from the initrd'
 }
 
 group_raspi4b() {
     qemu_raspi4b_cmd
     suite raspi4b
+    check_guest_flood raspi4b
     # Without semihosting on raspi4b, only the monitor's PM watchdog reset
     # (with -no-reboot) lets QEMU exit by itself after the host's SYSTEM_OFF.
     if grep -q 'host requested SYSTEM_OFF' "$LOGS/raspi4b.log" && [ "$RC" -eq 0 ]; then

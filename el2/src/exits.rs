@@ -98,10 +98,7 @@ pub fn handle(
         }
         Exit::InstructionAbort { ipa } => {
             counts.count(ExitKind::Other);
-            log::warn!(
-                "guest {}: instruction fetch from unmapped IPA {ipa:#x}",
-                guest.koid
-            );
+            guest.warn(format_args!("instruction fetch from unmapped IPA {ipa:#x}"));
             Flow::Stop(Status::NOT_FOUND)
         }
         Exit::FpSimd => {
@@ -110,12 +107,7 @@ pub fn handle(
         }
         Exit::BadAbort { .. } | Exit::SError | Exit::Other { .. } => {
             counts.count(ExitKind::Other);
-            log::warn!(
-                "guest {}: unhandled exit {:?} at {:#x}",
-                guest.koid,
-                esr,
-                regs.file.pc
-            );
+            guest.warn(format_args!("unhandled exit {:?} at {:#x}", esr, regs.file.pc));
             Flow::Stop(Status::NOT_SUPPORTED)
         }
     }
@@ -124,12 +116,10 @@ pub fn handle(
 fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, len: u64, counts: &ExitCounts) -> Flow {
     let Some(trap) = guest.trap_at(mmio.ipa) else {
         counts.count(ExitKind::Other);
-        log::warn!(
-            "guest {}: access to unmapped IPA {:#x} at {:#x}",
-            guest.koid,
-            mmio.ipa,
-            regs.file.pc
-        );
+        guest.warn(format_args!(
+            "access to unmapped IPA {:#x} at {:#x}",
+            mmio.ipa, regs.file.pc
+        ));
         return Flow::Stop(Status::NOT_FOUND);
     };
     match trap.kind {
@@ -255,12 +245,10 @@ fn system_register(
             }
         }
         _ => {
-            log::warn!(
-                "guest {}: unsupported system register access {} at {:#x}",
-                guest.koid,
-                access,
-                regs.file.pc
-            );
+            guest.warn(format_args!(
+                "unsupported system register access {} at {:#x}",
+                access, regs.file.pc
+            ));
             return Flow::Stop(Status::NOT_SUPPORTED);
         }
     }

@@ -7,6 +7,7 @@ use crate::heap;
 use crate::mappings::{Mapping, Mappings};
 use crate::pagetable::{Attrs, MapError, MemType, PageTable, Regime, Table, TableMemory, ENTRIES};
 use crate::port::{PacketPool, Port};
+use crate::ratelimit::{RateLimit, Verdict};
 use crate::trapmap::TrapMap;
 use crate::system;
 use crate::vmid::VmidAllocator;
@@ -102,6 +103,8 @@ pub struct Guest {
     vcpu_slots: AtomicU8,
     /// Bit i set: vCPU i called PSCI CPU_OFF and has not been entered since.
     vcpus_off: AtomicU8,
+    /// The messages its exits cause (`Guest::warn`).
+    messages: RateLimit,
 }
 
 const _: () = assert!(MAX_VCPUS_PER_GUEST == 8, "vcpu_slots is one byte");
@@ -156,6 +159,7 @@ impl Guest {
             traps: Mutex::new(TrapMap::new()),
             vcpu_slots: AtomicU8::new(0),
             vcpus_off: AtomicU8::new(0),
+            messages: RateLimit::new(),
         };
         // A reused VMID may still have TLB entries of its previous guest.
         tlb::flush_vmid(guest.vttbr());
@@ -334,6 +338,20 @@ impl Guest {
         }
     }
 
+    /// Logs a warning this guest's exits caused, if it has not had its share
+    /// (`ratelimit::FIRST`); the rest are counted and their number said
+    /// when the guest goes.
+    pub fn warn(&self, what: core::fmt::Arguments) {
+        match self.messages.admit() {
+            Verdict::Log => log::warn!("guest {}: {what}", self.koid),
+            Verdict::LogLast => log::warn!(
+                "guest {}: {what} (further messages about this guest are only counted)",
+                self.koid
+            ),
+            Verdict::Suppress => {}
+        }
+    }
+
     /// Bit i set: vCPU i exists and is on, for the guest's PSCI AFFINITY_INFO.
     pub fn vcpus_on(&self) -> u8 {
         self.vcpu_slots.load(Ordering::Acquire) & !self.vcpus_off.load(Ordering::Acquire)
@@ -342,6 +360,10 @@ impl Guest {
 
 impl Drop for Guest {
     fn drop(&mut self) {
+        let suppressed = self.messages.suppressed();
+        if suppressed > 0 {
+            log::warn!("guest {}: {suppressed} more messages about it suppressed", self.koid);
+        }
         self.space.get_mut().tables.destroy(&mut HeapTables);
         tlb::flush_vmid(self.vttbr());
         VMIDS.lock().free(self.vmid);

@@ -195,7 +195,7 @@ impl Vcpu {
                     }
                     ExitKind::SError => {
                         self.exits.count(Counted::Other);
-                        log::warn!("vcpu {}: SError from the guest (ignored)", self.koid);
+                        self.guest.warn(format_args!("vcpu {}: SError (ignored)", self.koid));
                         Flow::Continue
                     }
                     ExitKind::Sync => {
