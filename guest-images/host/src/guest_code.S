@@ -753,6 +753,58 @@ end_snippet wfi_until_timer
     test_complete
 .endm
 
+/* The virtual timer interrupts a guest that spins without ever exiting, x9
+ * rounds: each round sets the deadline x10 ticks ahead and spins until the
+ * handler has run, giving up x11 ticks after the deadline (x6 = TIMED_OUT,
+ * test_failure). The handler adds (entry - deadline) to x20 and keeps the
+ * largest in x22; it masks the timer before its EOI, as Linux does. */
+.macro timer_spin v3
+    mov     x20, #0
+    mov     x22, #0
+    msr     daifclr, #2
+1:  mov     x21, #0
+    isb
+    mrs     x4, cntvct_el0
+    add     x4, x4, x10
+    add     x13, x4, x11
+    msr     cntv_cval_el0, x4
+    mov     x0, #1
+    msr     cntv_ctl_el0, x0
+    isb
+2:  cbnz    x21, 3f
+    mrs     x5, cntvct_el0
+    cmp     x5, x13
+    b.lo    2b
+    mov     x6, #TIMED_OUT
+    test_failure
+3:  subs    x9, x9, #1
+    b.ne    1b
+    test_complete
+    sync_failure_at_0x200
+    .org    0x280
+    isb
+    mrs     x3, cntvct_el0
+    mrs     x4, cntv_cval_el0
+    sub     x3, x3, x4
+    add     x20, x20, x3
+    cmp     x3, x22
+    csel    x22, x3, x22, hi
+    mov     x0, #3                  /* IMASK | ENABLE */
+    msr     cntv_ctl_el0, x0
+    isb
+    ack_irq \v3
+    eoi_irq \v3
+    mov     x21, #1
+    eret
+.endm
+
+snippet timer_spin_v2
+    timer_spin 0
+end_snippet timer_spin_v2
+snippet timer_spin_v3
+    timer_spin 1
+end_snippet timer_spin_v3
+
 snippet timer_wakes_wfi_v2
     timer_wakes_wfi 0
 end_snippet timer_wakes_wfi_v2

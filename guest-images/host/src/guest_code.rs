@@ -79,6 +79,8 @@ snippets!(
     bench_irq_quiet_v3,
     bench_timer_v2,
     bench_timer_v3,
+    timer_spin_v2,
+    timer_spin_v3,
     eight_irqs_v2,
     eight_irqs_v3,
     vcpu_interrupt,
