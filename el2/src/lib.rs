@@ -10,6 +10,7 @@ pub mod handles;
 pub mod hostload;
 pub mod inject;
 pub mod mappings;
+pub mod once;
 pub mod pagetable;
 pub mod placement;
 pub mod platform;

@@ -366,6 +366,36 @@ snippet unmapped_access
     test_complete
 end_snippet unmapped_access
 
+/* The vector at 0x200 (current EL with SP_ELx, synchronous) for guests
+ * that expect an exception: x7 = ESR_EL1, x8 = ELR_EL1, x9 = FAR_EL1, then
+ * test_complete. */
+.macro sync_report_at_0x200
+    .org    0x200
+    mrs     x7, esr_el1
+    mrs     x8, elr_el1
+    mrs     x9, far_el1
+    test_complete
+.endm
+
+/* A branch to IPA 0x20000000, neither RAM nor a trap: the fetch is a
+ * prefetch abort at the guest's EL1 (sync_report_at_0x200). */
+snippet fetch_unmapped
+    movz    x1, #0x2000, lsl #16
+    br      x1
+    sync_report_at_0x200
+end_snippet fetch_unmapped
+
+/* A read of PMCCNTR_EL0, a register guests do not have (the monitor traps
+ * the PMU): UNDEFINED at the guest's EL1 (sync_report_at_0x200); x2 = the
+ * address of the MRS. */
+snippet undefined_sysreg
+    adr     x2, 1f
+1:  mrs     x3, pmccntr_el0
+    mov     x6, #0x55
+    test_failure
+    sync_report_at_0x200
+end_snippet undefined_sysreg
+
 /* A load from guest RAM at 0x20000 (unmapped by the test first). */
 snippet scratch_load
     mov     x1, #SCRATCH_ADDR

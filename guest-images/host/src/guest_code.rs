@@ -65,6 +65,8 @@ snippets!(
     enable_mmu,
     disable_mmu,
     unmapped_access,
+    fetch_unmapped,
+    undefined_sysreg,
     scratch_load,
     trap_load,
     mem_trap_store_pair,

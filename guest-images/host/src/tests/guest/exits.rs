@@ -32,6 +32,10 @@ pub fn run(suite: &mut Suite, resource: Handle) {
         let fx = Fixture::new(resource, GUEST_RAM, guest_code::unmapped_access())?;
         expect_enter(fx.vcpu(), Status::NOT_FOUND)
     });
+    suite.run("guest_fetch_from_unmapped_ipa_is_a_prefetch_abort", || {
+        fetch_unmapped(resource)
+    });
+    suite.run("guest_unknown_sysreg_is_undefined", || undefined_sysreg(resource));
     suite.run("guest_bell_read", || bell_read(resource));
     suite.run("guest_mem_trap_no_syndrome", || {
         let fx = Fixture::new(resource, GUEST_RAM, guest_code::mem_trap_store_pair())?;
@@ -150,6 +154,41 @@ fn hvc_unknown(resource: Handle) -> TestResult {
         "the handle the guest passed to 0xc6000001",
         object_get_info_handle_basic(witness.h()),
     )?;
+    Ok(())
+}
+
+/// A fetch from an IPA neither mapped nor trapped: a prefetch abort at the
+/// guest's EL1 (EC 0x21, IFSC 0x10, FAR_EL1 and ELR_EL1 the target), and
+/// the guest goes on in its handler (docs/abi.md §5).
+fn fetch_unmapped(resource: Handle) -> TestResult {
+    const TARGET: u64 = 0x2000_0000;
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::fetch_unmapped())?;
+    enter_and_clean_exit(fx.vcpu())?;
+    let s = read_state(fx.vcpu())?;
+    let (esr, elr, far) = (s.x[7], s.x[8], s.x[9]);
+    ensure!(
+        esr >> 26 == 0x21 && esr & 0x3f == 0x10,
+        "ESR_EL1 {esr:#x}: want EC 0x21 (instruction abort, same EL) with IFSC 0x10"
+    );
+    ensure!(
+        elr == TARGET && far == TARGET,
+        "ELR_EL1 {elr:#x} FAR_EL1 {far:#x}, want both {TARGET:#x}"
+    );
+    Ok(())
+}
+
+/// A register the monitor neither emulates nor passes through (PMCCNTR_EL0:
+/// guests have no PMU): UNDEFINED (EC 0) at the MRS, and the guest goes on.
+fn undefined_sysreg(resource: Handle) -> TestResult {
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::undefined_sysreg())?;
+    enter_and_clean_exit(fx.vcpu())?;
+    let s = read_state(fx.vcpu())?;
+    let (esr, elr, mrs) = (s.x[7], s.x[8], s.x[2]);
+    ensure!(
+        esr >> 26 == 0 && esr & (1 << 25) != 0,
+        "ESR_EL1 {esr:#x}: want EC 0 (unknown reason) with IL"
+    );
+    ensure!(elr == mrs, "ELR_EL1 {elr:#x}, want the MRS at {mrs:#x}");
     Ok(())
 }
 
