@@ -12,7 +12,7 @@ use syscalls::port::{PacketGuestBell, PacketGuestMem, PacketGuestVcpu, PortPacke
 use syscalls::Status;
 use vcpu::esr::Esr;
 use vcpu::exit::{decode, Exit, Mmio};
-use vcpu::psci::{affinity_info, guest_psci, PsciAction};
+use vcpu::psci::{self, affinity_info, guest_psci, PsciAction};
 use vcpu::regs::GuestRegs;
 use vcpu::sysreg::{SysReg, SysRegAccess};
 
@@ -209,7 +209,14 @@ fn call(guest: &Guest, vcpu_index: usize, regs: &mut GuestRegs, imm: u16, pc_ste
             Flow::Continue
         }
         PsciAction::CpuOn { target, entry, .. } => {
-            regs.set_reg(0, 0);
+            let claimed = psci::vcpu_index(target)
+                .ok_or(syscalls::psci::INVALID_PARAMETERS)
+                .and_then(|index| guest.claim_startup(index));
+            if let Err(status) = claimed {
+                regs.set_reg(0, status as u64);
+                return Flow::Continue;
+            }
+            regs.set_reg(0, syscalls::psci::SUCCESS as u64);
             Flow::Packet(PortPacket::new_guest_vcpu(
                 0,
                 PacketGuestVcpu::startup(target, entry),

@@ -258,6 +258,35 @@ snippet psci_cpu_on
     test_complete
 end_snippet psci_cpu_on
 
+/* One PSCI CPU_ON_64 call through HVC (entry 0x1000, context 7) of
+ * `target`: x0 = the result. */
+.macro cpu_on target
+    movz    x0, #0xC400, lsl #16
+    movk    x0, #0x0003
+    mov     x1, #\target
+    mov     x2, #0x1000
+    mov     x3, #7
+    hvc     #0
+.endm
+
+/* CPU_ON's refusals and its one STARTUP: an Aff1 target (x19) and Aff0 8
+ * (x20), both INVALID_PARAMETERS; vCPU 0 itself (x21, ALREADY_ON); vCPU 1
+ * (a STARTUP packet, then x22 = SUCCESS) and vCPU 1 again before it has
+ * run (x23, ON_PENDING). */
+snippet psci_cpu_on_codes
+    cpu_on  0x100
+    mov     x19, x0
+    cpu_on  8
+    mov     x20, x0
+    cpu_on  0
+    mov     x21, x0
+    cpu_on  1
+    mov     x22, x0
+    cpu_on  1
+    mov     x23, x0
+    test_complete
+end_snippet psci_cpu_on_codes
+
 /* PSCI_VERSION through HVC; x1 = the result. */
 snippet psci_version
     movz    x0, #0x8400, lsl #16

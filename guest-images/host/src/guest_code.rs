@@ -59,6 +59,7 @@ snippets!(
     psci_system_reset,
     psci_cpu_off,
     psci_cpu_on,
+    psci_cpu_on_codes,
     psci_version,
     hvc_unknown_function,
     dc_set_way_ops,

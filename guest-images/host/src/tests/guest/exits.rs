@@ -21,6 +21,7 @@ pub fn run(suite: &mut Suite, resource: Handle) {
         expect_enter(fx.vcpu(), Status::STOP)
     });
     suite.run("guest_psci_cpu_on", || cpu_on(resource));
+    suite.run("guest_psci_cpu_on_refusals", || cpu_on_codes(resource));
     suite.run("guest_psci_version", || psci_version(resource));
     suite.run("guest_psci_affinity_info", || affinity_info(resource));
     suite.run("guest_hvc_unknown_function", || hvc_unknown(resource));
@@ -74,6 +75,39 @@ fn cpu_on(resource: Handle) -> TestResult {
     ensure!(
         x1 == 0,
         "CPU_ON returned {x1:#x} to the guest, want 0 (SUCCESS)"
+    );
+    Ok(())
+}
+
+/// CPU_ON returns what docs/abi.md §5 says, with a STARTUP packet only for
+/// SUCCESS: INVALID_PARAMETERS for targets no vCPU can have, ALREADY_ON for
+/// a vCPU that is on (the caller), ON_PENDING for one already started that
+/// has not run since.
+fn cpu_on_codes(resource: Handle) -> TestResult {
+    const INVALID_PARAMETERS: u64 = -2i64 as u64;
+    const ALREADY_ON: u64 = -4i64 as u64;
+    const ON_PENDING: u64 = -5i64 as u64;
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::psci_cpu_on_codes())?;
+    let p = ok("enter", enter(fx.vcpu()))?;
+    ensure!(
+        p.type_ == PKT_TYPE_GUEST_VCPU && p.guest_vcpu().type_ == PKT_GUEST_VCPU_STARTUP,
+        "the first packet: type {} (guest_vcpu.type {}), want the STARTUP of vCPU 1 and no \
+         packet for the refused calls",
+        p.type_,
+        p.guest_vcpu().type_
+    );
+    ensure!(
+        p.guest_vcpu().startup_id() == 1,
+        "STARTUP for {:#x}, want 1",
+        p.guest_vcpu().startup_id()
+    );
+    enter_and_clean_exit(fx.vcpu())?;
+    let x = read_state(fx.vcpu())?.x;
+    let got = [x[19], x[20], x[21], x[22], x[23]];
+    let want = [INVALID_PARAMETERS, INVALID_PARAMETERS, ALREADY_ON, 0, ON_PENDING];
+    ensure!(
+        got == want,
+        "CPU_ON of 0x100, 8, 0 (itself), 1, 1 returned {got:x?}, want {want:x?}"
     );
     Ok(())
 }
