@@ -3,6 +3,8 @@
 //! WFI/WFE), otherwise a packet or a status for zx_vcpu_enter.
 
 use crate::guest::{Guest, TrapKind};
+use crate::inject::Abort;
+use crate::once::Seen;
 use crate::world::{self, Syndrome, HCR_DC, HCR_TVM};
 use core::sync::atomic::{AtomicU64, Ordering};
 use syscalls::exits::{ExitKind, VcpuExits};
@@ -10,7 +12,7 @@ use syscalls::port::{PacketGuestBell, PacketGuestMem, PacketGuestVcpu, PortPacke
 use syscalls::Status;
 use vcpu::esr::Esr;
 use vcpu::exit::{decode, Exit, Mmio};
-use vcpu::psci::{affinity_info, guest_psci, PsciAction};
+use vcpu::psci::{self, affinity_info, guest_psci, PsciAction};
 use vcpu::regs::GuestRegs;
 use vcpu::sysreg::{SysReg, SysRegAccess};
 
@@ -31,6 +33,8 @@ pub enum Flow {
 
 const SCTLR_M: u64 = 1 << 0;
 const SCTLR_C: u64 = 1 << 2;
+/// What guests did that was UNDEFINED for them, reported once each.
+static REPORTED: Seen<64> = Seen::new();
 /// SMCCC NOT_SUPPORTED, as the guest sees it in x0.
 const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
 
@@ -96,16 +100,33 @@ pub fn handle(
             });
             system_register(guest, vcpu_index, regs, hcr, access)
         }
-        Exit::InstructionAbort { ipa } => {
+        Exit::InstructionAbort { .. } => {
+            // A fetch from an IPA that is neither mapped (executable) nor
+            // something the guest can run: a prefetch abort, as hardware
+            // without a hypervisor gives for a bus error (docs/abi.md §5).
             counts.count(ExitKind::Other);
-            guest.warn(format_args!("instruction fetch from unmapped IPA {ipa:#x}"));
-            Flow::Stop(Status::NOT_FOUND)
+            world::inject_into_guest(&mut regs.file, Abort::Instruction, syndrome.far);
+            Flow::Continue
         }
         Exit::FpSimd => {
             counts.count(ExitKind::FpSimd);
             Flow::LoadFp
         }
-        Exit::BadAbort { .. } | Exit::SError | Exit::Other { .. } => {
+        Exit::Other { ec } => {
+            // An instruction of a feature the guest's CPU does not have
+            // (its ID registers hide it): UNDEFINED, as on such a CPU.
+            counts.count(ExitKind::Other);
+            if REPORTED.first(&format_args!("EC {ec:#x}")) {
+                log::warn!(
+                    "guest {}: instruction with EC {ec:#x} at {:#x} is UNDEFINED for guests (injected; logged once)",
+                    guest.koid,
+                    regs.file.pc
+                );
+            }
+            world::inject_into_guest(&mut regs.file, Abort::Undefined, 0);
+            Flow::Continue
+        }
+        Exit::BadAbort { .. } | Exit::SError => {
             counts.count(ExitKind::Other);
             guest.warn(format_args!("unhandled exit {:?} at {:#x}", esr, regs.file.pc));
             Flow::Stop(Status::NOT_SUPPORTED)
@@ -181,7 +202,14 @@ fn call(guest: &Guest, vcpu_index: usize, regs: &mut GuestRegs, imm: u16, pc_ste
             Flow::Continue
         }
         PsciAction::CpuOn { target, entry, .. } => {
-            regs.set_reg(0, 0);
+            let claimed = psci::vcpu_index(target)
+                .ok_or(syscalls::psci::INVALID_PARAMETERS)
+                .and_then(|index| guest.claim_startup(index));
+            if let Err(status) = claimed {
+                regs.set_reg(0, status as u64);
+                return Flow::Continue;
+            }
+            regs.set_reg(0, syscalls::psci::SUCCESS as u64);
             Flow::Packet(PortPacket::new_guest_vcpu(
                 0,
                 PacketGuestVcpu::startup(target, entry),
@@ -222,7 +250,7 @@ fn system_register(
                 *hcr |= HCR_DC | HCR_TVM;
             }
         }
-        SysReg::IccSgi1r if access.read => return Flow::Stop(Status::INVALID_ARGS),
+        SysReg::IccSgi1r if access.read => return undefined(guest, regs, access),
         SysReg::IccSgi1r => {
             regs.advance_pc(4);
             return sgi(vcpu_index, value);
@@ -244,15 +272,25 @@ fn system_register(
                 *hcr &= !(HCR_DC | HCR_TVM);
             }
         }
-        _ => {
-            guest.warn(format_args!(
-                "unsupported system register access {} at {:#x}",
-                access, regs.file.pc
-            ));
-            return Flow::Stop(Status::NOT_SUPPORTED);
-        }
+        _ => return undefined(guest, regs, access),
     }
     regs.advance_pc(4);
+    Flow::Continue
+}
+
+/// A system register the monitor neither emulates nor passes through:
+/// UNDEFINED in the guest, as on a CPU without it (docs/abi.md §5); the
+/// first access to each register is logged.
+fn undefined(guest: &Guest, regs: &mut GuestRegs, access: SysRegAccess) -> Flow {
+    if REPORTED.first(&access.reg) {
+        log::warn!(
+            "guest {}: {} at {:#x}: the monitor has no such register for guests; UNDEFINED injected (logged once per register)",
+            guest.koid,
+            access,
+            regs.file.pc
+        );
+    }
+    world::inject_into_guest(&mut regs.file, Abort::Undefined, 0);
     Flow::Continue
 }
 

@@ -5,6 +5,7 @@
 use crate::exits::{self, ExitCounts, Flow};
 use crate::guest::Guest;
 use crate::{heap, percpu};
+use crate::timer_line::{self, TimerLine};
 use crate::{irq, timer};
 use crate::system;
 use crate::vgic::Vgic;
@@ -43,7 +44,9 @@ impl InterruptState {
     fn new(vgic: Option<&Vgic>) -> Self {
         let (vmcr, group1) = vgic.map_or((0, true), Vgic::reset_state);
         let num_lrs = vgic.map_or(0, |v| v.interface().num_lrs());
-        Self { lrs: LrTracker::new(num_lrs, group1), vmcr, apr: 0, lrs_loaded: false }
+        let mut lrs = LrTracker::new(num_lrs, group1);
+        lrs.notify_eoi_of(1 << irq::VTIMER_PPI);
+        Self { lrs, vmcr, apr: 0, lrs_loaded: false }
     }
 
     /// Once per enter, before the guest first runs: this vCPU's VMCR,
@@ -72,6 +75,21 @@ impl InterruptState {
         vgic.write_lrs(self.lrs.lrs());
         vgic.set_underflow_irq(fill.needs_underflow_irq);
         self.lrs_loaded = true;
+    }
+
+    /// Whether a list register holds `vector` (only loaded ones can).
+    fn holds(&self, vector: u32) -> bool {
+        self.lrs_loaded && self.lrs.holds(vector)
+    }
+
+    /// After a maintenance interrupt: reads back what the guest did and
+    /// writes the list registers again, which clears the EOI bits of the
+    /// interrupts it deactivated (and so the EOI maintenance interrupt).
+    fn reap(&mut self, vgic: &dyn VirtualInterface) {
+        if self.lrs_loaded {
+            self.sync(vgic);
+            vgic.write_lrs(self.lrs.lrs());
+        }
     }
 
     /// Reads back what the guest did with the loaded list registers.
@@ -176,13 +194,16 @@ impl Vcpu {
             if let Some(vgic) = vgic {
                 interrupts.load(vgic, &self.pending);
             }
-            let mut vtimer_masked = false;
+            let mut vtimer = TimerLine::start(interrupts.holds(irq::VTIMER_PPI));
+            if vtimer.is_quiet() {
+                irq::set_private_enabled(irq::VTIMER_PPI, false);
+            }
             let result = loop {
                 if self.kicked.load(Ordering::Acquire) && self.kicked.swap(false, Ordering::AcqRel) {
                     break Err(Status::CANCELED);
                 }
-                if timer::guest_timer_asserted() {
-                    self.pending.set(irq::VTIMER_PPI);
+                if !vtimer.is_quiet() && timer::guest_timer_asserted() {
+                    self.vtimer_action(vtimer.level(true));
                 }
                 if let Some(vgic) = vgic {
                     interrupts.refill(vgic, &self.pending);
@@ -191,7 +212,7 @@ impl Vcpu {
                 let flow = match kind {
                     ExitKind::Irq | ExitKind::Fiq => {
                         self.exits.count(Counted::Interrupt);
-                        self.physical_interrupt(&mut vtimer_masked)
+                        self.physical_interrupt(&mut vtimer, interrupts, vgic)
                     }
                     ExitKind::SError => {
                         self.exits.count(Counted::Other);
@@ -217,7 +238,7 @@ impl Vcpu {
             if let Some(vgic) = vgic {
                 interrupts.save(vgic);
             }
-            if vtimer_masked {
+            if vtimer.is_quiet() {
                 irq::set_private_enabled(irq::VTIMER_PPI, true);
             }
             result
@@ -228,20 +249,48 @@ impl Vcpu {
         result
     }
 
+    /// Carries out what the virtual timer's line asks for: its physical
+    /// PPI is masked while the guest has the interrupt in hand.
+    fn vtimer_action(&self, action: timer_line::Action) {
+        match action {
+            timer_line::Action::None => {}
+            timer_line::Action::PendAndQuiet => {
+                self.pending.set(irq::VTIMER_PPI);
+                irq::set_private_enabled(irq::VTIMER_PPI, false);
+            }
+            timer_line::Action::Pend => {
+                self.pending.set(irq::VTIMER_PPI);
+            }
+            timer_line::Action::Release => irq::set_private_enabled(irq::VTIMER_PPI, true),
+        }
+    }
+
     /// A physical IRQ made the guest exit: the monitor's own interrupts are
     /// handled here (their effect is seen at the top of the run loop); any
     /// other is the host's, which takes it and retries the enter.
-    fn physical_interrupt(&self, vtimer_masked: &mut bool) -> Flow {
-        // One at a time: a level-triggered one (the underflow maintenance
-        // interrupt) stays asserted until the run loop has refilled the
-        // list registers, so acknowledging in a loop here would never end.
+    fn physical_interrupt(
+        &self,
+        vtimer: &mut TimerLine,
+        interrupts: &mut InterruptState,
+        vgic: Option<&dyn VirtualInterface>,
+    ) -> Flow {
+        // One at a time: a level-triggered one (the maintenance interrupt)
+        // stays asserted until its cause is cleared, so acknowledging in a
+        // loop here would never end.
         match irq::take_monitor_irq() {
             Some(irq::VTIMER_PPI) => {
-                // The guest's virtual timer fired while it ran: inject it and
-                // mask the physical line until the guest's run ends.
-                self.pending.set(irq::VTIMER_PPI);
-                irq::set_private_enabled(irq::VTIMER_PPI, false);
-                *vtimer_masked = true;
+                // The guest's virtual timer fired while it ran.
+                self.vtimer_action(vtimer.level(true));
+                Flow::Continue
+            }
+            Some(irq::MAINTENANCE_PPI) => {
+                // Underflow (refilled at the top of the loop), or the guest
+                // deactivated a timer interrupt: look at its line again.
+                if let Some(vgic) = vgic {
+                    interrupts.reap(vgic);
+                }
+                let in_flight = interrupts.holds(irq::VTIMER_PPI) || self.pending.contains(irq::VTIMER_PPI);
+                self.vtimer_action(vtimer.deactivated(in_flight, timer::guest_timer_asserted()));
                 Flow::Continue
             }
             Some(_) => Flow::Continue,
@@ -271,7 +320,7 @@ impl Vcpu {
                 break None;
             }
             if deadline.is_some_and(timer::passed) {
-                self.pending.set(irq::VTIMER_PPI);
+                // The top of the run loop sees the line asserted.
                 break None;
             }
             if irq::take_monitor_irq().is_some() {
