@@ -1,10 +1,6 @@
-//! Links the host with el1rt's linker script (its fixed physical address);
-//! the build machine's stub links as usual.
+//! Links the host with el1rt's linker script (its fixed physical address).
+include!("../link.rs");
+
 fn main() {
-    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
-    let script = format!("{dir}/../el1rt/linker.ld");
-    println!("cargo:rerun-if-changed={script}");
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
-        println!("cargo:rustc-link-arg-bins=-T{script}");
-    }
+    link_with(concat!(env!("CARGO_MANIFEST_DIR"), "/../el1rt/linker.ld"));
 }
