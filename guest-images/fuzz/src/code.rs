@@ -55,7 +55,7 @@ fn instruction(rng: &mut Rng) -> u32 {
     let word = match rng.below(16) {
         // Load/store, unsigned scaled offset: every size, store, load,
         // signed loads and PRFM (opc 0-3).
-        0 | 1 | 2 => {
+        0..=2 => {
             let (size, opc) = (rng.below(4) as u32, rng.below(4) as u32);
             let imm12 = if rng.chance(70) { 0 } else { rng.below(4096) as u32 };
             0x3900_0000 | size << 30 | opc << 22 | imm12 << 10 | rn << 5 | rt

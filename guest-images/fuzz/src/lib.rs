@@ -16,3 +16,10 @@ pub mod config;
 pub mod model;
 pub mod rng;
 pub mod statuses;
+
+/// Declares modules that exist only in the bare-metal fuzzer build.
+macro_rules! target_only {
+    ($($module:ident),* $(,)?) => { $(#[cfg(target_os = "none")] mod $module;)* };
+}
+
+target_only!(entry, hvc, memory, others, report, run);

@@ -16,7 +16,7 @@ pub const PAGE: u64 = 4096;
 /// 1 GiB boundary (two level-1 entries), the top of the 64 GiB, and around
 /// the GICv2 GICV frame.
 pub const ZONES: [(u64, u64); 4] = [
-    (0, 64 << 20),
+    (0, 16 << 20),
     ((1 << 30) - (2 << 20), 4 << 20),
     ((1 << 36) - (4 << 20), 4 << 20),
     (GICV_IPA - PAGE, 16 * PAGE),
@@ -125,14 +125,23 @@ pub struct Space {
 }
 
 impl Space {
-    pub fn new(gicv: bool) -> Self {
+    /// Nothing mapped or trapped, and no GICV frame.
+    pub const fn empty() -> Self {
         Space {
             mapped: Pages::EMPTY,
             trapped: Pages::EMPTY,
             frame: [0; PAGES],
-            traps: ArrayVec::new(),
-            gicv,
+            traps: ArrayVec::new_const(),
+            gicv: false,
         }
+    }
+
+    /// A new guest's space: empty, with the GICV frame on GICv2.
+    pub fn reset(&mut self, gicv: bool) {
+        self.mapped = Pages::EMPTY;
+        self.trapped = Pages::EMPTY;
+        self.traps.clear();
+        self.gicv = gicv;
     }
 
     fn any_mapped(&self, ipa: u64, len: u64) -> bool {
@@ -253,9 +262,15 @@ mod tests {
 
     const RAM: u64 = 0x5000_0000;
 
+    fn new(gicv: bool) -> Space {
+        let mut s = Space::empty();
+        s.reset(gicv);
+        s
+    }
+
     #[test]
     fn map_unmap_protect_predictions() {
-        let mut s = Space::new(false);
+        let mut s = new(false);
         assert_eq!(s.map_status(0x10000, 0x4000), Status::OK);
         s.map(0x10000, 0x4000, RAM);
         assert_eq!(s.map_status(0x13000, 0x2000), Status::ALREADY_EXISTS);
@@ -276,17 +291,17 @@ mod tests {
 
     #[test]
     fn the_gicv_frame_refuses_maps_but_is_not_in_the_record() {
-        let s = Space::new(true);
+        let s = new(true);
         assert_eq!(s.map_status(GICV_IPA - PAGE, 4 * PAGE), Status::ALREADY_EXISTS);
         assert_eq!(s.map_status(GICV_IPA - PAGE, PAGE), Status::OK);
         assert_eq!(s.unmap_status(GICV_IPA, PAGE), Status::NOT_FOUND);
         assert_eq!(s.reads(GICV_IPA + 4), Reads::Device);
-        assert_eq!(Space::new(false).map_status(GICV_IPA, PAGE), Status::OK);
+        assert_eq!(new(false).map_status(GICV_IPA, PAGE), Status::OK);
     }
 
     #[test]
     fn traps_overlap_and_win_reads() {
-        let mut s = Space::new(false);
+        let mut s = new(false);
         s.map(0x20000, 0x10000, RAM);
         s.add_trap(Trap { addr: 0x22000, size: 0x2000, kind: TrapKind::Mem, key: 7, port: 0 });
         assert_eq!(s.trap_status(0x23000, 0x1000), Status::ALREADY_EXISTS);
@@ -297,8 +312,8 @@ mod tests {
 
     #[test]
     fn zones_and_covers() {
-        assert!(Space::covers(0, 64 << 20));
-        assert!(!Space::covers(0, (64 << 20) + PAGE));
+        assert!(Space::covers(0, 16 << 20));
+        assert!(!Space::covers(0, (16 << 20) + PAGE));
         assert!(Space::covers((1 << 36) - PAGE, PAGE));
         assert!(!Space::covers(1 << 36, PAGE));
         assert!(!Space::covers(u64::MAX - PAGE + 1, PAGE));

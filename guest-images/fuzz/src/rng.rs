@@ -22,7 +22,7 @@ impl Rng {
         }
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = self.s[1] << 17;
         self.s[2] ^= self.s[0];
@@ -36,7 +36,7 @@ impl Rng {
 
     /// A number in `0..n` (`n` > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
     /// True `percent` times in a hundred.
@@ -51,7 +51,7 @@ impl Rng {
 
     /// A 32-bit number.
     pub fn word(&mut self) -> u32 {
-        (self.next() >> 32) as u32
+        (self.next_u64() >> 32) as u32
     }
 }
 
@@ -62,9 +62,9 @@ mod tests {
     #[test]
     fn one_seed_one_sequence() {
         let (mut a, mut b, mut c) = (Rng::new(1), Rng::new(1), Rng::new(2));
-        let xs: [u64; 8] = core::array::from_fn(|_| a.next());
-        assert_eq!(xs, core::array::from_fn(|_| b.next()));
-        assert_ne!(xs, core::array::from_fn(|_| c.next()));
+        let xs: [u64; 8] = core::array::from_fn(|_| a.next_u64());
+        assert_eq!(xs, core::array::from_fn(|_| b.next_u64()));
+        assert_ne!(xs, core::array::from_fn(|_| c.next_u64()));
     }
 
     #[test]
