@@ -1,7 +1,9 @@
 //! The fuzzer's settings, from the kernel command line (`/chosen`
-//! bootargs): `zxv.fuzz=calls:N,entries:M,seed:S`, each part optional, in
-//! any order. N and M are decimal with an optional `k` (thousand) or `m`
-//! (million) suffix; S is decimal or `0x` hexadecimal. Without the word,
+//! bootargs): `zxv.fuzz=calls:N,entries:M,seed:S,trace:T`, each part
+//! optional, in any order. N and M are decimal with an optional `k`
+//! (thousand) or `m` (million) suffix; S and T are decimal or `0x`
+//! hexadecimal. With `trace:T` CPU 0 prints every call from its T-th on
+//! (to follow a finding's reproduction). Without the word,
 //! the CI settings; without a seed, one from the counter (printed, so a
 //! run can be repeated).
 
@@ -16,6 +18,8 @@ pub struct Config {
     pub entries: u64,
     /// The seed, if the command line gives one.
     pub seed: Option<u64>,
+    /// Print CPU 0's calls from this one on.
+    pub trace: Option<u64>,
 }
 
 /// The CI run: short enough for the suite under TCG.
@@ -23,6 +27,7 @@ pub const CI: Config = Config {
     calls: 100_000,
     entries: 1_000,
     seed: None,
+    trace: None,
 };
 
 /// A command line the fuzzer cannot use.
@@ -70,7 +75,8 @@ pub fn parse(bootargs: &str) -> Result<Config, BadConfig<'_>> {
             "calls" => config.calls = count(text).ok_or(bad("not a count (N, Nk or Nm)"))?,
             "entries" => config.entries = count(text).ok_or(bad("not a count (N, Nk or Nm)"))?,
             "seed" => config.seed = Some(number(text).ok_or(bad("not a number"))?),
-            _ => return Err(bad("unknown key (calls, entries, seed)")),
+            "trace" => config.trace = Some(number(text).ok_or(bad("not a number"))?),
+            _ => return Err(bad("unknown key (calls, entries, seed, trace)")),
         }
     }
     Ok(config)
@@ -94,12 +100,14 @@ mod tests {
             Config {
                 calls: 5_000_000,
                 entries: 20_000,
-                seed: Some(42)
+                seed: Some(42),
+                trace: None,
             }
         );
         let c = parse("zxv.fuzz=seed:7").unwrap();
         assert_eq!((c.calls, c.entries, c.seed), (CI.calls, CI.entries, Some(7)));
         assert_eq!(parse("zxv.fuzz=entries:0").unwrap().entries, 0);
+        assert_eq!(parse("zxv.fuzz=trace:100").unwrap().trace, Some(100));
     }
 
     #[test]

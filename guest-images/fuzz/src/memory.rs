@@ -119,10 +119,10 @@ pub fn refused_pointers(monitor: (u64, u64), uart: u64, len: u64) -> [u64; 9] {
         mbase + msize / 2,
         mbase + msize - 8,
         // Starts in host RAM (the DTB hand-off area), ends in monitor memory.
-        mbase - len / 2,
+        mbase - len.max(2) / 2,
         uart,
         1 << 44,
-        u64::MAX - len / 2,
+        u64::MAX - len.max(2) / 2,
         0xFFFF_0000_0000_0000,
     ]
 }

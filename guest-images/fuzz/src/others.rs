@@ -33,12 +33,21 @@ pub static RESOURCE: AtomicU32 = AtomicU32::new(0);
 /// started (counter ticks), and the record for a report.
 static CALL_SEQ: AtomicU64 = AtomicU64::new(0);
 static CALL_START: AtomicU64 = AtomicU64::new(0);
-static CALL: Mutex<CallRecord> = Mutex::new(CallRecord { index: 0, id: 0, args: [0; 6], ret: Ret { x0: 0, x1: 0, x2: 0, clobbered: None } });
+const NO_CALL: CallRecord = CallRecord { index: 0, id: 0, args: [0; 6], ret: Ret { x0: 0, x1: 0, x2: 0, clobbered: None } };
+/// CPU 0's last calls, the one in progress last.
+static CALLS: Mutex<[CallRecord; 6]> = Mutex::new([NO_CALL; 6]);
+/// The handles CPU 1 closed during CPU 0's call number LAST_DESTROY[0].
+static LAST_DESTROY: Mutex<[u64; 4]> = Mutex::new([0; 4]);
 /// The vCPU of CPU 0's enter in progress (0: not in an enter).
 static ENTER_VCPU: AtomicU32 = AtomicU32::new(0);
-/// Handles CPU 1 closes while CPU 0 is in its next enter; DESTROYED once done.
+/// Handles CPU 1 closes while CPU 0 is in its next enter, and how far that
+/// got: IDLE, ASKED (CPU 0), CLOSING (CPU 1 took them), CLOSED.
 static DESTROY: [AtomicU32; 3] = [const { AtomicU32::new(0) }; 3];
-static DESTROYED: AtomicBool = AtomicBool::new(false);
+static DESTROY_STATE: AtomicU32 = AtomicU32::new(IDLE);
+const IDLE: u32 = 0;
+const ASKED: u32 = 1;
+const CLOSING: u32 = 2;
+const CLOSED: u32 = 3;
 /// CPU 0 asks the others to close what they hold and wait (PAUSE), or to end.
 static PAUSE: AtomicBool = AtomicBool::new(false);
 static PAUSED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
@@ -62,7 +71,11 @@ pub fn ticks_per_ms() -> u64 {
 
 /// CPU 0 starts a call (`vcpu` != 0 for an enter of it).
 pub fn call_begins(record: &CallRecord, vcpu: u32) {
-    *CALL.lock() = *record;
+    {
+        let mut calls = CALLS.lock();
+        calls.rotate_left(1);
+        calls[5] = *record;
+    }
     CALL_START.store(ticks(), Ordering::SeqCst);
     ENTER_VCPU.store(vcpu, Ordering::SeqCst);
     CALL_SEQ.fetch_add(1, Ordering::SeqCst);
@@ -73,25 +86,33 @@ pub fn call_ends() {
     CALL_SEQ.fetch_add(1, Ordering::SeqCst);
 }
 
-/// CPU 0: close `handles` during the next enter.
+/// CPU 0: close `handles` (not empty) during the next enter.
 pub fn destroy_during_next_enter(handles: &[u32]) {
-    DESTROYED.store(false, Ordering::SeqCst);
     for (slot, &h) in DESTROY.iter().zip(handles.iter().chain(core::iter::repeat(&0))) {
         slot.store(h, Ordering::SeqCst);
     }
+    DESTROY_STATE.store(ASKED, Ordering::SeqCst);
 }
 
-/// CPU 0, after the enter: waits (1 s at most) until CPU 1 has closed
-/// them; false if it did not.
-pub fn destroyed() -> bool {
+/// CPU 0, after the enter: Some(true) once CPU 1 has closed the handles,
+/// Some(false) if the enter ended before CPU 1 took them (they stay
+/// open), None if CPU 1 took them and did not finish within 1 s.
+pub fn destroyed() -> Option<bool> {
+    if DESTROY_STATE
+        .compare_exchange(ASKED, IDLE, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+    {
+        return Some(false);
+    }
     let deadline = ticks() + 1000 * ticks_per_ms();
-    while !DESTROYED.load(Ordering::SeqCst) {
+    while DESTROY_STATE.load(Ordering::SeqCst) != CLOSED {
         if ticks() > deadline {
-            return false;
+            return None;
         }
         core::hint::spin_loop();
     }
-    true
+    DESTROY_STATE.store(IDLE, Ordering::SeqCst);
+    Some(true)
 }
 
 /// CPU 0: the others close what they hold and wait; returns when all have.
@@ -104,11 +125,15 @@ pub fn pause(cpus: usize) {
     }
 }
 
-pub fn resume() {
-    for p in &PAUSED {
-        p.store(false, Ordering::SeqCst);
-    }
+/// CPU 0: the others go on; returns once each has (so that a pause right
+/// after cannot be missed).
+pub fn resume(cpus: usize) {
     PAUSE.store(false, Ordering::SeqCst);
+    for p in &PAUSED[1..cpus] {
+        while p.load(Ordering::SeqCst) && !ENDED.load(Ordering::SeqCst) {
+            core::hint::spin_loop();
+        }
+    }
 }
 
 /// CPU 0: the run is over; the others stop once paused.
@@ -261,6 +286,27 @@ impl Poker {
         self.call(HANDLE_CLOSE, [vmar, 0, 0, 0, 0, 0]);
     }
 
+    /// What a vCPU whose enter does not return is doing: its kick flag and
+    /// its exits by kind, twice 100 ms apart (ZXV_INFO_VCPU_EXITS).
+    fn describe_stuck(&mut self, vcpu: u32) {
+        let buf = self.buf();
+        for _ in 0..2 {
+            let flags = self.call(OBJECT_GET_INFO, [vcpu.into(), 32, buf, 4, 0, 0]);
+            let kicked = self.buf[0] as u32;
+            let exits = self.call(OBJECT_GET_INFO, [vcpu.into(), 0x7A58_0001, buf, 88, 0, 0]);
+            el1rt::println!(
+                "  stuck vCPU {vcpu:#x}: info {} kicked flag {kicked}; exits {} (MEM, BELL, HVC, SMC, WFI, WFE, sysreg, SGI, FP, IRQ, other) {:?}",
+                flags.status(),
+                exits.status(),
+                &self.buf[..11]
+            );
+            let until = ticks() + 100 * ticks_per_ms();
+            while ticks() < until {
+                core::hint::spin_loop();
+            }
+        }
+    }
+
     /// CPU 1's watch over CPU 0's call in progress.
     fn watch(&mut self, kicked: &mut u64) {
         let seq = CALL_SEQ.load(Ordering::SeqCst);
@@ -270,14 +316,30 @@ impl Poker {
         let elapsed = ticks().saturating_sub(CALL_START.load(Ordering::SeqCst));
         let vcpu = ENTER_VCPU.load(Ordering::SeqCst);
         if vcpu != 0 {
-            if DESTROY[0].load(Ordering::SeqCst) != 0 && !DESTROYED.load(Ordering::SeqCst) && elapsed > ticks_per_ms() / 2 {
-                for slot in &DESTROY {
+            if elapsed > self.rng.below(ticks_per_ms())
+                && DESTROY_STATE
+                    .compare_exchange(ASKED, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                let mut log = [CALLS.lock()[5].index, 0, 0, 0];
+                for (slot, logged) in DESTROY.iter().zip(&mut log[1..]) {
                     let h = slot.swap(0, Ordering::SeqCst);
+                    *logged = h.into();
+                    if h == vcpu {
+                        // Once its last handle is gone nothing can kick the
+                        // running vCPU (its enter goes on as long as the
+                        // guest does): kick it first.
+                        self.call(VCPU_KICK, [h.into(), 0, 0, 0, 0, 0]);
+                    }
                     if h != 0 {
-                        self.call(HANDLE_CLOSE, [h.into(), 0, 0, 0, 0, 0]);
+                        let closed = self.call(HANDLE_CLOSE, [h.into(), 0, 0, 0, 0, 0]);
+                        if closed.status() != Status::OK {
+                            self.found(Check::Status, format_args!("CPU 1 closing CPU 0's handle {h:#x} during its enter: {}", closed.status()));
+                        }
                     }
                 }
-                DESTROYED.store(true, Ordering::SeqCst);
+                *LAST_DESTROY.lock() = log;
+                DESTROY_STATE.store(CLOSED, Ordering::SeqCst);
             }
             if *kicked != seq && elapsed > KICK_AFTER_MS * ticks_per_ms() {
                 *kicked = seq;
@@ -285,8 +347,18 @@ impl Poker {
             }
         }
         if elapsed > BOUND_MS * ticks_per_ms() && CALL_SEQ.load(Ordering::SeqCst) == seq {
-            let record = *CALL.lock();
-            report::finding(Check::Bound, 0, format_args!("CPU 0's call did not return within {BOUND_MS} ms (a kick after {KICK_AFTER_MS} ms for an enter)"), Some(&record), &[]);
+            if vcpu != 0 {
+                self.describe_stuck(vcpu);
+            }
+            let calls = *CALLS.lock();
+            let destroy = *LAST_DESTROY.lock();
+            report::finding(
+                Check::Bound,
+                0,
+                format_args!("CPU 0's call did not return within {BOUND_MS} ms (a kick after {KICK_AFTER_MS} ms for an enter); CPU 1 last closed {:#x?} during call #{}", &destroy[1..], destroy[0]),
+                Some(&calls[5]),
+                &calls[..5],
+            );
             ENDED.store(true, Ordering::SeqCst);
             crate::run::end_of_run();
         }
@@ -323,6 +395,7 @@ pub fn job(cpu: usize) -> i32 {
                 }
                 core::hint::spin_loop();
             }
+            PAUSED[cpu].store(false, Ordering::SeqCst);
             continue;
         }
         // Pokes are rarer than CPU 0's calls, so that CPU 0 gets through.

@@ -104,6 +104,12 @@ struct GuestObj {
     handle: u32,
     vmar: u32,
     code_vmo: u32,
+    /// A call was made on it that the monitor's known bugs let change its
+    /// record or stage 2 although it failed (a map refused with
+    /// ALREADY_EXISTS unmaps the whole range, issue 16 item 6; an unmap or
+    /// protect past 64 GiB drops records, item 1): what its guest reads
+    /// can no longer be predicted, and is only noted.
+    suspect: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -156,6 +162,7 @@ struct Fuzz<'b> {
     ports: ArrayVec<PortObj, MAX_PORTS>,
     resource: u32,
     baseline: u64,
+    trace: u64,
 }
 
 fn rights_for(perms: u32) -> Rights {
@@ -260,7 +267,7 @@ impl<'b> Fuzz<'b> {
     /// (crossing a page now and then), or one it must refuse.
     fn out_buf(&mut self, len: u64) -> (u64, bool) {
         if self.rng.chance(12) {
-            let bad = memory::refused_pointers(self.monitor, self.board.uart, len.max(8));
+            let bad = memory::refused_pointers(self.monitor, self.board.uart, len);
             return (self.rng.pick(&bad), false);
         }
         let (base, size) = memory::scratch();
@@ -295,6 +302,9 @@ impl<'b> Fuzz<'b> {
         let ret = unsafe { hvc::call(id, args) };
         others::call_ends();
         record.ret = ret;
+        if record.index >= self.trace {
+            println!("trace {record}");
+        }
         self.recent.rotate_left(1);
         let last = self.recent.len() - 1;
         self.recent[last] = record;
@@ -377,7 +387,9 @@ impl<'b> Fuzz<'b> {
     fn close(&mut self) {
         let mut raw = self.pick_any();
         if let Some(i) = self.find(raw) {
-            if self.handles[i].kept && !self.rng.chance(2) {
+            // Kept handles only now and then; the boot resource never (the
+            // heap baseline counts it).
+            if raw == self.resource || self.handles[i].kept && !self.rng.chance(2) {
                 raw = self.rng.pick(&self.closed);
             }
         }
@@ -472,7 +484,7 @@ impl<'b> Fuzz<'b> {
             ZXV_INFO_VCPU_EXITS => 88,
             _ => 0,
         };
-        let (ptr, good) = self.out_buf(record.max(8));
+        let (ptr, good) = self.out_buf(record.max(1));
         let h = self.find(raw).map(|i| self.handles[i]);
         let want = match (h, topic) {
             (None, _) => Status::BAD_HANDLE,
@@ -534,7 +546,7 @@ impl<'b> Fuzz<'b> {
         let g = self.guests.len();
         let slice = (g < SLICES).then(|| GUEST_AREA + g as u64 * SLICE);
         SPACES.lock()[g].reset(self.gic_v2);
-        self.guests.push(GuestObj { koid: 0, vmar_koid: 0, slice, handle: guest, vmar, code_vmo: 0 });
+        self.guests.push(GuestObj { koid: 0, vmar_koid: 0, slice, handle: guest, vmar, code_vmo: 0, suspect: false });
         self.add_handle(guest, Obj::Guest(g), Rights::DEFAULT_GUEST, true);
         let vmar_rights = Rights::DEFAULT_VMAR.union(Rights::READ).union(Rights::WRITE).union(Rights::EXECUTE);
         self.add_handle(vmar, Obj::Vmar(g), vmar_rights, true);
@@ -698,8 +710,12 @@ impl<'b> Fuzz<'b> {
                 (SPACES.lock()[g].map_status(ipa, len), Some((g, v)))
             }
         };
-        let ret = self.issue(VMAR_MAP, [vmar.into(), options, ipa, vmo.into(), offset, len], Want::Exact(want), true);
+        let w = if target.is_some() { Want::OneOf(&[Status::OK, Status::ALREADY_EXISTS]) } else { Want::Exact(want) };
+        let ret = self.issue(VMAR_MAP, [vmar.into(), options, ipa, vmo.into(), offset, len], w, true);
         let Some((g, v)) = target else { return };
+        if ret.status() == Status::ALREADY_EXISTS {
+            self.guests[g].suspect = true;
+        }
         if ret.status() == Status::OK {
             SPACES.lock()[g].map(ipa, len, self.vmos[v].base + offset);
             if ret.x1 != ipa {
@@ -714,11 +730,12 @@ impl<'b> Fuzz<'b> {
     /// The status of an unmap or protect of a valid range with `status`
     /// the model's: past 64 GiB the ABI names no status, and nothing may
     /// change.
-    fn range_want(&self, addr: u64, len: u64, status: Status) -> Want {
+    fn range_want(&self, addr: u64, len: u64) -> Want {
         if addr.saturating_add(len) > IPA_SIZE {
             Want::OneOf(&[Status::INVALID_ARGS, Status::OUT_OF_RANGE, Status::NOT_FOUND])
         } else {
-            Want::Exact(status)
+            // Which of the two is the record's to say (Check::VmarRecord).
+            Want::OneOf(&[Status::OK, Status::NOT_FOUND])
         }
     }
 
@@ -737,12 +754,14 @@ impl<'b> Fuzz<'b> {
             }
             Ok(g) => {
                 let status = SPACES.lock()[g].unmap_status(addr, len);
-                let w = self.range_want(addr, len, status);
+                let w = self.range_want(addr, len);
                 let ret = self.issue(VMAR_UNMAP, [vmar.into(), addr, len, 0, 0, 0], w, true);
                 if ret.status() == Status::OK {
                     SPACES.lock()[g].unmap(addr, len);
+                } else if addr + len > IPA_SIZE {
+                    self.guests[g].suspect = true;
                 }
-                if matches!(w, Want::Exact(_)) && ret.status() != status && ret.status() != Status::NO_MEMORY {
+                if addr + len <= IPA_SIZE && ret.status() != status && ret.status() != Status::NO_MEMORY {
                     self.found(Check::VmarRecord, format_args!("vmar_unmap of {addr:#x}+{len:#x}: {} where the record says {status}", ret.status()));
                 }
             }
@@ -771,9 +790,12 @@ impl<'b> Fuzz<'b> {
             }
             Ok(g) => {
                 let status = SPACES.lock()[g].protect_status(addr, len);
-                let w = self.range_want(addr, len, status);
+                let w = self.range_want(addr, len);
                 let ret = self.issue(VMAR_PROTECT, args, w, true);
-                if matches!(w, Want::Exact(_)) && ret.status() != status && ret.status() != Status::NO_MEMORY {
+                if ret.status() != Status::OK && addr + len > IPA_SIZE {
+                    self.guests[g].suspect = true;
+                }
+                if addr + len <= IPA_SIZE && ret.status() != status && ret.status() != Status::NO_MEMORY {
                     self.found(Check::VmarRecord, format_args!("vmar_protect of {addr:#x}+{len:#x}: {} where the record says {status}", ret.status()));
                 }
             }
@@ -981,8 +1003,11 @@ impl<'b> Fuzz<'b> {
         self.issue(VCPU_INTERRUPT, [vcpu.into(), vector, 0, 0, 0, 0], want, false);
     }
 
-    /// zx_vcpu_read_state into scratch; the state when it worked.
+    /// zx_vcpu_read_state of `vcpu`'s object (through a handle with READ)
+    /// into scratch; the state when it worked.
     fn read_state_of(&mut self, vcpu: u32) -> Option<[u64; 33]> {
+        let obj = self.handles[self.find(vcpu)?].obj;
+        let vcpu = self.handles.iter().find(|h| h.obj == obj && h.rights.contains(Rights::READ))?.raw;
         let (base, _) = memory::scratch();
         let ret = self.issue_out(VCPU_READ_STATE, [vcpu.into(), VCPU_STATE.into(), base, STATE_SIZE, 0, 0], Want::Exact(Status::OK), false, (base, STATE_SIZE, true));
         (ret.status() == Status::OK).then(|| core::array::from_fn(|i| memory::read_u64(base + 8 * i as u64)))
@@ -1081,9 +1106,15 @@ impl<'b> Fuzz<'b> {
         let args = [vcpu.into(), kind.into(), ptr, size, 0, 0];
         let ret = if stale {
             // Accepting a completion with no load pending is issue 16 item 4.
-            let ret = self.issue(VCPU_WRITE_STATE, args, Want::OneOf(&[Status::BAD_STATE, Status::OK]), false);
-            if ret.status() == Status::OK {
-                self.found(Check::IoCompletion, format_args!("write_state(ZX_VCPU_IO) accepted with no MEM load pending (the last enter did not return one, or it was completed)"));
+            const WANTS: [Status; 3] = [Status::BAD_STATE, Status::OK, Status::INVALID_ARGS];
+            let ret = self.issue(VCPU_WRITE_STATE, args, Want::OneOf(&WANTS), false);
+            if ret.status() != Status::BAD_STATE {
+                // OK, or INVALID_ARGS for the size of a stale load.
+                self.found(Check::IoCompletion, format_args!("write_state(ZX_VCPU_IO) gave {} with no MEM load pending (the last enter did not return one, or it was completed), want BAD_STATE", ret.status()));
+                if ret.status() == Status::OK {
+                    // It wrote some register: the state is the monitor's now.
+                    return;
+                }
             }
             ret
         } else {
@@ -1205,20 +1236,25 @@ impl<'b> Fuzz<'b> {
                 }
             }
         }
-        others::destroy_during_next_enter(&destroy);
+        if !destroy.is_empty() {
+            others::destroy_during_next_enter(&destroy);
+        }
         let host = host_registers::set(self.rng.next_u64());
         let ret = self.issue_out(VCPU_ENTER, [vcpu.into(), ptr, 0, 0, 0, 0], want, false, (ptr, 48, good));
         if let Some(changed) = host_registers::changed(host) {
             self.found(Check::HostRegisters, format_args!("after an enter the host's {changed}"));
         }
         if !destroy.is_empty() {
-            if !others::destroyed() {
-                self.found(Check::Bound, format_args!("CPU 1 did not close the handles within 1 s"));
-            }
-            for h in destroy {
-                if let Some(i) = self.find(h) {
-                    self.drop_handle(i);
+            match others::destroyed() {
+                Some(true) => {
+                    for h in destroy {
+                        if let Some(i) = self.find(h) {
+                            self.drop_handle(i);
+                        }
+                    }
                 }
+                Some(false) => {}
+                None => self.found(Check::Bound, format_args!("CPU 1 did not close the handles within 1 s")),
             }
         }
         let Some(v) = target else { return };
@@ -1269,6 +1305,9 @@ impl<'b> Fuzz<'b> {
     /// What the guest reads at a few pages must be what the model says: a
     /// probe vCPU loads from each and stores what it read to the exit page.
     fn probe(&mut self) {
+        if self.guests.is_empty() {
+            return;
+        }
         let g = self.rng.below(self.guests.len() as u64) as usize;
         let guest = self.guests[g];
         let Some(slice) = guest.slice else { return };
@@ -1325,7 +1364,8 @@ impl<'b> Fuzz<'b> {
                 _ => got == want,
             };
             if !right {
-                self.found(Check::GuestView, format_args!("guest read at {ipa:#x}: enter {got}, addr {addr:#x}, data {data:#x}; the record says {expect:?} (value {value:#x})"));
+                let check = if self.guests[g].suspect { Check::VmarRecord } else { Check::GuestView };
+                self.found(check, format_args!("guest read at {ipa:#x}: enter {got}, addr {addr:#x}, data {data:#x}; the record says {expect:?} (value {value:#x})"));
             }
         }
         if let Some(i) = self.find(raw) {
@@ -1363,7 +1403,7 @@ impl<'b> Fuzz<'b> {
             self.found(Check::Canaries, format_args!("canary byte at {at:#x} changed"));
             memory::set_canaries();
         }
-        others::resume();
+        others::resume(cpus);
     }
 
     fn monitor_unreadable(&mut self) {
@@ -1496,6 +1536,7 @@ pub fn run(board: &Board, resource: u32, config: crate::config::Config) -> ! {
         ports: ArrayVec::new(),
         resource,
         baseline: 0,
+        trace: config.trace.unwrap_or(u64::MAX),
     };
     f.add_handle(resource, Obj::Resource, Rights::DEFAULT_RESOURCE, true);
     others::RESOURCE.store(resource, Ordering::SeqCst);
