@@ -242,6 +242,14 @@ build_vmm() {
     "$LLVM_BIN/llvm-objcopy" --strip-all "$CARGO_OUT/aarch64-unknown-none/release/zxv-ticks" "$OUT/ticks"
 }
 
+# Builds the hostile host (guest-images/fuzz): $OUT/fuzz.elf.
+build_fuzz() {
+    cd "$ROOT"
+    say "building the hostile host (zxv-fuzz)"
+    cargo build -q -p zxv-fuzz --release --target aarch64-unknown-none
+    cp "$CARGO_OUT/aarch64-unknown-none/release/zxv-fuzz" "$OUT/fuzz.elf"
+}
+
 # linux_guest: Debian's arm64 kernel and the busybox initramfs
 # (debian_kernel, busybox_initramfs): LINUX_KERNEL and LINUX_INITRD.
 linux_guest() {

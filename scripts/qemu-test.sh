@@ -14,6 +14,11 @@
 #                           too little RAM, too many CPUs, and rejected host
 #                           images;
 #   bench                   a smoke run of the benchmark mode;
+#   fuzz                    the hostile host (guest-images/fuzz) on virt
+#                           GICv3 -smp 4 and GICv2 -smp 2: random and
+#                           semi-valid calls and guest code from every CPU
+#                           (ZXV_FUZZ=calls:N,entries:M,seed:S for another
+#                           run than the CI one);
 #   sdimage                 the Raspberry Pi 4 SD card image
 #                           (scripts/mk-sdimage.sh), with and without a host;
 #   gdb                     gdb-multiarch with target/zxvisor/zxvisor.gdb stops
@@ -45,7 +50,7 @@ set +e +o pipefail
 
 TIMEOUT=${ZXV_QEMU_TIMEOUT:-300}
 LOGS=${ZXV_TEST_LOGS:-$OUT/logs}
-GROUPS_ALL=(unit virt-gicv3-smp4 virt-gicv2-smp2-initrd raspi4b boot bench sdimage gdb scripts vmm linux)
+GROUPS_ALL=(unit virt-gicv3-smp4 virt-gicv2-smp2-initrd raspi4b boot bench fuzz sdimage gdb scripts vmm linux)
 mkdir -p "$LOGS" || die "cannot make $LOGS"
 TALLY="$LOGS/tally"
 : >"$TALLY"
@@ -291,6 +296,27 @@ group_bench() {
     else
         fail timer_wakes_wfi_within_1ms_icount "timer IRQ ${late:-?} ticks after the deadline, want < 1,000,000"
     fi
+}
+
+# The hostile host: its check lines are the tests (each seed is new unless
+# ZXV_FUZZ names one; the log's `zxv-fuzz: seed` line says how to repeat a
+# run), and the monitor must never print a fatal report.
+group_fuzz() {
+    local run name
+    ensure_toolchain
+    build_fuzz
+    for run in "virt-gicv3-smp4 3 4" "virt-gicv2-smp2 2 2"; do
+        set -- $run
+        name="fuzz-$1"
+        qemu_virt_cmd "$2" "$3"
+        suite "$name" -initrd "$OUT/fuzz.elf" ${ZXV_FUZZ:+-append "zxv.fuzz=$ZXV_FUZZ"}
+        tr -d '\r' <"$LOGS/$name.log" | grep '^zxv-fuzz: seed' || true
+        if tr -d '\r' <"$LOGS/$name.log" | grep -q '^\*\*\* zxvisor'; then
+            fail "$name: monitor_never_stops" "a fatal report in $LOGS/$name.log: $(tr -d '\r' <"$LOGS/$name.log" | grep -m1 '^\*\*\* zxvisor')"
+        else
+            pass "$name: monitor_never_stops"
+        fi
+    done
 }
 
 group_sdimage() {
@@ -542,6 +568,7 @@ if [ "$(total failed)" -eq 0 ]; then
     group raspi4b "on-target suite (QEMU raspi4b: Raspberry Pi 4, GIC-400, 4 CPUs)"
     group boot "boot scenarios"
     group bench "benchmark mode (smoke run; figures are in the README)"
+    group fuzz "the hostile host (guest-images/fuzz) on virt GICv3 -smp 4 and GICv2 -smp 2"
     group sdimage "Raspberry Pi 4 SD card images (scripts/mk-sdimage.sh)"
     group gdb "debugging the monitor and the host with gdb-multiarch"
     group scripts "the scripts (tests/test-scripts.sh, tests/test-qemu-test.sh)"

@@ -4,6 +4,7 @@
 use core::mem::{offset_of, size_of};
 
 use crate::wire::{read_u32, read_u64, write_u32, write_u64};
+use crate::Rights;
 
 /// `ZX_GUEST_TRAP_BELL`: asynchronous write trap, delivered to a port.
 pub const GUEST_TRAP_BELL: u32 = 0;
@@ -30,6 +31,22 @@ pub const VM_PERM_WRITE: u32 = 2;
 pub const VM_PERM_EXECUTE: u32 = 4;
 /// `ZX_VM_SPECIFIC`: map at exactly `vmar_offset`.
 pub const VM_SPECIFIC: u32 = 0x400;
+
+/// The rights a VMAR (and a VMO) handle needs to map with, or protect to,
+/// the `ZX_VM_PERM_*` bits of `perms`: READ, WRITE, EXECUTE for each.
+pub const fn vm_perm_rights(perms: u32) -> Rights {
+    let mut r = Rights::NONE;
+    if perms & VM_PERM_READ != 0 {
+        r = r.union(Rights::READ);
+    }
+    if perms & VM_PERM_WRITE != 0 {
+        r = r.union(Rights::WRITE);
+    }
+    if perms & VM_PERM_EXECUTE != 0 {
+        r = r.union(Rights::EXECUTE);
+    }
+    r
+}
 
 /// Size of the guest-physical address space (the guest VMAR): 64 GiB, a 36-bit IPA.
 pub const GUEST_PHYS_ASPACE_SIZE: u64 = 1 << 36;
@@ -188,6 +205,17 @@ impl VcpuIo {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn vm_perm_rights_names_a_right_per_permission() {
+        assert_eq!(vm_perm_rights(0), Rights::NONE);
+        assert_eq!(vm_perm_rights(VM_PERM_READ | VM_SPECIFIC), Rights::READ);
+        assert_eq!(
+            vm_perm_rights(VM_PERM_READ | VM_PERM_WRITE | VM_PERM_EXECUTE),
+            Rights::READ.union(Rights::WRITE).union(Rights::EXECUTE)
+        );
+        assert_eq!(vm_perm_rights(VM_PERM_EXECUTE), Rights::EXECUTE);
+    }
+
 
     /// Little-endian words of a byte image, as a copy by words sees it.
     fn le_words<const W: usize>(bytes: &[u8]) -> [u64; W] {

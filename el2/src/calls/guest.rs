@@ -7,7 +7,7 @@ use crate::objects::{self, new_koid, Object, Vmo};
 use crate::system;
 use alloc::sync::{Arc, Weak};
 use syscalls::hypervisor::{
-    GUEST_OPT_NORMAL, GUEST_TRAP_BELL, GUEST_TRAP_IO, GUEST_TRAP_MEM, VM_PERM_EXECUTE,
+    vm_perm_rights, GUEST_OPT_NORMAL, GUEST_TRAP_BELL, GUEST_TRAP_IO, GUEST_TRAP_MEM, VM_PERM_EXECUTE,
     VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
 };
 use syscalls::{Rights, Status, ZxResult};
@@ -17,21 +17,6 @@ const PERMS: u32 = VM_PERM_READ | VM_PERM_WRITE | VM_PERM_EXECUTE;
 
 fn page_aligned(values: &[u64]) -> bool {
     values.iter().all(|v| v % PAGE == 0)
-}
-
-/// Rights a handle needs to map (or protect to) `perms`.
-fn rights_for(perms: u32) -> Rights {
-    let mut r = Rights::NONE;
-    for (perm, right) in [
-        (VM_PERM_READ, Rights::READ),
-        (VM_PERM_WRITE, Rights::WRITE),
-        (VM_PERM_EXECUTE, Rights::EXECUTE),
-    ] {
-        if perms & perm != 0 {
-            r = r | right;
-        }
-    }
-    r
 }
 
 /// Valid permission sets: READ is required (as for any guest memory).
@@ -115,7 +100,7 @@ pub fn vmar_map(
     len: u64,
 ) -> ZxResult<u64> {
     let perms = (options as u32) & PERMS;
-    let need = rights_for(perms);
+    let need = vm_perm_rights(perms);
     let g = objects::get_as(vmar, need, Object::vmar)?;
     let v = objects::get_as(vmo, need | Rights::MAP, Object::vmo)?;
     if options & !((PERMS | VM_SPECIFIC) as u64) != 0 {
@@ -156,7 +141,7 @@ pub fn vmar_unmap(vmar: u32, addr: u64, len: u64) -> ZxResult {
 /// zx_vmar_protect(vmar, options, addr, len).
 pub fn vmar_protect(vmar: u32, options: u64, addr: u64, len: u64) -> ZxResult {
     let perms = (options as u32) & PERMS;
-    let g = objects::get_as(vmar, rights_for(perms), Object::vmar)?;
+    let g = objects::get_as(vmar, vm_perm_rights(perms), Object::vmar)?;
     if options & !(PERMS as u64) != 0 {
         return Err(Status::INVALID_ARGS);
     }

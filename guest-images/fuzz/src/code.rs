@@ -34,7 +34,12 @@ fn movk(rd: u32, imm: u16, hw: u32) -> u32 {
 /// `rd = value` in four words.
 pub fn load_constant(rd: u32, value: u64) -> [u32; 4] {
     let part = |hw: u32| (value >> (16 * hw)) as u16;
-    [movz(rd, part(0), 0), movk(rd, part(1), 1), movk(rd, part(2), 2), movk(rd, part(3), 3)]
+    [
+        movz(rd, part(0), 0),
+        movk(rd, part(1), 1),
+        movk(rd, part(2), 2),
+        movk(rd, part(3), 3),
+    ]
 }
 
 /// `str xzr, [x0]` with x0 = `exit`, then `b` back to word 0 from word `at`.
@@ -57,7 +62,11 @@ fn instruction(rng: &mut Rng) -> u32 {
         // signed loads and PRFM (opc 0-3).
         0..=2 => {
             let (size, opc) = (rng.below(4) as u32, rng.below(4) as u32);
-            let imm12 = if rng.chance(70) { 0 } else { rng.below(4096) as u32 };
+            let imm12 = if rng.chance(70) {
+                0
+            } else {
+                rng.below(4096) as u32
+            };
             0x3900_0000 | size << 30 | opc << 22 | imm12 << 10 | rn << 5 | rt
         }
         // Pre- and post-indexed, unscaled (writeback: no syndrome).
@@ -92,8 +101,18 @@ fn instruction(rng: &mut Rng) -> u32 {
         7 => 0xD508_0000 | (rng.below(1 << 14) as u32) << 5 | rt,
         // HVC, SMC (mostly immediate 0), SVC, BRK, HLT.
         8 => {
-            let imm = if rng.chance(80) { 0 } else { rng.below(1 << 16) as u32 };
-            rng.pick(&[0xD400_0002, 0xD400_0003, 0xD400_0001, 0xD420_0000, 0xD440_0000]) | imm << 5
+            let imm = if rng.chance(80) {
+                0
+            } else {
+                rng.below(1 << 16) as u32
+            };
+            rng.pick(&[
+                0xD400_0002,
+                0xD400_0003,
+                0xD400_0001,
+                0xD420_0000,
+                0xD440_0000,
+            ]) | imm << 5
         }
         // WFI, WFE, SEV, YIELD, NOP, ERET, barriers, IRQ unmask/mask.
         9 => rng.pick(&[
@@ -157,7 +176,11 @@ mod tests {
     fn movs(words: &[u32]) -> [u64; 32] {
         let mut x = [0u64; 32];
         for &w in words {
-            let (rd, imm, shift) = ((w & 31) as usize, u64::from((w >> 5) & 0xFFFF), 16 * ((w >> 21) & 3));
+            let (rd, imm, shift) = (
+                (w & 31) as usize,
+                u64::from((w >> 5) & 0xFFFF),
+                16 * ((w >> 21) & 3),
+            );
             match w & 0xFF80_0000 {
                 0xD280_0000 => x[rd] = imm << shift,
                 0xF280_0000 => x[rd] = x[rd] & !(0xFFFF << shift) | imm << shift,
@@ -169,7 +192,14 @@ mod tests {
 
     #[test]
     fn constants_load_exactly() {
-        for v in [0, 1, 0xFFE000, 0x8_0000_1000, u64::MAX, 0x1234_5678_9ABC_DEF0] {
+        for v in [
+            0,
+            1,
+            0xFFE000,
+            0x8_0000_1000,
+            u64::MAX,
+            0x1234_5678_9ABC_DEF0,
+        ] {
             assert_eq!(movs(&load_constant(5, v))[5], v);
         }
     }
@@ -193,7 +223,11 @@ mod tests {
             // The base registers hold palette addresses (plus an offset).
             let x = movs(&code[..32]);
             for r in 1..=8 {
-                assert!(palette.addrs.iter().any(|&a| (a..a + 4096).contains(&x[r])), "x{r} = {:#x}", x[r]);
+                assert!(
+                    palette.addrs.iter().any(|&a| (a..a + 4096).contains(&x[r])),
+                    "x{r} = {:#x}",
+                    x[r]
+                );
             }
         }
     }

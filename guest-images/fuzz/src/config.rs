@@ -105,7 +105,10 @@ mod tests {
             }
         );
         let c = parse("zxv.fuzz=seed:7").unwrap();
-        assert_eq!((c.calls, c.entries, c.seed), (CI.calls, CI.entries, Some(7)));
+        assert_eq!(
+            (c.calls, c.entries, c.seed),
+            (CI.calls, CI.entries, Some(7))
+        );
         assert_eq!(parse("zxv.fuzz=entries:0").unwrap().entries, 0);
         assert_eq!(parse("zxv.fuzz=trace:100").unwrap().trace, Some(100));
     }
@@ -117,7 +120,10 @@ mod tests {
             ("zxv.fuzz=calls", "calls"),
             ("zxv.fuzz=seed:0xzz", "seed:0xzz"),
             ("zxv.fuzz=speed:3", "speed:3"),
-            ("zxv.fuzz=calls:99999999999999999999m", "calls:99999999999999999999m"),
+            (
+                "zxv.fuzz=calls:99999999999999999999m",
+                "calls:99999999999999999999m",
+            ),
         ] {
             assert_eq!(parse(line).unwrap_err().part, part, "{line}");
         }

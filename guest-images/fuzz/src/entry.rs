@@ -8,7 +8,9 @@ use el1rt::{console, println};
 use syscalls::psci;
 
 fn fail_and_stop(args: core::fmt::Arguments) -> ! {
-    console::print_unlocked(format_args!("\nFAIL fuzz_host: {args}\n0 passed, 1 failed\n"));
+    console::print_unlocked(format_args!(
+        "\nFAIL fuzz_host: {args}\n0 passed, 1 failed\n"
+    ));
     // SAFETY: SYSTEM_OFF ends the machine.
     unsafe { syscalls::client::psci_call(psci::SYSTEM_OFF, 0, 0, 0) };
     loop {
@@ -21,7 +23,10 @@ fn fail_and_stop(args: core::fmt::Arguments) -> ! {
 extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
     let board = Board::from_dtb(dtb);
     console::init(board.uart);
-    println!("zxv-fuzz: DTB at {dtb:#x}, resource handle {resource:#x}, {} CPUs", board.cpus.len());
+    println!(
+        "zxv-fuzz: DTB at {dtb:#x}, resource handle {resource:#x}, {} CPUs",
+        board.cpus.len()
+    );
     match config::parse(board.bootargs) {
         Ok(config) => crate::run::run(&board, resource as u32, config),
         Err(e) => fail_and_stop(format_args!("{e}")),
@@ -32,7 +37,9 @@ extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
 /// something to the host that it should not have, or the fuzzer broke.
 #[no_mangle]
 extern "C" fn el1_unexpected(esr: u64, elr: u64, far: u64) -> ! {
-    fail_and_stop(format_args!("unexpected exception ESR {esr:#x} ELR {elr:#x} FAR {far:#x}"))
+    fail_and_stop(format_args!(
+        "unexpected exception ESR {esr:#x} ELR {elr:#x} FAR {far:#x}"
+    ))
 }
 
 #[panic_handler]

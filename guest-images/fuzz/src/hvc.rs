@@ -41,7 +41,19 @@ fn marker(n: u64) -> u64 {
 /// the fuzzer makes never start code (no PSCI).
 pub unsafe fn call(id: u32, args: [u64; 6]) -> Ret {
     let (x0, x1, x2, x3, x4, x5, x6): (u64, u64, u64, u64, u64, u64, u64);
-    let (x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17): (u64, u64, u64, u64, u64, u64, u64, u64, u64, u64, u64);
+    let (x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17): (
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+        u64,
+    );
     // SAFETY: `hvc #0` traps to the monitor, which reads x0..x6, writes
     // x0..x2 and returns after the hvc; every register it could change is
     // an output here, x18..x30 and SP are the ABI's to keep, and memory
@@ -87,8 +99,16 @@ pub unsafe fn call(id: u32, args: [u64; 6]) -> Ret {
         (16, x16, marker(16)),
         (17, x17, marker(17)),
     ];
-    let clobbered = kept.iter().find(|(_, got, want)| got != want).map(|&(n, got, _)| (n, got));
-    Ret { x0, x1, x2, clobbered }
+    let clobbered = kept
+        .iter()
+        .find(|(_, got, want)| got != want)
+        .map(|&(n, got, _)| (n, got));
+    Ret {
+        x0,
+        x1,
+        x2,
+        clobbered,
+    }
 }
 
 /// `hvc` with a non-zero immediate: not a service call (SMCCC

@@ -51,16 +51,19 @@ fn page_index(ipa: u64) -> Option<usize> {
 fn pages_of(ipa: u64, len: u64) -> impl Iterator<Item = usize> {
     let end = ipa.saturating_add(len);
     let mut first = 0;
-    ZONES.iter().enumerate().flat_map(move |(i, &(base, size))| {
-        let (from, to) = (ipa.max(base), end.min(base + size));
-        let start = first;
-        first += zone_pages(i);
-        if from < to {
-            start + ((from - base) / PAGE) as usize..start + (to - base).div_ceil(PAGE) as usize
-        } else {
-            start..start
-        }
-    })
+    ZONES
+        .iter()
+        .enumerate()
+        .flat_map(move |(i, &(base, size))| {
+            let (from, to) = (ipa.max(base), end.min(base + size));
+            let start = first;
+            first += zone_pages(i);
+            if from < to {
+                start + ((from - base) / PAGE) as usize..start + (to - base).div_ceil(PAGE) as usize
+            } else {
+                start..start
+            }
+        })
 }
 
 #[derive(Clone)]
@@ -156,9 +159,9 @@ impl Space {
     /// zone), so it can predict calls on it.
     pub fn covers(ipa: u64, len: u64) -> bool {
         len > 0
-            && ZONES
-                .iter()
-                .any(|&(base, size)| ipa >= base && ipa.checked_add(len).is_some_and(|end| end <= base + size))
+            && ZONES.iter().any(|&(base, size)| {
+                ipa >= base && ipa.checked_add(len).is_some_and(|end| end <= base + size)
+            })
     }
 
     /// A valid zx_vmar_map of `[ipa, ipa + len)` (within a zone): OK, or
@@ -206,7 +209,11 @@ impl Space {
     /// A valid zx_guest_set_trap: ALREADY_EXISTS over another trap.
     pub fn trap_status(&self, addr: u64, size: u64) -> Status {
         let end = addr.saturating_add(size);
-        if self.traps.iter().any(|t| t.addr < end && addr < t.addr + t.size) {
+        if self
+            .traps
+            .iter()
+            .any(|t| t.addr < end && addr < t.addr + t.size)
+        {
             Status::ALREADY_EXISTS
         } else {
             Status::OK
@@ -233,7 +240,9 @@ impl Space {
 
     /// The trap at `ipa`.
     pub fn trap_at(&self, ipa: u64) -> Option<&Trap> {
-        self.traps.iter().find(|t| ipa >= t.addr && ipa - t.addr < t.size)
+        self.traps
+            .iter()
+            .find(|t| ipa >= t.addr && ipa - t.addr < t.size)
     }
 
     /// What a guest load at `ipa` (in a zone) finds.
@@ -245,7 +254,9 @@ impl Space {
             return Reads::Device;
         }
         match page_index(ipa) {
-            Some(i) if self.mapped.get(i) => Reads::Ram(u64::from(self.frame[i]) * PAGE + ipa % PAGE),
+            Some(i) if self.mapped.get(i) => {
+                Reads::Ram(u64::from(self.frame[i]) * PAGE + ipa % PAGE)
+            }
             _ => Reads::Nothing,
         }
     }
@@ -292,7 +303,10 @@ mod tests {
     #[test]
     fn the_gicv_frame_refuses_maps_but_is_not_in_the_record() {
         let s = new(true);
-        assert_eq!(s.map_status(GICV_IPA - PAGE, 4 * PAGE), Status::ALREADY_EXISTS);
+        assert_eq!(
+            s.map_status(GICV_IPA - PAGE, 4 * PAGE),
+            Status::ALREADY_EXISTS
+        );
         assert_eq!(s.map_status(GICV_IPA - PAGE, PAGE), Status::OK);
         assert_eq!(s.unmap_status(GICV_IPA, PAGE), Status::NOT_FOUND);
         assert_eq!(s.reads(GICV_IPA + 4), Reads::Device);
@@ -303,7 +317,13 @@ mod tests {
     fn traps_overlap_and_win_reads() {
         let mut s = new(false);
         s.map(0x20000, 0x10000, RAM);
-        s.add_trap(Trap { addr: 0x22000, size: 0x2000, kind: TrapKind::Mem, key: 7, port: 0 });
+        s.add_trap(Trap {
+            addr: 0x22000,
+            size: 0x2000,
+            kind: TrapKind::Mem,
+            key: 7,
+            port: 0,
+        });
         assert_eq!(s.trap_status(0x23000, 0x1000), Status::ALREADY_EXISTS);
         assert_eq!(s.trap_status(0x24000, 0x1000), Status::OK);
         assert_eq!(s.reads(0x23ff8), Reads::Trap(TrapKind::Mem, 7));

@@ -33,7 +33,17 @@ pub static RESOURCE: AtomicU32 = AtomicU32::new(0);
 /// started (counter ticks), and the record for a report.
 static CALL_SEQ: AtomicU64 = AtomicU64::new(0);
 static CALL_START: AtomicU64 = AtomicU64::new(0);
-const NO_CALL: CallRecord = CallRecord { index: 0, id: 0, args: [0; 6], ret: Ret { x0: 0, x1: 0, x2: 0, clobbered: None } };
+const NO_CALL: CallRecord = CallRecord {
+    index: 0,
+    id: 0,
+    args: [0; 6],
+    ret: Ret {
+        x0: 0,
+        x1: 0,
+        x2: 0,
+        clobbered: None,
+    },
+};
 /// CPU 0's last calls, the one in progress last.
 static CALLS: Mutex<[CallRecord; 6]> = Mutex::new([NO_CALL; 6]);
 /// The handles CPU 1 closed during CPU 0's call number LAST_DESTROY[0].
@@ -88,7 +98,10 @@ pub fn call_ends() {
 
 /// CPU 0: close `handles` (not empty) during the next enter.
 pub fn destroy_during_next_enter(handles: &[u32]) {
-    for (slot, &h) in DESTROY.iter().zip(handles.iter().chain(core::iter::repeat(&0))) {
+    for (slot, &h) in DESTROY
+        .iter()
+        .zip(handles.iter().chain(core::iter::repeat(&0)))
+    {
         slot.store(h, Ordering::SeqCst);
     }
     DESTROY_STATE.store(ASKED, Ordering::SeqCst);
@@ -159,21 +172,52 @@ impl Poker {
         // SAFETY: the pokers pass their own `buf` as the only pointer, big
         // enough for any record, or no pointer.
         let ret = unsafe { hvc::call(id, args) };
-        let record = CallRecord { index: self.index, id, args, ret };
+        let record = CallRecord {
+            index: self.index,
+            id,
+            args,
+            ret,
+        };
         self.recent.rotate_left(1);
         self.recent[3] = record;
         let documented = statuses::documented(id).unwrap_or(&[]);
         if !documented.contains(&ret.status()) {
-            self.found(Check::Status, format_args!("{} returned {}, not a documented status", statuses::name(id), ret.status()));
+            self.found(
+                Check::Status,
+                format_args!(
+                    "{} returned {}, not a documented status",
+                    statuses::name(id),
+                    ret.status()
+                ),
+            );
         }
-        if ret.clobbered.is_some() || (ret.status() != Status::OK && ret.status() != Status::BUFFER_TOO_SMALL && (ret.x1, ret.x2) != (0, 0)) {
-            self.found(Check::Registers, format_args!("{}: registers not as documented ({:?}, x1 {:#x}, x2 {:#x})", statuses::name(id), ret.clobbered, ret.x1, ret.x2));
+        if ret.clobbered.is_some()
+            || (ret.status() != Status::OK
+                && ret.status() != Status::BUFFER_TOO_SMALL
+                && (ret.x1, ret.x2) != (0, 0))
+        {
+            self.found(
+                Check::Registers,
+                format_args!(
+                    "{}: registers not as documented ({:?}, x1 {:#x}, x2 {:#x})",
+                    statuses::name(id),
+                    ret.clobbered,
+                    ret.x1,
+                    ret.x2
+                ),
+            );
         }
         ret
     }
 
     fn found(&self, check: Check, what: core::fmt::Arguments) {
-        report::finding(check, self.cpu, what, Some(&self.recent[3]), &self.recent[..3]);
+        report::finding(
+            check,
+            self.cpu,
+            what,
+            Some(&self.recent[3]),
+            &self.recent[..3],
+        );
     }
 
     fn buf(&mut self) -> u64 {
@@ -193,7 +237,10 @@ impl Poker {
 
     fn keep(&mut self, ret: Ret, second: bool) {
         if ret.status() == Status::OK {
-            for h in [ret.x1, ret.x2].into_iter().take(if second { 2 } else { 1 }) {
+            for h in [ret.x1, ret.x2]
+                .into_iter()
+                .take(if second { 2 } else { 1 })
+            {
                 if self.held.try_push(h as u32).is_err() {
                     self.call(HANDLE_CLOSE, [h, 0, 0, 0, 0, 0]);
                 }
@@ -210,7 +257,11 @@ impl Poker {
                 self.call(VCPU_KICK, [vcpu.into(), 0, 0, 0, 0, 0]);
             }
             2 | 3 => {
-                let vector = if self.rng.chance(90) { self.rng.below(256) } else { self.rng.next_u64() };
+                let vector = if self.rng.chance(90) {
+                    self.rng.below(256)
+                } else {
+                    self.rng.next_u64()
+                };
                 self.call(VCPU_INTERRUPT, [vcpu.into(), vector, 0, 0, 0, 0]);
             }
             4 => {
@@ -222,7 +273,14 @@ impl Poker {
                 };
                 let ret = self.call(id, args);
                 if ret.status() == Status::OK {
-                    self.found(Check::Status, format_args!("{} of CPU 0's vCPU from CPU {} returned ZX_OK, want BAD_STATE", statuses::name(id), self.cpu));
+                    self.found(
+                        Check::Status,
+                        format_args!(
+                            "{} of CPU 0's vCPU from CPU {} returned ZX_OK, want BAD_STATE",
+                            statuses::name(id),
+                            self.cpu
+                        ),
+                    );
                 }
             }
             5 => {
@@ -235,7 +293,9 @@ impl Poker {
             6 => {
                 let h = self.public(&OTHERS);
                 let any = self.rng.word();
-                let rights = self.rng.pick(&[Rights::SAME_RIGHTS.bits(), Rights::NONE.bits(), any]);
+                let rights = self
+                    .rng
+                    .pick(&[Rights::SAME_RIGHTS.bits(), Rights::NONE.bits(), any]);
                 let ret = self.call(HANDLE_DUPLICATE, [h.into(), rights.into(), 0, 0, 0, 0]);
                 self.keep(ret, false);
             }
@@ -258,7 +318,11 @@ impl Poker {
         if self.rng.chance(50) {
             self.call(PORT_QUEUE, [port, buf, 0, 0, 0, 0]);
         } else {
-            let deadline = if self.rng.chance(80) { 0 } else { now_ns() + 100_000 };
+            let deadline = if self.rng.chance(80) {
+                0
+            } else {
+                now_ns() + 100_000
+            };
             self.call(PORT_WAIT, [port, deadline, buf, 0, 0, 0]);
         }
     }
@@ -278,7 +342,13 @@ impl Poker {
             let buf = self.buf();
             let entered = self.call(VCPU_ENTER, [vcpu.x1, buf, 0, 0, 0, 0]);
             if entered.status() != Status::CANCELED {
-                self.found(Check::Status, format_args!("enter after a kick returned {}, want ZX_ERR_CANCELED", entered.status()));
+                self.found(
+                    Check::Status,
+                    format_args!(
+                        "enter after a kick returned {}, want ZX_ERR_CANCELED",
+                        entered.status()
+                    ),
+                );
             }
             self.call(HANDLE_CLOSE, [vcpu.x1, 0, 0, 0, 0, 0]);
         }
@@ -334,7 +404,13 @@ impl Poker {
                     if h != 0 {
                         let closed = self.call(HANDLE_CLOSE, [h.into(), 0, 0, 0, 0, 0]);
                         if closed.status() != Status::OK {
-                            self.found(Check::Status, format_args!("CPU 1 closing CPU 0's handle {h:#x} during its enter: {}", closed.status()));
+                            self.found(
+                                Check::Status,
+                                format_args!(
+                                    "CPU 1 closing CPU 0's handle {h:#x} during its enter: {}",
+                                    closed.status()
+                                ),
+                            );
                         }
                     }
                 }

@@ -136,7 +136,13 @@ pub fn set_seed(seed: u64) {
 
 /// Reports what `check` found on `cpu`: `what`, the call it found it in
 /// (if any) and the calls before it, oldest first.
-pub fn finding(check: Check, cpu: usize, what: core::fmt::Arguments, call: Option<&CallRecord>, before: &[CallRecord]) {
+pub fn finding(
+    check: Check,
+    cpu: usize,
+    what: core::fmt::Arguments,
+    call: Option<&CallRecord>,
+    before: &[CallRecord],
+) {
     let n = COUNTS[slot(check)].fetch_add(1, Ordering::Relaxed);
     if n == 0 {
         *FIRST[slot(check)].lock() = Some(el1rt::reason(what));
@@ -150,7 +156,11 @@ pub fn finding(check: Check, cpu: usize, what: core::fmt::Arguments, call: Optio
         None => (false, ""),
     };
     if kind.0 {
-        println!("noted {} (relaxed: the {} helper's to fix): {what}", check.test_name(), kind.1);
+        println!(
+            "noted {} (relaxed: the {} helper's to fix): {what}",
+            check.test_name(),
+            kind.1
+        );
     } else {
         println!("finding {}: {what}", check.test_name());
     }

@@ -20,8 +20,8 @@ use el1rt::{cpus, println};
 use spin::Mutex;
 use syscalls::exits::ZXV_INFO_VCPU_EXITS;
 use syscalls::hypervisor::{
-    GUEST_TRAP_BELL, GUEST_TRAP_IO, GUEST_TRAP_MEM, VCPU_IO, VCPU_STATE, VM_PERM_EXECUTE,
-    VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
+    vm_perm_rights, GUEST_TRAP_BELL, GUEST_TRAP_IO, GUEST_TRAP_MEM, VCPU_IO, VCPU_STATE,
+    VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
 };
 use syscalls::ids::*;
 use syscalls::object::{INFO_HANDLE_BASIC, INFO_VCPU};
@@ -165,24 +165,17 @@ struct Fuzz<'b> {
     trace: u64,
 }
 
-fn rights_for(perms: u32) -> Rights {
-    let mut r = Rights::NONE;
-    for (perm, right) in [
-        (VM_PERM_READ, Rights::READ),
-        (VM_PERM_WRITE, Rights::WRITE),
-        (VM_PERM_EXECUTE, Rights::EXECUTE),
-    ] {
-        if perms & perm != 0 {
-            r = r.union(right);
-        }
-    }
-    r
-}
-
 /// The key and payload of port `port`'s `n`th user packet.
 fn user_packet(port: usize, n: u64) -> [u64; 6] {
     let key = (port as u64) << 48 | n;
-    [key, u64::from(PKT_TYPE_GUEST_MEM) | 0x1234 << 32, key ^ 1, key ^ 2, key ^ 3, key ^ 4]
+    [
+        key,
+        u64::from(PKT_TYPE_GUEST_MEM) | 0x1234 << 32,
+        key ^ 1,
+        key ^ 2,
+        key ^ 3,
+        key ^ 4,
+    ]
 }
 
 impl<'b> Fuzz<'b> {
@@ -199,7 +192,10 @@ impl<'b> Fuzz<'b> {
     /// (docs/abi.md §3: BAD_HANDLE, WRONG_TYPE, ACCESS_DENIED), or its
     /// object.
     fn check(&self, raw: u32, want: Obj, need: Rights) -> Result<Obj, Status> {
-        let h = self.find(raw).map(|i| self.handles[i]).ok_or(Status::BAD_HANDLE)?;
+        let h = self
+            .find(raw)
+            .map(|i| self.handles[i])
+            .ok_or(Status::BAD_HANDLE)?;
         if !h.obj.same_type(want) {
             return Err(Status::WRONG_TYPE);
         }
@@ -213,13 +209,19 @@ impl<'b> Fuzz<'b> {
     /// that type, else one of another type, a closed one, 0 or garbage.
     fn pick(&mut self, kind: Obj) -> u32 {
         let roll = self.rng.below(100);
-        let of_kind: ArrayVec<u32, MAX_HANDLES> =
-            self.handles.iter().filter(|h| h.obj.same_type(kind)).map(|h| h.raw).collect();
+        let of_kind: ArrayVec<u32, MAX_HANDLES> = self
+            .handles
+            .iter()
+            .filter(|h| h.obj.same_type(kind))
+            .map(|h| h.raw)
+            .collect();
         if roll < 78 && !of_kind.is_empty() {
             return self.rng.pick(&of_kind);
         }
         match roll % 5 {
-            0 if !self.handles.is_empty() => self.handles[self.rng.below(self.handles.len() as u64) as usize].raw,
+            0 if !self.handles.is_empty() => {
+                self.handles[self.rng.below(self.handles.len() as u64) as usize].raw
+            }
             1 => self.rng.pick(&self.closed),
             2 => 0,
             _ => self.rng.word(),
@@ -232,7 +234,16 @@ impl<'b> Fuzz<'b> {
     }
 
     fn add_handle(&mut self, raw: u32, obj: Obj, rights: Rights, kept: bool) {
-        if self.handles.try_push(H { raw, obj, rights, kept }).is_err() {
+        if self
+            .handles
+            .try_push(H {
+                raw,
+                obj,
+                rights,
+                kept,
+            })
+            .is_err()
+        {
             // The model is full: close it again, unchecked.
             // SAFETY: no pointer arguments.
             unsafe { hvc::call(HANDLE_CLOSE, [raw.into(), 0, 0, 0, 0, 0]) };
@@ -258,7 +269,9 @@ impl<'b> Fuzz<'b> {
     }
 
     fn vcpus_of(&self, g: usize) -> usize {
-        (0..self.vcpus.len()).filter(|&v| self.vcpus[v].guest == g && self.vcpu_alive(v)).count()
+        (0..self.vcpus.len())
+            .filter(|&v| self.vcpus[v].guest == g && self.vcpu_alive(v))
+            .count()
     }
 
     // ---- pointers -------------------------------------------------------
@@ -311,42 +324,86 @@ impl<'b> Fuzz<'b> {
         let got = ret.status();
         match statuses::documented(id) {
             Some(documented) if !documented.contains(&got) => {
-                self.found(Check::Status, format_args!("{} returned {got}, not a status documented for it", statuses::name(id)));
+                self.found(
+                    Check::Status,
+                    format_args!(
+                        "{} returned {got}, not a status documented for it",
+                        statuses::name(id)
+                    ),
+                );
             }
             Some(_) => {
                 let ok = match want {
                     Want::Exact(s) => got == s || (may_run_out && got == Status::NO_MEMORY),
-                    Want::OneOf(set) => set.contains(&got) || (may_run_out && got == Status::NO_MEMORY),
+                    Want::OneOf(set) => {
+                        set.contains(&got) || (may_run_out && got == Status::NO_MEMORY)
+                    }
                     Want::Documented => true,
                 };
                 if !ok {
-                    self.found(Check::Status, format_args!("{} returned {got}, want {want:?}", statuses::name(id)));
+                    self.found(
+                        Check::Status,
+                        format_args!("{} returned {got}, want {want:?}", statuses::name(id)),
+                    );
                 }
                 let outputs_ok = got == Status::OK
                     || (ret.x1, ret.x2) == (0, 0)
-                    || (id == OBJECT_GET_INFO || id == ZXV_INFO) && got == Status::BUFFER_TOO_SMALL && (ret.x1, ret.x2) == (0, 1);
+                    || (id == OBJECT_GET_INFO || id == ZXV_INFO)
+                        && got == Status::BUFFER_TOO_SMALL
+                        && (ret.x1, ret.x2) == (0, 1);
                 if !outputs_ok {
-                    self.found(Check::Registers, format_args!("{} failed ({got}) with x1 {:#x}, x2 {:#x}, want 0", statuses::name(id), ret.x1, ret.x2));
+                    self.found(
+                        Check::Registers,
+                        format_args!(
+                            "{} failed ({got}) with x1 {:#x}, x2 {:#x}, want 0",
+                            statuses::name(id),
+                            ret.x1,
+                            ret.x2
+                        ),
+                    );
                 }
             }
             None => {
                 if ret.x0 != u64::MAX || (ret.x1, ret.x2) != (args[0], args[1]) {
-                    self.found(Check::Registers, format_args!("function {id:#x} is no call: want x0 = -1 and x1, x2 kept"));
+                    self.found(
+                        Check::Registers,
+                        format_args!("function {id:#x} is no call: want x0 = -1 and x1, x2 kept"),
+                    );
                 }
             }
         }
         if let Some((reg, value)) = ret.clobbered {
-            self.found(Check::Registers, format_args!("{} changed x{reg} to {value:#x} (x3..x17 are kept)", statuses::name(id)));
+            self.found(
+                Check::Registers,
+                format_args!(
+                    "{} changed x{reg} to {value:#x} (x3..x17 are kept)",
+                    statuses::name(id)
+                ),
+            );
         }
         if !ret.sign_extended() {
-            self.found(Check::Registers, format_args!("{}: x0 {:#x} is not a sign-extended status", statuses::name(id), ret.x0));
+            self.found(
+                Check::Registers,
+                format_args!(
+                    "{}: x0 {:#x} is not a sign-extended status",
+                    statuses::name(id),
+                    ret.x0
+                ),
+            );
         }
         ret
     }
 
     /// `issue` with an output buffer `(ptr, len)`: bytes around it must
     /// stay as they were, and all of it when the call fails.
-    fn issue_out(&mut self, id: u32, args: [u64; 6], want: Want, may_run_out: bool, buf: (u64, u64, bool)) -> Ret {
+    fn issue_out(
+        &mut self,
+        id: u32,
+        args: [u64; 6],
+        want: Want,
+        may_run_out: bool,
+        buf: (u64, u64, bool),
+    ) -> Ret {
         let (ptr, len, ours) = buf;
         let (base, size) = memory::scratch();
         let from = ptr.saturating_sub(32).max(base);
@@ -361,8 +418,15 @@ impl<'b> Fuzz<'b> {
             let outside = memory::differs(from, ptr - from, byte)
                 .or_else(|| memory::differs(ptr + written, to - ptr - written, byte));
             if let Some(at) = outside {
-                let check = if ret.status() == Status::OK { Check::Canaries } else { Check::Unchanged };
-                self.found(check, format_args!("{} ({}) wrote {at:#x}, outside what it may write at {ptr:#x}+{written}", statuses::name(id), ret.status()));
+                let check = blame(ret.status(), Check::Canaries);
+                self.found(
+                    check,
+                    format_args!(
+                        "{} ({}) wrote {at:#x}, outside what it may write at {ptr:#x}+{written}",
+                        statuses::name(id),
+                        ret.status()
+                    ),
+                );
             }
         }
         ret
@@ -370,7 +434,13 @@ impl<'b> Fuzz<'b> {
 
     fn found(&self, check: Check, what: core::fmt::Arguments) {
         let last = self.recent.len() - 1;
-        report::finding(check, 0, what, Some(&self.recent[last]), &self.recent[..last]);
+        report::finding(
+            check,
+            0,
+            what,
+            Some(&self.recent[last]),
+            &self.recent[..last],
+        );
     }
 
     // ---- the calls, one generator each ---------------------------------
@@ -378,7 +448,9 @@ impl<'b> Fuzz<'b> {
     /// Any handle: mostly a live one, else a closed one, 0 or garbage.
     fn pick_any(&mut self) -> u32 {
         match self.rng.below(10) {
-            0..=7 if !self.handles.is_empty() => self.handles[self.rng.below(self.handles.len() as u64) as usize].raw,
+            0..=7 if !self.handles.is_empty() => {
+                self.handles[self.rng.below(self.handles.len() as u64) as usize].raw
+            }
             8 => self.rng.pick(&self.closed),
             _ => self.rng.word(),
         }
@@ -393,8 +465,17 @@ impl<'b> Fuzz<'b> {
                 raw = self.rng.pick(&self.closed);
             }
         }
-        let want = if raw == 0 || self.find(raw).is_some() { Status::OK } else { Status::BAD_HANDLE };
-        let ret = self.issue(HANDLE_CLOSE, [raw.into(), 0, 0, 0, 0, 0], Want::Exact(want), false);
+        let want = if raw == 0 || self.find(raw).is_some() {
+            Status::OK
+        } else {
+            Status::BAD_HANDLE
+        };
+        let ret = self.issue(
+            HANDLE_CLOSE,
+            [raw.into(), 0, 0, 0, 0, 0],
+            Want::Exact(want),
+            false,
+        );
         if ret.status() == Status::OK {
             if let Some(i) = self.find(raw) {
                 self.drop_handle(i);
@@ -418,7 +499,12 @@ impl<'b> Fuzz<'b> {
             Some(r) if r.contains(rights) => (Status::OK, rights),
             Some(_) => (Status::INVALID_ARGS, Rights::NONE),
         };
-        let ret = self.issue(HANDLE_DUPLICATE, [raw.into(), rights.bits().into(), 0, 0, 0, 0], Want::Exact(want), false);
+        let ret = self.issue(
+            HANDLE_DUPLICATE,
+            [raw.into(), rights.bits().into(), 0, 0, 0, 0],
+            Want::Exact(want),
+            false,
+        );
         if ret.status() == Status::OK {
             if let Some(i) = self.find(raw) {
                 let obj = self.handles[i].obj;
@@ -433,12 +519,14 @@ impl<'b> Fuzz<'b> {
     fn basic_info(&mut self, raw: u32) {
         let Some(i) = self.find(raw) else { return };
         let h = self.handles[i];
-        let (ptr, _) = memory::scratch();
-        let ret = self.issue_out(OBJECT_GET_INFO, [raw.into(), INFO_HANDLE_BASIC.into(), ptr, 32, 0, 0], Want::Exact(Status::OK), false, (ptr, 32, true));
-        if ret.status() != Status::OK {
+        let Some((ret, ptr)) = self.handle_basic(raw) else {
             return;
-        }
-        let (koid, rights_type, related) = (memory::read_u64(ptr), memory::read_u64(ptr + 8), memory::read_u64(ptr + 16));
+        };
+        let (koid, rights_type, related) = (
+            memory::read_u64(ptr),
+            memory::read_u64(ptr + 8),
+            memory::read_u64(ptr + 16),
+        );
         let (rights, ty) = (rights_type as u32, (rights_type >> 32) as u32);
         let want_koid = self.koid_of(h.obj);
         let want_related = match h.obj {
@@ -446,7 +534,12 @@ impl<'b> Fuzz<'b> {
             Obj::Vcpu(v) => self.guests[self.vcpus[v].guest].koid,
             _ => 0,
         };
-        if (want_koid != 0 && koid != want_koid) || rights != h.rights.bits() || ty != h.obj.obj_type().raw() || related != want_related || (ret.x1, ret.x2) != (1, 1) {
+        if (want_koid != 0 && koid != want_koid)
+            || rights != h.rights.bits()
+            || ty != h.obj.obj_type().raw()
+            || related != want_related
+            || (ret.x1, ret.x2) != (1, 1)
+        {
             self.found(Check::Unchanged, format_args!("handle {raw:#x}: koid {koid}, rights {rights:#x}, type {ty}, related {related}; want {want_koid}, {:#x}, {}, {want_related}", h.rights.bits(), h.obj.obj_type().raw()));
         }
     }
@@ -462,22 +555,45 @@ impl<'b> Fuzz<'b> {
         }
     }
 
+    /// zx_object_get_info(HANDLE_BASIC) of a live handle into scratch: the
+    /// return and where the record is, when it worked.
+    fn handle_basic(&mut self, raw: u32) -> Option<(Ret, u64)> {
+        let (ptr, _) = memory::scratch();
+        let ret = self.issue_out(
+            OBJECT_GET_INFO,
+            [raw.into(), INFO_HANDLE_BASIC.into(), ptr, 32, 0, 0],
+            Want::Exact(Status::OK),
+            false,
+            (ptr, 32, true),
+        );
+        (ret.status() == Status::OK).then_some((ret, ptr))
+    }
+
     /// The koid of a new handle's object, from HANDLE_BASIC.
     fn learn_koid(&mut self, raw: u32) -> u64 {
-        let (ptr, _) = memory::scratch();
-        let ret = self.issue_out(OBJECT_GET_INFO, [raw.into(), INFO_HANDLE_BASIC.into(), ptr, 32, 0, 0], Want::Exact(Status::OK), false, (ptr, 32, true));
-        if ret.status() == Status::OK {
-            memory::read_u64(ptr)
-        } else {
-            0
-        }
+        self.handle_basic(raw)
+            .map_or(0, |(_, ptr)| memory::read_u64(ptr))
     }
 
     fn get_info(&mut self) {
-        let raw = if self.rng.chance(50) { self.pick(Obj::Vcpu(0)) } else { self.pick_any() };
+        let raw = if self.rng.chance(50) {
+            self.pick(Obj::Vcpu(0))
+        } else {
+            self.pick_any()
+        };
         let (any_topic, any_size) = (self.rng.word(), self.rng.next_u64());
-        let topic = self.rng.pick(&[INFO_HANDLE_BASIC, INFO_HANDLE_BASIC, INFO_VCPU, ZXV_INFO_VCPU_EXITS, 0, 3, any_topic]);
-        let size = self.rng.pick(&[0, 3, 4, 31, 32, 87, 88, 100, 4096, any_size]);
+        let topic = self.rng.pick(&[
+            INFO_HANDLE_BASIC,
+            INFO_HANDLE_BASIC,
+            INFO_VCPU,
+            ZXV_INFO_VCPU_EXITS,
+            0,
+            3,
+            any_topic,
+        ]);
+        let size = self
+            .rng
+            .pick(&[0, 3, 4, 31, 32, 87, 88, 100, 4096, any_size]);
         let record = match topic {
             INFO_HANDLE_BASIC => 32,
             INFO_VCPU => 4,
@@ -489,16 +605,44 @@ impl<'b> Fuzz<'b> {
         let want = match (h, topic) {
             (None, _) => Status::BAD_HANDLE,
             (Some(_), INFO_HANDLE_BASIC) if size < 32 => Status::BUFFER_TOO_SMALL,
-            (Some(_), INFO_HANDLE_BASIC) => if good { Status::OK } else { Status::INVALID_ARGS },
-            (Some(h), INFO_VCPU | ZXV_INFO_VCPU_EXITS) if !matches!(h.obj, Obj::Vcpu(_)) => Status::WRONG_TYPE,
-            (Some(h), INFO_VCPU | ZXV_INFO_VCPU_EXITS) if !h.rights.contains(Rights::INSPECT) => Status::ACCESS_DENIED,
+            (Some(_), INFO_HANDLE_BASIC) => {
+                if good {
+                    Status::OK
+                } else {
+                    Status::INVALID_ARGS
+                }
+            }
+            (Some(h), INFO_VCPU | ZXV_INFO_VCPU_EXITS) if !matches!(h.obj, Obj::Vcpu(_)) => {
+                Status::WRONG_TYPE
+            }
+            (Some(h), INFO_VCPU | ZXV_INFO_VCPU_EXITS) if !h.rights.contains(Rights::INSPECT) => {
+                Status::ACCESS_DENIED
+            }
             (Some(_), INFO_VCPU | ZXV_INFO_VCPU_EXITS) if size < record => Status::BUFFER_TOO_SMALL,
-            (Some(_), INFO_VCPU | ZXV_INFO_VCPU_EXITS) => if good { Status::OK } else { Status::INVALID_ARGS },
+            (Some(_), INFO_VCPU | ZXV_INFO_VCPU_EXITS) => {
+                if good {
+                    Status::OK
+                } else {
+                    Status::INVALID_ARGS
+                }
+            }
             (Some(_), _) => Status::NOT_SUPPORTED,
         };
-        let ret = self.issue_out(OBJECT_GET_INFO, [raw.into(), topic.into(), ptr, size, 0, 0], Want::Exact(want), false, (ptr, record, good));
+        let ret = self.issue_out(
+            OBJECT_GET_INFO,
+            [raw.into(), topic.into(), ptr, size, 0, 0],
+            Want::Exact(want),
+            false,
+            (ptr, record, good),
+        );
         if ret.status() == Status::OK && (ret.x1, ret.x2) != (1, 1) {
-            self.found(Check::Registers, format_args!("get_info topic {topic:#x}: actual {}, avail {}, want 1, 1", ret.x1, ret.x2));
+            self.found(
+                Check::Registers,
+                format_args!(
+                    "get_info topic {topic:#x}: actual {}, avail {}, want 1, 1",
+                    ret.x1, ret.x2
+                ),
+            );
         }
     }
 
@@ -513,30 +657,59 @@ impl<'b> Fuzz<'b> {
         } else {
             Status::INVALID_ARGS
         };
-        let ret = self.issue_out(ZXV_INFO, [ptr, size, 0, 0, 0, 0], Want::Exact(want), false, (ptr, len, good));
+        let ret = self.issue_out(
+            ZXV_INFO,
+            [ptr, size, 0, 0, 0, 0],
+            Want::Exact(want),
+            false,
+            (ptr, len, good),
+        );
         if ret.status() == Status::OK && good && ptr % 8 == 0 {
             let (base, msize) = (memory::read_u64(ptr + 16), memory::read_u64(ptr + 24));
             if (base, msize) != self.monitor || memory::read_u64(ptr) & 0xffff_ffff != 1 {
-                self.found(Check::Unchanged, format_args!("zxv_info: ABI {}, monitor {base:#x}+{msize:#x}, want 1 and {:#x}+{:#x}", memory::read_u64(ptr) as u32, self.monitor.0, self.monitor.1));
+                self.found(
+                    Check::Unchanged,
+                    format_args!(
+                        "zxv_info: ABI {}, monitor {base:#x}+{msize:#x}, want 1 and {:#x}+{:#x}",
+                        memory::read_u64(ptr) as u32,
+                        self.monitor.0,
+                        self.monitor.1
+                    ),
+                );
             }
         }
     }
 
     fn guest_create(&mut self) {
         let raw = self.pick(Obj::Resource);
-        let options = if self.rng.chance(90) { 0 } else { self.rng.next_u64() >> self.rng.below(64) };
+        let options = if self.rng.chance(90) {
+            0
+        } else {
+            self.rng.next_u64() >> self.rng.below(64)
+        };
         let want = match self.check(raw, Obj::Resource, Rights::NONE) {
             Err(s) => s,
             Ok(_) if options != 0 => Status::INVALID_ARGS,
             Ok(_) if self.guests.is_full() => return,
             Ok(_) => Status::OK,
         };
-        let ret = self.issue(GUEST_CREATE, [raw.into(), options, 0, 0, 0, 0], Want::Exact(want), true);
+        let ret = self.issue(
+            GUEST_CREATE,
+            [raw.into(), options, 0, 0, 0, 0],
+            Want::Exact(want),
+            true,
+        );
         if ret.status() == Status::OK {
             self.new_guest(ret.x1 as u32, ret.x2 as u32);
         } else if ret.status() == Status::NO_RESOURCES {
             // 255 VMIDs: not expected with a handful of guests.
-            self.found(Check::Status, format_args!("guest_create: NO_RESOURCES with {} guests", self.guests.len()));
+            self.found(
+                Check::Status,
+                format_args!(
+                    "guest_create: NO_RESOURCES with {} guests",
+                    self.guests.len()
+                ),
+            );
         }
     }
 
@@ -546,34 +719,74 @@ impl<'b> Fuzz<'b> {
         let g = self.guests.len();
         let slice = (g < SLICES).then(|| GUEST_AREA + g as u64 * SLICE);
         SPACES.lock()[g].reset(self.gic_v2);
-        self.guests.push(GuestObj { koid: 0, vmar_koid: 0, slice, handle: guest, vmar, code_vmo: 0, suspect: false });
+        self.guests.push(GuestObj {
+            koid: 0,
+            vmar_koid: 0,
+            slice,
+            handle: guest,
+            vmar,
+            code_vmo: 0,
+            suspect: false,
+        });
         self.add_handle(guest, Obj::Guest(g), Rights::DEFAULT_GUEST, true);
-        let vmar_rights = Rights::DEFAULT_VMAR.union(Rights::READ).union(Rights::WRITE).union(Rights::EXECUTE);
+        let vmar_rights = Rights::DEFAULT_VMAR
+            .union(Rights::READ)
+            .union(Rights::WRITE)
+            .union(Rights::EXECUTE);
         self.add_handle(vmar, Obj::Vmar(g), vmar_rights, true);
         self.guests[g].koid = self.learn_koid(guest);
         self.guests[g].vmar_koid = self.learn_koid(vmar);
         let Some(slice) = slice else { return };
-        let ret = self.issue(VMO_CREATE_PHYSICAL, [self.resource.into(), slice, SLICE, 0, 0, 0], Want::Exact(Status::OK), true);
+        let ret = self.issue(
+            VMO_CREATE_PHYSICAL,
+            [self.resource.into(), slice, SLICE, 0, 0, 0],
+            Want::Exact(Status::OK),
+            true,
+        );
         if ret.status() != Status::OK {
             return;
         }
         let vmo = self.new_vmo(ret.x1 as u32, slice, SLICE, true);
         self.guests[g].code_vmo = vmo;
         self.ensure_code(g);
-        let ret = self.issue(GUEST_SET_TRAP, [guest.into(), GUEST_TRAP_MEM.into(), EXIT, PAGE, 0, EXIT_KEY], Want::Exact(Status::OK), true);
+        let ret = self.issue(
+            GUEST_SET_TRAP,
+            [guest.into(), GUEST_TRAP_MEM.into(), EXIT, PAGE, 0, EXIT_KEY],
+            Want::Exact(Status::OK),
+            true,
+        );
         if ret.status() == Status::OK {
-            SPACES.lock()[g].add_trap(Trap { addr: EXIT, size: PAGE, kind: TrapKind::Mem, key: EXIT_KEY, port: 0 });
+            SPACES.lock()[g].add_trap(Trap {
+                addr: EXIT,
+                size: PAGE,
+                kind: TrapKind::Mem,
+                key: EXIT_KEY,
+                port: 0,
+            });
         }
     }
 
     fn new_vmo(&mut self, raw: u32, base: u64, size: u64, kept: bool) -> u32 {
         let v = self.vmos.len();
-        if self.vmos.try_push(VmoObj { koid: 0, base, size }).is_err() {
+        if self
+            .vmos
+            .try_push(VmoObj {
+                koid: 0,
+                base,
+                size,
+            })
+            .is_err()
+        {
             // SAFETY: no pointer arguments.
             unsafe { hvc::call(HANDLE_CLOSE, [raw.into(), 0, 0, 0, 0, 0]) };
             return 0;
         }
-        self.add_handle(raw, Obj::Vmo(v), Rights::DEFAULT_VMO.union(Rights::EXECUTE), kept);
+        self.add_handle(
+            raw,
+            Obj::Vmo(v),
+            Rights::DEFAULT_VMO.union(Rights::EXECUTE),
+            kept,
+        );
         self.vmos[v].koid = self.learn_koid(raw);
         raw
     }
@@ -581,7 +794,10 @@ impl<'b> Fuzz<'b> {
     /// Maps the guest's code pages where the model says they are not.
     fn ensure_code(&mut self, g: usize) {
         let guest = self.guests[g];
-        if guest.code_vmo == 0 || self.find(guest.code_vmo).is_none() || self.find(guest.vmar).is_none() {
+        if guest.code_vmo == 0
+            || self.find(guest.code_vmo).is_none()
+            || self.find(guest.vmar).is_none()
+        {
             return;
         }
         let options = VM_PERM_READ | VM_PERM_WRITE | VM_PERM_EXECUTE | VM_SPECIFIC;
@@ -589,12 +805,22 @@ impl<'b> Fuzz<'b> {
             if SPACES.lock()[g].is_mapped(page) {
                 continue;
             }
-            let args = [guest.vmar.into(), options.into(), page, guest.code_vmo.into(), page, PAGE];
+            let args = [
+                guest.vmar.into(),
+                options.into(),
+                page,
+                guest.code_vmo.into(),
+                page,
+                PAGE,
+            ];
             let ret = self.issue(VMAR_MAP, args, Want::Exact(Status::OK), true);
             if ret.status() == Status::OK {
                 SPACES.lock()[g].map(page, PAGE, guest.slice.unwrap_or(0) + page);
                 if ret.x1 != page {
-                    self.found(Check::Unchanged, format_args!("vmar_map returned address {:#x}, want {page:#x}", ret.x1));
+                    self.found(
+                        Check::Unchanged,
+                        format_args!("vmar_map returned address {:#x}, want {page:#x}", ret.x1),
+                    );
                 }
             }
         }
@@ -602,11 +828,21 @@ impl<'b> Fuzz<'b> {
 
     fn host_ram(&self, base: u64, size: u64) -> Option<bool> {
         let end = base.checked_add(size)?;
-        if self.board.memory.iter().any(|&(b, s)| base >= b && end <= b + s) {
+        if self
+            .board
+            .memory
+            .iter()
+            .any(|&(b, s)| base >= b && end <= b + s)
+        {
             return Some(true);
         }
         // Spanning two ranges: the model cannot tell.
-        let touches = self.board.memory.iter().filter(|&&(b, s)| base < b + s && end > b).count();
+        let touches = self
+            .board
+            .memory
+            .iter()
+            .filter(|&&(b, s)| base < b + s && end > b)
+            .count();
         (touches <= 1).then_some(false)
     }
 
@@ -619,20 +855,42 @@ impl<'b> Fuzz<'b> {
                 let n = 1 + self.rng.below((pages - first).min(4096));
                 (GUEST_AREA + first * PAGE, n * PAGE)
             }
-            3 => (self.monitor.0 + self.rng.below(self.monitor.1 / PAGE) * PAGE, PAGE * (1 + self.rng.below(8))),
-            4 => (self.rng.pick(&[0, 0x0800_0000, 0x4000_0000, !0xfff, 1 << 44]), self.rng.pick(&[0, PAGE, 1 << 30, !0xfff])),
-            _ => (self.rng.next_u64() & !0xfff | self.rng.below(2), self.rng.next_u64() >> self.rng.below(64)),
+            3 => (
+                self.monitor.0 + self.rng.below(self.monitor.1 / PAGE) * PAGE,
+                PAGE * (1 + self.rng.below(8)),
+            ),
+            4 => (
+                self.rng
+                    .pick(&[0, 0x0800_0000, 0x4000_0000, !0xfff, 1 << 44]),
+                self.rng.pick(&[0, PAGE, 1 << 30, !0xfff]),
+            ),
+            _ => (
+                self.rng.next_u64() & !0xfff | self.rng.below(2),
+                self.rng.next_u64() >> self.rng.below(64),
+            ),
         };
         let want = match self.check(raw, Obj::Resource, Rights::NONE) {
             Err(s) => Want::Exact(s),
-            Ok(_) if size == 0 || paddr % PAGE != 0 || size % PAGE != 0 || paddr.checked_add(size).is_none() => Want::Exact(Status::INVALID_ARGS),
+            Ok(_)
+                if size == 0
+                    || paddr % PAGE != 0
+                    || size % PAGE != 0
+                    || paddr.checked_add(size).is_none() =>
+            {
+                Want::Exact(Status::INVALID_ARGS)
+            }
             Ok(_) => match self.host_ram(paddr, size) {
                 Some(true) => Want::Exact(Status::OK),
                 Some(false) => Want::Exact(Status::ACCESS_DENIED),
                 None => Want::OneOf(&[Status::OK, Status::ACCESS_DENIED]),
             },
         };
-        let ret = self.issue(VMO_CREATE_PHYSICAL, [raw.into(), paddr, size, 0, 0, 0], want, true);
+        let ret = self.issue(
+            VMO_CREATE_PHYSICAL,
+            [raw.into(), paddr, size, 0, 0, 0],
+            want,
+            true,
+        );
         if ret.status() != Status::OK {
             return;
         }
@@ -641,7 +899,12 @@ impl<'b> Fuzz<'b> {
             self.new_vmo(ret.x1 as u32, paddr, size, false);
         } else {
             // Host RAM guests must not write (the fuzzer's own): closed.
-            self.issue(HANDLE_CLOSE, [ret.x1, 0, 0, 0, 0, 0], Want::Exact(Status::OK), false);
+            self.issue(
+                HANDLE_CLOSE,
+                [ret.x1, 0, 0, 0, 0, 0],
+                Want::Exact(Status::OK),
+                false,
+            );
         }
     }
 
@@ -660,9 +923,18 @@ impl<'b> Fuzz<'b> {
                 }
                 (ipa, n * PAGE)
             }
-            7 => (self.rng.pick(&[0, 0x10_0000, IPA_SIZE - PAGE, GICV_IPA]), self.rng.pick(&[IPA_SIZE, !0xfff, 1 << 40, 2 * PAGE])),
-            8 => (self.rng.next_u64() & 0xF_FFFF_F000, PAGE << self.rng.below(12)),
-            _ => (self.rng.next_u64() >> self.rng.below(64), self.rng.next_u64() >> self.rng.below(64)),
+            7 => (
+                self.rng.pick(&[0, 0x10_0000, IPA_SIZE - PAGE, GICV_IPA]),
+                self.rng.pick(&[IPA_SIZE, !0xfff, 1 << 40, 2 * PAGE]),
+            ),
+            8 => (
+                self.rng.next_u64() & 0xF_FFFF_F000,
+                PAGE << self.rng.below(12),
+            ),
+            _ => (
+                self.rng.next_u64() >> self.rng.below(64),
+                self.rng.next_u64() >> self.rng.below(64),
+            ),
         }
     }
 
@@ -680,13 +952,25 @@ impl<'b> Fuzz<'b> {
             Some(Obj::Vmo(v)) => self.vmos[v].size,
             _ => 0,
         };
-        let offset = if self.rng.chance(80) { self.rng.below(vmo_size.max(PAGE) / PAGE) * PAGE } else { self.rng.next_u64() >> self.rng.below(64) };
-        let len = if self.rng.chance(50) && vmo_size > offset { len.min(vmo_size - offset) } else { len };
+        let offset = if self.rng.chance(80) {
+            self.rng.below(vmo_size.max(PAGE) / PAGE) * PAGE
+        } else {
+            self.rng.next_u64() >> self.rng.below(64)
+        };
+        let len = if self.rng.chance(50) && vmo_size > offset {
+            len.min(vmo_size - offset)
+        } else {
+            len
+        };
         let perms = (options as u32) & 7;
-        let need = rights_for(perms);
+        let need = vm_perm_rights(perms);
         let want = (|| -> Result<(usize, usize), Status> {
-            let Obj::Vmar(g) = self.check(vmar, Obj::Vmar(0), need)? else { unreachable!() };
-            let Obj::Vmo(v) = self.check(vmo, Obj::Vmo(0), need.union(Rights::MAP))? else { unreachable!() };
+            let Obj::Vmar(g) = self.check(vmar, Obj::Vmar(0), need)? else {
+                unreachable!()
+            };
+            let Obj::Vmo(v) = self.check(vmo, Obj::Vmo(0), need.union(Rights::MAP))? else {
+                unreachable!()
+            };
             if options & !u64::from(7 | VM_SPECIFIC) != 0 || perms & VM_PERM_READ == 0 {
                 return Err(Status::INVALID_ARGS);
             }
@@ -696,7 +980,11 @@ impl<'b> Fuzz<'b> {
             if len == 0 || ipa % PAGE != 0 || offset % PAGE != 0 || len % PAGE != 0 {
                 return Err(Status::INVALID_ARGS);
             }
-            if offset.checked_add(len).is_none_or(|e| e > self.vmos[v].size) || ipa.checked_add(len).is_none_or(|e| e > IPA_SIZE) {
+            if offset
+                .checked_add(len)
+                .is_none_or(|e| e > self.vmos[v].size)
+                || ipa.checked_add(len).is_none_or(|e| e > IPA_SIZE)
+            {
                 return Err(Status::OUT_OF_RANGE);
             }
             Ok((g, v))
@@ -710,8 +998,17 @@ impl<'b> Fuzz<'b> {
                 (SPACES.lock()[g].map_status(ipa, len), Some((g, v)))
             }
         };
-        let w = if target.is_some() { Want::OneOf(&[Status::OK, Status::ALREADY_EXISTS]) } else { Want::Exact(want) };
-        let ret = self.issue(VMAR_MAP, [vmar.into(), options, ipa, vmo.into(), offset, len], w, true);
+        let w = if target.is_some() {
+            Want::OneOf(&[Status::OK, Status::ALREADY_EXISTS])
+        } else {
+            Want::Exact(want)
+        };
+        let ret = self.issue(
+            VMAR_MAP,
+            [vmar.into(), options, ipa, vmo.into(), offset, len],
+            w,
+            true,
+        );
         let Some((g, v)) = target else { return };
         if ret.status() == Status::ALREADY_EXISTS {
             self.guests[g].suspect = true;
@@ -719,24 +1016,66 @@ impl<'b> Fuzz<'b> {
         if ret.status() == Status::OK {
             SPACES.lock()[g].map(ipa, len, self.vmos[v].base + offset);
             if ret.x1 != ipa {
-                self.found(Check::Unchanged, format_args!("vmar_map returned address {:#x}, want {ipa:#x}", ret.x1));
+                self.found(
+                    Check::Unchanged,
+                    format_args!("vmar_map returned address {:#x}, want {ipa:#x}", ret.x1),
+                );
             }
         }
         if want != ret.status() && ret.status() != Status::NO_MEMORY {
-            self.found(Check::VmarRecord, format_args!("vmar_map of {ipa:#x}+{len:#x}: {} where the record says {want}", ret.status()));
+            self.found(
+                Check::VmarRecord,
+                format_args!(
+                    "vmar_map of {ipa:#x}+{len:#x}: {} where the record says {want}",
+                    ret.status()
+                ),
+            );
         }
     }
 
-    /// The status of an unmap or protect of a valid range with `status`
-    /// the model's: past 64 GiB the ABI names no status, and nothing may
-    /// change.
-    fn range_want(&self, addr: u64, len: u64) -> Want {
-        if addr.saturating_add(len) > IPA_SIZE {
-            Want::OneOf(&[Status::INVALID_ARGS, Status::OUT_OF_RANGE, Status::NOT_FOUND])
+    /// An unmap or protect (`id`, `args`) of guest `g` with valid
+    /// arguments, whose status the record says is `status` (OK or
+    /// NOT_FOUND). Past 64 GiB the ABI names no status, and nothing may
+    /// change (though the monitor's known bugs change the record there:
+    /// the guest is then suspect).
+    fn range_call(&mut self, id: u32, args: [u64; 6], g: usize, status: Status) -> Ret {
+        let (addr, len) = if id == VMAR_UNMAP {
+            (args[1], args[2])
+        } else {
+            (args[2], args[3])
+        };
+        let beyond = addr + len > IPA_SIZE;
+        let want = if beyond {
+            Want::OneOf(&[
+                Status::INVALID_ARGS,
+                Status::OUT_OF_RANGE,
+                Status::NOT_FOUND,
+            ])
         } else {
             // Which of the two is the record's to say (Check::VmarRecord).
             Want::OneOf(&[Status::OK, Status::NOT_FOUND])
+        };
+        let ret = self.issue(id, args, want, true);
+        let got = ret.status();
+        if beyond && got != Status::OK {
+            self.guests[g].suspect = true;
         }
+        if !beyond && got != status && got != Status::NO_MEMORY {
+            self.found(
+                Check::VmarRecord,
+                format_args!(
+                    "{} of {addr:#x}+{len:#x}: {got} where the record says {status}",
+                    statuses::name(id)
+                ),
+            );
+        }
+        ret
+    }
+
+    /// Whether `[addr, addr + len)` is refused as arguments: empty,
+    /// unaligned or wrapping (INVALID_ARGS).
+    fn bad_range(addr: u64, len: u64) -> bool {
+        len == 0 || addr % PAGE != 0 || len % PAGE != 0 || addr.checked_add(len).is_none()
     }
 
     fn vmar_unmap(&mut self) {
@@ -744,7 +1083,7 @@ impl<'b> Fuzz<'b> {
         let (addr, len) = self.ipa_range();
         let want = match self.check(vmar, Obj::Vmar(0), Rights::NONE) {
             Err(s) => Err(Want::Exact(s)),
-            Ok(_) if len == 0 || addr % PAGE != 0 || len % PAGE != 0 || addr.checked_add(len).is_none() => Err(Want::Exact(Status::INVALID_ARGS)),
+            Ok(_) if Self::bad_range(addr, len) => Err(Want::Exact(Status::INVALID_ARGS)),
             Ok(Obj::Vmar(g)) => Ok(g),
             Ok(_) => unreachable!(),
         };
@@ -754,15 +1093,9 @@ impl<'b> Fuzz<'b> {
             }
             Ok(g) => {
                 let status = SPACES.lock()[g].unmap_status(addr, len);
-                let w = self.range_want(addr, len);
-                let ret = self.issue(VMAR_UNMAP, [vmar.into(), addr, len, 0, 0, 0], w, true);
+                let ret = self.range_call(VMAR_UNMAP, [vmar.into(), addr, len, 0, 0, 0], g, status);
                 if ret.status() == Status::OK {
                     SPACES.lock()[g].unmap(addr, len);
-                } else if addr + len > IPA_SIZE {
-                    self.guests[g].suspect = true;
-                }
-                if addr + len <= IPA_SIZE && ret.status() != status && ret.status() != Status::NO_MEMORY {
-                    self.found(Check::VmarRecord, format_args!("vmar_unmap of {addr:#x}+{len:#x}: {} where the record says {status}", ret.status()));
                 }
             }
         }
@@ -776,10 +1109,10 @@ impl<'b> Fuzz<'b> {
             options ^= 1 << self.rng.below(64);
         }
         let perms = (options as u32) & 7;
-        let want = match self.check(vmar, Obj::Vmar(0), rights_for(perms)) {
+        let want = match self.check(vmar, Obj::Vmar(0), vm_perm_rights(perms)) {
             Err(s) => Err(s),
             Ok(_) if options & !7 != 0 || perms & VM_PERM_READ == 0 => Err(Status::INVALID_ARGS),
-            Ok(_) if len == 0 || addr % PAGE != 0 || len % PAGE != 0 || addr.checked_add(len).is_none() => Err(Status::INVALID_ARGS),
+            Ok(_) if Self::bad_range(addr, len) => Err(Status::INVALID_ARGS),
             Ok(Obj::Vmar(g)) => Ok(g),
             Ok(_) => unreachable!(),
         };
@@ -790,30 +1123,42 @@ impl<'b> Fuzz<'b> {
             }
             Ok(g) => {
                 let status = SPACES.lock()[g].protect_status(addr, len);
-                let w = self.range_want(addr, len);
-                let ret = self.issue(VMAR_PROTECT, args, w, true);
-                if ret.status() != Status::OK && addr + len > IPA_SIZE {
-                    self.guests[g].suspect = true;
-                }
-                if addr + len <= IPA_SIZE && ret.status() != status && ret.status() != Status::NO_MEMORY {
-                    self.found(Check::VmarRecord, format_args!("vmar_protect of {addr:#x}+{len:#x}: {} where the record says {status}", ret.status()));
-                }
+                self.range_call(VMAR_PROTECT, args, g, status);
             }
         }
     }
 
     fn set_trap(&mut self) {
         let guest = self.pick(Obj::Guest(0));
-        let port = if self.rng.chance(50) { self.pick(Obj::Port(0)) } else { 0 };
+        let port = if self.rng.chance(50) {
+            self.pick(Obj::Port(0))
+        } else {
+            0
+        };
         let any = self.rng.word();
-        let kind = self.rng.pick(&[GUEST_TRAP_BELL, GUEST_TRAP_MEM, GUEST_TRAP_MEM, GUEST_TRAP_IO, 3, any]);
+        let kind = self.rng.pick(&[
+            GUEST_TRAP_BELL,
+            GUEST_TRAP_MEM,
+            GUEST_TRAP_MEM,
+            GUEST_TRAP_IO,
+            3,
+            any,
+        ]);
         let (addr, size) = self.ipa_range();
-        let size = if self.rng.chance(70) { size.min(4 * PAGE) } else { size };
+        let size = if self.rng.chance(70) {
+            size.min(4 * PAGE)
+        } else {
+            size
+        };
         let key = self.rng.next_u64();
         let want = (|| -> Result<(usize, TrapKind, Option<usize>), Status> {
-            let Obj::Guest(g) = self.check(guest, Obj::Guest(0), Rights::WRITE)? else { unreachable!() };
+            let Obj::Guest(g) = self.check(guest, Obj::Guest(0), Rights::WRITE)? else {
+                unreachable!()
+            };
             let p = if port != 0 {
-                let Obj::Port(p) = self.check(port, Obj::Port(0), Rights::WRITE)? else { unreachable!() };
+                let Obj::Port(p) = self.check(port, Obj::Port(0), Rights::WRITE)? else {
+                    unreachable!()
+                };
                 Some(p)
             } else {
                 None
@@ -841,12 +1186,26 @@ impl<'b> Fuzz<'b> {
                 if addr < RESERVED || !spaces[g].has_room_for_a_trap() {
                     return;
                 }
-                (spaces[g].trap_status(addr, size), Some((g, kind, p.unwrap_or(0))))
+                (
+                    spaces[g].trap_status(addr, size),
+                    Some((g, kind, p.unwrap_or(0))),
+                )
             }
         };
-        let ret = self.issue(GUEST_SET_TRAP, [guest.into(), kind.into(), addr, size, port.into(), key], Want::Exact(want), true);
+        let ret = self.issue(
+            GUEST_SET_TRAP,
+            [guest.into(), kind.into(), addr, size, port.into(), key],
+            Want::Exact(want),
+            true,
+        );
         if let (Some((g, kind, p)), Status::OK) = (trap, ret.status()) {
-            SPACES.lock()[g].add_trap(Trap { addr, size, kind, key, port: p });
+            SPACES.lock()[g].add_trap(Trap {
+                addr,
+                size,
+                kind,
+                key,
+                port: p,
+            });
             if kind == TrapKind::Bell {
                 self.ports[p].bells += 1;
             }
@@ -855,9 +1214,22 @@ impl<'b> Fuzz<'b> {
 
     fn vcpu_create(&mut self) {
         let guest = self.pick(Obj::Guest(0));
-        let options = if self.rng.chance(92) { 0 } else { self.rng.next_u64() >> self.rng.below(64) };
+        let options = if self.rng.chance(92) {
+            0
+        } else {
+            self.rng.next_u64() >> self.rng.below(64)
+        };
         let any = self.rng.next_u64();
-        let entry = self.rng.pick(&[CODE, CODE, CODE, PROBE, 0x40_0000, IPA_SIZE - 4, IPA_SIZE, any]);
+        let entry = self.rng.pick(&[
+            CODE,
+            CODE,
+            CODE,
+            PROBE,
+            0x40_0000,
+            IPA_SIZE - 4,
+            IPA_SIZE,
+            any,
+        ]);
         let want = match self.check(guest, Obj::Guest(0), Rights::MANAGE_THREAD) {
             _ if options != 0 => Err(Status::INVALID_ARGS),
             Err(s) => Err(s),
@@ -869,7 +1241,12 @@ impl<'b> Fuzz<'b> {
         if want.is_ok() && self.vcpus.is_full() {
             return;
         }
-        let ret = self.issue(VCPU_CREATE, [guest.into(), options, entry, 0, 0, 0], Want::Exact(want.err().unwrap_or(Status::OK)), true);
+        let ret = self.issue(
+            VCPU_CREATE,
+            [guest.into(), options, entry, 0, 0, 0],
+            Want::Exact(want.err().unwrap_or(Status::OK)),
+            true,
+        );
         if let (Ok(g), Status::OK) = (want, ret.status()) {
             self.new_vcpu(g, ret.x1 as u32);
         }
@@ -877,19 +1254,36 @@ impl<'b> Fuzz<'b> {
 
     fn new_vcpu(&mut self, g: usize, raw: u32) -> usize {
         let v = self.vcpus.len();
-        self.vcpus.push(VcpuObj { guest: g, koid: 0, pending: None });
+        self.vcpus.push(VcpuObj {
+            guest: g,
+            koid: 0,
+            pending: None,
+        });
         self.add_handle(raw, Obj::Vcpu(v), Rights::DEFAULT_VCPU, false);
         self.vcpus[v].koid = self.learn_koid(raw);
         v
     }
 
     fn port_create(&mut self) {
-        let options = if self.rng.chance(90) { 0 } else { self.rng.next_u64() >> self.rng.below(64) };
+        let options = if self.rng.chance(90) {
+            0
+        } else {
+            self.rng.next_u64() >> self.rng.below(64)
+        };
         if options == 0 && self.ports.is_full() {
             return;
         }
-        let want = if options != 0 { Status::INVALID_ARGS } else { Status::OK };
-        let ret = self.issue(PORT_CREATE, [options, 0, 0, 0, 0, 0], Want::Exact(want), true);
+        let want = if options != 0 {
+            Status::INVALID_ARGS
+        } else {
+            Status::OK
+        };
+        let ret = self.issue(
+            PORT_CREATE,
+            [options, 0, 0, 0, 0, 0],
+            Want::Exact(want),
+            true,
+        );
         if ret.status() == Status::OK {
             let p = self.ports.len();
             self.ports.push(PortObj::default());
@@ -919,10 +1313,17 @@ impl<'b> Fuzz<'b> {
         let want = match self.check(port, Obj::Port(0), Rights::WRITE) {
             Err(s) => s,
             Ok(_) if !good => Status::INVALID_ARGS,
-            Ok(Obj::Port(p)) if self.ports[p].queued - self.ports[p].popped >= 2048 => Status::SHOULD_WAIT,
+            Ok(Obj::Port(p)) if self.ports[p].queued - self.ports[p].popped >= 2048 => {
+                Status::SHOULD_WAIT
+            }
             Ok(_) => Status::OK,
         };
-        let ret = self.issue(PORT_QUEUE, [port.into(), ptr, 0, 0, 0, 0], Want::Exact(want), true);
+        let ret = self.issue(
+            PORT_QUEUE,
+            [port.into(), ptr, 0, 0, 0, 0],
+            Want::Exact(want),
+            true,
+        );
         if let (Some(Obj::Port(p)), Status::OK) = (target, ret.status()) {
             self.ports[p].queued += 1;
         }
@@ -946,12 +1347,22 @@ impl<'b> Fuzz<'b> {
         let want = match self.check(port, Obj::Port(0), Rights::READ) {
             Err(s) => Want::Exact(s),
             Ok(_) if !good => Want::Exact(Status::INVALID_ARGS),
-            Ok(Obj::Port(p)) if self.ports[p].bells > 0 => Want::OneOf(&[Status::OK, Status::TIMED_OUT]),
+            Ok(Obj::Port(p)) if self.ports[p].bells > 0 => {
+                Want::OneOf(&[Status::OK, Status::TIMED_OUT])
+            }
             Ok(_) if has_user => Want::Exact(Status::OK),
             Ok(_) => Want::Exact(Status::TIMED_OUT),
         };
-        let ret = self.issue_out(PORT_WAIT, [port.into(), deadline, ptr, 0, 0, 0], want, false, (ptr, 48, good));
-        let (Some(p), Status::OK) = (target, ret.status()) else { return };
+        let ret = self.issue_out(
+            PORT_WAIT,
+            [port.into(), deadline, ptr, 0, 0, 0],
+            want,
+            false,
+            (ptr, 48, good),
+        );
+        let (Some(p), Status::OK) = (target, ret.status()) else {
+            return;
+        };
         let word = |i: u64| {
             let mut b = [0u8; 8];
             for (j, byte) in b.iter_mut().enumerate() {
@@ -965,24 +1376,48 @@ impl<'b> Fuzz<'b> {
             want[1] = u64::from(PKT_TYPE_USER) | want[1] & !0xffff_ffff;
             let got: [u64; 6] = core::array::from_fn(|i| word(i as u64));
             if got != want {
-                self.found(Check::Packets, format_args!("port_wait: user packet {got:x?}, want {want:x?} (queued in this order)"));
+                self.found(
+                    Check::Packets,
+                    format_args!(
+                        "port_wait: user packet {got:x?}, want {want:x?} (queued in this order)"
+                    ),
+                );
             }
             self.ports[p].popped += 1;
         } else if ty == PKT_TYPE_GUEST_BELL {
             let addr = word(2);
-            let known = SPACES.lock().iter().any(|s| s.traps().iter().any(|t| t.kind == TrapKind::Bell && t.port == p && t.key == key && addr >= t.addr && addr - t.addr < t.size));
+            let known = SPACES.lock().iter().any(|s| {
+                s.traps().iter().any(|t| {
+                    t.kind == TrapKind::Bell
+                        && t.port == p
+                        && t.key == key
+                        && addr >= t.addr
+                        && addr - t.addr < t.size
+                })
+            });
             if !known {
                 self.found(Check::Packets, format_args!("port_wait: BELL packet key {key:#x} addr {addr:#x} from no BELL trap on this port"));
             }
         } else {
-            self.found(Check::Packets, format_args!("port_wait: packet type {ty}, want USER or GUEST_BELL"));
+            self.found(
+                Check::Packets,
+                format_args!("port_wait: packet type {ty}, want USER or GUEST_BELL"),
+            );
         }
     }
 
     fn kick(&mut self) {
         let vcpu = self.pick(Obj::Vcpu(0));
-        let want = self.check(vcpu, Obj::Vcpu(0), Rights::EXECUTE).err().unwrap_or(Status::OK);
-        self.issue(VCPU_KICK, [vcpu.into(), 0, 0, 0, 0, 0], Want::Exact(want), false);
+        let want = self
+            .check(vcpu, Obj::Vcpu(0), Rights::EXECUTE)
+            .err()
+            .unwrap_or(Status::OK);
+        self.issue(
+            VCPU_KICK,
+            [vcpu.into(), 0, 0, 0, 0, 0],
+            Want::Exact(want),
+            false,
+        );
     }
 
     fn interrupt(&mut self) {
@@ -997,27 +1432,49 @@ impl<'b> Fuzz<'b> {
             Ok(_) if vector < 256 => Want::Exact(Status::OK),
             // GICv2 SGIs may carry a source vCPU in bits 12:10 (the binding
             // ABI; docs/abi.md §7: not yet in this build).
-            Ok(_) if self.gic_v2 && vector & !(7 << 10) < 16 => Want::OneOf(&[Status::OK, Status::OUT_OF_RANGE]),
+            Ok(_) if self.gic_v2 && vector & !(7 << 10) < 16 => {
+                Want::OneOf(&[Status::OK, Status::OUT_OF_RANGE])
+            }
             Ok(_) => Want::Exact(Status::OUT_OF_RANGE),
         };
-        self.issue(VCPU_INTERRUPT, [vcpu.into(), vector, 0, 0, 0, 0], want, false);
+        self.issue(
+            VCPU_INTERRUPT,
+            [vcpu.into(), vector, 0, 0, 0, 0],
+            want,
+            false,
+        );
     }
 
     /// zx_vcpu_read_state of `vcpu`'s object (through a handle with READ)
     /// into scratch; the state when it worked.
     fn read_state_of(&mut self, vcpu: u32) -> Option<[u64; 33]> {
         let obj = self.handles[self.find(vcpu)?].obj;
-        let vcpu = self.handles.iter().find(|h| h.obj == obj && h.rights.contains(Rights::READ))?.raw;
+        let vcpu = self
+            .handles
+            .iter()
+            .find(|h| h.obj == obj && h.rights.contains(Rights::READ))?
+            .raw;
         let (base, _) = memory::scratch();
-        let ret = self.issue_out(VCPU_READ_STATE, [vcpu.into(), VCPU_STATE.into(), base, STATE_SIZE, 0, 0], Want::Exact(Status::OK), false, (base, STATE_SIZE, true));
-        (ret.status() == Status::OK).then(|| core::array::from_fn(|i| memory::read_u64(base + 8 * i as u64)))
+        let ret = self.issue_out(
+            VCPU_READ_STATE,
+            [vcpu.into(), VCPU_STATE.into(), base, STATE_SIZE, 0, 0],
+            Want::Exact(Status::OK),
+            false,
+            (base, STATE_SIZE, true),
+        );
+        (ret.status() == Status::OK)
+            .then(|| core::array::from_fn(|i| memory::read_u64(base + 8 * i as u64)))
     }
 
     fn read_state(&mut self) {
         let vcpu = self.pick(Obj::Vcpu(0));
         let (any_kind, any_size) = (self.rng.word(), self.rng.next_u64());
-        let kind = self.rng.pick(&[VCPU_STATE, VCPU_STATE, VCPU_STATE, VCPU_IO, 2, any_kind]);
-        let size = self.rng.pick(&[STATE_SIZE, STATE_SIZE, STATE_SIZE, 16, 8, 0, 263, 272, any_size]);
+        let kind = self
+            .rng
+            .pick(&[VCPU_STATE, VCPU_STATE, VCPU_STATE, VCPU_IO, 2, any_kind]);
+        let size = self.rng.pick(&[
+            STATE_SIZE, STATE_SIZE, STATE_SIZE, 16, 8, 0, 263, 272, any_size,
+        ]);
         let (ptr, good) = self.out_buf(STATE_SIZE);
         let want = match self.check(vcpu, Obj::Vcpu(0), Rights::READ) {
             Err(s) => s,
@@ -1025,11 +1482,20 @@ impl<'b> Fuzz<'b> {
             Ok(_) if !good => Status::INVALID_ARGS,
             Ok(_) => Status::OK,
         };
-        let ret = self.issue_out(VCPU_READ_STATE, [vcpu.into(), kind.into(), ptr, size, 0, 0], Want::Exact(want), false, (ptr, STATE_SIZE, good));
+        let ret = self.issue_out(
+            VCPU_READ_STATE,
+            [vcpu.into(), kind.into(), ptr, size, 0, 0],
+            Want::Exact(want),
+            false,
+            (ptr, STATE_SIZE, good),
+        );
         if ret.status() == Status::OK && ptr % 8 == 0 {
             let cpsr = memory::read_u64(ptr + 256);
             if cpsr & !0xF000_0000 != 0 {
-                self.found(Check::Unchanged, format_args!("read_state: cpsr word {cpsr:#x}, want NZCV only and padding 0"));
+                self.found(
+                    Check::Unchanged,
+                    format_args!("read_state: cpsr word {cpsr:#x}, want NZCV only and padding 0"),
+                );
             }
         }
     }
@@ -1049,7 +1515,10 @@ impl<'b> Fuzz<'b> {
         let (any_kind, any_size) = (self.rng.word(), self.rng.next_u64());
         let (kind, size) = match self.rng.below(10) {
             0 => (self.rng.pick(&[2, 3, any_kind]), STATE_SIZE),
-            1 => (if io { VCPU_IO } else { VCPU_STATE }, self.rng.pick(&[0, 8, 16, 264, 272, any_size])),
+            1 => (
+                if io { VCPU_IO } else { VCPU_STATE },
+                self.rng.pick(&[0, 8, 16, 264, 272, any_size]),
+            ),
             _ if io => (VCPU_IO, 16),
             _ => (VCPU_STATE, STATE_SIZE),
         };
@@ -1080,7 +1549,8 @@ impl<'b> Fuzz<'b> {
             Ok(Obj::Vcpu(v)) => Some(v),
             _ => None,
         };
-        let shapes_ok = (kind == VCPU_STATE && size == STATE_SIZE) || (kind == VCPU_IO && size == 16);
+        let shapes_ok =
+            (kind == VCPU_STATE && size == STATE_SIZE) || (kind == VCPU_IO && size == 16);
         let before = match target {
             Some(_) if shapes_ok && good => self.read_state_of(vcpu),
             _ => None,
@@ -1120,8 +1590,12 @@ impl<'b> Fuzz<'b> {
         } else {
             self.issue(VCPU_WRITE_STATE, args, Want::Exact(want), false)
         };
-        let (Some(v), Some(before)) = (target, before) else { return };
-        let Some(after) = self.read_state_of(vcpu) else { return };
+        let (Some(v), Some(before)) = (target, before) else {
+            return;
+        };
+        let Some(after) = self.read_state_of(vcpu) else {
+            return;
+        };
         let mut expected = before;
         match (ret.status(), kind) {
             (Status::OK, VCPU_STATE) => {
@@ -1143,7 +1617,11 @@ impl<'b> Fuzz<'b> {
                     if xt < 31 {
                         // A W target keeps its upper half 0 (docs/abi.md §4):
                         // not known here, so only the low bits are checked.
-                        expected[usize::from(xt)] = if after[usize::from(xt)] >> 32 == 0 { value & 0xffff_ffff } else { value };
+                        expected[usize::from(xt)] = if after[usize::from(xt)] >> 32 == 0 {
+                            value & 0xffff_ffff
+                        } else {
+                            value
+                        };
                     }
                 }
                 self.vcpus[v].pending = None;
@@ -1152,25 +1630,51 @@ impl<'b> Fuzz<'b> {
         }
         if after != expected {
             let i = (0..33).find(|&i| after[i] != expected[i]).unwrap_or(0);
-            let check = if ret.status() == Status::OK { Check::Packets } else { Check::Unchanged };
-            self.found(check, format_args!("write_state ({}): state word {i} is {:#x} after, want {:#x}", ret.status(), after[i], expected[i]));
+            let check = blame(ret.status(), Check::Packets);
+            self.found(
+                check,
+                format_args!(
+                    "write_state ({}): state word {i} is {:#x} after, want {:#x}",
+                    ret.status(),
+                    after[i],
+                    expected[i]
+                ),
+            );
         }
     }
 
     fn unknown_call(&mut self) {
         let id = match self.rng.below(3) {
             0 => 0xC600_0000 | self.rng.below(256) as u32,
-            1 => self.rng.pick(&[0xC600_0000, 0xC600_0004, 0xC600_0026, 0xC600_0033, 0xC600_00FE, 0x8600_0001, 0xC700_0001]),
+            1 => self.rng.pick(&[
+                0xC600_0000,
+                0xC600_0004,
+                0xC600_0026,
+                0xC600_0033,
+                0xC600_00FE,
+                0x8600_0001,
+                0xC700_0001,
+            ]),
             _ => self.rng.word(),
         };
         // Not PSCI (that could end the machine), and only IDs that are no call.
         if statuses::documented(id).is_some() || id & 0xBFFF_FF00 == 0x8400_0000 {
             return;
         }
-        let args = [self.rng.next_u64(), self.rng.next_u64(), self.rng.next_u64(), self.rng.next_u64(), self.rng.next_u64(), self.rng.next_u64()];
+        let args = [
+            self.rng.next_u64(),
+            self.rng.next_u64(),
+            self.rng.next_u64(),
+            self.rng.next_u64(),
+            self.rng.next_u64(),
+            self.rng.next_u64(),
+        ];
         self.issue(id, args, Want::Documented, false);
         if self.rng.chance(10) && hvc::hvc_imm1(u64::from(id)) != u64::MAX {
-            self.found(Check::Registers, format_args!("hvc #1 did not return SMCCC NOT_SUPPORTED"));
+            self.found(
+                Check::Registers,
+                format_args!("hvc #1 did not return SMCCC NOT_SUPPORTED"),
+            );
         }
     }
 
@@ -1187,7 +1691,13 @@ impl<'b> Fuzz<'b> {
             let (base, size) = self.rng.pick(&ZONES);
             addrs.push(base + self.rng.below(size / PAGE) * PAGE);
         }
-        for a in [GICV_IPA, IPA_SIZE, IPA_SIZE - PAGE, 0xFFFF_FFFF_F000, RESERVED] {
+        for a in [
+            GICV_IPA,
+            IPA_SIZE,
+            IPA_SIZE - PAGE,
+            0xFFFF_FFFF_F000,
+            RESERVED,
+        ] {
             let _ = addrs.try_push(a);
         }
         addrs
@@ -1223,7 +1733,15 @@ impl<'b> Fuzz<'b> {
                     self.rng.next_u64(),
                 ];
                 let mut words = [0u32; CODE_WORDS];
-                code::program(&mut self.rng, &mut words, &Palette { addrs: &palette, calls: &calls }, EXIT);
+                code::program(
+                    &mut self.rng,
+                    &mut words,
+                    &Palette {
+                        addrs: &palette,
+                        calls: &calls,
+                    },
+                    EXIT,
+                );
                 memory::write_code(slice + CODE, &words);
             }
             // Now and then CPU 1 closes handles while the guest runs.
@@ -1240,9 +1758,18 @@ impl<'b> Fuzz<'b> {
             others::destroy_during_next_enter(&destroy);
         }
         let host = host_registers::set(self.rng.next_u64());
-        let ret = self.issue_out(VCPU_ENTER, [vcpu.into(), ptr, 0, 0, 0, 0], want, false, (ptr, 48, good));
+        let ret = self.issue_out(
+            VCPU_ENTER,
+            [vcpu.into(), ptr, 0, 0, 0, 0],
+            want,
+            false,
+            (ptr, 48, good),
+        );
         if let Some(changed) = host_registers::changed(host) {
-            self.found(Check::HostRegisters, format_args!("after an enter the host's {changed}"));
+            self.found(
+                Check::HostRegisters,
+                format_args!("after an enter the host's {changed}"),
+            );
         }
         if !destroy.is_empty() {
             match others::destroyed() {
@@ -1254,7 +1781,10 @@ impl<'b> Fuzz<'b> {
                     }
                 }
                 Some(false) => {}
-                None => self.found(Check::Bound, format_args!("CPU 1 did not close the handles within 1 s")),
+                None => self.found(
+                    Check::Bound,
+                    format_args!("CPU 1 did not close the handles within 1 s"),
+                ),
             }
         }
         let Some(v) = target else { return };
@@ -1278,7 +1808,12 @@ impl<'b> Fuzz<'b> {
         match ty {
             PKT_TYPE_GUEST_MEM => {
                 let (addr, info) = (word(2), word(3));
-                let (size, sign, xt, read) = (info as u8, (info >> 8) as u8, (info >> 16) as u8, (info >> 24) as u8);
+                let (size, sign, xt, read) = (
+                    info as u8,
+                    (info >> 8) as u8,
+                    (info >> 16) as u8,
+                    (info >> 24) as u8,
+                );
                 let trap = SPACES.lock()[g].trap_at(addr).copied();
                 let ok = matches!(size, 1 | 2 | 4 | 8)
                     && sign <= 1
@@ -1295,10 +1830,19 @@ impl<'b> Fuzz<'b> {
             PKT_TYPE_GUEST_VCPU => {
                 let kind = word(2) as u32;
                 if kind > 1 || (kind == 0 && (self.gic_v2 || word(4) as u8 >= 16)) || key != 0 {
-                    self.found(Check::Packets, format_args!("GUEST_VCPU packet type {kind}, key {key:#x}, vector {}", word(4) as u8));
+                    self.found(
+                        Check::Packets,
+                        format_args!(
+                            "GUEST_VCPU packet type {kind}, key {key:#x}, vector {}",
+                            word(4) as u8
+                        ),
+                    );
                 }
             }
-            _ => self.found(Check::Packets, format_args!("enter returned packet type {ty}, want GUEST_MEM or GUEST_VCPU")),
+            _ => self.found(
+                Check::Packets,
+                format_args!("enter returned packet type {ty}, want GUEST_MEM or GUEST_VCPU"),
+            ),
         }
     }
 
@@ -1311,11 +1855,19 @@ impl<'b> Fuzz<'b> {
         let g = self.rng.below(self.guests.len() as u64) as usize;
         let guest = self.guests[g];
         let Some(slice) = guest.slice else { return };
-        if self.find(guest.handle).is_none() || self.find(guest.code_vmo).is_none() || SPACES.lock()[g].trap_at(EXIT).is_none() {
+        if self.find(guest.handle).is_none()
+            || self.find(guest.code_vmo).is_none()
+            || SPACES.lock()[g].trap_at(EXIT).is_none()
+        {
             return;
         }
         self.ensure_code(g);
-        if !(CODE..CODE_MAP).step_by(PAGE as usize).all(|p| SPACES.lock()[g].is_mapped(p)) || self.vcpus_of(g) >= 8 || self.vcpus.is_full() {
+        if !(CODE..CODE_MAP)
+            .step_by(PAGE as usize)
+            .all(|p| SPACES.lock()[g].is_mapped(p))
+            || self.vcpus_of(g) >= 8
+            || self.vcpus.is_full()
+        {
             return;
         }
         let (zone, size) = self.rng.pick(&ZONES);
@@ -1331,7 +1883,12 @@ impl<'b> Fuzz<'b> {
         words[9] = 0xF900_0002; // str x2, [x0]
         words[10] = 0x1400_0000; // b .
         memory::write_code(slice + PROBE, &words);
-        let ret = self.issue(VCPU_CREATE, [guest.handle.into(), 0, PROBE, 0, 0, 0], Want::Exact(Status::OK), true);
+        let ret = self.issue(
+            VCPU_CREATE,
+            [guest.handle.into(), 0, PROBE, 0, 0, 0],
+            Want::Exact(Status::OK),
+            true,
+        );
         if ret.status() != Status::OK {
             return;
         }
@@ -1350,7 +1907,13 @@ impl<'b> Fuzz<'b> {
         // Another CPU's kick may cancel it; a full BELL pool retries.
         let mut got = Status::CANCELED;
         for _ in 0..4 {
-            let r = self.issue_out(VCPU_ENTER, [raw.into(), ptr, 0, 0, 0, 0], Want::Documented, false, (ptr, 48, true));
+            let r = self.issue_out(
+                VCPU_ENTER,
+                [raw.into(), ptr, 0, 0, 0, 0],
+                Want::Documented,
+                false,
+                (ptr, 48, true),
+            );
             got = r.status();
             if got != Status::CANCELED && got != Status::INTERNAL_INTR_RETRY {
                 break;
@@ -1359,17 +1922,28 @@ impl<'b> Fuzz<'b> {
         if got != Status::CANCELED && got != Status::INTERNAL_INTR_RETRY {
             let (addr, data) = (memory::read_u64(ptr + 16), memory::read_u64(ptr + 32));
             let right = match expect {
-                Reads::Trap(TrapKind::Mem, key) => got == want && addr == ipa && memory::read_u64(ptr) == key,
+                Reads::Trap(TrapKind::Mem, key) => {
+                    got == want && addr == ipa && memory::read_u64(ptr) == key
+                }
                 Reads::Ram(_) => got == want && addr == EXIT && data == value,
                 _ => got == want,
             };
             if !right {
-                let check = if self.guests[g].suspect { Check::VmarRecord } else { Check::GuestView };
+                let check = if self.guests[g].suspect {
+                    Check::VmarRecord
+                } else {
+                    Check::GuestView
+                };
                 self.found(check, format_args!("guest read at {ipa:#x}: enter {got}, addr {addr:#x}, data {data:#x}; the record says {expect:?} (value {value:#x})"));
             }
         }
         if let Some(i) = self.find(raw) {
-            self.issue(HANDLE_CLOSE, [raw.into(), 0, 0, 0, 0, 0], Want::Exact(Status::OK), false);
+            self.issue(
+                HANDLE_CLOSE,
+                [raw.into(), 0, 0, 0, 0, 0],
+                Want::Exact(Status::OK),
+                false,
+            );
             self.drop_handle(i);
         }
     }
@@ -1385,7 +1959,12 @@ impl<'b> Fuzz<'b> {
             if h.raw == self.resource {
                 continue;
             }
-            self.issue(HANDLE_CLOSE, [h.raw.into(), 0, 0, 0, 0, 0], Want::Exact(Status::OK), false);
+            self.issue(
+                HANDLE_CLOSE,
+                [h.raw.into(), 0, 0, 0, 0, 0],
+                Want::Exact(Status::OK),
+                false,
+            );
             self.drop_handle(i);
         }
         for slot in others::VCPUS.iter().chain(&others::OTHERS) {
@@ -1397,10 +1976,19 @@ impl<'b> Fuzz<'b> {
         self.ports.clear();
         let free = free_heap();
         if free != self.baseline {
-            self.found(Check::Heap, format_args!("free heap {free} bytes with everything closed, baseline {}", self.baseline));
+            self.found(
+                Check::Heap,
+                format_args!(
+                    "free heap {free} bytes with everything closed, baseline {}",
+                    self.baseline
+                ),
+            );
         }
         if let Some(at) = memory::canary_changed() {
-            self.found(Check::Canaries, format_args!("canary byte at {at:#x} changed"));
+            self.found(
+                Check::Canaries,
+                format_args!("canary byte at {at:#x} changed"),
+            );
             memory::set_canaries();
         }
         others::resume(cpus);
@@ -1409,7 +1997,10 @@ impl<'b> Fuzz<'b> {
     fn monitor_unreadable(&mut self) {
         let at = self.monitor.0 + self.rng.below(self.monitor.1 / 8) * 8;
         if el1rt::probe::read(at).is_none() {
-            self.found(Check::MonitorMemory, format_args!("the host read monitor memory at {at:#x}"));
+            self.found(
+                Check::MonitorMemory,
+                format_args!("the host read monitor memory at {at:#x}"),
+            );
         }
     }
 
@@ -1465,7 +2056,12 @@ mod host_registers {
 
     /// Writes a pattern from `seed` to them.
     pub fn set(seed: u64) -> Values {
-        let v = [seed, seed.rotate_left(16), seed.rotate_left(32), seed & 0xffff_ffff];
+        let v = [
+            seed,
+            seed.rotate_left(16),
+            seed.rotate_left(32),
+            seed & 0xffff_ffff,
+        ];
         // SAFETY: el1rt keeps nothing in these registers; the values are
         // the fuzzer's own.
         unsafe {
@@ -1480,6 +2076,16 @@ mod host_registers {
         let names = ["TPIDR_EL1", "TPIDR_EL0", "TPIDRRO_EL0", "CONTEXTIDR_EL1"];
         let now = read();
         (0..4).find(|&i| now[i] != before.0[i]).map(|i| names[i])
+    }
+}
+
+/// What a wrong effect of a call is: `when_ok` when it succeeded, else a
+/// failed call that changed something.
+fn blame(status: Status, when_ok: Check) -> Check {
+    if status == Status::OK {
+        when_ok
+    } else {
+        Check::Unchanged
     }
 }
 

@@ -6,138 +6,64 @@
 use syscalls::ids::*;
 use syscalls::Status;
 
-const HANDLE: [Status; 3] = [Status::BAD_HANDLE, Status::WRONG_TYPE, Status::ACCESS_DENIED];
+/// OK, the handle errors, and `more`.
+macro_rules! with_handle {
+    ($($more:ident),* $(,)?) => {
+        &[Status::OK, Status::BAD_HANDLE, Status::WRONG_TYPE, Status::ACCESS_DENIED, $(Status::$more),*]
+    };
+}
 
 /// The statuses documented for the call `id`; None for an ID that is not a
 /// call (SMCCC NOT_SUPPORTED in x0, x1 and x2 untouched).
 pub fn documented(id: u32) -> Option<&'static [Status]> {
-    use Status as S;
     Some(match id {
-        HANDLE_CLOSE => &[S::OK, S::BAD_HANDLE],
+        HANDLE_CLOSE => &[Status::OK, Status::BAD_HANDLE],
         HANDLE_DUPLICATE => &[
-            S::OK,
-            S::BAD_HANDLE,
-            S::ACCESS_DENIED,
-            S::INVALID_ARGS,
-            S::NO_RESOURCES,
+            Status::OK,
+            Status::BAD_HANDLE,
+            Status::ACCESS_DENIED,
+            Status::INVALID_ARGS,
+            Status::NO_RESOURCES,
         ],
-        OBJECT_GET_INFO => &[
-            S::OK,
-            HANDLE[0],
-            HANDLE[1],
-            HANDLE[2],
-            S::BUFFER_TOO_SMALL,
-            S::INVALID_ARGS,
-            S::NOT_SUPPORTED,
-        ],
-        GUEST_CREATE => &[
-            S::OK,
-            HANDLE[0],
-            HANDLE[1],
-            HANDLE[2],
-            S::INVALID_ARGS,
-            S::NO_RESOURCES,
-            S::NO_MEMORY,
-        ],
-        GUEST_SET_TRAP => &[
-            S::OK,
-            HANDLE[0],
-            HANDLE[1],
-            HANDLE[2],
-            S::INVALID_ARGS,
-            S::NOT_SUPPORTED,
-            S::OUT_OF_RANGE,
-            S::ALREADY_EXISTS,
-            S::NO_MEMORY,
-        ],
-        VMO_CREATE_PHYSICAL => &[
-            S::OK,
-            HANDLE[0],
-            HANDLE[1],
-            HANDLE[2],
-            S::INVALID_ARGS,
-            S::NO_RESOURCES,
-            S::NO_MEMORY,
-        ],
-        VMAR_MAP => &[
-            S::OK,
-            HANDLE[0],
-            HANDLE[1],
-            HANDLE[2],
-            S::INVALID_ARGS,
-            S::NOT_SUPPORTED,
-            S::OUT_OF_RANGE,
-            S::ALREADY_EXISTS,
-            S::NO_MEMORY,
+        OBJECT_GET_INFO => with_handle![BUFFER_TOO_SMALL, INVALID_ARGS, NOT_SUPPORTED],
+        GUEST_CREATE | VMO_CREATE_PHYSICAL | VCPU_CREATE => {
+            with_handle![INVALID_ARGS, NO_RESOURCES, NO_MEMORY]
+        }
+        GUEST_SET_TRAP | VMAR_MAP => with_handle![
+            INVALID_ARGS,
+            NOT_SUPPORTED,
+            OUT_OF_RANGE,
+            ALREADY_EXISTS,
+            NO_MEMORY
         ],
         // A range past the VMAR's 64 GiB: the ABIs do not say which of
         // INVALID_ARGS (Zircon) and OUT_OF_RANGE it is; either, if nothing
         // changes (the record model checks that).
-        VMAR_UNMAP | VMAR_PROTECT => &[
-            S::OK,
-            HANDLE[0],
-            HANDLE[1],
-            HANDLE[2],
-            S::INVALID_ARGS,
-            S::OUT_OF_RANGE,
-            S::NOT_FOUND,
-            S::NO_MEMORY,
-        ],
-        VCPU_CREATE => &[
-            S::OK,
-            HANDLE[0],
-            HANDLE[1],
-            HANDLE[2],
-            S::INVALID_ARGS,
-            S::NO_RESOURCES,
-            S::NO_MEMORY,
-        ],
+        VMAR_UNMAP | VMAR_PROTECT => with_handle![INVALID_ARGS, OUT_OF_RANGE, NOT_FOUND, NO_MEMORY],
         // Not retried by the fuzzer: INTERNAL_INTR_RETRY comes back.
-        VCPU_ENTER => &[
-            S::OK,
-            HANDLE[0],
-            HANDLE[1],
-            HANDLE[2],
-            S::BAD_STATE,
-            S::INVALID_ARGS,
-            S::CANCELED,
-            S::UNAVAILABLE,
-            S::STOP,
-            S::INTERNAL_INTR_RETRY,
-            S::IO_DATA_INTEGRITY,
-            S::NOT_FOUND,
-            S::NOT_SUPPORTED,
+        VCPU_ENTER => with_handle![
+            BAD_STATE,
+            INVALID_ARGS,
+            CANCELED,
+            UNAVAILABLE,
+            STOP,
+            INTERNAL_INTR_RETRY,
+            IO_DATA_INTEGRITY,
+            NOT_FOUND,
+            NOT_SUPPORTED
         ],
-        VCPU_KICK => &[S::OK, HANDLE[0], HANDLE[1], HANDLE[2]],
-        VCPU_INTERRUPT => &[S::OK, HANDLE[0], HANDLE[1], HANDLE[2], S::OUT_OF_RANGE],
-        VCPU_READ_STATE | VCPU_WRITE_STATE => &[
-            S::OK,
-            HANDLE[0],
-            HANDLE[1],
-            HANDLE[2],
-            S::INVALID_ARGS,
-            S::BAD_STATE,
+        VCPU_KICK => with_handle![],
+        VCPU_INTERRUPT => with_handle![OUT_OF_RANGE],
+        VCPU_READ_STATE | VCPU_WRITE_STATE => with_handle![INVALID_ARGS, BAD_STATE],
+        PORT_CREATE => &[
+            Status::OK,
+            Status::INVALID_ARGS,
+            Status::NO_RESOURCES,
+            Status::NO_MEMORY,
         ],
-        PORT_CREATE => &[S::OK, S::INVALID_ARGS, S::NO_RESOURCES, S::NO_MEMORY],
-        PORT_WAIT => &[
-            S::OK,
-            HANDLE[0],
-            HANDLE[1],
-            HANDLE[2],
-            S::INVALID_ARGS,
-            S::TIMED_OUT,
-            S::INTERNAL_INTR_RETRY,
-        ],
-        PORT_QUEUE => &[
-            S::OK,
-            HANDLE[0],
-            HANDLE[1],
-            HANDLE[2],
-            S::INVALID_ARGS,
-            S::SHOULD_WAIT,
-            S::NO_MEMORY,
-        ],
-        ZXV_INFO => &[S::OK, S::BUFFER_TOO_SMALL, S::INVALID_ARGS],
+        PORT_WAIT => with_handle![INVALID_ARGS, TIMED_OUT, INTERNAL_INTR_RETRY],
+        PORT_QUEUE => with_handle![INVALID_ARGS, SHOULD_WAIT, NO_MEMORY],
+        ZXV_INFO => &[Status::OK, Status::BUFFER_TOO_SMALL, Status::INVALID_ARGS],
         _ => return None,
     })
 }
@@ -210,13 +136,24 @@ mod tests {
             if matches!(id, PORT_CREATE | ZXV_INFO) {
                 continue;
             }
-            assert!(documented(id).unwrap().contains(&Status::BAD_HANDLE), "{}", name(id));
+            assert!(
+                documented(id).unwrap().contains(&Status::BAD_HANDLE),
+                "{}",
+                name(id)
+            );
         }
     }
 
     #[test]
     fn other_ids_are_not_calls() {
-        for id in [0, 0xC600_0000, 0xC600_0004, 0xC600_00FE, 0x8400_0000, u32::MAX] {
+        for id in [
+            0,
+            0xC600_0000,
+            0xC600_0004,
+            0xC600_00FE,
+            0x8400_0000,
+            u32::MAX,
+        ] {
             assert_eq!(documented(id), None, "{id:#x}");
         }
     }

@@ -5,7 +5,9 @@
 //! pending at the main CPU, no enter may return INTERNAL_INTR_RETRY (there
 //! is no host interrupt), and at the end a zx_port_wait with a short
 //! deadline times out. The host's CPU interface is open with IRQs masked,
-//! so a stray SGI 15 would be signalled to it.
+//! so a stray SGI 15 would be signalled to it. And a vCPU kicked and closed
+//! by another CPU while it runs (its last handle gone) still ends its
+//! enter with CANCELED.
 
 use super::fixture::*;
 use crate::cpus;
@@ -13,9 +15,11 @@ use crate::ensure;
 use crate::guest_code;
 use crate::platform::Board;
 use crate::suite::{Suite, TestResult};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use el1rt::host_timer::CpuInterface;
-use syscalls::client::{hvc_raw, port_create, vcpu_kick};
+use syscalls::client::{
+    handle_close, hvc_raw, port_create, vcpu_create, vcpu_kick, vcpu_write_state,
+};
 use syscalls::port::PortPacket;
 use syscalls::{ids, Handle, Status};
 
@@ -27,10 +31,18 @@ const KICK_SGI: u32 = 15;
 const WAIT_NS: i64 = 2_000_000;
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Kick-and-close rounds: the vCPU CPU 0 is about to enter, and the round
+/// CPU 1 has kicked and closed it in (0: not yet).
+static ROUND_VCPU: AtomicU32 = AtomicU32::new(0);
+static ROUND_DONE: AtomicU32 = AtomicU32::new(0);
+const ROUNDS: usize = 300;
 
 pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     suite.run("guest_kicks_racing_enters_never_reach_the_host", || {
         kicks_racing_enters(board, resource)
+    });
+    suite.run("guest_kick_then_close_running_vcpu", || {
+        kick_then_close(board, resource)
     });
 }
 
@@ -100,4 +112,54 @@ fn kicks_racing_enters(board: &Board, resource: Handle) -> TestResult {
     );
     ensure!(!pending_at_end, "SGI 15 pending at the host at the end");
     expect_status("port_wait(2 ms, empty port) after the kicks", wait, Status::TIMED_OUT)
+}
+
+/// CPU 1: in each round, a little after CPU 0 starts entering the vCPU it
+/// published, kicks it and closes its only handle.
+fn kick_close_job(rounds: usize) -> i32 {
+    for r in 1..=rounds as u32 {
+        if !cpus::wait_for(10_000, || ROUND_VCPU.load(Ordering::SeqCst) != 0) {
+            return -1;
+        }
+        let vcpu = Handle::from_raw(ROUND_VCPU.swap(0, Ordering::SeqCst));
+        for _ in 0..(r * 7919) % 20_000 {
+            core::hint::spin_loop();
+        }
+        let _ = vcpu_kick(vcpu);
+        let _ = handle_close(vcpu);
+        ROUND_DONE.store(r, Ordering::SeqCst);
+        if !cpus::wait_for(10_000, || ROUND_DONE.load(Ordering::SeqCst) == 0) {
+            return -2;
+        }
+    }
+    0
+}
+
+/// A guest spinning (without exits) is entered; CPU 1 kicks it and closes
+/// the vCPU's handle meanwhile: the enter returns CANCELED every time.
+fn kick_then_close(board: &Board, resource: Handle) -> TestResult {
+    cpus::start(board, KICKER)?;
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::spin_then_complete())?;
+    ROUND_DONE.store(0, Ordering::SeqCst);
+    cpus::run_on(KICKER, kick_close_job, ROUNDS);
+    let mut packet = PortPacket::default();
+    for r in 0..ROUNDS {
+        let vcpu = ok("vcpu_create", vcpu_create(fx.guest(), 0, 0))?;
+        let mut state = read_state(vcpu)?;
+        // Spin for ever (x9 counter ticks).
+        state.x[9] = u64::MAX / 4;
+        ok("write_state", vcpu_write_state(vcpu, &state))?;
+        ROUND_VCPU.store(vcpu.raw(), Ordering::SeqCst);
+        let got = enter_once(vcpu, &mut packet);
+        ensure!(
+            cpus::wait_for(10_000, || ROUND_DONE.load(Ordering::SeqCst) != 0),
+            "round {r}: CPU {KICKER} did not kick and close the vcpu"
+        );
+        ROUND_DONE.store(0, Ordering::SeqCst);
+        ensure!(got == Status::CANCELED, "round {r}: enter gave {got}, want ZX_ERR_CANCELED");
+    }
+    match cpus::wait_job(KICKER, 10_000) {
+        Some(0) => Ok(()),
+        other => Err(crate::why!("CPU {KICKER}'s job ended with {other:?}")),
+    }
 }
