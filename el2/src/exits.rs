@@ -2,7 +2,7 @@
 //! has no part in it (PSCI queries, BELL traps, trapped system registers,
 //! WFI/WFE), otherwise a packet or a status for zx_vcpu_enter.
 
-use crate::guest::{Guest, TrapKind};
+use crate::guest::{Fault, Guest, TrapKind};
 use crate::world::{self, Syndrome, HCR_DC, HCR_TVM};
 use core::sync::atomic::{AtomicU64, Ordering};
 use syscalls::exits::{ExitKind, VcpuExits};
@@ -68,7 +68,7 @@ pub fn handle(
 ) -> Flow {
     let esr = Esr(syndrome.esr);
     match decode(syndrome.esr, syndrome.far, syndrome.hpfar) {
-        Exit::DataAbort(mmio) => data_abort(guest, regs, mmio, esr.instruction_len(), counts),
+        Exit::DataAbort(mmio) => data_abort(guest, regs, mmio, esr, counts),
         Exit::Hvc { imm } => {
             counts.count(ExitKind::Hvc);
             call(guest, vcpu_index, regs, imm, 0)
@@ -96,6 +96,13 @@ pub fn handle(
             });
             system_register(guest, vcpu_index, regs, hcr, access)
         }
+        // Mapped after all: the entry was invalid only while another CPU
+        // changed it (break-before-make); the guest tries again.
+        Exit::InstructionAbort { ipa }
+            if esr.translation_fault() && matches!(guest.fault_at(ipa), Fault::Mapped) =>
+        {
+            Flow::Continue
+        }
         Exit::InstructionAbort { ipa } => {
             counts.count(ExitKind::Other);
             log::warn!(
@@ -121,16 +128,22 @@ pub fn handle(
     }
 }
 
-fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, len: u64, counts: &ExitCounts) -> Flow {
-    let Some(trap) = guest.trap_at(mmio.ipa) else {
-        counts.count(ExitKind::Other);
-        log::warn!(
-            "guest {}: access to unmapped IPA {:#x} at {:#x}",
-            guest.koid,
-            mmio.ipa,
-            regs.file.pc
-        );
-        return Flow::Stop(Status::NOT_FOUND);
+fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, esr: Esr, counts: &ExitCounts) -> Flow {
+    let len = esr.instruction_len();
+    let trap = match guest.fault_at(mmio.ipa) {
+        Fault::Trap(trap) => trap,
+        // As for instruction aborts above.
+        Fault::Mapped if esr.translation_fault() => return Flow::Continue,
+        Fault::Mapped | Fault::Unmapped => {
+            counts.count(ExitKind::Other);
+            log::warn!(
+                "guest {}: access to unmapped IPA {:#x} at {:#x}",
+                guest.koid,
+                mmio.ipa,
+                regs.file.pc
+            );
+            return Flow::Stop(Status::NOT_FOUND);
+        }
     };
     match trap.kind {
         TrapKind::Bell => {

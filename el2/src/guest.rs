@@ -4,7 +4,9 @@
 
 use crate::arch::{cache, tlb};
 use crate::mappings::{Mapping, Mappings};
-use crate::pagetable::{Attrs, MapError, MemType, PageTable, Regime, Table, TableMemory, ENTRIES};
+use crate::pagetable::{
+    Attrs, MapError, MemType, PageTable, Regime, Table, TableMemory, Tlb, ENTRIES,
+};
 use crate::port::{PacketPool, Port};
 use crate::trapmap::TrapMap;
 use crate::system;
@@ -53,6 +55,36 @@ impl TableMemory for HeapTables {
     }
 }
 
+/// A live guest's tables: heap memory, and TLB maintenance for its VMID.
+struct LiveTables {
+    heap: HeapTables,
+    tlb: tlb::GuestTlb,
+}
+
+impl TableMemory for LiveTables {
+    fn alloc_table(&mut self) -> Option<u64> {
+        self.heap.alloc_table()
+    }
+
+    fn table(&mut self, pa: u64) -> &mut Table {
+        self.heap.table(pa)
+    }
+
+    fn free_table(&mut self, pa: u64) {
+        self.heap.free_table(pa);
+    }
+}
+
+impl Tlb for LiveTables {
+    fn invalidate(&mut self, va: u64, level: usize) {
+        self.tlb.invalidate(va, level);
+    }
+
+    fn sync(&mut self) {
+        self.tlb.sync();
+    }
+}
+
 static VMIDS: Mutex<VmidAllocator> = Mutex::new(VmidAllocator::new());
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +115,17 @@ pub struct TrapHit {
     pub key: u64,
     pub port: Weak<Port>,
     pub pool: Arc<PacketPool>,
+}
+
+/// What a stage-2 fault at an IPA means.
+pub enum Fault {
+    /// A trap.
+    Trap(TrapHit),
+    /// The IPA is mapped now: a translation fault there was a passing one
+    /// (another CPU changing the tables), and the guest is to try again.
+    Mapped,
+    /// Nothing is mapped or trapped there.
+    Unmapped,
 }
 
 struct Space {
@@ -165,6 +208,14 @@ impl Guest {
         ((self.vmid as u64) << 48) | self.root
     }
 
+    /// The guest's tables with TLB maintenance for its VMID.
+    fn live_tables(&self) -> LiveTables {
+        LiveTables {
+            heap: HeapTables,
+            tlb: tlb::GuestTlb::new(self.vttbr()),
+        }
+    }
+
     /// Calls `f` on each page-aligned piece of `[ipa, ipa + size)` no trap covers.
     fn untrapped(&self, ipa: u64, size: u64, mut f: impl FnMut(u64, u64) -> ZxResult) -> ZxResult {
         let traps = self.traps.lock();
@@ -200,8 +251,7 @@ impl Guest {
         });
         if result.is_err() {
             space.mappings.remove(ipa, size);
-            let _ = space.tables.unmap(&mut HeapTables, ipa, size);
-            tlb::flush_vmid(self.vttbr());
+            let _ = space.tables.unmap(&mut self.live_tables(), ipa, size);
         }
         result
     }
@@ -214,11 +264,8 @@ impl Guest {
         }
         space
             .tables
-            .unmap(&mut HeapTables, ipa, size)
-            .map_err(map_error)?;
-        drop(space);
-        tlb::flush_vmid(self.vttbr());
-        Ok(())
+            .unmap(&mut self.live_tables(), ipa, size)
+            .map_err(map_error)
     }
 
     /// zx_vmar_protect: every page of the range must be mapped (NOT_FOUND).
@@ -226,14 +273,12 @@ impl Guest {
         let mut space = self.space.lock();
         space.mappings.protect(ipa, size, perms)?;
         let tables = &mut space.tables;
+        let mut live = self.live_tables();
         self.untrapped(ipa, size, |at, len| {
             tables
-                .protect(&mut HeapTables, at, len, attrs(perms))
+                .protect(&mut live, at, len, attrs(perms))
                 .map_err(map_error)
-        })?;
-        drop(space);
-        tlb::flush_vmid(self.vttbr());
-        Ok(())
+        })
     }
 
     /// zx_guest_set_trap after its argument checks: punches the range out of
@@ -254,9 +299,8 @@ impl Guest {
         self.space
             .lock()
             .tables
-            .unmap(&mut HeapTables, addr, size)
+            .unmap(&mut self.live_tables(), addr, size)
             .map_err(map_error)?;
-        tlb::flush_vmid(self.vttbr());
         traps.insert(
             addr,
             size,
@@ -269,16 +313,22 @@ impl Guest {
         )
     }
 
-    /// The trap covering `ipa`, if any.
-    pub fn trap_at(&self, ipa: u64) -> Option<TrapHit> {
-        let traps = self.traps.lock();
-        let (_, t) = traps.find(ipa)?;
-        Some(TrapHit {
-            kind: t.kind,
-            key: t.key,
-            port: t.port.clone(),
-            pool: t.pool.clone(),
-        })
+    /// What a stage-2 fault at `ipa` met.
+    pub fn fault_at(&self, ipa: u64) -> Fault {
+        if let Some((_, t)) = self.traps.lock().find(ipa) {
+            return Fault::Trap(TrapHit {
+                kind: t.kind,
+                key: t.key,
+                port: t.port.clone(),
+                pool: t.pool.clone(),
+            });
+        }
+        let mapped = ipa < IPA_SIZE && self.space.lock().tables.translate(&mut HeapTables, ipa).is_some();
+        if mapped {
+            Fault::Mapped
+        } else {
+            Fault::Unmapped
+        }
     }
 
     /// Cleans and invalidates all guest memory to the point of coherency
@@ -335,8 +385,10 @@ impl Guest {
 
 impl Drop for Guest {
     fn drop(&mut self) {
-        self.space.get_mut().tables.destroy(&mut HeapTables);
+        // No vCPU runs the guest any more (each holds it): once its TLB
+        // entries are gone, no CPU can walk its tables.
         tlb::flush_vmid(self.vttbr());
+        self.space.get_mut().tables.destroy(&mut HeapTables);
         VMIDS.lock().free(self.vmid);
     }
 }

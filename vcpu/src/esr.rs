@@ -131,6 +131,13 @@ impl Esr {
         (self.0 & 0xffff) as u16
     }
 
+    /// Whether a data or instruction abort is a translation fault, at any
+    /// level (DFSC/IFSC 0b0001LL): what an entry that is invalid for the
+    /// moment gives, as opposed to a permission or address-size fault.
+    pub fn translation_fault(self) -> bool {
+        self.iss() & 0x3c == 0x04
+    }
+
     pub fn data_abort(self) -> DataAbort {
         let iss = self.iss();
         DataAbort {
@@ -219,6 +226,20 @@ mod tests {
             (1, true, 31, false, false)
         );
         assert_eq!(esr.instruction_len(), 2);
+    }
+
+    #[test]
+    fn tells_translation_faults_from_other_aborts() {
+        for fsc in 0x04..0x08 {
+            assert!(Esr((0x24 << 26) | fsc).translation_fault(), "{fsc:#x}");
+            assert!(
+                Esr((0x20 << 26) | (1 << 7) | fsc).translation_fault(),
+                "{fsc:#x}"
+            );
+        }
+        for fsc in [0x00, 0x03, 0x09, 0x0b, 0x0d, 0x0f, 0x10, 0x21, 0x30] {
+            assert!(!Esr((0x24 << 26) | fsc).translation_fault(), "{fsc:#x}");
+        }
     }
 
     #[test]
