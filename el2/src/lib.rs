@@ -15,6 +15,7 @@ pub mod placement;
 pub mod platform;
 pub mod port;
 pub mod range;
+pub mod space;
 pub mod trapframe;
 pub mod trapmap;
 pub mod vmid;

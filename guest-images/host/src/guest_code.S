@@ -380,6 +380,25 @@ snippet trap_load
     test_complete
 end_snippet trap_load
 
+/*
+ * What a guest sees of its memory (tests/guest/memory.rs), each probe on a
+ * fresh vCPU: entered at 0, a 32-bit load from [x1]; entered at 0x40, a
+ * 32-bit store of w3 to [x1], then the load. Either reports the loaded value
+ * as the data of its clean-exit store.
+ */
+snippet memory_probe
+    ldr     w2, [x1]
+    mov     x0, #EXIT_TEST_ADDR
+    str     x2, [x0]
+    b       .
+    .org    0x40
+    str     w3, [x1]
+    ldr     w2, [x1]
+    mov     x0, #EXIT_TEST_ADDR
+    str     x2, [x0]
+    b       .
+end_snippet memory_probe
+
 /* A store pair to a MEM trap page: no instruction syndrome (ISV = 0). */
 snippet mem_trap_store_pair
     mov     x2, #TRAP_ADDR

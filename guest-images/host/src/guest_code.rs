@@ -68,6 +68,7 @@ snippets!(
     scratch_load,
     trap_load,
     mem_trap_store_pair,
+    memory_probe,
     bench_hvc,
     bench_bell,
     bench_mem_store,

@@ -1,6 +1,7 @@
 //! vCPUs and the CPUs that own them (docs/abi.md §4): Zircon's
 //! VcpuDeleteFromOtherThread with a second physical CPU as the thread, and
-//! the calls another CPU may not make on a vCPU.
+//! the calls another CPU may not make on a vCPU; and two CPUs changing one
+//! guest's memory at once (issue 16: map/unmap against set_trap).
 
 use super::fixture::*;
 use crate::cpus;
@@ -9,7 +10,7 @@ use crate::guest_code;
 use crate::platform::Board;
 use crate::suite::{Reason, Suite, TestResult};
 use core::sync::atomic::{AtomicU32, Ordering};
-use syscalls::client::handle_close;
+use syscalls::client::{guest_set_trap, handle_close, vmar_map, vmar_unmap, vmo_create_physical};
 use syscalls::hypervisor::{VcpuState, GUEST_TRAP_MEM, VCPU_IO, VCPU_STATE};
 use syscalls::{Handle, Rights, Status};
 
@@ -33,6 +34,9 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
         delete_from_other_thread(board, resource)
     });
     suite.run("guest_vcpu_wrong_cpu", || wrong_cpu(board, resource));
+    suite.run("guest_map_and_set_trap_on_two_cpus", || {
+        map_and_trap(board, resource)
+    });
 }
 
 /// A job's result code, keeping the reason of a failure for the main CPU.
@@ -165,4 +169,90 @@ fn wrong_cpu_steps(vcpu: Handle) -> TestResult {
         );
     }
     expect_enter(vcpu, Status::BAD_STATE)
+}
+
+/// Rounds of the map/trap race, each on a new guest, and the calls each
+/// CPU makes per round.
+const RACE_ROUNDS: u32 = 20;
+const RACE_CALLS: u64 = 1000;
+/// The guest of the current round (a raw handle), and the round: 0 before
+/// the first, RACE_DONE once the main CPU is finished.
+static RACE_GUEST: AtomicU32 = AtomicU32::new(0);
+static RACE_ROUND: AtomicU32 = AtomicU32::new(0);
+const RACE_DONE: u32 = u32::MAX;
+/// The last round the child finished.
+static RACE_FINISHED: AtomicU32 = AtomicU32::new(0);
+/// Where the child's traps start: fresh pages in every call of a round.
+const RACE_TRAPS: u64 = 0x1000_0000;
+/// The page the main CPU maps and unmaps.
+const RACE_PAGE: u64 = 0x10_0000;
+
+/// CPU 0 maps and unmaps one page of a guest while CPU 1 sets traps on
+/// fresh pages of the same guest (issue 16 item 3): both take the guest's
+/// memory lock(s), and neither may wait for the other forever.
+fn map_and_trap(board: &Board, resource: Handle) -> TestResult {
+    cpus::start(board, CHILD)?;
+    let vmo = Owned(ok(
+        "vmo_create_physical",
+        vmo_create_physical(resource, GUEST_RAM, PAGE),
+    )?);
+    STAGE.store(START, Ordering::SeqCst);
+    RACE_ROUND.store(0, Ordering::SeqCst);
+    RACE_FINISHED.store(0, Ordering::SeqCst);
+    cpus::run_on(CHILD, trap_child, 0);
+    let result = race_rounds(resource, vmo.h());
+    RACE_ROUND.store(RACE_DONE, Ordering::SeqCst);
+    let child = child_outcome();
+    result.and(child)
+}
+
+fn race_rounds(resource: Handle, vmo: Handle) -> TestResult {
+    for round in 1..=RACE_ROUNDS {
+        let fx = Fixture::bare(resource)?;
+        RACE_GUEST.store(fx.guest().raw(), Ordering::SeqCst);
+        RACE_ROUND.store(round, Ordering::SeqCst);
+        for i in 0..RACE_CALLS {
+            let mapped = vmar_map(fx.vmar(), RWX_SPECIFIC, RACE_PAGE, vmo, 0, PAGE);
+            ok(&crate::why!("round {round} vmar_map {i}"), mapped)?;
+            let unmapped = vmar_unmap(fx.vmar(), RACE_PAGE, PAGE);
+            ok(&crate::why!("round {round} vmar_unmap {i}"), unmapped)?;
+        }
+        let finished = cpus::wait_for(WAIT_MS, || {
+            RACE_FINISHED.load(Ordering::SeqCst) == round || STAGE.load(Ordering::SeqCst) == FAILED
+        });
+        ensure!(
+            finished,
+            "CPU {CHILD} did not finish round {round} within 10 s"
+        );
+        if STAGE.load(Ordering::SeqCst) == FAILED {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// On the child CPU: each round, RACE_CALLS traps on fresh pages of the
+/// round's guest.
+fn trap_child(_: usize) -> i32 {
+    job_result(trap_rounds())
+}
+
+fn trap_rounds() -> TestResult {
+    let mut seen = 0;
+    loop {
+        let next = cpus::wait_for(WAIT_MS, || RACE_ROUND.load(Ordering::SeqCst) != seen);
+        ensure!(next, "no new round after round {seen} within 10 s");
+        let round = RACE_ROUND.load(Ordering::SeqCst);
+        if round == RACE_DONE {
+            return Ok(());
+        }
+        let guest = Handle::from_raw(RACE_GUEST.load(Ordering::SeqCst));
+        for i in 0..RACE_CALLS {
+            let addr = RACE_TRAPS + i * PAGE;
+            let set = guest_set_trap(guest, GUEST_TRAP_MEM, addr, PAGE, Handle::INVALID, i);
+            ok(&crate::why!("round {round} guest_set_trap {i}"), set)?;
+        }
+        RACE_FINISHED.store(round, Ordering::SeqCst);
+        seen = round;
+    }
 }
