@@ -399,6 +399,20 @@ snippet memory_probe
     b       .
 end_snippet memory_probe
 
+/*
+ * Loads the first word of each 2 MiB block of [x1, x5) over and over
+ * (tests/guest/other_cpu.rs, while another CPU splits those blocks); only
+ * a kick or a failed access ends it.
+ */
+snippet block_reads
+1:  mov     x3, x1
+2:  ldr     w4, [x3]
+    add     x3, x3, #0x200000
+    cmp     x3, x5
+    b.lo    2b
+    b       1b
+end_snippet block_reads
+
 /* A store pair to a MEM trap page: no instruction syndrome (ISV = 0). */
 snippet mem_trap_store_pair
     mov     x2, #TRAP_ADDR

@@ -69,6 +69,7 @@ snippets!(
     trap_load,
     mem_trap_store_pair,
     memory_probe,
+    block_reads,
     bench_hvc,
     bench_bell,
     bench_mem_store,
