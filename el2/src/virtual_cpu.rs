@@ -165,6 +165,9 @@ impl Vcpu {
     /// and FP/SIMD context out.
     pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
         let VcpuContext { regs, world, interrupts } = state;
+        // A MEM read the host left uncompleted is over: the access has
+        // been stepped over, and from here on its exit is not the last.
+        regs.clear_pending();
         let vgic = system::get().vgic.as_ref().map(Vgic::interface);
         self.guest.set_vcpu_off(self.index, false);
         self.running_on.store(percpu::current(), Ordering::SeqCst);

@@ -413,6 +413,25 @@ snippet block_reads
     b       1b
 end_snippet block_reads
 
+/*
+ * MMIO reads the host leaves uncompleted (tests/guest/io.rs): a load, a
+ * store, two loads from the MEM trap page, then PSCI_VERSION (answered in
+ * EL2) and PSCI SYSTEM_OFF.
+ */
+snippet stale_io_reads
+    mov     x0, #TRAP_ADDR
+    ldr     w1, [x0]
+    str     w5, [x0]
+    ldr     w1, [x0]
+    ldr     w1, [x0]
+    movz    x0, #0x8400, lsl #16
+    hvc     #0
+    movz    x0, #0x8400, lsl #16
+    movk    x0, #0x0008
+    smc     #0
+    b       .
+end_snippet stale_io_reads
+
 /* A store pair to a MEM trap page: no instruction syndrome (ISV = 0). */
 snippet mem_trap_store_pair
     mov     x2, #TRAP_ADDR

@@ -70,6 +70,7 @@ snippets!(
     mem_trap_store_pair,
     memory_probe,
     block_reads,
+    stale_io_reads,
     bench_hvc,
     bench_bell,
     bench_mem_store,
