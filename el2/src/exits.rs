@@ -96,21 +96,7 @@ pub fn handle(
             });
             system_register(guest, vcpu_index, regs, hcr, access)
         }
-        // Mapped after all: the entry was invalid only while another CPU
-        // changed it (break-before-make); the guest tries again.
-        Exit::InstructionAbort { ipa }
-            if esr.translation_fault() && matches!(guest.fault_at(ipa), Fault::Mapped) =>
-        {
-            Flow::Continue
-        }
-        Exit::InstructionAbort { ipa } => {
-            counts.count(ExitKind::Other);
-            log::warn!(
-                "guest {}: instruction fetch from unmapped IPA {ipa:#x}",
-                guest.koid
-            );
-            Flow::Stop(Status::NOT_FOUND)
-        }
+        Exit::InstructionAbort { ipa } => instruction_abort(guest, ipa, esr, counts),
         Exit::FpSimd => {
             counts.count(ExitKind::FpSimd);
             Flow::LoadFp
@@ -128,11 +114,27 @@ pub fn handle(
     }
 }
 
+/// An instruction fetch from an IPA without a mapping. Mapped after all:
+/// the entry was invalid only while another CPU changed it
+/// (break-before-make), and the guest tries again.
+#[cold]
+fn instruction_abort(guest: &Guest, ipa: u64, esr: Esr, counts: &ExitCounts) -> Flow {
+    if esr.translation_fault() && guest.is_mapped(ipa) {
+        return Flow::Continue;
+    }
+    counts.count(ExitKind::Other);
+    log::warn!(
+        "guest {}: instruction fetch from unmapped IPA {ipa:#x}",
+        guest.koid
+    );
+    Flow::Stop(Status::NOT_FOUND)
+}
+
 fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, esr: Esr, counts: &ExitCounts) -> Flow {
     let len = esr.instruction_len();
     let trap = match guest.fault_at(mmio.ipa) {
         Fault::Trap(trap) => trap,
-        // As for instruction aborts above.
+        // As for instruction aborts.
         Fault::Mapped if esr.translation_fault() => return Flow::Continue,
         Fault::Mapped | Fault::Unmapped => {
             counts.count(ExitKind::Other);

@@ -239,6 +239,13 @@ impl Guest {
         }
     }
 
+    /// Whether `ipa` is mapped now, for a fault on an instruction fetch
+    /// (`fault_at` stays with its one caller on the data-abort path).
+    pub fn is_mapped(&self, ipa: u64) -> bool {
+        let space = self.space.lock();
+        matches!(space.lookup(&mut HeapTables, ipa), Lookup::Mapped)
+    }
+
     /// Cleans and invalidates all guest memory to the point of coherency
     /// (emulating the guest's set/way cache maintenance).
     pub fn clean_all_memory(&self) {

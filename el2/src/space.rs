@@ -231,6 +231,7 @@ impl<T> AddressSpace<T> {
     }
 
     /// What a guest access to `ipa` meets.
+    #[inline]
     pub fn lookup(&self, mem: &mut impl TableMemory, ipa: u64) -> Lookup<'_, T> {
         if let Some((_, trap)) = self.traps.find(ipa) {
             return Lookup::Trap(trap);

@@ -114,6 +114,7 @@ impl Esr {
     }
 
     /// Length in bytes of the trapped instruction.
+    #[inline]
     pub fn instruction_len(self) -> u64 {
         if self.il() {
             4
@@ -134,6 +135,7 @@ impl Esr {
     /// Whether a data or instruction abort is a translation fault, at any
     /// level (DFSC/IFSC 0b0001LL): what an entry that is invalid for the
     /// moment gives, as opposed to a permission or address-size fault.
+    #[inline]
     pub fn translation_fault(self) -> bool {
         self.iss() & 0x3c == 0x04
     }
