@@ -362,12 +362,13 @@ impl Vcpu {
         self.kicked.load(Ordering::Acquire)
     }
 
-    /// zx_vcpu_interrupt: marks `vector` pending for the next entry;
-    /// OUT_OF_RANGE for vectors of 256 and above.
+    /// zx_vcpu_interrupt: marks `vector` pending for the next entry: an
+    /// INTID below 256, or on GICv2 an SGI with its source vCPU in bits
+    /// 12:10 (docs/abi.md §2); OUT_OF_RANGE for anything else.
     pub fn interrupt(&self, vector: u32) -> ZxResult {
-        if !self.pending.set(vector) {
-            return Err(Status::OUT_OF_RANGE);
-        }
+        let v2 = matches!(system::get().vgic, Some(Vgic::V2(_)));
+        let key = gic::key_of_vector(vector, v2).ok_or(Status::OUT_OF_RANGE)?;
+        self.pending.set(key);
         self.notify();
         Ok(())
     }

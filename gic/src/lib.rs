@@ -11,7 +11,7 @@ pub mod pending;
 pub mod tracker;
 
 pub use lr::{ListRegister, LrState};
-pub use pending::{PendingSet, NUM_VECTORS};
+pub use pending::{key_of_vector, key_of_vintid, vintid_of_key, PendingSet, NUM_VECTORS};
 pub use tracker::{FillResult, LrTracker};
 
 /// The initial `ICH_VMCR_EL2` of a vCPU (GICv3): VPMR (bits 31:24) = 0xFF lets every priority

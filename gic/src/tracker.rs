@@ -4,7 +4,7 @@
 //! [`LrTracker::lrs`] back to the hardware.
 
 use crate::lr::{ListRegister, LrState};
-use crate::pending::PendingSet;
+use crate::pending::{key_of_vintid, vintid_of_key, PendingSet, NUM_VECTORS};
 
 /// The first shared peripheral interrupt; lower INTIDs are SGIs (0-15) and PPIs (16-31).
 pub const FIRST_SPI: u32 = 32;
@@ -16,9 +16,9 @@ pub const PRIORITY_SGI_PPI: u8 = 0x00;
 /// few as 16 priority levels.
 pub const PRIORITY_SPI: u8 = 0x10;
 
-/// The priority `vector` is injected with.
+/// The priority `vector` (a pending-set key) is injected with.
 pub fn priority_of(vector: u32) -> u8 {
-    if vector < FIRST_SPI {
+    if vector < FIRST_SPI || vector >= NUM_VECTORS {
         PRIORITY_SGI_PPI
     } else {
         PRIORITY_SPI
@@ -111,7 +111,7 @@ impl<const N: usize> LrTracker<N> {
                 Some(slot) => self.repend(slot),
                 None => {
                     self.lrs[free] = ListRegister {
-                        vintid: vector,
+                        vintid: vintid_of_key(vector),
                         priority: priority_of(vector),
                         state: LrState::Pending,
                         group1: self.group1,
@@ -123,7 +123,7 @@ impl<const N: usize> LrTracker<N> {
         // With every LR in use, vectors the LRs already hold can still be merged.
         for slot in 0..self.num_lrs {
             let lr = self.lrs[slot];
-            if lr.state.is_valid() && pending.clear(lr.vintid) {
+            if lr.state.is_valid() && pending.clear(key_of_vintid(lr.vintid)) {
                 self.repend(slot);
             }
         }
@@ -161,7 +161,7 @@ impl<const N: usize> LrTracker<N> {
     fn slot_of(&self, vector: u32) -> Option<usize> {
         self.lrs()
             .iter()
-            .position(|lr| lr.state.is_valid() && lr.vintid == vector)
+            .position(|lr| lr.state.is_valid() && lr.vintid == vintid_of_key(vector))
     }
 
     /// Makes the interrupt in LR `slot` pending again: Active becomes PendingActive; a pending
@@ -354,6 +354,24 @@ mod tests {
         assert!(!t.holds(27));
         assert_eq!(t.lrs()[1], ListRegister::INVALID);
         assert_eq!(t.lrs()[1].encode_v3(), 0);
+    }
+
+    #[test]
+    fn sgis_from_two_sources_take_two_lrs_with_their_cpuids() {
+        let set = PendingSet::new();
+        let mut t: LrTracker = LrTracker::new(4, false);
+        let from_2 = crate::key_of_vector(3 | 2 << 10, true).unwrap();
+        set.set(3);
+        set.set(from_2);
+        t.fill(&set);
+        let v: Vec<(u32, u8)> = t.lrs().iter().map(|lr| (lr.vintid, lr.priority)).collect();
+        assert_eq!(v, [(3, 0), (3 | 2 << 10, 0), (0, 0), (0, 0)]);
+        assert!(t.holds(from_2) && t.holds(3));
+        // The same SGI from the same source again coalesces with the one in its LR.
+        set.set(from_2);
+        t.fill(&set);
+        assert!(set.is_empty());
+        assert_eq!(t.lrs().iter().filter(|lr| lr.state.is_valid()).count(), 2);
     }
 
     #[test]
