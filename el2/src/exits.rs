@@ -5,6 +5,8 @@
 use crate::guest::{Guest, TrapKind};
 use crate::inject::Abort;
 use crate::once::Seen;
+use crate::ptimer::{self, PhysicalTimer};
+use crate::timer;
 use crate::world::{self, Syndrome, HCR_DC, HCR_TVM};
 use core::sync::atomic::{AtomicU64, Ordering};
 use syscalls::exits::{ExitKind, VcpuExits};
@@ -66,6 +68,7 @@ pub fn handle(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
+    ptimer: &mut PhysicalTimer,
     hcr: &mut u64,
     syndrome: Syndrome,
     counts: &ExitCounts,
@@ -98,7 +101,7 @@ pub fn handle(
             } else {
                 ExitKind::SysReg
             });
-            system_register(guest, vcpu_index, regs, hcr, access)
+            system_register(guest, vcpu_index, regs, ptimer, hcr, access)
         }
         Exit::InstructionAbort { .. } => {
             // A fetch from an IPA that is neither mapped (executable) nor
@@ -242,10 +245,27 @@ fn system_register(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
+    ptimer: &mut PhysicalTimer,
     hcr: &mut u64,
     access: SysRegAccess,
 ) -> Flow {
     let value = regs.reg(access.rt);
+    let cntp = match access.reg {
+        SysReg::CntpCtl => Some(ptimer::Register::Ctl),
+        SysReg::CntpCval => Some(ptimer::Register::Cval),
+        SysReg::CntpTval => Some(ptimer::Register::Tval),
+        _ => None,
+    };
+    if let Some(reg) = cntp {
+        // The run loop looks at the timer again before the next entry.
+        if access.read {
+            regs.set_reg(access.rt, ptimer.read(reg, timer::now()));
+        } else {
+            ptimer.write(reg, value, timer::now());
+        }
+        regs.advance_pc(4);
+        return Flow::Continue;
+    }
     match access.reg {
         SysReg::DcIsw | SysReg::DcCsw | SysReg::DcCisw => {
             // A set/way sweep starts at set/way 0 of level 0: do the whole

@@ -15,6 +15,7 @@ pub mod pagetable;
 pub mod placement;
 pub mod platform;
 pub mod port;
+pub mod ptimer;
 pub mod range;
 pub mod timer_line;
 pub mod trapframe;

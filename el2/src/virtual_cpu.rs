@@ -5,6 +5,8 @@
 use crate::exits::{self, ExitCounts, Flow};
 use crate::guest::Guest;
 use crate::percpu;
+use crate::ptimer::PhysicalTimer;
+use crate::timer::HypTimer;
 use crate::timer_line::{self, TimerLine};
 use crate::{irq, timer};
 use crate::system;
@@ -29,6 +31,8 @@ pub struct VcpuContext {
     pub regs: GuestRegs,
     pub world: GuestWorld,
     pub interrupts: InterruptState,
+    /// The guest's EL1 physical timer, emulated.
+    pub ptimer: PhysicalTimer,
 }
 
 /// The vCPU's side of the GIC virtual interface.
@@ -45,7 +49,7 @@ impl InterruptState {
         let (vmcr, group1) = vgic.map_or((0, true), Vgic::reset_state);
         let num_lrs = vgic.map_or(0, |v| v.interface().num_lrs());
         let mut lrs = LrTracker::new(num_lrs, group1);
-        lrs.notify_eoi_of(1 << irq::VTIMER_PPI);
+        lrs.notify_eoi_of(1 << irq::VTIMER_PPI | 1 << irq::PTIMER_PPI);
         Self { lrs, vmcr, apr: 0, lrs_loaded: false }
     }
 
@@ -152,6 +156,7 @@ impl Vcpu {
             regs: GuestRegs::new(entry),
             world,
             interrupts: InterruptState::new(system::get().vgic.as_ref()),
+            ptimer: PhysicalTimer::default(),
         };
         Ok(Arc::new(Vcpu {
             koid,
@@ -182,7 +187,7 @@ impl Vcpu {
     /// Exits handled in EL2 re-enter the guest without swapping its EL1
     /// and FP/SIMD context out.
     pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
-        let VcpuContext { regs, world, interrupts } = state;
+        let VcpuContext { regs, world, interrupts, ptimer } = state;
         let vgic = system::get().vgic.as_ref().map(Vgic::interface);
         self.guest.set_vcpu_off(self.index, false);
         self.running_on.store(percpu::current(), Ordering::SeqCst);
@@ -193,6 +198,8 @@ impl Vcpu {
                 interrupts.load(vgic, &self.pending);
             }
             let mut vtimer = TimerLine::start(interrupts.holds(irq::VTIMER_PPI));
+            let mut ptimer_line = TimerLine::start(interrupts.holds(irq::PTIMER_PPI));
+            let mut hyp_timer = HypTimer::default();
             if vtimer.is_quiet() {
                 irq::set_private_enabled(irq::VTIMER_PPI, false);
             }
@@ -203,6 +210,9 @@ impl Vcpu {
                 if !vtimer.is_quiet() && timer::guest_timer_asserted() {
                     self.vtimer_action(vtimer.level(true));
                 }
+                if !ptimer_line.is_quiet() {
+                    self.follow_ptimer(ptimer, &mut ptimer_line, &mut hyp_timer);
+                }
                 if let Some(vgic) = vgic {
                     interrupts.refill(vgic, &self.pending);
                 }
@@ -210,7 +220,7 @@ impl Vcpu {
                 let flow = match kind {
                     ExitKind::Irq | ExitKind::Fiq => {
                         self.exits.count(Counted::Interrupt);
-                        self.physical_interrupt(&mut vtimer, interrupts, vgic)
+                        self.physical_interrupt([&mut vtimer, &mut ptimer_line], ptimer, interrupts, vgic)
                     }
                     ExitKind::SError => {
                         self.exits.count(Counted::Other);
@@ -218,14 +228,16 @@ impl Vcpu {
                         Flow::Continue
                     }
                     ExitKind::Sync => {
-                        exits::handle(&self.guest, self.index, regs, &mut world.hcr, syndrome, &self.exits)
+                        exits::handle(&self.guest, self.index, regs, ptimer, &mut world.hcr, syndrome, &self.exits)
                     }
                 };
                 match flow {
                     Flow::Continue => {}
                     Flow::LoadFp => fp.switch_to_guest(&world.fp),
                     Flow::WaitForInterrupt => {
-                        if let Some(status) = self.wait_for_interrupt(interrupts, vgic) {
+                        let ptimer_due = ptimer.deadline().filter(|_| !ptimer_line.is_quiet());
+                        hyp_timer.disarm();
+                        if let Some(status) = self.wait_for_interrupt(interrupts, vgic, ptimer_due) {
                             break Err(status);
                         }
                     }
@@ -239,6 +251,7 @@ impl Vcpu {
             if vtimer.is_quiet() {
                 irq::set_private_enabled(irq::VTIMER_PPI, true);
             }
+            hyp_timer.disarm();
             result
         });
         irq::restore(host_gic);
@@ -262,12 +275,30 @@ impl Vcpu {
         }
     }
 
+    /// Before an entry, while the physical timer's source is let through:
+    /// pends PPI 30 once its condition holds, and otherwise keeps the EL2
+    /// timer set to its deadline so that the guest exits then.
+    fn follow_ptimer(&self, ptimer: &PhysicalTimer, line: &mut TimerLine, hyp: &mut HypTimer) {
+        match ptimer.deadline() {
+            None => hyp.disarm(),
+            Some(deadline) if timer::passed(deadline) => {
+                hyp.disarm();
+                if line.level(true) == timer_line::Action::PendAndQuiet {
+                    self.pending.set(irq::PTIMER_PPI);
+                }
+            }
+            Some(deadline) => hyp.arm(deadline),
+        }
+    }
+
     /// A physical IRQ made the guest exit: the monitor's own interrupts are
     /// handled here (their effect is seen at the top of the run loop); any
     /// other is the host's, which takes it and retries the enter.
+    /// `lines` are the virtual and the physical timer's.
     fn physical_interrupt(
         &self,
-        vtimer: &mut TimerLine,
+        [vtimer, ptimer_line]: [&mut TimerLine; 2],
+        ptimer: &PhysicalTimer,
         interrupts: &mut InterruptState,
         vgic: Option<&dyn VirtualInterface>,
     ) -> Flow {
@@ -286,8 +317,13 @@ impl Vcpu {
                 if let Some(vgic) = vgic {
                     interrupts.reap(vgic);
                 }
-                let in_flight = interrupts.holds(irq::VTIMER_PPI) || self.pending.contains(irq::VTIMER_PPI);
-                self.vtimer_action(vtimer.deactivated(in_flight, timer::guest_timer_asserted()));
+                let in_flight = |ppi| interrupts.holds(ppi) || self.pending.contains(ppi);
+                let vtimer_in_flight = in_flight(irq::VTIMER_PPI);
+                self.vtimer_action(vtimer.deactivated(vtimer_in_flight, timer::guest_timer_asserted()));
+                let asserted = ptimer.deadline().is_some_and(timer::passed);
+                if ptimer_line.deactivated(in_flight(irq::PTIMER_PPI), asserted) == timer_line::Action::Pend {
+                    self.pending.set(irq::PTIMER_PPI);
+                }
                 Flow::Continue
             }
             Some(_) => Flow::Continue,
@@ -297,18 +333,27 @@ impl Vcpu {
     }
 
     /// WFI (reference §5.4): returns at once when an interrupt is in a list
-    /// register or pending, a kick waits, or the guest's virtual timer has
+    /// register or pending, a kick waits, or one of the guest's timers has
     /// expired; otherwise waits in EL2, with the EL2 timer set to the
-    /// guest's timer deadline, until one of those or a host interrupt
+    /// earlier of the virtual timer's deadline and `ptimer_due` (the
+    /// emulated physical timer's), until one of those or a host interrupt
     /// (INTR_RETRY). The WFI has already been stepped over.
-    fn wait_for_interrupt(&self, interrupts: &mut InterruptState, vgic: Option<&dyn VirtualInterface>) -> Option<Status> {
+    fn wait_for_interrupt(
+        &self,
+        interrupts: &mut InterruptState,
+        vgic: Option<&dyn VirtualInterface>,
+        ptimer_due: Option<u64>,
+    ) -> Option<Status> {
         if let Some(vgic) = vgic {
             interrupts.sync(vgic);
         }
         if interrupts.lrs.any_in_use() {
             return None;
         }
-        let deadline = timer::guest_deadline();
+        let deadline = match (timer::guest_deadline(), ptimer_due) {
+            (Some(v), Some(p)) => Some(v.min(p)),
+            (v, p) => v.or(p),
+        };
         if let Some(d) = deadline {
             timer::arm_hyp_timer(d);
         }

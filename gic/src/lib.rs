@@ -30,6 +30,9 @@ pub const MAINTENANCE_PPI: u32 = 25;
 /// The PPI of the EL1 virtual timer, which the monitor injects into the guest when it fires.
 pub const VIRTUAL_TIMER_PPI: u32 = 27;
 
+/// The PPI of the EL1 (non-secure) physical timer, which the monitor emulates for guests.
+pub const PHYSICAL_TIMER_PPI: u32 = 30;
+
 /// The GIC virtual CPU interface of one physical CPU (GICv3 ICH_* registers or the GICv2
 /// GICH frame).
 pub trait VirtualInterface {

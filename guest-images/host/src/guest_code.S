@@ -857,6 +857,70 @@ end_snippet wfi_until_timer
     eret
 .endm
 
+/* The EL1 physical timer (CNTP, PPI 30, emulated by the monitor), x9
+ * rounds: each sets CNTP_TVAL to x10 ticks and enables the timer, then
+ * waits for the handler, spinning on odd rounds and in WFI on even ones,
+ * giving up x11 ticks after the deadline (x6 = TIMED_OUT). The handler
+ * checks the INTID (else x6 = WRONG_INTID, x7 = IAR) and that CNTP_CTL
+ * reads ISTATUS, adds (entry - deadline) to x20, keeps the largest in x22,
+ * masks the timer and EOIs. */
+.macro ptimer_rounds v3
+    mov     x20, #0
+    mov     x22, #0
+    msr     daifclr, #2
+1:  mov     x21, #0
+    msr     cntp_tval_el0, x10
+    mov     x0, #1
+    msr     cntp_ctl_el0, x0
+    mrs     x13, cntp_cval_el0
+    add     x13, x13, x11
+2:  cbnz    x21, 3f
+    tbz     x9, #0, 4f
+    wfi
+4:  isb
+    mrs     x5, cntpct_el0
+    cmp     x5, x13
+    b.lo    2b
+    mov     x6, #TIMED_OUT
+    test_failure
+3:  subs    x9, x9, #1
+    b.ne    1b
+    test_complete
+    sync_failure_at_0x200
+    .org    0x280
+    isb
+    mrs     x3, cntpct_el0
+    mrs     x4, cntp_cval_el0
+    sub     x3, x3, x4
+    add     x20, x20, x3
+    cmp     x3, x22
+    csel    x22, x3, x22, hi
+    ack_irq \v3
+    and     x0, x1, #0x3ff
+    cmp     x0, #30
+    b.eq    5f
+    mov     x7, x1
+    mov     x6, #WRONG_INTID
+    test_failure
+5:  mrs     x0, cntp_ctl_el0
+    tbnz    x0, #2, 6f
+    mov     x7, x0
+    mov     x6, #5
+    test_failure
+6:  mov     x0, #3                  /* IMASK | ENABLE */
+    msr     cntp_ctl_el0, x0
+    eoi_irq \v3
+    mov     x21, #1
+    eret
+.endm
+
+snippet ptimer_rounds_v2
+    ptimer_rounds 0
+end_snippet ptimer_rounds_v2
+snippet ptimer_rounds_v3
+    ptimer_rounds 1
+end_snippet ptimer_rounds_v3
+
 snippet timer_spin_v2
     timer_spin 0
 end_snippet timer_spin_v2
