@@ -35,6 +35,8 @@ pub enum Flow {
 
 const SCTLR_M: u64 = 1 << 0;
 const SCTLR_C: u64 = 1 << 2;
+/// The size of an AArch64 exception vector table (VBAR_EL1 onwards).
+const VECTORS_SIZE: u64 = 0x800;
 /// What guests did that was UNDEFINED for them, reported once each.
 static REPORTED: Seen<64> = Seen::new();
 /// SMCCC NOT_SUPPORTED, as the guest sees it in x0.
@@ -108,6 +110,22 @@ pub fn handle(
             // something the guest can run: a prefetch abort, as hardware
             // without a hypervisor gives for a bus error (docs/abi.md §5).
             counts.count(ExitKind::Other);
+            let vbar = world::guest_vbar();
+            if (vbar..vbar.saturating_add(VECTORS_SIZE)).contains(&syndrome.far) {
+                // Its own exception vector cannot be fetched: the guest
+                // would take this abort again for ever.
+                log::warn!(
+                    "guest {}: exception loop: instruction fetch from its own vector table \
+                     faults (PC {:#x}, ESR_EL2 {:#x}, FAR {:#x}, ELR_EL1 {:#x}, VBAR_EL1 {vbar:#x}); \
+                     the vCPU stops",
+                    guest.koid,
+                    regs.file.pc,
+                    syndrome.esr,
+                    syndrome.far,
+                    world::guest_elr(),
+                );
+                return Flow::Stop(Status::NOT_FOUND);
+            }
             world::inject_into_guest(&mut regs.file, Abort::Instruction, syndrome.far);
             Flow::Continue
         }

@@ -414,6 +414,15 @@ snippet fetch_unmapped
     sync_report_at_0x200
 end_snippet fetch_unmapped
 
+/* VBAR_EL1 at 0x20000000, which is not mapped, then a branch there: the
+ * prefetch abort's own vector cannot be fetched (an exception loop). */
+snippet exception_loop
+    movz    x1, #0x2000, lsl #16
+    msr     vbar_el1, x1
+    isb
+    br      x1
+end_snippet exception_loop
+
 /* A read of PMCCNTR_EL0, a register guests do not have (the monitor traps
  * the PMU): UNDEFINED at the guest's EL1 (sync_report_at_0x200); x2 = the
  * address of the MRS. */

@@ -67,6 +67,7 @@ snippets!(
     disable_mmu,
     unmapped_access,
     fetch_unmapped,
+    exception_loop,
     undefined_sysreg,
     scratch_load,
     trap_load,

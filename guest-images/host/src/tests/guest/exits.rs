@@ -36,6 +36,12 @@ pub fn run(suite: &mut Suite, resource: Handle) {
     suite.run("guest_fetch_from_unmapped_ipa_is_a_prefetch_abort", || {
         fetch_unmapped(resource)
     });
+    suite.run("guest_exception_loop_stops_the_vcpu", || {
+        // The monitor logs PC, ESR, FAR, ELR_EL1 and VBAR_EL1 (qemu-test.sh
+        // checks the line).
+        let fx = Fixture::new(resource, GUEST_RAM, guest_code::exception_loop())?;
+        expect_enter(fx.vcpu(), Status::NOT_FOUND)
+    });
     suite.run("guest_unknown_sysreg_is_undefined", || undefined_sysreg(resource));
     suite.run("guest_bell_read", || bell_read(resource));
     suite.run("guest_mem_trap_no_syndrome", || {
