@@ -81,9 +81,9 @@ impl InterruptState {
         self.lrs_loaded = true;
     }
 
-    /// Whether a list register holds `vector` (only loaded ones can).
-    fn holds(&self, vector: u32) -> bool {
-        self.lrs_loaded && self.lrs.holds(vector)
+    /// Whether a list register holds `timer_ppi` (only loaded ones can).
+    fn holds_timer(&mut self, timer_ppi: u32) -> bool {
+        self.lrs_loaded && self.lrs.holds_notified(timer_ppi)
     }
 
     /// After a maintenance interrupt: reads back what the guest did and
@@ -197,8 +197,8 @@ impl Vcpu {
             if let Some(vgic) = vgic {
                 interrupts.load(vgic, &self.pending);
             }
-            let mut vtimer = TimerLine::start(interrupts.holds(irq::VTIMER_PPI));
-            let mut ptimer_line = TimerLine::start(interrupts.holds(irq::PTIMER_PPI));
+            let mut vtimer = TimerLine::start(interrupts.holds_timer(irq::VTIMER_PPI));
+            let mut ptimer_line = TimerLine::start(interrupts.holds_timer(irq::PTIMER_PPI));
             let mut hyp_timer = HypTimer::default();
             if vtimer.is_quiet() {
                 irq::set_private_enabled(irq::VTIMER_PPI, false);
@@ -317,7 +317,7 @@ impl Vcpu {
                 if let Some(vgic) = vgic {
                     interrupts.reap(vgic);
                 }
-                let in_flight = |ppi| interrupts.holds(ppi) || self.pending.contains(ppi);
+                let mut in_flight = |ppi| interrupts.holds_timer(ppi) || self.pending.contains(ppi);
                 let vtimer_in_flight = in_flight(irq::VTIMER_PPI);
                 self.vtimer_action(vtimer.deactivated(vtimer_in_flight, timer::guest_timer_asserted()));
                 let asserted = ptimer.deadline().is_some_and(timer::passed);
