@@ -41,6 +41,9 @@ pub struct LrTracker<const N: usize = 16> {
     group1: bool,
     /// INTIDs below 32 whose LRs ask for the EOI maintenance interrupt (bit n = INTID n).
     eoi_notify: u32,
+    /// Whether an LR with the EOI bit may be in use (set by `fill`, cleared when `holds`
+    /// finds none): `holds` of those INTIDs is then a single test.
+    eoi_in_lrs: bool,
     lrs: [ListRegister; N],
 }
 
@@ -58,6 +61,7 @@ impl<const N: usize> LrTracker<N> {
             num_lrs: num_lrs.min(N),
             group1,
             eoi_notify: 0,
+            eoi_in_lrs: false,
             lrs: [ListRegister::INVALID; N],
         }
     }
@@ -116,7 +120,8 @@ impl<const N: usize> LrTracker<N> {
                         state: LrState::Pending,
                         group1: self.group1,
                         eoi: vector < 32 && self.eoi_notify & (1 << vector) != 0,
-                    }
+                    };
+                    self.eoi_in_lrs |= self.lrs[free].eoi;
                 }
             }
         }
@@ -152,16 +157,33 @@ impl<const N: usize> LrTracker<N> {
         self.lrs().iter().any(|lr| lr.state.is_pending())
     }
 
+    /// The state of the LR that holds `vector` (Invalid when none does).
+    pub fn state_of(&self, vector: u32) -> LrState {
+        self.slot_of(vector).map_or(LrState::Invalid, |slot| self.lrs[slot].state)
+    }
+
     /// Whether an LR holds `vector` (pending, active or both).
     pub fn holds(&self, vector: u32) -> bool {
         self.slot_of(vector).is_some()
     }
 
+    /// Whether an LR holds `intid`, one of the interrupts given to
+    /// [`notify_eoi_of`](Self::notify_eoi_of): without a look at the LRs when none of those
+    /// was put in one since the last time none was found.
+    pub fn holds_notified(&mut self, intid: u32) -> bool {
+        if !self.eoi_in_lrs {
+            return false;
+        }
+        self.eoi_in_lrs = self.lrs().iter().any(|lr| lr.eoi && lr.state.is_valid());
+        self.eoi_in_lrs && self.holds(intid)
+    }
+
     /// The LR that holds `vector`, if any.
     fn slot_of(&self, vector: u32) -> Option<usize> {
+        let vintid = vintid_of_key(vector);
         self.lrs()
             .iter()
-            .position(|lr| lr.state.is_valid() && lr.vintid == vintid_of_key(vector))
+            .position(|lr| lr.vintid == vintid && lr.state.is_valid())
     }
 
     /// Makes the interrupt in LR `slot` pending again: Active becomes PendingActive; a pending
@@ -346,13 +368,18 @@ mod tests {
         let eoi: Vec<(u32, bool)> = t.lrs().iter().map(|lr| (lr.vintid, lr.eoi)).collect();
         assert_eq!(eoi, [(26, false), (27, true), (30, true), (32, false)]);
         assert!(t.holds(27) && t.holds(30) && !t.holds(31));
+        assert_eq!((t.state_of(27), t.state_of(31)), (LrState::Pending, LrState::Invalid));
+        assert!(t.holds_notified(27) && t.holds_notified(30));
 
         // The guest deactivated 27: Invalid, EOI bit still set in the hardware LR.
         let mut hw = t.lrs().to_vec();
         hw[1].state = LrState::Invalid;
         t.sync_from_hw(&hw);
-        assert!(!t.holds(27));
+        assert!(!t.holds(27) && !t.holds_notified(27) && t.holds_notified(30));
         assert_eq!(t.lrs()[1], ListRegister::INVALID);
+        hw[2].state = LrState::Invalid;
+        t.sync_from_hw(&hw);
+        assert!(!t.holds_notified(30) && !t.holds_notified(27));
         assert_eq!(t.lrs()[1].encode_v3(), 0);
     }
 
