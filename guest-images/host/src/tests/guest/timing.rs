@@ -416,12 +416,13 @@ fn timer_wakes_wfi(board: &Board, resource: Handle) -> TestResult {
 const SPIN_ROUNDS: u64 = 50;
 /// The largest delay allowed for one round, and for their mean. Without
 /// -icount QEMU's CPU threads share the machine's cores with everything
-/// else, so these are loose (an idle machine sees tens of microseconds);
+/// else, so these are loose (an idle machine sees tens of microseconds, one
+/// at load 7 on two cores a mean of 10 ms);
 /// the exact cost is bench.sh's `timer_spin`. Before the fix the second
 /// interrupt never came: the host has no tick here, and the guest gives up
 /// 100 ms after the deadline.
-const SPIN_LATE_MAX_MS: u64 = 50;
-const SPIN_LATE_MEAN_US: u64 = 10_000;
+const SPIN_LATE_MAX_MS: u64 = 90;
+const SPIN_LATE_MEAN_US: u64 = 20_000;
 
 /// A guest that spins without exits takes every one of its timer
 /// interrupts at its deadline: the monitor does not wait for the host (its
