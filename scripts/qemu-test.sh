@@ -230,6 +230,10 @@ group_virt-gicv3-smp4() {
     qemu_virt_cmd 3 4
     suite virt-gicv3-smp4
     check_guest_flood virt-gicv3-smp4
+    # guest_exception_loop_stops_the_vcpu: the monitor's report names the
+    # guest's registers.
+    check_log virt-gicv3-smp4 exception_loop_report_has_the_registers \
+        'exception loop: .*\(PC 0x20000000, ESR_EL2 0x82000006, FAR 0x20000000, ELR_EL1 0x[0-9a-f]+, VBAR_EL1 0x20000000\)'
 }
 
 group_virt-gicv2-smp2-initrd() {

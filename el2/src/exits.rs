@@ -2,9 +2,11 @@
 //! has no part in it (PSCI queries, BELL traps, trapped system registers,
 //! WFI/WFE), otherwise a packet or a status for zx_vcpu_enter.
 
-use crate::guest::{Guest, TrapKind};
+use crate::guest::{Fault, Guest, TrapKind};
 use crate::inject::Abort;
 use crate::once::Seen;
+use crate::ptimer::{self, PhysicalTimer};
+use crate::timer;
 use crate::world::{self, Syndrome, HCR_DC, HCR_TVM};
 use core::sync::atomic::{AtomicU64, Ordering};
 use syscalls::exits::{ExitKind, VcpuExits};
@@ -33,6 +35,8 @@ pub enum Flow {
 
 const SCTLR_M: u64 = 1 << 0;
 const SCTLR_C: u64 = 1 << 2;
+/// The size of an AArch64 exception vector table (VBAR_EL1 onwards).
+const VECTORS_SIZE: u64 = 0x800;
 /// What guests did that was UNDEFINED for them, reported once each.
 static REPORTED: Seen<64> = Seen::new();
 /// SMCCC NOT_SUPPORTED, as the guest sees it in x0.
@@ -66,13 +70,14 @@ pub fn handle(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
+    ptimer: &mut PhysicalTimer,
     hcr: &mut u64,
     syndrome: Syndrome,
     counts: &ExitCounts,
 ) -> Flow {
     let esr = Esr(syndrome.esr);
     match decode(syndrome.esr, syndrome.far, syndrome.hpfar) {
-        Exit::DataAbort(mmio) => data_abort(guest, regs, mmio, esr.instruction_len(), counts),
+        Exit::DataAbort(mmio) => data_abort(guest, regs, mmio, esr, counts),
         Exit::Hvc { imm } => {
             counts.count(ExitKind::Hvc);
             call(guest, vcpu_index, regs, imm, 0)
@@ -98,16 +103,9 @@ pub fn handle(
             } else {
                 ExitKind::SysReg
             });
-            system_register(guest, vcpu_index, regs, hcr, access)
+            system_register(guest, vcpu_index, regs, ptimer, hcr, access)
         }
-        Exit::InstructionAbort { .. } => {
-            // A fetch from an IPA that is neither mapped (executable) nor
-            // something the guest can run: a prefetch abort, as hardware
-            // without a hypervisor gives for a bus error (docs/abi.md §5).
-            counts.count(ExitKind::Other);
-            world::inject_into_guest(&mut regs.file, Abort::Instruction, syndrome.far);
-            Flow::Continue
-        }
+        Exit::InstructionAbort { ipa } => instruction_abort(guest, regs, ipa, esr, syndrome, counts),
         Exit::FpSimd => {
             counts.count(ExitKind::FpSimd);
             Flow::LoadFp
@@ -134,14 +132,59 @@ pub fn handle(
     }
 }
 
-fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, len: u64, counts: &ExitCounts) -> Flow {
-    let Some(trap) = guest.trap_at(mmio.ipa) else {
-        counts.count(ExitKind::Other);
+/// An instruction fetch from an IPA that is not mapped (executable) at
+/// the moment of the fault.
+#[cold]
+fn instruction_abort(
+    guest: &Guest,
+    regs: &mut GuestRegs,
+    ipa: Option<u64>,
+    esr: Esr,
+    syndrome: Syndrome,
+    counts: &ExitCounts,
+) -> Flow {
+    // Mapped after all: the entry was invalid only while another CPU
+    // changed it (break-before-make); the guest tries again.
+    if esr.translation_fault() && ipa.is_some_and(|ipa| guest.is_mapped(ipa)) {
+        return Flow::Continue;
+    }
+    // A fetch from an IPA that is neither mapped (executable) nor
+    // something the guest can run: a prefetch abort, as hardware
+    // without a hypervisor gives for a bus error (docs/abi.md §5).
+    counts.count(ExitKind::Other);
+    let vbar = world::guest_vbar();
+    if (vbar..vbar.saturating_add(VECTORS_SIZE)).contains(&syndrome.far) {
+        // Its own exception vector cannot be fetched: the guest
+        // would take this abort again for ever.
         guest.warn(format_args!(
-            "access to unmapped IPA {:#x} at {:#x}",
-            mmio.ipa, regs.file.pc
+            "exception loop: instruction fetch from its own vector table \
+             faults (PC {:#x}, ESR_EL2 {:#x}, FAR {:#x}, ELR_EL1 {:#x}, VBAR_EL1 {vbar:#x}); \
+             the vCPU stops",
+            regs.file.pc,
+            syndrome.esr,
+            syndrome.far,
+            world::guest_elr(),
         ));
         return Flow::Stop(Status::NOT_FOUND);
+    }
+    world::inject_into_guest(&mut regs.file, Abort::Instruction, syndrome.far);
+    Flow::Continue
+}
+
+fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, esr: Esr, counts: &ExitCounts) -> Flow {
+    let len = esr.instruction_len();
+    let trap = match guest.fault_at(mmio.ipa) {
+        Fault::Trap(trap) => trap,
+        // As for instruction aborts.
+        Fault::Mapped if esr.translation_fault() => return Flow::Continue,
+        Fault::Mapped | Fault::Unmapped => {
+            counts.count(ExitKind::Other);
+            guest.warn(format_args!(
+                "access to unmapped IPA {:#x} at {:#x}",
+                mmio.ipa, regs.file.pc
+            ));
+            return Flow::Stop(Status::NOT_FOUND);
+        }
     };
     match trap.kind {
         TrapKind::Bell => {
@@ -235,10 +278,27 @@ fn system_register(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
+    ptimer: &mut PhysicalTimer,
     hcr: &mut u64,
     access: SysRegAccess,
 ) -> Flow {
     let value = regs.reg(access.rt);
+    let cntp = match access.reg {
+        SysReg::CntpCtl => Some(ptimer::Register::Ctl),
+        SysReg::CntpCval => Some(ptimer::Register::Cval),
+        SysReg::CntpTval => Some(ptimer::Register::Tval),
+        _ => None,
+    };
+    if let Some(reg) = cntp {
+        // The run loop looks at the timer again before the next entry.
+        if access.read {
+            regs.set_reg(access.rt, ptimer.read(reg, timer::now()));
+        } else {
+            ptimer.write(reg, value, timer::now());
+        }
+        regs.advance_pc(4);
+        return Flow::Continue;
+    }
     match access.reg {
         SysReg::DcIsw | SysReg::DcCsw | SysReg::DcCisw => {
             // A set/way sweep starts at set/way 0 of level 0: do the whole

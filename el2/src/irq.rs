@@ -21,6 +21,9 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 pub const KICK_SGI: u32 = 15;
 pub const MAINTENANCE_PPI: u32 = gic::MAINTENANCE_PPI;
 pub const VTIMER_PPI: u32 = gic::VIRTUAL_TIMER_PPI;
+/// The guest's EL1 physical timer's PPI: only ever virtual (the physical
+/// PPI 30 is the host's own timer).
+pub const PTIMER_PPI: u32 = gic::PHYSICAL_TIMER_PPI;
 const SPURIOUS: u32 = 1023;
 /// Redistributor stride (RD_base + SGI_base frames) and SGI_base offset.
 const GICR_STRIDE: u64 = 0x2_0000;

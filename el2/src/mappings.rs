@@ -95,14 +95,7 @@ impl Mappings {
     /// needs room the record cannot get. On an error nothing changes.
     pub fn protect(&mut self, ipa: u64, size: u64, perms: u32) -> Result<(), Status> {
         let end = ipa.checked_add(size).ok_or(Status::OUT_OF_RANGE)?;
-        let mut covered = ipa;
-        for m in &self.by_ipa[self.within(ipa, end)] {
-            if m.ipa > covered {
-                break;
-            }
-            covered = m.end();
-        }
-        if covered < end {
+        if !self.covers(ipa, end) {
             return Err(Status::NOT_FOUND);
         }
         let pieces = self.carve(ipa, end)?;
@@ -110,6 +103,23 @@ impl Mappings {
             piece.perms = perms;
         }
         Ok(())
+    }
+
+    /// Whether any mapping intersects `[start, end)`.
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        !self.within(start, end).is_empty()
+    }
+
+    /// Whether every byte of `[start, end)` is mapped.
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        let mut covered = start;
+        for m in &self.by_ipa[self.within(start, end)] {
+            if m.ipa > covered {
+                break;
+            }
+            covered = m.end();
+        }
+        covered >= end
     }
 
     /// The mapping containing `ipa`.
@@ -343,6 +353,25 @@ mod tests {
         assert_eq!(maps.total_size(), 0x6000);
         assert_eq!(maps.protect(0x12000, 0, R), Ok(()));
         assert_eq!(maps.len(), 6);
+    }
+
+    #[test]
+    fn overlaps_and_covers() {
+        let mut maps = two_adjacent();
+        maps.remove(0x12000, 0x1000).unwrap();
+        for (start, end, overlaps, covers) in [
+            (0x10000, 0x12000, true, true),
+            (0x13000, 0x16000, true, true),
+            (0x11000, 0x13000, true, false),
+            (0x12000, 0x13000, false, false),
+            (0xf000, 0x10001, true, false),
+            (0x15fff, 0x20000, true, false),
+            (0x16000, 0x20000, false, false),
+            (0x11000, 0x11000, false, true),
+        ] {
+            assert_eq!(maps.overlaps(start, end), overlaps, "{start:#x}..{end:#x}");
+            assert_eq!(maps.covers(start, end), covers, "{start:#x}..{end:#x}");
+        }
     }
 
     #[test]

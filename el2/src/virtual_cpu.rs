@@ -5,6 +5,9 @@
 use crate::exits::{self, ExitCounts, Flow};
 use crate::guest::Guest;
 use crate::{heap, percpu};
+use crate::ptimer::PhysicalTimer;
+use syscalls::hypervisor::{TimerPpis, TIMER_PPI_MASK};
+use crate::timer::HypTimer;
 use crate::timer_line::{self, TimerLine};
 use crate::{irq, timer};
 use crate::system;
@@ -29,6 +32,11 @@ pub struct VcpuContext {
     pub regs: GuestRegs,
     pub world: GuestWorld,
     pub interrupts: InterruptState,
+    /// The guest's EL1 physical timer, emulated.
+    pub ptimer: PhysicalTimer,
+    /// The timer PPIs the guest has enabled at its GIC, as the VMM's model
+    /// says (ZXV_VCPU_TIMER_PPIS); both until the VMM says otherwise.
+    pub timer_enables: u32,
 }
 
 /// The vCPU's side of the GIC virtual interface.
@@ -45,7 +53,7 @@ impl InterruptState {
         let (vmcr, group1) = vgic.map_or((0, true), Vgic::reset_state);
         let num_lrs = vgic.map_or(0, |v| v.interface().num_lrs());
         let mut lrs = LrTracker::new(num_lrs, group1);
-        lrs.notify_eoi_of(1 << irq::VTIMER_PPI);
+        lrs.notify_eoi_of(1 << irq::VTIMER_PPI | 1 << irq::PTIMER_PPI);
         Self { lrs, vmcr, apr: 0, lrs_loaded: false }
     }
 
@@ -77,9 +85,9 @@ impl InterruptState {
         self.lrs_loaded = true;
     }
 
-    /// Whether a list register holds `vector` (only loaded ones can).
-    fn holds(&self, vector: u32) -> bool {
-        self.lrs_loaded && self.lrs.holds(vector)
+    /// Whether a list register holds `timer_ppi` (only loaded ones can).
+    fn holds_timer(&mut self, timer_ppi: u32) -> bool {
+        self.lrs_loaded && self.lrs.holds_notified(timer_ppi)
     }
 
     /// After a maintenance interrupt: reads back what the guest did and
@@ -152,6 +160,8 @@ impl Vcpu {
             regs: GuestRegs::new(entry),
             world,
             interrupts: InterruptState::new(system::get().vgic.as_ref()),
+            ptimer: PhysicalTimer::default(),
+            timer_enables: TIMER_PPI_MASK,
         };
         // A Vcpu that is not made gives its slot back when dropped.
         heap::try_arc(Vcpu {
@@ -183,7 +193,12 @@ impl Vcpu {
     /// Exits handled in EL2 re-enter the guest without swapping its EL1
     /// and FP/SIMD context out.
     pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
-        let VcpuContext { regs, world, interrupts } = state;
+        let VcpuContext { regs, world, interrupts, ptimer, timer_enables } = state;
+        let vtimer_enabled = *timer_enables & 1 << irq::VTIMER_PPI != 0;
+        let ptimer_enabled = *timer_enables & 1 << irq::PTIMER_PPI != 0;
+        // A MEM read the host left uncompleted is over: the access has
+        // been stepped over, and from here on its exit is not the last.
+        regs.clear_pending();
         let vgic = system::get().vgic.as_ref().map(Vgic::interface);
         self.guest.set_vcpu_off(self.index, false);
         self.running_on.store(percpu::current(), Ordering::SeqCst);
@@ -194,7 +209,9 @@ impl Vcpu {
             if let Some(vgic) = vgic {
                 interrupts.load(vgic, &self.pending);
             }
-            let mut vtimer = TimerLine::start(interrupts.holds(irq::VTIMER_PPI));
+            let mut vtimer = TimerLine::start(interrupts.holds_timer(irq::VTIMER_PPI));
+            let mut ptimer_line = TimerLine::start(interrupts.holds_timer(irq::PTIMER_PPI));
+            let mut hyp_timer = HypTimer::default();
             if vtimer.is_quiet() {
                 irq::set_private_enabled(irq::VTIMER_PPI, false);
             }
@@ -203,7 +220,10 @@ impl Vcpu {
                     break Err(Status::CANCELED);
                 }
                 if !vtimer.is_quiet() && timer::guest_timer_asserted() {
-                    self.vtimer_action(vtimer.level(true));
+                    self.vtimer_action(vtimer.level(true, vtimer_enabled));
+                }
+                if !ptimer_line.is_quiet() {
+                    self.follow_ptimer(ptimer, ptimer_enabled, &mut ptimer_line, &mut hyp_timer);
                 }
                 if let Some(vgic) = vgic {
                     interrupts.refill(vgic, &self.pending);
@@ -212,7 +232,7 @@ impl Vcpu {
                 let flow = match kind {
                     ExitKind::Irq | ExitKind::Fiq => {
                         self.exits.count(Counted::Interrupt);
-                        self.physical_interrupt(&mut vtimer, interrupts, vgic)
+                        self.physical_interrupt([&mut vtimer, &mut ptimer_line], ptimer, *timer_enables, interrupts, vgic)
                     }
                     ExitKind::SError => {
                         self.exits.count(Counted::Other);
@@ -220,14 +240,16 @@ impl Vcpu {
                         Flow::Continue
                     }
                     ExitKind::Sync => {
-                        exits::handle(&self.guest, self.index, regs, &mut world.hcr, syndrome, &self.exits)
+                        exits::handle(&self.guest, self.index, regs, ptimer, &mut world.hcr, syndrome, &self.exits)
                     }
                 };
                 match flow {
                     Flow::Continue => {}
                     Flow::LoadFp => fp.switch_to_guest(&world.fp),
                     Flow::WaitForInterrupt => {
-                        if let Some(status) = self.wait_for_interrupt(interrupts, vgic) {
+                        let ptimer_due = ptimer.deadline().filter(|_| !ptimer_line.is_quiet());
+                        hyp_timer.disarm();
+                        if let Some(status) = self.wait_for_interrupt(interrupts, vgic, ptimer_due) {
                             break Err(status);
                         }
                     }
@@ -241,6 +263,7 @@ impl Vcpu {
             if vtimer.is_quiet() {
                 irq::set_private_enabled(irq::VTIMER_PPI, true);
             }
+            hyp_timer.disarm();
             result
         });
         irq::refuse_kicks();
@@ -261,26 +284,47 @@ impl Vcpu {
             timer_line::Action::Pend => {
                 self.pending.set(irq::VTIMER_PPI);
             }
+            timer_line::Action::Quiet => irq::set_private_enabled(irq::VTIMER_PPI, false),
             timer_line::Action::Release => irq::set_private_enabled(irq::VTIMER_PPI, true),
+        }
+    }
+
+    /// Before an entry, while the physical timer's source is let through:
+    /// pends PPI 30 once its condition holds, and otherwise keeps the EL2
+    /// timer set to its deadline so that the guest exits then.
+    fn follow_ptimer(&self, ptimer: &PhysicalTimer, enabled: bool, line: &mut TimerLine, hyp: &mut HypTimer) {
+        match ptimer.deadline() {
+            None => hyp.disarm(),
+            Some(deadline) if timer::passed(deadline) => {
+                hyp.disarm();
+                if line.level(true, enabled) == timer_line::Action::PendAndQuiet {
+                    self.pending.set(irq::PTIMER_PPI);
+                }
+            }
+            Some(deadline) => hyp.arm(deadline),
         }
     }
 
     /// A physical IRQ made the guest exit: the monitor's own interrupts are
     /// handled here (their effect is seen at the top of the run loop); any
     /// other is the host's, which takes it and retries the enter.
+    /// `lines` are the virtual and the physical timer's.
     fn physical_interrupt(
         &self,
-        vtimer: &mut TimerLine,
+        [vtimer, ptimer_line]: [&mut TimerLine; 2],
+        ptimer: &PhysicalTimer,
+        enables: u32,
         interrupts: &mut InterruptState,
         vgic: Option<&dyn VirtualInterface>,
     ) -> Flow {
+        let enabled = |ppi: u32| enables & 1 << ppi != 0;
         // One at a time: a level-triggered one (the maintenance interrupt)
         // stays asserted until its cause is cleared, so acknowledging in a
         // loop here would never end.
         match irq::take_monitor_irq() {
             Some(irq::VTIMER_PPI) => {
                 // The guest's virtual timer fired while it ran.
-                self.vtimer_action(vtimer.level(true));
+                self.vtimer_action(vtimer.level(true, enabled(irq::VTIMER_PPI)));
                 Flow::Continue
             }
             Some(irq::MAINTENANCE_PPI) => {
@@ -289,8 +333,18 @@ impl Vcpu {
                 if let Some(vgic) = vgic {
                     interrupts.reap(vgic);
                 }
-                let in_flight = interrupts.holds(irq::VTIMER_PPI) || self.pending.contains(irq::VTIMER_PPI);
-                self.vtimer_action(vtimer.deactivated(in_flight, timer::guest_timer_asserted()));
+                let mut in_flight = |ppi| interrupts.holds_timer(ppi) || self.pending.contains(ppi);
+                let vtimer_in_flight = in_flight(irq::VTIMER_PPI);
+                self.vtimer_action(vtimer.deactivated(
+                    vtimer_in_flight,
+                    timer::guest_timer_asserted(),
+                    enabled(irq::VTIMER_PPI),
+                ));
+                let asserted = ptimer.deadline().is_some_and(timer::passed);
+                let ptimer_in_flight = in_flight(irq::PTIMER_PPI);
+                if ptimer_line.deactivated(ptimer_in_flight, asserted, enabled(irq::PTIMER_PPI)) == timer_line::Action::Pend {
+                    self.pending.set(irq::PTIMER_PPI);
+                }
                 Flow::Continue
             }
             Some(_) => Flow::Continue,
@@ -300,18 +354,27 @@ impl Vcpu {
     }
 
     /// WFI (reference §5.4): returns at once when an interrupt is in a list
-    /// register or pending, a kick waits, or the guest's virtual timer has
+    /// register or pending, a kick waits, or one of the guest's timers has
     /// expired; otherwise waits in EL2, with the EL2 timer set to the
-    /// guest's timer deadline, until one of those or a host interrupt
+    /// earlier of the virtual timer's deadline and `ptimer_due` (the
+    /// emulated physical timer's), until one of those or a host interrupt
     /// (INTR_RETRY). The WFI has already been stepped over.
-    fn wait_for_interrupt(&self, interrupts: &mut InterruptState, vgic: Option<&dyn VirtualInterface>) -> Option<Status> {
+    fn wait_for_interrupt(
+        &self,
+        interrupts: &mut InterruptState,
+        vgic: Option<&dyn VirtualInterface>,
+        ptimer_due: Option<u64>,
+    ) -> Option<Status> {
         if let Some(vgic) = vgic {
             interrupts.sync(vgic);
         }
         if interrupts.lrs.any_in_use() {
             return None;
         }
-        let deadline = timer::guest_deadline();
+        let deadline = match (timer::guest_deadline(), ptimer_due) {
+            (Some(v), Some(p)) => Some(v.min(p)),
+            (v, p) => v.or(p),
+        };
         if let Some(d) = deadline {
             timer::arm_hyp_timer(d);
         }
@@ -339,6 +402,39 @@ impl Vcpu {
 }
 
 impl Vcpu {
+    /// ZXV_VCPU_TIMER_PPIS read (between runs): the guest timers'
+    /// interrupts as its GIC shows them. Pending: a list register holds it
+    /// pending, it waits to go into one, or its line is asserted and it is
+    /// not active; active: the guest has acknowledged it.
+    pub fn timer_ppis(&self, context: &VcpuContext) -> TimerPpis {
+        let now = timer::now();
+        let sys = &context.world.sys;
+        let vtimer = crate::ptimer::condition(sys.cntv_ctl, sys.cntv_cval, now);
+        let ptimer = context.ptimer.asserted(now);
+        let mut ppis = TimerPpis { enabled: context.timer_enables, ..TimerPpis::default() };
+        for (ppi, asserted) in [(irq::VTIMER_PPI, vtimer), (irq::PTIMER_PPI, ptimer)] {
+            let lr = context.interrupts.lrs.state_of(ppi);
+            let active = matches!(lr, gic::LrState::Active | gic::LrState::PendingActive);
+            if lr.is_pending() || self.pending.contains(ppi) || (asserted && !active) {
+                ppis.pending |= 1 << ppi;
+            }
+            if active {
+                ppis.active |= 1 << ppi;
+            }
+        }
+        ppis
+    }
+
+    /// ZXV_VCPU_TIMER_PPIS write: the timer PPIs the guest has enabled;
+    /// INVALID_ARGS for anything but timer bits in `enabled`.
+    pub fn set_timer_ppis(context: &mut VcpuContext, ppis: &TimerPpis) -> ZxResult {
+        if ppis.enabled & !TIMER_PPI_MASK != 0 || ppis.pending != 0 || ppis.active != 0 || ppis.reserved != 0 {
+            return Err(Status::INVALID_ARGS);
+        }
+        context.timer_enables = ppis.enabled;
+        Ok(())
+    }
+
     /// The exit counts so far (ZXV_INFO_VCPU_EXITS).
     pub fn exits(&self) -> VcpuExits {
         self.exits.snapshot()
@@ -365,12 +461,13 @@ impl Vcpu {
         self.kicked.load(Ordering::Acquire)
     }
 
-    /// zx_vcpu_interrupt: marks `vector` pending for the next entry;
-    /// OUT_OF_RANGE for vectors of 256 and above.
+    /// zx_vcpu_interrupt: marks `vector` pending for the next entry: an
+    /// INTID below 256, or on GICv2 an SGI with its source vCPU in bits
+    /// 12:10 (docs/abi.md §2); OUT_OF_RANGE for anything else.
     pub fn interrupt(&self, vector: u32) -> ZxResult {
-        if !self.pending.set(vector) {
-            return Err(Status::OUT_OF_RANGE);
-        }
+        let v2 = matches!(system::get().vgic, Some(Vgic::V2(_)));
+        let key = gic::key_of_vector(vector, v2).ok_or(Status::OUT_OF_RANGE)?;
+        self.pending.set(key);
         self.notify();
         Ok(())
     }

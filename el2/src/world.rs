@@ -231,6 +231,15 @@ pub fn guest_sctlr() -> u64 {
     SCTLR_EL1.get()
 }
 
+/// The guest's live VBAR_EL1 and ELR_EL1 (inside [`with_guest`]), for reports.
+pub fn guest_vbar() -> u64 {
+    VBAR_EL1.get()
+}
+
+pub fn guest_elr() -> u64 {
+    ELR_EL1.get()
+}
+
 /// Writes a trapped EL1 register of the live guest context (inside
 /// [`with_guest`]), as HCR_EL2.TVM traps them.
 pub fn write_guest_sysreg(reg: vcpu::sysreg::SysReg, value: u64) -> bool {

@@ -72,12 +72,14 @@ const V3_GROUP1: u64 = 1 << 60;
 const V3_EOI: u64 = 1 << 41;
 const V3_STATE_SHIFT: u32 = 62;
 
-const V2_VINTID_MASK: u32 = 0x3ff;
+/// VirtualID (bits 9:0) and, for an SGI, the CPUID of its source (bits 12:10).
+const V2_VINTID_MASK: u32 = 0x1fff;
 const V2_PRIORITY_SHIFT: u32 = 23;
 const V2_PRIORITY_MASK: u32 = 0x1f;
 const V2_STATE_SHIFT: u32 = 28;
 const V2_GROUP1: u32 = 1 << 30;
 const V2_EOI: u32 = 1 << 19;
+const V2_HW: u32 = 1 << 31;
 
 impl ListRegister {
     /// An empty list register.
@@ -111,14 +113,15 @@ impl ListRegister {
         }
     }
 
-    /// The GICv2 `GICH_LR<n>` value: VirtualID in bits 9:0, Priority in bits 27:23, State in
+    /// The GICv2 `GICH_LR<n>` value: VirtualID in bits 9:0 (and an SGI's source CPUID in bits
+    /// 12:10), Priority in bits 27:23, State in
     /// bits 29:28, Grp1 in bit 30, HW (bit 31) = 0, EOI in bit 19.
     ///
     /// The Priority field holds the five most significant bits of the 8-bit priority
     /// (`priority >> 3`), as the GICv2 architecture defines it; its low three bits are lost.
     /// Zircon writes `priority & 0x1f` there instead, so its SPI priority 0x10 becomes 0x80
     /// in the guest (`0x1800_0020` for pending vector 32); here 0x10 stays 0x10
-    /// (`0x1100_0020`). Bits of `vintid` above bit 9 are dropped.
+    /// (`0x1100_0020`). Bits of `vintid` above bit 12 are dropped.
     pub fn encode_v2(&self) -> u32 {
         (self.vintid & V2_VINTID_MASK)
             | u32::from(self.priority >> 3) << V2_PRIORITY_SHIFT
@@ -131,7 +134,13 @@ impl ListRegister {
     /// and the rest of the PhysicalID field are ignored.
     pub fn decode_v2(raw: u32) -> Self {
         Self {
-            vintid: raw & V2_VINTID_MASK,
+            // With HW set, bits 19:10 are the physical INTID instead.
+            vintid: raw
+                & if raw & V2_HW != 0 {
+                    0x3ff
+                } else {
+                    V2_VINTID_MASK
+                },
             priority: (((raw >> V2_PRIORITY_SHIFT) & V2_PRIORITY_MASK) << 3) as u8,
             state: LrState::from_bits((raw >> V2_STATE_SHIFT) as u8),
             group1: raw & V2_GROUP1 != 0,
@@ -271,7 +280,7 @@ mod tests {
 
     #[test]
     fn v2_drops_low_priority_bits_and_high_vintid_bits() {
-        let x = lr(0x400 | 40, 0x17, LrState::Pending, false);
+        let x = lr(0x2000 | 40, 0x17, LrState::Pending, false);
         assert_eq!(
             ListRegister::decode_v2(x.encode_v2()),
             lr(40, 0x10, LrState::Pending, false)
@@ -288,11 +297,24 @@ mod tests {
     }
 
     #[test]
+    fn v2_sgi_source_is_in_bits_12_10() {
+        let x = lr(3 | 5 << 10, 0, LrState::Pending, false);
+        assert_eq!(x.encode_v2(), 0x1000_1403);
+        assert_eq!(ListRegister::decode_v2(0x1000_1403), x);
+    }
+
+    #[test]
     fn eoi_bit_round_trips_on_both_versions() {
-        let x = ListRegister { eoi: true, ..lr(27, 0, LrState::Pending, true) };
+        let x = ListRegister {
+            eoi: true,
+            ..lr(27, 0, LrState::Pending, true)
+        };
         assert_eq!(x.encode_v3(), 0x5000_0200_0000_001b);
         assert_eq!(ListRegister::decode_v3(x.encode_v3()), x);
-        let y = ListRegister { eoi: true, ..lr(27, 0, LrState::Pending, false) };
+        let y = ListRegister {
+            eoi: true,
+            ..lr(27, 0, LrState::Pending, false)
+        };
         assert_eq!(y.encode_v2(), 0x1008_001b);
         assert_eq!(ListRegister::decode_v2(y.encode_v2()), y);
     }

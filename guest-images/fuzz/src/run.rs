@@ -1241,14 +1241,27 @@ impl<'b> Fuzz<'b> {
         if want.is_ok() && self.vcpus.is_full() {
             return;
         }
-        let ret = self.issue(
-            VCPU_CREATE,
-            [guest.into(), options, entry, 0, 0, 0],
-            Want::Exact(want.err().unwrap_or(Status::OK)),
-            true,
-        );
+        let w = match want {
+            Ok(g) => self.vcpu_create_want(g),
+            Err(s) => Want::Exact(s),
+        };
+        let ret = self.issue(VCPU_CREATE, [guest.into(), options, entry, 0, 0, 0], w, true);
         if let (Ok(g), Status::OK) = (want, ret.status()) {
             self.new_vcpu(g, ret.x1 as u32);
+        }
+    }
+
+    /// A valid zx_vcpu_create on guest `g` with a free slot: OK, or
+    /// NO_RESOURCES while another CPU's call still holds a closed vCPU of
+    /// the guest (its slot is free once that call is done).
+    fn vcpu_create_want(&self, g: usize) -> Want {
+        let closed = (0..self.vcpus.len())
+            .filter(|&v| self.vcpus[v].guest == g && !self.vcpu_alive(v))
+            .count();
+        if self.vcpus_of(g) + closed >= 8 {
+            Want::OneOf(&[Status::OK, Status::NO_RESOURCES])
+        } else {
+            Want::Exact(Status::OK)
         }
     }
 
@@ -1883,12 +1896,8 @@ impl<'b> Fuzz<'b> {
         words[9] = 0xF900_0002; // str x2, [x0]
         words[10] = 0x1400_0000; // b .
         memory::write_code(slice + PROBE, &words);
-        let ret = self.issue(
-            VCPU_CREATE,
-            [guest.handle.into(), 0, PROBE, 0, 0, 0],
-            Want::Exact(Status::OK),
-            true,
-        );
+        let want = self.vcpu_create_want(g);
+        let ret = self.issue(VCPU_CREATE, [guest.handle.into(), 0, PROBE, 0, 0, 0], want, true);
         if ret.status() != Status::OK {
             return;
         }

@@ -414,6 +414,15 @@ snippet fetch_unmapped
     sync_report_at_0x200
 end_snippet fetch_unmapped
 
+/* VBAR_EL1 at 0x20000000, which is not mapped, then a branch there: the
+ * prefetch abort's own vector cannot be fetched (an exception loop). */
+snippet exception_loop
+    movz    x1, #0x2000, lsl #16
+    msr     vbar_el1, x1
+    isb
+    br      x1
+end_snippet exception_loop
+
 /* A read of PMCCNTR_EL0, a register guests do not have (the monitor traps
  * the PMU): UNDEFINED at the guest's EL1 (sync_report_at_0x200); x2 = the
  * address of the MRS. */
@@ -438,6 +447,58 @@ snippet trap_load
     ldr     x1, [x0]
     test_complete
 end_snippet trap_load
+
+/*
+ * What a guest sees of its memory (tests/guest/memory.rs), each probe on a
+ * fresh vCPU: entered at 0, a 32-bit load from [x1]; entered at 0x40, a
+ * 32-bit store of w3 to [x1], then the load. Either reports the loaded value
+ * as the data of its clean-exit store.
+ */
+snippet memory_probe
+    ldr     w2, [x1]
+    mov     x0, #EXIT_TEST_ADDR
+    str     x2, [x0]
+    b       .
+    .org    0x40
+    str     w3, [x1]
+    ldr     w2, [x1]
+    mov     x0, #EXIT_TEST_ADDR
+    str     x2, [x0]
+    b       .
+end_snippet memory_probe
+
+/*
+ * Loads the first word of each 2 MiB block of [x1, x5) over and over
+ * (tests/guest/other_cpu.rs, while another CPU splits those blocks); only
+ * a kick or a failed access ends it.
+ */
+snippet block_reads
+1:  mov     x3, x1
+2:  ldr     w4, [x3]
+    add     x3, x3, #0x200000
+    cmp     x3, x5
+    b.lo    2b
+    b       1b
+end_snippet block_reads
+
+/*
+ * MMIO reads the host leaves uncompleted (tests/guest/io.rs): a load, a
+ * store, two loads from the MEM trap page, then PSCI_VERSION (answered in
+ * EL2) and PSCI SYSTEM_OFF.
+ */
+snippet stale_io_reads
+    mov     x0, #TRAP_ADDR
+    ldr     w1, [x0]
+    str     w5, [x0]
+    ldr     w1, [x0]
+    ldr     w1, [x0]
+    movz    x0, #0x8400, lsl #16
+    hvc     #0
+    movz    x0, #0x8400, lsl #16
+    movk    x0, #0x0008
+    smc     #0
+    b       .
+end_snippet stale_io_reads
 
 /* A store pair to a MEM trap page: no instruction syndrome (ISV = 0). */
 snippet mem_trap_store_pair
@@ -856,6 +917,107 @@ end_snippet wfi_until_timer
     mov     x21, #1
     eret
 .endm
+
+/* The EL1 physical timer (CNTP, PPI 30, emulated by the monitor), x9
+ * rounds: each sets CNTP_TVAL to x10 ticks and enables the timer, then
+ * waits for the handler, spinning on odd rounds and in WFI on even ones,
+ * giving up x11 ticks after the deadline (x6 = TIMED_OUT). The handler
+ * checks the INTID (else x6 = WRONG_INTID, x7 = IAR) and that CNTP_CTL
+ * reads ISTATUS, adds (entry - deadline) to x20, keeps the largest in x22,
+ * masks the timer and EOIs. */
+.macro ptimer_rounds v3
+    mov     x20, #0
+    mov     x22, #0
+    msr     daifclr, #2
+1:  mov     x21, #0
+    msr     cntp_tval_el0, x10
+    mov     x0, #1
+    msr     cntp_ctl_el0, x0
+    mrs     x13, cntp_cval_el0
+    add     x13, x13, x11
+2:  cbnz    x21, 3f
+    tbz     x9, #0, 4f
+    wfi
+4:  isb
+    mrs     x5, cntpct_el0
+    cmp     x5, x13
+    b.lo    2b
+    mov     x6, #TIMED_OUT
+    test_failure
+3:  subs    x9, x9, #1
+    b.ne    1b
+    test_complete
+    sync_failure_at_0x200
+    .org    0x280
+    isb
+    mrs     x3, cntpct_el0
+    mrs     x4, cntp_cval_el0
+    sub     x3, x3, x4
+    add     x20, x20, x3
+    cmp     x3, x22
+    csel    x22, x3, x22, hi
+    ack_irq \v3
+    and     x0, x1, #0x3ff
+    cmp     x0, #30
+    b.eq    5f
+    mov     x7, x1
+    mov     x6, #WRONG_INTID
+    test_failure
+5:  mrs     x0, cntp_ctl_el0
+    tbnz    x0, #2, 6f
+    mov     x7, x0
+    mov     x6, #5
+    test_failure
+6:  mov     x0, #3                  /* IMASK | ENABLE */
+    msr     cntp_ctl_el0, x0
+    eoi_irq \v3
+    mov     x21, #1
+    eret
+.endm
+
+snippet ptimer_rounds_v2
+    ptimer_rounds 0
+end_snippet ptimer_rounds_v2
+snippet ptimer_rounds_v3
+    ptimer_rounds 1
+end_snippet ptimer_rounds_v3
+
+/* The virtual timer due at once, IRQs unmasked, then x10 ticks of
+ * spinning and test_complete (x21 = 1 only if the IRQ came meanwhile). The
+ * handler (x2 = the IAR) masks the timer, EOIs, sets x21 and ends with
+ * test_complete too. */
+.macro timer_gic_enable v3
+    msr     daifclr, #2
+    isb
+    mrs     x4, cntvct_el0
+    msr     cntv_cval_el0, x4
+    mov     x0, #1
+    msr     cntv_ctl_el0, x0
+    isb
+    add     x13, x4, x10
+1:  isb
+    mrs     x5, cntvct_el0
+    cmp     x5, x13
+    b.lo    1b
+    test_complete
+    sync_failure_at_0x200
+    .org    0x280
+    ack_irq \v3
+    mov     x2, x1
+    mov     x0, #3                  /* IMASK | ENABLE */
+    msr     cntv_ctl_el0, x0
+    isb
+    eoi_irq \v3
+    mov     x21, #1
+    test_complete
+.endm
+
+snippet timer_gic_enable_v2
+    timer_gic_enable 0
+end_snippet timer_gic_enable_v2
+snippet timer_gic_enable_v3
+    timer_gic_enable 1
+end_snippet timer_gic_enable_v3
 
 snippet timer_spin_v2
     timer_spin 0

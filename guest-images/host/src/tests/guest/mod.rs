@@ -10,6 +10,7 @@ mod interrupts;
 mod io;
 mod kick_race;
 mod lifecycle;
+mod memory;
 mod other_cpu;
 mod quota;
 mod state;
@@ -28,6 +29,7 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     fp::run(suite, resource);
     state::run(suite, resource);
     errors::run(suite, board, resource);
+    memory::run(suite, board, resource);
     other_cpu::run(suite, board, resource);
     interrupts::run(suite, board, resource);
     timing::run(suite, board, resource);
