@@ -57,10 +57,10 @@ pub const TAIL: usize = 6;
 fn instruction(rng: &mut Rng) -> u32 {
     let rt = rng.below(32) as u32;
     let rn = 1 + rng.below(u64::from(BASES)) as u32;
-    let word = match rng.below(16) {
+    let word = match rng.below(20) {
         // Load/store, unsigned scaled offset: every size, store, load,
         // signed loads and PRFM (opc 0-3).
-        0..=2 => {
+        0..=8 => {
             let (size, opc) = (rng.below(4) as u32, rng.below(4) as u32);
             let imm12 = if rng.chance(70) {
                 0
@@ -70,14 +70,14 @@ fn instruction(rng: &mut Rng) -> u32 {
             0x3900_0000 | size << 30 | opc << 22 | imm12 << 10 | rn << 5 | rt
         }
         // Pre- and post-indexed, unscaled (writeback: no syndrome).
-        3 => {
+        9 => {
             let (size, opc) = (rng.below(4) as u32, rng.below(4) as u32);
             let imm9 = rng.below(512) as u32;
             let kind = rng.pick(&[0b00, 0b01, 0b11]);
             0x3800_0000 | size << 30 | opc << 22 | imm9 << 12 | kind << 10 | rn << 5 | rt
         }
         // Pairs, exclusives, acquire/release, SIMD Q loads and stores.
-        4 => {
+        10 => {
             let (imm7, rt2) = (rng.below(128) as u32, rng.below(31) as u32);
             let forms = [
                 0xA900_0000 | imm7 << 15 | rt2 << 10 | rn << 5 | rt,
@@ -92,15 +92,15 @@ fn instruction(rng: &mut Rng) -> u32 {
             rng.pick(&forms)
         }
         // MRS/MSR of a random system register (op0 2 or 3).
-        5 | 6 => {
+        11 | 12 => {
             let encoding = rng.below(1 << 15) as u32;
             let read = rng.chance(50);
             (if read { 0xD530_0000 } else { 0xD510_0000 }) | encoding << 5 | rt
         }
         // SYS: DC, IC, AT, TLBI (op0 1) with a random operand register.
-        7 => 0xD508_0000 | (rng.below(1 << 14) as u32) << 5 | rt,
+        13 => 0xD508_0000 | (rng.below(1 << 14) as u32) << 5 | rt,
         // HVC, SMC (mostly immediate 0), SVC, BRK, HLT.
-        8 => {
+        14 => {
             let imm = if rng.chance(80) {
                 0
             } else {
@@ -115,7 +115,7 @@ fn instruction(rng: &mut Rng) -> u32 {
             ]) | imm << 5
         }
         // WFI, WFE, SEV, YIELD, NOP, ERET, barriers, IRQ unmask/mask.
-        9 => rng.pick(&[
+        15 => rng.pick(&[
             0xD503_207F,
             0xD503_205F,
             0xD503_209F,
@@ -129,7 +129,7 @@ fn instruction(rng: &mut Rng) -> u32 {
             0xD503_43DF,
         ]),
         // A short branch, forwards or back.
-        10 => 0x1400_0000 | (rng.below(64) as u32).wrapping_sub(32) & 0x03FF_FFFF,
+        16 => 0x1400_0000 | (rng.below(64) as u32).wrapping_sub(32) & 0x03FF_FFFF,
         _ => rng.word(),
     };
     if word == SEMIHOSTING {
@@ -166,6 +166,21 @@ pub fn program(rng: &mut Rng, code: &mut [u32], palette: &Palette, exit: u64) {
         }
     }
     code[body..].copy_from_slice(&exit_and_loop(exit, body));
+}
+
+/// Fills `code[from..]` with copies of the exit tail (each a store to
+/// `exit` and a branch back to word 0), so that a guest landing there (an
+/// exception vector after a short program) exits cleanly; words that do not
+/// make a whole tail branch back to word 0.
+pub fn fill_with_exits(code: &mut [u32], from: usize, exit: u64) {
+    let mut at = from;
+    while at + TAIL <= code.len() {
+        code[at..at + TAIL].copy_from_slice(&exit_and_loop(exit, at));
+        at += TAIL;
+    }
+    for (i, w) in code.iter_mut().enumerate().skip(at) {
+        *w = 0x1400_0000 | (-(i as i64) as u32) & 0x03FF_FFFF;
+    }
 }
 
 #[cfg(test)]
@@ -236,5 +251,23 @@ mod tests {
     fn never_semihosting() {
         let mut rng = Rng::new(1);
         assert!((0..200_000).all(|_| instruction(&mut rng) != SEMIHOSTING));
+    }
+
+    #[test]
+    fn exits_fill_the_rest() {
+        let mut code = [0u32; 64];
+        fill_with_exits(&mut code, 10, 0x3000);
+        for start in (10..64 - TAIL).step_by(TAIL) {
+            assert_eq!(movs(&code[start..start + 4])[0], 0x3000);
+            assert_eq!(code[start + 4], 0xF900_001F);
+            let back = (code[start + 5] & 0x03FF_FFFF) as i32 - (1 << 26);
+            assert_eq!(back, -(start as i32 + 5), "branch at {}", start + 5);
+        }
+        let last = 63;
+        assert_eq!(
+            (code[last] & 0x03FF_FFFF) as i32 - (1 << 26),
+            -(last as i32)
+        );
+        assert!(code[..10].iter().all(|&w| w == 0));
     }
 }

@@ -253,9 +253,12 @@ impl Poker {
         let vcpu = self.public(&VCPUS);
         let buf = self.buf();
         match self.rng.below(12) {
-            0 | 1 => {
+            // A kick waits for the vCPU's next enter: now and then only, or
+            // most of CPU 0's enters would be canceled at once.
+            0 if self.rng.chance(20) => {
                 self.call(VCPU_KICK, [vcpu.into(), 0, 0, 0, 0, 0]);
             }
+            0 | 1 => {}
             2 | 3 => {
                 let vector = if self.rng.chance(90) {
                     self.rng.below(256)
@@ -478,7 +481,7 @@ pub fn job(cpu: usize) -> i32 {
         if p.rng.chance(if cpu == 1 { 2 } else { 5 }) {
             p.poke();
         }
-        for _ in 0..200 {
+        for _ in 0..1000 {
             core::hint::spin_loop();
         }
     }
