@@ -1090,7 +1090,7 @@ impl<'b> Fuzz<'b> {
     /// Whether `[addr, addr + len)` is refused as arguments: empty,
     /// unaligned or wrapping (INVALID_ARGS).
     fn bad_range(addr: u64, len: u64) -> bool {
-        len == 0 || addr % PAGE != 0 || len % PAGE != 0 || addr.checked_add(len).is_none()
+        len == 0 || !addr.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || addr.checked_add(len).is_none()
     }
 
     fn vmar_unmap(&mut self) {
