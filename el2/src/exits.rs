@@ -237,8 +237,7 @@ fn system_register(
             regs.advance_pc(4);
             return sgi(vcpu_index, value);
         }
-        SysReg::IdReg { crm, op2 } if access.read => {
-            let value = vcpu::idregs::guest_view(crm, op2, crate::id_registers::read(crm, op2));
+        _ if let Some(value) = crate::id_registers::emulate(&vcpu::idregs::GUEST, &access) => {
             regs.set_reg(access.rt, value);
         }
         SysReg::OsLar | SysReg::OsLsr | SysReg::OsDlr | SysReg::DbgPrcr => {

@@ -3,7 +3,6 @@
 //! `guest_enter` (arch/world.S), and reports how the guest left.
 
 use aarch64_cpu::registers::*;
-use crate::el2config::CPTR_NO_TRAPS;
 use core::mem::MaybeUninit;
 use vcpu::regs::RegisterFile;
 
@@ -90,7 +89,8 @@ pub struct GuestWorld {
 
 /// HCR_EL2 for guests: Zircon's (VM, PTW, FMO, IMO, AMO, DC, TWI, TWE, TSC,
 /// TSW, TVM, RW) plus TID3, so that guests see only the features the
-/// monitor virtualises (vcpu::idregs).
+/// monitor virtualises (vcpu::idregs), and what el2config::hcr_guest adds
+/// for this CPU.
 pub const HCR_GUEST: u64 = 0x844c_703d;
 pub const HCR_DC: u64 = 1 << 12;
 pub const HCR_TVM: u64 = 1 << 26;
@@ -109,7 +109,7 @@ impl GuestWorld {
         Self {
             sys,
             fp: FpState::default(),
-            hcr: HCR_GUEST,
+            hcr: crate::el2config::hcr_guest(HCR_GUEST),
             vmpidr,
             vttbr,
             vtcr,
@@ -125,6 +125,8 @@ const CPTR_TFP: u64 = 1 << 10;
 pub struct LazyFp {
     host: MaybeUninit<FpState>,
     guest_loaded: bool,
+    /// CPTR_EL2 without the FP/SIMD trap.
+    cptr: u64,
 }
 
 impl LazyFp {
@@ -134,7 +136,7 @@ impl LazyFp {
         if self.guest_loaded {
             return;
         }
-        CPTR_EL2.set(CPTR_NO_TRAPS);
+        CPTR_EL2.set(self.cptr);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
         // SAFETY: FP/SIMD no longer traps; the registers hold the host's
         // values (the monitor never uses them), saved to our own area.
@@ -154,7 +156,7 @@ impl LazyFp {
                 fp_load(self.host.as_ptr());
             }
         }
-        CPTR_EL2.set(CPTR_NO_TRAPS);
+        CPTR_EL2.set(self.cptr);
     }
 }
 
@@ -169,6 +171,7 @@ pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld, &mu
     let host_vtcr = VTCR_EL2.get();
     let host_vttbr = VTTBR_EL2.get();
     let host_mdcr = MDCR_EL2.get();
+    let host_cptr = CPTR_EL2.get();
     // SAFETY: the save/load routines move the EL1 registers to and from the
     // structures given, which are valid and exclusively ours; the host area
     // needs no zeroing because the save writes every field.
@@ -182,8 +185,8 @@ pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld, &mu
     MDCR_EL2.set(host_mdcr | MDCR_GUEST_TRAPS);
     // The guest reads the physical counter but cannot reach the EL1 physical timer.
     CNTHCTL_EL2.set(1);
-    CPTR_EL2.set(CPTR_NO_TRAPS | CPTR_TFP);
-    let mut fp = LazyFp { host: MaybeUninit::uninit(), guest_loaded: false };
+    CPTR_EL2.set(host_cptr | CPTR_TFP);
+    let mut fp = LazyFp { host: MaybeUninit::uninit(), guest_loaded: false, cptr: host_cptr };
     let result = f(world, &mut fp);
     fp.finish(&mut world.fp);
     HCR_EL2.set(host_hcr);

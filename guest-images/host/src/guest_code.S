@@ -306,6 +306,7 @@ snippet id_registers
     mrs     x4, id_aa64isar1_el1
     mrs     x5, id_aa64isar2_el1
     mrs     x6, S3_0_C0_C4_4
+    mrs     x7, id_aa64mmfr1_el1
     test_complete
 end_snippet id_registers
 
