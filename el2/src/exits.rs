@@ -3,7 +3,7 @@
 //! WFI/WFE), otherwise a packet or a status for zx_vcpu_enter.
 
 use crate::guest::{Guest, TrapKind};
-use crate::world::{self, Syndrome, HCR_DC, HCR_TVM};
+use crate::world::{self, GuestWorld, Syndrome, HCR_DC, HCR_TVM};
 use core::sync::atomic::{AtomicU64, Ordering};
 use syscalls::exits::{ExitKind, VcpuExits};
 use syscalls::port::{PacketGuestBell, PacketGuestMem, PacketGuestVcpu, PortPacket};
@@ -21,6 +21,9 @@ pub enum Flow {
     /// The guest used FP/SIMD: load its registers, then re-enter it to run
     /// the trapped instruction again.
     LoadFp,
+    /// The guest touched a debug register: load its debug registers, then
+    /// re-enter it to run the trapped instruction again.
+    LoadDebug,
     /// The guest executed WFI: wait for something to wake it.
     WaitForInterrupt,
     /// Return ZX_OK with this packet.
@@ -56,13 +59,15 @@ impl ExitCounts {
 }
 
 /// Handles one synchronous exit, with the guest's EL1 context live on this
-/// CPU, and counts it in `counts`; `hcr` is the guest's HCR_EL2 for its
-/// next entry.
+/// CPU, and counts it in `counts`; `world.hcr` is the guest's HCR_EL2 for
+/// its next entry, `debug_loaded` whether its debug registers are in the
+/// hardware.
 pub fn handle(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
-    hcr: &mut u64,
+    world: &mut GuestWorld,
+    debug_loaded: bool,
     syndrome: Syndrome,
     counts: &ExitCounts,
 ) -> Flow {
@@ -94,7 +99,7 @@ pub fn handle(
             } else {
                 ExitKind::SysReg
             });
-            system_register(guest, vcpu_index, regs, hcr, access)
+            system_register(guest, vcpu_index, regs, world, debug_loaded, access)
         }
         Exit::InstructionAbort { ipa } => {
             counts.count(ExitKind::Other);
@@ -210,16 +215,20 @@ fn call(guest: &Guest, vcpu_index: usize, regs: &mut GuestRegs, imm: u16, pc_ste
     }
 }
 
-/// Trapped EL1 system-register accesses (HCR_EL2.TVM, TSW, TID3, and the
-/// debug registers MDCR_EL2.TDOSA traps), emulated as Zircon does; ID
-/// registers read as vcpu::idregs says.
+/// Trapped EL1 system-register accesses (HCR_EL2.TVM, TSW, TID3, TACR, and
+/// the debug registers MDCR_EL2 traps), emulated as Zircon does; ID
+/// registers read as vcpu::idregs says; the OS lock, OSDLR_EL1 and
+/// ACTLR_EL1 kept per vCPU; MDRAR_EL1 and DBGPRCR_EL1 RAZ/WI; any other
+/// debug register (TDA) loads the guest's debug registers and runs again.
 fn system_register(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
-    hcr: &mut u64,
+    world: &mut GuestWorld,
+    debug_loaded: bool,
     access: SysRegAccess,
 ) -> Flow {
+    let hcr = &mut world.hcr;
     let value = regs.reg(access.rt);
     match access.reg {
         SysReg::DcIsw | SysReg::DcCsw | SysReg::DcCisw => {
@@ -240,11 +249,24 @@ fn system_register(
         _ if let Some(value) = crate::id_registers::emulate(&vcpu::idregs::GUEST, &access) => {
             regs.set_reg(access.rt, value);
         }
-        SysReg::OsLar | SysReg::OsLsr | SysReg::OsDlr | SysReg::DbgPrcr => {
+        SysReg::OsLar if !access.read => {
+            world.debug.os_lock = value & 1 != 0;
+            if debug_loaded {
+                world::set_guest_os_lock(world.debug.os_lock);
+            }
+        }
+        // OSLM = 0b10 (the OS lock is implemented), OSLK.
+        SysReg::OsLsr if access.read => regs.set_reg(access.rt, 0b1000 | u64::from(world.debug.os_lock) << 1),
+        SysReg::OsDlr if access.read => regs.set_reg(access.rt, world.os_double_lock),
+        SysReg::OsDlr => world.os_double_lock = value & 1,
+        SysReg::Actlr if access.read => regs.set_reg(access.rt, world.actlr),
+        SysReg::Actlr => world.actlr = value,
+        SysReg::DbgPrcr | SysReg::Mdrar => {
             if access.read {
                 regs.set_reg(access.rt, 0);
             }
         }
+        SysReg::Other { op0: 2, .. } if !debug_loaded => return Flow::LoadDebug,
         // TVM traps writes only.
         reg if !access.read && world::write_guest_sysreg(reg, value) => {
             // Once the guest's MMU and caches are both on, its own stage 1

@@ -170,7 +170,7 @@ impl Vcpu {
         self.running_on.store(percpu::current(), Ordering::SeqCst);
         let host_gic = irq::open_cpu_interface();
         irq::rearm();
-        let result = world::with_guest(world, |world, fp| {
+        let result = world::with_guest(world, |world, fp, debug| {
             if let Some(vgic) = vgic {
                 interrupts.load(vgic, &self.pending);
             }
@@ -197,12 +197,13 @@ impl Vcpu {
                         Flow::Continue
                     }
                     ExitKind::Sync => {
-                        exits::handle(&self.guest, self.index, regs, &mut world.hcr, syndrome, &self.exits)
+                        exits::handle(&self.guest, self.index, regs, world, debug.loaded(), syndrome, &self.exits)
                     }
                 };
                 match flow {
                     Flow::Continue => {}
                     Flow::LoadFp => fp.switch_to_guest(&world.fp),
+                    Flow::LoadDebug => debug.switch_to_guest(&world.debug),
                     Flow::WaitForInterrupt => {
                         if let Some(status) = self.wait_for_interrupt(interrupts, vgic) {
                             break Err(status);

@@ -2,6 +2,7 @@
 //! registers and EL2 controls between the host and the guest around
 //! `guest_enter` (arch/world.S), and reports how the guest left.
 
+use crate::arch::debug::{self, DebugRegs};
 use aarch64_cpu::registers::*;
 use core::mem::MaybeUninit;
 use vcpu::regs::RegisterFile;
@@ -81,6 +82,14 @@ pub struct Syndrome {
 pub struct GuestWorld {
     pub sys: El1Sysregs,
     pub fp: FpState,
+    /// The guest's debug registers (in the hardware only while
+    /// [`LazyDebug`] has loaded them); its OS lock is emulated here too.
+    pub debug: DebugRegs,
+    /// OSDLR_EL1.DLK as the guest wrote it (emulated: no effect).
+    pub os_double_lock: u64,
+    /// ACTLR_EL1 as the guest wrote it (HCR_EL2.TACR: emulated, the
+    /// hardware's IMPLEMENTATION DEFINED controls stay the host's).
+    pub actlr: u64,
     pub hcr: u64,
     pub vmpidr: u64,
     pub vttbr: u64,
@@ -96,9 +105,19 @@ pub const HCR_DC: u64 = 1 << 12;
 pub const HCR_TVM: u64 = 1 << 26;
 /// SCTLR_EL1 of a new vCPU: RES1 bits only (MMU and caches off).
 const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
-/// MDCR_EL2 bits for guests: trap PMU (TPM, TPMCR) and OS-lock/power-down
-/// debug registers (TDOSA), on top of the host's HPMN.
-const MDCR_GUEST_TRAPS: u64 = (1 << 6) | (1 << 5) | (1 << 10);
+/// MDCR_EL2 bits for guests, on top of the host's: the PMU traps (TPM,
+/// TPMCR; guests have none), the OS-lock and power-down registers (TDOSA)
+/// and MDRAR_EL1 (TDRA) are emulated, and the other debug registers (TDA)
+/// trap until the guest first touches one ([`LazyDebug`]), as KVM does for
+/// a guest that does not use debug.
+const MDCR_GUEST_TRAPS: u64 = MDCR_EL2::TPM::SET.value
+    | MDCR_EL2::TPMCR::SET.value
+    | MDCR_EL2::TDOSA::SET.value
+    | MDCR_EL2::TDRA::SET.value
+    | MDCR_EL2::TDA::SET.value;
+/// MDSCR_EL1 bits that make debug events possible: MDE (breakpoints,
+/// watchpoints), KDE (debug exceptions at EL1), SS (software step).
+const MDSCR_DEBUG_ON: u64 = (1 << 15) | (1 << 13) | 1;
 
 impl GuestWorld {
     pub fn new(vmpidr: u64, vttbr: u64, vtcr: u64) -> Self {
@@ -109,6 +128,9 @@ impl GuestWorld {
         Self {
             sys,
             fp: FpState::default(),
+            debug: DebugRegs::default(),
+            os_double_lock: 0,
+            actlr: 0,
             hcr: crate::el2config::hcr_guest(HCR_GUEST),
             vmpidr,
             vttbr,
@@ -160,11 +182,53 @@ impl LazyFp {
     }
 }
 
+/// Lazy debug switching inside [`with_guest`]: the guest's debug registers
+/// go into the hardware only when it first touches one (an MDCR_EL2.TDA
+/// trap), or at entry when its MDSCR_EL1 enables debug events; until then
+/// the host's stay, unreachable by the guest and without effect in it.
+pub struct LazyDebug {
+    host: MaybeUninit<DebugRegs>,
+    guest_loaded: bool,
+}
+
+impl LazyDebug {
+    /// Whether the guest's debug registers are in the hardware.
+    pub fn loaded(&self) -> bool {
+        self.guest_loaded
+    }
+
+    /// Parks the host's debug registers, loads `guest`'s, and stops
+    /// trapping them (TDA).
+    pub fn switch_to_guest(&mut self, guest: &DebugRegs) {
+        if self.guest_loaded {
+            return;
+        }
+        self.host.write(debug::save());
+        debug::load(guest);
+        MDCR_EL2.set(MDCR_EL2.get() & !MDCR_EL2::TDA::SET.value);
+        aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+        self.guest_loaded = true;
+    }
+
+    /// Back to the host: save the guest's registers if they were loaded.
+    fn finish(&mut self, guest: &mut DebugRegs) {
+        if self.guest_loaded {
+            *guest = debug::save();
+            // SAFETY: `host` was written by `switch_to_guest`.
+            debug::load(unsafe { self.host.assume_init_ref() });
+        }
+    }
+}
+
 /// Loads the guest's EL1 and EL2 context on this CPU, runs `f` (which
 /// enters the guest with [`enter`] as often as it likes, handling exits in
 /// between with the guest's EL1 registers live), then puts the host's
-/// context back. FP/SIMD registers follow lazily through [`LazyFp`].
-pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld, &mut LazyFp) -> R) -> R {
+/// context back. FP/SIMD and debug registers follow lazily through
+/// [`LazyFp`] and [`LazyDebug`].
+pub fn with_guest<R>(
+    world: &mut GuestWorld,
+    f: impl FnOnce(&mut GuestWorld, &mut LazyFp, &mut LazyDebug) -> R,
+) -> R {
     let mut host = MaybeUninit::<El1Sysregs>::uninit();
     let host_sp_el1 = SP_EL1.get();
     let host_hcr = HCR_EL2.get();
@@ -187,8 +251,13 @@ pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld, &mu
     CNTHCTL_EL2.set(1);
     CPTR_EL2.set(host_cptr | CPTR_TFP);
     let mut fp = LazyFp { host: MaybeUninit::uninit(), guest_loaded: false, cptr: host_cptr };
-    let result = f(world, &mut fp);
+    let mut lazy_debug = LazyDebug { host: MaybeUninit::uninit(), guest_loaded: false };
+    if world.sys.mdscr & MDSCR_DEBUG_ON != 0 {
+        lazy_debug.switch_to_guest(&world.debug);
+    }
+    let result = f(world, &mut fp, &mut lazy_debug);
     fp.finish(&mut world.fp);
+    lazy_debug.finish(&mut world.debug);
     HCR_EL2.set(host_hcr);
     VTTBR_EL2.set(host_vttbr);
     VTCR_EL2.set(host_vtcr);
@@ -232,6 +301,12 @@ pub fn enter(regs: &mut RegisterFile, hcr: u64) -> (ExitKind, Syndrome) {
 /// The guest's live SCTLR_EL1 (inside [`with_guest`]).
 pub fn guest_sctlr() -> u64 {
     SCTLR_EL1.get()
+}
+
+/// Sets the hardware's OS lock to the guest's (inside [`with_guest`], with
+/// its debug registers loaded).
+pub fn set_guest_os_lock(locked: bool) {
+    debug::set_os_lock(locked);
 }
 
 /// Writes a trapped EL1 register of the live guest context (inside

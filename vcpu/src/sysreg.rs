@@ -42,6 +42,10 @@ pub enum SysReg {
     OsDlr,
     /// DBGPRCR_EL1 (2, 0, 1, 4, 4).
     DbgPrcr,
+    /// MDRAR_EL1 (2, 0, 1, 0, 0).
+    Mdrar,
+    /// ACTLR_EL1 (3, 0, 1, 0, 1).
+    Actlr,
     /// An ID register (3, 0, 0, CRm 1-7, Op2), trapped by HCR_EL2.TID3 (see idregs.rs).
     IdReg {
         /// CRm.
@@ -90,6 +94,8 @@ impl SysReg {
             (2, 0, 1, 1, 4) => Self::OsLsr,
             (2, 0, 1, 3, 4) => Self::OsDlr,
             (2, 0, 1, 4, 4) => Self::DbgPrcr,
+            (2, 0, 1, 0, 0) => Self::Mdrar,
+            (3, 0, 1, 0, 1) => Self::Actlr,
             _ => Self::Other {
                 op0,
                 op1,
@@ -138,6 +144,8 @@ impl core::fmt::Display for SysReg {
             Self::OsLsr => "OSLSR_EL1",
             Self::OsDlr => "OSDLR_EL1",
             Self::DbgPrcr => "DBGPRCR_EL1",
+            Self::Mdrar => "MDRAR_EL1",
+            Self::Actlr => "ACTLR_EL1",
             Self::IdReg { crm, op2 } => return write!(f, "S3_0_C0_C{crm}_{op2}"),
             Self::Other {
                 op0,
@@ -197,7 +205,7 @@ mod tests {
     use super::*;
 
     /// The Arm ARM encodings (Op0, Op1, CRn, CRm, Op2) of the named registers.
-    const NAMED: [(SysReg, [u32; 5]); 19] = [
+    const NAMED: [(SysReg, [u32; 5]); 21] = [
         (SysReg::Sctlr, [3, 0, 1, 0, 0]),
         (SysReg::Ttbr0, [3, 0, 2, 0, 0]),
         (SysReg::Ttbr1, [3, 0, 2, 0, 1]),
@@ -217,6 +225,8 @@ mod tests {
         (SysReg::OsLsr, [2, 0, 1, 1, 4]),
         (SysReg::OsDlr, [2, 0, 1, 3, 4]),
         (SysReg::DbgPrcr, [2, 0, 1, 4, 4]),
+        (SysReg::Mdrar, [2, 0, 1, 0, 0]),
+        (SysReg::Actlr, [3, 0, 1, 0, 1]),
     ];
 
     /// The ISS of a trapped access to (Op0, Op1, CRn, CRm, Op2).
