@@ -60,14 +60,12 @@ impl ExitCounts {
 
 /// Handles one synchronous exit, with the guest's EL1 context live on this
 /// CPU, and counts it in `counts`; `world.hcr` is the guest's HCR_EL2 for
-/// its next entry, `debug_loaded` whether its debug registers are in the
-/// hardware.
+/// its next entry.
 pub fn handle(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
     world: &mut GuestWorld,
-    debug_loaded: bool,
     syndrome: Syndrome,
     counts: &ExitCounts,
 ) -> Flow {
@@ -99,7 +97,7 @@ pub fn handle(
             } else {
                 ExitKind::SysReg
             });
-            system_register(guest, vcpu_index, regs, world, debug_loaded, access)
+            system_register(guest, vcpu_index, regs, world, access)
         }
         Exit::InstructionAbort { ipa } => {
             counts.count(ExitKind::Other);
@@ -225,7 +223,6 @@ fn system_register(
     vcpu_index: usize,
     regs: &mut GuestRegs,
     world: &mut GuestWorld,
-    debug_loaded: bool,
     access: SysRegAccess,
 ) -> Flow {
     let hcr = &mut world.hcr;
@@ -251,7 +248,7 @@ fn system_register(
         }
         SysReg::OsLar if !access.read => {
             world.debug.os_lock = value & 1 != 0;
-            if debug_loaded {
+            if world.debug_loaded {
                 world::set_guest_os_lock(world.debug.os_lock);
             }
         }
@@ -266,7 +263,7 @@ fn system_register(
                 regs.set_reg(access.rt, 0);
             }
         }
-        SysReg::Other { op0: 2, .. } if !debug_loaded => return Flow::LoadDebug,
+        SysReg::Other { op0: 2, .. } if !world.debug_loaded => return Flow::LoadDebug,
         // TVM traps writes only.
         reg if !access.read && world::write_guest_sysreg(reg, value) => {
             // Once the guest's MMU and caches are both on, its own stage 1

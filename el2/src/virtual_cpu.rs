@@ -197,13 +197,13 @@ impl Vcpu {
                         Flow::Continue
                     }
                     ExitKind::Sync => {
-                        exits::handle(&self.guest, self.index, regs, world, debug.loaded(), syndrome, &self.exits)
+                        exits::handle(&self.guest, self.index, regs, world, syndrome, &self.exits)
                     }
                 };
                 match flow {
                     Flow::Continue => {}
                     Flow::LoadFp => fp.switch_to_guest(&world.fp),
-                    Flow::LoadDebug => debug.switch_to_guest(&world.debug),
+                    Flow::LoadDebug => debug.switch_to_guest(world),
                     Flow::WaitForInterrupt => {
                         if let Some(status) = self.wait_for_interrupt(interrupts, vgic) {
                             break Err(status);

@@ -85,6 +85,9 @@ pub struct GuestWorld {
     /// The guest's debug registers (in the hardware only while
     /// [`LazyDebug`] has loaded them); its OS lock is emulated here too.
     pub debug: DebugRegs,
+    /// Inside [`with_guest`]: the guest's debug registers are in the
+    /// hardware (and no longer trap).
+    pub debug_loaded: bool,
     /// OSDLR_EL1.DLK as the guest wrote it (emulated: no effect).
     pub os_double_lock: u64,
     /// ACTLR_EL1 as the guest wrote it (HCR_EL2.TACR: emulated, the
@@ -129,6 +132,7 @@ impl GuestWorld {
             sys,
             fp: FpState::default(),
             debug: DebugRegs::default(),
+            debug_loaded: false,
             os_double_lock: 0,
             actlr: 0,
             hcr: crate::el2config::hcr_guest(HCR_GUEST),
@@ -186,36 +190,32 @@ impl LazyFp {
 /// go into the hardware only when it first touches one (an MDCR_EL2.TDA
 /// trap), or at entry when its MDSCR_EL1 enables debug events; until then
 /// the host's stay, unreachable by the guest and without effect in it.
+/// `GuestWorld::debug_loaded` says which are in the hardware.
 pub struct LazyDebug {
     host: MaybeUninit<DebugRegs>,
-    guest_loaded: bool,
 }
 
 impl LazyDebug {
-    /// Whether the guest's debug registers are in the hardware.
-    pub fn loaded(&self) -> bool {
-        self.guest_loaded
-    }
-
-    /// Parks the host's debug registers, loads `guest`'s, and stops
+    /// Parks the host's debug registers, loads `world`'s, and stops
     /// trapping them (TDA).
-    pub fn switch_to_guest(&mut self, guest: &DebugRegs) {
-        if self.guest_loaded {
+    pub fn switch_to_guest(&mut self, world: &mut GuestWorld) {
+        if world.debug_loaded {
             return;
         }
         self.host.write(debug::save());
-        debug::load(guest);
+        debug::load(&world.debug);
         MDCR_EL2.set(MDCR_EL2.get() & !MDCR_EL2::TDA::SET.value);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
-        self.guest_loaded = true;
+        world.debug_loaded = true;
     }
 
     /// Back to the host: save the guest's registers if they were loaded.
-    fn finish(&mut self, guest: &mut DebugRegs) {
-        if self.guest_loaded {
-            *guest = debug::save();
+    fn finish(&mut self, world: &mut GuestWorld) {
+        if world.debug_loaded {
+            world.debug = debug::save();
             // SAFETY: `host` was written by `switch_to_guest`.
             debug::load(unsafe { self.host.assume_init_ref() });
+            world.debug_loaded = false;
         }
     }
 }
@@ -251,13 +251,13 @@ pub fn with_guest<R>(
     CNTHCTL_EL2.set(1);
     CPTR_EL2.set(host_cptr | CPTR_TFP);
     let mut fp = LazyFp { host: MaybeUninit::uninit(), guest_loaded: false, cptr: host_cptr };
-    let mut lazy_debug = LazyDebug { host: MaybeUninit::uninit(), guest_loaded: false };
+    let mut lazy_debug = LazyDebug { host: MaybeUninit::uninit() };
     if world.sys.mdscr & MDSCR_DEBUG_ON != 0 {
-        lazy_debug.switch_to_guest(&world.debug);
+        lazy_debug.switch_to_guest(world);
     }
     let result = f(world, &mut fp, &mut lazy_debug);
     fp.finish(&mut world.fp);
-    lazy_debug.finish(&mut world.debug);
+    lazy_debug.finish(world);
     HCR_EL2.set(host_hcr);
     VTTBR_EL2.set(host_vttbr);
     VTCR_EL2.set(host_vtcr);

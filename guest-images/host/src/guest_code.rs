@@ -104,4 +104,6 @@ snippets!(
     vcpu_fp_aarch32,
     id_registers,
     psci_affinity_info,
+    insn_table,
+    hw_breakpoint,
 );

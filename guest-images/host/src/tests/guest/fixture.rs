@@ -232,7 +232,7 @@ fn load_guest_memory(ram: u64, code: Code) {
 }
 
 /// Writes guest-physical memory behind `pa` (host RAM set aside for guests).
-fn write_u64(pa: u64, value: u64) {
+pub fn write_u64(pa: u64, value: u64) {
     // SAFETY: `pa` lies in GUEST_RAM or GUEST_RAM_2 (checked against the
     // host image in `Fixture::new`), host RAM no Rust object lives in; the
     // host runs with VA = PA and the address is 8-byte aligned.
@@ -246,7 +246,8 @@ pub fn read_u64(pa: u64) -> u64 {
     unsafe { core::ptr::read_volatile(pa as *const u64) }
 }
 
-fn write_u32(pa: u64, value: u32) {
+/// Writes 4 bytes of guest-physical memory behind `pa`.
+pub fn write_u32(pa: u64, value: u32) {
     // SAFETY: as for `write_u64`; the address is 4-byte aligned.
     unsafe { core::ptr::write_volatile(pa as *mut u32, value) };
 }

@@ -12,6 +12,7 @@ mod lifecycle;
 mod other_cpu;
 mod state;
 mod timing;
+mod world;
 mod zircon;
 
 use crate::cpus;
@@ -24,6 +25,7 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     io::run(suite, resource);
     exits::run(suite, resource);
     fp::run(suite, resource);
+    world::run(suite, resource);
     state::run(suite, resource);
     errors::run(suite, board, resource);
     other_cpu::run(suite, board, resource);
