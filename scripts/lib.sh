@@ -279,7 +279,7 @@ debian_kernel() {
 
 # busybox_initramfs: an initramfs of busybox-static, zxv-ticks and the
 # inits in guest-images/vmm/initramfs (/init a shell, /test the boot test,
-# /bench the benchmark): LINUX_INITRD. Needs build_vmm first.
+# /soak the timer soak test, /bench the benchmark): LINUX_INITRD. Needs build_vmm first.
 busybox_initramfs() {
     debian_arm64_fetch busybox-static
     mkdir -p "$OUT/linux"
@@ -287,7 +287,8 @@ busybox_initramfs() {
     local inits="$ROOT/guest-images/vmm/initramfs"
     python3 "$ROOT/scripts/mkinitramfs.py" "$LINUX_INITRD" dir:bin dir:dev dir:proc dir:sys dir:tmp \
         dev:dev/console=c,5,1 file:bin/busybox="$DEBIAN_ARM64_CACHE/root/busybox-static/bin/busybox" \
-        file:bin/ticks="$OUT/ticks" file:init="$inits/init" file:test="$inits/test" file:bench="$inits/bench"
+        file:bin/ticks="$OUT/ticks" file:init="$inits/init" file:test="$inits/test" \
+        file:soak="$inits/soak" file:bench="$inits/bench"
 }
 
 # The host's load address (el1rt's linker.ld), also where an arm64 Image wrapped

@@ -26,7 +26,10 @@
 #                           2 vCPUs on virt GICv3 -smp 4 and GICv2 -smp 2,
 #                           booted to the test init and powered off; guest
 #                           RAM beyond 1 GiB of machine, the raw console; a
-#                           kernel panic, a watchdog stop;
+#                           kernel panic, a watchdog stop; a 20 s soak with
+#                           a CPU-bound loop on both vCPUs (GICv3, GICv2):
+#                           every CPU's timer keeps ticking, no RCU stall or
+#                           soft lockup;
 #   linux-host              Debian's Linux as the EL1 host (no VMM) on -cpu
 #                           max, virt GICv3 and GICv2 -smp 2: both CPUs up
 #                           through the monitor's PSCI, no trap the monitor
@@ -206,6 +209,10 @@ group_unit() {
 group_virt-gicv3-smp4() {
     qemu_virt_cmd 3 4
     suite virt-gicv3-smp4
+    # guest_exception_loop_stops_the_vcpu: the monitor's report names the
+    # guest's registers.
+    check_log virt-gicv3-smp4 exception_loop_report_has_the_registers \
+        'exception loop: .*\(PC 0x20000000, ESR_EL2 0x82000006, FAR 0x20000000, ELR_EL1 0x[0-9a-f]+, VBAR_EL1 0x20000000\)'
 }
 
 group_virt-gicv2-smp2-initrd() {
@@ -431,6 +438,39 @@ linux_mem_checks() {
     fi
 }
 
+# soak_checks NAME HZ: every CPU's arch_timer count grew by at least half of
+# HZ per second of the soak, and the kernel warned of no stall, lockup or
+# timer trouble.
+soak_checks() {
+    local name=$1 hz=$2 out before after cs want cpu grew=() short=''
+    out=$(tr -d '\r' <"$LOGS/$name.log")
+    before=$(sed -n 's/^linux| zxv-soak: timer-before *[0-9]*: *\([0-9]*\) *\([0-9]*\) .*arch_timer$/\1 \2/p' <<<"$out")
+    after=$(sed -n 's/^linux| zxv-soak: timer-after *[0-9]*: *\([0-9]*\) *\([0-9]*\) .*arch_timer$/\1 \2/p' <<<"$out")
+    cs=$(sed -n 's/^linux| zxv-soak: centiseconds \([0-9]*\)$/\1/p' <<<"$out")
+    if [ -z "$before" ] || [ -z "$after" ] || [ -z "$cs" ]; then
+        fail "$name: timer_keeps_up_on_every_cpu" "no arch_timer counts or soak time in $LOGS/$name.log"
+    else
+        want=$((hz * cs / 200))
+        before=($before) after=($after)
+        for cpu in 0 1; do
+            grew[cpu]=$((after[cpu] - before[cpu]))
+            [ "${grew[cpu]}" -ge "$want" ] || short+=" CPU$cpu"
+        done
+        if [ -z "$short" ]; then
+            pass "$name: timer_keeps_up_on_every_cpu (+${grew[0]} +${grew[1]} in ${cs}0 ms, want +$want at HZ=$hz)"
+        else
+            fail "$name: timer_keeps_up_on_every_cpu" "arch_timer grew +${grew[0]} +${grew[1]} in ${cs}0 ms; want +$want (half of HZ=$hz) on every CPU; short:$short"
+        fi
+    fi
+    if grep -q '^linux| zxv-soak: warning' <<<"$out"; then
+        fail "$name: no_stall_or_lockup_warnings" "$(grep -m3 '^linux| zxv-soak: warning' <<<"$out")"
+    elif grep -q '^linux| zxv-soak: done$' <<<"$out"; then
+        pass "$name: no_stall_or_lockup_warnings"
+    else
+        fail "$name: no_stall_or_lockup_warnings" "the soak did not finish (no 'zxv-soak: done')"
+    fi
+}
+
 group_linux() {
     local vmm_timeout cmdline="console=ttyAMA0 panic=-1" run mem
     ensure_toolchain
@@ -448,6 +488,15 @@ group_linux() {
         qemu_linux_cmd "$2" "$3" "vmm.cpus=2 vmm.psci=$4 vmm.timeout=$vmm_timeout" "$cmdline rdinit=/test"
         qemu_log "linux-$1"
         linux_checks "linux-$1"
+    done
+    # The timer soak: a CPU-bound loop on both vCPUs for 20 s.
+    hz=$(sed -n 's/^CONFIG_HZ=//p' "$DEBIAN_ARM64_CACHE/root/linux-image-$LINUX_VERSION/boot/config-$LINUX_VERSION")
+    for run in "virt-gicv3-smp2 3" "virt-gicv2-smp2 2"; do
+        set -- $run
+        say "Linux: linux-soak-$1 (virt, GICv$2, -smp 2, 2 vCPUs, both busy for 20 s)"
+        qemu_linux_cmd "$2" 2 "vmm.cpus=2 vmm.timeout=$vmm_timeout" "$cmdline rdinit=/soak"
+        qemu_log "linux-soak-$1"
+        soak_checks "linux-soak-$1" "${hz:-250}"
     done
     # Guest RAM the default 1 GiB machine could not hold: qemu_linux_cmd
     # gives the machine what vmm.mem needs.

@@ -3,6 +3,10 @@
 //! WFI/WFE), otherwise a packet or a status for zx_vcpu_enter.
 
 use crate::guest::{Guest, TrapKind};
+use crate::inject::Abort;
+use crate::once::Seen;
+use crate::ptimer::{self, PhysicalTimer};
+use crate::timer;
 use crate::world::{self, GuestWorld, Syndrome, HCR_DC, HCR_TVM};
 use core::sync::atomic::{AtomicU64, Ordering};
 use syscalls::exits::{ExitKind, VcpuExits};
@@ -10,7 +14,7 @@ use syscalls::port::{PacketGuestBell, PacketGuestMem, PacketGuestVcpu, PortPacke
 use syscalls::Status;
 use vcpu::esr::Esr;
 use vcpu::exit::{decode, Exit, Mmio};
-use vcpu::psci::{affinity_info, guest_psci, PsciAction};
+use vcpu::psci::{self, affinity_info, guest_psci, PsciAction};
 use vcpu::regs::GuestRegs;
 use vcpu::sysreg::{SysReg, SysRegAccess};
 
@@ -34,6 +38,10 @@ pub enum Flow {
 
 const SCTLR_M: u64 = 1 << 0;
 const SCTLR_C: u64 = 1 << 2;
+/// The size of an AArch64 exception vector table (VBAR_EL1 onwards).
+const VECTORS_SIZE: u64 = 0x800;
+/// What guests did that was UNDEFINED for them, reported once each.
+static REPORTED: Seen<64> = Seen::new();
 /// SMCCC NOT_SUPPORTED, as the guest sees it in x0.
 const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
 
@@ -65,6 +73,7 @@ pub fn handle(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
+    ptimer: &mut PhysicalTimer,
     world: &mut GuestWorld,
     syndrome: Syndrome,
     counts: &ExitCounts,
@@ -97,21 +106,51 @@ pub fn handle(
             } else {
                 ExitKind::SysReg
             });
-            system_register(guest, vcpu_index, regs, world, access)
+            system_register(guest, vcpu_index, regs, ptimer, world, access)
         }
-        Exit::InstructionAbort { ipa } => {
+        Exit::InstructionAbort { .. } => {
+            // A fetch from an IPA that is neither mapped (executable) nor
+            // something the guest can run: a prefetch abort, as hardware
+            // without a hypervisor gives for a bus error (docs/abi.md §5).
             counts.count(ExitKind::Other);
-            log::warn!(
-                "guest {}: instruction fetch from unmapped IPA {ipa:#x}",
-                guest.koid
-            );
-            Flow::Stop(Status::NOT_FOUND)
+            let vbar = world::guest_vbar();
+            if (vbar..vbar.saturating_add(VECTORS_SIZE)).contains(&syndrome.far) {
+                // Its own exception vector cannot be fetched: the guest
+                // would take this abort again for ever.
+                log::warn!(
+                    "guest {}: exception loop: instruction fetch from its own vector table \
+                     faults (PC {:#x}, ESR_EL2 {:#x}, FAR {:#x}, ELR_EL1 {:#x}, VBAR_EL1 {vbar:#x}); \
+                     the vCPU stops",
+                    guest.koid,
+                    regs.file.pc,
+                    syndrome.esr,
+                    syndrome.far,
+                    world::guest_elr(),
+                );
+                return Flow::Stop(Status::NOT_FOUND);
+            }
+            world::inject_into_guest(&mut regs.file, Abort::Instruction, syndrome.far);
+            Flow::Continue
         }
         Exit::FpSimd => {
             counts.count(ExitKind::FpSimd);
             Flow::LoadFp
         }
-        Exit::BadAbort { .. } | Exit::SError | Exit::Other { .. } => {
+        Exit::Other { ec } => {
+            // An instruction of a feature the guest's CPU does not have
+            // (its ID registers hide it): UNDEFINED, as on such a CPU.
+            counts.count(ExitKind::Other);
+            if REPORTED.first(&format_args!("EC {ec:#x}")) {
+                log::warn!(
+                    "guest {}: instruction with EC {ec:#x} at {:#x} is UNDEFINED for guests (injected; logged once)",
+                    guest.koid,
+                    regs.file.pc
+                );
+            }
+            world::inject_into_guest(&mut regs.file, Abort::Undefined, 0);
+            Flow::Continue
+        }
+        Exit::BadAbort { .. } | Exit::SError => {
             counts.count(ExitKind::Other);
             log::warn!(
                 "guest {}: unhandled exit {:?} at {:#x}",
@@ -194,7 +233,14 @@ fn call(guest: &Guest, vcpu_index: usize, regs: &mut GuestRegs, imm: u16, pc_ste
             Flow::Continue
         }
         PsciAction::CpuOn { target, entry, .. } => {
-            regs.set_reg(0, 0);
+            let claimed = psci::vcpu_index(target)
+                .ok_or(syscalls::psci::INVALID_PARAMETERS)
+                .and_then(|index| guest.claim_startup(index));
+            if let Err(status) = claimed {
+                regs.set_reg(0, status as u64);
+                return Flow::Continue;
+            }
+            regs.set_reg(0, syscalls::psci::SUCCESS as u64);
             Flow::Packet(PortPacket::new_guest_vcpu(
                 0,
                 PacketGuestVcpu::startup(target, entry),
@@ -222,11 +268,28 @@ fn system_register(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
+    ptimer: &mut PhysicalTimer,
     world: &mut GuestWorld,
     access: SysRegAccess,
 ) -> Flow {
     let hcr = &mut world.hcr;
     let value = regs.reg(access.rt);
+    let cntp = match access.reg {
+        SysReg::CntpCtl => Some(ptimer::Register::Ctl),
+        SysReg::CntpCval => Some(ptimer::Register::Cval),
+        SysReg::CntpTval => Some(ptimer::Register::Tval),
+        _ => None,
+    };
+    if let Some(reg) = cntp {
+        // The run loop looks at the timer again before the next entry.
+        if access.read {
+            regs.set_reg(access.rt, ptimer.read(reg, timer::now()));
+        } else {
+            ptimer.write(reg, value, timer::now());
+        }
+        regs.advance_pc(4);
+        return Flow::Continue;
+    }
     match access.reg {
         SysReg::DcIsw | SysReg::DcCsw | SysReg::DcCisw => {
             // A set/way sweep starts at set/way 0 of level 0: do the whole
@@ -238,7 +301,7 @@ fn system_register(
                 *hcr |= HCR_DC | HCR_TVM;
             }
         }
-        SysReg::IccSgi1r if access.read => return Flow::Stop(Status::INVALID_ARGS),
+        SysReg::IccSgi1r if access.read => return undefined(guest, regs, access),
         SysReg::IccSgi1r => {
             regs.advance_pc(4);
             return sgi(vcpu_index, value);
@@ -272,17 +335,25 @@ fn system_register(
                 *hcr &= !(HCR_DC | HCR_TVM);
             }
         }
-        _ => {
-            log::warn!(
-                "guest {}: unsupported system register access {} at {:#x}",
-                guest.koid,
-                access,
-                regs.file.pc
-            );
-            return Flow::Stop(Status::NOT_SUPPORTED);
-        }
+        _ => return undefined(guest, regs, access),
     }
     regs.advance_pc(4);
+    Flow::Continue
+}
+
+/// A system register the monitor neither emulates nor passes through:
+/// UNDEFINED in the guest, as on a CPU without it (docs/abi.md §5); the
+/// first access to each register is logged.
+fn undefined(guest: &Guest, regs: &mut GuestRegs, access: SysRegAccess) -> Flow {
+    if REPORTED.first(&access.reg) {
+        log::warn!(
+            "guest {}: {} at {:#x}: the monitor has no such register for guests; UNDEFINED injected (logged once per register)",
+            guest.koid,
+            access,
+            regs.file.pc
+        );
+    }
+    world::inject_into_guest(&mut regs.file, Abort::Undefined, 0);
     Flow::Continue
 }
 

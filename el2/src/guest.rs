@@ -101,6 +101,9 @@ pub struct Guest {
     vcpu_slots: AtomicU8,
     /// Bit i set: vCPU i called PSCI CPU_OFF and has not been entered since.
     vcpus_off: AtomicU8,
+    /// Bit i: guest CPU_ON produced vCPU i's STARTUP packet, and vCPU i has
+    /// not run since (ON_PENDING for another CPU_ON of it).
+    startups: AtomicU8,
 }
 
 const _: () = assert!(MAX_VCPUS_PER_GUEST == 8, "vcpu_slots is one byte");
@@ -155,6 +158,7 @@ impl Guest {
             traps: Mutex::new(TrapMap::new()),
             vcpu_slots: AtomicU8::new(0),
             vcpus_off: AtomicU8::new(0),
+            startups: AtomicU8::new(0),
         };
         // A reused VMID may still have TLB entries of its previous guest.
         tlb::flush_vmid(guest.vttbr());
@@ -317,14 +321,27 @@ impl Guest {
     }
 
     /// Records that vCPU `index` turned itself off (PSCI CPU_OFF), or, when
-    /// `off` is false, that it runs again.
+    /// `off` is false, that it runs again (which also ends a pending
+    /// STARTUP of it).
     pub fn set_vcpu_off(&self, index: usize, off: bool) {
         let bit = 1 << index;
         if off {
             self.vcpus_off.fetch_or(bit, Ordering::AcqRel);
-        } else if self.vcpus_off.load(Ordering::Acquire) & bit != 0 {
+            return;
+        }
+        if self.vcpus_off.load(Ordering::Acquire) & bit != 0 {
             self.vcpus_off.fetch_and(!bit, Ordering::AcqRel);
         }
+        if self.startups.load(Ordering::Acquire) & bit != 0 {
+            self.startups.fetch_and(!bit, Ordering::AcqRel);
+        }
+    }
+
+    /// Guest PSCI CPU_ON of vCPU `index` (docs/abi.md §5): Ok when the
+    /// caller is the one to start it (its STARTUP packet goes to the host),
+    /// else the PSCI status (vcpu::psci::claim_startup).
+    pub fn claim_startup(&self, index: usize) -> Result<(), i64> {
+        vcpu::psci::claim_startup(&self.startups, self.vcpus_on(), index)
     }
 
     /// Bit i set: vCPU i exists and is on, for the guest's PSCI AFFINITY_INFO.

@@ -16,6 +16,9 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 pub const KICK_SGI: u32 = 15;
 pub const MAINTENANCE_PPI: u32 = gic::MAINTENANCE_PPI;
 pub const VTIMER_PPI: u32 = gic::VIRTUAL_TIMER_PPI;
+/// The guest's EL1 physical timer's PPI: only ever virtual (the physical
+/// PPI 30 is the host's own timer).
+pub const PTIMER_PPI: u32 = gic::PHYSICAL_TIMER_PPI;
 const SPURIOUS: u32 = 1023;
 /// Redistributor stride (RD_base + SGI_base frames) and SGI_base offset.
 const GICR_STRIDE: u64 = 0x2_0000;
@@ -24,6 +27,9 @@ const GICR_SGI_BASE: u64 = 0x1_0000;
 /// GICv3: each CPU's redistributor SGI_base; GICv2: each CPU's interface mask.
 static SGI_FRAME: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static V2_TARGET: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
+/// Each CPU's GICD/GICR_ISENABLER0 for its private interrupts (0: none),
+/// found once at boot because the run loop masks and unmasks PPI 27.
+static ISENABLER0: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 fn gic() -> Option<&'static Gic> {
     system::get().platform.gic.as_ref()
@@ -105,6 +111,7 @@ pub fn init_cpu() {
             }
             let sgi = rd + GICR_SGI_BASE;
             SGI_FRAME[cpu].store(sgi, Ordering::Release);
+            ISENABLER0[cpu].store(sgi + 0x100, Ordering::Release);
             mmio_write(sgi + 0x80, mmio_read(sgi + 0x80) | monitor_mask() | (1 << VTIMER_PPI));
             set_priorities(sgi + 0x400);
         }
@@ -113,6 +120,7 @@ pub fn init_cpu() {
             mmio_write(d, mmio_read(d) | 0b11);
             // GICD_ITARGETSR0 reads back this CPU's own interface mask.
             V2_TARGET[cpu].store(mmio_read(d + 0x800) as u8, Ordering::Release);
+            ISENABLER0[cpu].store(d + 0x100, Ordering::Release);
             set_priorities(d + 0x400);
         }
     }
@@ -147,21 +155,21 @@ fn own_redistributor(g: &Gic) -> Option<u64> {
     None
 }
 
-/// The enable registers for this CPU's private interrupts.
+/// The enable registers (ISENABLER0, ICENABLER0) for this CPU's private
+/// interrupts.
 fn private_enables() -> Option<(u64, u64)> {
-    let g = gic()?;
-    let base = match g.version {
-        GicVersion::V3 => SGI_FRAME[percpu::current()].load(Ordering::Acquire),
-        GicVersion::V2 => g.distributor.base,
-    };
-    (base != 0).then_some((base + 0x100, base + 0x180))
+    let isenabler = ISENABLER0[percpu::current()].load(Ordering::Relaxed);
+    (isenabler != 0).then_some((isenabler, isenabler + 0x80))
 }
 
 /// Re-enables the monitor's interrupts on this CPU (a host GIC driver may
-/// have disabled private interrupts it does not know).
+/// have disabled private interrupts it does not know), and the virtual
+/// timer's PPI, which the guest's timer raises while it runs (the run loop
+/// masks it only while the guest handles one; it is left enabled for the
+/// host, whose own virtual timer it is between runs).
 pub fn rearm() {
     if let Some((isenabler, _)) = private_enables() {
-        mmio_write(isenabler, monitor_mask());
+        mmio_write(isenabler, monitor_mask() | 1 << VTIMER_PPI);
     }
 }
 

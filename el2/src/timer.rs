@@ -1,7 +1,8 @@
 //! The guest's virtual timer as the monitor sees it while the guest's EL1
 //! context is loaded (CNTV_CTL/CVAL hold the guest's values, CNTVOFF is 0),
 //! and the EL2 physical timer (CNTHP) the monitor sets to a guest timer
-//! deadline while it waits in WFI for that guest.
+//! deadline: while it waits in WFI for that guest, and while the guest runs
+//! with its emulated EL1 physical timer (ptimer.rs) enabled.
 
 use aarch64_cpu::registers::{Readable, Writeable, CNTHP_CTL_EL2, CNTPCT_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0};
 use core::arch::asm;
@@ -36,4 +37,32 @@ pub fn arm_hyp_timer(deadline: u64) {
 
 pub fn disarm_hyp_timer() {
     CNTHP_CTL_EL2.set(0);
+}
+
+/// The counter now (CNTPCT_EL0, which guests read untrapped too).
+pub fn now() -> u64 {
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    CNTPCT_EL0.get()
+}
+
+/// The EL2 timer as one run of a guest sets it for the guest's emulated
+/// physical timer: written only when the deadline changes.
+#[derive(Default)]
+pub struct HypTimer {
+    armed: Option<u64>,
+}
+
+impl HypTimer {
+    pub fn arm(&mut self, deadline: u64) {
+        if self.armed != Some(deadline) {
+            arm_hyp_timer(deadline);
+            self.armed = Some(deadline);
+        }
+    }
+
+    pub fn disarm(&mut self) {
+        if self.armed.take().is_some() {
+            disarm_hyp_timer();
+        }
+    }
 }

@@ -5,6 +5,9 @@
 use crate::exits::{self, ExitCounts, Flow};
 use crate::guest::Guest;
 use crate::percpu;
+use crate::ptimer::PhysicalTimer;
+use crate::timer::HypTimer;
+use crate::timer_line::{self, TimerLine};
 use crate::{irq, timer};
 use crate::system;
 use crate::vgic::Vgic;
@@ -28,6 +31,8 @@ pub struct VcpuContext {
     pub regs: GuestRegs,
     pub world: GuestWorld,
     pub interrupts: InterruptState,
+    /// The guest's EL1 physical timer, emulated.
+    pub ptimer: PhysicalTimer,
 }
 
 /// The vCPU's side of the GIC virtual interface.
@@ -43,7 +48,9 @@ impl InterruptState {
     fn new(vgic: Option<&Vgic>) -> Self {
         let (vmcr, group1) = vgic.map_or((0, true), Vgic::reset_state);
         let num_lrs = vgic.map_or(0, |v| v.interface().num_lrs());
-        Self { lrs: LrTracker::new(num_lrs, group1), vmcr, apr: 0, lrs_loaded: false }
+        let mut lrs = LrTracker::new(num_lrs, group1);
+        lrs.notify_eoi_of(1 << irq::VTIMER_PPI | 1 << irq::PTIMER_PPI);
+        Self { lrs, vmcr, apr: 0, lrs_loaded: false }
     }
 
     /// Once per enter, before the guest first runs: this vCPU's VMCR,
@@ -72,6 +79,21 @@ impl InterruptState {
         vgic.write_lrs(self.lrs.lrs());
         vgic.set_underflow_irq(fill.needs_underflow_irq);
         self.lrs_loaded = true;
+    }
+
+    /// Whether a list register holds `timer_ppi` (only loaded ones can).
+    fn holds_timer(&mut self, timer_ppi: u32) -> bool {
+        self.lrs_loaded && self.lrs.holds_notified(timer_ppi)
+    }
+
+    /// After a maintenance interrupt: reads back what the guest did and
+    /// writes the list registers again, which clears the EOI bits of the
+    /// interrupts it deactivated (and so the EOI maintenance interrupt).
+    fn reap(&mut self, vgic: &dyn VirtualInterface) {
+        if self.lrs_loaded {
+            self.sync(vgic);
+            vgic.write_lrs(self.lrs.lrs());
+        }
     }
 
     /// Reads back what the guest did with the loaded list registers.
@@ -134,6 +156,7 @@ impl Vcpu {
             regs: GuestRegs::new(entry),
             world,
             interrupts: InterruptState::new(system::get().vgic.as_ref()),
+            ptimer: PhysicalTimer::default(),
         };
         Ok(Arc::new(Vcpu {
             koid,
@@ -164,7 +187,7 @@ impl Vcpu {
     /// Exits handled in EL2 re-enter the guest without swapping its EL1
     /// and FP/SIMD context out.
     pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
-        let VcpuContext { regs, world, interrupts } = state;
+        let VcpuContext { regs, world, interrupts, ptimer } = state;
         let vgic = system::get().vgic.as_ref().map(Vgic::interface);
         self.guest.set_vcpu_off(self.index, false);
         self.running_on.store(percpu::current(), Ordering::SeqCst);
@@ -174,13 +197,21 @@ impl Vcpu {
             if let Some(vgic) = vgic {
                 interrupts.load(vgic, &self.pending);
             }
-            let mut vtimer_masked = false;
+            let mut vtimer = TimerLine::start(interrupts.holds_timer(irq::VTIMER_PPI));
+            let mut ptimer_line = TimerLine::start(interrupts.holds_timer(irq::PTIMER_PPI));
+            let mut hyp_timer = HypTimer::default();
+            if vtimer.is_quiet() {
+                irq::set_private_enabled(irq::VTIMER_PPI, false);
+            }
             let result = loop {
                 if self.kicked.load(Ordering::Acquire) && self.kicked.swap(false, Ordering::AcqRel) {
                     break Err(Status::CANCELED);
                 }
-                if timer::guest_timer_asserted() {
-                    self.pending.set(irq::VTIMER_PPI);
+                if !vtimer.is_quiet() && timer::guest_timer_asserted() {
+                    self.vtimer_action(vtimer.level(true));
+                }
+                if !ptimer_line.is_quiet() {
+                    self.follow_ptimer(ptimer, &mut ptimer_line, &mut hyp_timer);
                 }
                 if let Some(vgic) = vgic {
                     interrupts.refill(vgic, &self.pending);
@@ -189,7 +220,7 @@ impl Vcpu {
                 let flow = match kind {
                     ExitKind::Irq | ExitKind::Fiq => {
                         self.exits.count(Counted::Interrupt);
-                        self.physical_interrupt(&mut vtimer_masked)
+                        self.physical_interrupt([&mut vtimer, &mut ptimer_line], ptimer, interrupts, vgic)
                     }
                     ExitKind::SError => {
                         self.exits.count(Counted::Other);
@@ -197,7 +228,7 @@ impl Vcpu {
                         Flow::Continue
                     }
                     ExitKind::Sync => {
-                        exits::handle(&self.guest, self.index, regs, world, syndrome, &self.exits)
+                        exits::handle(&self.guest, self.index, regs, ptimer, world, syndrome, &self.exits)
                     }
                 };
                 match flow {
@@ -205,7 +236,9 @@ impl Vcpu {
                     Flow::LoadFp => fp.switch_to_guest(&world.fp),
                     Flow::LoadDebug => debug.switch_to_guest(world),
                     Flow::WaitForInterrupt => {
-                        if let Some(status) = self.wait_for_interrupt(interrupts, vgic) {
+                        let ptimer_due = ptimer.deadline().filter(|_| !ptimer_line.is_quiet());
+                        hyp_timer.disarm();
+                        if let Some(status) = self.wait_for_interrupt(interrupts, vgic, ptimer_due) {
                             break Err(status);
                         }
                     }
@@ -216,9 +249,10 @@ impl Vcpu {
             if let Some(vgic) = vgic {
                 interrupts.save(vgic);
             }
-            if vtimer_masked {
+            if vtimer.is_quiet() {
                 irq::set_private_enabled(irq::VTIMER_PPI, true);
             }
+            hyp_timer.disarm();
             result
         });
         irq::restore(host_gic);
@@ -226,20 +260,71 @@ impl Vcpu {
         result
     }
 
+    /// Carries out what the virtual timer's line asks for: its physical
+    /// PPI is masked while the guest has the interrupt in hand.
+    fn vtimer_action(&self, action: timer_line::Action) {
+        match action {
+            timer_line::Action::None => {}
+            timer_line::Action::PendAndQuiet => {
+                self.pending.set(irq::VTIMER_PPI);
+                irq::set_private_enabled(irq::VTIMER_PPI, false);
+            }
+            timer_line::Action::Pend => {
+                self.pending.set(irq::VTIMER_PPI);
+            }
+            timer_line::Action::Release => irq::set_private_enabled(irq::VTIMER_PPI, true),
+        }
+    }
+
+    /// Before an entry, while the physical timer's source is let through:
+    /// pends PPI 30 once its condition holds, and otherwise keeps the EL2
+    /// timer set to its deadline so that the guest exits then.
+    fn follow_ptimer(&self, ptimer: &PhysicalTimer, line: &mut TimerLine, hyp: &mut HypTimer) {
+        match ptimer.deadline() {
+            None => hyp.disarm(),
+            Some(deadline) if timer::passed(deadline) => {
+                hyp.disarm();
+                if line.level(true) == timer_line::Action::PendAndQuiet {
+                    self.pending.set(irq::PTIMER_PPI);
+                }
+            }
+            Some(deadline) => hyp.arm(deadline),
+        }
+    }
+
     /// A physical IRQ made the guest exit: the monitor's own interrupts are
     /// handled here (their effect is seen at the top of the run loop); any
     /// other is the host's, which takes it and retries the enter.
-    fn physical_interrupt(&self, vtimer_masked: &mut bool) -> Flow {
-        // One at a time: a level-triggered one (the underflow maintenance
-        // interrupt) stays asserted until the run loop has refilled the
-        // list registers, so acknowledging in a loop here would never end.
+    /// `lines` are the virtual and the physical timer's.
+    fn physical_interrupt(
+        &self,
+        [vtimer, ptimer_line]: [&mut TimerLine; 2],
+        ptimer: &PhysicalTimer,
+        interrupts: &mut InterruptState,
+        vgic: Option<&dyn VirtualInterface>,
+    ) -> Flow {
+        // One at a time: a level-triggered one (the maintenance interrupt)
+        // stays asserted until its cause is cleared, so acknowledging in a
+        // loop here would never end.
         match irq::take_monitor_irq() {
             Some(irq::VTIMER_PPI) => {
-                // The guest's virtual timer fired while it ran: inject it and
-                // mask the physical line until the guest's run ends.
-                self.pending.set(irq::VTIMER_PPI);
-                irq::set_private_enabled(irq::VTIMER_PPI, false);
-                *vtimer_masked = true;
+                // The guest's virtual timer fired while it ran.
+                self.vtimer_action(vtimer.level(true));
+                Flow::Continue
+            }
+            Some(irq::MAINTENANCE_PPI) => {
+                // Underflow (refilled at the top of the loop), or the guest
+                // deactivated a timer interrupt: look at its line again.
+                if let Some(vgic) = vgic {
+                    interrupts.reap(vgic);
+                }
+                let mut in_flight = |ppi| interrupts.holds_timer(ppi) || self.pending.contains(ppi);
+                let vtimer_in_flight = in_flight(irq::VTIMER_PPI);
+                self.vtimer_action(vtimer.deactivated(vtimer_in_flight, timer::guest_timer_asserted()));
+                let asserted = ptimer.deadline().is_some_and(timer::passed);
+                if ptimer_line.deactivated(in_flight(irq::PTIMER_PPI), asserted) == timer_line::Action::Pend {
+                    self.pending.set(irq::PTIMER_PPI);
+                }
                 Flow::Continue
             }
             Some(_) => Flow::Continue,
@@ -249,18 +334,27 @@ impl Vcpu {
     }
 
     /// WFI (reference §5.4): returns at once when an interrupt is in a list
-    /// register or pending, a kick waits, or the guest's virtual timer has
+    /// register or pending, a kick waits, or one of the guest's timers has
     /// expired; otherwise waits in EL2, with the EL2 timer set to the
-    /// guest's timer deadline, until one of those or a host interrupt
+    /// earlier of the virtual timer's deadline and `ptimer_due` (the
+    /// emulated physical timer's), until one of those or a host interrupt
     /// (INTR_RETRY). The WFI has already been stepped over.
-    fn wait_for_interrupt(&self, interrupts: &mut InterruptState, vgic: Option<&dyn VirtualInterface>) -> Option<Status> {
+    fn wait_for_interrupt(
+        &self,
+        interrupts: &mut InterruptState,
+        vgic: Option<&dyn VirtualInterface>,
+        ptimer_due: Option<u64>,
+    ) -> Option<Status> {
         if let Some(vgic) = vgic {
             interrupts.sync(vgic);
         }
         if interrupts.lrs.any_in_use() {
             return None;
         }
-        let deadline = timer::guest_deadline();
+        let deadline = match (timer::guest_deadline(), ptimer_due) {
+            (Some(v), Some(p)) => Some(v.min(p)),
+            (v, p) => v.or(p),
+        };
         if let Some(d) = deadline {
             timer::arm_hyp_timer(d);
         }
@@ -269,7 +363,7 @@ impl Vcpu {
                 break None;
             }
             if deadline.is_some_and(timer::passed) {
-                self.pending.set(irq::VTIMER_PPI);
+                // The top of the run loop sees the line asserted.
                 break None;
             }
             if irq::take_monitor_irq().is_some() {
@@ -314,12 +408,13 @@ impl Vcpu {
         self.kicked.load(Ordering::Acquire)
     }
 
-    /// zx_vcpu_interrupt: marks `vector` pending for the next entry;
-    /// OUT_OF_RANGE for vectors of 256 and above.
+    /// zx_vcpu_interrupt: marks `vector` pending for the next entry: an
+    /// INTID below 256, or on GICv2 an SGI with its source vCPU in bits
+    /// 12:10 (docs/abi.md §2); OUT_OF_RANGE for anything else.
     pub fn interrupt(&self, vector: u32) -> ZxResult {
-        if !self.pending.set(vector) {
-            return Err(Status::OUT_OF_RANGE);
-        }
+        let v2 = matches!(system::get().vgic, Some(Vgic::V2(_)));
+        let key = gic::key_of_vector(vector, v2).ok_or(Status::OUT_OF_RANGE)?;
+        self.pending.set(key);
         self.notify();
         Ok(())
     }

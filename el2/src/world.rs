@@ -309,6 +309,15 @@ pub fn set_guest_os_lock(locked: bool) {
     debug::set_os_lock(locked);
 }
 
+/// The guest's live VBAR_EL1 and ELR_EL1 (inside [`with_guest`]), for reports.
+pub fn guest_vbar() -> u64 {
+    VBAR_EL1.get()
+}
+
+pub fn guest_elr() -> u64 {
+    ELR_EL1.get()
+}
+
 /// Writes a trapped EL1 register of the live guest context (inside
 /// [`with_guest`]), as HCR_EL2.TVM traps them.
 pub fn write_guest_sysreg(reg: vcpu::sysreg::SysReg, value: u64) -> bool {
@@ -329,4 +338,18 @@ pub fn write_guest_sysreg(reg: vcpu::sysreg::SysReg, value: u64) -> bool {
         _ => return false,
     }
     true
+}
+
+/// Takes the live guest (inside [`with_guest`]) to its EL1 vector for
+/// `abort` at virtual address `far`, as the CPU would have without a
+/// hypervisor: the EL1 exception registers are written, and `file` resumes
+/// at VBAR_EL1 + the vector offset in EL1h with DAIF masked.
+pub fn inject_into_guest(file: &mut RegisterFile, abort: crate::inject::Abort, far: u64) {
+    let i = crate::inject::abort_to_el1(abort, far, file.pc, file.pstate, VBAR_EL1.get());
+    ESR_EL1.set(i.esr_el1);
+    FAR_EL1.set(i.far_el1);
+    ELR_EL1.set(i.elr_el1);
+    SPSR_EL1.set(i.spsr_el1);
+    file.pc = i.elr_el2;
+    file.pstate = i.spsr_el2;
 }

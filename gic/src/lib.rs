@@ -11,7 +11,7 @@ pub mod pending;
 pub mod tracker;
 
 pub use lr::{ListRegister, LrState};
-pub use pending::{PendingSet, NUM_VECTORS};
+pub use pending::{key_of_vector, key_of_vintid, vintid_of_key, PendingSet, NUM_VECTORS};
 pub use tracker::{FillResult, LrTracker};
 
 /// The initial `ICH_VMCR_EL2` of a vCPU (GICv3): VPMR (bits 31:24) = 0xFF lets every priority
@@ -29,6 +29,9 @@ pub const MAINTENANCE_PPI: u32 = 25;
 
 /// The PPI of the EL1 virtual timer, which the monitor injects into the guest when it fires.
 pub const VIRTUAL_TIMER_PPI: u32 = 27;
+
+/// The PPI of the EL1 (non-secure) physical timer, which the monitor emulates for guests.
+pub const PHYSICAL_TIMER_PPI: u32 = 30;
 
 /// The GIC virtual CPU interface of one physical CPU (GICv3 ICH_* registers or the GICv2
 /// GICH frame).

@@ -2,8 +2,9 @@
 //! GICv2 `GICH_LR<n>` (32 bits), and the `ListRegs`/`PREbits` fields of the VTR registers.
 //!
 //! Only purely virtual interrupts are encoded: the HW bit is always 0, so the physical INTID
-//! field (and, on GICv3, the EOI maintenance bit that shares it) is written as 0 and ignored
-//! when decoding.
+//! field is written as 0 and ignored when decoding, except for its EOI bit (GICv3 bit 41,
+//! GICv2 bit 19), which asks for a maintenance interrupt when the guest deactivates the
+//! interrupt.
 
 /// The state of the interrupt a list register holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,17 +62,24 @@ pub struct ListRegister {
     pub state: LrState,
     /// Group 1 (`true`) or Group 0 (`false`).
     pub group1: bool,
+    /// Signal the EOI maintenance interrupt when the guest deactivates it (the LR's EOI bit;
+    /// the monitor uses it for level-sensitive interrupts such as the timers).
+    pub eoi: bool,
 }
 
 const V3_PRIORITY_SHIFT: u32 = 48;
 const V3_GROUP1: u64 = 1 << 60;
+const V3_EOI: u64 = 1 << 41;
 const V3_STATE_SHIFT: u32 = 62;
 
-const V2_VINTID_MASK: u32 = 0x3ff;
+/// VirtualID (bits 9:0) and, for an SGI, the CPUID of its source (bits 12:10).
+const V2_VINTID_MASK: u32 = 0x1fff;
 const V2_PRIORITY_SHIFT: u32 = 23;
 const V2_PRIORITY_MASK: u32 = 0x1f;
 const V2_STATE_SHIFT: u32 = 28;
 const V2_GROUP1: u32 = 1 << 30;
+const V2_EOI: u32 = 1 << 19;
+const V2_HW: u32 = 1 << 31;
 
 impl ListRegister {
     /// An empty list register.
@@ -80,50 +88,58 @@ impl ListRegister {
         priority: 0,
         state: LrState::Invalid,
         group1: false,
+        eoi: false,
     };
 
     /// The GICv3 `ICH_LR<n>_EL2` value: vINTID in bits 31:0, Priority in bits 55:48, Group
-    /// in bit 60, HW (bit 61) = 0, State in bits 63:62.
+    /// in bit 60, HW (bit 61) = 0, State in bits 63:62, EOI in bit 41.
     pub fn encode_v3(&self) -> u64 {
         u64::from(self.vintid)
+            | if self.eoi { V3_EOI } else { 0 }
             | u64::from(self.priority) << V3_PRIORITY_SHIFT
             | if self.group1 { V3_GROUP1 } else { 0 }
             | u64::from(self.state.bits()) << V3_STATE_SHIFT
     }
 
-    /// Decodes an `ICH_LR<n>_EL2` value; the HW bit and the pINTID field are ignored.
+    /// Decodes an `ICH_LR<n>_EL2` value; the HW bit and the rest of the pINTID field are
+    /// ignored.
     pub fn decode_v3(raw: u64) -> Self {
         Self {
             vintid: raw as u32,
             priority: (raw >> V3_PRIORITY_SHIFT) as u8,
             state: LrState::from_bits((raw >> V3_STATE_SHIFT) as u8),
             group1: raw & V3_GROUP1 != 0,
+            eoi: raw & V3_EOI != 0,
         }
     }
 
-    /// The GICv2 `GICH_LR<n>` value: VirtualID in bits 9:0, Priority in bits 27:23, State in
-    /// bits 29:28, Grp1 in bit 30, HW (bit 31) = 0.
+    /// The GICv2 `GICH_LR<n>` value: VirtualID in bits 9:0 (and an SGI's source CPUID in bits
+    /// 12:10), Priority in bits 27:23, State in
+    /// bits 29:28, Grp1 in bit 30, HW (bit 31) = 0, EOI in bit 19.
     ///
     /// The Priority field holds the five most significant bits of the 8-bit priority
     /// (`priority >> 3`), as the GICv2 architecture defines it; its low three bits are lost.
     /// Zircon writes `priority & 0x1f` there instead, so its SPI priority 0x10 becomes 0x80
     /// in the guest (`0x1800_0020` for pending vector 32); here 0x10 stays 0x10
-    /// (`0x1100_0020`). Bits of `vintid` above bit 9 are dropped.
+    /// (`0x1100_0020`). Bits of `vintid` above bit 12 are dropped.
     pub fn encode_v2(&self) -> u32 {
         (self.vintid & V2_VINTID_MASK)
             | u32::from(self.priority >> 3) << V2_PRIORITY_SHIFT
             | u32::from(self.state.bits()) << V2_STATE_SHIFT
             | if self.group1 { V2_GROUP1 } else { 0 }
+            | if self.eoi { V2_EOI } else { 0 }
     }
 
     /// Decodes a `GICH_LR<n>` value; the priority comes back as `field << 3`, and the HW bit
-    /// and the PhysicalID field are ignored.
+    /// and the rest of the PhysicalID field are ignored.
     pub fn decode_v2(raw: u32) -> Self {
         Self {
-            vintid: raw & V2_VINTID_MASK,
+            // With HW set, bits 19:10 are the physical INTID instead.
+            vintid: raw & if raw & V2_HW != 0 { 0x3ff } else { V2_VINTID_MASK },
             priority: (((raw >> V2_PRIORITY_SHIFT) & V2_PRIORITY_MASK) << 3) as u8,
             state: LrState::from_bits((raw >> V2_STATE_SHIFT) as u8),
             group1: raw & V2_GROUP1 != 0,
+            eoi: raw & V2_EOI != 0,
         }
     }
 }
@@ -165,6 +181,7 @@ mod tests {
             priority,
             state,
             group1,
+            eoi: false,
         }
     }
 
@@ -208,7 +225,7 @@ mod tests {
 
     #[test]
     fn v3_decode_ignores_hw_and_pintid() {
-        let raw = 0x5010_0000_0000_0020 | 1 << 61 | 0x3ff << 32;
+        let raw = 0x5010_0000_0000_0020 | 1 << 61 | 0x1ff << 32;
         assert_eq!(
             ListRegister::decode_v3(raw),
             lr(32, 0x10, LrState::Pending, true)
@@ -258,7 +275,7 @@ mod tests {
 
     #[test]
     fn v2_drops_low_priority_bits_and_high_vintid_bits() {
-        let x = lr(0x400 | 40, 0x17, LrState::Pending, false);
+        let x = lr(0x2000 | 40, 0x17, LrState::Pending, false);
         assert_eq!(
             ListRegister::decode_v2(x.encode_v2()),
             lr(40, 0x10, LrState::Pending, false)
@@ -267,11 +284,28 @@ mod tests {
 
     #[test]
     fn v2_decode_ignores_hw_and_physical_id() {
-        let raw = 0x1100_0020 | 1 << 31 | 0x3ff << 10;
+        let raw = 0x1100_0020 | 1 << 31 | 0x1ff << 10;
         assert_eq!(
             ListRegister::decode_v2(raw),
             lr(32, 0x10, LrState::Pending, false)
         );
+    }
+
+    #[test]
+    fn v2_sgi_source_is_in_bits_12_10() {
+        let x = lr(3 | 5 << 10, 0, LrState::Pending, false);
+        assert_eq!(x.encode_v2(), 0x1000_1403);
+        assert_eq!(ListRegister::decode_v2(0x1000_1403), x);
+    }
+
+    #[test]
+    fn eoi_bit_round_trips_on_both_versions() {
+        let x = ListRegister { eoi: true, ..lr(27, 0, LrState::Pending, true) };
+        assert_eq!(x.encode_v3(), 0x5000_0200_0000_001b);
+        assert_eq!(ListRegister::decode_v3(x.encode_v3()), x);
+        let y = ListRegister { eoi: true, ..lr(27, 0, LrState::Pending, false) };
+        assert_eq!(y.encode_v2(), 0x1008_001b);
+        assert_eq!(ListRegister::decode_v2(y.encode_v2()), y);
     }
 
     #[test]

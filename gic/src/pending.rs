@@ -1,5 +1,7 @@
-//! The set of interrupt vectors pending on one vCPU: 256 bits in four atomic words, so
-//! `zx_vcpu_interrupt` can mark a vector from any CPU while the vCPU's CPU drains it.
+//! The set of interrupt vectors pending on one vCPU, in atomic words, so `zx_vcpu_interrupt`
+//! can mark a vector from any CPU while the vCPU's CPU drains it. Its keys are the INTIDs
+//! 0..256, and on GICv2 the SGIs from sending vCPUs 1-7 (an SGI from vCPU 0 is its plain INTID),
+//! which are distinct interrupts there: each is acknowledged with its source in GICC_IAR.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -7,9 +9,42 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// vector makes `zx_vcpu_interrupt` return `ZX_ERR_OUT_OF_RANGE`.
 pub const NUM_VECTORS: u32 = 256;
 
-const WORDS: usize = NUM_VECTORS as usize / 64;
+/// Keys 256.. are the GICv2 SGIs with a source: 256 + (source - 1) * 16 + INTID.
+const SOURCED_SGIS: u32 = 7 * 16;
+const KEYS: u32 = NUM_VECTORS + SOURCED_SGIS;
+const WORDS: usize = KEYS.div_ceil(64) as usize;
 
-/// A lock-free set of pending interrupt vectors (GIC INTIDs 0..256).
+/// The key of a `zx_vcpu_interrupt` vector (docs/abi.md §2): an INTID below 256, or on
+/// GICv2 (`v2`) an SGI INTID with its source vCPU in bits 12:10 (`intid | source << 10`).
+/// `None` for anything else (the caller's `ZX_ERR_OUT_OF_RANGE`).
+pub fn key_of_vector(vector: u32, v2: bool) -> Option<u32> {
+    let (intid, source) = (vector & 0x3ff, vector >> 10);
+    match (vector < NUM_VECTORS, v2 && intid < 16 && source < 8) {
+        (true, _) => Some(vector),
+        (false, true) => Some(NUM_VECTORS + (source - 1) * 16 + intid),
+        (false, false) => None,
+    }
+}
+
+/// The virtual INTID a list register holds for `key`: the key itself, or for a GICv2 SGI
+/// with a source the INTID with the source in bits 12:10 (the GICH_LR CPUID field).
+pub fn vintid_of_key(key: u32) -> u32 {
+    match key.checked_sub(NUM_VECTORS) {
+        Some(k) => (k % 16) | (k / 16 + 1) << 10,
+        None => key,
+    }
+}
+
+/// The key of the interrupt a list register holds (the inverse of [`vintid_of_key`]).
+pub fn key_of_vintid(vintid: u32) -> u32 {
+    match vintid >> 10 {
+        0 => vintid,
+        source => NUM_VECTORS + (source - 1) * 16 + (vintid & 0xf),
+    }
+}
+
+/// A lock-free set of pending interrupt keys (GIC INTIDs 0..256, and GICv2 SGIs with a source:
+/// [`key_of_vector`]).
 ///
 /// Setting a vector that is already pending has no further effect: like an edge-triggered
 /// interrupt, two injections before the vCPU takes the vector are delivered once.
@@ -18,9 +53,9 @@ pub struct PendingSet {
     words: [AtomicU64; WORDS],
 }
 
-/// The word index and bit mask of `vector`, or `None` if it is out of range.
-fn locate(vector: u32) -> Option<(usize, u64)> {
-    (vector < NUM_VECTORS).then(|| ((vector / 64) as usize, 1 << (vector % 64)))
+/// The word index and bit mask of `key`, or `None` if it is out of range.
+fn locate(key: u32) -> Option<(usize, u64)> {
+    (key < KEYS).then(|| ((key / 64) as usize, 1 << (key % 64)))
 }
 
 impl PendingSet {
@@ -31,8 +66,8 @@ impl PendingSet {
         }
     }
 
-    /// Marks `vector` pending. Returns `false`, changing nothing, if `vector >= 256`
-    /// (the caller's `ZX_ERR_OUT_OF_RANGE`).
+    /// Marks `vector` (a key) pending. Returns `false`, changing nothing, for a key out of
+    /// range.
     pub fn set(&self, vector: u32) -> bool {
         match locate(vector) {
             Some((word, bit)) => {
@@ -68,14 +103,14 @@ impl PendingSet {
         self.words.iter().all(|w| w.load(Ordering::Acquire) == 0)
     }
 
-    /// Whether `vector` is pending (`false` for vectors >= 256).
+    /// Whether `vector` (a key) is pending (`false` for keys out of range).
     pub fn contains(&self, vector: u32) -> bool {
         locate(vector)
             .is_some_and(|(word, bit)| self.words[word].load(Ordering::Acquire) & bit != 0)
     }
 
     /// Removes `vector` from the set. Returns whether it was pending, i.e. whether this call
-    /// took it (`false` for vectors >= 256).
+    /// took it (`false` for keys out of range).
     pub fn clear(&self, vector: u32) -> bool {
         locate(vector).is_some_and(|(word, bit)| {
             self.words[word].fetch_and(!bit, Ordering::AcqRel) & bit != 0
@@ -109,18 +144,55 @@ mod tests {
     }
 
     #[test]
-    fn vector_256_and_above_are_out_of_range() {
+    fn keys_past_the_sourced_sgis_are_out_of_range() {
         let set = PendingSet::new();
         assert!(set.set(255));
         assert!(set.contains(255));
         assert!(!set.is_empty());
-        for v in [256, 257, 1000, u32::MAX] {
+        for v in [KEYS, KEYS + 1, 1000, u32::MAX] {
             assert!(!set.set(v), "{v}");
             assert!(!set.contains(v), "{v}");
             assert!(!set.clear(v), "{v}");
         }
         assert_eq!(set.take_next(), Some(255));
         assert_eq!(set.take_next(), None);
+    }
+
+    #[test]
+    fn vectors_map_to_keys_as_the_abi_says() {
+        for v in 0..256 {
+            assert_eq!(key_of_vector(v, false), Some(v));
+            assert_eq!(key_of_vector(v, true), Some(v));
+        }
+        // GICv2: SGI 5 from vCPU 3; from vCPU 0 it is plain SGI 5.
+        assert_eq!(key_of_vector(5 | 3 << 10, true), Some(256 + 2 * 16 + 5));
+        assert_eq!(key_of_vector(5 | 7 << 10, true), Some(KEYS - 16 + 5));
+        // GICv3, PPIs and SPIs with a source, and bits above 12: out of range.
+        assert_eq!(key_of_vector(5 | 3 << 10, false), None);
+        assert_eq!(key_of_vector(16 | 1 << 10, true), None);
+        assert_eq!(key_of_vector(32 | 1 << 10, true), None);
+        assert_eq!(key_of_vector(5 | 1 << 13, true), None);
+        assert_eq!(key_of_vector(256, true), None);
+    }
+
+    #[test]
+    fn sourced_sgi_keys_round_trip_through_list_register_vintids() {
+        for source in 1..8 {
+            for intid in 0..16 {
+                let key = key_of_vector(intid | source << 10, true).unwrap();
+                assert_eq!(vintid_of_key(key), intid | source << 10);
+                assert_eq!(key_of_vintid(vintid_of_key(key)), key);
+            }
+        }
+        for key in 0..256 {
+            assert_eq!(vintid_of_key(key), key);
+            assert_eq!(key_of_vintid(key), key);
+        }
+        let set = PendingSet::new();
+        let from_7 = key_of_vector(15 | 7 << 10, true).unwrap();
+        assert!(set.set(from_7) && set.set(15));
+        assert_eq!(set.take_next(), Some(15));
+        assert_eq!(set.take_next(), Some(from_7));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! [`LrTracker::lrs`] back to the hardware.
 
 use crate::lr::{ListRegister, LrState};
-use crate::pending::PendingSet;
+use crate::pending::{key_of_vintid, vintid_of_key, PendingSet, NUM_VECTORS};
 
 /// The first shared peripheral interrupt; lower INTIDs are SGIs (0-15) and PPIs (16-31).
 pub const FIRST_SPI: u32 = 32;
@@ -16,9 +16,9 @@ pub const PRIORITY_SGI_PPI: u8 = 0x00;
 /// few as 16 priority levels.
 pub const PRIORITY_SPI: u8 = 0x10;
 
-/// The priority `vector` is injected with.
+/// The priority `vector` (a pending-set key) is injected with.
 pub fn priority_of(vector: u32) -> u8 {
-    if vector < FIRST_SPI {
+    if vector < FIRST_SPI || vector >= NUM_VECTORS {
         PRIORITY_SGI_PPI
     } else {
         PRIORITY_SPI
@@ -39,6 +39,11 @@ pub struct FillResult {
 pub struct LrTracker<const N: usize = 16> {
     num_lrs: usize,
     group1: bool,
+    /// INTIDs below 32 whose LRs ask for the EOI maintenance interrupt (bit n = INTID n).
+    eoi_notify: u32,
+    /// Whether an LR with the EOI bit may be in use (set by `fill`, cleared when `holds`
+    /// finds none): `holds` of those INTIDs is then a single test.
+    eoi_in_lrs: bool,
     lrs: [ListRegister; N],
 }
 
@@ -55,8 +60,18 @@ impl<const N: usize> LrTracker<N> {
         Self {
             num_lrs: num_lrs.min(N),
             group1,
+            eoi_notify: 0,
+            eoi_in_lrs: false,
             lrs: [ListRegister::INVALID; N],
         }
+    }
+
+    /// From now on, the LRs of the private interrupts in `intids` (bit n = INTID n) set the EOI
+    /// bit, so that the guest's deactivation of one raises the EOI maintenance interrupt: the
+    /// monitor then looks again at the level of the line (a timer still firing is pending
+    /// again, one that stopped is unmasked at the physical GIC).
+    pub fn notify_eoi_of(&mut self, intids: u32) {
+        self.eoi_notify = intids;
     }
 
     /// The number of list registers tracked.
@@ -69,11 +84,13 @@ impl<const N: usize> LrTracker<N> {
     ///
     /// An LR whose ELRSR bit reads 1 (empty) must be passed with state
     /// [`LrState::Invalid`]; the monitor may skip reading it and pass
-    /// [`ListRegister::INVALID`]. As the tracker never sets the HW or EOI bits, ELRSR reads 1
-    /// exactly when the State field is Invalid.
+    /// [`ListRegister::INVALID`]. An LR with the EOI bit that the guest deactivated reads back
+    /// Invalid with the EOI bit still set (its ELRSR bit 0, its EISR bit 1): it is kept as
+    /// [`ListRegister::INVALID`], so writing [`lrs`](Self::lrs) back clears the EOI
+    /// maintenance interrupt.
     pub fn sync_from_hw(&mut self, lrs: &[ListRegister]) {
         for (shadow, hw) in self.lrs[..self.num_lrs].iter_mut().zip(lrs) {
-            *shadow = *hw;
+            *shadow = if hw.state.is_valid() { *hw } else { ListRegister::INVALID };
         }
     }
 
@@ -98,18 +115,20 @@ impl<const N: usize> LrTracker<N> {
                 Some(slot) => self.repend(slot),
                 None => {
                     self.lrs[free] = ListRegister {
-                        vintid: vector,
+                        vintid: vintid_of_key(vector),
                         priority: priority_of(vector),
                         state: LrState::Pending,
                         group1: self.group1,
-                    }
+                        eoi: vector < 32 && self.eoi_notify & (1 << vector) != 0,
+                    };
+                    self.eoi_in_lrs |= self.lrs[free].eoi;
                 }
             }
         }
         // With every LR in use, vectors the LRs already hold can still be merged.
         for slot in 0..self.num_lrs {
             let lr = self.lrs[slot];
-            if lr.state.is_valid() && pending.clear(lr.vintid) {
+            if lr.state.is_valid() && pending.clear(key_of_vintid(lr.vintid)) {
                 self.repend(slot);
             }
         }
@@ -138,11 +157,28 @@ impl<const N: usize> LrTracker<N> {
         self.lrs().iter().any(|lr| lr.state.is_pending())
     }
 
+    /// Whether an LR holds `vector` (pending, active or both).
+    pub fn holds(&self, vector: u32) -> bool {
+        self.slot_of(vector).is_some()
+    }
+
+    /// Whether an LR holds `intid`, one of the interrupts given to
+    /// [`notify_eoi_of`](Self::notify_eoi_of): without a look at the LRs when none of those
+    /// was put in one since the last time none was found.
+    pub fn holds_notified(&mut self, intid: u32) -> bool {
+        if !self.eoi_in_lrs {
+            return false;
+        }
+        self.eoi_in_lrs = self.lrs().iter().any(|lr| lr.eoi && lr.state.is_valid());
+        self.eoi_in_lrs && self.holds(intid)
+    }
+
     /// The LR that holds `vector`, if any.
     fn slot_of(&self, vector: u32) -> Option<usize> {
+        let vintid = vintid_of_key(vector);
         self.lrs()
             .iter()
-            .position(|lr| lr.state.is_valid() && lr.vintid == vector)
+            .position(|lr| lr.vintid == vintid && lr.state.is_valid())
     }
 
     /// Makes the interrupt in LR `slot` pending again: Active becomes PendingActive; a pending
@@ -165,6 +201,7 @@ mod tests {
             priority,
             state: LrState::Pending,
             group1: true,
+            eoi: false,
         }
     }
 
@@ -315,6 +352,50 @@ mod tests {
     }
 
     #[test]
+    fn eoi_notify_marks_only_the_named_ppis_and_a_deactivated_one_reads_back_empty() {
+        let set = PendingSet::new();
+        let mut t: LrTracker = LrTracker::new(4, true);
+        t.notify_eoi_of(1 << 27 | 1 << 30);
+        for v in [27, 30, 26, 32] {
+            set.set(v);
+        }
+        t.fill(&set);
+        let eoi: Vec<(u32, bool)> = t.lrs().iter().map(|lr| (lr.vintid, lr.eoi)).collect();
+        assert_eq!(eoi, [(26, false), (27, true), (30, true), (32, false)]);
+        assert!(t.holds(27) && t.holds(30) && !t.holds(31));
+        assert!(t.holds_notified(27) && t.holds_notified(30));
+
+        // The guest deactivated 27: Invalid, EOI bit still set in the hardware LR.
+        let mut hw = t.lrs().to_vec();
+        hw[1].state = LrState::Invalid;
+        t.sync_from_hw(&hw);
+        assert!(!t.holds(27) && !t.holds_notified(27) && t.holds_notified(30));
+        assert_eq!(t.lrs()[1], ListRegister::INVALID);
+        hw[2].state = LrState::Invalid;
+        t.sync_from_hw(&hw);
+        assert!(!t.holds_notified(30) && !t.holds_notified(27));
+        assert_eq!(t.lrs()[1].encode_v3(), 0);
+    }
+
+    #[test]
+    fn sgis_from_two_sources_take_two_lrs_with_their_cpuids() {
+        let set = PendingSet::new();
+        let mut t: LrTracker = LrTracker::new(4, false);
+        let from_2 = crate::key_of_vector(3 | 2 << 10, true).unwrap();
+        set.set(3);
+        set.set(from_2);
+        t.fill(&set);
+        let v: Vec<(u32, u8)> = t.lrs().iter().map(|lr| (lr.vintid, lr.priority)).collect();
+        assert_eq!(v, [(3, 0), (3 | 2 << 10, 0), (0, 0), (0, 0)]);
+        assert!(t.holds(from_2) && t.holds(3));
+        // The same SGI from the same source again coalesces with the one in its LR.
+        set.set(from_2);
+        t.fill(&set);
+        assert!(set.is_empty());
+        assert_eq!(t.lrs().iter().filter(|lr| lr.state.is_valid()).count(), 2);
+    }
+
+    #[test]
     fn group_follows_the_constructor() {
         let set = PendingSet::new();
         let mut v2: LrTracker = LrTracker::new(4, false);
@@ -327,6 +408,7 @@ mod tests {
                 priority: 0,
                 state: LrState::Pending,
                 group1: false,
+                eoi: false,
             }
         );
         assert_eq!(v2.lrs()[0].encode_v2(), 0x1000_001b);

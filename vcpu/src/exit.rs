@@ -42,14 +42,14 @@ pub enum Exit {
     SysReg(SysRegAccess),
     /// A stage-2 data abort with a trustworthy HPFAR_EL2.
     DataAbort(Mmio),
-    /// A stage-2 instruction abort with a trustworthy HPFAR_EL2.
+    /// A stage-2 instruction abort (every kind: the guest gets a prefetch abort).
     InstructionAbort {
-        /// The exact faulting IPA.
-        ipa: u64,
+        /// The exact faulting IPA, when HPFAR_EL2 holds it.
+        ipa: Option<u64>,
     },
-    /// A data or instruction abort for which HPFAR_EL2 does not hold the IPA (any fault but a
-    /// translation, access-flag or address-size fault, or a permission fault on a stage-1
-    /// table walk), so it cannot be handled.
+    /// A data abort for which HPFAR_EL2 does not hold the IPA (any fault but a translation,
+    /// access-flag or address-size fault, or a permission fault on a stage-1 table walk), so
+    /// it cannot be handled.
     BadAbort {
         /// The full ESR_EL2 value, for the report.
         esr: u64,
@@ -77,11 +77,10 @@ pub fn decode(esr: u64, far: u64, hpfar: u64) -> Exit {
         ExceptionClass::SysReg => Exit::SysReg(sysreg::decode(e.iss())),
         ExceptionClass::FpSimd => Exit::FpSimd,
         ExceptionClass::SError => Exit::SError,
-        ExceptionClass::DataAbortLower | ExceptionClass::InstAbortLower
-            if !hpfar_valid(e.iss()) =>
-        {
-            Exit::BadAbort { esr }
-        }
+        ExceptionClass::InstAbortLower => Exit::InstructionAbort {
+            ipa: hpfar_valid(e.iss()).then_some(ipa),
+        },
+        ExceptionClass::DataAbortLower if !hpfar_valid(e.iss()) => Exit::BadAbort { esr },
         ExceptionClass::DataAbortLower => {
             let da = e.data_abort();
             Exit::DataAbort(Mmio {
@@ -95,7 +94,6 @@ pub fn decode(esr: u64, far: u64, hpfar: u64) -> Exit {
                 }),
             })
         }
-        ExceptionClass::InstAbortLower => Exit::InstructionAbort { ipa },
         _ => Exit::Other { ec: e.ec() },
     }
 }
@@ -228,21 +226,21 @@ mod tests {
         // Translation fault L3 on an instruction fetch.
         assert_eq!(
             decode(0x8200_0007, 0xFFFF_0000_0000_0A88, hpfar(0x4008_0000)),
-            Exit::InstructionAbort { ipa: 0x4008_0A88 }
+            Exit::InstructionAbort { ipa: Some(0x4008_0A88) }
         );
-        // Permission fault: only with S1PTW.
+        // Permission fault: the IPA only with S1PTW.
         assert_eq!(
             decode(0x8200_000F, 0, hpfar(0x4008_0000)),
-            Exit::BadAbort { esr: 0x8200_000F }
+            Exit::InstructionAbort { ipa: None }
         );
         assert_eq!(
             decode(0x8200_008F, 0, hpfar(0x4008_0000)),
-            Exit::InstructionAbort { ipa: 0x4008_0000 }
+            Exit::InstructionAbort { ipa: Some(0x4008_0000) }
         );
         // Synchronous external abort on a fetch.
         assert_eq!(
             decode(0x8200_0010, 0, hpfar(0x4008_0000)),
-            Exit::BadAbort { esr: 0x8200_0010 }
+            Exit::InstructionAbort { ipa: None }
         );
     }
 

@@ -1,7 +1,9 @@
 //! The PSCI 1.1 interface the monitor offers a guest (over `smc #0` or `hvc #0`): which calls
 //! it answers in place and which stop the vCPU (reference §5.8, docs/abi.md §5).
 
+use core::sync::atomic::{AtomicU8, Ordering};
 use syscalls::psci::{
+    ALREADY_ON, ON_PENDING,
     AFFINITY_INFO_32, AFFINITY_INFO_64, AFFINITY_OFF, AFFINITY_ON, CPU_OFF, CPU_ON_32, CPU_ON_64,
     INVALID_PARAMETERS, MIGRATE_INFO_TYPE, NOT_SUPPORTED, PSCI_FEATURES, PSCI_VERSION, SUCCESS,
     SYSTEM_OFF, SYSTEM_RESET, VERSION_1_1,
@@ -92,12 +94,10 @@ pub fn guest_psci(x0: u64, x1: u64, x2: u64, x3: u64) -> PsciAction {
 /// only level with vCPUs; INVALID_PARAMETERS for another level or an
 /// affinity no vCPU can have.
 pub fn affinity_info(target: u64, level: u64, on: u8) -> u64 {
-    let aff0 = target & 0xFF;
-    let higher = target & 0xFF_00FF_FF00;
-    if level != 0 || higher != 0 || aff0 >= u64::from(u8::BITS) {
+    let Some(index) = vcpu_index(target).filter(|_| level == 0) else {
         return INVALID_PARAMETERS as u64;
-    }
-    let state = if on & (1 << aff0) != 0 {
+    };
+    let state = if on & (1 << index) != 0 {
         AFFINITY_ON
     } else {
         AFFINITY_OFF
@@ -105,10 +105,73 @@ pub fn affinity_info(target: u64, level: u64, on: u8) -> u64 {
     state as u64
 }
 
+/// The vCPU a target MPIDR names (vCPU i has Aff0 = i): Aff1-Aff3 must be
+/// 0 and Aff0 below 8. Bits outside the affinity fields are ignored.
+pub fn vcpu_index(target: u64) -> Option<usize> {
+    let aff0 = target & 0xFF;
+    let higher = target & 0xFF_00FF_FF00;
+    (higher == 0 && aff0 < u64::from(u8::BITS)).then_some(aff0 as usize)
+}
+
+/// Guest CPU_ON of vCPU `index`, given the vCPUs that are on (`on`, bit i
+/// for vCPU i) and those whose STARTUP is pending (`startups`, shared by
+/// the guest's vCPUs): Ok when this caller is the one to start it (its bit
+/// is now set in `startups`), else ALREADY_ON for a vCPU that is on, or
+/// ON_PENDING for one whose STARTUP was produced and which has not run
+/// since. Of callers racing to start the same vCPU, exactly one gets Ok.
+pub fn claim_startup(startups: &AtomicU8, on: u8, index: usize) -> Result<(), i64> {
+    let bit = 1 << index;
+    if on & bit != 0 {
+        return Err(ALREADY_ON);
+    }
+    if startups.fetch_or(bit, Ordering::AcqRel) & bit != 0 {
+        return Err(ON_PENDING);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use syscalls::psci::{CPU_SUSPEND_64, MIGRATE_64, SYSTEM_SUSPEND_64};
+
+    #[test]
+    fn cpu_on_targets_name_vcpus_by_aff0_below_8() {
+        assert_eq!(vcpu_index(0), Some(0));
+        assert_eq!(vcpu_index(7), Some(7));
+        assert_eq!(vcpu_index(8), None);
+        assert_eq!(vcpu_index(0x100), None);
+        assert_eq!(vcpu_index(0x1_0000), None);
+        assert_eq!(vcpu_index(0x1_0000_0000), None);
+        // Bit 31 (RES1 in MPIDR) and bit 30 (U) are not affinity.
+        assert_eq!(vcpu_index(0x8000_0001), Some(1));
+    }
+
+    #[test]
+    fn cpu_on_of_a_vcpu_that_is_on_or_pending_is_refused() {
+        let startups = AtomicU8::new(0);
+        assert_eq!(claim_startup(&startups, 0b01, 0), Err(ALREADY_ON));
+        assert_eq!(claim_startup(&startups, 0b01, 1), Ok(()));
+        assert_eq!(claim_startup(&startups, 0b01, 1), Err(ON_PENDING));
+        // Once on, ALREADY_ON comes first.
+        assert_eq!(claim_startup(&startups, 0b11, 1), Err(ALREADY_ON));
+        assert_eq!(startups.load(Ordering::Relaxed), 0b10);
+    }
+
+    #[test]
+    fn of_racing_callers_exactly_one_starts_the_vcpu() {
+        for _ in 0..200 {
+            let startups = AtomicU8::new(0);
+            let wins = std::thread::scope(|s| {
+                let racers: Vec<_> = (0..3)
+                    .map(|_| s.spawn(|| claim_startup(&startups, 0b1, 1)))
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect::<Vec<_>>()
+            });
+            assert_eq!(wins.iter().filter(|w| w.is_ok()).count(), 1, "{wins:?}");
+            assert!(wins.iter().all(|w| *w == Ok(()) || *w == Err(ON_PENDING)));
+        }
+    }
 
     const MINUS_ONE: PsciAction = PsciAction::Return(0xFFFF_FFFF_FFFF_FFFF);
 

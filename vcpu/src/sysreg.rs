@@ -46,6 +46,13 @@ pub enum SysReg {
     Mdrar,
     /// ACTLR_EL1 (3, 0, 1, 0, 1).
     Actlr,
+    /// CNTP_TVAL_EL0 (3, 3, 14, 2, 0), the EL1 physical timer's countdown (CNTHCTL_EL2.EL1PCEN
+    /// traps the physical timer for guests; the monitor emulates it).
+    CntpTval,
+    /// CNTP_CTL_EL0 (3, 3, 14, 2, 1).
+    CntpCtl,
+    /// CNTP_CVAL_EL0 (3, 3, 14, 2, 2).
+    CntpCval,
     /// An ID register (3, 0, 0, CRm 1-7, Op2), trapped by HCR_EL2.TID3 (see idregs.rs).
     IdReg {
         /// CRm.
@@ -96,6 +103,9 @@ impl SysReg {
             (2, 0, 1, 4, 4) => Self::DbgPrcr,
             (2, 0, 1, 0, 0) => Self::Mdrar,
             (3, 0, 1, 0, 1) => Self::Actlr,
+            (3, 3, 14, 2, 0) => Self::CntpTval,
+            (3, 3, 14, 2, 1) => Self::CntpCtl,
+            (3, 3, 14, 2, 2) => Self::CntpCval,
             _ => Self::Other {
                 op0,
                 op1,
@@ -146,6 +156,9 @@ impl core::fmt::Display for SysReg {
             Self::DbgPrcr => "DBGPRCR_EL1",
             Self::Mdrar => "MDRAR_EL1",
             Self::Actlr => "ACTLR_EL1",
+            Self::CntpTval => "CNTP_TVAL_EL0",
+            Self::CntpCtl => "CNTP_CTL_EL0",
+            Self::CntpCval => "CNTP_CVAL_EL0",
             Self::IdReg { crm, op2 } => return write!(f, "S3_0_C0_C{crm}_{op2}"),
             Self::Other {
                 op0,
@@ -205,7 +218,7 @@ mod tests {
     use super::*;
 
     /// The Arm ARM encodings (Op0, Op1, CRn, CRm, Op2) of the named registers.
-    const NAMED: [(SysReg, [u32; 5]); 21] = [
+    const NAMED: [(SysReg, [u32; 5]); 24] = [
         (SysReg::Sctlr, [3, 0, 1, 0, 0]),
         (SysReg::Ttbr0, [3, 0, 2, 0, 0]),
         (SysReg::Ttbr1, [3, 0, 2, 0, 1]),
@@ -227,6 +240,9 @@ mod tests {
         (SysReg::DbgPrcr, [2, 0, 1, 4, 4]),
         (SysReg::Mdrar, [2, 0, 1, 0, 0]),
         (SysReg::Actlr, [3, 0, 1, 0, 1]),
+        (SysReg::CntpTval, [3, 3, 14, 2, 0]),
+        (SysReg::CntpCtl, [3, 3, 14, 2, 1]),
+        (SysReg::CntpCval, [3, 3, 14, 2, 2]),
     ];
 
     /// The ISS of a trapped access to (Op0, Op1, CRn, CRm, Op2).
@@ -266,9 +282,10 @@ mod tests {
     #[test]
     fn reports_name_the_instruction() {
         let text = |enc, rt, read| decode(iss(enc, rt, read)).to_string();
-        // CNTP_CTL_EL0, the EL1 physical timer guests cannot reach.
-        assert_eq!(text([3, 3, 14, 2, 1], 0, false), "MSR S3_3_C14_C2_1, x0");
-        assert_eq!(text([3, 3, 14, 2, 1], 31, true), "MRS xzr, S3_3_C14_C2_1");
+        assert_eq!(text([3, 3, 14, 2, 1], 0, false), "MSR CNTP_CTL_EL0, x0");
+        assert_eq!(text([3, 3, 14, 2, 1], 31, true), "MRS xzr, CNTP_CTL_EL0");
+        // PMCCNTR_EL0, which guests do not have.
+        assert_eq!(text([3, 3, 9, 13, 0], 1, true), "MRS x1, S3_3_C9_C13_0");
         assert_eq!(text([3, 0, 1, 0, 0], 3, false), "MSR SCTLR_EL1, x3");
         assert_eq!(text([3, 0, 0, 4, 0], 2, true), "MRS x2, S3_0_C0_C4_0");
         assert_eq!(text([1, 0, 7, 14, 2], 5, false), "DC CISW, x5");

@@ -29,17 +29,19 @@ pub const GICD_SIZE: u64 = 0x1_0000;
 /// The size of one GICv3 redistributor: its RD_base frame and its SGI_base frame.
 pub const GICR_FRAME_SIZE: u64 = 0x2_0000;
 
-/// An interrupt to inject: the VMM calls `zx_vcpu_interrupt(vcpu, intid)`.
+/// An interrupt to inject: the VMM calls `zx_vcpu_interrupt(vcpu, intid)`. On GICv2 an SGI's
+/// `intid` carries its sending vCPU in bits 12:10, as GICC_IAR does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Delivery {
     pub vcpu: usize,
     pub intid: u32,
 }
 
-/// The most deliveries one call can produce: every SPI once, and every SGI and PPI of every
-/// vCPU once. A delivery clears the interrupt's latched pending state, and a call delivers
-/// only latched interrupts, so no call can produce more.
-pub const MAX_DELIVERIES: usize = (NUM_INTIDS as usize - 32) + MAX_VCPUS * 32;
+/// The most deliveries one call can produce: every SPI once, every PPI of every vCPU once,
+/// and every SGI of every vCPU once per sending vCPU (GICv2). A delivery clears the
+/// interrupt's latched pending state, and a call delivers only latched interrupts, so no call
+/// can produce more.
+pub const MAX_DELIVERIES: usize = (NUM_INTIDS as usize - 32) + MAX_VCPUS * (16 + 16 * MAX_VCPUS);
 
 /// Where the [`Gic`] appends the interrupts a call delivers. Calls append; the VMM injects and
 /// clears. When it is full, the rest stay latched and come out of a later call.

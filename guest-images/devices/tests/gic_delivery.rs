@@ -224,8 +224,9 @@ fn v2_sgir_sends_to_the_target_list_and_filters() {
     dist(&gic, 0, 0x100, 0xFFFF);
     dist(&gic, 1, 0x100, 0xFFFF);
     assert_eq!(dist(&gic, 0, 0xF00, 0b10 << 16 | 1), [d(1, 1)]);
-    assert_eq!(dist(&gic, 1, 0xF00, 1 << 24 | 2), [d(0, 2)]);
-    assert_eq!(dist(&gic, 1, 0xF00, 2 << 24 | 3), [d(1, 3)]);
+    // From CPU 1: the source is in bits 12:10.
+    assert_eq!(dist(&gic, 1, 0xF00, 1 << 24 | 2), [d(0, 2 | 1 << 10)]);
+    assert_eq!(dist(&gic, 1, 0xF00, 2 << 24 | 3), [d(1, 3 | 1 << 10)]);
 }
 
 #[test]
@@ -238,7 +239,7 @@ fn a_v2_sgi_to_a_disabled_target_waits_in_spendsgir() {
         "SGI 6 from CPU 1"
     );
     assert_eq!(gic.distributor_read(0, 0x200, 4), 1 << 6);
-    assert_eq!(dist(&gic, 0, 0x100, 1 << 6), [d(0, 6)]);
+    assert_eq!(dist(&gic, 0, 0x100, 1 << 6), [d(0, 6 | 1 << 10)]);
     assert_eq!(gic.distributor_read(0, 0xF24, 4), 0);
 }
 

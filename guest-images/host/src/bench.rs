@@ -82,6 +82,12 @@ pub fn run(resource: Handle, board: &Board) {
         timer_wfi(resource, v3),
     );
     report(
+        "timer_spin",
+        1000,
+        "virtual timer expiry → guest IRQ handler entered, guest spinning (no WFI)",
+        timer_spin(resource, v3),
+    );
+    report(
         "state_pair",
         400,
         "`zx_vcpu_read_state` + `zx_vcpu_write_state` pair",
@@ -247,6 +253,25 @@ fn timer_wfi(resource: Handle, v3: bool) -> Result<u64, Reason> {
     )?;
     let mut state = read_state(fx.vcpu())?;
     state.x[9] = TIMER_ROUNDS;
+    ok("write_state", client::vcpu_write_state(fx.vcpu(), &state))?;
+    let mut packet = PortPacket::default();
+    ok("enter", client::vcpu_enter(fx.vcpu(), &mut packet))?;
+    Ok(read_state(fx.vcpu())?.x[20] / TIMER_ROUNDS)
+}
+
+fn timer_spin(resource: Handle, v3: bool) -> Result<u64, Reason> {
+    let fx = guest(
+        resource,
+        if v3 {
+            guest_code::timer_spin_v3()
+        } else {
+            guest_code::timer_spin_v2()
+        },
+    )?;
+    let mut state = read_state(fx.vcpu())?;
+    state.x[9] = TIMER_ROUNDS;
+    state.x[10] = 10_000;
+    state.x[11] = u64::MAX / 2;
     ok("write_state", client::vcpu_write_state(fx.vcpu(), &state))?;
     let mut packet = PortPacket::default();
     ok("enter", client::vcpu_enter(fx.vcpu(), &mut packet))?;

@@ -258,6 +258,35 @@ snippet psci_cpu_on
     test_complete
 end_snippet psci_cpu_on
 
+/* One PSCI CPU_ON_64 call through HVC (entry 0x1000, context 7) of
+ * `target`: x0 = the result. */
+.macro cpu_on target
+    movz    x0, #0xC400, lsl #16
+    movk    x0, #0x0003
+    mov     x1, #\target
+    mov     x2, #0x1000
+    mov     x3, #7
+    hvc     #0
+.endm
+
+/* CPU_ON's refusals and its one STARTUP: an Aff1 target (x19) and Aff0 8
+ * (x20), both INVALID_PARAMETERS; vCPU 0 itself (x21, ALREADY_ON); vCPU 1
+ * (a STARTUP packet, then x22 = SUCCESS) and vCPU 1 again before it has
+ * run (x23, ON_PENDING). */
+snippet psci_cpu_on_codes
+    cpu_on  0x100
+    mov     x19, x0
+    cpu_on  8
+    mov     x20, x0
+    cpu_on  0
+    mov     x21, x0
+    cpu_on  1
+    mov     x22, x0
+    cpu_on  1
+    mov     x23, x0
+    test_complete
+end_snippet psci_cpu_on_codes
+
 /* PSCI_VERSION through HVC; x1 = the result. */
 snippet psci_version
     movz    x0, #0x8400, lsl #16
@@ -366,6 +395,45 @@ snippet unmapped_access
     ldr     x2, [x1]
     test_complete
 end_snippet unmapped_access
+
+/* The vector at 0x200 (current EL with SP_ELx, synchronous) for guests
+ * that expect an exception: x7 = ESR_EL1, x8 = ELR_EL1, x9 = FAR_EL1, then
+ * test_complete. */
+.macro sync_report_at_0x200
+    .org    0x200
+    mrs     x7, esr_el1
+    mrs     x8, elr_el1
+    mrs     x9, far_el1
+    test_complete
+.endm
+
+/* A branch to IPA 0x20000000, neither RAM nor a trap: the fetch is a
+ * prefetch abort at the guest's EL1 (sync_report_at_0x200). */
+snippet fetch_unmapped
+    movz    x1, #0x2000, lsl #16
+    br      x1
+    sync_report_at_0x200
+end_snippet fetch_unmapped
+
+/* VBAR_EL1 at 0x20000000, which is not mapped, then a branch there: the
+ * prefetch abort's own vector cannot be fetched (an exception loop). */
+snippet exception_loop
+    movz    x1, #0x2000, lsl #16
+    msr     vbar_el1, x1
+    isb
+    br      x1
+end_snippet exception_loop
+
+/* A read of PMCCNTR_EL0, a register guests do not have (the monitor traps
+ * the PMU): UNDEFINED at the guest's EL1 (sync_report_at_0x200); x2 = the
+ * address of the MRS. */
+snippet undefined_sysreg
+    adr     x2, 1f
+1:  mrs     x3, pmccntr_el0
+    mov     x6, #0x55
+    test_failure
+    sync_report_at_0x200
+end_snippet undefined_sysreg
 
 /* A load from guest RAM at 0x20000 (unmapped by the test first). */
 snippet scratch_load
@@ -823,6 +891,122 @@ end_snippet wfi_until_timer
     eoi_irq \v3
     test_complete
 .endm
+
+/* The virtual timer interrupts a guest that spins without ever exiting, x9
+ * rounds: each round sets the deadline x10 ticks ahead and spins until the
+ * handler has run, giving up x11 ticks after the deadline (x6 = TIMED_OUT,
+ * test_failure). The handler adds (entry - deadline) to x20 and keeps the
+ * largest in x22; it masks the timer before its EOI, as Linux does. */
+.macro timer_spin v3
+    mov     x20, #0
+    mov     x22, #0
+    msr     daifclr, #2
+1:  mov     x21, #0
+    isb
+    mrs     x4, cntvct_el0
+    add     x4, x4, x10
+    add     x13, x4, x11
+    msr     cntv_cval_el0, x4
+    mov     x0, #1
+    msr     cntv_ctl_el0, x0
+    isb
+2:  cbnz    x21, 3f
+    mrs     x5, cntvct_el0
+    cmp     x5, x13
+    b.lo    2b
+    mov     x6, #TIMED_OUT
+    test_failure
+3:  subs    x9, x9, #1
+    b.ne    1b
+    test_complete
+    sync_failure_at_0x200
+    .org    0x280
+    isb
+    mrs     x3, cntvct_el0
+    mrs     x4, cntv_cval_el0
+    sub     x3, x3, x4
+    add     x20, x20, x3
+    cmp     x3, x22
+    csel    x22, x3, x22, hi
+    mov     x0, #3                  /* IMASK | ENABLE */
+    msr     cntv_ctl_el0, x0
+    isb
+    ack_irq \v3
+    eoi_irq \v3
+    mov     x21, #1
+    eret
+.endm
+
+/* The EL1 physical timer (CNTP, PPI 30, emulated by the monitor), x9
+ * rounds: each sets CNTP_TVAL to x10 ticks and enables the timer, then
+ * waits for the handler, spinning on odd rounds and in WFI on even ones,
+ * giving up x11 ticks after the deadline (x6 = TIMED_OUT). The handler
+ * checks the INTID (else x6 = WRONG_INTID, x7 = IAR) and that CNTP_CTL
+ * reads ISTATUS, adds (entry - deadline) to x20, keeps the largest in x22,
+ * masks the timer and EOIs. */
+.macro ptimer_rounds v3
+    mov     x20, #0
+    mov     x22, #0
+    msr     daifclr, #2
+1:  mov     x21, #0
+    msr     cntp_tval_el0, x10
+    mov     x0, #1
+    msr     cntp_ctl_el0, x0
+    mrs     x13, cntp_cval_el0
+    add     x13, x13, x11
+2:  cbnz    x21, 3f
+    tbz     x9, #0, 4f
+    wfi
+4:  isb
+    mrs     x5, cntpct_el0
+    cmp     x5, x13
+    b.lo    2b
+    mov     x6, #TIMED_OUT
+    test_failure
+3:  subs    x9, x9, #1
+    b.ne    1b
+    test_complete
+    sync_failure_at_0x200
+    .org    0x280
+    isb
+    mrs     x3, cntpct_el0
+    mrs     x4, cntp_cval_el0
+    sub     x3, x3, x4
+    add     x20, x20, x3
+    cmp     x3, x22
+    csel    x22, x3, x22, hi
+    ack_irq \v3
+    and     x0, x1, #0x3ff
+    cmp     x0, #30
+    b.eq    5f
+    mov     x7, x1
+    mov     x6, #WRONG_INTID
+    test_failure
+5:  mrs     x0, cntp_ctl_el0
+    tbnz    x0, #2, 6f
+    mov     x7, x0
+    mov     x6, #5
+    test_failure
+6:  mov     x0, #3                  /* IMASK | ENABLE */
+    msr     cntp_ctl_el0, x0
+    eoi_irq \v3
+    mov     x21, #1
+    eret
+.endm
+
+snippet ptimer_rounds_v2
+    ptimer_rounds 0
+end_snippet ptimer_rounds_v2
+snippet ptimer_rounds_v3
+    ptimer_rounds 1
+end_snippet ptimer_rounds_v3
+
+snippet timer_spin_v2
+    timer_spin 0
+end_snippet timer_spin_v2
+snippet timer_spin_v3
+    timer_spin 1
+end_snippet timer_spin_v3
 
 snippet timer_wakes_wfi_v2
     timer_wakes_wfi 0

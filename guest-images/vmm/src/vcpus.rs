@@ -164,7 +164,10 @@ fn create(index: usize, entry: u64) -> Handle {
 fn hint(s: Status) -> &'static str {
     match s {
         Status::NOT_SUPPORTED => ": an exit the monitor cannot handle (its log line above says which)",
-        Status::NOT_FOUND => ": an access outside guest RAM and device space (the monitor logged the address)",
+        Status::NOT_FOUND => {
+            ": an access outside guest RAM and device space, or an exception loop (the monitor \
+             logged the address and the guest's registers)"
+        }
         Status::IO_DATA_INTEGRITY => ": a device access without a valid syndrome (e.g. LDP/STP to MMIO)",
         _ => "",
     }

@@ -119,7 +119,20 @@ impl State {
                     } else {
                         (index - MAX_VCPUS + 1) as u32 * 32
                     };
-                if out.try_push(Delivery { vcpu, intid }).is_err() {
+                if intid < 16 && self.version == GicVersion::V2 {
+                    // One delivery per sending vCPU, which the guest reads
+                    // from GICC_IAR's CPUID field (docs/abi.md §2).
+                    let sources = self.sgi_sources[vcpu][bit as usize];
+                    if out.remaining_capacity() < sources.count_ones().max(1) as usize {
+                        return;
+                    }
+                    for source in bits(u32::from(sources)) {
+                        out.push(Delivery { vcpu, intid: intid | source << 10 });
+                    }
+                    if sources == 0 {
+                        out.push(Delivery { vcpu, intid });
+                    }
+                } else if out.try_push(Delivery { vcpu, intid }).is_err() {
                     return;
                 }
                 self.banks[index].pending &= !(1 << bit);
@@ -253,8 +266,26 @@ mod tests {
         }
         let mut out = Deliveries::new();
         state.deliver(&mut out);
-        assert!(out.is_full());
         assert!(state.banks.iter().all(|b| b.pending == 0));
+        assert_eq!(out.len(), crate::MAX_VCPUS * 32 + (NUM_INTIDS as usize - 32));
+    }
+
+    #[test]
+    fn every_sgi_from_every_source_fits_one_output_on_gicv2() {
+        let mut state = State::new(GicVersion::V2, crate::MAX_VCPUS);
+        state.ctlr = CTLR_ENABLE_GRP0 | CTLR_ENABLE_GRP1;
+        for bank in state.banks.iter_mut() {
+            bank.enabled = u32::MAX;
+            bank.pending = u32::MAX;
+        }
+        for sources in state.sgi_sources.iter_mut() {
+            *sources = [0xff; 16];
+        }
+        let mut out = Deliveries::new();
+        state.deliver(&mut out);
+        assert!(state.banks[..crate::MAX_VCPUS].iter().all(|b| b.pending == 0));
+        let sgis = out.iter().filter(|d| d.intid & 0x3ff < 16).count();
+        assert_eq!(sgis, crate::MAX_VCPUS * 16 * crate::MAX_VCPUS);
     }
 
     #[test]
@@ -266,7 +297,8 @@ mod tests {
         assert_eq!(state.sgi_sources[3][5], 0b100);
         state.ctlr = CTLR_ENABLE_GRP0;
         state.banks[0].enabled = 1 << 5;
-        assert_eq!(delivered(&mut state), [(0, 5)]);
+        // One delivery per source, with the source in bits 12:10 (GICC_IAR's CPUID).
+        assert_eq!(delivered(&mut state), [(0, 5 | 1 << 10), (0, 5 | 2 << 10)]);
         assert_eq!(state.sgi_sources[0][5], 0);
         assert_eq!(state.sgi_sources[3][5], 0b100);
     }

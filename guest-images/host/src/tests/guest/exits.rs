@@ -21,6 +21,7 @@ pub fn run(suite: &mut Suite, resource: Handle) {
         expect_enter(fx.vcpu(), Status::STOP)
     });
     suite.run("guest_psci_cpu_on", || cpu_on(resource));
+    suite.run("guest_psci_cpu_on_refusals", || cpu_on_codes(resource));
     suite.run("guest_psci_version", || psci_version(resource));
     suite.run("guest_psci_affinity_info", || affinity_info(resource));
     suite.run("guest_hvc_unknown_function", || hvc_unknown(resource));
@@ -32,6 +33,16 @@ pub fn run(suite: &mut Suite, resource: Handle) {
         let fx = Fixture::new(resource, GUEST_RAM, guest_code::unmapped_access())?;
         expect_enter(fx.vcpu(), Status::NOT_FOUND)
     });
+    suite.run("guest_fetch_from_unmapped_ipa_is_a_prefetch_abort", || {
+        fetch_unmapped(resource)
+    });
+    suite.run("guest_exception_loop_stops_the_vcpu", || {
+        // The monitor logs PC, ESR, FAR, ELR_EL1 and VBAR_EL1 (qemu-test.sh
+        // checks the line).
+        let fx = Fixture::new(resource, GUEST_RAM, guest_code::exception_loop())?;
+        expect_enter(fx.vcpu(), Status::NOT_FOUND)
+    });
+    suite.run("guest_unknown_sysreg_is_undefined", || undefined_sysreg(resource));
     suite.run("guest_bell_read", || bell_read(resource));
     suite.run("guest_mem_trap_no_syndrome", || {
         let fx = Fixture::new(resource, GUEST_RAM, guest_code::mem_trap_store_pair())?;
@@ -70,6 +81,39 @@ fn cpu_on(resource: Handle) -> TestResult {
     ensure!(
         x1 == 0,
         "CPU_ON returned {x1:#x} to the guest, want 0 (SUCCESS)"
+    );
+    Ok(())
+}
+
+/// CPU_ON returns what docs/abi.md §5 says, with a STARTUP packet only for
+/// SUCCESS: INVALID_PARAMETERS for targets no vCPU can have, ALREADY_ON for
+/// a vCPU that is on (the caller), ON_PENDING for one already started that
+/// has not run since.
+fn cpu_on_codes(resource: Handle) -> TestResult {
+    const INVALID_PARAMETERS: u64 = -2i64 as u64;
+    const ALREADY_ON: u64 = -4i64 as u64;
+    const ON_PENDING: u64 = -5i64 as u64;
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::psci_cpu_on_codes())?;
+    let p = ok("enter", enter(fx.vcpu()))?;
+    ensure!(
+        p.type_ == PKT_TYPE_GUEST_VCPU && p.guest_vcpu().type_ == PKT_GUEST_VCPU_STARTUP,
+        "the first packet: type {} (guest_vcpu.type {}), want the STARTUP of vCPU 1 and no \
+         packet for the refused calls",
+        p.type_,
+        p.guest_vcpu().type_
+    );
+    ensure!(
+        p.guest_vcpu().startup_id() == 1,
+        "STARTUP for {:#x}, want 1",
+        p.guest_vcpu().startup_id()
+    );
+    enter_and_clean_exit(fx.vcpu())?;
+    let x = read_state(fx.vcpu())?.x;
+    let got = [x[19], x[20], x[21], x[22], x[23]];
+    let want = [INVALID_PARAMETERS, INVALID_PARAMETERS, ALREADY_ON, 0, ON_PENDING];
+    ensure!(
+        got == want,
+        "CPU_ON of 0x100, 8, 0 (itself), 1, 1 returned {got:x?}, want {want:x?}"
     );
     Ok(())
 }
@@ -150,6 +194,41 @@ fn hvc_unknown(resource: Handle) -> TestResult {
         "the handle the guest passed to 0xc6000001",
         object_get_info_handle_basic(witness.h()),
     )?;
+    Ok(())
+}
+
+/// A fetch from an IPA neither mapped nor trapped: a prefetch abort at the
+/// guest's EL1 (EC 0x21, IFSC 0x10, FAR_EL1 and ELR_EL1 the target), and
+/// the guest goes on in its handler (docs/abi.md §5).
+fn fetch_unmapped(resource: Handle) -> TestResult {
+    const TARGET: u64 = 0x2000_0000;
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::fetch_unmapped())?;
+    enter_and_clean_exit(fx.vcpu())?;
+    let s = read_state(fx.vcpu())?;
+    let (esr, elr, far) = (s.x[7], s.x[8], s.x[9]);
+    ensure!(
+        esr >> 26 == 0x21 && esr & 0x3f == 0x10,
+        "ESR_EL1 {esr:#x}: want EC 0x21 (instruction abort, same EL) with IFSC 0x10"
+    );
+    ensure!(
+        elr == TARGET && far == TARGET,
+        "ELR_EL1 {elr:#x} FAR_EL1 {far:#x}, want both {TARGET:#x}"
+    );
+    Ok(())
+}
+
+/// A register the monitor neither emulates nor passes through (PMCCNTR_EL0:
+/// guests have no PMU): UNDEFINED (EC 0) at the MRS, and the guest goes on.
+fn undefined_sysreg(resource: Handle) -> TestResult {
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::undefined_sysreg())?;
+    enter_and_clean_exit(fx.vcpu())?;
+    let s = read_state(fx.vcpu())?;
+    let (esr, elr, mrs) = (s.x[7], s.x[8], s.x[2]);
+    ensure!(
+        esr >> 26 == 0 && esr & (1 << 25) != 0,
+        "ESR_EL1 {esr:#x}: want EC 0 (unknown reason) with IL"
+    );
+    ensure!(elr == mrs, "ELR_EL1 {elr:#x}, want the MRS at {mrs:#x}");
     Ok(())
 }
 

@@ -72,6 +72,41 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     for (name, vector) in kinds {
         suite.run(name, || ack_eoi(board, resource, vector));
     }
+    suite.run("guest_interrupt_sgi_source", || sgi_source(board, resource));
+}
+
+/// docs/abi.md §2: on GICv2 an SGI's vector carries its source vCPU in bits
+/// 12:10 and the guest reads it from GICV_IAR; on GICv3, and for PPIs and
+/// SPIs on either, those bits are OUT_OF_RANGE.
+fn sgi_source(board: &Board, resource: Handle) -> TestResult {
+    let gic = Gic::of(board);
+    let fx = Fixture::new(resource, GUEST_RAM, gic.ack_eoi())?;
+    let sourced = 5 | 3 << 10;
+    for vector in [20 | 1 << 10, 40 | 1 << 10, 5 | 1 << 13] {
+        crate::suite::expect(
+            &crate::why!("vcpu_interrupt({vector:#x})"),
+            vcpu_interrupt(fx.vcpu(), vector),
+            Status::OUT_OF_RANGE,
+        )?;
+    }
+    if gic.v3 {
+        return crate::suite::expect(
+            &crate::why!("GICv3: vcpu_interrupt({sourced:#x})"),
+            vcpu_interrupt(fx.vcpu(), sourced),
+            Status::OUT_OF_RANGE,
+        );
+    }
+    ok(&crate::why!("vcpu_interrupt({sourced:#x})"), vcpu_interrupt(fx.vcpu(), sourced))?;
+    gic.enter(fx.vcpu(), enter(fx.vcpu()))?;
+    let s = read_state(fx.vcpu())?;
+    ensure!(
+        s.x[2] & 0x1fff == u64::from(sourced) && gic.intid(s.x[3]) == SPURIOUS,
+        "GICV_IAR gave {:#x} then {:#x} after the EOI, want {sourced:#x} (SGI 5 from vCPU 3) \
+         then 1023",
+        s.x[2],
+        s.x[3]
+    );
+    Ok(())
 }
 
 /// Prefixes a step's failure with `what`.

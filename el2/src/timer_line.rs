@@ -1,0 +1,114 @@
+//! A guest timer's interrupt line as a level, followed through one run of
+//! zx_vcpu_enter (docs/design.md, "vGIC and timers"). While the line is
+//! asserted and the guest has not yet deactivated the virtual interrupt, the
+//! monitor keeps the source quiet (the physical PPI masked at the GIC, or
+//! the EL2 timer not armed for an emulated timer), so a level that stays up
+//! does not make the guest exit again and again. The guest's deactivation
+//! raises the EOI maintenance interrupt (the list register's EOI bit), and
+//! the line is looked at again: still asserted, it is pending again at once;
+//! gone, the source is let through, so the next expiry reaches the guest at
+//! its deadline whatever the guest is doing.
+
+/// What the run loop does to the interrupt and its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing.
+    None,
+    /// Make the virtual interrupt pending and quiet the source.
+    PendAndQuiet,
+    /// Make the virtual interrupt pending again (the source is still quiet).
+    Pend,
+    /// Let the source through again.
+    Release,
+}
+
+/// One timer line during one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerLine {
+    quiet: bool,
+}
+
+impl TimerLine {
+    /// At the start of a run: a virtual interrupt that a list register
+    /// still holds from the last run keeps its source quiet until the guest
+    /// deactivates it. Whether the source starts quiet is `is_quiet`.
+    pub fn start(held: bool) -> Self {
+        Self { quiet: held }
+    }
+
+    /// Whether the source is kept quiet now.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// The line's level, seen before an entry or when its physical
+    /// interrupt fired.
+    pub fn level(&mut self, asserted: bool) -> Action {
+        if asserted && !self.quiet {
+            self.quiet = true;
+            Action::PendAndQuiet
+        } else {
+            Action::None
+        }
+    }
+
+    /// After the EOI maintenance interrupt: `in_flight` if the interrupt is
+    /// still pending or in a list register (another interrupt's EOI), and
+    /// the line's level now.
+    pub fn deactivated(&mut self, in_flight: bool, asserted: bool) -> Action {
+        match (self.quiet, in_flight, asserted) {
+            (false, ..) | (true, true, _) => Action::None,
+            (true, false, true) => Action::Pend,
+            (true, false, false) => {
+                self.quiet = false;
+                Action::Release
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_firing_timer_is_pended_once_and_released_after_the_guest_handles_it() {
+        let mut line = TimerLine::start(false);
+        assert!(!line.is_quiet());
+        assert_eq!(line.level(false), Action::None);
+        assert_eq!(line.level(true), Action::PendAndQuiet);
+        // Exits while the guest handles it: no second injection.
+        assert_eq!(line.level(true), Action::None);
+        assert!(line.is_quiet());
+        // The guest reprogrammed the timer and deactivated the interrupt.
+        assert_eq!(line.deactivated(false, false), Action::Release);
+        assert!(!line.is_quiet());
+        assert_eq!(line.level(true), Action::PendAndQuiet);
+    }
+
+    #[test]
+    fn a_line_still_asserted_after_deactivation_is_pending_again() {
+        let mut line = TimerLine::start(false);
+        line.level(true);
+        assert_eq!(line.deactivated(false, true), Action::Pend);
+        assert!(line.is_quiet());
+        assert_eq!(line.deactivated(false, false), Action::Release);
+    }
+
+    #[test]
+    fn another_interrupts_eoi_changes_nothing() {
+        let mut line = TimerLine::start(false);
+        assert_eq!(line.deactivated(false, false), Action::None);
+        line.level(true);
+        assert_eq!(line.deactivated(true, false), Action::None);
+        assert!(line.is_quiet());
+    }
+
+    #[test]
+    fn an_interrupt_held_from_the_last_run_starts_quiet() {
+        let mut line = TimerLine::start(true);
+        assert!(line.is_quiet());
+        assert_eq!(line.level(true), Action::None);
+        assert_eq!(line.deactivated(false, false), Action::Release);
+    }
+}
