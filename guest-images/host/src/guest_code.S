@@ -535,17 +535,18 @@ snippet fp_state
 end_snippet fp_state
 
 /*
- * Runs the instruction table at INSN_TABLE (guest.rs: world.rs tests), one
- * 32-byte entry at a time: u32 insn, u32 unused, u64 x1 in, u64 x1 out,
+ * Runs the instruction table at INSN_TABLE (tests/guest/world.rs), one
+ * 32-byte entry at a time: u32 insn, u32 flags, u64 x1 in, u64 x1 out,
  * u64 ESR. Each instruction is written into the slot at 9: and run with x1
- * from its entry; x1 after it and 0 go back into the entry, or, when it
- * takes an exception (the vector at 0x200 steps over it), the ESR_EL1. An
- * insn of 1 is an exit to the host (a MEM-trap store to EXIT_TEST_ADDR +
- * 0x10), 0 ends the table (test_complete).
+ * from its entry (flags 1: from the previous entry's x1 out); x1 after it
+ * and 0 go back into the entry, or, when it takes an exception (the vector
+ * at 0x200 steps over it), the ESR_EL1. An insn of 1 is an exit to the
+ * host (a MEM-trap store to EXIT_TEST_ADDR + 0x10); 0 ends the table with
+ * the clean exit, and the next entry runs the table from the start again.
  */
 .equ INSN_TABLE,        0x28000
 snippet insn_table
-    movlit  x20, INSN_TABLE
+0:  movlit  x20, INSN_TABLE
 1:  ldr     w0, [x20]
     cbz     w0, 3f
     cmp     w0, #1
@@ -557,8 +558,11 @@ snippet insn_table
     ic      ivau, x2
     dsb     ish
     isb
+    ldr     w3, [x20, #4]
     ldr     x1, [x20, #8]
-    mov     x0, #0
+    cbz     w3, 8f
+    ldur    x1, [x20, #-16]
+8:  mov     x0, #0
 9:  nop
     stp     x1, x0, [x20, #16]
     add     x20, x20, #32
@@ -567,7 +571,9 @@ snippet insn_table
     str     xzr, [x0]
     add     x20, x20, #32
     b       1b
-3:  test_complete
+3:  mov     x0, #EXIT_TEST_ADDR
+    str     xzr, [x0]
+    b       0b
     .org    0x200
     mrs     x0, esr_el1
     mrs     x9, elr_el1

@@ -75,23 +75,23 @@ fn hidden() -> TestResult {
 
 /// How a probe touches a register: read it, or read it and write the value
 /// back (which changes nothing).
-#[derive(Clone, Copy)]
-enum Access {
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
     Read,
     ReadWrite,
 }
-use Access::{Read, ReadWrite};
+pub(crate) use Access::{Read, ReadWrite};
 
 /// A feature, present when the 4-bit field at `shift` of ID register
 /// (CRm, Op2) is at least `min` (every field probed here is unsigned).
-struct Feature {
-    name: &'static str,
-    id: (u8, u8),
+pub(crate) struct Feature {
+    pub name: &'static str,
+    pub id: (u8, u8),
     shift: u32,
     min: u64,
-    registers: &'static [(&'static str, [u8; 5], Access)],
+    pub registers: &'static [(&'static str, [u8; 5], Access)],
     /// Instructions of the feature, run with x1 = 0 (and x3 = scratch).
-    instructions: &'static [(&'static str, u32)],
+    pub instructions: &'static [(&'static str, u32)],
 }
 
 /// A feature that brings registers only.
@@ -113,8 +113,9 @@ const fn regs(
 }
 
 impl Feature {
-    fn present(&self) -> bool {
-        id_field(self.id.0, self.id.1, self.shift) >= self.min
+    /// Whether the feature is there when ID register (CRm, Op2) reads `id`.
+    pub fn present(&self, id: u64) -> bool {
+        (id >> self.shift) & 0xF >= self.min
     }
 }
 
@@ -164,7 +165,7 @@ const BASE: &[(&str, [u8; 5], Access)] = &[
 ];
 
 /// Each feature with the ID field that advertises it and what it brings.
-const FEATURES: &[Feature] = &[
+pub(crate) const FEATURES: &[Feature] = &[
     regs("AArch64 EL1", (4, 0), 4, 1, BASE),
     regs(
         "RAS",
@@ -481,7 +482,7 @@ fn advertised_features_work() -> TestResult {
         let _ = write!(one, "{what} ({feature}, EC {:#x}), ", esr >> 26);
         let _ = failures.try_push_str(&one);
     };
-    for feature in FEATURES.iter().filter(|f| f.present()) {
+    for feature in FEATURES.iter().filter(|f| f.present(id(f.id.0, f.id.1))) {
         for &(name, enc, access) in feature.registers {
             match read_sysreg(enc) {
                 Err(esr) => note(feature.name, name, esr),

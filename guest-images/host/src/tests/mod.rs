@@ -2,7 +2,7 @@
 
 mod abi;
 mod boot;
-mod cpu;
+pub(crate) mod cpu;
 pub(crate) mod guest;
 mod handles;
 mod info;

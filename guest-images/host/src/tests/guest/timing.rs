@@ -426,7 +426,11 @@ const SPIN_LATE_MEAN_US: u64 = 10_000;
 /// first one arrived and the rest waited for the enter to return.
 fn timer_interrupts_spinning_guest(board: &Board, resource: Handle) -> TestResult {
     let (_, freq) = counter();
-    let code = for_gic(board, guest_code::timer_spin_v2(), guest_code::timer_spin_v3());
+    let code = for_gic(
+        board,
+        guest_code::timer_spin_v2(),
+        guest_code::timer_spin_v3(),
+    );
     let fx = Fixture::new(resource, GUEST_RAM, code)?;
     let mut s = read_state(fx.vcpu())?;
     s.x[9] = SPIN_ROUNDS;
@@ -452,7 +456,11 @@ fn timer_interrupts_spinning_guest(board: &Board, resource: Handle) -> TestResul
 fn physical_timer(board: &Board, resource: Handle) -> TestResult {
     const ROUNDS: u64 = 20;
     let (_, freq) = counter();
-    let code = for_gic(board, guest_code::ptimer_rounds_v2(), guest_code::ptimer_rounds_v3());
+    let code = for_gic(
+        board,
+        guest_code::ptimer_rounds_v2(),
+        guest_code::ptimer_rounds_v3(),
+    );
     let fx = Fixture::new(resource, GUEST_RAM, code)?;
     let mut s = read_state(fx.vcpu())?;
     s.x[9] = ROUNDS;
@@ -464,14 +472,24 @@ fn physical_timer(board: &Board, resource: Handle) -> TestResult {
         if is_failure(p) {
             let s = read_state(fx.vcpu())?;
             if s.x[6] == 5 {
-                return Err(why!("CNTP_CTL_EL0 read {:#x} in the handler: no ISTATUS", s.x[7]));
+                return Err(why!(
+                    "CNTP_CTL_EL0 read {:#x} in the handler: no ISTATUS",
+                    s.x[7]
+                ));
             }
             if s.x[6] == WRONG_INTID {
-                return Err(why!("the handler acknowledged IAR {:#x}, want INTID 30", s.x[7]));
+                return Err(why!(
+                    "the handler acknowledged IAR {:#x}, want INTID 30",
+                    s.x[7]
+                ));
             }
         }
     }
-    clean_unkicked(fx.vcpu(), o, "a physical timer IRQ for 100 ms after its deadline")?;
+    clean_unkicked(
+        fx.vcpu(),
+        o,
+        "a physical timer IRQ for 100 ms after its deadline",
+    )?;
     let s = read_state(fx.vcpu())?;
     let (mean, max) = (micros(s.x[20] / ROUNDS), micros(s.x[22]));
     ensure!(

@@ -6,8 +6,10 @@
 use super::fixture::*;
 use crate::guest_code;
 use crate::suite::{Reason, Suite, TestResult};
+use crate::tests::cpu::{Access, FEATURES};
 use crate::{ensure, why};
-use arrayvec::ArrayVec;
+use arrayvec::{ArrayString, ArrayVec};
+use core::fmt::Write;
 use el1rt::cache::clean_invalidate;
 use el1rt::probe::{read_sysreg, sysreg_insn, write_sysreg};
 use syscalls::Handle;
@@ -17,12 +19,17 @@ pub fn run(suite: &mut Suite, resource: Handle) {
         el1_registers(resource)
     });
     suite.run("guest_hardware_breakpoint_fires", || breakpoint(resource));
+    suite.run("guest_advertised_features_work", || {
+        advertised_features_work(resource)
+    });
 }
 
 /// Guest PA of the guest_code `insn_table` snippet's table.
 const INSN_TABLE: u64 = 0x28000;
-/// Bytes of one table entry: u32 insn, u32 unused, u64 x1 in, x1 out, ESR.
+/// Bytes of one table entry: u32 insn, u32 flags, u64 x1 in, x1 out, ESR.
 const ENTRY: u64 = 32;
+/// The guest's own address of the table (its x20 points into it).
+const GUEST_RAM_TABLE: u64 = INSN_TABLE;
 /// The table entry that makes the guest exit to the host.
 const EXIT_TO_HOST: u32 = 1;
 
@@ -208,41 +215,77 @@ fn host_check(regs: &[Reg], want: &[u64], after: &str) -> TestResult {
     Ok(())
 }
 
-/// The guest's table: every register written with the guest's value and
-/// read back, an exit to the host, every register read again.
-fn write_table(ram: u64, regs: &[Reg]) {
-    let base = ram + INSN_TABLE;
-    let mut at = base;
-    let mut entry = |insn: u32, x1: u64| {
-        write_u32(at, insn);
-        write_u64(at + 8, x1);
-        write_u64(at + 16, 0);
-        write_u64(at + 24, u64::MAX);
-        at += ENTRY;
-    };
-    for r in regs {
-        entry(sysreg_insn(r.write, true), r.values[2]);
-        entry(sysreg_insn(r.read, false), 0);
+/// A table for the guest_code `insn_table` snippet, written into the guest's
+/// memory entry by entry.
+struct Table {
+    base: u64,
+    at: u64,
+}
+
+impl Table {
+    fn new(ram: u64) -> Self {
+        Self {
+            base: ram + INSN_TABLE,
+            at: ram + INSN_TABLE,
+        }
     }
-    entry(EXIT_TO_HOST, 0);
-    for r in regs {
-        entry(sysreg_insn(r.read, false), 0);
+
+    /// The index of the next entry.
+    fn len(&self) -> usize {
+        ((self.at - self.base) / ENTRY) as usize
     }
-    entry(0, 0);
-    clean_invalidate(base, at - base);
+
+    /// Adds an entry: `insn` run with x1 = `x1`, or with `flags` 1, with the
+    /// previous entry's x1 after it.
+    fn push(&mut self, insn: u32, flags: u32, x1: u64) -> usize {
+        let i = self.len();
+        write_u32(self.at, insn);
+        write_u32(self.at + 4, flags);
+        write_u64(self.at + 8, x1);
+        write_u64(self.at + 16, 0);
+        write_u64(self.at + 24, u64::MAX);
+        self.at += ENTRY;
+        i
+    }
+
+    /// Ends the table and makes it visible to the guest.
+    fn finish(mut self) {
+        self.push(0, 0, 0);
+        clean_invalidate(self.base, self.at - self.base);
+    }
 }
 
 /// Entry `i` of the table after the guest ran it: x1 after the instruction,
 /// or the ESR of the exception it took.
-fn table_result(ram: u64, i: usize, name: &str) -> Result<u64, Reason> {
+fn table_entry(ram: u64, i: usize) -> Result<u64, u64> {
     let at = ram + INSN_TABLE + i as u64 * ENTRY;
     clean_invalidate(at, ENTRY);
-    let esr = read_u64(at + 24);
-    ensure!(
-        esr == 0,
-        "the guest's access to {name} (entry {i}) took an exception: ESR {esr:#x}"
-    );
-    Ok(read_u64(at + 16))
+    match read_u64(at + 24) {
+        0 => Ok(read_u64(at + 16)),
+        esr => Err(esr),
+    }
+}
+
+/// As [`table_entry`], an exception being a failure about `name`.
+fn table_result(ram: u64, i: usize, name: &str) -> Result<u64, Reason> {
+    table_entry(ram, i).map_err(|esr| {
+        why!("the guest's access to {name} (entry {i}) took an exception: ESR {esr:#x}")
+    })
+}
+
+/// The guest's table: every register written with the guest's value and
+/// read back, an exit to the host, every register read again.
+fn write_table(ram: u64, regs: &[Reg]) {
+    let mut table = Table::new(ram);
+    for r in regs {
+        table.push(sysreg_insn(r.write, true), 0, r.values[2]);
+        table.push(sysreg_insn(r.read, false), 0, 0);
+    }
+    table.push(EXIT_TO_HOST, 0, 0);
+    for r in regs {
+        table.push(sysreg_insn(r.read, false), 0, 0);
+    }
+    table.finish();
 }
 
 /// The host's and a guest's values of every EL1/EL0 register they can both
@@ -306,6 +349,74 @@ fn breakpoint(resource: Handle) -> TestResult {
         "the guest's exception: ESR {:#x} at {:#x}, want a breakpoint (EC 0x31)",
         x[6],
         x[7]
+    );
+    Ok(())
+}
+
+/// The rule of tests/cpu.rs for guests: every register and instruction of
+/// every feature a guest's ID registers advertise works in the guest (reads,
+/// and writes of the value read, take no exception; nothing stops the vCPU).
+fn advertised_features_work(resource: Handle) -> TestResult {
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::insn_table())?;
+    // First the guest's ID registers, as it reads them.
+    let mut ids: ArrayVec<((u8, u8), usize), 32> = ArrayVec::new();
+    let mut table = Table::new(GUEST_RAM);
+    for f in FEATURES {
+        if !ids.iter().any(|(id, _)| *id == f.id) {
+            let i = table.push(sysreg_insn([3, 0, 0, f.id.0, f.id.1], false), 0, 0);
+            ids.push((f.id, i));
+        }
+    }
+    table.finish();
+    enter_and_clean_exit(fx.vcpu())?;
+    let mut values: ArrayVec<((u8, u8), u64), 32> = ArrayVec::new();
+    for &(enc, i) in &ids {
+        values.push((enc, table_result(GUEST_RAM, i, "an ID register")?));
+    }
+    let id = |enc: (u8, u8)| {
+        values
+            .iter()
+            .find(|(e, _)| *e == enc)
+            .map_or(0, |&(_, v)| v)
+    };
+    // Then everything of the features they advertise.
+    let mut probes: ArrayVec<(&str, &str, usize), 128> = ArrayVec::new();
+    let mut table = Table::new(GUEST_RAM);
+    for f in FEATURES {
+        if !f.present(id(f.id)) {
+            continue;
+        }
+        for &(name, enc, access) in f.registers {
+            probes.push((f.name, name, table.push(sysreg_insn(enc, false), 0, 0)));
+            if access == Access::ReadWrite {
+                probes.push((f.name, name, table.push(sysreg_insn(enc, true), 1, 0)));
+            }
+        }
+        for &(name, insn) in f.instructions {
+            probes.push((f.name, name, table.push(insn, 0, 0)));
+        }
+    }
+    table.finish();
+    enter_and_clean_exit(fx.vcpu()).map_err(|why| {
+        let at = read_state(fx.vcpu()).map(|s| s.x[20]).unwrap_or(0);
+        why!(
+            "{why} (the guest was at table entry {})",
+            at.saturating_sub(GUEST_RAM_TABLE) / ENTRY
+        )
+    })?;
+    let mut failures = ArrayString::<100>::new();
+    let mut count = 0;
+    for &(feature, name, i) in &probes {
+        if let Err(esr) = table_entry(GUEST_RAM, i) {
+            count += 1;
+            let mut one = ArrayString::<100>::new();
+            let _ = write!(one, "{name} ({feature}, EC {:#x}), ", esr >> 26);
+            let _ = failures.try_push_str(&one);
+        }
+    }
+    ensure!(
+        count == 0,
+        "{count} advertised register access(es) or instruction(s) fault in the guest: {failures}"
     );
     Ok(())
 }
