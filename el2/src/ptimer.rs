@@ -55,8 +55,15 @@ impl PhysicalTimer {
 
     /// Whether the interrupt line is asserted with the counter at `now`.
     pub fn asserted(&self, now: u64) -> bool {
-        self.deadline().is_some_and(|d| now >= d)
+        condition(self.ctl, self.cval, now)
     }
+}
+
+/// Whether a generic timer with control `ctl` and compare value `cval`
+/// asserts its interrupt with the counter at `now` (enabled, not masked,
+/// condition met); for the saved virtual timer too.
+pub fn condition(ctl: u64, cval: u64, now: u64) -> bool {
+    ctl & (ENABLE | IMASK) == ENABLE && now >= cval
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@ pub enum Action {
     PendAndQuiet,
     /// Make the virtual interrupt pending again (the source is still quiet).
     Pend,
+    /// Quiet the source only: the guest has the interrupt disabled at its
+    /// GIC, so the asserted line waits there (until the next run looks again).
+    Quiet,
     /// Let the source through again.
     Release,
 }
@@ -42,23 +45,30 @@ impl TimerLine {
     }
 
     /// The line's level, seen before an entry or when its physical
-    /// interrupt fired.
-    pub fn level(&mut self, asserted: bool) -> Action {
-        if asserted && !self.quiet {
-            self.quiet = true;
-            Action::PendAndQuiet
-        } else {
-            Action::None
+    /// interrupt fired, and whether the guest has the interrupt enabled.
+    pub fn level(&mut self, asserted: bool, enabled: bool) -> Action {
+        match (asserted && !self.quiet, enabled) {
+            (false, _) => Action::None,
+            (true, true) => {
+                self.quiet = true;
+                Action::PendAndQuiet
+            }
+            (true, false) => {
+                self.quiet = true;
+                Action::Quiet
+            }
         }
     }
 
     /// After the EOI maintenance interrupt: `in_flight` if the interrupt is
-    /// still pending or in a list register (another interrupt's EOI), and
-    /// the line's level now.
-    pub fn deactivated(&mut self, in_flight: bool, asserted: bool) -> Action {
+    /// still pending or in a list register (another interrupt's EOI), the
+    /// line's level now, and whether the guest has it enabled (a disabled
+    /// one still asserted stays quiet, pending at its GIC).
+    pub fn deactivated(&mut self, in_flight: bool, asserted: bool, enabled: bool) -> Action {
         match (self.quiet, in_flight, asserted) {
             (false, ..) | (true, true, _) => Action::None,
-            (true, false, true) => Action::Pend,
+            (true, false, true) if enabled => Action::Pend,
+            (true, false, true) => Action::None,
             (true, false, false) => {
                 self.quiet = false;
                 Action::Release
@@ -75,32 +85,45 @@ mod tests {
     fn a_firing_timer_is_pended_once_and_released_after_the_guest_handles_it() {
         let mut line = TimerLine::start(false);
         assert!(!line.is_quiet());
-        assert_eq!(line.level(false), Action::None);
-        assert_eq!(line.level(true), Action::PendAndQuiet);
+        assert_eq!(line.level(false, true), Action::None);
+        assert_eq!(line.level(true, true), Action::PendAndQuiet);
         // Exits while the guest handles it: no second injection.
-        assert_eq!(line.level(true), Action::None);
+        assert_eq!(line.level(true, true), Action::None);
         assert!(line.is_quiet());
         // The guest reprogrammed the timer and deactivated the interrupt.
-        assert_eq!(line.deactivated(false, false), Action::Release);
+        assert_eq!(line.deactivated(false, false, true), Action::Release);
         assert!(!line.is_quiet());
-        assert_eq!(line.level(true), Action::PendAndQuiet);
+        assert_eq!(line.level(true, true), Action::PendAndQuiet);
     }
 
     #[test]
     fn a_line_still_asserted_after_deactivation_is_pending_again() {
         let mut line = TimerLine::start(false);
-        line.level(true);
-        assert_eq!(line.deactivated(false, true), Action::Pend);
+        line.level(true, true);
+        assert_eq!(line.deactivated(false, true, true), Action::Pend);
         assert!(line.is_quiet());
-        assert_eq!(line.deactivated(false, false), Action::Release);
+        assert_eq!(line.deactivated(false, false, true), Action::Release);
     }
 
     #[test]
     fn another_interrupts_eoi_changes_nothing() {
         let mut line = TimerLine::start(false);
-        assert_eq!(line.deactivated(false, false), Action::None);
-        line.level(true);
-        assert_eq!(line.deactivated(true, false), Action::None);
+        assert_eq!(line.deactivated(false, false, true), Action::None);
+        line.level(true, true);
+        assert_eq!(line.deactivated(true, false, true), Action::None);
+        assert!(line.is_quiet());
+    }
+
+    #[test]
+    fn a_disabled_interrupt_quiets_its_source_without_pending() {
+        let mut line = TimerLine::start(false);
+        assert_eq!(line.level(true, false), Action::Quiet);
+        assert!(line.is_quiet());
+        assert_eq!(line.level(true, true), Action::None);
+        // Disabled while the guest handled it: not pending again on its EOI.
+        let mut line = TimerLine::start(false);
+        line.level(true, true);
+        assert_eq!(line.deactivated(false, true, false), Action::None);
         assert!(line.is_quiet());
     }
 
@@ -108,7 +131,7 @@ mod tests {
     fn an_interrupt_held_from_the_last_run_starts_quiet() {
         let mut line = TimerLine::start(true);
         assert!(line.is_quiet());
-        assert_eq!(line.level(true), Action::None);
-        assert_eq!(line.deactivated(false, false), Action::Release);
+        assert_eq!(line.level(true, true), Action::None);
+        assert_eq!(line.deactivated(false, false, true), Action::Release);
     }
 }

@@ -6,6 +6,7 @@ use crate::exits::{self, ExitCounts, Flow};
 use crate::guest::Guest;
 use crate::percpu;
 use crate::ptimer::PhysicalTimer;
+use syscalls::hypervisor::{TimerPpis, TIMER_PPI_MASK};
 use crate::timer::HypTimer;
 use crate::timer_line::{self, TimerLine};
 use crate::{irq, timer};
@@ -33,6 +34,9 @@ pub struct VcpuContext {
     pub interrupts: InterruptState,
     /// The guest's EL1 physical timer, emulated.
     pub ptimer: PhysicalTimer,
+    /// The timer PPIs the guest has enabled at its GIC, as the VMM's model
+    /// says (ZXV_VCPU_TIMER_PPIS); both until the VMM says otherwise.
+    pub timer_enables: u32,
 }
 
 /// The vCPU's side of the GIC virtual interface.
@@ -157,6 +161,7 @@ impl Vcpu {
             world,
             interrupts: InterruptState::new(system::get().vgic.as_ref()),
             ptimer: PhysicalTimer::default(),
+            timer_enables: TIMER_PPI_MASK,
         };
         Ok(Arc::new(Vcpu {
             koid,
@@ -187,7 +192,9 @@ impl Vcpu {
     /// Exits handled in EL2 re-enter the guest without swapping its EL1
     /// and FP/SIMD context out.
     pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
-        let VcpuContext { regs, world, interrupts, ptimer } = state;
+        let VcpuContext { regs, world, interrupts, ptimer, timer_enables } = state;
+        let vtimer_enabled = *timer_enables & 1 << irq::VTIMER_PPI != 0;
+        let ptimer_enabled = *timer_enables & 1 << irq::PTIMER_PPI != 0;
         let vgic = system::get().vgic.as_ref().map(Vgic::interface);
         self.guest.set_vcpu_off(self.index, false);
         self.running_on.store(percpu::current(), Ordering::SeqCst);
@@ -208,10 +215,10 @@ impl Vcpu {
                     break Err(Status::CANCELED);
                 }
                 if !vtimer.is_quiet() && timer::guest_timer_asserted() {
-                    self.vtimer_action(vtimer.level(true));
+                    self.vtimer_action(vtimer.level(true, vtimer_enabled));
                 }
                 if !ptimer_line.is_quiet() {
-                    self.follow_ptimer(ptimer, &mut ptimer_line, &mut hyp_timer);
+                    self.follow_ptimer(ptimer, ptimer_enabled, &mut ptimer_line, &mut hyp_timer);
                 }
                 if let Some(vgic) = vgic {
                     interrupts.refill(vgic, &self.pending);
@@ -220,7 +227,7 @@ impl Vcpu {
                 let flow = match kind {
                     ExitKind::Irq | ExitKind::Fiq => {
                         self.exits.count(Counted::Interrupt);
-                        self.physical_interrupt([&mut vtimer, &mut ptimer_line], ptimer, interrupts, vgic)
+                        self.physical_interrupt([&mut vtimer, &mut ptimer_line], ptimer, *timer_enables, interrupts, vgic)
                     }
                     ExitKind::SError => {
                         self.exits.count(Counted::Other);
@@ -272,6 +279,7 @@ impl Vcpu {
             timer_line::Action::Pend => {
                 self.pending.set(irq::VTIMER_PPI);
             }
+            timer_line::Action::Quiet => irq::set_private_enabled(irq::VTIMER_PPI, false),
             timer_line::Action::Release => irq::set_private_enabled(irq::VTIMER_PPI, true),
         }
     }
@@ -279,12 +287,12 @@ impl Vcpu {
     /// Before an entry, while the physical timer's source is let through:
     /// pends PPI 30 once its condition holds, and otherwise keeps the EL2
     /// timer set to its deadline so that the guest exits then.
-    fn follow_ptimer(&self, ptimer: &PhysicalTimer, line: &mut TimerLine, hyp: &mut HypTimer) {
+    fn follow_ptimer(&self, ptimer: &PhysicalTimer, enabled: bool, line: &mut TimerLine, hyp: &mut HypTimer) {
         match ptimer.deadline() {
             None => hyp.disarm(),
             Some(deadline) if timer::passed(deadline) => {
                 hyp.disarm();
-                if line.level(true) == timer_line::Action::PendAndQuiet {
+                if line.level(true, enabled) == timer_line::Action::PendAndQuiet {
                     self.pending.set(irq::PTIMER_PPI);
                 }
             }
@@ -300,16 +308,18 @@ impl Vcpu {
         &self,
         [vtimer, ptimer_line]: [&mut TimerLine; 2],
         ptimer: &PhysicalTimer,
+        enables: u32,
         interrupts: &mut InterruptState,
         vgic: Option<&dyn VirtualInterface>,
     ) -> Flow {
+        let enabled = |ppi: u32| enables & 1 << ppi != 0;
         // One at a time: a level-triggered one (the maintenance interrupt)
         // stays asserted until its cause is cleared, so acknowledging in a
         // loop here would never end.
         match irq::take_monitor_irq() {
             Some(irq::VTIMER_PPI) => {
                 // The guest's virtual timer fired while it ran.
-                self.vtimer_action(vtimer.level(true));
+                self.vtimer_action(vtimer.level(true, enabled(irq::VTIMER_PPI)));
                 Flow::Continue
             }
             Some(irq::MAINTENANCE_PPI) => {
@@ -320,9 +330,14 @@ impl Vcpu {
                 }
                 let mut in_flight = |ppi| interrupts.holds_timer(ppi) || self.pending.contains(ppi);
                 let vtimer_in_flight = in_flight(irq::VTIMER_PPI);
-                self.vtimer_action(vtimer.deactivated(vtimer_in_flight, timer::guest_timer_asserted()));
+                self.vtimer_action(vtimer.deactivated(
+                    vtimer_in_flight,
+                    timer::guest_timer_asserted(),
+                    enabled(irq::VTIMER_PPI),
+                ));
                 let asserted = ptimer.deadline().is_some_and(timer::passed);
-                if ptimer_line.deactivated(in_flight(irq::PTIMER_PPI), asserted) == timer_line::Action::Pend {
+                let ptimer_in_flight = in_flight(irq::PTIMER_PPI);
+                if ptimer_line.deactivated(ptimer_in_flight, asserted, enabled(irq::PTIMER_PPI)) == timer_line::Action::Pend {
                     self.pending.set(irq::PTIMER_PPI);
                 }
                 Flow::Continue
@@ -382,6 +397,39 @@ impl Vcpu {
 }
 
 impl Vcpu {
+    /// ZXV_VCPU_TIMER_PPIS read (between runs): the guest timers'
+    /// interrupts as its GIC shows them. Pending: a list register holds it
+    /// pending, it waits to go into one, or its line is asserted and it is
+    /// not active; active: the guest has acknowledged it.
+    pub fn timer_ppis(&self, context: &VcpuContext) -> TimerPpis {
+        let now = timer::now();
+        let sys = &context.world.sys;
+        let vtimer = crate::ptimer::condition(sys.cntv_ctl, sys.cntv_cval, now);
+        let ptimer = context.ptimer.asserted(now);
+        let mut ppis = TimerPpis { enabled: context.timer_enables, ..TimerPpis::default() };
+        for (ppi, asserted) in [(irq::VTIMER_PPI, vtimer), (irq::PTIMER_PPI, ptimer)] {
+            let lr = context.interrupts.lrs.state_of(ppi);
+            let active = matches!(lr, gic::LrState::Active | gic::LrState::PendingActive);
+            if lr.is_pending() || self.pending.contains(ppi) || (asserted && !active) {
+                ppis.pending |= 1 << ppi;
+            }
+            if active {
+                ppis.active |= 1 << ppi;
+            }
+        }
+        ppis
+    }
+
+    /// ZXV_VCPU_TIMER_PPIS write: the timer PPIs the guest has enabled;
+    /// INVALID_ARGS for anything but timer bits in `enabled`.
+    pub fn set_timer_ppis(context: &mut VcpuContext, ppis: &TimerPpis) -> ZxResult {
+        if ppis.enabled & !TIMER_PPI_MASK != 0 || ppis.pending != 0 || ppis.active != 0 || ppis.reserved != 0 {
+            return Err(Status::INVALID_ARGS);
+        }
+        context.timer_enables = ppis.enabled;
+        Ok(())
+    }
+
     /// The exit counts so far (ZXV_INFO_VCPU_EXITS).
     pub fn exits(&self) -> VcpuExits {
         self.exits.snapshot()

@@ -161,6 +161,11 @@ impl<const N: usize> LrTracker<N> {
         self.lrs().iter().any(|lr| lr.state.is_pending())
     }
 
+    /// The state of the LR that holds `vector` (Invalid when none does).
+    pub fn state_of(&self, vector: u32) -> LrState {
+        self.slot_of(vector).map_or(LrState::Invalid, |slot| self.lrs[slot].state)
+    }
+
     /// Whether an LR holds `vector` (pending, active or both).
     pub fn holds(&self, vector: u32) -> bool {
         self.slot_of(vector).is_some()
@@ -367,6 +372,7 @@ mod tests {
         let eoi: Vec<(u32, bool)> = t.lrs().iter().map(|lr| (lr.vintid, lr.eoi)).collect();
         assert_eq!(eoi, [(26, false), (27, true), (30, true), (32, false)]);
         assert!(t.holds(27) && t.holds(30) && !t.holds(31));
+        assert_eq!((t.state_of(27), t.state_of(31)), (LrState::Pending, LrState::Invalid));
         assert!(t.holds_notified(27) && t.holds_notified(30));
 
         // The guest deactivated 27: Invalid, EOI bit still set in the hardware LR.

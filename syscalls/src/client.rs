@@ -5,7 +5,7 @@ use core::arch::asm;
 use core::ptr;
 
 use crate::exits::{VcpuExits, ZXV_INFO_VCPU_EXITS};
-use crate::hypervisor::{VcpuIo, VcpuState, VCPU_IO, VCPU_STATE};
+use crate::hypervisor::{TimerPpis, VcpuIo, VcpuState, VCPU_IO, VCPU_STATE, ZXV_VCPU_TIMER_PPIS};
 use crate::ids;
 use crate::object::{Handle, InfoHandleBasic, InfoVcpu, ZxvInfo, INFO_HANDLE_BASIC, INFO_VCPU};
 use crate::port::PortPacket;
@@ -336,6 +336,27 @@ pub fn vcpu_write_io(vcpu: Handle, io: &VcpuIo) -> ZxResult {
     let buf = ptr::from_ref(io) as u64;
     let args = [h(vcpu), u64::from(VCPU_IO), buf, VcpuIo::SIZE as u64, 0, 0];
     // SAFETY: the monitor only reads `VcpuIo::SIZE` bytes from `io`, borrowed for the call.
+    unsafe { call(ids::VCPU_WRITE_STATE, args) }?;
+    Ok(())
+}
+
+/// `zx_vcpu_read_state(ZXV_VCPU_TIMER_PPIS)`: the guest timers' interrupt state.
+pub fn vcpu_read_timer_ppis(vcpu: Handle) -> ZxResult<TimerPpis> {
+    let mut ppis = TimerPpis::default();
+    let buf = ptr::from_mut(&mut ppis) as u64;
+    let args = [h(vcpu), u64::from(ZXV_VCPU_TIMER_PPIS), buf, TimerPpis::SIZE as u64, 0, 0];
+    // SAFETY: the monitor writes `TimerPpis::SIZE` bytes into `ppis`, a local of this
+    // function; every bit pattern is a valid `TimerPpis`.
+    unsafe { call(ids::VCPU_READ_STATE, args) }?;
+    Ok(ppis)
+}
+
+/// `zx_vcpu_write_state(ZXV_VCPU_TIMER_PPIS)`: which timer PPIs the guest has enabled.
+pub fn vcpu_write_timer_enables(vcpu: Handle, enabled: u32) -> ZxResult {
+    let ppis = TimerPpis { enabled, ..TimerPpis::default() };
+    let buf = ptr::from_ref(&ppis) as u64;
+    let args = [h(vcpu), u64::from(ZXV_VCPU_TIMER_PPIS), buf, TimerPpis::SIZE as u64, 0, 0];
+    // SAFETY: the monitor only reads `TimerPpis::SIZE` bytes from `ppis`, a local.
     unsafe { call(ids::VCPU_WRITE_STATE, args) }?;
     Ok(())
 }

@@ -22,6 +22,54 @@ pub const VCPU_STATE: u32 = 0;
 /// `ZX_VCPU_IO`: state kind for a [`VcpuIo`] (write only).
 pub const VCPU_IO: u32 = 1;
 
+/// `ZXV_VCPU_TIMER_PPIS` (a zxvisor extension, docs/abi.md §6): the state kind for a
+/// [`TimerPpis`], the guest timers' interrupts, whose state lives in the monitor.
+pub const ZXV_VCPU_TIMER_PPIS: u32 = 0x7A58_0002;
+/// The guest timers' PPIs in [`TimerPpis`] masks: the EL1 virtual (27) and physical (30) timers.
+pub const TIMER_PPI_MASK: u32 = 1 << 27 | 1 << 30;
+
+/// The guest timers' interrupts as a GIC model shows them, bit n for INTID n (only the bits of
+/// [`TIMER_PPI_MASK`] are used). Read: what the guest's GICR_ISENABLER0/ISPENDR0/ISACTIVER0
+/// (GICD_ on GICv2) show for them. Written: `enabled` only, the guest's enables (the monitor
+/// delivers a timer interrupt only while it is enabled); the other fields must be 0.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct TimerPpis {
+    /// Enabled in the guest's GIC (written by the VMM; reads back what was written).
+    pub enabled: u32,
+    /// Pending: the timer's condition holds, or the interrupt waits in a list register.
+    pub pending: u32,
+    /// Active: the guest acknowledged it and has not deactivated it yet.
+    pub active: u32,
+    /// Always 0.
+    pub reserved: u32,
+}
+
+const _: () = assert!(size_of::<TimerPpis>() == 16);
+
+impl TimerPpis {
+    /// Size in bytes.
+    pub const SIZE: usize = 16;
+
+    /// The memory image as two little-endian 64-bit words.
+    pub fn to_words(&self) -> [u64; 2] {
+        [
+            u64::from(self.enabled) | u64::from(self.pending) << 32,
+            u64::from(self.active) | u64::from(self.reserved) << 32,
+        ]
+    }
+
+    /// The structure held in two little-endian 64-bit words.
+    pub fn from_words(w: &[u64; 2]) -> Self {
+        Self {
+            enabled: w[0] as u32,
+            pending: (w[0] >> 32) as u32,
+            active: w[1] as u32,
+            reserved: (w[1] >> 32) as u32,
+        }
+    }
+}
+
 /// `ZX_VM_PERM_READ`.
 pub const VM_PERM_READ: u32 = 1;
 /// `ZX_VM_PERM_WRITE`.
@@ -183,6 +231,18 @@ impl VcpuIo {
             padding1,
             data: read_u64(b, 8),
         }
+    }
+}
+
+#[cfg(test)]
+mod timer_ppis_tests {
+    use super::*;
+
+    #[test]
+    fn words_round_trip_in_field_order() {
+        let t = TimerPpis { enabled: 1, pending: 2, active: 3, reserved: 4 };
+        assert_eq!(t.to_words(), [1 | 2 << 32, 3 | 4 << 32]);
+        assert_eq!(TimerPpis::from_words(&t.to_words()), t);
     }
 }
 

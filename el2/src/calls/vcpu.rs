@@ -7,7 +7,7 @@ use crate::hostmem::HostBuf;
 use crate::mmu;
 use crate::objects::{self, new_koid, Object};
 use crate::virtual_cpu::Vcpu;
-use syscalls::hypervisor::{VcpuIo, VcpuState, VCPU_IO, VCPU_STATE};
+use syscalls::hypervisor::{TimerPpis, VcpuIo, VcpuState, VCPU_IO, VCPU_STATE, ZXV_VCPU_TIMER_PPIS};
 use syscalls::port::PortPacket;
 use syscalls::{Rights, Status, ZxResult};
 
@@ -34,9 +34,16 @@ pub fn enter(vcpu: u32, packet: u64) -> ZxResult {
     Ok(())
 }
 
-/// zx_vcpu_read_state(vcpu, kind, buffer, size): ZX_VCPU_STATE only.
+/// zx_vcpu_read_state(vcpu, kind, buffer, size): ZX_VCPU_STATE, or the
+/// zxvisor extension ZXV_VCPU_TIMER_PPIS (docs/abi.md §6).
 pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     let v = objects::get_as(vcpu, Rights::READ, Object::vcpu)?;
+    if kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64 {
+        let context = v.state()?;
+        let ppis = v.timer_ppis(context);
+        HostBuf::new(buffer, TimerPpis::SIZE, true)?.write_words(&ppis.to_words());
+        return Ok(());
+    }
     if kind != VCPU_STATE as u64 || size != VcpuState::SIZE as u64 {
         return Err(Status::INVALID_ARGS);
     }
@@ -45,18 +52,21 @@ pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     Ok(())
 }
 
-/// zx_vcpu_write_state(vcpu, kind, buffer, size): ZX_VCPU_STATE or the
-/// 16-byte arm64 ZX_VCPU_IO.
+/// zx_vcpu_write_state(vcpu, kind, buffer, size): ZX_VCPU_STATE, the
+/// 16-byte arm64 ZX_VCPU_IO, or ZXV_VCPU_TIMER_PPIS's enables.
 pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     let v = objects::get_as(vcpu, Rights::WRITE, Object::vcpu)?;
     let is_state = kind == VCPU_STATE as u64 && size == VcpuState::SIZE as u64;
     let is_io = kind == VCPU_IO as u64 && size == VcpuIo::SIZE as u64;
-    if !is_state && !is_io {
+    let is_timer_ppis = kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64;
+    if !is_state && !is_io && !is_timer_ppis {
         return Err(Status::INVALID_ARGS);
     }
     let context = v.state()?;
     let buffer = HostBuf::new(buffer, size as usize, false)?;
-    if is_state {
+    if is_timer_ppis {
+        crate::virtual_cpu::Vcpu::set_timer_ppis(context, &TimerPpis::from_words(&buffer.read_words()))
+    } else if is_state {
         context
             .regs
             .write_state_words(&buffer.read_words())

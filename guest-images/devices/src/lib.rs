@@ -14,7 +14,7 @@ mod gic;
 mod mmio;
 mod pl011;
 
-pub use gic::{Gic, GicVersion};
+pub use gic::{Gic, GicVersion, PrivateStatus};
 pub use pl011::{Pl011, Pl011Effect};
 
 /// The most vCPUs a [`Gic`] serves (GICv2's limit of eight CPU interfaces).

@@ -304,3 +304,34 @@ fn vcpu_threads_share_one_gic_and_every_sgi_arrives_once() {
         }
     }
 }
+
+#[test]
+fn private_status_words_are_the_accessing_vcpus_own() {
+    use zxv_devices::PrivateStatus::{Active, Pending};
+    let v3 = v3_ready();
+    let frame1 = GICR_FRAME_SIZE + SGI_BASE;
+    assert_eq!(v3.private_status(true, 1, frame1 + 0x200, 4), Some(Pending));
+    assert_eq!(v3.private_status(true, 1, frame1 + 0x280, 4), Some(Pending));
+    assert_eq!(v3.private_status(true, 1, frame1 + 0x300, 4), Some(Active));
+    assert_eq!(v3.private_status(true, 1, frame1 + 0x380, 4), Some(Active));
+    // Another vCPU's frame, another register, a byte, the GICv3 distributor.
+    assert_eq!(v3.private_status(true, 0, frame1 + 0x200, 4), None);
+    assert_eq!(v3.private_status(true, 1, frame1 + 0x100, 4), None);
+    assert_eq!(v3.private_status(true, 1, frame1 + 0x203, 1), None);
+    assert_eq!(v3.private_status(false, 0, 0x200, 4), None);
+    let v2 = v2_ready();
+    assert_eq!(v2.private_status(false, 1, 0x200, 4), Some(Pending));
+    assert_eq!(v2.private_status(false, 0, 0x300, 4), Some(Active));
+    assert_eq!(v2.private_status(false, 0, 0x204, 4), None);
+    assert_eq!(v2.private_status(true, 0, 0x200, 4), None);
+}
+
+#[test]
+fn private_enables_follow_the_vcpus_bank() {
+    let v2 = v2_ready();
+    dist(&v2, 1, 0x100, 1 << 27);
+    assert_eq!(v2.private_enabled(1) & 1 << 27, 1 << 27);
+    assert_eq!(v2.private_enabled(0) & 1 << 27, 0);
+    dist(&v2, 1, 0x180, 1 << 27);
+    assert_eq!(v2.private_enabled(1) & 1 << 27, 0);
+}

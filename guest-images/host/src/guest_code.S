@@ -1007,6 +1007,43 @@ snippet ptimer_rounds_v3
     ptimer_rounds 1
 end_snippet ptimer_rounds_v3
 
+/* The virtual timer due at once, IRQs unmasked, then x10 ticks of
+ * spinning and test_complete (x21 = 1 only if the IRQ came meanwhile). The
+ * handler (x2 = the IAR) masks the timer, EOIs, sets x21 and ends with
+ * test_complete too. */
+.macro timer_gic_enable v3
+    msr     daifclr, #2
+    isb
+    mrs     x4, cntvct_el0
+    msr     cntv_cval_el0, x4
+    mov     x0, #1
+    msr     cntv_ctl_el0, x0
+    isb
+    add     x13, x4, x10
+1:  isb
+    mrs     x5, cntvct_el0
+    cmp     x5, x13
+    b.lo    1b
+    test_complete
+    sync_failure_at_0x200
+    .org    0x280
+    ack_irq \v3
+    mov     x2, x1
+    mov     x0, #3                  /* IMASK | ENABLE */
+    msr     cntv_ctl_el0, x0
+    isb
+    eoi_irq \v3
+    mov     x21, #1
+    test_complete
+.endm
+
+snippet timer_gic_enable_v2
+    timer_gic_enable 0
+end_snippet timer_gic_enable_v2
+snippet timer_gic_enable_v3
+    timer_gic_enable 1
+end_snippet timer_gic_enable_v3
+
 snippet timer_spin_v2
     timer_spin 0
 end_snippet timer_spin_v2

@@ -85,6 +85,8 @@ snippets!(
     bench_timer_v3,
     timer_spin_v2,
     timer_spin_v3,
+    timer_gic_enable_v2,
+    timer_gic_enable_v3,
     ptimer_rounds_v2,
     ptimer_rounds_v3,
     eight_irqs_v2,

@@ -13,7 +13,8 @@ use crate::{output, vcpus};
 use arrayvec::ArrayString;
 use el1rt::console;
 use syscalls::port::PacketGuestMem;
-use zxv_devices::{Deliveries, Gic, GicVersion, Pl011, Pl011Effect};
+use syscalls::hypervisor::TIMER_PPI_MASK;
+use zxv_devices::{Deliveries, Gic, GicVersion, Pl011, Pl011Effect, PrivateStatus};
 
 const UART_INTID: u32 = 32 + devmap::UART_SPI;
 /// The guest's PL011 starts as firmware leaves it: on, 115200 8N1 from the
@@ -101,7 +102,32 @@ impl Devices {
             }
         };
         deliver(&out);
-        value
+        match region.device {
+            Device::Distributor | Device::Redistributors => self.timer_ppis(vcpu, region, mem, value),
+            _ => value,
+        }
+    }
+
+    /// The guest timers' interrupts live in the monitor (docs/abi.md §6):
+    /// a read of the vCPU's own pending or active word gets their bits from
+    /// there, and a write that changed its enables passes them on.
+    fn timer_ppis(&self, vcpu: usize, region: &Region, mem: &PacketGuestMem, value: u64) -> u64 {
+        if !mem.read() {
+            vcpus::timer_enables_changed(vcpu, self.timer_enables(vcpu));
+            return value;
+        }
+        let redistributor = region.device == Device::Redistributors;
+        let offset = mem.addr - region.base;
+        match self.gic.private_status(redistributor, vcpu, offset, mem.access_size) {
+            Some(PrivateStatus::Pending) => value | u64::from(vcpus::timer_status(vcpu).pending & TIMER_PPI_MASK),
+            Some(PrivateStatus::Active) => value | u64::from(vcpus::timer_status(vcpu).active & TIMER_PPI_MASK),
+            None => value,
+        }
+    }
+
+    /// The timer PPIs vCPU `vcpu` has enabled in the model.
+    pub fn timer_enables(&self, vcpu: usize) -> u32 {
+        self.gic.private_enabled(vcpu) & TIMER_PPI_MASK
     }
 
     /// Runs `f` on the UART under its lock, then prints the guest console

@@ -20,7 +20,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 use el1rt::cpus;
 use syscalls::client;
 use syscalls::exits::{ExitKind, VcpuExits};
-use syscalls::hypervisor::{VcpuIo, VcpuState, MAX_VCPUS_PER_GUEST};
+use syscalls::hypervisor::{TimerPpis, VcpuIo, VcpuState, MAX_VCPUS_PER_GUEST};
 use syscalls::port::{
     PortPacket, PKT_GUEST_VCPU_INTERRUPT, PKT_GUEST_VCPU_STARTUP, PKT_TYPE_GUEST_MEM,
     PKT_TYPE_GUEST_VCPU,
@@ -42,6 +42,8 @@ struct Slot {
     /// STARTUP packet carries no CPU_ON context id).
     x0: AtomicU64,
     exits: ExitCounts,
+    /// The timer PPI enables last given to the monitor for this vCPU.
+    timer_enables: AtomicU32,
 }
 
 static SLOTS: [Slot; MAX_VCPUS_PER_GUEST] = [const {
@@ -51,6 +53,7 @@ static SLOTS: [Slot; MAX_VCPUS_PER_GUEST] = [const {
         entry: AtomicU64::new(0),
         x0: AtomicU64::new(0),
         exits: ExitCounts::new(),
+        timer_enables: AtomicU32::new(0),
     }
 }; MAX_VCPUS_PER_GUEST];
 
@@ -117,6 +120,10 @@ fn run(index: usize) {
             stop::end(Stop::Failed(err!("zx_vcpu_write_state for vCPU {index}: {s}")));
         }
     }
+    // The monitor keeps the timer PPIs' state: start it from the model's
+    // enables (a new vCPU's bank is as the guest left it, or reset).
+    let enables = vm::get().devices.timer_enables(index);
+    give_timer_enables(vcpu, index, enables);
     slot.state.store(ON, Ordering::SeqCst);
     let mut packet = PortPacket::default();
     loop {
@@ -252,6 +259,33 @@ fn cpu_on(from: usize, mpidr: u64, entry: u64) {
             stop::end(Stop::Failed(err!("starting CPU {index} for vCPU {index}: {why}")));
         }
     }
+}
+
+/// Tells the monitor which timer PPIs vCPU `index` (`vcpu`, run by this
+/// CPU) has enabled at its GIC.
+fn give_timer_enables(vcpu: Handle, index: usize, enables: u32) {
+    if let Err(s) = client::vcpu_write_timer_enables(vcpu, enables) {
+        stop::end(Stop::Failed(err!("giving vCPU {index}'s timer PPI enables to the monitor: {s}")));
+    }
+    SLOTS[index].timer_enables.store(enables, Ordering::Relaxed);
+}
+
+/// After a GIC access by vCPU `index` on its own CPU: passes a change of
+/// its timer PPI enables to the monitor.
+pub fn timer_enables_changed(index: usize, enables: u32) {
+    let slot = &SLOTS[index];
+    if slot.timer_enables.load(Ordering::Relaxed) != enables {
+        give_timer_enables(Handle::from_raw(slot.handle.load(Ordering::SeqCst)), index, enables);
+    }
+}
+
+/// The timer PPIs' pending and active bits of vCPU `index` (run by this
+/// CPU), from the monitor, for the guest's view of its GIC.
+pub fn timer_status(index: usize) -> TimerPpis {
+    let handle = Handle::from_raw(SLOTS[index].handle.load(Ordering::SeqCst));
+    client::vcpu_read_timer_ppis(handle).unwrap_or_else(|s| {
+        stop::end(Stop::Failed(err!("reading vCPU {index}'s timer PPIs from the monitor: {s}")))
+    })
 }
 
 /// Injects `intid` into vCPU `index` (from any CPU).

@@ -34,6 +34,13 @@ impl GicVersion {
     }
 }
 
+/// A private status register (see [`Gic::private_status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrivateStatus {
+    Pending,
+    Active,
+}
+
 /// The emulated distributor and redistributors of one guest.
 pub struct Gic {
     state: Mutex<State>,
@@ -97,6 +104,33 @@ impl Gic {
                 redistributor::write(state, word, value, lanes)
             })
         });
+    }
+
+    /// The private interrupts (SGIs and PPIs, bit n = INTID n) `vcpu` has enabled.
+    pub fn private_enabled(&self, vcpu: usize) -> u32 {
+        self.state.lock().banks.get(vcpu).map_or(0, |b| b.enabled)
+    }
+
+    /// Which private status register of `vcpu` itself a 32-bit access at `offset` reads:
+    /// GICD_IS/ICPENDR0 or IS/ICACTIVER0 on GICv2 (`redistributor` false, banked per CPU),
+    /// GICR_IS/ICPENDR0 or IS/ICACTIVER0 of `vcpu`'s own SGI_base frame on GICv3. The VMM adds
+    /// to them what the monitor keeps itself (the guest timers' interrupts). `None` for any
+    /// other register, another vCPU's frame, or a GICv3 distributor (its bank-0 words are RAZ
+    /// with affinity routing).
+    pub fn private_status(&self, redistributor: bool, vcpu: usize, offset: u64, size: u8) -> Option<PrivateStatus> {
+        let version = self.state.lock().version;
+        let within = match (version, redistributor) {
+            (GicVersion::V2, false) => offset,
+            (GicVersion::V3, true) if offset / GICR_FRAME_SIZE == vcpu as u64 => {
+                (offset % GICR_FRAME_SIZE).checked_sub(redistributor::SGI_BASE)?
+            }
+            _ => return None,
+        };
+        match (within, size) {
+            (0x200 | 0x280, 4) => Some(PrivateStatus::Pending),
+            (0x300 | 0x380, 4) => Some(PrivateStatus::Active),
+            _ => None,
+        }
     }
 
     /// A device's interrupt line, SPI `intid`, is now `high`. A rising edge latches the SPI

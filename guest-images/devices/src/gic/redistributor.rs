@@ -12,7 +12,7 @@ use super::GicVersion;
 use crate::GICR_FRAME_SIZE;
 
 /// Where SGI_base starts within a frame.
-const SGI_BASE: u64 = 0x1_0000;
+pub const SGI_BASE: u64 = 0x1_0000;
 
 /// GICR_TYPER.Last.
 const TYPER_LAST: u32 = 1 << 4;

@@ -65,6 +65,9 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
         timer_interrupts_spinning_guest(board, resource)
     });
     suite.run("guest_physical_timer", || physical_timer(board, resource));
+    suite.run("guest_timer_ppi_enable_and_pending", || {
+        timer_ppi_enable(board, resource)
+    });
     suite.run("guest_vcpu_kick_in_wfi", || kick_in_wfi(board, resource));
     suite.run("guest_interrupt_wakes_wfi", || {
         interrupt_wakes_wfi(board, resource)
@@ -496,6 +499,50 @@ fn physical_timer(board: &Board, resource: Handle) -> TestResult {
         max <= SPIN_LATE_MAX_MS * 1000 && mean <= SPIN_LATE_MEAN_US,
         "{ROUNDS} physical timer IRQs came {mean} us late on average, {max} us at most; want \
          {SPIN_LATE_MEAN_US} us and {SPIN_LATE_MAX_MS} ms"
+    );
+    Ok(())
+}
+
+/// The timer PPIs' GIC state lives in the monitor (docs/abi.md §6,
+/// ZXV_VCPU_TIMER_PPIS): while the VMM says the guest has PPI 27 disabled,
+/// an expired timer does not interrupt the guest and reads as pending; once
+/// enabled, it is taken; bad records are INVALID_ARGS.
+fn timer_ppi_enable(board: &Board, resource: Handle) -> TestResult {
+    use syscalls::client::{vcpu_read_timer_ppis, vcpu_write_timer_enables};
+    const VTIMER: u32 = 1 << 27;
+    let (_, freq) = counter();
+    let code = for_gic(board, guest_code::timer_gic_enable_v2(), guest_code::timer_gic_enable_v3());
+    let fx = Fixture::new(resource, GUEST_RAM, code)?;
+    let vcpu = fx.vcpu();
+    for bad in [1 << 5, 1 << 26, u32::MAX] {
+        crate::suite::expect(
+            &why!("write_state(TIMER_PPIS, enabled {bad:#x})"),
+            vcpu_write_timer_enables(vcpu, bad),
+            Status::INVALID_ARGS,
+        )?;
+    }
+    set_x(vcpu, 10, freq / 50)?;
+    ok("write_state(TIMER_PPIS, enabled 0)", vcpu_write_timer_enables(vcpu, 0))?;
+    finished(vcpu, enter(vcpu), "the spin")?;
+    ensure!(read_state(vcpu)?.x[21] == 0, "the guest took its timer IRQ while PPI 27 was disabled");
+    let ppis = ok("read_state(TIMER_PPIS)", vcpu_read_timer_ppis(vcpu))?;
+    ensure!(
+        ppis.enabled == 0 && ppis.pending & VTIMER != 0 && ppis.active == 0,
+        "with the timer expired and PPI 27 disabled: {ppis:x?}, want pending {VTIMER:#x}"
+    );
+    ok("write_state(TIMER_PPIS, enabled 27)", vcpu_write_timer_enables(vcpu, VTIMER))?;
+    finished(vcpu, enter(vcpu), "the IRQ")?;
+    let s = read_state(vcpu)?;
+    ensure!(
+        s.x[21] == 1 && intid(board, s.x[2]) == VTIMER_INTID,
+        "once PPI 27 was enabled: x21 {} IAR {:#x}, want the timer's IRQ",
+        s.x[21],
+        s.x[2]
+    );
+    let ppis = ok("read_state(TIMER_PPIS)", vcpu_read_timer_ppis(vcpu))?;
+    ensure!(
+        ppis.pending & VTIMER == 0 && ppis.active & VTIMER == 0,
+        "after the handler masked the timer and EOIed: {ppis:x?}, want neither pending nor active"
     );
     Ok(())
 }
