@@ -88,6 +88,10 @@ pub struct GuestWorld {
     /// Inside [`with_guest`]: the guest's debug registers are in the
     /// hardware (and no longer trap).
     pub debug_loaded: bool,
+    /// The guest's MDSCR_EL1 enables debug events, so its debug registers
+    /// go in at entry. Its MDSCR_EL1 changes only while they are loaded
+    /// (TDA traps it otherwise), so this is worked out when they go out.
+    debug_in_use: bool,
     /// OSDLR_EL1.DLK as the guest wrote it (emulated: no effect).
     pub os_double_lock: u64,
     /// ACTLR_EL1 as the guest wrote it (HCR_EL2.TACR: emulated, the
@@ -133,6 +137,7 @@ impl GuestWorld {
             fp: FpState::default(),
             debug: DebugRegs::default(),
             debug_loaded: false,
+            debug_in_use: false,
             os_double_lock: 0,
             actlr: 0,
             hcr: crate::el2config::hcr_guest(HCR_GUEST),
@@ -151,8 +156,6 @@ const CPTR_TFP: u64 = 1 << 10;
 pub struct LazyFp {
     host: MaybeUninit<FpState>,
     guest_loaded: bool,
-    /// CPTR_EL2 without the FP/SIMD trap.
-    cptr: u64,
 }
 
 impl LazyFp {
@@ -162,7 +165,7 @@ impl LazyFp {
         if self.guest_loaded {
             return;
         }
-        CPTR_EL2.set(self.cptr);
+        CPTR_EL2.set(CPTR_EL2.get() & !CPTR_TFP);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
         // SAFETY: FP/SIMD no longer traps; the registers hold the host's
         // values (the monitor never uses them), saved to our own area.
@@ -173,7 +176,8 @@ impl LazyFp {
         self.guest_loaded = true;
     }
 
-    /// Back to the host: save the guest's registers if it used them.
+    /// Back to the host: save the guest's registers if it used them (the
+    /// caller then puts the host's CPTR_EL2 back).
     fn finish(&mut self, guest: &mut FpState) {
         if self.guest_loaded {
             // SAFETY: `host` was written by `switch_to_guest`.
@@ -182,7 +186,6 @@ impl LazyFp {
                 fp_load(self.host.as_ptr());
             }
         }
-        CPTR_EL2.set(self.cptr);
     }
 }
 
@@ -213,6 +216,7 @@ impl LazyDebug {
     fn finish(&mut self, world: &mut GuestWorld) {
         if world.debug_loaded {
             world.debug = debug::save();
+            world.debug_in_use = MDSCR_EL1.get() & MDSCR_DEBUG_ON != 0;
             // SAFETY: `host` was written by `switch_to_guest`.
             debug::load(unsafe { self.host.assume_init_ref() });
             world.debug_loaded = false;
@@ -250,13 +254,14 @@ pub fn with_guest<R>(
     // The guest reads the physical counter but cannot reach the EL1 physical timer.
     CNTHCTL_EL2.set(1);
     CPTR_EL2.set(host_cptr | CPTR_TFP);
-    let mut fp = LazyFp { host: MaybeUninit::uninit(), guest_loaded: false, cptr: host_cptr };
+    let mut fp = LazyFp { host: MaybeUninit::uninit(), guest_loaded: false };
     let mut lazy_debug = LazyDebug { host: MaybeUninit::uninit() };
-    if world.sys.mdscr & MDSCR_DEBUG_ON != 0 {
+    if world.debug_in_use {
         lazy_debug.switch_to_guest(world);
     }
     let result = f(world, &mut fp, &mut lazy_debug);
     fp.finish(&mut world.fp);
+    CPTR_EL2.set(host_cptr);
     lazy_debug.finish(world);
     HCR_EL2.set(host_hcr);
     VTTBR_EL2.set(host_vttbr);
