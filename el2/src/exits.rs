@@ -136,6 +136,12 @@ pub fn handle(
             counts.count(ExitKind::FpSimd);
             Flow::LoadFp
         }
+        // An AArch32 EL0 access to a cp14 debug register (MCR/MRC, LDC/STC,
+        // MRRC) trapped by MDCR_EL2.TDA: as an AArch64 one.
+        Exit::Other { ec: 0x05 | 0x06 | 0x0c } if !world.debug_loaded => {
+            counts.count(ExitKind::SysReg);
+            Flow::LoadDebug
+        }
         Exit::Other { ec } => {
             // An instruction of a feature the guest's CPU does not have
             // (its ID registers hide it): UNDEFINED, as on such a CPU.
@@ -261,9 +267,10 @@ fn call(guest: &Guest, vcpu_index: usize, regs: &mut GuestRegs, imm: u16, pc_ste
 
 /// Trapped EL1 system-register accesses (HCR_EL2.TVM, TSW, TID3, TACR, and
 /// the debug registers MDCR_EL2 traps), emulated as Zircon does; ID
-/// registers read as vcpu::idregs says; the OS lock, OSDLR_EL1 and
-/// ACTLR_EL1 kept per vCPU; MDRAR_EL1 and DBGPRCR_EL1 RAZ/WI; any other
-/// debug register (TDA) loads the guest's debug registers and runs again.
+/// registers read as vcpu::idregs says; the OS lock and double lock and
+/// ACTLR_EL1 kept per vCPU (the locks go to the hardware with the guest's
+/// debug registers); MDRAR_EL1 and DBGPRCR_EL1 RAZ/WI; any other debug
+/// register (TDA) loads the guest's debug registers and runs again.
 fn system_register(
     guest: &Guest,
     vcpu_index: usize,
@@ -309,16 +316,19 @@ fn system_register(
         _ if let Some(value) = crate::id_registers::emulate(&vcpu::idregs::GUEST, &access) => {
             regs.set_reg(access.rt, value);
         }
-        SysReg::OsLar if !access.read => {
-            world.debug.os_lock = value & 1 != 0;
+        SysReg::OsLar | SysReg::OsDlr if !access.read => {
+            if access.reg == SysReg::OsLar {
+                world.debug.os_lock = value & 1 != 0;
+            } else {
+                world.debug.os_double_lock = value & 1 != 0;
+            }
             if world.debug_loaded {
-                world::set_guest_os_lock(world.debug.os_lock);
+                world::set_guest_os_locks(&world.debug);
             }
         }
         // OSLM = 0b10 (the OS lock is implemented), OSLK.
         SysReg::OsLsr if access.read => regs.set_reg(access.rt, 0b1000 | u64::from(world.debug.os_lock) << 1),
-        SysReg::OsDlr if access.read => regs.set_reg(access.rt, world.os_double_lock),
-        SysReg::OsDlr => world.os_double_lock = value & 1,
+        SysReg::OsDlr => regs.set_reg(access.rt, u64::from(world.debug.os_double_lock)),
         SysReg::Actlr if access.read => regs.set_reg(access.rt, world.actlr),
         SysReg::Actlr => world.actlr = value,
         SysReg::DbgPrcr | SysReg::Mdrar => {

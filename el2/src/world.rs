@@ -92,8 +92,6 @@ pub struct GuestWorld {
     /// go in at entry. Its MDSCR_EL1 changes only while they are loaded
     /// (TDA traps it otherwise), so this is worked out when they go out.
     debug_in_use: bool,
-    /// OSDLR_EL1.DLK as the guest wrote it (emulated: no effect).
-    pub os_double_lock: u64,
     /// ACTLR_EL1 as the guest wrote it (HCR_EL2.TACR: emulated, the
     /// hardware's IMPLEMENTATION DEFINED controls stay the host's).
     pub actlr: u64,
@@ -138,7 +136,6 @@ impl GuestWorld {
             debug: DebugRegs::default(),
             debug_loaded: false,
             debug_in_use: false,
-            os_double_lock: 0,
             actlr: 0,
             hcr: crate::el2config::hcr_guest(HCR_GUEST),
             vmpidr,
@@ -308,10 +305,11 @@ pub fn guest_sctlr() -> u64 {
     SCTLR_EL1.get()
 }
 
-/// Sets the hardware's OS lock to the guest's (inside [`with_guest`], with
-/// its debug registers loaded).
-pub fn set_guest_os_lock(locked: bool) {
-    debug::set_os_lock(locked);
+/// Sets the hardware's OS lock and double lock to the guest's (inside
+/// [`with_guest`], with its debug registers loaded).
+pub fn set_guest_os_locks(regs: &DebugRegs) {
+    debug::set_os_lock(regs.os_lock);
+    debug::set_os_double_lock(regs.os_double_lock);
 }
 
 /// The guest's live VBAR_EL1 and ELR_EL1 (inside [`with_guest`]), for reports.

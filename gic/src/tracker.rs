@@ -90,11 +90,7 @@ impl<const N: usize> LrTracker<N> {
     /// maintenance interrupt.
     pub fn sync_from_hw(&mut self, lrs: &[ListRegister]) {
         for (shadow, hw) in self.lrs[..self.num_lrs].iter_mut().zip(lrs) {
-            *shadow = if hw.state.is_valid() {
-                *hw
-            } else {
-                ListRegister::INVALID
-            };
+            *shadow = if hw.state.is_valid() { *hw } else { ListRegister::INVALID };
         }
     }
 

@@ -1,6 +1,7 @@
 //! The self-hosted debug registers of EL1 (breakpoints, watchpoints, the
-//! claim tags, the DCC interrupt enables, the OS lock), saved from and loaded
-//! into the hardware for the lazy debug switch (world::LazyDebug).
+//! claim tags, the DCC interrupt enables, the OS lock and double lock), saved
+//! from and loaded into the hardware for the lazy debug switch
+//! (world::LazyDebug).
 
 use core::arch::asm;
 
@@ -22,6 +23,8 @@ pub struct DebugRegs {
     pub oseccr: u64,
     /// OSLSR_EL1.OSLK: the OS lock is set.
     pub os_lock: bool,
+    /// OSDLR_EL1.DLK: the OS double lock is set.
+    pub os_double_lock: bool,
 }
 
 /// Expands to a `match` from a pair number to an `mrs` (or `msr`) of the
@@ -78,7 +81,7 @@ pub fn save() -> DebugRegs {
         regs.wvr[i] = numbered!(read i, "dbgwvr", "_el1");
         regs.wcr[i] = numbered!(read i, "dbgwcr", "_el1");
     }
-    let (mdccint, claim, oseccr, oslsr): (u64, u64, u64, u64);
+    let (mdccint, claim, oseccr, oslsr, osdlr): (u64, u64, u64, u64, u64);
     // SAFETY: reads of EL1 debug registers at EL2 have no side effects.
     unsafe {
         asm!(
@@ -86,7 +89,8 @@ pub fn save() -> DebugRegs {
             "mrs {}, dbgclaimclr_el1",
             "mrs {}, oseccr_el1",
             "mrs {}, oslsr_el1",
-            out(reg) mdccint, out(reg) claim, out(reg) oseccr, out(reg) oslsr,
+            "mrs {}, osdlr_el1",
+            out(reg) mdccint, out(reg) claim, out(reg) oseccr, out(reg) oslsr, out(reg) osdlr,
             options(nomem, nostack),
         )
     };
@@ -94,6 +98,7 @@ pub fn save() -> DebugRegs {
     regs.claim = claim & 0xFF;
     regs.oseccr = oseccr;
     regs.os_lock = oslsr & 0b10 != 0;
+    regs.os_double_lock = osdlr & 1 != 0;
     regs
 }
 
@@ -122,10 +127,19 @@ pub fn load(regs: &DebugRegs) {
         )
     };
     set_os_lock(regs.os_lock);
+    set_os_double_lock(regs.os_double_lock);
 }
 
 /// Sets or clears the OS lock of the hardware (OSLAR_EL1).
 pub fn set_os_lock(locked: bool) {
     // SAFETY: OSLAR_EL1 only locks or unlocks self-hosted debug of EL1/EL0.
     unsafe { asm!("msr oslar_el1, {}", "isb", in(reg) u64::from(locked), options(nostack)) };
+}
+
+/// Sets or clears the OS double lock of the hardware (OSDLR_EL1.DLK; RAZ/WI
+/// without FEAT_DoubleLock).
+pub fn set_os_double_lock(locked: bool) {
+    // SAFETY: OSDLR_EL1 only locks or unlocks self-hosted debug of EL1/EL0
+    // (while the core is not asked to stay powered up).
+    unsafe { asm!("msr osdlr_el1, {}", "isb", in(reg) u64::from(locked), options(nostack)) };
 }

@@ -1261,6 +1261,22 @@ snippet vcpu_wfi_aarch32
     test_failure
 end_snippet vcpu_wfi_aarch32
 
+/* An A32 read at EL0 of DBGDIDR (MRC p14, 0, r1, c0, c0, 0), which
+ * MDCR_EL2.TDA traps until the guest's debug registers are loaded; then the
+ * A32 completion. Any exception at EL1 (0x600) is test_failure with
+ * x6 = 0x600, x7 = ESR_EL1, x8 = ELR_EL1. */
+snippet debug_aarch32
+    drop_to_el0 1
+    .word   0xEE101E10              /* mrc p14, 0, r1, c0, c0, 0 */
+    aarch32_complete
+    sync_failure_at_0x200
+    .org    0x600
+    mov     x6, #0x600
+    mrs     x7, esr_el1
+    mrs     x8, elr_el1
+    test_failure
+end_snippet debug_aarch32
+
 /* #14 VcpuFpAarch32: A32 vldr at EL0 traps to EL1 (0x600), which turns FP
  * on; then the A32 completion. */
 snippet vcpu_fp_aarch32

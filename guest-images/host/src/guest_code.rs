@@ -116,4 +116,5 @@ snippets!(
     psci_affinity_info,
     insn_table,
     hw_breakpoint,
+    debug_aarch32,
 );

@@ -97,10 +97,12 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     if el0 == 0b0010 {
         suite.run("guest_vcpu_wfi_aarch32", || wfi_aarch32(board, resource));
         suite.run("guest_vcpu_fp_aarch32", || fp_aarch32(resource));
+        suite.run("guest_debug_register_aarch32", || debug_aarch32(resource));
     } else {
         let why = why!("ID_AA64PFR0_EL1.EL0 = {el0:#06b}: no AArch32 at EL0");
         suite.skip("guest_vcpu_wfi_aarch32", &why);
         suite.skip("guest_vcpu_fp_aarch32", &why);
+        suite.skip("guest_debug_register_aarch32", &why);
     }
     suite.run("host_timer_ticks_while_guest_spins", || {
         host_timer_ticks(board, resource)
@@ -429,11 +431,7 @@ const SPIN_LATE_MEAN_US: u64 = 10_000;
 /// first one arrived and the rest waited for the enter to return.
 fn timer_interrupts_spinning_guest(board: &Board, resource: Handle) -> TestResult {
     let (_, freq) = counter();
-    let code = for_gic(
-        board,
-        guest_code::timer_spin_v2(),
-        guest_code::timer_spin_v3(),
-    );
+    let code = for_gic(board, guest_code::timer_spin_v2(), guest_code::timer_spin_v3());
     let fx = Fixture::new(resource, GUEST_RAM, code)?;
     let mut s = read_state(fx.vcpu())?;
     s.x[9] = SPIN_ROUNDS;
@@ -459,11 +457,7 @@ fn timer_interrupts_spinning_guest(board: &Board, resource: Handle) -> TestResul
 fn physical_timer(board: &Board, resource: Handle) -> TestResult {
     const ROUNDS: u64 = 20;
     let (_, freq) = counter();
-    let code = for_gic(
-        board,
-        guest_code::ptimer_rounds_v2(),
-        guest_code::ptimer_rounds_v3(),
-    );
+    let code = for_gic(board, guest_code::ptimer_rounds_v2(), guest_code::ptimer_rounds_v3());
     let fx = Fixture::new(resource, GUEST_RAM, code)?;
     let mut s = read_state(fx.vcpu())?;
     s.x[9] = ROUNDS;
@@ -475,24 +469,14 @@ fn physical_timer(board: &Board, resource: Handle) -> TestResult {
         if is_failure(p) {
             let s = read_state(fx.vcpu())?;
             if s.x[6] == 5 {
-                return Err(why!(
-                    "CNTP_CTL_EL0 read {:#x} in the handler: no ISTATUS",
-                    s.x[7]
-                ));
+                return Err(why!("CNTP_CTL_EL0 read {:#x} in the handler: no ISTATUS", s.x[7]));
             }
             if s.x[6] == WRONG_INTID {
-                return Err(why!(
-                    "the handler acknowledged IAR {:#x}, want INTID 30",
-                    s.x[7]
-                ));
+                return Err(why!("the handler acknowledged IAR {:#x}, want INTID 30", s.x[7]));
             }
         }
     }
-    clean_unkicked(
-        fx.vcpu(),
-        o,
-        "a physical timer IRQ for 100 ms after its deadline",
-    )?;
+    clean_unkicked(fx.vcpu(), o, "a physical timer IRQ for 100 ms after its deadline")?;
     let s = read_state(fx.vcpu())?;
     let (mean, max) = (micros(s.x[20] / ROUNDS), micros(s.x[22]));
     ensure!(
@@ -928,6 +912,14 @@ fn wfi_aarch32(board: &Board, resource: Handle) -> TestResult {
 /// #14 VcpuFpAarch32: A32 vldr at EL0 traps to guest EL1, which turns FP on.
 fn fp_aarch32(resource: Handle) -> TestResult {
     let fx = Fixture::new(resource, GUEST_RAM, guest_code::vcpu_fp_aarch32())?;
+    aarch32_exit(fx.vcpu(), enter(fx.vcpu()))
+}
+
+/// An AArch32 EL0 read of a cp14 debug register (DBGDIDR), trapped by
+/// MDCR_EL2.TDA, loads the guest's debug registers and runs as without a
+/// hypervisor, as an AArch64 one does.
+fn debug_aarch32(resource: Handle) -> TestResult {
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::debug_aarch32())?;
     aarch32_exit(fx.vcpu(), enter(fx.vcpu()))
 }
 
