@@ -2,7 +2,7 @@
 //! has no part in it (PSCI queries, BELL traps, trapped system registers,
 //! WFI/WFE), otherwise a packet or a status for zx_vcpu_enter.
 
-use crate::guest::{Guest, TrapKind};
+use crate::guest::{Fault, Guest, TrapKind};
 use crate::inject::Abort;
 use crate::once::Seen;
 use crate::ptimer::{self, PhysicalTimer};
@@ -80,7 +80,7 @@ pub fn handle(
 ) -> Flow {
     let esr = Esr(syndrome.esr);
     match decode(syndrome.esr, syndrome.far, syndrome.hpfar) {
-        Exit::DataAbort(mmio) => data_abort(guest, regs, mmio, esr.instruction_len(), counts),
+        Exit::DataAbort(mmio) => data_abort(guest, regs, mmio, esr, counts),
         Exit::Hvc { imm } => {
             counts.count(ExitKind::Hvc);
             call(guest, vcpu_index, regs, imm, 0)
@@ -108,30 +108,7 @@ pub fn handle(
             });
             system_register(guest, vcpu_index, regs, ptimer, world, access)
         }
-        Exit::InstructionAbort { .. } => {
-            // A fetch from an IPA that is neither mapped (executable) nor
-            // something the guest can run: a prefetch abort, as hardware
-            // without a hypervisor gives for a bus error (docs/abi.md §5).
-            counts.count(ExitKind::Other);
-            let vbar = world::guest_vbar();
-            if (vbar..vbar.saturating_add(VECTORS_SIZE)).contains(&syndrome.far) {
-                // Its own exception vector cannot be fetched: the guest
-                // would take this abort again for ever.
-                log::warn!(
-                    "guest {}: exception loop: instruction fetch from its own vector table \
-                     faults (PC {:#x}, ESR_EL2 {:#x}, FAR {:#x}, ELR_EL1 {:#x}, VBAR_EL1 {vbar:#x}); \
-                     the vCPU stops",
-                    guest.koid,
-                    regs.file.pc,
-                    syndrome.esr,
-                    syndrome.far,
-                    world::guest_elr(),
-                );
-                return Flow::Stop(Status::NOT_FOUND);
-            }
-            world::inject_into_guest(&mut regs.file, Abort::Instruction, syndrome.far);
-            Flow::Continue
-        }
+        Exit::InstructionAbort { ipa } => instruction_abort(guest, regs, ipa, esr, syndrome, counts),
         Exit::FpSimd => {
             counts.count(ExitKind::FpSimd);
             Flow::LoadFp
@@ -169,16 +146,62 @@ pub fn handle(
     }
 }
 
-fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, len: u64, counts: &ExitCounts) -> Flow {
-    let Some(trap) = guest.trap_at(mmio.ipa) else {
-        counts.count(ExitKind::Other);
+/// An instruction fetch from an IPA that is not mapped (executable) at
+/// the moment of the fault.
+#[cold]
+fn instruction_abort(
+    guest: &Guest,
+    regs: &mut GuestRegs,
+    ipa: Option<u64>,
+    esr: Esr,
+    syndrome: Syndrome,
+    counts: &ExitCounts,
+) -> Flow {
+    // Mapped after all: the entry was invalid only while another CPU
+    // changed it (break-before-make); the guest tries again.
+    if esr.translation_fault() && ipa.is_some_and(|ipa| guest.is_mapped(ipa)) {
+        return Flow::Continue;
+    }
+    // A fetch from an IPA that is neither mapped (executable) nor
+    // something the guest can run: a prefetch abort, as hardware
+    // without a hypervisor gives for a bus error (docs/abi.md §5).
+    counts.count(ExitKind::Other);
+    let vbar = world::guest_vbar();
+    if (vbar..vbar.saturating_add(VECTORS_SIZE)).contains(&syndrome.far) {
+        // Its own exception vector cannot be fetched: the guest
+        // would take this abort again for ever.
         log::warn!(
-            "guest {}: access to unmapped IPA {:#x} at {:#x}",
+            "guest {}: exception loop: instruction fetch from its own vector table \
+             faults (PC {:#x}, ESR_EL2 {:#x}, FAR {:#x}, ELR_EL1 {:#x}, VBAR_EL1 {vbar:#x}); \
+             the vCPU stops",
             guest.koid,
-            mmio.ipa,
-            regs.file.pc
+            regs.file.pc,
+            syndrome.esr,
+            syndrome.far,
+            world::guest_elr(),
         );
         return Flow::Stop(Status::NOT_FOUND);
+    }
+    world::inject_into_guest(&mut regs.file, Abort::Instruction, syndrome.far);
+    Flow::Continue
+}
+
+fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, esr: Esr, counts: &ExitCounts) -> Flow {
+    let len = esr.instruction_len();
+    let trap = match guest.fault_at(mmio.ipa) {
+        Fault::Trap(trap) => trap,
+        // As for instruction aborts.
+        Fault::Mapped if esr.translation_fault() => return Flow::Continue,
+        Fault::Mapped | Fault::Unmapped => {
+            counts.count(ExitKind::Other);
+            log::warn!(
+                "guest {}: access to unmapped IPA {:#x} at {:#x}",
+                guest.koid,
+                mmio.ipa,
+                regs.file.pc
+            );
+            return Flow::Stop(Status::NOT_FOUND);
+        }
     };
     match trap.kind {
         TrapKind::Bell => {

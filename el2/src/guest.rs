@@ -1,19 +1,19 @@
-//! Guests: a VMID, a stage-2 address space (translation tables plus the
-//! record of what is mapped where, which is the guest's VMAR), the traps on
-//! it, and the vCPU slots.
+//! Guests: a VMID, a guest-physical address space (the stage-2 tables, the
+//! record of what is mapped where, which is the guest's VMAR, and the traps
+//! on it: `space.rs`, under one lock), and the vCPU slots.
 
 use crate::arch::{cache, tlb};
-use crate::mappings::{Mapping, Mappings};
-use crate::pagetable::{Attrs, MapError, MemType, PageTable, Regime, Table, TableMemory, ENTRIES};
+use crate::mappings::Mapping;
+use crate::pagetable::{Table, TableMemory, Tlb, ENTRIES};
 use crate::port::{PacketPool, Port};
-use crate::trapmap::TrapMap;
+use crate::space::{AddressSpace, Lookup};
 use crate::system;
 use crate::vmid::VmidAllocator;
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::{AtomicU8, Ordering};
 use spin::Mutex;
-use syscalls::hypervisor::{MAX_VCPUS_PER_GUEST, VM_PERM_EXECUTE, VM_PERM_WRITE};
+use syscalls::hypervisor::MAX_VCPUS_PER_GUEST;
 use syscalls::{Status, ZxResult};
 
 /// Where GICv2 guests find their CPU interface (the GICV frame), as Zircon.
@@ -53,6 +53,36 @@ impl TableMemory for HeapTables {
     }
 }
 
+/// A live guest's tables: heap memory, and TLB maintenance for its VMID.
+struct LiveTables {
+    heap: HeapTables,
+    tlb: tlb::GuestTlb,
+}
+
+impl TableMemory for LiveTables {
+    fn alloc_table(&mut self) -> Option<u64> {
+        self.heap.alloc_table()
+    }
+
+    fn table(&mut self, pa: u64) -> &mut Table {
+        self.heap.table(pa)
+    }
+
+    fn free_table(&mut self, pa: u64) {
+        self.heap.free_table(pa);
+    }
+}
+
+impl Tlb for LiveTables {
+    fn invalidate(&mut self, va: u64, level: usize) {
+        self.tlb.invalidate(va, level);
+    }
+
+    fn sync(&mut self) {
+        self.tlb.sync();
+    }
+}
+
 static VMIDS: Mutex<VmidAllocator> = Mutex::new(VmidAllocator::new());
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,9 +115,15 @@ pub struct TrapHit {
     pub pool: Arc<PacketPool>,
 }
 
-struct Space {
-    tables: PageTable,
-    mappings: Mappings,
+/// What a stage-2 fault at an IPA means.
+pub enum Fault {
+    /// A trap.
+    Trap(TrapHit),
+    /// The IPA is mapped now: a translation fault there was a passing one
+    /// (another CPU changing the tables), and the guest is to try again.
+    Mapped,
+    /// Nothing is mapped or trapped there.
+    Unmapped,
 }
 
 pub struct Guest {
@@ -95,8 +131,8 @@ pub struct Guest {
     pub vmar_koid: u64,
     vmid: u16,
     root: u64,
-    space: Mutex<Space>,
-    traps: Mutex<TrapMap<Trap>>,
+    /// The only lock of a guest's memory: mappings, traps and tables.
+    space: Mutex<AddressSpace<Trap>>,
     /// Bit i set: vCPU index i is in use.
     vcpu_slots: AtomicU8,
     /// Bit i set: vCPU i called PSCI CPU_OFF and has not been entered since.
@@ -108,54 +144,29 @@ pub struct Guest {
 
 const _: () = assert!(MAX_VCPUS_PER_GUEST == 8, "vcpu_slots is one byte");
 
-fn attrs(perms: u32) -> Attrs {
-    Attrs {
-        mem: MemType::Normal,
-        write: perms & VM_PERM_WRITE != 0,
-        exec: perms & VM_PERM_EXECUTE != 0,
+/// A new guest's address space; on GICv2 with the hardware GICV frame,
+/// the guest's CPU interface, mapped.
+fn new_space() -> ZxResult<AddressSpace<Trap>> {
+    let mut space = AddressSpace::new(&mut HeapTables, IPA_BITS)?;
+    if let Some(gicv) = system::get().platform.gic.and_then(|g| g.vcpu) {
+        if let Err(e) = space.map_fixed(&mut HeapTables, GICV_IPA, gicv.base, GICV_SIZE) {
+            space.destroy(&mut HeapTables);
+            return Err(e);
+        }
     }
-}
-
-fn map_error(e: MapError) -> Status {
-    match e {
-        MapError::OutOfMemory => Status::NO_MEMORY,
-        MapError::Misaligned => Status::INVALID_ARGS,
-        MapError::OutOfRange => Status::OUT_OF_RANGE,
-        MapError::AlreadyMapped => Status::ALREADY_EXISTS,
-        MapError::NotMapped => Status::NOT_FOUND,
-    }
+    Ok(space)
 }
 
 impl Guest {
     pub fn create(koid: u64, vmar_koid: u64) -> ZxResult<Arc<Guest>> {
         let vmid = VMIDS.lock().alloc().ok_or(Status::NO_RESOURCES)?;
-        let tables = match PageTable::new(&mut HeapTables, Regime::Stage2, IPA_BITS, 1) {
-            Ok(t) => t,
-            Err(_) => {
-                VMIDS.lock().free(vmid);
-                return Err(Status::NO_MEMORY);
-            }
-        };
-        let mut tables = tables;
-        // GICv2: the guest's CPU interface is the hardware GICV frame.
-        let gicv = system::get().platform.gic.and_then(|g| g.vcpu);
-        if let Some(gicv) = gicv {
-            if tables.map(&mut HeapTables, GICV_IPA, gicv.base, GICV_SIZE, Attrs::DEVICE).is_err() {
-                tables.destroy(&mut HeapTables);
-                VMIDS.lock().free(vmid);
-                return Err(Status::NO_MEMORY);
-            }
-        }
+        let space = new_space().inspect_err(|_| VMIDS.lock().free(vmid))?;
         let guest = Guest {
             koid,
             vmar_koid,
             vmid,
-            root: tables.root(),
-            space: Mutex::new(Space {
-                tables,
-                mappings: Mappings::new(),
-            }),
-            traps: Mutex::new(TrapMap::new()),
+            root: space.root(),
+            space: Mutex::new(space),
             vcpu_slots: AtomicU8::new(0),
             vcpus_off: AtomicU8::new(0),
             startups: AtomicU8::new(0),
@@ -169,75 +180,32 @@ impl Guest {
         ((self.vmid as u64) << 48) | self.root
     }
 
-    /// Calls `f` on each page-aligned piece of `[ipa, ipa + size)` no trap covers.
-    fn untrapped(&self, ipa: u64, size: u64, mut f: impl FnMut(u64, u64) -> ZxResult) -> ZxResult {
-        let traps = self.traps.lock();
-        let mut cursor = ipa;
-        let end = ipa + size;
-        for (start, len, _) in traps.iter().filter(|&(s, l, _)| s < end && s + l > ipa) {
-            if start > cursor {
-                f(cursor, start - cursor)?;
-            }
-            cursor = cursor.max(start + len);
-        }
-        if cursor < end {
-            f(cursor, end - cursor)?;
-        }
-        Ok(())
+    /// Runs `f` on the guest's address space with its tables live: TLB
+    /// maintenance goes to the guest's VMID.
+    fn change<R>(&self, f: impl FnOnce(&mut AddressSpace<Trap>, &mut LiveTables) -> R) -> R {
+        let mut space = self.space.lock();
+        let mut tables = LiveTables {
+            heap: HeapTables,
+            tlb: tlb::GuestTlb::new(self.vttbr()),
+        };
+        f(&mut space, &mut tables)
     }
 
     /// zx_vmar_map with ZX_VM_SPECIFIC: `[ipa, ipa + size)` -> `[pa, pa + size)`.
     /// Pages under a trap stay unmapped so accesses keep faulting.
     pub fn map(&self, ipa: u64, pa: u64, size: u64, perms: u32) -> ZxResult {
-        let mut space = self.space.lock();
-        space.mappings.add(Mapping {
-            ipa,
-            size,
-            pa,
-            perms,
-        })?;
-        let tables = &mut space.tables;
-        let result = self.untrapped(ipa, size, |at, len| {
-            tables
-                .map(&mut HeapTables, at, pa + (at - ipa), len, attrs(perms))
-                .map_err(map_error)
-        });
-        if result.is_err() {
-            space.mappings.remove(ipa, size);
-            let _ = space.tables.unmap(&mut HeapTables, ipa, size);
-            tlb::flush_vmid(self.vttbr());
-        }
-        result
+        let m = Mapping { ipa, size, pa, perms };
+        self.change(|space, tables| space.map(tables, m))
     }
 
     /// zx_vmar_unmap: NOT_FOUND when nothing was mapped there.
     pub fn unmap(&self, ipa: u64, size: u64) -> ZxResult {
-        let mut space = self.space.lock();
-        if space.mappings.remove(ipa, size).is_empty() {
-            return Err(Status::NOT_FOUND);
-        }
-        space
-            .tables
-            .unmap(&mut HeapTables, ipa, size)
-            .map_err(map_error)?;
-        drop(space);
-        tlb::flush_vmid(self.vttbr());
-        Ok(())
+        self.change(|space, tables| space.unmap(tables, ipa, size))
     }
 
     /// zx_vmar_protect: every page of the range must be mapped (NOT_FOUND).
     pub fn protect(&self, ipa: u64, size: u64, perms: u32) -> ZxResult {
-        let mut space = self.space.lock();
-        space.mappings.protect(ipa, size, perms)?;
-        let tables = &mut space.tables;
-        self.untrapped(ipa, size, |at, len| {
-            tables
-                .protect(&mut HeapTables, at, len, attrs(perms))
-                .map_err(map_error)
-        })?;
-        drop(space);
-        tlb::flush_vmid(self.vttbr());
-        Ok(())
+        self.change(|space, tables| space.protect(tables, ipa, size, perms))
     }
 
     /// zx_guest_set_trap after its argument checks: punches the range out of
@@ -251,45 +219,42 @@ impl Guest {
         key: u64,
         pool_id: u64,
     ) -> ZxResult {
-        let mut traps = self.traps.lock();
-        if traps.overlapping(addr, size) {
-            return Err(Status::ALREADY_EXISTS);
-        }
-        self.space
-            .lock()
-            .tables
-            .unmap(&mut HeapTables, addr, size)
-            .map_err(map_error)?;
-        tlb::flush_vmid(self.vttbr());
-        traps.insert(
-            addr,
-            size,
-            Trap {
-                kind,
-                key,
-                port,
-                pool: PacketPool::new(pool_id),
-            },
-        )
+        let trap = Trap {
+            kind,
+            key,
+            port,
+            pool: PacketPool::new(pool_id),
+        };
+        self.change(|space, tables| space.set_trap(tables, addr, size, trap))
     }
 
-    /// The trap covering `ipa`, if any.
-    pub fn trap_at(&self, ipa: u64) -> Option<TrapHit> {
-        let traps = self.traps.lock();
-        let (_, t) = traps.find(ipa)?;
-        Some(TrapHit {
-            kind: t.kind,
-            key: t.key,
-            port: t.port.clone(),
-            pool: t.pool.clone(),
-        })
+    /// What a stage-2 fault at `ipa` met.
+    pub fn fault_at(&self, ipa: u64) -> Fault {
+        let space = self.space.lock();
+        match space.lookup(&mut HeapTables, ipa) {
+            Lookup::Trap(t) => Fault::Trap(TrapHit {
+                kind: t.kind,
+                key: t.key,
+                port: t.port.clone(),
+                pool: t.pool.clone(),
+            }),
+            Lookup::Mapped => Fault::Mapped,
+            Lookup::Unmapped => Fault::Unmapped,
+        }
+    }
+
+    /// Whether `ipa` is mapped now, for a fault on an instruction fetch
+    /// (`fault_at` stays with its one caller on the data-abort path).
+    pub fn is_mapped(&self, ipa: u64) -> bool {
+        let space = self.space.lock();
+        matches!(space.lookup(&mut HeapTables, ipa), Lookup::Mapped)
     }
 
     /// Cleans and invalidates all guest memory to the point of coherency
     /// (emulating the guest's set/way cache maintenance).
     pub fn clean_all_memory(&self) {
         let space = self.space.lock();
-        for m in space.mappings.iter() {
+        for m in space.mappings() {
             cache::clean_invalidate_to_poc(m.pa, m.size);
         }
         cache::invalidate_icache();
@@ -352,8 +317,10 @@ impl Guest {
 
 impl Drop for Guest {
     fn drop(&mut self) {
-        self.space.get_mut().tables.destroy(&mut HeapTables);
+        // No vCPU runs the guest any more (each holds it): once its TLB
+        // entries are gone, no CPU can walk its tables.
         tlb::flush_vmid(self.vttbr());
+        self.space.get_mut().destroy(&mut HeapTables);
         VMIDS.lock().free(self.vmid);
     }
 }

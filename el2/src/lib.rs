@@ -17,6 +17,7 @@ pub mod platform;
 pub mod port;
 pub mod ptimer;
 pub mod range;
+pub mod space;
 pub mod timer_line;
 pub mod trapframe;
 pub mod trapmap;

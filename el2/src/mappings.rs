@@ -65,7 +65,7 @@ impl Mappings {
         }
         let end = m.ipa.checked_add(m.size).ok_or(Status::OUT_OF_RANGE)?;
         m.pa.checked_add(m.size).ok_or(Status::OUT_OF_RANGE)?;
-        if !self.keys_in(m.ipa, end).is_empty() {
+        if self.overlaps(m.ipa, end) {
             return Err(Status::ALREADY_EXISTS);
         }
         self.by_ipa.insert(m.ipa, m);
@@ -87,15 +87,7 @@ impl Mappings {
     /// nothing changes.
     pub fn protect(&mut self, ipa: u64, size: u64, perms: u32) -> Result<Vec<Mapping>, Status> {
         let end = ipa.checked_add(size).ok_or(Status::OUT_OF_RANGE)?;
-        let mut covered = ipa;
-        for key in self.keys_in(ipa, end) {
-            let m = &self.by_ipa[&key];
-            if m.ipa > covered {
-                break;
-            }
-            covered = m.end();
-        }
-        if covered < end {
+        if !self.covers(ipa, end) {
             return Err(Status::NOT_FOUND);
         }
         let mut pieces = self.carve(ipa, end);
@@ -104,6 +96,39 @@ impl Mappings {
             self.by_ipa.insert(piece.ipa, *piece);
         }
         Ok(pieces)
+    }
+
+    /// Whether any mapping intersects `[start, end)`.
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.intersecting(start, end).next().is_some()
+    }
+
+    /// Whether every byte of `[start, end)` is mapped.
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        let mut covered = start;
+        for m in self.intersecting(start, end) {
+            if m.ipa > covered {
+                break;
+            }
+            covered = m.end();
+        }
+        covered >= end
+    }
+
+    /// The mappings intersecting `[start, end)`, in order; none when the
+    /// range is empty.
+    fn intersecting(&self, start: u64, end: u64) -> impl Iterator<Item = &Mapping> {
+        let straddling = self
+            .by_ipa
+            .range(..start)
+            .next_back()
+            .map(|(_, m)| m)
+            .filter(|m| m.end() > start);
+        let inside = (start < end).then(|| self.by_ipa.range(start..end).map(|(_, m)| m));
+        straddling
+            .into_iter()
+            .chain(inside.into_iter().flatten())
+            .filter(move |_| start < end)
     }
 
     /// The mapping containing `ipa`.
@@ -135,19 +160,7 @@ impl Mappings {
     /// The start addresses of the mappings intersecting `[start, end)`, in
     /// order; none when the range is empty.
     fn keys_in(&self, start: u64, end: u64) -> Vec<u64> {
-        if start >= end {
-            return Vec::new();
-        }
-        let straddling = self
-            .by_ipa
-            .range(..start)
-            .next_back()
-            .filter(|(_, m)| m.end() > start);
-        straddling
-            .into_iter()
-            .chain(self.by_ipa.range(start..end))
-            .map(|(&key, _)| key)
-            .collect()
+        self.intersecting(start, end).map(|m| m.ipa).collect()
     }
 
     /// Takes `[start, end)` out of the mappings, leaving the parts outside
@@ -340,6 +353,25 @@ mod tests {
         );
         assert_eq!(maps.total_size(), 0x6000);
         assert_eq!(maps.protect(0x12000, 0, R), Ok(vec![]));
+    }
+
+    #[test]
+    fn overlaps_and_covers() {
+        let mut maps = two_adjacent();
+        maps.remove(0x12000, 0x1000);
+        for (start, end, overlaps, covers) in [
+            (0x10000, 0x12000, true, true),
+            (0x13000, 0x16000, true, true),
+            (0x11000, 0x13000, true, false),
+            (0x12000, 0x13000, false, false),
+            (0xf000, 0x10001, true, false),
+            (0x15fff, 0x20000, true, false),
+            (0x16000, 0x20000, false, false),
+            (0x11000, 0x11000, false, true),
+        ] {
+            assert_eq!(maps.overlaps(start, end), overlaps, "{start:#x}..{end:#x}");
+            assert_eq!(maps.covers(start, end), covers, "{start:#x}..{end:#x}");
+        }
     }
 
     #[test]

@@ -13,7 +13,9 @@ pub struct Seen<const N: usize> {
 
 impl<const N: usize> Seen<N> {
     pub const fn new() -> Self {
-        Self { keys: [const { AtomicU64::new(0) }; N] }
+        Self {
+            keys: [const { AtomicU64::new(0) }; N],
+        }
     }
 
     /// Whether `cause` is reported for the first time (and records it).

@@ -2,11 +2,18 @@
 //! stage 1 and for stage 2 (the host's and guests'). Maps ranges with the
 //! largest block that alignment allows (1 GiB, 2 MiB, 4 KiB) and refuses to
 //! overwrite a live mapping; unmaps and re-protects ranges, splitting blocks
-//! that straddle their edges. Table memory comes through [`TableMemory`], so
-//! the logic runs on the build machine with fake physical addresses.
+//! that straddle their edges. Table memory comes through [`TableMemory`] and
+//! TLB maintenance through [`Tlb`], so the logic runs on the build machine
+//! with fake physical addresses and a TLB that records what it is told.
 //!
-//! Only descriptors are written: TLB invalidation (and break-before-make when
-//! a live block is split into a table) is the caller's business.
+//! Every operation checks before it changes: a map first counts and takes
+//! the tables it needs ([`PageTable::prepare_map`]), so when it fails no
+//! translation has changed. Trees that CPUs may be using while they change
+//! (a guest's stage 2) are changed as the Arm ARM requires: a live block is
+//! split break-before-make (invalid entry, invalidation, then the table);
+//! every removed or rewritten entry is invalidated and waited for before
+//! the call returns; and a table taken out of the tree is freed only after
+//! that wait, so no CPU can still be walking it when it is reused.
 
 use core::ops::Range;
 
@@ -30,6 +37,19 @@ pub trait TableMemory {
     /// Takes back a table that is no longer referenced. Memory that is never
     /// returned (boot tables) may ignore this, as the default does.
     fn free_table(&mut self, _pa: u64) {}
+}
+
+/// TLB maintenance for a tree that CPUs may be using while it changes.
+pub trait Tlb {
+    /// Called after the entry translating `va` at `level` (a leaf, or a
+    /// table descriptor that walks may have cached) was removed or
+    /// rewritten: starts dropping every cached copy of it on every CPU.
+    fn invalidate(&mut self, va: u64, level: usize);
+    /// Waits until every invalidation started has completed on every CPU,
+    /// together with whatever the CPUs cached from the old entries in
+    /// combined stage 1 and 2 form, and makes the tree's new entries
+    /// visible to every CPU's table walks.
+    fn sync(&mut self);
 }
 
 /// Which translation regime the descriptors are for.
@@ -174,7 +194,8 @@ impl PageTable {
         self.root
     }
 
-    /// Maps `[va, va + size)` to `[pa, pa + size)`.
+    /// Maps `[va, va + size)` to `[pa, pa + size)`; on an error nothing
+    /// has changed.
     pub fn map(
         &mut self,
         mem: &mut impl TableMemory,
@@ -183,21 +204,107 @@ impl PageTable {
         size: u64,
         attrs: Attrs,
     ) -> Result<(), MapError> {
-        let end = self.check_range(va, size)?;
-        if !pa.is_multiple_of(level_size(3)) {
-            return Err(MapError::Misaligned);
+        let piece = [Piece { va, pa, size }];
+        let tables = self.prepare_map(mem, piece)?;
+        self.map_prepared(mem, tables, piece, attrs)
+    }
+
+    /// Checks that every piece (in ascending order of `va`) can be mapped:
+    /// aligned, inside the address spaces, over nothing mapped; and takes
+    /// the tables mapping them needs. Changes nothing; the tables go to
+    /// [`PageTable::map_prepared`] (or back with [`Reserved::release`]).
+    pub fn prepare_map(
+        &self,
+        mem: &mut impl TableMemory,
+        pieces: impl IntoIterator<Item = Piece>,
+    ) -> Result<Reserved, MapError> {
+        let mut count = TableCount::default();
+        for piece in pieces {
+            let end = self.check_range(piece.va, piece.size)?;
+            if !piece.pa.is_multiple_of(level_size(3)) {
+                return Err(MapError::Misaligned);
+            }
+            if piece
+                .pa
+                .checked_add(piece.size)
+                .is_none_or(|e| e > ADDR_MASK + 1)
+            {
+                return Err(MapError::OutOfRange);
+            }
+            let (mut va, mut pa) = (piece.va, piece.pa);
+            while va < end {
+                let level = self.block_level(va, pa, end - va);
+                self.count_leaf(mem, &mut count, va, level)?;
+                va += level_size(level);
+                pa += level_size(level);
+            }
         }
-        if pa.checked_add(size).is_none_or(|e| e > ADDR_MASK + 1) {
-            return Err(MapError::OutOfRange);
+        Reserved::take(mem, count.tables)
+    }
+
+    /// Maps the pieces [`PageTable::prepare_map`] checked, from the tables
+    /// it took, and gives back those left over. With the same pieces and
+    /// the tree unchanged since, this cannot fail.
+    pub fn map_prepared(
+        &mut self,
+        mem: &mut impl TableMemory,
+        mut tables: Reserved,
+        pieces: impl IntoIterator<Item = Piece>,
+        attrs: Attrs,
+    ) -> Result<(), MapError> {
+        let mut from = FromReserved {
+            mem: &mut *mem,
+            tables: &mut tables,
+        };
+        let mut result = Ok(());
+        'pieces: for piece in pieces {
+            let end = piece.va + piece.size;
+            let (mut va, mut pa) = (piece.va, piece.pa);
+            while va < end {
+                let level = self.block_level(va, pa, end - va);
+                result = self.set_leaf(&mut from, va, pa, level, attrs);
+                if result.is_err() {
+                    break 'pieces;
+                }
+                va += level_size(level);
+                pa += level_size(level);
+            }
         }
-        let (mut va, mut pa) = (va, pa);
-        while va < end {
-            let level = self.block_level(va, pa, end - va);
-            self.set_leaf(mem, va, pa, level, attrs)?;
-            va += level_size(level);
-            pa += level_size(level);
+        tables.release(mem);
+        result
+    }
+
+    /// Counts, in `count`, the table a leaf at `va` and `level` would need
+    /// at each level above it that has none yet; `AlreadyMapped` when
+    /// something is mapped there.
+    fn count_leaf(
+        &self,
+        mem: &mut impl TableMemory,
+        count: &mut TableCount,
+        va: u64,
+        level: usize,
+    ) -> Result<(), MapError> {
+        let mut table = Some(self.root);
+        for l in self.start_level..level {
+            let entry = table.map_or(0, |t| mem.table(t)[index(va, l)]);
+            table = if entry & VALID == 0 {
+                // The next-level table under this entry is to be made, once
+                // for the whole region the entry covers.
+                if count.counted_until[l] <= va {
+                    count.tables += 1;
+                    count.counted_until[l] = (va & !(level_size(l) - 1)) + level_size(l);
+                }
+                None
+            } else if entry & TABLE_OR_PAGE != 0 {
+                Some(entry & ADDR_MASK)
+            } else {
+                return Err(MapError::AlreadyMapped);
+            };
         }
-        Ok(())
+        match table {
+            Some(t) if mem.table(t)[index(va, level)] & VALID != 0 => Err(MapError::AlreadyMapped),
+            _ => Ok(()),
+        }
     }
 
     /// The coarsest level at which one entry can map from `va`/`pa` without
@@ -243,15 +350,7 @@ impl PageTable {
     /// Walks the tree to the entry that decides `va`: its level and
     /// descriptor, which is a leaf or invalid.
     fn lookup(&self, mem: &mut impl TableMemory, va: u64) -> (usize, u64) {
-        let mut table = self.root;
-        for level in self.start_level..3 {
-            let entry = mem.table(table)[index(va, level)];
-            if entry & VALID == 0 || entry & TABLE_OR_PAGE == 0 {
-                return (level, entry);
-            }
-            table = entry & ADDR_MASK;
-        }
-        (3, mem.table(table)[index(va, 3)])
+        walk(mem, self.root, self.start_level, va)
     }
 
     /// Walks the tree: the output address and leaf descriptor for `va`.
@@ -283,29 +382,39 @@ impl PageTable {
 
     /// Removes every mapping in `[va, va + size)`; space already unmapped is
     /// skipped. Blocks straddling the edges are first split so their outside
-    /// parts stay mapped, and tables left empty are freed. On an error (out
-    /// of memory while splitting) no translation has changed.
-    pub fn unmap(
+    /// parts stay mapped, and tables left empty are freed once no CPU can
+    /// be using them. On an error (out of memory while splitting) no
+    /// translation has changed.
+    pub fn unmap<M: TableMemory + Tlb>(
         &mut self,
-        mem: &mut impl TableMemory,
+        mem: &mut M,
         va: u64,
         size: u64,
     ) -> Result<(), MapError> {
-        let end = self.check_range(va, size)?;
+        self.split_edges(mem, va, size)?;
         if size == 0 {
             return Ok(());
         }
-        self.split_edges(mem, va, end)?;
-        self.unmap_in(mem, self.root, self.start_level, 0, &(va..end));
+        let end = va + size;
+        let mut detached = Detached::default();
+        self.unmap_in(
+            mem,
+            self.root,
+            self.start_level,
+            0,
+            &(va..end),
+            &mut detached,
+        );
+        detached.free_after_sync(mem);
         Ok(())
     }
 
     /// Gives every mapping in `[va, va + size)` the attributes `attrs`,
     /// splitting blocks that straddle the edges. The whole range must be
     /// mapped, else `NotMapped`; on any error no translation has changed.
-    pub fn protect(
+    pub fn protect<M: TableMemory + Tlb>(
         &mut self,
-        mem: &mut impl TableMemory,
+        mem: &mut M,
         va: u64,
         size: u64,
         attrs: Attrs,
@@ -322,8 +431,29 @@ impl PageTable {
             }
             cursor = (cursor & !(level_size(level) - 1)) + level_size(level);
         }
-        self.split_edges(mem, va, end)?;
+        self.split_edges(mem, va, size)?;
         self.protect_in(mem, self.root, self.start_level, 0, &(va..end), attrs);
+        mem.sync();
+        Ok(())
+    }
+
+    /// Splits the blocks that straddle either edge of `[va, va + size)`, so
+    /// that an unmap or protect of the range cannot need a table. Changes no
+    /// translation, also when it runs out of memory halfway.
+    pub fn split_edges<M: TableMemory + Tlb>(
+        &mut self,
+        mem: &mut M,
+        va: u64,
+        size: u64,
+    ) -> Result<(), MapError> {
+        let end = self.check_range(va, size)?;
+        if size == 0 {
+            return Ok(());
+        }
+        self.split_at(mem, va)?;
+        if end < 1u64 << self.va_bits {
+            self.split_at(mem, end)?;
+        }
         Ok(())
     }
 
@@ -334,25 +464,12 @@ impl PageTable {
         self.root = 0;
     }
 
-    /// Splits the blocks containing `start` and `end` (but not starting
-    /// there), so no leaf straddles either edge of `[start, end)`.
-    fn split_edges(
-        &mut self,
-        mem: &mut impl TableMemory,
-        start: u64,
-        end: u64,
-    ) -> Result<(), MapError> {
-        self.split_at(mem, start)?;
-        if end < 1u64 << self.va_bits {
-            self.split_at(mem, end)?;
-        }
-        Ok(())
-    }
-
     /// Replaces blocks containing `va` with tables of next-level entries
     /// mapping the same output with the same attributes, down to the level
-    /// where `va` is an entry boundary.
-    fn split_at(&mut self, mem: &mut impl TableMemory, va: u64) -> Result<(), MapError> {
+    /// where `va` is an entry boundary. Break-before-make: the block entry
+    /// is made invalid and invalidated everywhere before the table entry
+    /// replaces it, so no CPU ever holds both.
+    fn split_at<M: TableMemory + Tlb>(&mut self, mem: &mut M, va: u64) -> Result<(), MapError> {
         let mut table = self.root;
         for level in self.start_level..3 {
             let slot = index(va, level);
@@ -369,6 +486,9 @@ impl PageTable {
                 for (i, e) in mem.table(child).iter_mut().enumerate() {
                     *e = attrs | kind | (base + i as u64 * step);
                 }
+                mem.table(table)[slot] = 0;
+                mem.invalidate(va & !(level_size(level) - 1), level);
+                mem.sync();
                 mem.table(table)[slot] = child | VALID | TABLE_OR_PAGE;
             }
             table = mem.table(table)[slot] & ADDR_MASK;
@@ -377,15 +497,17 @@ impl PageTable {
     }
 
     /// Clears the entries of `table` (at `level`, translating from
-    /// `table_va`) inside `span`, freeing subtrees that end up empty.
-    /// Returns whether `table` is left empty.
-    fn unmap_in(
+    /// `table_va`) inside `span`, invalidating each, and hands subtrees
+    /// taken out (whole, or left empty) to `detached`. Returns whether
+    /// `table` is left empty.
+    fn unmap_in<M: TableMemory + Tlb>(
         &self,
-        mem: &mut impl TableMemory,
+        mem: &mut M,
         table: u64,
         level: usize,
         table_va: u64,
         span: &Range<u64>,
+        detached: &mut Detached,
     ) -> bool {
         for (i, entry_va) in entries_in(level, table_va, span) {
             let entry = mem.table(table)[i];
@@ -395,24 +517,27 @@ impl PageTable {
             let is_table = level < 3 && entry & TABLE_OR_PAGE != 0;
             let child = entry & ADDR_MASK;
             // split_edges left only tables straddling an edge of `span`.
-            if entry_va >= span.start && entry_va + level_size(level) <= span.end {
+            let inside = entry_va >= span.start && entry_va + level_size(level) <= span.end;
+            if inside && is_table {
+                invalidate_leaves(mem, child, level + 1, entry_va);
+            }
+            if inside || is_table && self.unmap_in(mem, child, level + 1, entry_va, span, detached)
+            {
+                mem.table(table)[i] = 0;
+                mem.invalidate(entry_va, level);
                 if is_table {
-                    free_tree(mem, child, level + 1);
+                    detached.push(mem, child, level + 1);
                 }
-                mem.table(table)[i] = 0;
-            } else if is_table && self.unmap_in(mem, child, level + 1, entry_va, span) {
-                mem.free_table(child);
-                mem.table(table)[i] = 0;
             }
         }
         mem.table(table).iter().all(|e| e & VALID == 0)
     }
 
     /// Rewrites the leaves under `table` (at `level`, translating from
-    /// `table_va`) inside `span` with `attrs`.
-    fn protect_in(
+    /// `table_va`) inside `span` with `attrs`, invalidating each.
+    fn protect_in<M: TableMemory + Tlb>(
         &self,
-        mem: &mut impl TableMemory,
+        mem: &mut M,
         table: u64,
         level: usize,
         table_va: u64,
@@ -429,6 +554,7 @@ impl PageTable {
             } else {
                 let pa = entry & ADDR_MASK & !(level_size(level) - 1);
                 mem.table(table)[i] = leaf(self.regime, attrs, level, pa);
+                mem.invalidate(entry_va, level);
             }
         }
     }
@@ -460,30 +586,211 @@ fn free_tree(mem: &mut impl TableMemory, table: u64, level: usize) {
     mem.free_table(table);
 }
 
+/// Walks the tree with root `root` (at `start_level`) to the entry that
+/// decides `va`: its level and descriptor, which is a leaf or invalid.
+fn walk(mem: &mut impl TableMemory, root: u64, start_level: usize, va: u64) -> (usize, u64) {
+    let mut table = root;
+    for level in start_level..3 {
+        let entry = mem.table(table)[index(va, level)];
+        if entry & VALID == 0 || entry & TABLE_OR_PAGE == 0 {
+            return (level, entry);
+        }
+        table = entry & ADDR_MASK;
+    }
+    (3, mem.table(table)[index(va, 3)])
+}
+
+/// Invalidates every leaf of the subtree at `table` (at `level`,
+/// translating from `table_va`), which has just been taken out of the tree.
+fn invalidate_leaves<M: TableMemory + Tlb>(mem: &mut M, table: u64, level: usize, table_va: u64) {
+    for i in 0..ENTRIES {
+        let entry = mem.table(table)[i];
+        let va = table_va + i as u64 * level_size(level);
+        if entry & VALID == 0 {
+            continue;
+        }
+        if level < 3 && entry & TABLE_OR_PAGE != 0 {
+            invalidate_leaves(mem, entry & ADDR_MASK, level + 1, va);
+        }
+        mem.invalidate(va, level);
+    }
+}
+
+/// One stretch to map: `[va, va + size)` to `[pa, pa + size)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub va: u64,
+    pub pa: u64,
+    pub size: u64,
+}
+
+/// The tables a map will make, counted before it changes anything.
+#[derive(Default)]
+struct TableCount {
+    tables: usize,
+    /// Per level: the end of the last region whose missing next-level table
+    /// is counted (pieces are counted in ascending order).
+    counted_until: [u64; 4],
+}
+
+/// Tables taken for a map before it changes anything, chained through
+/// their first entry (no table lives at physical address 0).
+#[derive(Debug)]
+#[must_use = "tables taken for a map go to map_prepared or back with release"]
+pub struct Reserved {
+    head: u64,
+}
+
+impl Reserved {
+    /// Takes `n` tables, or none when there are not that many.
+    fn take(mem: &mut impl TableMemory, n: usize) -> Result<Self, MapError> {
+        let mut tables = Reserved { head: 0 };
+        for _ in 0..n {
+            let Some(table) = mem.alloc_table() else {
+                tables.release(mem);
+                return Err(MapError::OutOfMemory);
+            };
+            mem.table(table)[0] = tables.head;
+            tables.head = table;
+        }
+        Ok(tables)
+    }
+
+    /// One of the tables, zeroed again.
+    fn pop(&mut self, mem: &mut impl TableMemory) -> Option<u64> {
+        let table = self.head;
+        if table == 0 {
+            return None;
+        }
+        self.head = core::mem::take(&mut mem.table(table)[0]);
+        Some(table)
+    }
+
+    /// Gives back the tables not used.
+    pub fn release(mut self, mem: &mut impl TableMemory) {
+        while let Some(table) = self.pop(mem) {
+            mem.free_table(table);
+        }
+    }
+}
+
+/// Table memory that allocates from a [`Reserved`] set only.
+struct FromReserved<'a, M> {
+    mem: &'a mut M,
+    tables: &'a mut Reserved,
+}
+
+impl<M: TableMemory> TableMemory for FromReserved<'_, M> {
+    fn alloc_table(&mut self) -> Option<u64> {
+        self.tables.pop(self.mem)
+    }
+
+    fn table(&mut self, pa: u64) -> &mut Table {
+        self.mem.table(pa)
+    }
+
+    fn free_table(&mut self, pa: u64) {
+        self.mem.free_table(pa);
+    }
+}
+
+/// Subtrees taken out of a tree by an unmap, to be freed once the TLB
+/// invalidations of their entries are complete.
+#[derive(Default)]
+struct Detached {
+    /// Root table and its level.
+    subtrees: [(u64, usize); 16],
+    len: usize,
+}
+
+impl Detached {
+    /// Adds a subtree; when the list is full, first waits for the
+    /// invalidations so far and frees the subtrees already listed.
+    fn push<M: TableMemory + Tlb>(&mut self, mem: &mut M, table: u64, level: usize) {
+        if self.len == self.subtrees.len() {
+            self.free_after_sync(mem);
+        }
+        self.subtrees[self.len] = (table, level);
+        self.len += 1;
+    }
+
+    /// Waits for the invalidations so far, then frees every listed subtree.
+    fn free_after_sync<M: TableMemory + Tlb>(&mut self, mem: &mut M) {
+        mem.sync();
+        for &(table, level) in &self.subtrees[..self.len] {
+            free_tree(mem, table, level);
+        }
+        self.len = 0;
+    }
+}
+
+/// A fake [`TableMemory`] and [`Tlb`] for the build machine's tests of
+/// this module and of the address spaces built on it.
 #[cfg(test)]
-mod tests {
+pub mod testing {
     use super::*;
     use alloc::{boxed::Box, vec::Vec};
 
     /// Tables in ordinary heap memory, at fake physical addresses. A freed
-    /// table is gone: touching or freeing it again panics.
-    struct FakeMemory {
-        tables: Vec<Option<Box<Table>>>,
-        limit: usize,
+    /// table is gone: touching or freeing it again panics. Allocations,
+    /// frees and TLB maintenance are logged in `events`, each TLB event with
+    /// what the tree `watch` names decides for its address at that moment.
+    pub struct FakeMemory {
+        pub tables: Vec<Option<Box<Table>>>,
+        pub limit: usize,
+        pub events: Vec<Event>,
+        pub watch: Option<Watch>,
+    }
+
+    /// An address to look up at each TLB event: root, start level, address.
+    #[derive(Clone, Copy)]
+    pub struct Watch(pub u64, pub usize, pub u64);
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Event {
+        Alloc(u64),
+        Free(u64),
+        /// Address and level invalidated; the level and descriptor deciding
+        /// the watched address then.
+        Invalidate(u64, usize, (usize, u64)),
+        Sync((usize, u64)),
+    }
+
+    impl FakeMemory {
+        /// What the watched address resolves to now ((0, 0) unwatched).
+        pub fn watched(&mut self) -> (usize, u64) {
+            match self.watch {
+                Some(Watch(root, start, va)) => walk(self, root, start, va),
+                None => (0, 0),
+            }
+        }
+    }
+
+    impl Tlb for FakeMemory {
+        fn invalidate(&mut self, va: u64, level: usize) {
+            let seen = self.watched();
+            self.events.push(Event::Invalidate(va, level, seen));
+        }
+        fn sync(&mut self) {
+            let seen = self.watched();
+            self.events.push(Event::Sync(seen));
+        }
     }
 
     const FAKE_BASE: u64 = 0x1_0000_0000;
 
     impl FakeMemory {
-        fn new(limit: usize) -> Self {
+        pub fn new(limit: usize) -> Self {
             Self {
                 tables: Vec::new(),
                 limit,
+                events: Vec::new(),
+                watch: None,
             }
         }
 
         /// Tables allocated and not freed.
-        fn live(&self) -> usize {
+        pub fn live(&self) -> usize {
             self.tables.iter().flatten().count()
         }
 
@@ -498,15 +805,25 @@ mod tests {
                 return None;
             }
             self.tables.push(Some(Box::new([0; ENTRIES])));
-            Some(FAKE_BASE + (self.tables.len() as u64 - 1) * 4096)
+            let pa = FAKE_BASE + (self.tables.len() as u64 - 1) * 4096;
+            self.events.push(Event::Alloc(pa));
+            Some(pa)
         }
         fn table(&mut self, pa: u64) -> &mut Table {
             self.slot(pa).as_mut().expect("use after free")
         }
         fn free_table(&mut self, pa: u64) {
             assert!(self.slot(pa).take().is_some(), "double free");
+            self.events.push(Event::Free(pa));
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use alloc::vec::Vec;
 
     #[test]
     fn uses_the_largest_blocks_alignment_allows() {
@@ -847,6 +1164,234 @@ mod tests {
             pt.protect(&mut mem, 0x800, PAGE, Attrs::RAM_RO),
             Err(MapError::Misaligned)
         );
+    }
+
+    /// Every table's contents, for comparing before and after.
+    fn snapshot(mem: &FakeMemory) -> Vec<Table> {
+        mem.tables.iter().flatten().map(|t| **t).collect()
+    }
+
+    #[test]
+    fn map_needing_more_tables_than_there_are_changes_nothing() {
+        // Root, then an L2 and two L3 tables for pages on both sides of a
+        // 2 MiB boundary: four tables in all.
+        let (va, size) = (MIB2 - 2 * PAGE, 4 * PAGE);
+        for limit in 1..4 {
+            let mut mem = FakeMemory::new(limit);
+            let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+            let before = snapshot(&mem);
+            assert_eq!(
+                pt.map(&mut mem, va, va, size, Attrs::RAM_RW),
+                Err(MapError::OutOfMemory),
+                "with {limit} tables"
+            );
+            assert_eq!(mem.live(), 1, "reserved tables given back");
+            assert!(snapshot(&mem) == before, "tables changed");
+        }
+        let mut mem = FakeMemory::new(4);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        pt.map(&mut mem, va, va, size, Attrs::RAM_RW).unwrap();
+        assert_mapped(&pt, &mut mem, va, va, size, Attrs::RAM_RW);
+        assert!(
+            !mem.events.iter().any(|e| matches!(e, Event::Free(_))),
+            "exactly the tables needed were taken"
+        );
+    }
+
+    #[test]
+    fn map_over_a_live_page_changes_nothing() {
+        let mut mem = FakeMemory::new(16);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        pt.map(&mut mem, GIB + 3 * PAGE, 0, PAGE, Attrs::RAM_RW)
+            .unwrap();
+        let (before, live) = (snapshot(&mem), mem.live());
+        mem.events.clear();
+        // Free pages first, a new 2 MiB region after: nothing may be mapped.
+        assert_eq!(
+            pt.map(&mut mem, GIB, 0, 4 * MIB2, Attrs::RAM_RW),
+            Err(MapError::AlreadyMapped)
+        );
+        assert!(snapshot(&mem) == before, "tables changed");
+        assert_eq!(mem.live(), live);
+        assert!(
+            !mem.events.iter().any(|e| matches!(e, Event::Alloc(_))),
+            "refused before taking tables"
+        );
+    }
+
+    #[test]
+    fn prepared_pieces_share_the_tables_they_need() {
+        let mut mem = FakeMemory::new(3);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        // Two pieces with a hole between, in one new L2 and one new L3.
+        let pieces = [
+            Piece {
+                va: 0x1000,
+                pa: 0x8000_1000,
+                size: PAGE,
+            },
+            Piece {
+                va: 0x3000,
+                pa: 0x8000_3000,
+                size: 2 * PAGE,
+            },
+        ];
+        let tables = pt.prepare_map(&mut mem, pieces).unwrap();
+        assert_eq!(mem.live(), 3);
+        pt.map_prepared(&mut mem, tables, pieces, Attrs::RAM_RW)
+            .unwrap();
+        assert_mapped(&pt, &mut mem, 0x1000, 0x8000_1000, PAGE, Attrs::RAM_RW);
+        assert_unmapped(&pt, &mut mem, 0x2000, PAGE);
+        assert_mapped(&pt, &mut mem, 0x3000, 0x8000_3000, 2 * PAGE, Attrs::RAM_RW);
+        // A prepared map given up frees what it took.
+        let refused = pt.prepare_map(
+            &mut mem,
+            [Piece {
+                va: GIB,
+                pa: 0,
+                size: PAGE,
+            }],
+        );
+        assert_eq!(refused.unwrap_err(), MapError::OutOfMemory);
+        let tables = pt
+            .prepare_map(
+                &mut mem,
+                [Piece {
+                    va: 0x5000,
+                    pa: 0,
+                    size: PAGE,
+                }],
+            )
+            .unwrap();
+        tables.release(&mut mem);
+        assert_eq!(mem.live(), 3);
+    }
+
+    #[test]
+    fn splitting_a_live_block_is_break_before_make() {
+        let mut mem = FakeMemory::new(8);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        pt.map(&mut mem, GIB, 0x8000_0000, MIB2, Attrs::RAM_RW)
+            .unwrap();
+        let block = pt.lookup(&mut mem, GIB);
+        mem.watch = Some(Watch(pt.root(), 1, GIB));
+        mem.events.clear();
+        pt.unmap(&mut mem, GIB + 0x8_0000, PAGE).unwrap();
+        let child = match mem.events[0] {
+            Event::Alloc(child) => child,
+            other => panic!("first the table for the split, not {other:?}"),
+        };
+        // Break: the block is invalid when it is invalidated and when the
+        // invalidation is waited for; make: then the table is linked.
+        assert_eq!(mem.events[1], Event::Invalidate(GIB, 2, (2, 0)));
+        assert_eq!(mem.events[2], Event::Sync((2, 0)));
+        let page = (3, (block.1 & !ADDR_MASK) | TABLE_OR_PAGE | 0x8000_0000);
+        assert_eq!(
+            mem.events[3..],
+            [
+                Event::Invalidate(GIB + 0x8_0000, 3, page),
+                Event::Sync(page),
+            ]
+        );
+        let l2 = mem.table(pt.root())[1] & ADDR_MASK;
+        assert_eq!(
+            mem.table(l2)[0],
+            child | 3,
+            "the new table replaced the block"
+        );
+    }
+
+    #[test]
+    fn unmap_frees_tables_only_after_the_invalidations_complete() {
+        let mut mem = FakeMemory::new(8);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        pt.map(&mut mem, GIB + 0x1000, 0x8000_0000, PAGE, Attrs::RAM_RW)
+            .unwrap();
+        let l2 = mem.table(pt.root())[1] & ADDR_MASK;
+        let l3 = mem.table(l2)[0] & ADDR_MASK;
+        mem.events.clear();
+        pt.unmap(&mut mem, GIB, MIB2).unwrap();
+        assert_eq!(
+            mem.events,
+            [
+                Event::Invalidate(GIB + 0x1000, 3, (0, 0)),
+                Event::Invalidate(GIB, 2, (0, 0)),
+                Event::Invalidate(GIB, 1, (0, 0)),
+                Event::Sync((0, 0)),
+                Event::Free(l3),
+                Event::Free(l2),
+            ]
+        );
+        assert_eq!(mem.live(), 1);
+    }
+
+    #[test]
+    fn unmap_of_a_subtree_invalidates_its_leaves_before_freeing_it() {
+        let mut mem = FakeMemory::new(8);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        pt.map(&mut mem, 0, 0x8000_0000, 2 * PAGE, Attrs::RAM_RW)
+            .unwrap();
+        pt.map(&mut mem, MIB2, 0x8020_0000, MIB2, Attrs::RAM_RW)
+            .unwrap();
+        let l2 = mem.table(pt.root())[0] & ADDR_MASK;
+        let l3 = mem.table(l2)[0] & ADDR_MASK;
+        mem.events.clear();
+        pt.unmap(&mut mem, 0, GIB).unwrap();
+        let invalidated: Vec<(u64, usize)> = mem
+            .events
+            .iter()
+            .filter_map(|e| match *e {
+                Event::Invalidate(va, level, _) => Some((va, level)),
+                _ => None,
+            })
+            .collect();
+        for leaf in [(0, 3), (PAGE, 3), (0, 2), (MIB2, 2), (0, 1)] {
+            assert!(invalidated.contains(&leaf), "{leaf:x?} not invalidated");
+        }
+        let sync = mem
+            .events
+            .iter()
+            .position(|e| matches!(e, Event::Sync(_)))
+            .unwrap();
+        let frees: Vec<usize> = (0..mem.events.len())
+            .filter(|&i| matches!(mem.events[i], Event::Free(_)))
+            .collect();
+        assert_eq!(frees.len(), 2, "the L2 and its L3");
+        assert!(
+            frees.iter().all(|&i| i > sync),
+            "freed before the sync: {:?}",
+            mem.events
+        );
+        assert!(mem.events.contains(&Event::Free(l3)) && mem.events.contains(&Event::Free(l2)));
+    }
+
+    #[test]
+    fn protect_invalidates_every_rewritten_leaf_then_waits() {
+        let mut mem = FakeMemory::new(8);
+        let mut pt = PageTable::new(&mut mem, Regime::Stage2, 36, 1).unwrap();
+        // A page, then a 2 MiB block.
+        pt.map(
+            &mut mem,
+            MIB2 - PAGE,
+            0x7FFF_F000,
+            PAGE + MIB2,
+            Attrs::RAM_RW,
+        )
+        .unwrap();
+        mem.events.clear();
+        pt.protect(&mut mem, MIB2 - PAGE, PAGE + MIB2, Attrs::RAM_RO)
+            .unwrap();
+        assert_eq!(
+            mem.events
+                .iter()
+                .map(|e| match *e {
+                    Event::Invalidate(va, level, _) => Some((va, level)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+            [Some((MIB2 - PAGE, 3)), Some((MIB2, 2)), None]
+        );
+        assert!(matches!(mem.events.last(), Some(Event::Sync(_))));
     }
 
     #[test]

@@ -31,7 +31,14 @@ impl PhysicalTimer {
     /// the low 32 bits of CVAL - CNTPCT.
     pub fn read(&self, reg: Register, now: u64) -> u64 {
         match reg {
-            Register::Ctl => self.ctl | if self.ctl & ENABLE != 0 && now >= self.cval { ISTATUS } else { 0 },
+            Register::Ctl => {
+                self.ctl
+                    | if self.ctl & ENABLE != 0 && now >= self.cval {
+                        ISTATUS
+                    } else {
+                        0
+                    }
+            }
             Register::Cval => self.cval,
             Register::Tval => self.cval.wrapping_sub(now) & 0xffff_ffff,
         }

@@ -70,6 +70,19 @@ impl<T> TrapMap<T> {
         last.is_some_and(|i| self.traps[i].0 + self.traps[i].1 > addr)
     }
 
+    /// The traps intersecting `[start, end)`, in address order: start,
+    /// size and value.
+    pub fn in_range(&self, start: u64, end: u64) -> impl Iterator<Item = (u64, u64, &T)> {
+        // Ranges are disjoint: only the last one starting at or below
+        // `start` can reach into the range from below.
+        let first = self.last_before(start.saturating_add(1)).unwrap_or(0);
+        self.traps[first..]
+            .iter()
+            .take_while(move |(s, _, _)| *s < end)
+            .filter(move |(s, size, _)| s + size > start)
+            .map(|(s, size, value)| (*s, *size, value))
+    }
+
     /// The traps in address order: start, size and value.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64, &T)> {
         self.traps
@@ -162,6 +175,21 @@ mod tests {
         map.insert(u64::MAX - 1, 1, ()).unwrap();
         assert_eq!(map.find(u64::MAX - 1), Some((u64::MAX - 1, &())));
         assert_eq!(map.find(u64::MAX), None);
+    }
+
+    #[test]
+    fn in_range_lists_exactly_the_intersecting_traps() {
+        let map = two_traps();
+        let starts =
+            |start, end| -> Vec<u64> { map.in_range(start, end).map(|(s, _, _)| s).collect() };
+        assert_eq!(starts(0, 0x10000), [0x1000, 0x4000]);
+        assert_eq!(starts(0x1fff, 0x4001), [0x1000, 0x4000]);
+        assert_eq!(starts(0x2000, 0x4000), []);
+        assert_eq!(starts(0x1800, 0x1900), [0x1000]);
+        assert_eq!(starts(0x5000, u64::MAX), [0x4000]);
+        assert_eq!(starts(0x6000, u64::MAX), []);
+        assert_eq!(starts(0, 0x1000), []);
+        assert_eq!(TrapMap::<()>::new().in_range(0, u64::MAX).count(), 0);
     }
 
     #[test]

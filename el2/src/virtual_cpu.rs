@@ -195,6 +195,9 @@ impl Vcpu {
         let VcpuContext { regs, world, interrupts, ptimer, timer_enables } = state;
         let vtimer_enabled = *timer_enables & 1 << irq::VTIMER_PPI != 0;
         let ptimer_enabled = *timer_enables & 1 << irq::PTIMER_PPI != 0;
+        // A MEM read the host left uncompleted is over: the access has
+        // been stepped over, and from here on its exit is not the last.
+        regs.clear_pending();
         let vgic = system::get().vgic.as_ref().map(Vgic::interface);
         self.guest.set_vcpu_off(self.index, false);
         self.running_on.store(percpu::current(), Ordering::SeqCst);

@@ -135,7 +135,12 @@ impl ListRegister {
     pub fn decode_v2(raw: u32) -> Self {
         Self {
             // With HW set, bits 19:10 are the physical INTID instead.
-            vintid: raw & if raw & V2_HW != 0 { 0x3ff } else { V2_VINTID_MASK },
+            vintid: raw
+                & if raw & V2_HW != 0 {
+                    0x3ff
+                } else {
+                    V2_VINTID_MASK
+                },
             priority: (((raw >> V2_PRIORITY_SHIFT) & V2_PRIORITY_MASK) << 3) as u8,
             state: LrState::from_bits((raw >> V2_STATE_SHIFT) as u8),
             group1: raw & V2_GROUP1 != 0,
@@ -300,10 +305,16 @@ mod tests {
 
     #[test]
     fn eoi_bit_round_trips_on_both_versions() {
-        let x = ListRegister { eoi: true, ..lr(27, 0, LrState::Pending, true) };
+        let x = ListRegister {
+            eoi: true,
+            ..lr(27, 0, LrState::Pending, true)
+        };
         assert_eq!(x.encode_v3(), 0x5000_0200_0000_001b);
         assert_eq!(ListRegister::decode_v3(x.encode_v3()), x);
-        let y = ListRegister { eoi: true, ..lr(27, 0, LrState::Pending, false) };
+        let y = ListRegister {
+            eoi: true,
+            ..lr(27, 0, LrState::Pending, false)
+        };
         assert_eq!(y.encode_v2(), 0x1008_001b);
         assert_eq!(ListRegister::decode_v2(y.encode_v2()), y);
     }

@@ -100,7 +100,13 @@ impl PendingSet {
 
     /// Whether no vector is pending.
     pub fn is_empty(&self) -> bool {
-        self.words.iter().all(|w| w.load(Ordering::Acquire) == 0)
+        // Relaxed: what a caller takes from the set it takes with take_next's
+        // AcqRel; this is the run loop's check before every entry, so one
+        // OR of plain loads, without a branch or barrier per word.
+        self.words
+            .iter()
+            .fold(0, |any, w| any | w.load(Ordering::Relaxed))
+            == 0
     }
 
     /// Whether `vector` (a key) is pending (`false` for keys out of range).

@@ -18,7 +18,7 @@ pub const PRIORITY_SPI: u8 = 0x10;
 
 /// The priority `vector` (a pending-set key) is injected with.
 pub fn priority_of(vector: u32) -> u8 {
-    if vector < FIRST_SPI || vector >= NUM_VECTORS {
+    if !(FIRST_SPI..NUM_VECTORS).contains(&vector) {
         PRIORITY_SGI_PPI
     } else {
         PRIORITY_SPI
@@ -90,7 +90,11 @@ impl<const N: usize> LrTracker<N> {
     /// maintenance interrupt.
     pub fn sync_from_hw(&mut self, lrs: &[ListRegister]) {
         for (shadow, hw) in self.lrs[..self.num_lrs].iter_mut().zip(lrs) {
-            *shadow = if hw.state.is_valid() { *hw } else { ListRegister::INVALID };
+            *shadow = if hw.state.is_valid() {
+                *hw
+            } else {
+                ListRegister::INVALID
+            };
         }
     }
 
@@ -159,7 +163,8 @@ impl<const N: usize> LrTracker<N> {
 
     /// The state of the LR that holds `vector` (Invalid when none does).
     pub fn state_of(&self, vector: u32) -> LrState {
-        self.slot_of(vector).map_or(LrState::Invalid, |slot| self.lrs[slot].state)
+        self.slot_of(vector)
+            .map_or(LrState::Invalid, |slot| self.lrs[slot].state)
     }
 
     /// Whether an LR holds `vector` (pending, active or both).
@@ -368,7 +373,10 @@ mod tests {
         let eoi: Vec<(u32, bool)> = t.lrs().iter().map(|lr| (lr.vintid, lr.eoi)).collect();
         assert_eq!(eoi, [(26, false), (27, true), (30, true), (32, false)]);
         assert!(t.holds(27) && t.holds(30) && !t.holds(31));
-        assert_eq!((t.state_of(27), t.state_of(31)), (LrState::Pending, LrState::Invalid));
+        assert_eq!(
+            (t.state_of(27), t.state_of(31)),
+            (LrState::Pending, LrState::Invalid)
+        );
         assert!(t.holds_notified(27) && t.holds_notified(30));
 
         // The guest deactivated 27: Invalid, EOI bit still set in the hardware LR.

@@ -344,7 +344,14 @@ pub fn vcpu_write_io(vcpu: Handle, io: &VcpuIo) -> ZxResult {
 pub fn vcpu_read_timer_ppis(vcpu: Handle) -> ZxResult<TimerPpis> {
     let mut ppis = TimerPpis::default();
     let buf = ptr::from_mut(&mut ppis) as u64;
-    let args = [h(vcpu), u64::from(ZXV_VCPU_TIMER_PPIS), buf, TimerPpis::SIZE as u64, 0, 0];
+    let args = [
+        h(vcpu),
+        u64::from(ZXV_VCPU_TIMER_PPIS),
+        buf,
+        TimerPpis::SIZE as u64,
+        0,
+        0,
+    ];
     // SAFETY: the monitor writes `TimerPpis::SIZE` bytes into `ppis`, a local of this
     // function; every bit pattern is a valid `TimerPpis`.
     unsafe { call(ids::VCPU_READ_STATE, args) }?;
@@ -353,9 +360,19 @@ pub fn vcpu_read_timer_ppis(vcpu: Handle) -> ZxResult<TimerPpis> {
 
 /// `zx_vcpu_write_state(ZXV_VCPU_TIMER_PPIS)`: which timer PPIs the guest has enabled.
 pub fn vcpu_write_timer_enables(vcpu: Handle, enabled: u32) -> ZxResult {
-    let ppis = TimerPpis { enabled, ..TimerPpis::default() };
+    let ppis = TimerPpis {
+        enabled,
+        ..TimerPpis::default()
+    };
     let buf = ptr::from_ref(&ppis) as u64;
-    let args = [h(vcpu), u64::from(ZXV_VCPU_TIMER_PPIS), buf, TimerPpis::SIZE as u64, 0, 0];
+    let args = [
+        h(vcpu),
+        u64::from(ZXV_VCPU_TIMER_PPIS),
+        buf,
+        TimerPpis::SIZE as u64,
+        0,
+        0,
+    ];
     // SAFETY: the monitor only reads `TimerPpis::SIZE` bytes from `ppis`, a local.
     unsafe { call(ids::VCPU_WRITE_STATE, args) }?;
     Ok(())

@@ -240,7 +240,12 @@ mod timer_ppis_tests {
 
     #[test]
     fn words_round_trip_in_field_order() {
-        let t = TimerPpis { enabled: 1, pending: 2, active: 3, reserved: 4 };
+        let t = TimerPpis {
+            enabled: 1,
+            pending: 2,
+            active: 3,
+            reserved: 4,
+        };
         assert_eq!(t.to_words(), [1 | 2 << 32, 3 | 4 << 32]);
         assert_eq!(TimerPpis::from_words(&t.to_words()), t);
     }

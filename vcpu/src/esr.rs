@@ -114,6 +114,7 @@ impl Esr {
     }
 
     /// Length in bytes of the trapped instruction.
+    #[inline]
     pub fn instruction_len(self) -> u64 {
         if self.il() {
             4
@@ -129,6 +130,14 @@ impl Esr {
     /// The 16-bit immediate of an HVC/SMC.
     pub fn imm16(self) -> u16 {
         (self.0 & 0xffff) as u16
+    }
+
+    /// Whether a data or instruction abort is a translation fault, at any
+    /// level (DFSC/IFSC 0b0001LL): what an entry that is invalid for the
+    /// moment gives, as opposed to a permission or address-size fault.
+    #[inline]
+    pub fn translation_fault(self) -> bool {
+        self.iss() & 0x3c == 0x04
     }
 
     pub fn data_abort(self) -> DataAbort {
@@ -219,6 +228,20 @@ mod tests {
             (1, true, 31, false, false)
         );
         assert_eq!(esr.instruction_len(), 2);
+    }
+
+    #[test]
+    fn tells_translation_faults_from_other_aborts() {
+        for fsc in 0x04..0x08 {
+            assert!(Esr((0x24 << 26) | fsc).translation_fault(), "{fsc:#x}");
+            assert!(
+                Esr((0x20 << 26) | (1 << 7) | fsc).translation_fault(),
+                "{fsc:#x}"
+            );
+        }
+        for fsc in [0x00, 0x03, 0x09, 0x0b, 0x0d, 0x0f, 0x10, 0x21, 0x30] {
+            assert!(!Esr((0x24 << 26) | fsc).translation_fault(), "{fsc:#x}");
+        }
     }
 
     #[test]

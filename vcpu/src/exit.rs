@@ -226,7 +226,9 @@ mod tests {
         // Translation fault L3 on an instruction fetch.
         assert_eq!(
             decode(0x8200_0007, 0xFFFF_0000_0000_0A88, hpfar(0x4008_0000)),
-            Exit::InstructionAbort { ipa: Some(0x4008_0A88) }
+            Exit::InstructionAbort {
+                ipa: Some(0x4008_0A88)
+            }
         );
         // Permission fault: the IPA only with S1PTW.
         assert_eq!(
@@ -235,7 +237,9 @@ mod tests {
         );
         assert_eq!(
             decode(0x8200_008F, 0, hpfar(0x4008_0000)),
-            Exit::InstructionAbort { ipa: Some(0x4008_0000) }
+            Exit::InstructionAbort {
+                ipa: Some(0x4008_0000)
+            }
         );
         // Synchronous external abort on a fetch.
         assert_eq!(

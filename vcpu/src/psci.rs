@@ -3,10 +3,9 @@
 
 use core::sync::atomic::{AtomicU8, Ordering};
 use syscalls::psci::{
-    ALREADY_ON, ON_PENDING,
-    AFFINITY_INFO_32, AFFINITY_INFO_64, AFFINITY_OFF, AFFINITY_ON, CPU_OFF, CPU_ON_32, CPU_ON_64,
-    INVALID_PARAMETERS, MIGRATE_INFO_TYPE, NOT_SUPPORTED, PSCI_FEATURES, PSCI_VERSION, SUCCESS,
-    SYSTEM_OFF, SYSTEM_RESET, VERSION_1_1,
+    AFFINITY_INFO_32, AFFINITY_INFO_64, AFFINITY_OFF, AFFINITY_ON, ALREADY_ON, CPU_OFF, CPU_ON_32,
+    CPU_ON_64, INVALID_PARAMETERS, MIGRATE_INFO_TYPE, NOT_SUPPORTED, ON_PENDING, PSCI_FEATURES,
+    PSCI_VERSION, SUCCESS, SYSTEM_OFF, SYSTEM_RESET, VERSION_1_1,
 };
 
 /// `MIGRATE_INFO_TYPE` result: no Trusted OS, or one that needs no migration.
@@ -166,7 +165,10 @@ mod tests {
                 let racers: Vec<_> = (0..3)
                     .map(|_| s.spawn(|| claim_startup(&startups, 0b1, 1)))
                     .collect();
-                racers.into_iter().map(|r| r.join().unwrap()).collect::<Vec<_>>()
+                racers
+                    .into_iter()
+                    .map(|r| r.join().unwrap())
+                    .collect::<Vec<_>>()
             });
             assert_eq!(wins.iter().filter(|w| w.is_ok()).count(), 1, "{wins:?}");
             assert!(wins.iter().all(|w| *w == Ok(()) || *w == Err(ON_PENDING)));

@@ -112,7 +112,8 @@ impl GuestRegs {
         self.pending = Some(read);
     }
 
-    /// Forgets any pending MMIO read (an exit that is not a MEM-trap read).
+    /// Forgets any pending MMIO read: each `zx_vcpu_enter` does before it
+    /// runs the vCPU, so only the read its own last exit left is pending.
     pub fn clear_pending(&mut self) {
         self.pending = None;
     }

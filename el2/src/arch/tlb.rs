@@ -1,27 +1,128 @@
-//! Stage-2 TLB maintenance for a guest's VMID.
+//! Stage-2 TLB maintenance for a guest's VMID: a whole-VMID flush, and the
+//! per-IPA invalidation a guest's tables get while they change
+//! ([`GuestTlb`], the [`Tlb`] of docs/design.md "Stage 2"). The TLBI
+//! instructions act on the VMID in VTTBR_EL2, which is the host's between
+//! guest runs, so each switches it to the guest's for its duration.
 
+use crate::pagetable::Tlb;
 use core::arch::asm;
+
+/// Leaf invalidations by IPA after which one flush of the whole VMID is
+/// cheaper than more: each TLBI IPAS2E1IS is broadcast to every CPU, and
+/// 512 of them cover 2 MiB of pages (the cut-off Linux uses for its own
+/// ranges); an unmap or protect of more drops the guest's TLB entries
+/// instead.
+pub const MAX_IPA_INVALIDATIONS: usize = 512;
 
 /// Drops every stage-1 and stage-2 TLB entry of the VMID in `vttbr`, on all
 /// CPUs of the inner shareable domain.
 pub fn flush_vmid(vttbr: u64) {
-    // SAFETY: VTTBR_EL2 is switched to the guest's VMID only for the TLBI
-    // (which acts on the current VMID) and restored before returning; EL2
-    // runs with interrupts masked, so no exception sees the temporary value.
-    unsafe {
-        asm!(
-            "mrs {old}, vttbr_el2",
-            "msr vttbr_el2, {new}",
-            "isb",
-            "dsb ishst",
-            "tlbi vmalls12e1is",
-            "dsb ish",
-            "isb",
-            "msr vttbr_el2, {old}",
-            "isb",
-            old = out(reg) _,
-            new = in(reg) vttbr,
-            options(nostack),
-        );
+    let scope = GuestTlb::new(vttbr);
+    scope.flush_all();
+}
+
+/// TLB maintenance of one guest's stage 2 while its tables change: created
+/// with the guest's VTTBR, it makes that VMID current (the host's is back
+/// when it is dropped) and issues each invalidation as the Arm ARM orders
+/// them for a stage-2 change: the table write, DSB ISHST, TLBI IPAS2E1IS
+/// for each entry; then DSB ISH, TLBI VMALLE1IS (stage-1 and combined
+/// entries, which a by-IPA invalidation does not reach), DSB ISH, ISB.
+pub struct GuestTlb {
+    host_vttbr: u64,
+    /// Invalidations by IPA since the last sync.
+    pending: usize,
+}
+
+impl GuestTlb {
+    /// Makes the VMID of `vttbr` current on this CPU.
+    pub fn new(vttbr: u64) -> Self {
+        let host_vttbr: u64;
+        // SAFETY: only the VMID and table base that TLB maintenance and
+        // address translation instructions use change; EL2 itself does not
+        // translate through VTTBR_EL2, no guest runs on this CPU while a
+        // host call is handled, and EL2 runs with interrupts masked, so
+        // nothing sees the guest's value before `drop` puts the host's back.
+        unsafe {
+            asm!(
+                "mrs {old}, vttbr_el2",
+                "msr vttbr_el2, {new}",
+                "isb",
+                old = out(reg) host_vttbr,
+                new = in(reg) vttbr,
+                options(nostack, preserves_flags),
+            );
+        }
+        Self { host_vttbr, pending: 0 }
+    }
+
+    /// Drops every stage-1 and stage-2 entry of the VMID, on every CPU.
+    fn flush_all(&self) {
+        // SAFETY: TLB invalidation and barriers only; the current VMID is
+        // the guest's (see `new`).
+        unsafe {
+            asm!(
+                "dsb ishst",
+                "tlbi vmalls12e1is",
+                "dsb ish",
+                "isb",
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}
+
+impl Tlb for GuestTlb {
+    fn invalidate(&mut self, ipa: u64, _level: usize) {
+        self.pending += 1;
+        if self.pending > MAX_IPA_INVALIDATIONS {
+            return;
+        }
+        // SAFETY: a TLB invalidation by IPA (bits 47:12 in bits 35:0 of the
+        // operand) for the current VMID, the guest's (see `new`), after a
+        // barrier that makes the table write it follows visible to walks.
+        unsafe {
+            asm!(
+                "dsb ishst",
+                "tlbi ipas2e1is, {page}",
+                page = in(reg) ipa >> 12,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+
+    fn sync(&mut self) {
+        if self.pending > MAX_IPA_INVALIDATIONS {
+            self.flush_all();
+        } else if self.pending > 0 {
+            // SAFETY: barriers and an invalidation of the current VMID's
+            // stage-1 entries (the guest's, see `new`).
+            unsafe {
+                asm!(
+                    "dsb ish",
+                    "tlbi vmalle1is",
+                    "dsb ish",
+                    "isb",
+                    options(nostack, preserves_flags),
+                );
+            }
+        } else {
+            // SAFETY: barriers only: new entries visible to every walker.
+            unsafe { asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
+        }
+        self.pending = 0;
+    }
+}
+
+impl Drop for GuestTlb {
+    fn drop(&mut self) {
+        // SAFETY: puts back the VTTBR_EL2 value `new` found (the host's).
+        unsafe {
+            asm!(
+                "msr vttbr_el2, {old}",
+                "isb",
+                old = in(reg) self.host_vttbr,
+                options(nostack, preserves_flags),
+            );
+        }
     }
 }

@@ -159,8 +159,14 @@ fn ipis_go_to_the_cpus_of_the_map() {
     assert_eq!(
         cpu1.delivered,
         [
-            Delivery { vcpu: 0, intid: 2 | 1 << 10 },
-            Delivery { vcpu: 1, intid: 2 | 1 << 10 }
+            Delivery {
+                vcpu: 0,
+                intid: 2 | 1 << 10
+            },
+            Delivery {
+                vcpu: 1,
+                intid: 2 | 1 << 10
+            }
         ]
     );
 }

@@ -449,6 +449,58 @@ snippet trap_load
     test_complete
 end_snippet trap_load
 
+/*
+ * What a guest sees of its memory (tests/guest/memory.rs), each probe on a
+ * fresh vCPU: entered at 0, a 32-bit load from [x1]; entered at 0x40, a
+ * 32-bit store of w3 to [x1], then the load. Either reports the loaded value
+ * as the data of its clean-exit store.
+ */
+snippet memory_probe
+    ldr     w2, [x1]
+    mov     x0, #EXIT_TEST_ADDR
+    str     x2, [x0]
+    b       .
+    .org    0x40
+    str     w3, [x1]
+    ldr     w2, [x1]
+    mov     x0, #EXIT_TEST_ADDR
+    str     x2, [x0]
+    b       .
+end_snippet memory_probe
+
+/*
+ * Loads the first word of each 2 MiB block of [x1, x5) over and over
+ * (tests/guest/other_cpu.rs, while another CPU splits those blocks); only
+ * a kick or a failed access ends it.
+ */
+snippet block_reads
+1:  mov     x3, x1
+2:  ldr     w4, [x3]
+    add     x3, x3, #0x200000
+    cmp     x3, x5
+    b.lo    2b
+    b       1b
+end_snippet block_reads
+
+/*
+ * MMIO reads the host leaves uncompleted (tests/guest/io.rs): a load, a
+ * store, two loads from the MEM trap page, then PSCI_VERSION (answered in
+ * EL2) and PSCI SYSTEM_OFF.
+ */
+snippet stale_io_reads
+    mov     x0, #TRAP_ADDR
+    ldr     w1, [x0]
+    str     w5, [x0]
+    ldr     w1, [x0]
+    ldr     w1, [x0]
+    movz    x0, #0x8400, lsl #16
+    hvc     #0
+    movz    x0, #0x8400, lsl #16
+    movk    x0, #0x0008
+    smc     #0
+    b       .
+end_snippet stale_io_reads
+
 /* A store pair to a MEM trap page: no instruction syndrome (ISV = 0). */
 snippet mem_trap_store_pair
     mov     x2, #TRAP_ADDR

@@ -117,7 +117,13 @@ impl Gic {
     /// to them what the monitor keeps itself (the guest timers' interrupts). `None` for any
     /// other register, another vCPU's frame, or a GICv3 distributor (its bank-0 words are RAZ
     /// with affinity routing).
-    pub fn private_status(&self, redistributor: bool, vcpu: usize, offset: u64, size: u8) -> Option<PrivateStatus> {
+    pub fn private_status(
+        &self,
+        redistributor: bool,
+        vcpu: usize,
+        offset: u64,
+        size: u8,
+    ) -> Option<PrivateStatus> {
         let version = self.state.lock().version;
         let within = match (version, redistributor) {
             (GicVersion::V2, false) => offset,

@@ -127,7 +127,10 @@ impl State {
                         return;
                     }
                     for source in bits(u32::from(sources)) {
-                        out.push(Delivery { vcpu, intid: intid | source << 10 });
+                        out.push(Delivery {
+                            vcpu,
+                            intid: intid | source << 10,
+                        });
                     }
                     if sources == 0 {
                         out.push(Delivery { vcpu, intid });
@@ -267,7 +270,10 @@ mod tests {
         let mut out = Deliveries::new();
         state.deliver(&mut out);
         assert!(state.banks.iter().all(|b| b.pending == 0));
-        assert_eq!(out.len(), crate::MAX_VCPUS * 32 + (NUM_INTIDS as usize - 32));
+        assert_eq!(
+            out.len(),
+            crate::MAX_VCPUS * 32 + (NUM_INTIDS as usize - 32)
+        );
     }
 
     #[test]
@@ -283,7 +289,9 @@ mod tests {
         }
         let mut out = Deliveries::new();
         state.deliver(&mut out);
-        assert!(state.banks[..crate::MAX_VCPUS].iter().all(|b| b.pending == 0));
+        assert!(state.banks[..crate::MAX_VCPUS]
+            .iter()
+            .all(|b| b.pending == 0));
         let sgis = out.iter().filter(|d| d.intid & 0x3ff < 16).count();
         assert_eq!(sgis, crate::MAX_VCPUS * 16 * crate::MAX_VCPUS);
     }

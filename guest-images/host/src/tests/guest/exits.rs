@@ -42,7 +42,9 @@ pub fn run(suite: &mut Suite, resource: Handle) {
         let fx = Fixture::new(resource, GUEST_RAM, guest_code::exception_loop())?;
         expect_enter(fx.vcpu(), Status::NOT_FOUND)
     });
-    suite.run("guest_unknown_sysreg_is_undefined", || undefined_sysreg(resource));
+    suite.run("guest_unknown_sysreg_is_undefined", || {
+        undefined_sysreg(resource)
+    });
     suite.run("guest_bell_read", || bell_read(resource));
     suite.run("guest_mem_trap_no_syndrome", || {
         let fx = Fixture::new(resource, GUEST_RAM, guest_code::mem_trap_store_pair())?;
@@ -110,7 +112,13 @@ fn cpu_on_codes(resource: Handle) -> TestResult {
     enter_and_clean_exit(fx.vcpu())?;
     let x = read_state(fx.vcpu())?.x;
     let got = [x[19], x[20], x[21], x[22], x[23]];
-    let want = [INVALID_PARAMETERS, INVALID_PARAMETERS, ALREADY_ON, 0, ON_PENDING];
+    let want = [
+        INVALID_PARAMETERS,
+        INVALID_PARAMETERS,
+        ALREADY_ON,
+        0,
+        ON_PENDING,
+    ];
     ensure!(
         got == want,
         "CPU_ON of 0x100, 8, 0 (itself), 1, 1 returned {got:x?}, want {want:x?}"

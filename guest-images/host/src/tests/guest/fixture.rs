@@ -246,10 +246,17 @@ pub fn read_u64(pa: u64) -> u64 {
     unsafe { core::ptr::read_volatile(pa as *const u64) }
 }
 
-/// Writes 4 bytes of guest-physical memory behind `pa`.
+/// Writes guest-physical memory behind `pa` (host RAM set aside for guests).
 pub fn write_u32(pa: u64, value: u32) {
-    // SAFETY: as for `write_u64`; the address is 4-byte aligned.
+    // SAFETY: as for `write_u64`; callers pass a 4-byte aligned address in
+    // GUEST_RAM or GUEST_RAM_2.
     unsafe { core::ptr::write_volatile(pa as *mut u32, value) };
+}
+
+/// Reads guest-physical memory behind `pa` (host RAM set aside for guests).
+pub fn read_u32(pa: u64) -> u32 {
+    // SAFETY: as for `read_u64`; the address is 4-byte aligned.
+    unsafe { core::ptr::read_volatile(pa as *const u32) }
 }
 
 /// `zx_vcpu_enter`: the exit packet, or the status.

@@ -96,7 +96,10 @@ fn sgi_source(board: &Board, resource: Handle) -> TestResult {
             Status::OUT_OF_RANGE,
         );
     }
-    ok(&crate::why!("vcpu_interrupt({sourced:#x})"), vcpu_interrupt(fx.vcpu(), sourced))?;
+    ok(
+        &crate::why!("vcpu_interrupt({sourced:#x})"),
+        vcpu_interrupt(fx.vcpu(), sourced),
+    )?;
     gic.enter(fx.vcpu(), enter(fx.vcpu()))?;
     let s = read_state(fx.vcpu())?;
     ensure!(

@@ -5,7 +5,7 @@ use super::fixture::*;
 use crate::ensure;
 use crate::guest_code;
 use crate::suite::{Suite, TestResult};
-use syscalls::client::{vcpu_write_io, vcpu_write_state};
+use syscalls::client::{vcpu_kick, vcpu_write_io, vcpu_write_state};
 use syscalls::hypervisor::{VcpuIo, VcpuState, GUEST_TRAP_MEM, VCPU_IO};
 use syscalls::{Handle, Status};
 
@@ -24,6 +24,9 @@ pub fn run(suite: &mut Suite, resource: Handle) {
     suite.run("guest_vcpu_write_state_io_twice", || twice(resource));
     suite.run("guest_vcpu_write_state_io_after_state_write", || {
         after_state_write(resource)
+    });
+    suite.run("guest_vcpu_write_state_io_stale_after_later_exits", || {
+        stale_after_later_exits(resource)
     });
     suite.run("guest_vcpu_read_state_io", || read_state_io(resource));
     suite.run("guest_mem_trap_store_data", || store_data(resource));
@@ -225,6 +228,49 @@ fn after_state_write(resource: Handle) -> TestResult {
         "x1 got {x1:#x}, want 0xabcd (from write_state)"
     );
     Ok(())
+}
+
+/// (f2) A read the host leaves uncompleted is no longer pending once a
+/// later enter returned: after a MEM write exit, after a kick's CANCELED,
+/// and after an enter whose exits were handled in EL2 (PSCI_VERSION) until
+/// SYSTEM_OFF. The completion is BAD_STATE and writes no register.
+fn stale_after_later_exits(resource: Handle) -> TestResult {
+    let fx = io_fixture(resource, guest_code::stale_io_reads())?;
+    let vcpu = fx.vcpu();
+    let load = read_exit(0, 4, false, 1);
+    // x1 gets `mark` before each read exit; a stale completion would
+    // overwrite it with 0x5555.
+    let set_x1 = |mark: u64| -> TestResult {
+        let mut state = read_state(vcpu)?;
+        state.x[1] = mark;
+        state.x[5] = 0x77;
+        ok("write_state", vcpu_write_state(vcpu, &state))
+    };
+    let check_x1 = |mark: u64, after: &str| -> TestResult {
+        expect_io(after, vcpu, 4, 0x5555, Status::BAD_STATE)?;
+        let x1 = read_state(vcpu)?.x[1];
+        ensure!(x1 == mark, "{after}: x1 got {x1:#x}, want {mark:#x}");
+        Ok(())
+    };
+    set_x1(0xA1)?;
+    check_mem("ldr w1 (1)", &ok("enter 1", enter(vcpu))?, &load)?;
+    let store = MemExit {
+        read: false,
+        xt: 5,
+        data: 0x77,
+        ..load
+    };
+    check_mem("str w5", &ok("enter 2", enter(vcpu))?, &store)?;
+    check_x1(0xA1, "after a MEM write exit")?;
+    set_x1(0xA2)?;
+    check_mem("ldr w1 (2)", &ok("enter 3", enter(vcpu))?, &load)?;
+    ok("vcpu_kick", vcpu_kick(vcpu))?;
+    expect_enter(vcpu, Status::CANCELED)?;
+    check_x1(0xA2, "after a kicked enter")?;
+    set_x1(0xA3)?;
+    check_mem("ldr w1 (3)", &ok("enter 5", enter(vcpu))?, &load)?;
+    expect_enter(vcpu, Status::UNAVAILABLE)?;
+    check_x1(0xA3, "after PSCI_VERSION in EL2, then SYSTEM_OFF")
 }
 
 /// (g) ZX_VCPU_IO cannot be read.

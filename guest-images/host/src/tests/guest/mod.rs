@@ -9,6 +9,7 @@ mod fp;
 mod interrupts;
 mod io;
 mod lifecycle;
+mod memory;
 mod other_cpu;
 mod state;
 mod timing;
@@ -28,6 +29,7 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     world::run(suite, resource);
     state::run(suite, resource);
     errors::run(suite, board, resource);
+    memory::run(suite, board, resource);
     other_cpu::run(suite, board, resource);
     interrupts::run(suite, board, resource);
     timing::run(suite, board, resource);
