@@ -299,6 +299,30 @@ busybox_initramfs() {
         file:soak="$inits/soak" file:bench="$inits/bench"
 }
 
+# The host's load address (el1rt's linker.ld), also where an arm64 Image wrapped
+# as a host goes: 2 MiB aligned, as the Image's boot protocol wants.
+HOST_LOAD_ADDR=0x40200000
+
+# linux_host: Debian's arm64 kernel (debian_kernel) as an EL1 host image,
+# $OUT/linux-host.elf (tests/mkelf.py): the Image at HOST_LOAD_ADDR and, in
+# the first 2 MiB aligned place after its memory, an initramfs of
+# busybox-static with tests/linux-host-init as /init. Sets
+# LINUX_HOST_CMDLINE to the kernel command line that finds that initramfs.
+linux_host() {
+    local initrd="$OUT/linux/host-initramfs.cpio.gz" image_size addr
+    debian_kernel
+    debian_arm64_fetch busybox-static
+    mkdir -p "$OUT/linux"
+    python3 "$ROOT/scripts/mkinitramfs.py" "$initrd" dir:bin dir:dev dir:proc dir:sys dir:tmp \
+        dev:dev/console=c,5,1 file:bin/busybox="$DEBIAN_ARM64_CACHE/root/busybox-static/bin/busybox" \
+        file:init="$ROOT/tests/linux-host-init"
+    # The Image header's image_size (u64 at offset 16): its memory, bss included.
+    image_size=$(od -An -j16 -N8 -tu8 "$LINUX_KERNEL" | tr -d ' ')
+    addr=$(printf '0x%x' $(((HOST_LOAD_ADDR + image_size + 0x1fffff) & ~0x1fffff)))
+    python3 "$ROOT/tests/mkelf.py" "$OUT/linux-host.elf" "$HOST_LOAD_ADDR" --image "$LINUX_KERNEL" --blob "$addr" "$initrd"
+    LINUX_HOST_CMDLINE="initrd=$addr,$(stat -c %s "$initrd")"
+}
+
 # Where the Linux runs put the kernel for the VMM (QEMU puts the VMM, its
 # own -initrd, at RAM + 128 MiB; this is clear of it and of the DTB after it).
 LINUX_KERNEL_ADDR=0x50000000

@@ -34,7 +34,11 @@
 #                           kernel panic, a watchdog stop; a 20 s soak with
 #                           a CPU-bound loop on both vCPUs (GICv3, GICv2):
 #                           every CPU's timer keeps ticking, no RCU stall or
-#                           soft lockup.
+#                           soft lockup;
+#   linux-host              Debian's Linux as the EL1 host (no VMM) on -cpu
+#                           max, virt GICv3 and GICv2 -smp 2: both CPUs up
+#                           through the monitor's PSCI, no trap the monitor
+#                           does not handle, powered off from its init.
 # ZXV_TEST_ONLY="GROUP ..." runs only the groups named (shell patterns, e.g.
 # ZXV_TEST_ONLY='virt-* linux'); the monitor is built first in any case.
 # Every QEMU run has a timeout (ZXV_QEMU_TIMEOUT, default 300 s). Logs are in
@@ -50,7 +54,7 @@ set +e +o pipefail
 
 TIMEOUT=${ZXV_QEMU_TIMEOUT:-300}
 LOGS=${ZXV_TEST_LOGS:-$OUT/logs}
-GROUPS_ALL=(unit virt-gicv3-smp4 virt-gicv2-smp2-initrd raspi4b boot bench fuzz sdimage gdb scripts vmm linux)
+GROUPS_ALL=(unit virt-gicv3-smp4 virt-gicv2-smp2-initrd raspi4b boot bench fuzz sdimage gdb scripts vmm linux linux-host)
 mkdir -p "$LOGS" || die "cannot make $LOGS"
 TALLY="$LOGS/tally"
 : >"$TALLY"
@@ -564,6 +568,39 @@ group_linux() {
     fi
 }
 
+# Debian's Linux as the host, its init tests/linux-host-init: it boots with
+# both CPUs (PSCI CPU_ON through the monitor), nothing it does traps to the
+# monitor's "not handled" path (the host's ID registers advertise only what
+# works: docs/design.md, "CPU features"; Linux uses pointer authentication),
+# and its SYSTEM_OFF ends QEMU with status 0.
+group_linux-host() {
+    # Each boot takes seconds: a hang shows well before the usual timeout.
+    local gic name TIMEOUT=$((TIMEOUT < 120 ? TIMEOUT : 120))
+    linux_host
+    for gic in 3 2; do
+        name=linux-host-gicv$gic-smp2
+        say "Linux as the host: $name (virt, GICv$gic, -smp 2, -cpu max)"
+        qemu_virt_cmd "$gic" 2
+        qemu_log "$name" -initrd "$OUT/linux-host.elf" -append "console=ttyAMA0 $LINUX_HOST_CMDLINE rdinit=/init panic=-1"
+        check_log "$name" boots_to_its_init '^zxv-host: kernel [0-9]'
+        check_log "$name" both_cpus_online '^zxv-host: cpus online 0-1, 2 processors$'
+        check_log "$name" uses_pointer_authentication '^zxv-host: features .* paca( |$)'
+        if tr -d '\r' <"$LOGS/$name.log" | grep -E 'not handled by the monitor|^zxv-host: features .* (sve|sme|mte)( |$)' >"$LOGS/$name.unexpected"; then
+            fail "$name: nothing_traps_unhandled" "$(head -1 "$LOGS/$name.unexpected")"
+        else
+            pass "$name: nothing_traps_unhandled"
+        fi
+        check_log "$name" powers_off_through_the_monitor '^\[cpu[0-9]\] host requested SYSTEM_OFF'
+        if hung; then
+            explain "$name" "QEMU did not finish within ${TIMEOUT}s (a hang)"
+        elif [ "$RC" -ne 0 ]; then
+            explain "$name" "QEMU exited with $RC"
+        else
+            pass "$name: machine_exits_with_success"
+        fi
+    done
+}
+
 group build "ensure QEMU and the toolchain, build the monitor"
 if [ "$(total failed)" -eq 0 ]; then
     group unit "host unit tests (cargo test)"
@@ -578,6 +615,7 @@ if [ "$(total failed)" -eq 0 ]; then
     group scripts "the scripts (tests/test-scripts.sh, tests/test-qemu-test.sh)"
     group vmm "the VMM with a raw binary guest"
     group linux "Linux under the VMM (Debian's kernel, busybox initramfs)"
+    group linux-host "Linux as the EL1 host (Debian's kernel, busybox initramfs)"
 else
     group unit "host unit tests (cargo test)"
     for name in "${GROUPS_ALL[@]}"; do

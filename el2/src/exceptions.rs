@@ -80,6 +80,7 @@ extern "C" fn lower_sync(frame: &mut TrapFrame, kind: u64) {
         ),
         ExceptionClass::InstAbortLower => reflect(frame, Abort::Instruction),
         ExceptionClass::SError => report(frame, kind),
+        ExceptionClass::SysReg if system_register(frame, esr) => {}
         _ => {
             log::warn!(
                 "host: {:?} at {:#x} not handled by the monitor: undefined instruction",
@@ -89,6 +90,20 @@ extern "C" fn lower_sync(frame: &mut TrapFrame, kind: u64) {
             reflect(frame, Abort::Undefined)
         }
     }
+}
+
+/// A host read of an ID register (HCR_EL2.TID3), as vcpu::idregs::HOST says:
+/// done, and the host goes on after it.
+fn system_register(frame: &mut TrapFrame, esr: Esr) -> bool {
+    let access = vcpu::sysreg::decode(esr.iss());
+    let Some(value) = crate::id_registers::emulate(&vcpu::idregs::HOST, &access) else {
+        return false;
+    };
+    if access.rt != 31 {
+        frame.x[usize::from(access.rt)] = value;
+    }
+    frame.elr += 4;
+    true
 }
 
 #[no_mangle]

@@ -7,7 +7,7 @@ use crate::inject::Abort;
 use crate::once::Seen;
 use crate::ptimer::{self, PhysicalTimer};
 use crate::timer;
-use crate::world::{self, Syndrome, HCR_DC, HCR_TVM};
+use crate::world::{self, GuestWorld, Syndrome, HCR_DC, HCR_TVM};
 use core::sync::atomic::{AtomicU64, Ordering};
 use syscalls::exits::{ExitKind, VcpuExits};
 use syscalls::port::{PacketGuestBell, PacketGuestMem, PacketGuestVcpu, PortPacket};
@@ -25,6 +25,9 @@ pub enum Flow {
     /// The guest used FP/SIMD: load its registers, then re-enter it to run
     /// the trapped instruction again.
     LoadFp,
+    /// The guest touched a debug register: load its debug registers, then
+    /// re-enter it to run the trapped instruction again.
+    LoadDebug,
     /// The guest executed WFI: wait for something to wake it.
     WaitForInterrupt,
     /// Return ZX_OK with this packet.
@@ -64,14 +67,14 @@ impl ExitCounts {
 }
 
 /// Handles one synchronous exit, with the guest's EL1 context live on this
-/// CPU, and counts it in `counts`; `hcr` is the guest's HCR_EL2 for its
-/// next entry.
+/// CPU, and counts it in `counts`; `world.hcr` is the guest's HCR_EL2 for
+/// its next entry.
 pub fn handle(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
     ptimer: &mut PhysicalTimer,
-    hcr: &mut u64,
+    world: &mut GuestWorld,
     syndrome: Syndrome,
     counts: &ExitCounts,
 ) -> Flow {
@@ -103,12 +106,18 @@ pub fn handle(
             } else {
                 ExitKind::SysReg
             });
-            system_register(guest, vcpu_index, regs, ptimer, hcr, access)
+            system_register(guest, vcpu_index, regs, ptimer, world, access)
         }
         Exit::InstructionAbort { ipa } => instruction_abort(guest, regs, ipa, esr, syndrome, counts),
         Exit::FpSimd => {
             counts.count(ExitKind::FpSimd);
             Flow::LoadFp
+        }
+        // An AArch32 EL0 access to a cp14 debug register (MCR/MRC, LDC/STC,
+        // MRRC) trapped by MDCR_EL2.TDA: as an AArch64 one.
+        Exit::Other { ec: 0x05 | 0x06 | 0x0c } if !world.debug_loaded => {
+            counts.count(ExitKind::SysReg);
+            Flow::LoadDebug
         }
         Exit::Other { ec } => {
             // An instruction of a feature the guest's CPU does not have
@@ -271,17 +280,21 @@ fn call(guest: &Guest, vcpu_index: usize, regs: &mut GuestRegs, imm: u16, pc_ste
     }
 }
 
-/// Trapped EL1 system-register accesses (HCR_EL2.TVM, TSW, TID3, and the
-/// debug registers MDCR_EL2.TDOSA traps), emulated as Zircon does; ID
-/// registers read as vcpu::idregs says.
+/// Trapped EL1 system-register accesses (HCR_EL2.TVM, TSW, TID3, TACR, and
+/// the debug registers MDCR_EL2 traps), emulated as Zircon does; ID
+/// registers read as vcpu::idregs says; the OS lock and double lock and
+/// ACTLR_EL1 kept per vCPU (the locks go to the hardware with the guest's
+/// debug registers); MDRAR_EL1 and DBGPRCR_EL1 RAZ/WI; any other debug
+/// register (TDA) loads the guest's debug registers and runs again.
 fn system_register(
     guest: &Guest,
     vcpu_index: usize,
     regs: &mut GuestRegs,
     ptimer: &mut PhysicalTimer,
-    hcr: &mut u64,
+    world: &mut GuestWorld,
     access: SysRegAccess,
 ) -> Flow {
+    let hcr = &mut world.hcr;
     let value = regs.reg(access.rt);
     let cntp = match access.reg {
         SysReg::CntpCtl => Some(ptimer::Register::Ctl),
@@ -315,15 +328,30 @@ fn system_register(
             regs.advance_pc(4);
             return sgi(vcpu_index, value);
         }
-        SysReg::IdReg { crm, op2 } if access.read => {
-            let value = vcpu::idregs::guest_view(crm, op2, crate::id_registers::read(crm, op2));
+        _ if let Some(value) = crate::id_registers::emulate(&vcpu::idregs::GUEST, &access) => {
             regs.set_reg(access.rt, value);
         }
-        SysReg::OsLar | SysReg::OsLsr | SysReg::OsDlr | SysReg::DbgPrcr => {
+        SysReg::OsLar | SysReg::OsDlr if !access.read => {
+            if access.reg == SysReg::OsLar {
+                world.debug.os_lock = value & 1 != 0;
+            } else {
+                world.debug.os_double_lock = value & 1 != 0;
+            }
+            if world.debug_loaded {
+                world::set_guest_os_locks(&world.debug);
+            }
+        }
+        // OSLM = 0b10 (the OS lock is implemented), OSLK.
+        SysReg::OsLsr if access.read => regs.set_reg(access.rt, 0b1000 | u64::from(world.debug.os_lock) << 1),
+        SysReg::OsDlr => regs.set_reg(access.rt, u64::from(world.debug.os_double_lock)),
+        SysReg::Actlr if access.read => regs.set_reg(access.rt, world.actlr),
+        SysReg::Actlr => world.actlr = value,
+        SysReg::DbgPrcr | SysReg::Mdrar => {
             if access.read {
                 regs.set_reg(access.rt, 0);
             }
         }
+        SysReg::Other { op0: 2, .. } if !world.debug_loaded => return Flow::LoadDebug,
         // TVM traps writes only.
         reg if !access.read && world::write_guest_sysreg(reg, value) => {
             // Once the guest's MMU and caches are both on, its own stage 1

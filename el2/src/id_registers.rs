@@ -1,5 +1,9 @@
-//! Reads the hardware ID registers for guests' trapped ID-register reads
-//! (vcpu::idregs decides what each guest may see of them).
+//! Reads the hardware ID registers for the host's and the guests' trapped
+//! ID-register reads (HCR_EL2.TID3; vcpu::idregs decides what each world may
+//! see of them).
+
+use vcpu::idregs::View;
+use vcpu::sysreg::{SysReg, SysRegAccess};
 
 /// Expands to a match on (CRm, Op2) with one `mrs` per encoding listed.
 macro_rules! read_by_encoding {
@@ -38,4 +42,13 @@ pub fn read(crm: u8, op2: u8) -> u64 {
         6 => [0, 1, 2, 3, 4, 5, 6, 7],
         7 => [0, 1, 2, 3, 4, 5, 6, 7],
     )
+}
+
+/// The value a trapped read of an ID register returns to `view`'s world; None
+/// for any other access.
+pub fn emulate(view: &View, access: &SysRegAccess) -> Option<u64> {
+    match access.reg {
+        SysReg::IdReg { crm, op2 } if access.read => Some(view.read(crm, op2, read(crm, op2))),
+        _ => None,
+    }
 }

@@ -205,7 +205,7 @@ impl Vcpu {
         let host_gic = irq::open_cpu_interface();
         irq::rearm();
         irq::take_kicks();
-        let result = world::with_guest(world, |world, fp| {
+        let result = world::with_guest(world, |world, fp, debug| {
             if let Some(vgic) = vgic {
                 interrupts.load(vgic, &self.pending);
             }
@@ -240,12 +240,13 @@ impl Vcpu {
                         Flow::Continue
                     }
                     ExitKind::Sync => {
-                        exits::handle(&self.guest, self.index, regs, ptimer, &mut world.hcr, syndrome, &self.exits)
+                        exits::handle(&self.guest, self.index, regs, ptimer, world, syndrome, &self.exits)
                     }
                 };
                 match flow {
                     Flow::Continue => {}
                     Flow::LoadFp => fp.switch_to_guest(&world.fp),
+                    Flow::LoadDebug => debug.switch_to_guest(world),
                     Flow::WaitForInterrupt => {
                         let ptimer_due = ptimer.deadline().filter(|_| !ptimer_line.is_quiet());
                         hyp_timer.disarm();

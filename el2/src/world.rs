@@ -2,8 +2,8 @@
 //! registers and EL2 controls between the host and the guest around
 //! `guest_enter` (arch/world.S), and reports how the guest left.
 
+use crate::arch::debug::{self, DebugRegs};
 use aarch64_cpu::registers::*;
-use crate::el2config::CPTR_NO_TRAPS;
 use core::mem::MaybeUninit;
 use vcpu::regs::RegisterFile;
 
@@ -82,6 +82,19 @@ pub struct Syndrome {
 pub struct GuestWorld {
     pub sys: El1Sysregs,
     pub fp: FpState,
+    /// The guest's debug registers (in the hardware only while
+    /// [`LazyDebug`] has loaded them); its OS lock is emulated here too.
+    pub debug: DebugRegs,
+    /// Inside [`with_guest`]: the guest's debug registers are in the
+    /// hardware (and no longer trap).
+    pub debug_loaded: bool,
+    /// The guest's MDSCR_EL1 enables debug events, so its debug registers
+    /// go in at entry. Its MDSCR_EL1 changes only while they are loaded
+    /// (TDA traps it otherwise), so this is worked out when they go out.
+    debug_in_use: bool,
+    /// ACTLR_EL1 as the guest wrote it (HCR_EL2.TACR: emulated, the
+    /// hardware's IMPLEMENTATION DEFINED controls stay the host's).
+    pub actlr: u64,
     pub hcr: u64,
     pub vmpidr: u64,
     pub vttbr: u64,
@@ -90,15 +103,26 @@ pub struct GuestWorld {
 
 /// HCR_EL2 for guests: Zircon's (VM, PTW, FMO, IMO, AMO, DC, TWI, TWE, TSC,
 /// TSW, TVM, RW) plus TID3, so that guests see only the features the
-/// monitor virtualises (vcpu::idregs).
+/// monitor virtualises (vcpu::idregs), and what el2config::hcr_guest adds
+/// for this CPU.
 pub const HCR_GUEST: u64 = 0x844c_703d;
 pub const HCR_DC: u64 = 1 << 12;
 pub const HCR_TVM: u64 = 1 << 26;
 /// SCTLR_EL1 of a new vCPU: RES1 bits only (MMU and caches off).
 const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
-/// MDCR_EL2 bits for guests: trap PMU (TPM, TPMCR) and OS-lock/power-down
-/// debug registers (TDOSA), on top of the host's HPMN.
-const MDCR_GUEST_TRAPS: u64 = (1 << 6) | (1 << 5) | (1 << 10);
+/// MDCR_EL2 bits for guests, on top of the host's: the PMU traps (TPM,
+/// TPMCR; guests have none), the OS-lock and power-down registers (TDOSA)
+/// and MDRAR_EL1 (TDRA) are emulated, and the other debug registers (TDA)
+/// trap until the guest first touches one ([`LazyDebug`]), as KVM does for
+/// a guest that does not use debug.
+const MDCR_GUEST_TRAPS: u64 = MDCR_EL2::TPM::SET.value
+    | MDCR_EL2::TPMCR::SET.value
+    | MDCR_EL2::TDOSA::SET.value
+    | MDCR_EL2::TDRA::SET.value
+    | MDCR_EL2::TDA::SET.value;
+/// MDSCR_EL1 bits that make debug events possible: MDE (breakpoints,
+/// watchpoints), KDE (debug exceptions at EL1), SS (software step).
+const MDSCR_DEBUG_ON: u64 = (1 << 15) | (1 << 13) | 1;
 
 impl GuestWorld {
     pub fn new(vmpidr: u64, vttbr: u64, vtcr: u64) -> Self {
@@ -109,7 +133,11 @@ impl GuestWorld {
         Self {
             sys,
             fp: FpState::default(),
-            hcr: HCR_GUEST,
+            debug: DebugRegs::default(),
+            debug_loaded: false,
+            debug_in_use: false,
+            actlr: 0,
+            hcr: crate::el2config::hcr_guest(HCR_GUEST),
             vmpidr,
             vttbr,
             vtcr,
@@ -134,7 +162,7 @@ impl LazyFp {
         if self.guest_loaded {
             return;
         }
-        CPTR_EL2.set(CPTR_NO_TRAPS);
+        CPTR_EL2.set(CPTR_EL2.get() & !CPTR_TFP);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
         // SAFETY: FP/SIMD no longer traps; the registers hold the host's
         // values (the monitor never uses them), saved to our own area.
@@ -145,7 +173,8 @@ impl LazyFp {
         self.guest_loaded = true;
     }
 
-    /// Back to the host: save the guest's registers if it used them.
+    /// Back to the host: save the guest's registers if it used them (the
+    /// caller then puts the host's CPTR_EL2 back).
     fn finish(&mut self, guest: &mut FpState) {
         if self.guest_loaded {
             // SAFETY: `host` was written by `switch_to_guest`.
@@ -154,21 +183,60 @@ impl LazyFp {
                 fp_load(self.host.as_ptr());
             }
         }
-        CPTR_EL2.set(CPTR_NO_TRAPS);
+    }
+}
+
+/// Lazy debug switching inside [`with_guest`]: the guest's debug registers
+/// go into the hardware only when it first touches one (an MDCR_EL2.TDA
+/// trap), or at entry when its MDSCR_EL1 enables debug events; until then
+/// the host's stay, unreachable by the guest and without effect in it.
+/// `GuestWorld::debug_loaded` says which are in the hardware.
+pub struct LazyDebug {
+    host: MaybeUninit<DebugRegs>,
+}
+
+impl LazyDebug {
+    /// Parks the host's debug registers, loads `world`'s, and stops
+    /// trapping them (TDA).
+    pub fn switch_to_guest(&mut self, world: &mut GuestWorld) {
+        if world.debug_loaded {
+            return;
+        }
+        self.host.write(debug::save());
+        debug::load(&world.debug);
+        MDCR_EL2.set(MDCR_EL2.get() & !MDCR_EL2::TDA::SET.value);
+        aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+        world.debug_loaded = true;
+    }
+
+    /// Back to the host: save the guest's registers if they were loaded.
+    fn finish(&mut self, world: &mut GuestWorld) {
+        if world.debug_loaded {
+            world.debug = debug::save();
+            world.debug_in_use = MDSCR_EL1.get() & MDSCR_DEBUG_ON != 0;
+            // SAFETY: `host` was written by `switch_to_guest`.
+            debug::load(unsafe { self.host.assume_init_ref() });
+            world.debug_loaded = false;
+        }
     }
 }
 
 /// Loads the guest's EL1 and EL2 context on this CPU, runs `f` (which
 /// enters the guest with [`enter`] as often as it likes, handling exits in
 /// between with the guest's EL1 registers live), then puts the host's
-/// context back. FP/SIMD registers follow lazily through [`LazyFp`].
-pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld, &mut LazyFp) -> R) -> R {
+/// context back. FP/SIMD and debug registers follow lazily through
+/// [`LazyFp`] and [`LazyDebug`].
+pub fn with_guest<R>(
+    world: &mut GuestWorld,
+    f: impl FnOnce(&mut GuestWorld, &mut LazyFp, &mut LazyDebug) -> R,
+) -> R {
     let mut host = MaybeUninit::<El1Sysregs>::uninit();
     let host_sp_el1 = SP_EL1.get();
     let host_hcr = HCR_EL2.get();
     let host_vtcr = VTCR_EL2.get();
     let host_vttbr = VTTBR_EL2.get();
     let host_mdcr = MDCR_EL2.get();
+    let host_cptr = CPTR_EL2.get();
     // SAFETY: the save/load routines move the EL1 registers to and from the
     // structures given, which are valid and exclusively ours; the host area
     // needs no zeroing because the save writes every field.
@@ -182,10 +250,16 @@ pub fn with_guest<R>(world: &mut GuestWorld, f: impl FnOnce(&mut GuestWorld, &mu
     MDCR_EL2.set(host_mdcr | MDCR_GUEST_TRAPS);
     // The guest reads the physical counter but cannot reach the EL1 physical timer.
     CNTHCTL_EL2.set(1);
-    CPTR_EL2.set(CPTR_NO_TRAPS | CPTR_TFP);
+    CPTR_EL2.set(host_cptr | CPTR_TFP);
     let mut fp = LazyFp { host: MaybeUninit::uninit(), guest_loaded: false };
-    let result = f(world, &mut fp);
+    let mut lazy_debug = LazyDebug { host: MaybeUninit::uninit() };
+    if world.debug_in_use {
+        lazy_debug.switch_to_guest(world);
+    }
+    let result = f(world, &mut fp, &mut lazy_debug);
     fp.finish(&mut world.fp);
+    CPTR_EL2.set(host_cptr);
+    lazy_debug.finish(world);
     HCR_EL2.set(host_hcr);
     VTTBR_EL2.set(host_vttbr);
     VTCR_EL2.set(host_vtcr);
@@ -229,6 +303,13 @@ pub fn enter(regs: &mut RegisterFile, hcr: u64) -> (ExitKind, Syndrome) {
 /// The guest's live SCTLR_EL1 (inside [`with_guest`]).
 pub fn guest_sctlr() -> u64 {
     SCTLR_EL1.get()
+}
+
+/// Sets the hardware's OS lock and double lock to the guest's (inside
+/// [`with_guest`], with its debug registers loaded).
+pub fn set_guest_os_locks(regs: &DebugRegs) {
+    debug::set_os_lock(regs.os_lock);
+    debug::set_os_double_lock(regs.os_double_lock);
 }
 
 /// The guest's live VBAR_EL1 and ELR_EL1 (inside [`with_guest`]), for reports.

@@ -42,6 +42,10 @@ pub enum SysReg {
     OsDlr,
     /// DBGPRCR_EL1 (2, 0, 1, 4, 4).
     DbgPrcr,
+    /// MDRAR_EL1 (2, 0, 1, 0, 0).
+    Mdrar,
+    /// ACTLR_EL1 (3, 0, 1, 0, 1).
+    Actlr,
     /// CNTP_TVAL_EL0 (3, 3, 14, 2, 0), the EL1 physical timer's countdown (CNTHCTL_EL2.EL1PCEN
     /// traps the physical timer for guests; the monitor emulates it).
     CntpTval,
@@ -97,6 +101,8 @@ impl SysReg {
             (2, 0, 1, 1, 4) => Self::OsLsr,
             (2, 0, 1, 3, 4) => Self::OsDlr,
             (2, 0, 1, 4, 4) => Self::DbgPrcr,
+            (2, 0, 1, 0, 0) => Self::Mdrar,
+            (3, 0, 1, 0, 1) => Self::Actlr,
             (3, 3, 14, 2, 0) => Self::CntpTval,
             (3, 3, 14, 2, 1) => Self::CntpCtl,
             (3, 3, 14, 2, 2) => Self::CntpCval,
@@ -148,6 +154,8 @@ impl core::fmt::Display for SysReg {
             Self::OsLsr => "OSLSR_EL1",
             Self::OsDlr => "OSDLR_EL1",
             Self::DbgPrcr => "DBGPRCR_EL1",
+            Self::Mdrar => "MDRAR_EL1",
+            Self::Actlr => "ACTLR_EL1",
             Self::CntpTval => "CNTP_TVAL_EL0",
             Self::CntpCtl => "CNTP_CTL_EL0",
             Self::CntpCval => "CNTP_CVAL_EL0",
@@ -210,7 +218,7 @@ mod tests {
     use super::*;
 
     /// The Arm ARM encodings (Op0, Op1, CRn, CRm, Op2) of the named registers.
-    const NAMED: [(SysReg, [u32; 5]); 22] = [
+    const NAMED: [(SysReg, [u32; 5]); 24] = [
         (SysReg::Sctlr, [3, 0, 1, 0, 0]),
         (SysReg::Ttbr0, [3, 0, 2, 0, 0]),
         (SysReg::Ttbr1, [3, 0, 2, 0, 1]),
@@ -230,6 +238,8 @@ mod tests {
         (SysReg::OsLsr, [2, 0, 1, 1, 4]),
         (SysReg::OsDlr, [2, 0, 1, 3, 4]),
         (SysReg::DbgPrcr, [2, 0, 1, 4, 4]),
+        (SysReg::Mdrar, [2, 0, 1, 0, 0]),
+        (SysReg::Actlr, [3, 0, 1, 0, 1]),
         (SysReg::CntpTval, [3, 3, 14, 2, 0]),
         (SysReg::CntpCtl, [3, 3, 14, 2, 1]),
         (SysReg::CntpCval, [3, 3, 14, 2, 2]),

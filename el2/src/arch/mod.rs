@@ -3,6 +3,7 @@
 //! is a small safe face over one instruction sequence.
 
 pub mod cache;
+pub mod debug;
 pub mod firmware;
 pub mod semihosting;
 pub mod tlb;

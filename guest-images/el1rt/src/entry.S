@@ -1,7 +1,8 @@
 /*
  * Host entry from the monitor (x0 = DTB, x1 = hypervisor resource) and from
  * PSCI CPU_ON (x0 = CPU index): stack, FP on, EL1 vectors, then Rust.
- * Also the fault probes (probe.rs) for touching memory that must fault.
+ * Also the fault probes (probe.rs) for touching memory that must fault and
+ * for running one instruction that may be UNDEFINED.
  */
 .equ STACK_SIZE, 0x10000
 
@@ -74,6 +75,30 @@ probe_write_insn:
     str     xzr, [x2]
     ret
 
+/*
+ * probe_insn(insn, x1): runs the one instruction `insn`, written into the
+ * slot below (so one CPU at a time), with x1 = the second argument and
+ * x3 = scratch space below the stack. Returns x0 = 0 and x1 as the
+ * instruction left it, or x0 = the ESR_EL1 of the exception it took (and
+ * x1 = FAR_EL1). With the MMU off the slot is writable; the instruction
+ * cache is invalidated for it.
+ */
+.global probe_insn
+probe_insn:
+    adr     x2, probe_insn_slot
+    str     w0, [x2]
+    dc      cvau, x2
+    dsb     ish
+    ic      ivau, x2
+    dsb     ish
+    isb
+    mov     x0, #0
+    sub     x3, sp, #64
+.global probe_insn_slot
+probe_insn_slot:
+    nop
+    ret
+
 /* EL1h synchronous exceptions: a faulting probe returns its ESR and FAR;
  * IRQs go to the host timer's handler (host_timer.rs); anything else is
  * reported by el1_unexpected. */
@@ -95,6 +120,10 @@ el1_vectors:
     b.eq    1f
     adrp    x10, probe_write_insn
     add     x10, x10, :lo12:probe_write_insn
+    cmp     x9, x10
+    b.eq    1f
+    adrp    x10, probe_insn_slot
+    add     x10, x10, :lo12:probe_insn_slot
     cmp     x9, x10
     b.ne    unexpected
 1:  mrs     x0, esr_el1

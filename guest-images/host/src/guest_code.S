@@ -335,6 +335,7 @@ snippet id_registers
     mrs     x4, id_aa64isar1_el1
     mrs     x5, id_aa64isar2_el1
     mrs     x6, S3_0_C0_C4_4
+    mrs     x7, id_aa64mmfr1_el1
     test_complete
 end_snippet id_registers
 
@@ -584,6 +585,82 @@ snippet fp_state
     str     xzr, [x0]
     b       .
 end_snippet fp_state
+
+/*
+ * Runs the instruction table at INSN_TABLE (tests/guest/world.rs), one
+ * 32-byte entry at a time: u32 insn, u32 flags, u64 x1 in, u64 x1 out,
+ * u64 ESR. Each instruction is written into the slot at 9: and run with x1
+ * from its entry (flags 1: from the previous entry's x1 out); x1 after it
+ * and 0 go back into the entry, or, when it takes an exception (the vector
+ * at 0x200 steps over it), the ESR_EL1. An insn of 1 is an exit to the
+ * host (a MEM-trap store to EXIT_TEST_ADDR + 0x10); 0 ends the table with
+ * the clean exit, and the next entry runs the table from the start again.
+ */
+.equ INSN_TABLE,        0x28000
+snippet insn_table
+0:  movlit  x20, INSN_TABLE
+1:  ldr     w0, [x20]
+    cbz     w0, 3f
+    cmp     w0, #1
+    b.eq    2f
+    adr     x2, 9f
+    str     w0, [x2]
+    dc      cvau, x2
+    dsb     ish
+    ic      ivau, x2
+    dsb     ish
+    isb
+    ldr     w3, [x20, #4]
+    ldr     x1, [x20, #8]
+    cbz     w3, 8f
+    ldur    x1, [x20, #-16]
+8:  mov     x0, #0
+9:  nop
+    stp     x1, x0, [x20, #16]
+    add     x20, x20, #32
+    b       1b
+2:  movlit  x0, (EXIT_TEST_ADDR + 0x10)
+    str     xzr, [x0]
+    add     x20, x20, #32
+    b       1b
+3:  mov     x0, #EXIT_TEST_ADDR
+    str     xzr, [x0]
+    b       0b
+    .org    0x200
+    mrs     x0, esr_el1
+    mrs     x9, elr_el1
+    add     x9, x9, #4
+    msr     elr_el1, x9
+    eret
+end_snippet insn_table
+
+/*
+ * A hardware breakpoint in the guest (world.rs tests): unlocks the OS lock,
+ * sets breakpoint 0 on `2:` for EL1 (BCR: BAS 0xF, PMC EL1, enabled),
+ * enables debug events (MDSCR_EL1.MDE and KDE, PSTATE.D clear) and runs
+ * into it. The breakpoint exception (vector 0x200) ends the test with x6 =
+ * its ESR_EL1 and x7 = ELR_EL1; reaching 2:'s successor is test_failure.
+ */
+snippet hw_breakpoint
+    msr     oslar_el1, xzr
+    adr     x0, 2f
+    msr     dbgbvr0_el1, x0
+    mov     x0, #((0xF << 5) | (1 << 1) | 1)
+    msr     dbgbcr0_el1, x0
+    mov     x0, #((1 << 15) | (1 << 13))
+    msr     mdscr_el1, x0
+    isb
+    msr     daifclr, #8
+    isb
+2:  nop
+    test_failure
+    .org    0x200
+    mrs     x6, esr_el1
+    mrs     x7, elr_el1
+    msr     dbgbcr0_el1, xzr
+    isb
+    test_complete
+end_snippet hw_breakpoint
 
 /*
  * Interrupt tests (interrupts.rs): the host injects before entry; the guest
@@ -1235,6 +1312,22 @@ snippet vcpu_wfi_aarch32
     mrs     x8, elr_el1
     test_failure
 end_snippet vcpu_wfi_aarch32
+
+/* An A32 read at EL0 of DBGDIDR (MRC p14, 0, r1, c0, c0, 0), which
+ * MDCR_EL2.TDA traps until the guest's debug registers are loaded; then the
+ * A32 completion. Any exception at EL1 (0x600) is test_failure with
+ * x6 = 0x600, x7 = ESR_EL1, x8 = ELR_EL1. */
+snippet debug_aarch32
+    drop_to_el0 1
+    .word   0xEE101E10              /* mrc p14, 0, r1, c0, c0, 0 */
+    aarch32_complete
+    sync_failure_at_0x200
+    .org    0x600
+    mov     x6, #0x600
+    mrs     x7, esr_el1
+    mrs     x8, elr_el1
+    test_failure
+end_snippet debug_aarch32
 
 /* #14 VcpuFpAarch32: A32 vldr at EL0 traps to EL1 (0x600), which turns FP
  * on; then the A32 completion. */

@@ -117,4 +117,7 @@ snippets!(
     vcpu_fp_aarch32,
     id_registers,
     psci_affinity_info,
+    insn_table,
+    hw_breakpoint,
+    debug_aarch32,
 );

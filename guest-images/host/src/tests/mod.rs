@@ -2,6 +2,7 @@
 
 mod abi;
 mod boot;
+pub(crate) mod cpu;
 pub(crate) mod guest;
 mod handles;
 mod info;
@@ -14,6 +15,7 @@ use syscalls::Handle;
 pub fn run_all(suite: &mut Suite, board: &Board, resource: Handle) {
     boot::run(suite, board);
     abi::run(suite);
+    cpu::run(suite);
     handles::run(suite, resource);
     info::run(suite, board, resource);
     psci::run(suite, board);

@@ -249,7 +249,7 @@ fn bell_read(resource: Handle) -> TestResult {
     expect_enter(fx.vcpu(), Status::NOT_SUPPORTED)
 }
 
-/// Reads an ID register at EL1 (the host's view: not trapped).
+/// Reads an ID register at EL1 (the host's view, vcpu::idregs::HOST).
 macro_rules! host_id_register {
     ($name:literal) => {{
         let value: u64;
@@ -264,18 +264,24 @@ fn id_field(value: u64, shift: u32) -> u64 {
     (value >> shift) & 0xF
 }
 
-/// A guest's ID registers (HCR_EL2.TID3): SVE, SME, MTE, PMU, pointer
-/// authentication and WFxT read as absent; the base features (FP,
-/// AdvSIMD, the GIC interface, BTI, debug) as the hardware has them.
+/// A guest's ID registers (HCR_EL2.TID3): SVE, SME, MTE, RAS, PMU, pointer
+/// authentication, WFxT, LORegions, VHE and SCXTNUM read as absent; the
+/// base features (FP, AdvSIMD, the GIC interface, BTI, debug) as the host
+/// sees them.
 fn id_registers(resource: Handle) -> TestResult {
     let fx = Fixture::new(resource, GUEST_RAM, guest_code::id_registers())?;
     enter_and_clean_exit(fx.vcpu())?;
     let x = read_state(fx.vcpu())?.x;
-    let (pfr0, pfr1, dfr0, isar1, isar2, zfr0) = (x[1], x[2], x[3], x[4], x[5], x[6]);
+    let (pfr0, pfr1, dfr0, isar1, isar2, zfr0, mmfr1) = (x[1], x[2], x[3], x[4], x[5], x[6], x[7]);
     let host_pfr0 = host_id_register!("id_aa64pfr0_el1");
     let host_pfr1 = host_id_register!("id_aa64pfr1_el1");
     let host_dfr0 = host_id_register!("id_aa64dfr0_el1");
     let hidden = [
+        ("ID_AA64PFR0.RAS", pfr0, 28),
+        ("ID_AA64PFR1.RAS_frac", pfr1, 12),
+        ("ID_AA64PFR1.CSV2_frac", pfr1, 32),
+        ("ID_AA64MMFR1.LO", mmfr1, 16),
+        ("ID_AA64MMFR1.VH", mmfr1, 8),
         ("ID_AA64PFR0.SVE", pfr0, 32),
         ("ID_AA64PFR0.AMU", pfr0, 44),
         ("ID_AA64PFR1.MTE", pfr1, 8),
@@ -297,6 +303,12 @@ fn id_registers(resource: Handle) -> TestResult {
         );
     }
     ensure!(zfr0 == 0, "guest ID_AA64ZFR0_EL1 = {zfr0:#x}, want 0");
+    // CSV2 2 and up would advertise SCXTNUM_EL0/EL1, which trap for guests.
+    ensure!(
+        id_field(pfr0, 56) <= 1,
+        "guest sees ID_AA64PFR0.CSV2 = {}",
+        id_field(pfr0, 56)
+    );
     let kept = [
         ("ID_AA64PFR0.EL1", pfr0, host_pfr0, 4),
         ("ID_AA64PFR0.FP", pfr0, host_pfr0, 16),
@@ -317,7 +329,7 @@ fn id_registers(resource: Handle) -> TestResult {
     Ok(())
 }
 
-/// ZXV_INFO_VCPU_EXITS counts what the guest did: six ID-register reads
+/// ZXV_INFO_VCPU_EXITS counts what the guest did: seven ID-register reads
 /// (sysreg) and the MEM-trap store that ends it, and nothing before the
 /// first enter; a guest handle is WRONG_TYPE, a short buffer
 /// BUFFER_TOO_SMALL.
@@ -335,7 +347,7 @@ fn exit_counts(resource: Handle) -> TestResult {
     enter_and_clean_exit(fx.vcpu())?;
     let after = ok("get_info", object_get_info_vcpu_exits(fx.vcpu()))?;
     for (kind, want) in [
-        (ExitKind::SysReg, 6),
+        (ExitKind::SysReg, 7),
         (ExitKind::MemTrap, 1),
         (ExitKind::Hvc, 0),
         (ExitKind::Wfi, 0),

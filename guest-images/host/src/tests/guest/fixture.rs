@@ -232,7 +232,7 @@ fn load_guest_memory(ram: u64, code: Code) {
 }
 
 /// Writes guest-physical memory behind `pa` (host RAM set aside for guests).
-fn write_u64(pa: u64, value: u64) {
+pub fn write_u64(pa: u64, value: u64) {
     // SAFETY: `pa` lies in GUEST_RAM or GUEST_RAM_2 (checked against the
     // host image in `Fixture::new`), host RAM no Rust object lives in; the
     // host runs with VA = PA and the address is 8-byte aligned.

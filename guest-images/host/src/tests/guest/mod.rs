@@ -15,6 +15,7 @@ mod other_cpu;
 mod quota;
 mod state;
 mod timing;
+mod world;
 mod zircon;
 
 use crate::cpus;
@@ -27,6 +28,7 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     io::run(suite, resource);
     exits::run(suite, resource);
     fp::run(suite, resource);
+    world::run(suite, resource);
     state::run(suite, resource);
     errors::run(suite, board, resource);
     memory::run(suite, board, resource);

@@ -97,10 +97,12 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     if el0 == 0b0010 {
         suite.run("guest_vcpu_wfi_aarch32", || wfi_aarch32(board, resource));
         suite.run("guest_vcpu_fp_aarch32", || fp_aarch32(resource));
+        suite.run("guest_debug_register_aarch32", || debug_aarch32(resource));
     } else {
         let why = why!("ID_AA64PFR0_EL1.EL0 = {el0:#06b}: no AArch32 at EL0");
         suite.skip("guest_vcpu_wfi_aarch32", &why);
         suite.skip("guest_vcpu_fp_aarch32", &why);
+        suite.skip("guest_debug_register_aarch32", &why);
     }
     suite.run("host_timer_ticks_while_guest_spins", || {
         host_timer_ticks(board, resource)
@@ -942,6 +944,14 @@ fn wfi_aarch32(board: &Board, resource: Handle) -> TestResult {
 /// #14 VcpuFpAarch32: A32 vldr at EL0 traps to guest EL1, which turns FP on.
 fn fp_aarch32(resource: Handle) -> TestResult {
     let fx = Fixture::new(resource, GUEST_RAM, guest_code::vcpu_fp_aarch32())?;
+    aarch32_exit(fx.vcpu(), enter(fx.vcpu()))
+}
+
+/// An AArch32 EL0 read of a cp14 debug register (DBGDIDR), trapped by
+/// MDCR_EL2.TDA, loads the guest's debug registers and runs as without a
+/// hypervisor, as an AArch64 one does.
+fn debug_aarch32(resource: Handle) -> TestResult {
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::debug_aarch32())?;
     aarch32_exit(fx.vcpu(), enter(fx.vcpu()))
 }
 
