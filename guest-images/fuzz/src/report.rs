@@ -1,9 +1,7 @@
 //! Findings: what each check found, printed with the sequence that
 //! reproduces it (the seed, the CPU, the call's index, the call and its
 //! arguments, and the calls before it on that CPU), the first few in full
-//! and the rest counted. Each check is one test line at the end. Checks
-//! the other helpers are still fixing are relaxed: what they find is
-//! printed as `noted`, not failed (README "The hostile host").
+//! and the rest counted. Each check is one test line at the end.
 
 use crate::hvc::Ret;
 use crate::statuses;
@@ -77,14 +75,6 @@ impl Check {
             Check::HostRegisters => "fuzz_host_el1_registers_kept",
         }
     }
-
-    /// Who is fixing what this check finds, while it is relaxed.
-    pub fn relaxed(self) -> Option<&'static str> {
-        match self {
-            Check::HostRegisters => Some("hostcpu"),
-            _ => None,
-        }
-    }
 }
 
 /// One call as made: for the reproduction.
@@ -151,19 +141,7 @@ pub fn finding(
         return;
     }
     let _lock = PRINT.lock();
-    let kind = match check.relaxed() {
-        Some(who) => (true, who),
-        None => (false, ""),
-    };
-    if kind.0 {
-        println!(
-            "noted {} (relaxed: the {} helper's to fix): {what}",
-            check.test_name(),
-            kind.1
-        );
-    } else {
-        println!("finding {}: {what}", check.test_name());
-    }
+    println!("finding {}: {what}", check.test_name());
     let seed = SEED.load(Ordering::Relaxed);
     match call {
         Some(c) => println!("  seed {seed:#x}, cpu{cpu}, call {c}"),
@@ -180,27 +158,16 @@ pub fn summary() -> (u32, u32) {
     for check in CHECKS {
         let n = COUNTS[slot(check)].load(Ordering::Relaxed);
         let first = *FIRST[slot(check)].lock();
-        match (n, check.relaxed()) {
-            (0, _) => {
-                passed += 1;
-                println!("ok {}", check.test_name());
-            }
-            (n, Some(who)) => {
-                passed += 1;
-                println!(
-                    "ok {} ({n} noted for the {who} helper, first: {})",
-                    check.test_name(),
-                    first.unwrap_or_default()
-                );
-            }
-            (n, None) => {
-                failed += 1;
-                println!(
-                    "FAIL {}: {n} finding(s), first: {}",
-                    check.test_name(),
-                    first.unwrap_or_default()
-                );
-            }
+        if n == 0 {
+            passed += 1;
+            println!("ok {}", check.test_name());
+        } else {
+            failed += 1;
+            println!(
+                "FAIL {}: {n} finding(s), first: {}",
+                check.test_name(),
+                first.unwrap_or_default()
+            );
         }
     }
     (passed, failed)

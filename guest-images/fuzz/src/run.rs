@@ -1090,7 +1090,10 @@ impl<'b> Fuzz<'b> {
     /// Whether `[addr, addr + len)` is refused as arguments: empty,
     /// unaligned or wrapping (INVALID_ARGS).
     fn bad_range(addr: u64, len: u64) -> bool {
-        len == 0 || !addr.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || addr.checked_add(len).is_none()
+        len == 0
+            || !addr.is_multiple_of(PAGE)
+            || !len.is_multiple_of(PAGE)
+            || addr.checked_add(len).is_none()
     }
 
     fn vmar_unmap(&mut self) {
@@ -2091,29 +2094,34 @@ impl<'b> Fuzz<'b> {
 mod host_registers {
     use core::arch::asm;
 
-    const NAMES: [&str; 5] = [
+    const NAMES: [&str; 7] = [
         "TPIDR_EL1",
         "TPIDR_EL0",
         "TPIDRRO_EL0",
         "CONTEXTIDR_EL1",
         "PAR_EL1",
+        "DBGBVR0_EL1",
+        "DBGWVR0_EL1",
     ];
 
-    pub struct Values([u64; 5]);
+    pub struct Values([u64; 7]);
 
-    fn read() -> [u64; 5] {
-        let (a, b, c, d, e): (u64, u64, u64, u64, u64);
-        // SAFETY: reading the host's own thread-ID, context-ID and address
-        // translation result registers has no side effects.
+    fn read() -> [u64; 7] {
+        let (a, b, c, d, e, f, g): (u64, u64, u64, u64, u64, u64, u64);
+        // SAFETY: reading the host's own thread-ID, context-ID, address
+        // translation result and (disabled) breakpoint and watchpoint value
+        // registers has no side effects.
         unsafe {
             asm!("mrs {}, tpidr_el1", "mrs {}, tpidr_el0", "mrs {}, tpidrro_el0", "mrs {}, contextidr_el1",
-                 "mrs {}, par_el1", out(reg) a, out(reg) b, out(reg) c, out(reg) d, out(reg) e)
+                 "mrs {}, par_el1", "mrs {}, dbgbvr0_el1", "mrs {}, dbgwvr0_el1",
+                 out(reg) a, out(reg) b, out(reg) c, out(reg) d, out(reg) e, out(reg) f, out(reg) g)
         };
-        [a, b, c, d, e]
+        [a, b, c, d, e, f, g]
     }
 
-    /// Writes a pattern from `seed` to them (PAR_EL1 gets a failed
-    /// translation's form: F set).
+    /// Writes a pattern from `seed` to them: PAR_EL1 a failed
+    /// translation's form (F set), the breakpoint and watchpoint values
+    /// word-aligned addresses (their control registers keep them off).
     pub fn set(seed: u64) -> Values {
         let v = [
             seed,
@@ -2121,13 +2129,16 @@ mod host_registers {
             seed.rotate_left(32),
             seed & 0xffff_ffff,
             (seed & 0xf_ffff_f000) | 1,
+            seed & 0x0000_ffff_ffff_fffc,
+            seed.rotate_left(8) & 0x0000_ffff_ffff_fff8,
         ];
-        // SAFETY: el1rt keeps nothing in these registers; the values are
-        // the fuzzer's own.
+        // SAFETY: el1rt keeps nothing in these registers, and the host's
+        // breakpoint and watchpoint 0 stay disabled (DBGBCR0/DBGWCR0.E = 0),
+        // so their values have no effect.
         unsafe {
             asm!("msr tpidr_el1, {}", "msr tpidr_el0, {}", "msr tpidrro_el0, {}", "msr contextidr_el1, {}",
-                 "msr par_el1, {}", "isb",
-                 in(reg) v[0], in(reg) v[1], in(reg) v[2], in(reg) v[3], in(reg) v[4])
+                 "msr par_el1, {}", "msr dbgbvr0_el1, {}", "msr dbgwvr0_el1, {}", "isb",
+                 in(reg) v[0], in(reg) v[1], in(reg) v[2], in(reg) v[3], in(reg) v[4], in(reg) v[5], in(reg) v[6])
         };
         Values(read())
     }
