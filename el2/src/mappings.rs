@@ -72,9 +72,7 @@ impl Mappings {
         if !within.is_empty() {
             return Err(Status::ALREADY_EXISTS);
         }
-        self.by_ipa
-            .try_reserve(1)
-            .map_err(|_| Status::NO_MEMORY)?;
+        self.by_ipa.try_reserve(1).map_err(|_| Status::NO_MEMORY)?;
         self.by_ipa.insert(within.start, m);
         Ok(())
     }
@@ -163,7 +161,10 @@ impl Mappings {
     /// its first byte), if any.
     fn straddling(&self, at: u64) -> Option<usize> {
         let i = self.by_ipa.partition_point(|m| m.end() <= at);
-        self.by_ipa.get(i).filter(|m| m.ipa < at && at < m.end()).map(|_| i)
+        self.by_ipa
+            .get(i)
+            .filter(|m| m.ipa < at && at < m.end())
+            .map(|_| i)
     }
 
     /// Cuts the mapping `at` is strictly inside of in two there; the

@@ -220,6 +220,10 @@ mod tests {
         let room = map.traps.capacity();
         assert!(room >= 1);
         map.insert(0x1000, 0x1000, ()).unwrap();
-        assert_eq!(map.traps.capacity(), room, "insert allocated after try_reserve");
+        assert_eq!(
+            map.traps.capacity(),
+            room,
+            "insert allocated after try_reserve"
+        );
     }
 }

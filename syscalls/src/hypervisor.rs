@@ -281,7 +281,6 @@ mod tests {
         assert_eq!(vm_perm_rights(VM_PERM_EXECUTE), Rights::EXECUTE);
     }
 
-
     /// Little-endian words of a byte image, as a copy by words sees it.
     fn le_words<const W: usize>(bytes: &[u8]) -> [u64; W] {
         core::array::from_fn(|i| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap()))

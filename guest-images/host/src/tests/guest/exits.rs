@@ -45,7 +45,9 @@ pub fn run(suite: &mut Suite, resource: Handle) {
     suite.run("guest_unknown_sysreg_is_undefined", || {
         undefined_sysreg(resource)
     });
-    suite.run("guest_unmapped_access_flood", || unmapped_access_flood(resource));
+    suite.run("guest_unmapped_access_flood", || {
+        unmapped_access_flood(resource)
+    });
     suite.run("guest_bell_read", || bell_read(resource));
     suite.run("guest_mem_trap_no_syndrome", || {
         let fx = Fixture::new(resource, GUEST_RAM, guest_code::mem_trap_store_pair())?;
@@ -385,9 +387,14 @@ const FLOOD_ENTERS: u32 = 3000;
 /// count its lines in the log.
 fn unmapped_access_flood(resource: Handle) -> TestResult {
     let fx = Fixture::new(resource, GUEST_RAM, guest_code::unmapped_access())?;
-    let koid = ok("object_get_info(guest)", object_get_info_handle_basic(fx.guest()))?.koid;
+    let koid = ok(
+        "object_get_info(guest)",
+        object_get_info_handle_basic(fx.guest()),
+    )?
+    .koid;
     for i in 0..FLOOD_ENTERS {
-        expect_enter(fx.vcpu(), Status::NOT_FOUND).map_err(|why| crate::why!("enter {i}: {why}"))?;
+        expect_enter(fx.vcpu(), Status::NOT_FOUND)
+            .map_err(|why| crate::why!("enter {i}: {why}"))?;
     }
     crate::println!("flood: guest {koid} made {FLOOD_ENTERS} exits to an unmapped IPA");
     Ok(())

@@ -67,7 +67,14 @@ fn kick_until_stopped(vcpu: usize) -> i32 {
 
 /// One zx_vcpu_enter, not retried: its status.
 fn enter_once(vcpu: Handle, packet: &mut PortPacket) -> Status {
-    let args = [vcpu.raw().into(), packet as *mut PortPacket as u64, 0, 0, 0, 0];
+    let args = [
+        vcpu.raw().into(),
+        packet as *mut PortPacket as u64,
+        0,
+        0,
+        0,
+        0,
+    ];
     // SAFETY: `packet` is a PortPacket the monitor may write.
     unsafe { hvc_raw(ids::VCPU_ENTER, args) }.status()
 }
@@ -87,7 +94,9 @@ fn kicks_racing_enters(board: &Board, resource: Handle) -> TestResult {
             Status::OK => {}
             Status::CANCELED => canceled += 1,
             s => {
-                failure = Some(crate::why!("enter {i}: got {s}, want ZX_OK or ZX_ERR_CANCELED"));
+                failure = Some(crate::why!(
+                    "enter {i}: got {s}, want ZX_OK or ZX_ERR_CANCELED"
+                ));
                 break;
             }
         }
@@ -96,22 +105,37 @@ fn kicks_racing_enters(board: &Board, resource: Handle) -> TestResult {
         }
     }
     STOP.store(true, Ordering::SeqCst);
-    let kicks = cpus::wait_job(KICKER, 10_000).ok_or_else(|| crate::why!("CPU {KICKER} did not stop kicking"))?;
+    let kicks = cpus::wait_job(KICKER, 10_000)
+        .ok_or_else(|| crate::why!("CPU {KICKER} did not stop kicking"))?;
     // Late SGIs have had time to arrive; none may be left for the host.
-    let wait = port_wait_raw(port.h(), now_ns() + WAIT_NS, &mut packet as *mut PortPacket as u64);
+    let wait = port_wait_raw(
+        port.h(),
+        now_ns() + WAIT_NS,
+        &mut packet as *mut PortPacket as u64,
+    );
     let pending_at_end = interface.private_pending(KICK_SGI);
     drop(interface);
     if let Some(why) = failure {
         return Err(why);
     }
-    ensure!(kicks > 0, "CPU {KICKER}: vcpu_kick failed with status {kicks} (or never kicked)");
-    ensure!(canceled > 0, "no enter of {ENTERS} was canceled by CPU {KICKER}'s {kicks} kicks");
+    ensure!(
+        kicks > 0,
+        "CPU {KICKER}: vcpu_kick failed with status {kicks} (or never kicked)"
+    );
+    ensure!(
+        canceled > 0,
+        "no enter of {ENTERS} was canceled by CPU {KICKER}'s {kicks} kicks"
+    );
     ensure!(
         strays == 0,
         "SGI 15 was pending at the host after {strays} of {ENTERS} enters ({canceled} canceled, {kicks} kicks)"
     );
     ensure!(!pending_at_end, "SGI 15 pending at the host at the end");
-    expect_status("port_wait(2 ms, empty port) after the kicks", wait, Status::TIMED_OUT)
+    expect_status(
+        "port_wait(2 ms, empty port) after the kicks",
+        wait,
+        Status::TIMED_OUT,
+    )
 }
 
 /// CPU 1: in each round, a little after CPU 0 starts entering the vCPU it
@@ -156,7 +180,10 @@ fn kick_then_close(board: &Board, resource: Handle) -> TestResult {
             "round {r}: CPU {KICKER} did not kick and close the vcpu"
         );
         ROUND_DONE.store(0, Ordering::SeqCst);
-        ensure!(got == Status::CANCELED, "round {r}: enter gave {got}, want ZX_ERR_CANCELED");
+        ensure!(
+            got == Status::CANCELED,
+            "round {r}: enter gave {got}, want ZX_ERR_CANCELED"
+        );
     }
     match cpus::wait_job(KICKER, 10_000) {
         Some(0) => Ok(()),

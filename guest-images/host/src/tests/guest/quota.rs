@@ -81,7 +81,9 @@ fn or_no_memory<T>(what: &str, r: ZxResult<T>) -> Result<Option<T>, Reason> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(Status::NO_MEMORY) => Ok(None),
-        Err(s) => Err(crate::why!("{what}: got {s}, want ZX_OK or ZX_ERR_NO_MEMORY")),
+        Err(s) => Err(crate::why!(
+            "{what}: got {s}, want ZX_OK or ZX_ERR_NO_MEMORY"
+        )),
     }
 }
 
@@ -106,12 +108,17 @@ fn fill_ports_with_packets() -> Result<usize, Reason> {
         hold(port)?;
         for i in 0..PORT_PACKETS {
             if or_no_memory("port_queue", port_queue(port, &packet))?.is_none() {
-                ensure!(i > 0, "port {n}: NO_MEMORY for its first packet (ports are small)");
+                ensure!(
+                    i > 0,
+                    "port {n}: NO_MEMORY for its first packet (ports are small)"
+                );
                 return Ok(n + 1);
             }
         }
     }
-    Err(crate::why!("no NO_MEMORY after {MAX_HELD} ports of {PORT_PACKETS} packets"))
+    Err(crate::why!(
+        "no NO_MEMORY after {MAX_HELD} ports of {PORT_PACKETS} packets"
+    ))
 }
 
 /// Takes what is left above the reserve with empty ports, the smallest
@@ -127,7 +134,10 @@ fn fill_with_empty_ports() -> TestResult {
 
 fn ports_full_of_packets() -> TestResult {
     let ports = fill_ports_with_packets()?;
-    ensure!(ports > 1, "NO_MEMORY after {ports} port(s): the heap is bigger than that");
+    ensure!(
+        ports > 1,
+        "NO_MEMORY after {ports} port(s): the heap is bigger than that"
+    );
     check_reserve_kept("ports full of packets")?;
     // The monitor goes on serving calls.
     ok("zxv_info", syscalls::client::zxv_info())?;
@@ -142,12 +152,18 @@ fn calls_under_exhaustion(resource: Handle) -> TestResult {
     fill_ports_with_packets()?;
     fill_with_empty_ports()?;
     check_reserve_kept("heap taken")?;
-    expect_no_handle("vcpu_create", vcpu_create(fx.guest(), 0, 0), Status::NO_MEMORY)?;
+    expect_no_handle(
+        "vcpu_create",
+        vcpu_create(fx.guest(), 0, 0),
+        Status::NO_MEMORY,
+    )?;
     match guest_create(resource, 0) {
         Err(Status::NO_MEMORY) => {}
         Ok((guest, vmar)) => {
             let (_, _) = (handle_close(guest), handle_close(vmar));
-            return Err(crate::why!("guest_create: got ZX_OK, want ZX_ERR_NO_MEMORY"));
+            return Err(crate::why!(
+                "guest_create: got ZX_OK, want ZX_ERR_NO_MEMORY"
+            ));
         }
         Err(s) => return Err(crate::why!("guest_create: got {s}, want ZX_ERR_NO_MEMORY")),
     }
@@ -176,13 +192,18 @@ fn calls_under_exhaustion(resource: Handle) -> TestResult {
         "guest_set_trap(BELL over the code page) after release",
         guest_set_trap(fx.guest(), GUEST_TRAP_BELL, 0, PAGE, port.h(), 1),
     )?;
-    let vcpu = Owned(ok("vcpu_create after release", vcpu_create(fx.guest(), 0, 0))?);
+    let vcpu = Owned(ok(
+        "vcpu_create after release",
+        vcpu_create(fx.guest(), 0, 0),
+    )?);
     drop(vcpu);
     ok(
         "vmar_map after release",
         vmar_map(fx.vmar(), RWX_SPECIFIC, 8 * STRIDE, fx.vmo.h(), 0, PAGE),
     )?;
-    fx.vcpu.close().map_err(|s| crate::why!("closing the vcpu: {s}"))?;
+    fx.vcpu
+        .close()
+        .map_err(|s| crate::why!("closing the vcpu: {s}"))?;
     Ok(())
 }
 
@@ -206,7 +227,9 @@ fn bell_traps(resource: Handle) -> TestResult {
             );
         }
     }
-    Err(crate::why!("no NO_MEMORY after 65536 BELL traps on one port"))
+    Err(crate::why!(
+        "no NO_MEMORY after 65536 BELL traps on one port"
+    ))
 }
 
 /// MEM traps on one guest until NO_MEMORY: the trap map and the traps'
@@ -216,7 +239,14 @@ fn mem_traps(resource: Handle) -> TestResult {
     // Ports full of packets first, so the traps meet the quota soon.
     fill_ports_with_packets()?;
     for i in 0..1 << 20 {
-        let set = guest_set_trap(fx.guest(), GUEST_TRAP_MEM, i * PAGE, PAGE, Handle::INVALID, i);
+        let set = guest_set_trap(
+            fx.guest(),
+            GUEST_TRAP_MEM,
+            i * PAGE,
+            PAGE,
+            Handle::INVALID,
+            i,
+        );
         if or_no_memory("guest_set_trap(MEM)", set)?.is_none() {
             return check_reserve_kept("MEM traps");
         }
@@ -235,7 +265,12 @@ fn mappings(resource: Handle) -> TestResult {
     let options = VM_PERM_READ | VM_SPECIFIC;
     for i in 0..(1u64 << 36) / STRIDE {
         let at = i * STRIDE;
-        if or_no_memory("vmar_map", vmar_map(fx.vmar(), options, at, vmo.h(), 0, PAGE))?.is_none() {
+        if or_no_memory(
+            "vmar_map",
+            vmar_map(fx.vmar(), options, at, vmo.h(), 0, PAGE),
+        )?
+        .is_none()
+        {
             ensure!(i > 0, "NO_MEMORY for the first mapping");
             check_reserve_kept("mappings")?;
             return expect(
@@ -245,5 +280,7 @@ fn mappings(resource: Handle) -> TestResult {
             );
         }
     }
-    Err(crate::why!("no NO_MEMORY with every 2 MiB of the guest's 64 GiB mapped"))
+    Err(crate::why!(
+        "no NO_MEMORY with every 2 MiB of the guest's 64 GiB mapped"
+    ))
 }
