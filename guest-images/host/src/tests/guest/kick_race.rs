@@ -138,11 +138,14 @@ fn kicks_racing_enters(board: &Board, resource: Handle) -> TestResult {
     )
 }
 
-/// CPU 1: in each round, a little after CPU 0 starts entering the vCPU it
-/// published, kicks it and closes its only handle.
+/// The guest's started flag (guest_code.S `mark_started`).
+const STARTED: u64 = GUEST_RAM + 0x20000;
+
+/// CPU 1: in each round, once the guest CPU 0 entered has marked itself
+/// started (and a little more), kicks its vCPU and closes its only handle.
 fn kick_close_job(rounds: usize) -> i32 {
     for r in 1..=rounds as u32 {
-        if !cpus::wait_for(10_000, || ROUND_VCPU.load(Ordering::SeqCst) != 0) {
+        if !cpus::wait_for(10_000, || ROUND_VCPU.load(Ordering::SeqCst) != 0 && read_u64(STARTED) != 0) {
             return -1;
         }
         let vcpu = Handle::from_raw(ROUND_VCPU.swap(0, Ordering::SeqCst));
@@ -159,20 +162,21 @@ fn kick_close_job(rounds: usize) -> i32 {
     0
 }
 
-/// A guest spinning (without exits) is entered; CPU 1 kicks it and closes
-/// the vCPU's handle meanwhile: the enter returns CANCELED every time.
+/// A guest spinning (without exits) is entered; once it runs, CPU 1 kicks
+/// it and closes the vCPU's handle: the enter returns CANCELED every time.
 fn kick_then_close(board: &Board, resource: Handle) -> TestResult {
     cpus::start(board, KICKER)?;
-    let fx = Fixture::new(resource, GUEST_RAM, guest_code::spin_then_complete())?;
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::spin_irq())?;
     ROUND_DONE.store(0, Ordering::SeqCst);
     cpus::run_on(KICKER, kick_close_job, ROUNDS);
     let mut packet = PortPacket::default();
     for r in 0..ROUNDS {
         let vcpu = ok("vcpu_create", vcpu_create(fx.guest(), 0, 0))?;
         let mut state = read_state(vcpu)?;
-        // Spin for ever (x9 counter ticks).
-        state.x[9] = u64::MAX / 4;
+        // Spin for ever: x9 seconds (11 days).
+        state.x[9] = 1_000_000;
         ok("write_state", vcpu_write_state(vcpu, &state))?;
+        write_u64(STARTED, 0);
         ROUND_VCPU.store(vcpu.raw(), Ordering::SeqCst);
         let got = enter_once(vcpu, &mut packet);
         ensure!(
