@@ -145,7 +145,9 @@ const STARTED: u64 = GUEST_RAM + 0x20000;
 /// started (and a little more), kicks its vCPU and closes its only handle.
 fn kick_close_job(rounds: usize) -> i32 {
     for r in 1..=rounds as u32 {
-        if !cpus::wait_for(10_000, || ROUND_VCPU.load(Ordering::SeqCst) != 0 && read_u64(STARTED) != 0) {
+        if !cpus::wait_for(10_000, || {
+            ROUND_VCPU.load(Ordering::SeqCst) != 0 && read_u64(STARTED) != 0
+        }) {
             return -1;
         }
         let vcpu = Handle::from_raw(ROUND_VCPU.swap(0, Ordering::SeqCst));
