@@ -3,7 +3,7 @@
 //! the monitor did not expect.
 
 use crate::arch::semihosting;
-use crate::inject::{abort_to_el1, Abort};
+use crate::inject::Abort;
 use crate::trapframe::TrapFrame;
 use crate::{dispatch, fatal, host_psci};
 use aarch64_cpu::registers::*;
@@ -113,12 +113,5 @@ extern "C" fn lower_async(frame: &mut TrapFrame, kind: u64) {
 
 /// Takes the exception `abort` to the host's EL1 vectors.
 fn reflect(frame: &mut TrapFrame, abort: Abort) {
-    let far = FAR_EL2.get();
-    let i = abort_to_el1(abort, far, frame.elr, frame.spsr, VBAR_EL1.get());
-    ESR_EL1.set(i.esr_el1);
-    FAR_EL1.set(i.far_el1);
-    ELR_EL1.set(i.elr_el1);
-    SPSR_EL1.set(i.spsr_el1);
-    frame.elr = i.elr_el2;
-    frame.spsr = i.spsr_el2;
+    crate::world::take_to_el1(abort, FAR_EL2.get(), &mut frame.elr, &mut frame.spsr);
 }

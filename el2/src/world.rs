@@ -345,14 +345,21 @@ pub fn write_guest_sysreg(reg: vcpu::sysreg::SysReg, value: u64) -> bool {
 
 /// Takes the live guest (inside [`with_guest`]) to its EL1 vector for
 /// `abort` at virtual address `far`, as the CPU would have without a
-/// hypervisor: the EL1 exception registers are written, and `file` resumes
-/// at VBAR_EL1 + the vector offset in EL1h with DAIF masked.
+/// hypervisor.
 pub fn inject_into_guest(file: &mut RegisterFile, abort: crate::inject::Abort, far: u64) {
-    let i = crate::inject::abort_to_el1(abort, far, file.pc, file.pstate, VBAR_EL1.get());
+    take_to_el1(abort, far, &mut file.pc, &mut file.pstate);
+}
+
+/// Takes the live EL1 context (the host's, or a guest's inside
+/// [`with_guest`]) to its EL1 vector for `abort` at `far`: the EL1
+/// exception registers are written, and the exception return state `elr`
+/// and `spsr` becomes VBAR_EL1 + the vector offset in EL1h, DAIF masked.
+pub fn take_to_el1(abort: crate::inject::Abort, far: u64, elr: &mut u64, spsr: &mut u64) {
+    let i = crate::inject::abort_to_el1(abort, far, *elr, *spsr, VBAR_EL1.get());
     ESR_EL1.set(i.esr_el1);
     FAR_EL1.set(i.far_el1);
     ELR_EL1.set(i.elr_el1);
     SPSR_EL1.set(i.spsr_el1);
-    file.pc = i.elr_el2;
-    file.pstate = i.spsr_el2;
+    *elr = i.elr_el2;
+    *spsr = i.spsr_el2;
 }
