@@ -136,6 +136,18 @@ explain() {
 # hung: whether the last qemu_log ended by its timeout.
 hung() { [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; }
 
+# check_exit NAME: the last qemu_log's QEMU ended by itself with status 0
+# (NAME: machine_exits_with_success), else why not, with the log's tail.
+check_exit() {
+    if hung; then
+        explain "$1" "QEMU did not finish within ${TIMEOUT}s (a hang)"
+    elif [ "$RC" -ne 0 ]; then
+        explain "$1" "QEMU exited with $RC"
+    else
+        pass "$1: machine_exits_with_success"
+    fi
+}
+
 # count_lines NAME FILE: counts the `ok`/`FAIL`/`skip` lines of FILE as
 # tests, printing them prefixed with NAME; sets OK (the number of ok lines).
 count_lines() {
@@ -453,13 +465,7 @@ linux_checks() {
     check uname '^linux\| zxv-test: uname Linux aarch64$'
     check vmm_reports_system_off '^vmm: guest linux: SYSTEM_OFF from vCPU [01]$'
     check vmm_counts_exits '^vmm: guest linux: exits to the VMM: gicd [1-9]'
-    if [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; then
-        explain "$name" "QEMU did not finish within ${TIMEOUT}s (a hang)"
-    elif [ "$RC" -ne 0 ]; then
-        explain "$name" "QEMU exited with $RC"
-    else
-        pass "$name: machine_exits_with_success"
-    fi
+    check_exit "$name"
 }
 
 # linux_mem_checks NAME MEM: a run of the test init with MEM of guest RAM
@@ -479,13 +485,7 @@ linux_mem_checks() {
     check_log "$name" raw_console_long_line_unsplit "^zxv-test: long 0{300}\$"
     check_log "$name" raw_console_has_no_prefix '^zxv-test: kernel '
     check_log "$name" raw_console_reports_on_their_own_line '^vmm: guest linux: SYSTEM_OFF from vCPU [01]$'
-    if hung; then
-        explain "$name" "QEMU did not finish within ${TIMEOUT}s (a hang)"
-    elif [ "$RC" -ne 0 ]; then
-        explain "$name" "QEMU exited with $RC"
-    else
-        pass "$name: machine_exits_with_success"
-    fi
+    check_exit "$name"
 }
 
 # soak_checks NAME HZ: every CPU's arch_timer count grew by at least half of
@@ -593,13 +593,7 @@ group_linux-host() {
             pass "$name: nothing_traps_unhandled"
         fi
         check_log "$name" powers_off_through_the_monitor '^\[cpu[0-9]\] host requested SYSTEM_OFF'
-        if hung; then
-            explain "$name" "QEMU did not finish within ${TIMEOUT}s (a hang)"
-        elif [ "$RC" -ne 0 ]; then
-            explain "$name" "QEMU exited with $RC"
-        else
-            pass "$name: machine_exits_with_success"
-        fi
+        check_exit "$name"
     done
 }
 
