@@ -950,6 +950,19 @@ end_snippet wfi_until_timer
     test_complete
 .endm
 
+/* In a timer's IRQ handler: x3 = how late it came (the counter `cnt` minus
+ * the timer's compare value `cval`), added to x20, the largest kept in
+ * x22. Clobbers x4. */
+.macro timer_latency cnt, cval
+    isb
+    mrs     x3, \cnt
+    mrs     x4, \cval
+    sub     x3, x3, x4
+    add     x20, x20, x3
+    cmp     x3, x22
+    csel    x22, x3, x22, hi
+.endm
+
 /* The virtual timer interrupts a guest that spins without ever exiting, x9
  * rounds: each round sets the deadline x10 ticks ahead and spins until the
  * handler has run, giving up x11 ticks after the deadline (x6 = TIMED_OUT,
@@ -979,13 +992,7 @@ end_snippet wfi_until_timer
     test_complete
     sync_failure_at_0x200
     .org    0x280
-    isb
-    mrs     x3, cntvct_el0
-    mrs     x4, cntv_cval_el0
-    sub     x3, x3, x4
-    add     x20, x20, x3
-    cmp     x3, x22
-    csel    x22, x3, x22, hi
+    timer_latency cntvct_el0, cntv_cval_el0
     mov     x0, #3                  /* IMASK | ENABLE */
     msr     cntv_ctl_el0, x0
     isb
@@ -1026,13 +1033,7 @@ end_snippet wfi_until_timer
     test_complete
     sync_failure_at_0x200
     .org    0x280
-    isb
-    mrs     x3, cntpct_el0
-    mrs     x4, cntp_cval_el0
-    sub     x3, x3, x4
-    add     x20, x20, x3
-    cmp     x3, x22
-    csel    x22, x3, x22, hi
+    timer_latency cntpct_el0, cntp_cval_el0
     ack_irq \v3
     and     x0, x1, #0x3ff
     cmp     x0, #30
