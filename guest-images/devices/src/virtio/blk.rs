@@ -112,7 +112,7 @@ impl<B: BlockBackend> Blk<B> {
             .and_then(|offset| Some((offset, offset.checked_add(len)?)))
             .filter(|&(_, end)| end <= self.backend.capacity());
         let Some((offset, _)) = in_disk else { return BLK_S_IOERR };
-        if len % BLK_SECTOR != 0 || (write && self.read_only) {
+        if !len.is_multiple_of(BLK_SECTOR) || (write && self.read_only) {
             return BLK_S_IOERR;
         }
         let done = if write {

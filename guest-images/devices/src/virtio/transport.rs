@@ -143,7 +143,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
             }
             return value;
         }
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             return 0;
         }
         let q = self.queues.get(self.queue_sel as usize).filter(|_| (self.queue_sel as usize) < self.device.num_queues());
@@ -168,7 +168,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
 
     /// A guest store of `size` bytes of `value` at `offset` in the register page.
     pub fn write(&mut self, offset: u64, size: u8, value: u64, mem: &dyn GuestMemory) {
-        if size != 4 || offset % 4 != 0 || offset >= 0x100 {
+        if size != 4 || !offset.is_multiple_of(4) || offset >= 0x100 {
             return;
         }
         let v = value as u32;
