@@ -671,12 +671,12 @@ group_virtio() {
     say "Linux: virtio-hvc0-login (a shell on hvc0, typed at through the console)"
     qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$vmm_timeout" "console=ttyAMA0 panic=-1"
     if python3 "$ROOT/tests/console-session.py" "$LOGS/virtio-hvc0-login.log" "$TIMEOUT" \
-        'expect:init: the shell is on hvc0' 'expect:# $' 'send:echo zxv-hvc $(tty) $((6*7)) $0' \
-        'expect:zxv-hvc /dev/hvc0 42 -sh' 'send:exit' 'expect:vmm: guest linux: SYSTEM_OFF' \
+        'expect:init: the shell is on hvc0' 'expect:/ # ' 'send:echo zxv-hvc $(tty) $((6*7))' \
+        'expect:zxv-hvc /dev/hvc0 42' 'send:exit' 'expect:vmm: guest linux: SYSTEM_OFF' \
         -- "${QEMU[@]}" >"$LOGS/virtio-hvc0-login.session" 2>&1; then
-        pass virtio-hvc0-login: login_shell_on_hvc0
+        pass virtio-hvc0-login_shell_on_hvc0
     else
-        fail virtio-hvc0-login: login_shell_on_hvc0 "$(cat "$LOGS/virtio-hvc0-login.session") (last lines of $LOGS/virtio-hvc0-login.log below)"
+        fail virtio-hvc0-login_shell_on_hvc0 "$(cat "$LOGS/virtio-hvc0-login.session") (last lines of $LOGS/virtio-hvc0-login.log below)"
         tail_of "$LOGS/virtio-hvc0-login.log"
     fi
 }

@@ -41,7 +41,8 @@ def main():
             if ready:
                 chunk = os.read(proc.stdout.fileno(), 65536)
                 if not chunk:
-                    return proc.poll() is None
+                    proc.wait()
+                    return False
                 log.write(chunk)
                 log.flush()
                 out += chunk.replace(b"\r", b"")
@@ -58,8 +59,10 @@ def main():
             if kind == "expect":
                 pattern = re.compile(arg.encode())
                 while not (m := pattern.search(out, seen)):
-                    if not read_some() or proc.poll() is not None and not select.select([proc.stdout], [], [], 0)[0]:
-                        give_up(f"step {n}: no output matching /{arg}/ (the program {'ended' if proc.poll() is not None else 'ran out of time'})")
+                    if not read_some():
+                        ended = proc.poll()
+                        why = "ran out of time" if ended is None else f"ended with status {ended}"
+                        give_up(f"step {n}: no output matching /{arg}/ (the program {why})")
                 seen = m.end()
             elif kind == "send":
                 try:
