@@ -73,7 +73,7 @@ def main():
             else:
                 give_up(f"step {n}: unknown step {step!r}")
         while proc.poll() is None:
-            if not read_some():
+            if not read_some() and proc.poll() is None:
                 give_up("the program did not end in time after the last step")
         rest = proc.stdout.read()
         log.write(rest)
