@@ -35,7 +35,14 @@
 #                           kernel panic, a watchdog stop; a 20 s soak with
 #                           a CPU-bound loop on both vCPUs (GICv3, GICv2):
 #                           every CPU's timer keeps ticking, no RCU stall or
-#                           soft lockup;
+#                           soft lockup; on GICv3 also the virtio devices
+#                           (modules loaded, /dev/hwrng, hvc0 output, a RAM
+#                           disk) and the PL031's date;
+#   virtio                  the guest's root file system on a virtio disk
+#                           backed by a file (QEMU virtio-blk, driven by the
+#                           VMM): 64 MiB written, read back after power-off
+#                           with the same sha256 (read-only), fsck clean; a
+#                           login shell on hvc0 driven through the console;
 #   linux-host              Debian's Linux as the EL1 host (no VMM) on -cpu
 #                           max, virt GICv3 and GICv2 -smp 2: both CPUs up
 #                           through the monitor's PSCI, no trap the monitor
@@ -55,7 +62,7 @@ set +e +o pipefail
 
 TIMEOUT=${ZXV_QEMU_TIMEOUT:-300}
 LOGS=${ZXV_TEST_LOGS:-$OUT/logs}
-GROUPS_ALL=(unit virt-gicv3-smp4 virt-gicv2-smp2-initrd raspi4b boot bench fuzz sdimage gdb scripts vmm linux linux-host)
+GROUPS_ALL=(unit virt-gicv3-smp4 virt-gicv2-smp2-initrd raspi4b boot bench fuzz sdimage gdb scripts vmm linux virtio linux-host)
 mkdir -p "$LOGS" || die "cannot make $LOGS"
 TALLY="$LOGS/tally"
 : >"$TALLY"
@@ -503,6 +510,39 @@ linux_checks() {
     check_exit "$name"
 }
 
+# virtio_checks NAME BEFORE AFTER DISK: the test init's zxv.virtio lines:
+# the three virtio devices bound to their drivers, /dev/hwrng bytes, the
+# guest's date between BEFORE - 60 and AFTER + 60 (the build machine's
+# clock around the run), a line through hvc0, and the RAM disk DISK (its
+# size, first 4 KiB, a write read back, the last sector).
+virtio_checks() {
+    local name=$1 before=$2 after=$3 disk=$4 out date rng
+    out=$(tr -d '\r' <"$LOGS/$name.log")
+    check() {
+        if grep -qE "$2" <<<"$out"; then pass "$name: $1"; else fail "$name: $1" "no line matching /$2/ in $LOGS/$name.log"; fi
+    }
+    check virtio_console_bound '^linux\| zxv-test: virtio 0x0003 virtio_console$'
+    check virtio_rng_bound '^linux\| zxv-test: virtio 0x0004 virtio_rng$'
+    check virtio_blk_bound '^linux\| zxv-test: virtio 0x0002 virtio_blk$'
+    rng=$(sed -n 's/^linux| zxv-test: hwrng virtio_rng.0 \([0-9a-f]*\)$/\1/p' <<<"$out")
+    if [ ${#rng} -eq 32 ] && [ "$rng" != 00000000000000000000000000000000 ]; then
+        pass "$name: hwrng_gives_bytes ($rng)"
+    else
+        fail "$name: hwrng_gives_bytes" "/dev/hwrng (virtio_rng.0) gave '${rng:-nothing}', want 16 random bytes"
+    fi
+    date=$(sed -n 's/^linux| zxv-test: date \([0-9]*\)$/\1/p' <<<"$out")
+    if [ -n "$date" ] && [ "$date" -ge $((before - 60)) ] && [ "$date" -le $((after + 60)) ]; then
+        pass "$name: date_within_a_minute ($date, build machine $before..$after)"
+    else
+        fail "$name: date_within_a_minute" "the guest's date is '${date:-?}', the build machine's was $before..$after during the run"
+    fi
+    check hvc0_output '^linux\| zxv-test: via hvc0$'
+    check ram_disk_size "^linux\| zxv-test: vda size $(stat -c %s "$disk") ro 0\$"
+    check ram_disk_reads "^linux\| zxv-test: vda first $(head -c 4096 "$disk" | md5sum | cut -d' ' -f1)\$"
+    check ram_disk_writes '^linux\| zxv-test: vda wrote zxvisor was here$'
+    check ram_disk_last_sector '^linux\| zxv-test: vda last 512$'
+}
+
 # linux_mem_checks NAME MEM: a run of the test init with MEM of guest RAM
 # (more than 1 GiB of machine leaves after the blobs) and the raw console.
 linux_mem_checks() {
@@ -567,12 +607,20 @@ group_linux() {
     # 10 s at the least (ZXV_QEMU_TIMEOUT may be 60 or less).
     vmm_timeout=$((TIMEOUT - 60 > 10 ? TIMEOUT - 60 : 10))
     # The GICv2 guest calls PSCI with smc, the GICv3 one with hvc.
-    for run in "virt-gicv3-smp4 3 4 hvc" "virt-gicv2-smp2 2 2 smc"; do
+    # On GICv3 also the virtio devices, with a 4 MiB RAM disk of random bytes.
+    head -c 4M /dev/urandom >"$OUT/ram-disk.img"
+    for run in "virt-gicv3-smp4 3 4 hvc zxv.virtio" "virt-gicv2-smp2 2 2 smc"; do
         set -- $run
-        say "Linux: $1 (virt, GICv$2, -smp $3, 2 vCPUs, PSCI via $4)"
-        qemu_linux_cmd "$2" "$3" "vmm.cpus=2 vmm.psci=$4 vmm.timeout=$vmm_timeout" "$cmdline rdinit=/test"
+        say "Linux: $1 (virt, GICv$2, -smp $3, 2 vCPUs, PSCI via $4${5:+, virtio devices and a RAM disk})"
+        LINUX_DISK=${5:+$OUT/ram-disk.img} LINUX_DISK_KIND=ram
+        qemu_linux_cmd "$2" "$3" "vmm.cpus=2 vmm.psci=$4 vmm.timeout=$vmm_timeout" "$cmdline rdinit=/test ${5:-}"
+        LINUX_DISK=''
+        local before after
+        before=$(date +%s)
         qemu_log "linux-$1"
+        after=$(date +%s)
         linux_checks "linux-$1"
+        [ -z "${5:-}" ] || virtio_checks "linux-$1" "$before" "$after" "$OUT/ram-disk.img"
     done
     # The timer soak: a CPU-bound loop on both vCPUs for 20 s.
     hz=$(sed -n 's/^CONFIG_HZ=//p' "$DEBIAN_ARM64_CACHE/root/linux-image-$LINUX_VERSION/boot/config-$LINUX_VERSION")
@@ -602,6 +650,69 @@ group_linux() {
         pass linux_watchdog_shows_kernel_lines
     else
         fail linux_watchdog_shows_kernel_lines "no kernel line in the report"
+    fi
+}
+
+# disk_checks NAME PATTERN...: each PATTERN is a line the root init
+# (guest-images/vmm/rootfs/init) printed in $LOGS/NAME.log, then the
+# VMM's SYSTEM_OFF and QEMU's exit status 0.
+disk_checks() {
+    local name=$1
+    shift
+    for pattern in "$@"; do check_log "$name" "/$pattern/" "$pattern"; done
+    check_log "$name" vmm_reports_system_off '^vmm: guest linux: SYSTEM_OFF from vCPU [01]$'
+    check_exit "$name"
+}
+
+# fsck_clean NAME IMAGE: e2fsck -fn of IMAGE on the build machine finds
+# nothing to fix.
+fsck_clean() {
+    if PATH=$PATH:/sbin:/usr/sbin e2fsck -fn "$2" >"$LOGS/$1.log" 2>&1; then
+        pass "$1"
+    else
+        explain "$1" "e2fsck -fn $2 is not clean"
+    fi
+}
+
+# The root file system on a file-backed virtio disk: a 2 GiB image (over
+# 1 GiB: sector numbers past 32 bits of bytes), 64 MiB written with its
+# sha256, powered off; booted again read-only, the file reads back with the
+# same sha256 and writes are refused; e2fsck clean after each boot. Then the
+# login shell on hvc0, driven through the console by tests/console-session.py.
+group_virtio() {
+    local vmm_timeout=$((TIMEOUT - 60 > 10 ? TIMEOUT - 60 : 10)) image="$OUT/rootfs.img" sum
+    ensure_toolchain
+    build_vmm
+    linux_guest
+    rootfs_image "$image" 2G
+    say "Linux: virtio-disk-write (root on /dev/vda, the disk backed by $image)"
+    LINUX_DISK=$image LINUX_DISK_KIND=file
+    qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$vmm_timeout" "console=ttyAMA0 panic=-1 root=/dev/vda zxv.disk=write"
+    qemu_log virtio-disk-write
+    disk_checks virtio-disk-write '^linux\| zxv-disk: root /dev/vda / ext4$' '^linux\| zxv-disk: wrote [0-9a-f]{64}$' \
+        '^vmm: guest linux: virtio disk: the machine.s virtio-blk device, 2048 MiB$'
+    fsck_clean virtio-disk-fsck-after-write "$image"
+    sum=$(tr -d '\r' <"$LOGS/virtio-disk-write.log" | sed -n 's/^linux| zxv-disk: wrote \([0-9a-f]*\)$/\1/p')
+    say "Linux: virtio-disk-read (the same disk, read-only)"
+    LINUX_DISK_RO=1
+    qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$vmm_timeout" "console=ttyAMA0 panic=-1 root=/dev/vda ro zxv.disk=read"
+    LINUX_DISK='' LINUX_DISK_RO=''
+    qemu_log virtio-disk-read
+    disk_checks virtio-disk-read "^linux\| zxv-disk: read ${sum:-none} stored ${sum:-none}\$" \
+        '^linux\| zxv-disk: size 2147483648$' '^linux\| zxv-disk: ro 1 refused$' '^vmm: guest linux: virtio disk is read-only$'
+    fsck_clean virtio-disk-fsck-after-read "$image"
+    # A login shell on hvc0: keys typed on the console reach it through the
+    # virtio console, its output comes back, `exit` powers off.
+    say "Linux: virtio-hvc0-login (a shell on hvc0, typed at through the console)"
+    qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$vmm_timeout" "console=ttyAMA0 panic=-1"
+    if python3 "$ROOT/tests/console-session.py" "$LOGS/virtio-hvc0-login.log" "$TIMEOUT" \
+        'expect:init: the shell is on hvc0' 'expect:/ # ' 'send:echo zxv-hvc $(tty) $((6*7))' \
+        'expect:zxv-hvc /dev/hvc0 42' 'send:exit' 'expect:vmm: guest linux: SYSTEM_OFF' \
+        -- "${QEMU[@]}" >"$LOGS/virtio-hvc0-login.session" 2>&1; then
+        pass virtio-hvc0-login_shell_on_hvc0
+    else
+        fail virtio-hvc0-login_shell_on_hvc0 "$(cat "$LOGS/virtio-hvc0-login.session") (last lines of $LOGS/virtio-hvc0-login.log below)"
+        tail_of "$LOGS/virtio-hvc0-login.log"
     fi
 }
 
@@ -646,6 +757,7 @@ if [ "$(total failed)" -eq 0 ]; then
     group scripts "the scripts (tests/test-scripts.sh, tests/test-qemu-test.sh)"
     group vmm "the VMM with a raw binary guest"
     group linux "Linux under the VMM (Debian's kernel, busybox initramfs)"
+    group virtio "Linux's root file system on a file-backed virtio disk; a login shell on hvc0"
     group linux-host "Linux as the EL1 host (Debian's kernel, busybox initramfs)"
 else
     group unit "host unit tests (cargo test)"

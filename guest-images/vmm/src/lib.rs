@@ -51,10 +51,14 @@ macro_rules! target_only {
 
 target_only!(
     bus,
+    disk,
+    entropy,
     entry,
     enter,
     guest_copy,
+    guest_ram,
     heap,
+    host_disk,
     host_memory,
     machine,
     output,
