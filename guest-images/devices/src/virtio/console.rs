@@ -60,23 +60,20 @@ impl<T: FnMut(&[u8])> VirtioDevice for Console<T> {
         if queue != TRANSMITQ {
             return Ok(false);
         }
-        let q = &mut queues[TRANSMITQ];
-        let mut used = false;
-        while let Some(chain) = q.pop(mem)? {
+        let output = &mut self.output;
+        queues[TRANSMITQ].serve_all(mem, |chain| {
             let mut chunk = [0u8; 256];
             for d in chain.readable() {
                 let mut at = 0u64;
                 while at < u64::from(d.len) {
                     let n = (u64::from(d.len) - at).min(chunk.len() as u64) as usize;
                     if mem.read(d.addr + at, &mut chunk[..n]).is_ok() {
-                        (self.output)(&chunk[..n]);
+                        output(&chunk[..n]);
                     }
                     at += n as u64;
                 }
             }
-            q.push(mem, chain.head, 0)?;
-            used = true;
-        }
-        Ok(used)
+            0
+        })
     }
 }
