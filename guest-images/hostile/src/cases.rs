@@ -31,6 +31,8 @@ const AREAS: u64 = 4 << 20;
 const BUFS: u64 = 8 << 20;
 const BIG: u64 = 16 << 20;
 const BIG_SIZE: u64 = 4 << 20;
+/// 126 descriptors over all of it make more than 8 GiB.
+const RAM_NEEDED: u64 = 64 << 20;
 
 struct Run {
     cases: u32,
@@ -77,8 +79,8 @@ extern "C" fn hostile_main(dtb: u64) -> ! {
         crate::arch::system_off()
     };
     let ctx = Ctx { ram: Ram { base, end: base + size }, gic, big: base + BIG };
-    if size < BIG + BIG_SIZE + (2 << 20) {
-        say!("hostile: FAIL guest RAM is {} MiB; the cases need 32 MiB", size >> 20);
+    if size < RAM_NEEDED {
+        say!("hostile: FAIL guest RAM is {} MiB; the cases need {} MiB", size >> 20, RAM_NEEDED >> 20);
         crate::arch::system_off()
     }
     let mut bases: ArrayVec<u64, 8> = fdt
@@ -614,6 +616,17 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             blk_io(d, false, s, a, 512, BLK_S_IOERR)?;
             blk_io(d, true, s, a, 512, BLK_S_IOERR)?;
         }
+        let (len, status) = blk(d, BLK_T_IN, sectors, &[(a, 4096, W)])?;
+        expect!(status == BLK_S_IOERR && len == 1, "a failed read: status {status}, written {len}, want the status byte alone");
+        Ok(())
+    });
+    let ram = ctx.ram;
+    run.case(dev, "blk-read-into-8-gib-of-buffers", |d| {
+        // 126 descriptors over all of guest RAM: more than the disk, and than 32 bits count.
+        d.init()?;
+        let segs: ArrayVec<(u64, u32, u16), 126> = (0..126).map(|_| (ram.base, (ram.end - ram.base) as u32, W)).collect();
+        let (len, status) = blk(d, BLK_T_IN, 0, &segs)?;
+        expect!(status == BLK_S_IOERR && len == 1, "status {status}, written {len}");
         Ok(())
     });
     run.case(dev, "blk-straddles-the-end", |d| {
@@ -752,7 +765,7 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
     });
     // Byte offsets past 4 GiB: a disk this large has sectors whose offset needs more than
     // 32 bits; a sector written there must not land at the offset's low 32 bits.
-    if sectors * BLK_SECTOR > (4 << 30) + (1 << 20) && !ro {
+    if sectors > (4 << 30) / BLK_SECTOR + 1 && !ro {
         run.case(dev, "blk-offsets-past-4-gib", |d| {
             d.init()?;
             let high = (4 << 30) / BLK_SECTOR + 1;

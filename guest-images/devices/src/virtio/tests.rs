@@ -434,3 +434,42 @@ fn rng_fills_buffers_up_to_a_limit() {
     assert_eq!(mem.get(BUFS, 3), [1, 2, 3]);
     assert_eq!(mem.get(BUFS + 0x10, 2), [4, 5]);
 }
+
+#[test]
+fn driver_ok_without_features_ok_serves_nothing() {
+    let mem = VecMemory::new(RAM);
+    let mut t = disk(8, false);
+    let mut d = Driver::new(16, RINGS);
+    bring_up(&mut t, &mem, F_VERSION_1, &[&d]);
+    // Again, with every step but FEATURES_OK: no interface was agreed on.
+    w(&mut t, &mem, 0x070, 0);
+    w(&mut t, &mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+    w(&mut t, &mem, 0x038, 16);
+    for (reg, addr) in [(0x080, d.desc), (0x090, d.avail), (0x0a0, d.used)] {
+        w(&mut t, &mem, reg, addr as u32);
+    }
+    w(&mut t, &mem, 0x044, 1);
+    w(&mut t, &mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK);
+    d = Driver::new(16, RINGS);
+    d.add(&mem, &[(BUFS, 16, false), (BUFS + 0x100, 1, true)]);
+    w(&mut t, &mem, 0x050, 0);
+    assert!(d.take_used(&mem).is_empty());
+    assert!(!t.running());
+}
+
+#[test]
+fn a_failed_request_reports_only_its_status_byte_written() {
+    // 64 MiB of RAM, and a read into 64 writable descriptors of all of it and one of 512
+    // bytes: 4 GiB + 512 bytes, beyond a 32-bit length and the disk.
+    let mem = VecMemory::new(64 << 20);
+    let mut t = disk(64, false);
+    let mut d = Driver::new(128, RINGS);
+    bring_up(&mut t, &mem, F_VERSION_1, &[&d]);
+    let (status, len) = request(&mut t, &mem, &mut d, BLK_T_IN, 63, &[(BUFS + 0x1000, 1024)]);
+    assert_eq!((status, len), (BLK_S_IOERR, 1), "a read past the end writes only the status");
+    let mut huge = vec![(RAM_BASE, 64 << 20); 64];
+    huge.push((BUFS, 512));
+    let (status, len) = request(&mut t, &mem, &mut d, BLK_T_IN, 0, &huge);
+    assert_eq!((status, len), (BLK_S_IOERR, 1));
+    assert!(t.running());
+}

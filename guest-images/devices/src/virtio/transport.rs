@@ -104,9 +104,11 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.device.reset();
     }
 
-    /// Whether the driver has the device running (and it has not failed).
+    /// Whether the driver has the device running (and it has not failed): DRIVER_OK after
+    /// FEATURES_OK, since without it no interface was agreed on.
     pub fn running(&self) -> bool {
-        self.status & (STATUS_DRIVER_OK | STATUS_DEVICE_NEEDS_RESET) == STATUS_DRIVER_OK
+        let on = STATUS_FEATURES_OK | STATUS_DRIVER_OK;
+        self.status & (on | STATUS_DEVICE_NEEDS_RESET) == on
     }
 
     fn fail(&mut self, e: QueueError) {
