@@ -29,8 +29,8 @@
 #   vmm                     the VMM with a raw binary guest, a bad blob and a
 #                           refused command line; the hostile virtio guest
 #                           (malformed queues, bad requests, stray register
-#                           accesses) on a 4 GiB RAM disk, a file on QEMU's
-#                           virtio-blk and a read-only RAM disk;
+#                           accesses) on a 4 GiB RAM disk, a 4 GiB file on
+#                           QEMU's virtio-blk and a read-only RAM disk;
 #   linux                   Linux under the VMM: Debian's arm64 kernel with
 #                           2 vCPUs on virt GICv3 -smp 4 and GICv2 -smp 2,
 #                           booted to the test init and powered off; guest
@@ -473,24 +473,25 @@ PY
     scenario vmm_refusal_names_the_guest nonzero '^vmm: guest big failed: vmm.cpus=9: a guest has 1 to 8 vCPUs' \
         -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x50000000,0x1000 vmm.cpus=9 vmm.name=big"
     # The hostile virtio guest on three disks: 4 GiB + 1 MiB of untouched
-    # host RAM (zeroes; sectors past 4 GiB), the image on QEMU's virtio-blk,
-    # and the image as a read-only RAM disk.
+    # host RAM (zeroes), a sparse file of that size on QEMU's virtio-blk
+    # (both with sectors past 4 GiB), and an image as a read-only RAM disk.
     hostile_run hostile_ram_disk_4g "$HOSTILE_CASES_BIG" zero
-    hostile_run hostile_host_disk "$HOSTILE_CASES" host
+    hostile_run hostile_host_disk_4g "$HOSTILE_CASES_BIG" host
     hostile_run hostile_ram_disk_ro "$HOSTILE_CASES" ram ro
 }
 
 # How many cases the hostile guest runs (guest-images/hostile/src/cases.rs):
 # with a console, an entropy device and a disk; a read-write disk past 4 GiB
 # adds one.
-HOSTILE_CASES=170
-HOSTILE_CASES_BIG=171
+HOSTILE_CASES=171
+HOSTILE_CASES_BIG=172
 
 # hostile_run NAME CASES DISK [ro]: the hostile guest (guest-images/hostile)
 # with 64 MiB of RAM and a virtio disk: `zero`, 4 GiB + 1 MiB of host RAM
 # QEMU never loads (zeroes; only what is touched costs the build machine
-# memory), `ram`, an 8 MiB image (sector 0 a marker, each byte of sector i
-# i's low byte) as a RAM disk blob, or `host`, that image on QEMU's
+# memory), `ram`, an 8 MiB image (sector 0: a marker and the number of
+# patterned sectors, 16384; each byte of sector i: i's low byte) as a RAM
+# disk blob, or `host`, that image made sparse to 4 GiB + 1 MiB on QEMU's
 # virtio-blk. Each case line is a test; CASES must have run, all `ok`, with
 # no guest exception, no fatal monitor report, no VMM failure, each
 # device's reset reported at most once, and QEMU exiting 0.
@@ -498,12 +499,13 @@ hostile_run() {
     local name=$1 want=$2 kind=$3 ro=${4:+,ro} bin=$OUT/hostile.bin image=$LOGS/hostile-disk.img
     local args opts size=0 need out ok failed done line dev
     python3 - "$image" <<'PY'
-import sys
+import struct, sys
 with open(sys.argv[1], "wb") as f:
-    f.write(b"zxv-hostile-disk".ljust(512, b"\0"))
+    f.write((b"zxv-hostile-disk" + struct.pack("<Q", 16384)).ljust(512, b"\0"))
     for i in range(1, 16384):
         f.write(bytes([i & 255]) * 512)
 PY
+    [ "$kind" != host ] || truncate -s $(((4 << 30) + (1 << 20))) "$image"
     args=(-initrd "$OUT/vmm.elf" -device "loader,file=$bin,addr=0x50000000,force-raw=on")
     opts="vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.name=hostile vmm.timeout=120"
     case $kind in
@@ -542,6 +544,13 @@ PY
         fail "$name: no_fault" "$(grep -m1 -E '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out")"
     else
         pass "$name: no_fault"
+    fi
+    # transmit-6-gib-chain-cut: 64 KiB of the chain printed, 512 lines of dots.
+    line=$(grep -cE '^hostile\| \.{127}$' <<<"$out" || true)
+    if [ "$line" -eq 512 ]; then
+        pass "$name: console_transmit_cut_at_64_kib"
+    else
+        fail "$name: console_transmit_cut_at_64_kib" "$line lines of the 6 GiB transmit printed, want 512 (64 KiB)"
     fi
     for dev in virtio-console virtio-rng virtio-blk; do
         if [ "$(grep -c "^vmm: guest hostile: $dev needs a reset" <<<"$out" || true)" -le 1 ]; then

@@ -121,7 +121,7 @@ extern "C" fn hostile_main(dtb: u64) -> ! {
         match id {
             ID_BLOCK => blk_cases(&mut run, &mut dev, &ctx),
             ID_ENTROPY => rng_cases(&mut run, &mut dev, &ctx),
-            ID_CONSOLE => console_cases(&mut run, &mut dev),
+            ID_CONSOLE => console_cases(&mut run, &mut dev, &ctx),
             _ => {}
         }
         dev.set(STATUS, 0);
@@ -558,16 +558,23 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         expect!(seg_max == u32::from(QUEUE_MAX) - 2, "seg_max {seg_max}");
         Ok(())
     });
-    // A disk the suite made holds the marker in sector 0 and sector i's index in each of
-    // its bytes; a disk of zeroes (never written) is all zeroes.
+    // A disk the suite made holds the marker and the number n of patterned sectors in
+    // sector 0, sector i's low byte in each byte of sectors 1..n, and zeroes after them; a
+    // disk never written is all zeroes.
     run.case(dev, "blk-reads-the-image", |d| {
         d.init()?;
         blk_io(d, false, 0, a, 512, BLK_S_OK)?;
         let marked = (0..16).all(|i| read8(a + i) == MARKER[i as usize]);
         if marked {
-            for s in [1, 2, 255, 256, sectors - 1] {
+            let n = crate::arch::read64(a + 16);
+            expect!(n > 256 && n <= sectors, "the image says {n} patterned sectors of {sectors}");
+            for s in [1, 2, 255, 256, n - 1] {
                 blk_io(d, false, s, a, 512, BLK_S_OK)?;
                 expect!(all(a, 512, s as u8), "sector {s} reads {}, want bytes {:#x}", peek(a), s as u8);
+            }
+            if n < sectors {
+                blk_io(d, false, sectors - 1, a, 512, BLK_S_OK)?;
+                expect!(all(a, 512, 0), "the last sector reads {}, want zeroes", peek(a));
             }
         } else {
             expect!(all(a, 512, 0), "sector 0 is neither the suite's image nor zeroes: {}", peek(a));
@@ -826,7 +833,7 @@ fn rng_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
     });
 }
 
-fn console_cases(run: &mut Run, dev: &mut Dev) {
+fn console_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
     let a = dev.bufs + DATA;
     // Transmitted text reaches the guest console: this case's line comes from the device.
     let line = b"hostile: virtio-console.transmit ok\n";
@@ -845,6 +852,21 @@ fn console_cases(run: &mut Run, dev: &mut Dev) {
             write8(a + i as u64, c);
         }
         let (_, len) = d.request(1, &[(a, text.len() as u32, W)])?;
+        expect!(len == 0, "written {len}");
+        Ok(())
+    });
+    // 128 buffers over the top 48 MiB of RAM: 6 GiB to print. The device prints 64 KiB
+    // of it: 512 lines of 127 dots, which the suite counts.
+    let big = ctx.big;
+    let top = ctx.ram.end - big;
+    run.case(dev, "transmit-6-gib-chain-cut", |d| {
+        d.init()?;
+        fill(big, 64 << 10, b'.');
+        for line in 0..512 {
+            write8(big + 128 * line + 127, b'\n');
+        }
+        let bufs: ArrayVec<(u64, u32, u16), 128> = (0..128).map(|_| (big, top as u32, 0)).collect();
+        let (_, len) = d.request(1, &bufs)?;
         expect!(len == 0, "written {len}");
         Ok(())
     });

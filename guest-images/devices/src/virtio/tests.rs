@@ -473,3 +473,19 @@ fn a_failed_request_reports_only_its_status_byte_written() {
     assert_eq!((status, len), (BLK_S_IOERR, 1));
     assert!(t.running());
 }
+
+#[test]
+fn a_huge_console_transmit_is_cut_at_64_kib() {
+    // 16 descriptors over all of RAM: 16 MiB to print, of which the first 64 KiB are.
+    let mem = VecMemory::new(RAM);
+    let out = core::cell::RefCell::new(Vec::new());
+    let mut t = MmioTransport::new(Console::new(|b: &[u8]| out.borrow_mut().extend_from_slice(b)));
+    let rx = Driver::new(8, RINGS);
+    let mut tx = Driver::new(16, RINGS + 0x1000);
+    bring_up(&mut t, &mem, F_VERSION_1, &[&rx, &tx]);
+    tx.add(&mem, &[(RAM_BASE, RAM as u32, false); 16]);
+    w(&mut t, &mem, 0x050, 1);
+    assert_eq!(out.borrow().len(), 64 << 10);
+    assert_eq!(tx.take_used(&mem), [(0, 0)]);
+    assert!(t.running());
+}
