@@ -483,8 +483,8 @@ PY
 # How many cases the hostile guest runs (guest-images/hostile/src/cases.rs):
 # with a console, an entropy device and a disk; a read-write disk past 4 GiB
 # adds one.
-HOSTILE_CASES=171
-HOSTILE_CASES_BIG=172
+HOSTILE_CASES=174
+HOSTILE_CASES_BIG=175
 
 # hostile_run NAME CASES DISK [ro]: the hostile guest (guest-images/hostile)
 # with 64 MiB of RAM and a virtio disk: `zero`, 4 GiB + 1 MiB of host RAM

@@ -1,7 +1,8 @@
 //! The guest's bare machine: the entry (stack, FP on, exception vectors, BSS cleared), sized
 //! MMIO accesses that the monitor can decode (one `ldr`/`str` each, no writeback), the
 //! PL011 for output, PSCI SYSTEM_OFF, and a vector that reports any exception and powers
-//! off. The MMU stays off, so every data access is Device memory: aligned accesses only.
+//! off. The MMU stays off; the monitor then makes the guest's data accesses Normal memory
+//! (HCR_EL2.DC), so misaligned ones are allowed, in RAM and towards device space alike.
 
 use core::arch::{asm, global_asm};
 use core::fmt::{self, Write};
