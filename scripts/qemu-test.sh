@@ -478,6 +478,18 @@ PY
     hostile_run hostile_ram_disk_4g "$HOSTILE_CASES_BIG" zero
     hostile_run hostile_host_disk_4g "$HOSTILE_CASES_BIG" host
     hostile_run hostile_ram_disk_ro "$HOSTILE_CASES" ram ro
+    # An LDP from a virtio register page has no syndrome the monitor can
+    # pass on: the VMM stops the guest and says why; the monitor carries on.
+    qemu_virt_cmd 3 2
+    scenario hostile_ldp_from_device_space nonzero \
+        '^vmm: guest hostile failed: zx_vcpu_enter of vCPU 0 returned .*without a valid syndrome' \
+        -initrd "$OUT/vmm.elf" -device "loader,file=$OUT/hostile.bin,addr=0x50000000,force-raw=on" \
+        -append "vmm.kernel=0x50000000,$(stat -c %s "$OUT/hostile.bin") vmm.mem=64M vmm.name=hostile -- ldp"
+    if grep -q '^\*\*\* zxvisor' "$LOGS/hostile_ldp_from_device_space.log"; then
+        fail hostile_ldp_from_device_space "a fatal monitor report"
+    else
+        pass "hostile_ldp_from_device_space: no_monitor_fault"
+    fi
 }
 
 # How many cases the hostile guest runs (guest-images/hostile/src/cases.rs):

@@ -79,6 +79,14 @@ pub fn read64(addr: u64) -> u64 {
     v
 }
 
+/// Two words at once (LDP), which a data abort describes without a syndrome.
+pub fn read_pair(addr: u64) -> (u64, u64) {
+    let (a, b): (u64, u64);
+    // SAFETY: as for `read8`.
+    unsafe { asm!("ldp {0}, {1}, [{2}]", out(reg) a, out(reg) b, in(reg) addr, options(nostack)) };
+    (a, b)
+}
+
 pub fn write8(addr: u64, v: u8) {
     // SAFETY: a store to a device register or to guest RAM no Rust object lives in.
     unsafe { asm!("strb {0:w}, [{1}]", in(reg) u32::from(v), in(reg) addr, options(nostack)) };
