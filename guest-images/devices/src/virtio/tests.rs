@@ -489,3 +489,47 @@ fn a_huge_console_transmit_is_cut_at_64_kib() {
     assert_eq!(tx.take_used(&mem), [(0, 0)]);
     assert!(t.running());
 }
+
+/// Guest RAM whose driver (another vCPU) makes a new chain available each time the device
+/// reads the available index, up to `left` times.
+struct Feeding<'a> {
+    mem: &'a VecMemory,
+    driver: core::cell::RefCell<&'a mut Driver>,
+    left: core::cell::Cell<u32>,
+}
+
+impl GuestMemory for Feeding<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), OutOfRange> {
+        let mut d = self.driver.borrow_mut();
+        if addr == d.avail + 2 && self.left.get() > 0 {
+            self.left.set(self.left.get() - 1);
+            d.add(self.mem, &[(BUFS, 16, true)]);
+        }
+        self.mem.read(addr, buf)
+    }
+
+    fn write(&self, addr: u64, data: &[u8]) -> Result<(), OutOfRange> {
+        self.mem.write(addr, data)
+    }
+
+    fn contains(&self, addr: u64, len: u64) -> bool {
+        self.mem.contains(addr, len)
+    }
+}
+
+#[test]
+fn a_notify_serves_at_most_one_queue_of_chains() {
+    // Without a bound the device would serve all 100,000 chains in one notify, holding
+    // the vCPU (and the VMM's tick on the boot CPU) for as long as the other vCPU feeds.
+    let mem = VecMemory::new(RAM);
+    let mut t = MmioTransport::new(Rng::new(Counter(0)));
+    let mut d = Driver::new(16, RINGS);
+    bring_up(&mut t, &mem, F_VERSION_1, &[&d]);
+    let feeding = Feeding { mem: &mem, driver: core::cell::RefCell::new(&mut d), left: core::cell::Cell::new(100_000) };
+    t.write(0x050, 4, 0, &feeding);
+    let fed = 100_000 - feeding.left.get();
+    drop(feeding);
+    let used = d.take_used(&mem).len();
+    assert!(used <= 16, "{used} chains served in one notify, {fed} fed");
+    assert!(t.running());
+}
