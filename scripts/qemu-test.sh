@@ -495,11 +495,12 @@ PY
 # How many cases the hostile guest runs (guest-images/hostile/src/cases.rs):
 # with a console, an entropy device and a disk; a read-write disk past 4 GiB
 # adds one.
-HOSTILE_CASES=174
-HOSTILE_CASES_BIG=175
+HOSTILE_CASES=175
+HOSTILE_CASES_BIG=176
 
 # hostile_run NAME CASES DISK [ro]: the hostile guest (guest-images/hostile)
-# with 64 MiB of RAM and a virtio disk: `zero`, 4 GiB + 1 MiB of host RAM
+# with 2 vCPUs (the second one feeds a queue in one case), 64 MiB of RAM
+# and a virtio disk: `zero`, 4 GiB + 1 MiB of host RAM
 # QEMU never loads (zeroes; only what is touched costs the build machine
 # memory), `ram`, an 8 MiB image (sector 0: a marker and the number of
 # patterned sectors, 16384; each byte of sector i: i's low byte) as a RAM
@@ -519,7 +520,7 @@ with open(sys.argv[1], "wb") as f:
 PY
     [ "$kind" != host ] || truncate -s $(((4 << 30) + (1 << 20))) "$image"
     args=(-initrd "$OUT/vmm.elf" -device "loader,file=$bin,addr=0x50000000,force-raw=on")
-    opts="vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.name=hostile vmm.timeout=120"
+    opts="vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.cpus=2 vmm.name=hostile vmm.timeout=120"
     case $kind in
         zero) size=$(((4 << 30) + (1 << 20))) ;;
         ram)

@@ -34,6 +34,21 @@ _start:
 2:  bl      hostile_main
     b       .
 
+    .global hostile_secondary_entry
+hostile_secondary_entry:
+    msr     daifset, #0xf
+    adrp    x9, __stack2_top
+    add     x9, x9, :lo12:__stack2_top
+    mov     sp, x9
+    mov     x9, #(3 << 20)
+    msr     cpacr_el1, x9
+    adrp    x9, hostile_vectors
+    add     x9, x9, :lo12:hostile_vectors
+    msr     vbar_el1, x9
+    isb
+    bl      hostile_secondary
+    b       .
+
     .text
     .balign 2048
 hostile_vectors:
@@ -50,6 +65,12 @@ hostile_vectors:
 /// The guest's PL011 (the VMM's, as on QEMU virt).
 const UART: u64 = 0x0900_0000;
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+const PSCI_CPU_ON: u64 = 0xC400_0003;
+const PSCI_CPU_OFF: u64 = 0x8400_0002;
+
+extern "C" {
+    fn hostile_secondary_entry();
+}
 
 pub fn read8(addr: u64) -> u8 {
     let v: u32;
@@ -135,6 +156,23 @@ macro_rules! say {
 pub fn system_off() -> ! {
     // SAFETY: PSCI SYSTEM_OFF through the VMM's conduit (hvc); it does not return.
     unsafe { asm!("hvc #0", in("x0") PSCI_SYSTEM_OFF, options(nostack, noreturn)) }
+}
+
+/// Starts vCPU 1 at `hostile_secondary` on its own stack; returns PSCI's status.
+pub fn start_cpu1() -> i64 {
+    let status: i64;
+    // SAFETY: PSCI CPU_ON for MPIDR 1 with the entry above; vCPU 1 touches only its stack
+    // and the mailbox its work names.
+    unsafe {
+        asm!("hvc #0", inlateout("x0") PSCI_CPU_ON as i64 => status, in("x1") 1u64,
+            in("x2") hostile_secondary_entry as *const () as u64, in("x3") 0u64, options(nostack))
+    };
+    status
+}
+
+pub fn cpu_off() -> ! {
+    // SAFETY: PSCI CPU_OFF of this vCPU; it does not return.
+    unsafe { asm!("hvc #0", in("x0") PSCI_CPU_OFF, options(nostack, noreturn)) }
 }
 
 #[no_mangle]

@@ -4,7 +4,7 @@
 //! wrong way round). After each case the device must come back from a reset and serve a
 //! good request.
 
-use crate::arch::{read32, read8, write32, write64, write8};
+use crate::arch::{read32, read64, read8, write32, write64, write8};
 use crate::driver::{
     all, fill, peek, Dev, Outcome, Ram, Vq, Why, CONFIG, CONFIG_GENERATION, DESC_F_INDIRECT, DEVICE_FEATURES,
     DEVICE_FEATURES_SEL, DEVICE_ID, DRIVER_FEATURES, DRIVER_FEATURES_SEL, INTERRUPT_STATUS, MAGIC, QUEUE_NUM,
@@ -24,6 +24,7 @@ struct Ctx {
     ram: Ram,
     gic: u64,
     big: u64,
+    cpus: usize,
 }
 
 /// Where each device's rings and buffers lie, from guest RAM's start.
@@ -78,7 +79,7 @@ extern "C" fn hostile_main(dtb: u64) -> ! {
         say!("hostile: FAIL the device tree has no memory or GIC");
         crate::arch::system_off()
     };
-    let ctx = Ctx { ram: Ram { base, end: base + size }, gic, big: base + BIG };
+    let ctx = Ctx { ram: Ram { base, end: base + size }, gic, big: base + BIG, cpus: fdt.cpus().count() };
     if size < RAM_NEEDED {
         say!("hostile: FAIL guest RAM is {} MiB; the cases need {} MiB", size >> 20, RAM_NEEDED >> 20);
         crate::arch::system_off()
@@ -99,7 +100,7 @@ extern "C" fn hostile_main(dtb: u64) -> ! {
         say!("hostile: FAIL an LDP from device space returned");
         crate::arch::system_off()
     }
-    say!("hostile: {} virtio devices, RAM {base:#x}..{:#x}", bases.len(), base + size);
+    say!("hostile: {} virtio devices, {} vCPUs, RAM {base:#x}..{:#x}", bases.len(), ctx.cpus, base + size);
     let mut run = Run { cases: 0, failed: 0 };
     for (k, &at) in bases.iter().enumerate() {
         let id = read32(at + DEVICE_ID);
@@ -562,7 +563,7 @@ fn blk_io(d: &mut Dev, write: bool, sector: u64, addr: u64, len: u32, want: u8) 
 }
 
 fn same(a: u64, b: u64, len: u64) -> bool {
-    (0..len).step_by(8).all(|off| crate::arch::read64(a + off) == crate::arch::read64(b + off))
+    (0..len).step_by(8).all(|off| read64(a + off) == read64(b + off))
 }
 
 fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
@@ -593,7 +594,7 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         blk_io(d, false, 0, a, 512, BLK_S_OK)?;
         let marked = (0..16).all(|i| read8(a + i) == MARKER[i as usize]);
         if marked {
-            let n = crate::arch::read64(a + 16);
+            let n = read64(a + 16);
             expect!(n > 256 && n <= sectors, "the image says {n} patterned sectors of {sectors}");
             for s in [1, 2, 255, 256, n - 1] {
                 blk_io(d, false, s, a, 512, BLK_S_OK)?;
@@ -816,13 +817,74 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
     }
 }
 
+/// What vCPU 1 feeds and how far it got: [running, available ring, used ring, queue size,
+/// chains added, stop].
+static mut FEED: [u64; 6] = [0; 6];
+
+/// FEED's address; both vCPUs reach its words through `read64` and `write64` alone.
+fn feed() -> u64 {
+    core::ptr::addr_of_mut!(FEED) as u64
+}
+
+/// vCPU 1: keeps the queue FEED names full of chains with head 0 (never notifying) until
+/// told to stop, then turns itself off.
+#[no_mangle]
+extern "C" fn hostile_secondary() -> ! {
+    let f = feed();
+    let (avail, used, size) = (read64(f + 8), read64(f + 16), read64(f + 24) as u16);
+    let mut idx = crate::arch::read16(avail + 2);
+    let mut added = 0;
+    while read64(f + 40) == 0 {
+        if idx.wrapping_sub(crate::arch::read16(used + 2)) < size {
+            crate::arch::write16(avail + 4 + 2 * u64::from(idx % size), 0);
+            idx = idx.wrapping_add(1);
+            crate::arch::barrier();
+            crate::arch::write16(avail + 2, idx);
+            added += 1;
+            write64(f + 32, added);
+        }
+    }
+    write64(f, 0);
+    crate::arch::cpu_off()
+}
+
+/// Spins until `cond`, for at most about `limit` tries.
+fn wait(limit: u64, cond: impl Fn() -> bool) -> bool {
+    (0..limit).any(|_| cond())
+}
+
 fn rng_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
     let a = dev.bufs + DATA;
+    if ctx.cpus > 1 {
+        run.case(dev, "notify-while-vcpu-1-feeds", |d| {
+            // vCPU 1 keeps 16 chains available while vCPU 0's notify is served: the notify
+            // must end after one queue's worth.
+            d.init_with(16)?;
+            d.vq[0].set_desc(0, a, 16, W, 0);
+            let f = feed();
+            for (i, v) in [1, d.vq[0].avail, d.vq[0].used, 16, 0, 0].into_iter().enumerate() {
+                write64(f + 8 * i as u64, v);
+            }
+            let status = crate::arch::start_cpu1();
+            expect!(status == 0, "PSCI CPU_ON of vCPU 1: {status}");
+            let full = wait(100_000_000, || read64(f + 32) >= 16);
+            let before = d.vq[0].used_idx();
+            if full {
+                d.notify(0);
+            }
+            let served = d.vq[0].used_idx().wrapping_sub(before);
+            write64(f + 40, 1);
+            let stopped = wait(100_000_000, || read64(f) == 0);
+            expect!(full && stopped, "vCPU 1 did not {}", if full { "stop" } else { "fill the queue" });
+            expect!(served <= 16, "{served} chains served in one notify ({} fed)", read64(f + 32));
+            d.expect_running()
+        });
+    }
     run.case(dev, "rng-gives-bytes", |d| {
         d.init()?;
         fill(a, 64, 0);
         let (_, len) = d.request(0, &[(a, 32, W)])?;
-        let (x, y) = (crate::arch::read64(a), crate::arch::read64(a + 8));
+        let (x, y) = (read64(a), read64(a + 8));
         expect!(len == 32 && (x, y) != (0, 0) && x != y, "written {len}: {x:#x} {y:#x}");
         expect!(all(a + 32, 32, 0), "bytes written past the buffer");
         Ok(())
