@@ -474,10 +474,11 @@ PY
         -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x50000000,0x1000 vmm.cpus=9 vmm.name=big"
     # The hostile virtio guest on three disks: 4 GiB + 1 MiB of untouched
     # host RAM (zeroes), a sparse file of that size on QEMU's virtio-blk
-    # (both with sectors past 4 GiB), and an image as a read-only RAM disk.
+    # (both with sectors past 4 GiB), and an image as a read-only RAM disk
+    # on GICv2 (its distributor and the GICV frame elsewhere).
     hostile_run hostile_ram_disk_4g "$HOSTILE_CASES_BIG" zero
     hostile_run hostile_host_disk_4g "$HOSTILE_CASES_BIG" host
-    hostile_run hostile_ram_disk_ro "$HOSTILE_CASES" ram ro
+    hostile_run hostile_ram_disk_ro_gicv2 "$HOSTILE_CASES" ram ro
     # An LDP from a virtio register page has no syndrome the monitor can
     # pass on: the VMM stops the guest and says why; the monitor carries on.
     qemu_virt_cmd 3 2
@@ -499,8 +500,9 @@ HOSTILE_CASES=175
 HOSTILE_CASES_BIG=176
 
 # hostile_run NAME CASES DISK [ro]: the hostile guest (guest-images/hostile)
-# with 2 vCPUs (the second one feeds a queue in one case), 64 MiB of RAM
-# and a virtio disk: `zero`, 4 GiB + 1 MiB of host RAM
+# on virt -smp 2 (GICv2 if NAME ends in _gicv2, else GICv3) with 2 vCPUs
+# (the second one feeds a queue in one case), 64 MiB of RAM and a virtio
+# disk: `zero`, 4 GiB + 1 MiB of host RAM
 # QEMU never loads (zeroes; only what is touched costs the build machine
 # memory), `ram`, an 8 MiB image (sector 0: a marker and the number of
 # patterned sectors, 16384; each byte of sector i: i's low byte) as a RAM
@@ -534,7 +536,7 @@ PY
     esac
     if [ "$kind" = host ]; then opts+=" vmm.disk=host$ro"; else opts+=" vmm.disk=0x50200000,$size$ro"; fi
     need=$((0x50200000 + size - 0x40000000 + (64 << 20) + MONITOR_RESERVED))
-    qemu_virt_cmd 3 2 "$(((need > 1 << 30 ? need : 1 << 30) >> 20))M"
+    qemu_virt_cmd "$([[ $name == *_gicv2 ]] && echo 2 || echo 3)" 2 "$(((need > 1 << 30 ? need : 1 << 30) >> 20))M"
     qemu_log "$name" "${args[@]}" -append "$opts"
     out=$(tr -d '\r' <"$LOGS/$name.log")
     if hung; then
