@@ -525,10 +525,11 @@ fn a_notify_serves_at_most_one_queue_of_chains() {
     let mut t = MmioTransport::new(Rng::new(Counter(0)));
     let mut d = Driver::new(16, RINGS);
     bring_up(&mut t, &mem, F_VERSION_1, &[&d]);
-    let feeding = Feeding { mem: &mem, driver: core::cell::RefCell::new(&mut d), left: core::cell::Cell::new(100_000) };
-    t.write(0x050, 4, 0, &feeding);
-    let fed = 100_000 - feeding.left.get();
-    drop(feeding);
+    let fed = {
+        let feeding = Feeding { mem: &mem, driver: core::cell::RefCell::new(&mut d), left: core::cell::Cell::new(100_000) };
+        t.write(0x050, 4, 0, &feeding);
+        100_000 - feeding.left.get()
+    };
     let used = d.take_used(&mem).len();
     assert!(used <= 16, "{used} chains served in one notify, {fed} fed");
     assert!(t.running());
