@@ -30,7 +30,8 @@
 #                           refused command line; the hostile virtio guest
 #                           (malformed queues, bad requests, stray register
 #                           accesses) on a 4 GiB RAM disk, a 4 GiB file on
-#                           QEMU's virtio-blk and a read-only RAM disk;
+#                           QEMU's virtio-blk and a read-only RAM disk
+#                           (GICv2); an LDP from device space;
 #   linux                   Linux under the VMM: Debian's arm64 kernel with
 #                           2 vCPUs on virt GICv3 -smp 4 and GICv2 -smp 2,
 #                           booted to the test init and powered off; guest
@@ -493,23 +494,23 @@ PY
     fi
 }
 
-# How many cases the hostile guest runs (guest-images/hostile/src/cases.rs):
-# with a console, an entropy device and a disk; a read-write disk past 4 GiB
-# adds one.
+# How many cases the hostile guest runs (guest-images/hostile/src/cases.rs)
+# with a console, an entropy device, a disk and 2 vCPUs; a read-write disk
+# past 4 GiB adds one.
 HOSTILE_CASES=175
 HOSTILE_CASES_BIG=176
 
 # hostile_run NAME CASES DISK [ro]: the hostile guest (guest-images/hostile)
 # on virt -smp 2 (GICv2 if NAME ends in _gicv2, else GICv3) with 2 vCPUs
 # (the second one feeds a queue in one case), 64 MiB of RAM and a virtio
-# disk: `zero`, 4 GiB + 1 MiB of host RAM
-# QEMU never loads (zeroes; only what is touched costs the build machine
-# memory), `ram`, an 8 MiB image (sector 0: a marker and the number of
-# patterned sectors, 16384; each byte of sector i: i's low byte) as a RAM
-# disk blob, or `host`, that image made sparse to 4 GiB + 1 MiB on QEMU's
-# virtio-blk. Each case line is a test; CASES must have run, all `ok`, with
-# no guest exception, no fatal monitor report, no VMM failure, each
-# device's reset reported at most once, and QEMU exiting 0.
+# disk: `zero`, 4 GiB + 1 MiB of host RAM QEMU never loads (zeroes; only
+# what is touched costs the build machine memory), `ram`, an 8 MiB image
+# (sector 0: a marker and the number of patterned sectors, 16384; each
+# byte of sector i: i's low byte) as a RAM disk blob, or `host`, that image
+# made sparse to 4 GiB + 1 MiB on QEMU's virtio-blk. Each case line is a
+# test; CASES must have run, all `ok`, with no guest exception, no fatal
+# monitor report, no VMM failure, the console's 64 KiB cut, each device's
+# reset reported at most once, and QEMU exiting 0.
 hostile_run() {
     local name=$1 want=$2 kind=$3 ro=${4:+,ro} bin=$OUT/hostile.bin image=$LOGS/hostile-disk.img
     local args opts size=0 need out ok failed done line dev
