@@ -10,7 +10,9 @@
 //! it, sets `DEVICE_NEEDS_RESET` in its status and raises a configuration-change interrupt,
 //! and a reset (status 0) brings it back. A well-formed request the device cannot serve (a
 //! block beyond the disk's end, a write to a read-only disk, an unknown type) completes with
-//! the device's error status instead.
+//! the device's error status instead. A device serves nothing before FEATURES_OK and
+//! DRIVER_OK, and a notify at most one queue's worth of chains. docs/design.md lists every
+//! kind of bad input and its outcome.
 
 mod blk;
 mod console;
