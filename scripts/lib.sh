@@ -232,14 +232,17 @@ qemu_raspi4b_cmd() {
         -kernel "$MONITOR_IMAGE")
 }
 
-# Builds the VMM (guest-images/vmm) and the benchmark's counter program
-# (guest-images/ticks): $OUT/vmm.elf and $OUT/ticks.
+# Builds the VMM (guest-images/vmm), the benchmark's counter program
+# (guest-images/ticks) and the hostile virtio guest (guest-images/hostile, a
+# raw binary): $OUT/vmm.elf, $OUT/ticks and $OUT/hostile.bin.
 build_vmm() {
     cd "$ROOT"
     say "building the VMM"
-    cargo build -q -p zxv-vmm -p zxv-ticks --release --target aarch64-unknown-none
-    cp "$CARGO_OUT/aarch64-unknown-none/release/zxv-vmm" "$OUT/vmm.elf"
-    "$LLVM_BIN/llvm-objcopy" --strip-all "$CARGO_OUT/aarch64-unknown-none/release/zxv-ticks" "$OUT/ticks"
+    cargo build -q -p zxv-vmm -p zxv-ticks -p zxv-hostile --release --target aarch64-unknown-none
+    local bin=$CARGO_OUT/aarch64-unknown-none/release
+    cp "$bin/zxv-vmm" "$OUT/vmm.elf"
+    "$LLVM_BIN/llvm-objcopy" --strip-all "$bin/zxv-ticks" "$OUT/ticks"
+    "$LLVM_BIN/llvm-objcopy" -O binary "$bin/zxv-hostile" "$OUT/hostile.bin"
 }
 
 # Builds the hostile host (guest-images/fuzz): $OUT/fuzz.elf.

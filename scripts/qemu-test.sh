@@ -27,7 +27,11 @@
 #   scripts                 the scripts themselves (tests/test-scripts.sh,
 #                           tests/test-qemu-test.sh);
 #   vmm                     the VMM with a raw binary guest, a bad blob and a
-#                           refused command line;
+#                           refused command line; the hostile virtio guest
+#                           (malformed queues, bad requests, stray register
+#                           accesses) on a 4 GiB RAM disk, a 4 GiB file on
+#                           QEMU's virtio-blk and a read-only RAM disk
+#                           (GICv2); an LDP from device space;
 #   linux                   Linux under the VMM: Debian's arm64 kernel with
 #                           2 vCPUs on virt GICv3 -smp 4 and GICv2 -smp 2,
 #                           booted to the test init and powered off; guest
@@ -469,6 +473,113 @@ PY
     qemu_virt_cmd 3 2
     scenario vmm_refusal_names_the_guest nonzero '^vmm: guest big failed: vmm.cpus=9: a guest has 1 to 8 vCPUs' \
         -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x50000000,0x1000 vmm.cpus=9 vmm.name=big"
+    # The hostile virtio guest on three disks: 4 GiB + 1 MiB of untouched
+    # host RAM (zeroes), a sparse file of that size on QEMU's virtio-blk
+    # (both with sectors past 4 GiB), and an image as a read-only RAM disk
+    # on GICv2 (its distributor and the GICV frame elsewhere).
+    hostile_run hostile_ram_disk_4g "$HOSTILE_CASES_BIG" zero
+    hostile_run hostile_host_disk_4g "$HOSTILE_CASES_BIG" host
+    hostile_run hostile_ram_disk_ro_gicv2 "$HOSTILE_CASES" ram ro
+    # An LDP from a virtio register page has no syndrome the monitor can
+    # pass on: the VMM stops the guest and says why; the monitor carries on.
+    qemu_virt_cmd 3 2
+    scenario hostile_ldp_from_device_space nonzero \
+        '^vmm: guest hostile failed: zx_vcpu_enter of vCPU 0 returned .*without a valid syndrome' \
+        -initrd "$OUT/vmm.elf" -device "loader,file=$OUT/hostile.bin,addr=0x50000000,force-raw=on" \
+        -append "vmm.kernel=0x50000000,$(stat -c %s "$OUT/hostile.bin") vmm.mem=64M vmm.name=hostile -- ldp"
+    if grep -q '^\*\*\* zxvisor' "$LOGS/hostile_ldp_from_device_space.log"; then
+        fail hostile_ldp_from_device_space "a fatal monitor report"
+    else
+        pass "hostile_ldp_from_device_space: no_monitor_fault"
+    fi
+}
+
+# How many cases the hostile guest runs (guest-images/hostile/src/cases.rs)
+# with a console, an entropy device, a disk and 2 vCPUs; a read-write disk
+# past 4 GiB adds one.
+HOSTILE_CASES=175
+HOSTILE_CASES_BIG=176
+
+# hostile_run NAME CASES DISK [ro]: the hostile guest (guest-images/hostile)
+# on virt -smp 2 (GICv2 if NAME ends in _gicv2, else GICv3) with 2 vCPUs
+# (the second one feeds a queue in one case), 64 MiB of RAM and a virtio
+# disk: `zero`, 4 GiB + 1 MiB of host RAM QEMU never loads (zeroes; only
+# what is touched costs the build machine memory), `ram`, an 8 MiB image
+# (sector 0: a marker and the number of patterned sectors, 16384; each
+# byte of sector i: i's low byte) as a RAM disk blob, or `host`, that image
+# made sparse to 4 GiB + 1 MiB on QEMU's virtio-blk. Each case line is a
+# test; CASES must have run, all `ok`, with no guest exception, no fatal
+# monitor report, no VMM failure, the console's 64 KiB cut, each device's
+# reset reported at most once, and QEMU exiting 0.
+hostile_run() {
+    local name=$1 want=$2 kind=$3 ro=${4:+,ro} bin=$OUT/hostile.bin image=$LOGS/hostile-disk.img
+    local args opts size=0 need out ok failed done line dev
+    python3 - "$image" <<'PY'
+import struct, sys
+with open(sys.argv[1], "wb") as f:
+    f.write((b"zxv-hostile-disk" + struct.pack("<Q", 16384)).ljust(512, b"\0"))
+    for i in range(1, 16384):
+        f.write(bytes([i & 255]) * 512)
+PY
+    [ "$kind" != host ] || truncate -s $(((4 << 30) + (1 << 20))) "$image"
+    args=(-initrd "$OUT/vmm.elf" -device "loader,file=$bin,addr=0x50000000,force-raw=on")
+    opts="vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.cpus=2 vmm.name=hostile vmm.timeout=120"
+    case $kind in
+        zero) size=$(((4 << 30) + (1 << 20))) ;;
+        ram)
+            size=$(stat -c %s "$image")
+            args+=(-device "loader,file=$(qemu_escape "$image"),addr=0x50200000,force-raw=on")
+            ;;
+        host)
+            args+=(-drive "file=$(qemu_escape "$image"),format=raw,if=none,id=disk0${ro:+,readonly=on}"
+                -device virtio-blk-device,drive=disk0 -global virtio-mmio.force-legacy=false)
+            ;;
+    esac
+    if [ "$kind" = host ]; then opts+=" vmm.disk=host$ro"; else opts+=" vmm.disk=0x50200000,$size$ro"; fi
+    need=$((0x50200000 + size - 0x40000000 + (64 << 20) + MONITOR_RESERVED))
+    qemu_virt_cmd "$([[ $name == *_gicv2 ]] && echo 2 || echo 3)" 2 "$(((need > 1 << 30 ? need : 1 << 30) >> 20))M"
+    qemu_log "$name" "${args[@]}" -append "$opts"
+    out=$(tr -d '\r' <"$LOGS/$name.log")
+    if hung; then
+        explain "$name" "QEMU did not finish within ${TIMEOUT}s (a hang; the last case line is the last that ended)"
+        return
+    fi
+    ok=$(grep -cE '^hostile\| hostile: [a-z0-9.-]+ ok$' <<<"$out" || true)
+    failed=$(grep -E '^hostile\| hostile: .*FAIL' <<<"$out" || true)
+    while IFS= read -r line; do
+        if [ -n "$line" ]; then fail "$name" "${line#hostile| hostile: }"; fi
+    done <<<"$failed"
+    done=$(sed -n 's/^hostile| hostile: \([0-9]*\) cases, \([0-9]*\) failed$/\1 \2/p' <<<"$out")
+    if [ "$ok" -eq "$want" ] && [ "$done" = "$want 0" ]; then
+        tally passed "$ok"
+        echo "ok $name: $ok cases ok (one test each)"
+    else
+        fail "$name: every_case_ok" "$ok case lines ok, the guest's count '${done:-none}' (cases, failed), want $want and 0 (log: $LOGS/$name.log)"
+    fi
+    if grep -qE '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out"; then
+        fail "$name: no_fault" "$(grep -m1 -E '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out")"
+    else
+        pass "$name: no_fault"
+    fi
+    # transmit-6-gib-chain-cut: 64 KiB of the chain printed, 512 lines of dots.
+    line=$(grep -cE '^hostile\| \.{127}$' <<<"$out" || true)
+    if [ "$line" -eq 512 ]; then
+        pass "$name: console_transmit_cut_at_64_kib"
+    else
+        fail "$name: console_transmit_cut_at_64_kib" "$line lines of the 6 GiB transmit printed, want 512 (64 KiB)"
+    fi
+    for dev in virtio-console virtio-rng virtio-blk; do
+        if [ "$(grep -c "^vmm: guest hostile: $dev needs a reset" <<<"$out" || true)" -le 1 ]; then
+            pass "$name: ${dev}_reset_reported_once"
+        else
+            fail "$name: ${dev}_reset_reported_once" "more than one DEVICE_NEEDS_RESET report for $dev"
+        fi
+    done
+    if grep -q '^vmm: guest hostile: SYSTEM_OFF from vCPU 0$' <<<"$out"; then
+        check_exit "$name"
+    else
+        explain "$name" "the guest did not power off"
+    fi
 }
 
 # linux_checks NAME: the lines the test init (guest-images/vmm/initramfs/
@@ -755,7 +866,7 @@ if [ "$(total failed)" -eq 0 ]; then
     group sdimage "Raspberry Pi 4 SD card images (scripts/mk-sdimage.sh)"
     group gdb "debugging the monitor and the host with gdb-multiarch"
     group scripts "the scripts (tests/test-scripts.sh, tests/test-qemu-test.sh)"
-    group vmm "the VMM with a raw binary guest"
+    group vmm "the VMM with a raw binary guest and the hostile virtio guest"
     group linux "Linux under the VMM (Debian's kernel, busybox initramfs)"
     group virtio "Linux's root file system on a file-backed virtio disk; a login shell on hvc0"
     group linux-host "Linux as the EL1 host (Debian's kernel, busybox initramfs)"

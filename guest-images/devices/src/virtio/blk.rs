@@ -103,7 +103,10 @@ impl<B: BlockBackend> Blk<B> {
             }
             _ => (BLK_S_UNSUPP, 0),
         };
-        Some((data as u32 + 1, status))
+        // What the device wrote: the data and the status, or after a failure the status
+        // alone (the data buffers may be far larger than 32 bits can count).
+        let written = if status == BLK_S_OK { data + 1 } else { 1 };
+        Some((u32::try_from(written).unwrap_or(u32::MAX), status))
     }
 
     fn transfer(&mut self, mem: &dyn GuestMemory, sector: u64, len: u64, segs: &Segments, write: bool) -> u8 {

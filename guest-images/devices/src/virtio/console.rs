@@ -7,6 +7,10 @@ use super::{GuestMemory, VirtioDevice, ID_CONSOLE};
 
 const RECEIVEQ: usize = 0;
 const TRANSMITQ: usize = 1;
+/// The most one transmit chain prints: Linux sends at most a page (hvc) or 32 KiB (a port
+/// write) at a time, and a hostile chain of 128 buffers over all of guest RAM must not keep
+/// the VMM printing for hours. The rest of a longer chain is dropped.
+const MAX_TRANSMIT: u64 = 64 << 10;
 
 /// The console device; `T` takes what the guest transmits.
 pub struct Console<T> {
@@ -63,10 +67,13 @@ impl<T: FnMut(&[u8])> VirtioDevice for Console<T> {
         let output = &mut self.output;
         queues[TRANSMITQ].serve_all(mem, |chain| {
             let mut chunk = [0u8; 256];
+            let mut budget = MAX_TRANSMIT;
             for d in chain.readable() {
+                let len = u64::from(d.len).min(budget);
+                budget -= len;
                 let mut at = 0u64;
-                while at < u64::from(d.len) {
-                    let n = (u64::from(d.len) - at).min(chunk.len() as u64) as usize;
+                while at < len {
+                    let n = (len - at).min(chunk.len() as u64) as usize;
                     if mem.read(d.addr + at, &mut chunk[..n]).is_ok() {
                         output(&chunk[..n]);
                     }

@@ -11,7 +11,9 @@
 //! and a reset (status 0) brings it back. A well-formed request the device cannot serve (a
 //! block beyond the disk's end, a write to a read-only disk, an unknown type) completes with
 //! the device's error status instead; the network device, which has no status to give,
-//! drops a malformed frame (too short, too long, asking for an offload) and counts it.
+//! drops a malformed frame (too short, too long, asking for an offload) and counts it. A
+//! device serves nothing before FEATURES_OK and DRIVER_OK, and a notify at most one queue's
+//! worth of chains. docs/design.md lists every kind of bad input and its outcome.
 
 mod blk;
 mod console;

@@ -118,6 +118,8 @@ pub struct Queue {
     pub used: u64,
     next_avail: u16,
     next_used: u16,
+    /// Chains [`Queue::pop`] may still take in this batch (see [`Queue::start_batch`]).
+    budget: u16,
 }
 
 impl Default for Queue {
@@ -136,7 +138,16 @@ impl Queue {
             used: 0,
             next_avail: 0,
             next_used: 0,
+            budget: 0,
         }
+    }
+
+    /// Lets the next pops take at most one queue's worth of chains: what the driver had made
+    /// available when it notified. Chains another vCPU adds meanwhile come with their own
+    /// notify (the device never suppresses them), so a notify cannot be kept going for as
+    /// long as another vCPU feeds the queue.
+    pub fn start_batch(&mut self) {
+        self.budget = self.size;
     }
 
     /// Checks the rings the driver gave (size, alignment, inside RAM) before the queue is
@@ -186,9 +197,10 @@ impl Queue {
         Ok(pending > 0)
     }
 
-    /// Takes the next available chain, if any, checking every descriptor in it.
+    /// Takes the next available chain, if any and if the batch allows, checking every
+    /// descriptor in it.
     pub fn pop(&mut self, mem: &dyn GuestMemory) -> Result<Option<Chain>, QueueError> {
-        if !self.has_available(mem)? {
+        if self.budget == 0 || !self.has_available(mem)? {
             return Ok(None);
         }
         let slot = self.avail + 4 + 2 * self.index(self.next_avail);
@@ -228,6 +240,7 @@ impl Queue {
             i = next;
         }
         self.next_avail = self.next_avail.wrapping_add(1);
+        self.budget -= 1;
         Ok(Some(chain))
     }
 

@@ -435,6 +435,106 @@ fn rng_fills_buffers_up_to_a_limit() {
     assert_eq!(mem.get(BUFS + 0x10, 2), [4, 5]);
 }
 
+#[test]
+fn driver_ok_without_features_ok_serves_nothing() {
+    let mem = VecMemory::new(RAM);
+    let mut t = disk(8, false);
+    let mut d = Driver::new(16, RINGS);
+    bring_up(&mut t, &mem, F_VERSION_1, &[&d]);
+    // Again, with every step but FEATURES_OK: no interface was agreed on.
+    w(&mut t, &mem, 0x070, 0);
+    w(&mut t, &mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+    w(&mut t, &mem, 0x038, 16);
+    for (reg, addr) in [(0x080, d.desc), (0x090, d.avail), (0x0a0, d.used)] {
+        w(&mut t, &mem, reg, addr as u32);
+    }
+    w(&mut t, &mem, 0x044, 1);
+    w(&mut t, &mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK);
+    d = Driver::new(16, RINGS);
+    d.add(&mem, &[(BUFS, 16, false), (BUFS + 0x100, 1, true)]);
+    w(&mut t, &mem, 0x050, 0);
+    assert!(d.take_used(&mem).is_empty());
+    assert!(!t.running());
+}
+
+#[test]
+fn a_failed_request_reports_only_its_status_byte_written() {
+    // 64 MiB of RAM, and a read into 64 writable descriptors of all of it and one of 512
+    // bytes: 4 GiB + 512 bytes, beyond a 32-bit length and the disk.
+    let mem = VecMemory::new(64 << 20);
+    let mut t = disk(64, false);
+    let mut d = Driver::new(128, RINGS);
+    bring_up(&mut t, &mem, F_VERSION_1, &[&d]);
+    let (status, len) = request(&mut t, &mem, &mut d, BLK_T_IN, 63, &[(BUFS + 0x1000, 1024)]);
+    assert_eq!((status, len), (BLK_S_IOERR, 1), "a read past the end writes only the status");
+    let mut huge = vec![(RAM_BASE, 64 << 20); 64];
+    huge.push((BUFS, 512));
+    let (status, len) = request(&mut t, &mem, &mut d, BLK_T_IN, 0, &huge);
+    assert_eq!((status, len), (BLK_S_IOERR, 1));
+    assert!(t.running());
+}
+
+#[test]
+fn a_huge_console_transmit_is_cut_at_64_kib() {
+    // 16 descriptors over all of RAM: 16 MiB to print, of which the first 64 KiB are.
+    let mem = VecMemory::new(RAM);
+    let out = core::cell::RefCell::new(Vec::new());
+    let mut t = MmioTransport::new(Console::new(|b: &[u8]| out.borrow_mut().extend_from_slice(b)));
+    let rx = Driver::new(8, RINGS);
+    let mut tx = Driver::new(16, RINGS + 0x1000);
+    bring_up(&mut t, &mem, F_VERSION_1, &[&rx, &tx]);
+    tx.add(&mem, &[(RAM_BASE, RAM as u32, false); 16]);
+    w(&mut t, &mem, 0x050, 1);
+    assert_eq!(out.borrow().len(), 64 << 10);
+    assert_eq!(tx.take_used(&mem), [(0, 0)]);
+    assert!(t.running());
+}
+
+/// Guest RAM whose driver (another vCPU) makes a new chain available each time the device
+/// reads the available index, up to `left` times.
+struct Feeding<'a> {
+    mem: &'a VecMemory,
+    driver: core::cell::RefCell<&'a mut Driver>,
+    left: core::cell::Cell<u32>,
+}
+
+impl GuestMemory for Feeding<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), OutOfRange> {
+        let mut d = self.driver.borrow_mut();
+        if addr == d.avail + 2 && self.left.get() > 0 {
+            self.left.set(self.left.get() - 1);
+            d.add(self.mem, &[(BUFS, 16, true)]);
+        }
+        self.mem.read(addr, buf)
+    }
+
+    fn write(&self, addr: u64, data: &[u8]) -> Result<(), OutOfRange> {
+        self.mem.write(addr, data)
+    }
+
+    fn contains(&self, addr: u64, len: u64) -> bool {
+        self.mem.contains(addr, len)
+    }
+}
+
+#[test]
+fn a_notify_serves_at_most_one_queue_of_chains() {
+    // Without a bound the device would serve all 100,000 chains in one notify, holding
+    // the vCPU (and the VMM's tick on the boot CPU) for as long as the other vCPU feeds.
+    let mem = VecMemory::new(RAM);
+    let mut t = MmioTransport::new(Rng::new(Counter(0)));
+    let mut d = Driver::new(16, RINGS);
+    bring_up(&mut t, &mem, F_VERSION_1, &[&d]);
+    let fed = {
+        let feeding = Feeding { mem: &mem, driver: core::cell::RefCell::new(&mut d), left: core::cell::Cell::new(100_000) };
+        t.write(0x050, 4, 0, &feeding);
+        100_000 - feeding.left.get()
+    };
+    let used = d.take_used(&mem).len();
+    assert!(used <= 16, "{used} chains served in one notify, {fed} fed");
+    assert!(t.running());
+}
+
 type Frames = core::cell::RefCell<Vec<Vec<u8>>>;
 
 /// A network device whose transmitted frames land in a vector.

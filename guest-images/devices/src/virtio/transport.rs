@@ -104,9 +104,11 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.device.reset();
     }
 
-    /// Whether the driver has the device running (and it has not failed).
+    /// Whether the driver has the device running (and it has not failed): DRIVER_OK after
+    /// FEATURES_OK, since without it no interface was agreed on.
     pub fn running(&self) -> bool {
-        self.status & (STATUS_DRIVER_OK | STATUS_DEVICE_NEEDS_RESET) == STATUS_DRIVER_OK
+        let on = STATUS_FEATURES_OK | STATUS_DRIVER_OK;
+        self.status & (on | STATUS_DEVICE_NEEDS_RESET) == on
     }
 
     fn fail(&mut self, e: QueueError) {
@@ -118,6 +120,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
 
     /// Runs `work` on the device and its queues while the device is running: a `true`
     /// result raises the used-buffer interrupt, an error makes the device need a reset.
+    /// `work` takes at most one queue's worth of chains from each queue.
     pub fn with_device(
         &mut self,
         mem: &dyn GuestMemory,
@@ -127,6 +130,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
             return;
         }
         let n = self.device.num_queues().min(MAX_QUEUES);
+        self.queues[..n].iter_mut().for_each(Queue::start_batch);
         match work(&mut self.device, &mut self.queues[..n], mem) {
             Ok(true) => self.interrupt_status |= INT_USED_BUFFER,
             Ok(false) => {}
