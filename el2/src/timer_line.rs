@@ -3,9 +3,10 @@
 //! asserted and the guest has not yet deactivated the virtual interrupt, the
 //! monitor keeps the source quiet (the physical PPI masked at the GIC, or
 //! the EL2 timer not armed for an emulated timer), so a level that stays up
-//! does not make the guest exit again and again. The guest's deactivation
-//! raises the EOI maintenance interrupt (the list register's EOI bit), and
-//! the line is looked at again: still asserted, it is pending again at once;
+//! does not make the guest exit again and again. Once the guest has
+//! deactivated it (the list register's EOI bit raises the maintenance
+//! interrupt, and the run loop checks before every entry, as that interrupt
+//! can be lost), the line is looked at again: still asserted, it is pending again at once;
 //! gone, the source is let through, so the next expiry reaches the guest at
 //! its deadline whatever the guest is doing.
 
@@ -60,7 +61,7 @@ impl TimerLine {
         }
     }
 
-    /// After the EOI maintenance interrupt: `in_flight` if the interrupt is
+    /// Once the guest may be done with the interrupt: `in_flight` if it is
     /// still pending or in a list register (another interrupt's EOI), the
     /// line's level now, and whether the guest has it enabled (a disabled
     /// one still asserted stays quiet, pending at its GIC).
