@@ -61,16 +61,16 @@ impl TimerLine {
         }
     }
 
-    /// Once the guest may be done with the interrupt: `in_flight` if it is
-    /// still pending or in a list register (another interrupt's EOI), the
-    /// line's level now, and whether the guest has it enabled (a disabled
-    /// one still asserted stays quiet, pending at its GIC).
-    pub fn deactivated(&mut self, in_flight: bool, asserted: bool, enabled: bool) -> Action {
-        match (self.quiet, in_flight, asserted) {
-            (false, ..) | (true, true, _) => Action::None,
-            (true, false, true) if enabled => Action::Pend,
-            (true, false, true) => Action::None,
-            (true, false, false) => {
+    /// Once the guest is done with the interrupt (no list register holds it
+    /// and it is not pending): the line's level now, and whether the guest
+    /// has it enabled (a disabled one still asserted stays quiet, pending at
+    /// its GIC).
+    pub fn deactivated(&mut self, asserted: bool, enabled: bool) -> Action {
+        match (self.quiet, asserted) {
+            (false, _) => Action::None,
+            (true, true) if enabled => Action::Pend,
+            (true, true) => Action::None,
+            (true, false) => {
                 self.quiet = false;
                 Action::Release
             }
@@ -92,7 +92,7 @@ mod tests {
         assert_eq!(line.level(true, true), Action::None);
         assert!(line.is_quiet());
         // The guest reprogrammed the timer and deactivated the interrupt.
-        assert_eq!(line.deactivated(false, false, true), Action::Release);
+        assert_eq!(line.deactivated(false, true), Action::Release);
         assert!(!line.is_quiet());
         assert_eq!(line.level(true, true), Action::PendAndQuiet);
     }
@@ -101,18 +101,16 @@ mod tests {
     fn a_line_still_asserted_after_deactivation_is_pending_again() {
         let mut line = TimerLine::start(false);
         line.level(true, true);
-        assert_eq!(line.deactivated(false, true, true), Action::Pend);
+        assert_eq!(line.deactivated(true, true), Action::Pend);
         assert!(line.is_quiet());
-        assert_eq!(line.deactivated(false, false, true), Action::Release);
+        assert_eq!(line.deactivated(false, true), Action::Release);
     }
 
     #[test]
-    fn another_interrupts_eoi_changes_nothing() {
+    fn a_line_not_kept_quiet_is_left_alone() {
         let mut line = TimerLine::start(false);
-        assert_eq!(line.deactivated(false, false, true), Action::None);
-        line.level(true, true);
-        assert_eq!(line.deactivated(true, false, true), Action::None);
-        assert!(line.is_quiet());
+        assert_eq!(line.deactivated(false, true), Action::None);
+        assert!(!line.is_quiet());
     }
 
     #[test]
@@ -124,7 +122,7 @@ mod tests {
         // Disabled while the guest handled it: not pending again on its EOI.
         let mut line = TimerLine::start(false);
         line.level(true, true);
-        assert_eq!(line.deactivated(false, true, false), Action::None);
+        assert_eq!(line.deactivated(true, false), Action::None);
         assert!(line.is_quiet());
     }
 
@@ -133,6 +131,6 @@ mod tests {
         let mut line = TimerLine::start(true);
         assert!(line.is_quiet());
         assert_eq!(line.level(true, true), Action::None);
-        assert_eq!(line.deactivated(false, false, true), Action::Release);
+        assert_eq!(line.deactivated(false, true), Action::Release);
     }
 }

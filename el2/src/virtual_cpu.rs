@@ -312,7 +312,7 @@ impl Vcpu {
     /// A physical IRQ made the guest exit: the monitor's own interrupts are
     /// handled here (their effect is seen at the top of the run loop); any
     /// other is the host's, which takes it and retries the enter.
-    /// `lines` are the virtual and the physical timer's.
+    /// `vtimer` is the virtual timer's line.
     fn physical_interrupt(
         &self,
         vtimer: &mut TimerLine,
@@ -364,11 +364,11 @@ impl Vcpu {
         let enabled = |ppi: u32| enables & 1 << ppi != 0;
         let mut done_with = |ppi| !interrupts.holds_timer(ppi) && !self.pending.contains(ppi);
         if vtimer.is_quiet() && done_with(irq::VTIMER_PPI) {
-            self.vtimer_action(vtimer.deactivated(false, timer::guest_timer_asserted(), enabled(irq::VTIMER_PPI)));
+            self.vtimer_action(vtimer.deactivated(timer::guest_timer_asserted(), enabled(irq::VTIMER_PPI)));
         }
         if ptimer_line.is_quiet() && done_with(irq::PTIMER_PPI) {
             let asserted = ptimer.deadline().is_some_and(timer::passed);
-            if ptimer_line.deactivated(false, asserted, enabled(irq::PTIMER_PPI)) == timer_line::Action::Pend {
+            if ptimer_line.deactivated(asserted, enabled(irq::PTIMER_PPI)) == timer_line::Action::Pend {
                 self.pending.set(irq::PTIMER_PPI);
             }
         }
