@@ -10,11 +10,12 @@ use core::fmt::{self, Write};
 global_asm!(
     r#"
     .section .text.entry, "ax"
-    .global _start
-_start:
+    // A CPU's start: interrupts masked, the stack at `top`, FP/SIMD on,
+    // the vector table set.
+    .macro cpu_start top
     msr     daifset, #0xf
-    adrp    x9, __stack_top
-    add     x9, x9, :lo12:__stack_top
+    adrp    x9, \top
+    add     x9, x9, :lo12:\top
     mov     sp, x9
     mov     x9, #(3 << 20)
     msr     cpacr_el1, x9
@@ -22,6 +23,11 @@ _start:
     add     x9, x9, :lo12:hostile_vectors
     msr     vbar_el1, x9
     isb
+    .endm
+
+    .global _start
+_start:
+    cpu_start __stack_top
     adrp    x9, __bss_start
     add     x9, x9, :lo12:__bss_start
     adrp    x10, __bss_end
@@ -36,16 +42,7 @@ _start:
 
     .global hostile_secondary_entry
 hostile_secondary_entry:
-    msr     daifset, #0xf
-    adrp    x9, __stack2_top
-    add     x9, x9, :lo12:__stack2_top
-    mov     sp, x9
-    mov     x9, #(3 << 20)
-    msr     cpacr_el1, x9
-    adrp    x9, hostile_vectors
-    add     x9, x9, :lo12:hostile_vectors
-    msr     vbar_el1, x9
-    isb
+    cpu_start __stack2_top
     bl      hostile_secondary
     b       .
 
