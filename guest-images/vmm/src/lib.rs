@@ -59,6 +59,8 @@ target_only!(
     guest_ram,
     heap,
     host_disk,
+    host_net,
+    host_virtio,
     host_memory,
     machine,
     output,

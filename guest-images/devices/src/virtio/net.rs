@@ -94,9 +94,10 @@ impl<T: FnMut(&[u8])> Net<T> {
         Ok(true)
     }
 
-    /// Whether the driver has receive buffers waiting.
-    pub fn can_receive(queues: &[Queue], mem: &dyn GuestMemory) -> bool {
-        queues[RECEIVEQ].has_available(mem).unwrap_or(false)
+    /// Whether the driver has receive buffers waiting (the queue's batch aside: a `false`
+    /// from [`Net::receive`] while this is true means the batch is used up).
+    pub fn can_receive(queues: &[Queue], mem: &dyn GuestMemory) -> Result<bool, QueueError> {
+        queues[RECEIVEQ].has_available(mem)
     }
 
     /// One transmitted chain: its frame to `output` if it is well-formed.
