@@ -47,6 +47,10 @@
 #                           VMM): 64 MiB written, read back after power-off
 #                           with the same sha256 (read-only), fsck clean; a
 #                           login shell on hvc0 driven through the console;
+#                           the network (QEMU user networking, its
+#                           virtio-net driven by the VMM): DHCP, an HTTP GET
+#                           from a server on the build machine, a connection
+#                           into the guest through hostfwd;
 #   linux-host              Debian's Linux as the EL1 host (no VMM) on -cpu
 #                           max, virt GICv3 and GICv2 -smp 2: both CPUs up
 #                           through the monitor's PSCI, no trap the monitor
@@ -789,7 +793,8 @@ fsck_clean() {
 # 1 GiB: sector numbers past 32 bits of bytes), 64 MiB written with its
 # sha256, powered off; booted again read-only, the file reads back with the
 # same sha256 and writes are refused; e2fsck clean after each boot. Then the
-# login shell on hvc0, driven through the console by tests/console-session.py.
+# login shell on hvc0, driven through the console by tests/console-session.py,
+# and the network (virtio_net).
 group_virtio() {
     local vmm_timeout=$((TIMEOUT - 60 > 10 ? TIMEOUT - 60 : 10)) image="$OUT/rootfs.img" sum
     ensure_toolchain
@@ -825,6 +830,58 @@ group_virtio() {
         fail virtio-hvc0-login_shell_on_hvc0 "$(cat "$LOGS/virtio-hvc0-login.session") (last lines of $LOGS/virtio-hvc0-login.log below)"
         tail_of "$LOGS/virtio-hvc0-login.log"
     fi
+    virtio_net "$vmm_timeout"
+}
+
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# virtio_net VMM_TIMEOUT: the guest's network on QEMU's user networking (the
+# VMM drives QEMU's virtio-net and switches the guest's frames to it), with
+# the test init /net: the virtio_net driver binds, DHCP gives 10.0.2.15 and
+# the gateway 10.0.2.2; an HTTP GET of a 4 MiB file from a server on the
+# build machine's loopback (python's http.server on a free port, killed on
+# the way out) comes back with the file's sha256; a connection to a free
+# port on the build machine reaches the guest's port 8080 through hostfwd
+# and gets its reply; the VMM's report counts the frames.
+virtio_net() {
+    local name=virtio-net www="$LOGS/virtio-net-www" http fwd server sum i
+    mkdir -p "$www"
+    head -c 4M /dev/urandom >"$www/file"
+    sum=$(sha256sum "$www/file" | cut -d' ' -f1)
+    http=$(free_port)
+    fwd=$(free_port)
+    python3 -m http.server --bind 127.0.0.1 --directory "$www" "$http" >"$LOGS/$name-http.log" 2>&1 &
+    server=$!
+    trap 'kill "$server" 2>/dev/null || true' EXIT
+    for i in $(seq 50); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $http), timeout=1)" 2>/dev/null && break
+        sleep 0.2
+    done
+    say "Linux: $name (DHCP, a GET from 127.0.0.1:$http on the build machine, hostfwd 127.0.0.1:$fwd to the guest's 8080)"
+    LINUX_NET=1 LINUX_HOSTFWD="$fwd:8080"
+    qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$1" \
+        "console=ttyAMA0 panic=-1 rdinit=/net zxv.net.get=10.0.2.2:$http/file zxv.net.serve=8080"
+    LINUX_NET='' LINUX_HOSTFWD=''
+    if python3 "$ROOT/tests/console-session.py" "$LOGS/$name.log" "$TIMEOUT" 'expect:zxv-net: serving 8080' \
+        "connect:$fwd:^zxv-net-reply aarch64 02:5a:58:56:00:01\$" 'expect:zxv-net: done' 'expect:vmm: guest linux: SYSTEM_OFF' \
+        -- "${QEMU[@]}" >"$LOGS/$name.session" 2>&1; then
+        pass "$name: hostfwd_reaches_the_guest ($(sed -n 's/^console-session: //p' "$LOGS/$name.session"))"
+    else
+        fail "$name: hostfwd_reaches_the_guest" "$(cat "$LOGS/$name.session") (last lines of $LOGS/$name.log below)"
+        tail_of "$LOGS/$name.log"
+    fi
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+    trap - EXIT
+    check_log "$name" virtio_net_bound '^linux\| zxv-net: eth0 02:5a:58:56:00:01 virtio_net$'
+    check_log "$name" dhcp_address '^linux\| zxv-net: address 10\.0\.2\.15/24$'
+    check_log "$name" dhcp_gateway '^linux\| zxv-net: gateway 10\.0\.2\.2$'
+    check_log "$name" http_get_from_the_build_machine "^linux\| zxv-net: got $sum 4194304\$"
+    check_log "$name" guest_served_hostfwd '^linux\| zxv-net: served$'
+    check_log "$name" vmm_counts_frames '^vmm: guest linux: virtio-net: [1-9][0-9]* frames to the guest, [1-9][0-9]* from it; dropped: '
 }
 
 # Debian's Linux as the host, its init tests/linux-host-init: it boots with
