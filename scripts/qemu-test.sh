@@ -29,9 +29,13 @@
 #   vmm                     the VMM with a raw binary guest, a bad blob and a
 #                           refused command line; the hostile virtio guest
 #                           (malformed queues, bad requests, stray register
-#                           accesses) on a 4 GiB RAM disk, a 4 GiB file on
-#                           QEMU's virtio-blk and a read-only RAM disk
-#                           (GICv2); an LDP from device space;
+#                           accesses; on virtio-net also frames it cannot
+#                           send, and receive queues found malformed when
+#                           QEMU's ARP reply comes in) on a 4 GiB RAM
+#                           disk, a 4 GiB file on QEMU's virtio-blk and a
+#                           read-only RAM disk (GICv2), each with a
+#                           network on QEMU's user networking; an LDP from
+#                           device space;
 #   linux                   Linux under the VMM: Debian's arm64 kernel with
 #                           2 vCPUs on virt GICv3 -smp 4 and GICv2 -smp 2,
 #                           booted to the test init and powered off; guest
@@ -499,15 +503,15 @@ PY
 }
 
 # How many cases the hostile guest runs (guest-images/hostile/src/cases.rs)
-# with a console, an entropy device, a disk and 2 vCPUs; a read-write disk
-# past 4 GiB adds one.
-HOSTILE_CASES=175
-HOSTILE_CASES_BIG=176
+# with a console, an entropy device, a disk, a network and 2 vCPUs; a
+# read-write disk past 4 GiB adds one.
+HOSTILE_CASES=238
+HOSTILE_CASES_BIG=239
 
 # hostile_run NAME CASES DISK [ro]: the hostile guest (guest-images/hostile)
 # on virt -smp 2 (GICv2 if NAME ends in _gicv2, else GICv3) with 2 vCPUs
-# (the second one feeds a queue in one case), 64 MiB of RAM and a virtio
-# disk: `zero`, 4 GiB + 1 MiB of host RAM QEMU never loads (zeroes; only
+# (the second one feeds a queue in one case), 64 MiB of RAM, a virtio
+# network on QEMU's user networking and a virtio disk: `zero`, 4 GiB + 1 MiB of host RAM QEMU never loads (zeroes; only
 # what is touched costs the build machine memory), `ram`, an 8 MiB image
 # (sector 0: a marker and the number of patterned sectors, 16384; each
 # byte of sector i: i's low byte) as a RAM disk blob, or `host`, that image
@@ -526,8 +530,11 @@ with open(sys.argv[1], "wb") as f:
         f.write(bytes([i & 255]) * 512)
 PY
     [ "$kind" != host ] || truncate -s $(((4 << 30) + (1 << 20))) "$image"
-    args=(-initrd "$OUT/vmm.elf" -device "loader,file=$bin,addr=0x50000000,force-raw=on")
-    opts="vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.cpus=2 vmm.name=hostile vmm.timeout=120"
+    # The network: QEMU's user networking without IPv6 (no router advertisements
+    # to come in unasked), answering the guest's ARP requests.
+    args=(-initrd "$OUT/vmm.elf" -device "loader,file=$bin,addr=0x50000000,force-raw=on"
+        -netdev user,id=net0,ipv6=off -device virtio-net-device,netdev=net0 -global virtio-mmio.force-legacy=false)
+    opts="vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.cpus=2 vmm.name=hostile vmm.timeout=120 vmm.net=host"
     case $kind in
         zero) size=$(((4 << 30) + (1 << 20))) ;;
         ram)
@@ -536,7 +543,7 @@ PY
             ;;
         host)
             args+=(-drive "file=$(qemu_escape "$image"),format=raw,if=none,id=disk0${ro:+,readonly=on}"
-                -device virtio-blk-device,drive=disk0 -global virtio-mmio.force-legacy=false)
+                -device virtio-blk-device,drive=disk0)
             ;;
     esac
     if [ "$kind" = host ]; then opts+=" vmm.disk=host$ro"; else opts+=" vmm.disk=0x50200000,$size$ro"; fi
@@ -572,7 +579,7 @@ PY
     else
         fail "$name: console_transmit_cut_at_64_kib" "$line lines of the 6 GiB transmit printed, want 512 (64 KiB)"
     fi
-    for dev in virtio-console virtio-rng virtio-blk; do
+    for dev in virtio-console virtio-rng virtio-blk virtio-net; do
         if [ "$(grep -c "^vmm: guest hostile: $dev needs a reset" <<<"$out" || true)" -le 1 ]; then
             pass "$name: ${dev}_reset_reported_once"
         else
