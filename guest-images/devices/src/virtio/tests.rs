@@ -737,3 +737,43 @@ fn net_queues_that_are_malformed_need_a_reset() {
     assert!(matches!(t.take_error(), Some(QueueError::OutsideRam(..))));
     assert_ne!(t.status() & STATUS_DEVICE_NEEDS_RESET, 0);
 }
+
+/// What the VMM does with a frame when `Net::receive` takes no buffer: `can_receive` false
+/// (no buffer at all) means drop it; true means the batch is used up (buffers another vCPU
+/// added meanwhile) and the frame waits for the next batch.
+#[test]
+fn net_can_receive_tells_no_buffer_from_a_used_up_batch() {
+    let mem = VecMemory::new(RAM);
+    let out = Frames::default();
+    let (mut t, mut rx, _) = nic_up(&mem, &out);
+    let f = frame(60);
+    let mut seen = Vec::new();
+    t.with_device(&mem, |dev, q, m| {
+        type Dev<'a> = Net<Box<dyn FnMut(&[u8]) + 'a>>;
+        seen.push(Dev::can_receive(q, m)?);
+        for i in 0..8 {
+            rx.add(&mem, &[(BUFS + 0x800 * i, 2048, true)]);
+        }
+        let mut used = false;
+        for _ in 0..8 {
+            assert!(dev.receive(q, m, &f, &mut used)?);
+        }
+        seen.push(Dev::can_receive(q, m)?);
+        rx.add(&mem, &[(BUFS, 2048, true)]);
+        seen.push(Dev::can_receive(q, m)?);
+        seen.push(dev.receive(q, m, &f, &mut used)?);
+        Ok(used)
+    });
+    assert_eq!(seen, [false, false, true, false]);
+    assert_eq!(rx.take_used(&mem).len(), 8);
+    assert!(deliver(&mut t, &mem, &f), "the next batch takes the buffer");
+    assert_eq!(rx.take_used(&mem).len(), 1);
+    // A receive queue whose available index ran ahead: an error, not "no buffer".
+    rx.set_avail_idx(&mem, 9 + 100);
+    let mut error = None;
+    t.with_device(&mem, |_, q, m| {
+        error = Net::<Box<dyn FnMut(&[u8])>>::can_receive(q, m).err();
+        Ok(false)
+    });
+    assert_eq!(error, Some(QueueError::AvailIndex(109)));
+}
