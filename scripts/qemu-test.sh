@@ -26,8 +26,9 @@
 #                           at breakpoints in the monitor and the host;
 #   scripts                 the scripts themselves (tests/test-scripts.sh,
 #                           tests/test-qemu-test.sh);
-#   vmm                     the VMM with a raw binary guest, a bad blob and a
-#                           refused command line; the hostile virtio guest
+#   vmm                     the VMM with a raw binary guest, a bad blob, a
+#                           refused command line and vmm.net=host without
+#                           a usable virtio-net; the hostile virtio guest
 #                           (malformed queues, bad requests, stray register
 #                           accesses; on virtio-net also frames it cannot
 #                           send, and receive queues found malformed when
@@ -481,6 +482,17 @@ PY
     qemu_virt_cmd 3 2
     scenario vmm_refusal_names_the_guest nonzero '^vmm: guest big failed: vmm.cpus=9: a guest has 1 to 8 vCPUs' \
         -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x50000000,0x1000 vmm.cpus=9 vmm.name=big"
+    # vmm.net=host needs the machine's virtio-net, version 2: without it, or
+    # with a legacy one, the VMM stops before the guest runs and says why.
+    local raw_guest=(-initrd "$OUT/vmm.elf" -device "loader,file=$OUT/raw-guest.bin,addr=0x50000000,force-raw=on")
+    local raw_args="vmm.kernel=0x50000000,$(stat -c %s "$OUT/raw-guest.bin") vmm.mem=16M vmm.net=host"
+    qemu_virt_cmd 3 2
+    scenario vmm_net_refused_without_the_device nonzero \
+        '^vmm: guest linux failed: vmm.net=host: the machine has no virtio-net device \(QEMU: -device virtio-net-device' \
+        "${raw_guest[@]}" -append "$raw_args"
+    scenario vmm_net_refuses_a_legacy_device nonzero \
+        '^vmm: guest linux failed: vmm.net=host: the machine.s virtio-net device is legacy \(QEMU: -global virtio-mmio.force-legacy=false\)' \
+        "${raw_guest[@]}" -netdev user,id=net0 -device virtio-net-device,netdev=net0 -append "$raw_args"
     # The hostile virtio guest on three disks: 4 GiB + 1 MiB of untouched
     # host RAM (zeroes), a sparse file of that size on QEMU's virtio-blk
     # (both with sectors past 4 GiB), and an image as a read-only RAM disk

@@ -3,7 +3,8 @@
 # `ok NAME` or `FAIL NAME: why` per check: the QEMU command line a script
 # prints reads back as the same words; the machine's RAM follows the
 # guest's (vmm.mem); the network's options; sizes; a gzipped kernel is
-# unpacked; the console options of interactive and test runs. Fast: nothing is built or booted.
+# unpacked; the console options of interactive and test runs. Fast: nothing
+# is built or booted.
 . "$(dirname "$0")/../scripts/lib.sh"
 set +e +o pipefail
 
