@@ -49,7 +49,8 @@
 #                           disk) and the PL031's date;
 #   virtio                  the guest's root file system on a virtio disk
 #                           backed by a file (QEMU virtio-blk, driven by the
-#                           VMM): 64 MiB written, read back after power-off
+#                           VMM): 64 MiB written and a file installed over
+#                           the network, both read back after power-off
 #                           with the same sha256 (read-only), fsck clean; a
 #                           login shell on hvc0 driven through the console;
 #                           the network (QEMU user networking, its
@@ -813,19 +814,28 @@ fsck_clean() {
 # sha256, powered off; booted again read-only, the file reads back with the
 # same sha256 and writes are refused; e2fsck clean after each boot. Then the
 # login shell on hvc0, driven through the console by tests/console-session.py,
-# and the network (virtio_net).
+# and the network (virtio_net). The first boot also has the network: it
+# installs a 4 MiB file from a server on the build machine (http_server) on
+# the disk, which the second boot finds there with the same sha256.
 group_virtio() {
-    local vmm_timeout=$((TIMEOUT - 60 > 10 ? TIMEOUT - 60 : 10)) image="$OUT/rootfs.img" sum
+    local vmm_timeout=$((TIMEOUT - 60 > 10 ? TIMEOUT - 60 : 10)) image="$OUT/rootfs.img" sum www="$LOGS/virtio-www" fetched
     ensure_toolchain
     build_vmm
     linux_guest
     rootfs_image "$image" 2G
-    say "Linux: virtio-disk-write (root on /dev/vda, the disk backed by $image)"
-    LINUX_DISK=$image LINUX_DISK_KIND=file
-    qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$vmm_timeout" "console=ttyAMA0 panic=-1 root=/dev/vda zxv.disk=write"
+    mkdir -p "$www"
+    head -c 4M /dev/urandom >"$www/file"
+    fetched=$(sha256sum "$www/file" | cut -d' ' -f1)
+    http_server "$www"
+    say "Linux: virtio-disk-write (root on /dev/vda, the disk backed by $image; a file installed from 127.0.0.1:$HTTP_PORT)"
+    LINUX_DISK=$image LINUX_DISK_KIND=file LINUX_NET=1
+    qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$vmm_timeout" \
+        "console=ttyAMA0 panic=-1 root=/dev/vda zxv.disk=write zxv.net.get=10.0.2.2:$HTTP_PORT/file"
+    LINUX_NET=''
     qemu_log virtio-disk-write
     disk_checks virtio-disk-write '^linux\| zxv-disk: root /dev/vda / ext4$' '^linux\| zxv-disk: wrote [0-9a-f]{64}$' \
-        '^vmm: guest linux: virtio disk: the machine.s virtio-blk device, 2048 MiB$'
+        '^vmm: guest linux: virtio disk: the machine.s virtio-blk device, 2048 MiB$' '^linux\| init: eth0 10\.0\.2\.15/24$' \
+        "^linux\\| zxv-disk: installed $fetched\$"
     fsck_clean virtio-disk-fsck-after-write "$image"
     sum=$(tr -d '\r' <"$LOGS/virtio-disk-write.log" | sed -n 's/^linux| zxv-disk: wrote \([0-9a-f]*\)$/\1/p')
     say "Linux: virtio-disk-read (the same disk, read-only)"
@@ -834,7 +844,8 @@ group_virtio() {
     LINUX_DISK='' LINUX_DISK_RO=''
     qemu_log virtio-disk-read
     disk_checks virtio-disk-read "^linux\| zxv-disk: read ${sum:-none} stored ${sum:-none}\$" \
-        '^linux\| zxv-disk: size 2147483648$' '^linux\| zxv-disk: ro 1 refused$' '^vmm: guest linux: virtio disk is read-only$'
+        '^linux\| zxv-disk: size 2147483648$' '^linux\| zxv-disk: ro 1 refused$' '^vmm: guest linux: virtio disk is read-only$' \
+        "^linux\\| zxv-disk: installed file $fetched\$"
     fsck_clean virtio-disk-fsck-after-read "$image"
     # A login shell on hvc0: keys typed on the console reach it through the
     # virtio console, its output comes back, `exit` powers off.
@@ -849,7 +860,8 @@ group_virtio() {
         fail virtio-hvc0-login_shell_on_hvc0 "$(cat "$LOGS/virtio-hvc0-login.session") (last lines of $LOGS/virtio-hvc0-login.log below)"
         tail_of "$LOGS/virtio-hvc0-login.log"
     fi
-    virtio_net "$vmm_timeout"
+    virtio_net "$vmm_timeout" "$fetched"
+    http_server_stop
 }
 
 # free_port: prints a TCP port on 127.0.0.1 that nothing listens on now.
@@ -857,28 +869,37 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# virtio_net VMM_TIMEOUT: the guest's network on QEMU's user networking (the
+# http_server DIR: python's http.server serving DIR on a free port of the
+# build machine's loopback (HTTP_PORT), until http_server_stop or the
+# group's end; waits (10 s at most) until it accepts connections.
+http_server() {
+    local i
+    HTTP_PORT=$(free_port)
+    python3 -m http.server --bind 127.0.0.1 --directory "$1" "$HTTP_PORT" >"$LOGS/http-server.log" 2>&1 &
+    HTTP_PID=$!
+    trap http_server_stop EXIT
+    for i in $(seq 50); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $HTTP_PORT), timeout=1)" 2>/dev/null && break
+        sleep 0.2
+    done
+}
+
+http_server_stop() {
+    kill "$HTTP_PID" 2>/dev/null || true
+    wait "$HTTP_PID" 2>/dev/null || true
+    trap - EXIT
+}
+
+# virtio_net VMM_TIMEOUT SHA256: the guest's network on QEMU's user networking (the
 # VMM drives QEMU's virtio-net and switches the guest's frames to it), with
 # the test init /net: the virtio_net driver binds, DHCP gives 10.0.2.15 and
-# the gateway 10.0.2.2; an HTTP GET of a 4 MiB file from a server on the
-# build machine's loopback (python's http.server on a free port, killed on
-# the way out) comes back with the file's sha256; a connection to a free
+# the gateway 10.0.2.2; an HTTP GET of the 4 MiB file http_server serves
+# comes back with its sha256 (SHA256); a connection to a free
 # port on the build machine reaches the guest's port 8080 through hostfwd
 # and gets its reply; the VMM's report counts the frames.
 virtio_net() {
-    local name=virtio-net www="$LOGS/virtio-net-www" http fwd server sum i
-    mkdir -p "$www"
-    head -c 4M /dev/urandom >"$www/file"
-    sum=$(sha256sum "$www/file" | cut -d' ' -f1)
-    http=$(free_port)
+    local name=virtio-net http=$HTTP_PORT sum=$2 fwd
     fwd=$(free_port)
-    python3 -m http.server --bind 127.0.0.1 --directory "$www" "$http" >"$LOGS/$name-http.log" 2>&1 &
-    server=$!
-    trap 'kill "$server" 2>/dev/null || true' EXIT
-    for i in $(seq 50); do
-        python3 -c "import socket; socket.create_connection(('127.0.0.1', $http), timeout=1)" 2>/dev/null && break
-        sleep 0.2
-    done
     say "Linux: $name (DHCP, a GET from 127.0.0.1:$http on the build machine, hostfwd 127.0.0.1:$fwd to the guest's 8080)"
     LINUX_NET=1 LINUX_HOSTFWD="$fwd:8080"
     qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$1" \
@@ -892,9 +913,6 @@ virtio_net() {
         fail "$name: hostfwd_reaches_the_guest" "$(cat "$LOGS/$name.session") (last lines of $LOGS/$name.log below)"
         tail_of "$LOGS/$name.log"
     fi
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-    trap - EXIT
     check_log "$name" virtio_net_bound '^linux\| zxv-net: eth0 02:5a:58:56:00:01 virtio_net$'
     check_log "$name" dhcp_address '^linux\| zxv-net: address 10\.0\.2\.15/24$'
     check_log "$name" dhcp_gateway '^linux\| zxv-net: gateway 10\.0\.2\.2$'
@@ -944,7 +962,7 @@ if [ "$(total failed)" -eq 0 ]; then
     group scripts "the scripts (tests/test-scripts.sh, tests/test-qemu-test.sh)"
     group vmm "the VMM with a raw binary guest and the hostile virtio guest"
     group linux "Linux under the VMM (Debian's kernel, busybox initramfs)"
-    group virtio "Linux's root file system on a file-backed virtio disk; a login shell on hvc0"
+    group virtio "Linux's root file system on a file-backed virtio disk; a login shell on hvc0; the network"
     group linux-host "Linux as the EL1 host (Debian's kernel, busybox initramfs)"
 else
     group unit "host unit tests (cargo test)"
