@@ -916,7 +916,7 @@ virtio_net() {
     check_log "$name" virtio_net_bound '^linux\| zxv-net: eth0 02:5a:58:56:00:01 virtio_net$'
     check_log "$name" dhcp_address '^linux\| zxv-net: address 10\.0\.2\.15/24$'
     check_log "$name" dhcp_gateway '^linux\| zxv-net: gateway 10\.0\.2\.2$'
-    check_log "$name" http_get_from_the_build_machine "^linux\| zxv-net: got $sum 4194304\$"
+    check_log "$name" http_get_from_the_build_machine "^linux\| zxv-net: got $sum 4194304 in [0-9.]+ s\$"
     check_log "$name" guest_served_hostfwd '^linux\| zxv-net: served$'
     check_log "$name" vmm_counts_frames '^vmm: guest linux: virtio-net: [1-9][0-9]* frames to the guest, [1-9][0-9]* from it; dropped: '
 }
