@@ -4,7 +4,7 @@
 //! instructions act on the VMID in VTTBR_EL2, which is the host's between
 //! guest runs, so each switches it to the guest's for its duration.
 
-use crate::pagetable::Tlb;
+use crate::mm::pagetable::Tlb;
 use core::arch::asm;
 
 /// Leaf invalidations by IPA after which one flush of the whole VMID is

@@ -1,0 +1,193 @@
+//! Per-CPU EL2 configuration for running the host: traps, stage 2, timers,
+//! PMU and GIC system-register access as the host should see them, and the
+//! controls a guest's world adds (the CPU features each world may use are
+//! in vcpu::idregs).
+
+use crate::platform::{GicVersion, Platform};
+use crate::platform::system::System;
+use crate::platform::vgic::{Vgic, V2, V3};
+use aarch64_cpu::registers::*;
+use core::arch::asm;
+use vcpu::idregs::Features;
+
+/// HCR_EL2 while the host runs: EL1 is AArch64, stage 2 on, SMC trapped
+/// (the host's PSCI goes through the monitor), the ID registers trapped for
+/// the host's view of them (vcpu::idregs::HOST). Interrupts go straight to it.
+const HCR_HOST: u64 = HCR_EL2::RW::EL1IsAarch64.value
+    | HCR_EL2::TSC::EnableTrapEl1SmcToEl2.value
+    | HCR_EL2::TID3::SET.value
+    | HCR_EL2::VM::SET.value;
+/// CPTR_EL2 RES1 bits: 13, 9 and 7:0.
+const CPTR_RES1: u64 = 0x22ff;
+/// CPTR_EL2.TZ and TSM: SVE and SME (and their registers) trap, in both
+/// worlds (vcpu::idregs hides them); RES1 where they are not implemented.
+const CPTR_TZ_TSM: u64 = (1 << 8) | (1 << 12);
+/// CPTR_EL2.TTA: trace unit registers trap.
+const CPTR_TTA: u64 = 1 << 20;
+/// HCRX_EL2.MSCEn: the memory copy and set instructions work at EL1 and EL0.
+const HCRX_MSCEN: u64 = 1 << 11;
+/// MPAM2_EL2.TRAPMPAM0EL1 and TRAPMPAM1EL1: MPAM0_EL1 and MPAM1_EL1 trap.
+const MPAM2_TRAPS: u64 = (1 << 49) | (1 << 48);
+
+/// The features of this CPU whose controls depend on them.
+pub fn features() -> Features {
+    Features::from_id_registers(crate::arch::id_registers::read)
+}
+
+/// HCR_EL2 for the host on a CPU with `f`: also pointer authentication and
+/// SCXTNUM usable (API, APK, EnSCXT), as vcpu::idregs::HOST advertises them.
+fn hcr_host(f: Features) -> u64 {
+    let mut hcr = HCR_HOST;
+    if f.pauth {
+        hcr |= HCR_EL2::API::DisableTrapPointerAuthInstToEl2.value
+            | HCR_EL2::APK::DisableTrapPointerAuthKeyRegsToEl2.value;
+    }
+    if f.scxtnum {
+        hcr |= HCR_EL2::EnSCXT::SET.value;
+    }
+    hcr
+}
+
+/// CPTR_EL2 of both worlds but for the guests' FP/SIMD trap: SVE, SME,
+/// activity monitors and trace registers trap (none is advertised).
+fn cptr(f: Features) -> u64 {
+    let mut cptr = CPTR_RES1 | CPTR_TZ_TSM;
+    if f.trace {
+        cptr |= CPTR_TTA;
+    }
+    if f.amu {
+        cptr |= CPTR_EL2::TAM::SET.value;
+    }
+    cptr
+}
+
+/// MDCR_EL2 of the host: it owns every PMU counter (HPMN = PMCR_EL0.N);
+/// the trace filter and profiling registers trap (not advertised), and so
+/// do the profiling and trace buffers (E2PB, E2TB 0).
+fn mdcr_host(f: Features) -> u64 {
+    let pmcr: u64;
+    // SAFETY: reading PMCR_EL0 at EL2 has no side effects.
+    unsafe { asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack)) };
+    let mut mdcr = (pmcr >> 11) & 0x1f;
+    if f.trace_filter {
+        mdcr |= MDCR_EL2::TTRF::SET.value;
+    }
+    if f.spe {
+        mdcr |= MDCR_EL2::TPMS::SET.value;
+    }
+    mdcr
+}
+
+pub fn configure_for_host(sys: &System) {
+    let f = features();
+    HCR_EL2.set(hcr_host(f));
+    CPTR_EL2.set(cptr(f));
+    MDCR_EL2.set(mdcr_host(f));
+    // EL1 may use the physical counter and timer; no virtual offset.
+    CNTHCTL_EL2.set(3);
+    CNTVOFF_EL2.set(0);
+    VMPIDR_EL2.set(MPIDR_EL1.get());
+    VTCR_EL2.set(sys.host_stage2.vtcr);
+    VTTBR_EL2.set(sys.host_stage2.root);
+    // SAFETY: plain EL2 configuration writes: the host sees the real MIDR
+    // and no CP15 traps.
+    unsafe {
+        asm!(
+            "mrs {t}, midr_el1", "msr vpidr_el2, {t}",
+            "msr hstr_el2, xzr",
+            t = out(reg) _, options(nostack),
+        );
+    }
+    configure_optional_controls(f);
+    if gic_system_registers() {
+        // SRE and Enable: EL1 uses the GICv3 system-register interface.
+        ICC_SRE_EL2.set(0b1001);
+    }
+    // SAFETY: drops any stale stage-1+2 TLB entries of VMID 0 on this CPU.
+    unsafe { asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack)) };
+}
+
+/// The EL2 controls that exist only with some features, the same in both
+/// worlds: HCRX_EL2 (only MSCEn: the extended controls of TCR2, SCTLR2, GCS,
+/// FPMR, LS64 stay off, and their registers trap), the fine-grained traps
+/// (all 0: no trap, but for the "n" bits of registers neither world is
+/// given, which trap), MPAM (trapped).
+fn configure_optional_controls(f: Features) {
+    let hcrx = if f.mops { HCRX_MSCEN } else { 0 };
+    // SAFETY: each register is written only when the feature that defines it
+    // is implemented; the values give EL1 no more than vcpu::idregs says.
+    unsafe {
+        if f.hcx {
+            asm!("msr S3_4_C1_C2_2, {}", in(reg) hcrx, options(nostack));
+        }
+        if f.fgt >= 1 {
+            asm!(
+                "msr S3_4_C1_C1_4, xzr", // HFGRTR_EL2
+                "msr S3_4_C1_C1_5, xzr", // HFGWTR_EL2
+                "msr S3_4_C1_C1_6, xzr", // HFGITR_EL2
+                "msr S3_4_C3_C1_4, xzr", // HDFGRTR_EL2
+                "msr S3_4_C3_C1_5, xzr", // HDFGWTR_EL2
+                options(nostack),
+            );
+        }
+        if f.fgt >= 1 && f.amu {
+            asm!("msr S3_4_C3_C1_6, xzr", options(nostack)); // HAFGRTR_EL2
+        }
+        if f.fgt >= 2 {
+            asm!(
+                "msr S3_4_C3_C1_0, xzr", // HDFGRTR2_EL2
+                "msr S3_4_C3_C1_1, xzr", // HDFGWTR2_EL2
+                "msr S3_4_C3_C1_2, xzr", // HFGRTR2_EL2
+                "msr S3_4_C3_C1_3, xzr", // HFGWTR2_EL2
+                "msr S3_4_C3_C1_7, xzr", // HFGITR2_EL2
+                options(nostack),
+            );
+        }
+        if f.mpam {
+            asm!("msr S3_4_C10_C5_0, {}", in(reg) MPAM2_TRAPS, options(nostack)); // MPAM2_EL2
+        }
+    }
+}
+
+/// HCR_EL2 for a guest on this CPU: `base` (the fixed controls), with the
+/// RAS error records (TERR), LORegions (TLOR), ACTLR_EL1 (TACR) and the
+/// IMPLEMENTATION DEFINED registers (TIDCP) trapped.
+pub fn hcr_guest(base: u64) -> u64 {
+    let f = features();
+    let mut hcr = base | HCR_EL2::TACR::SET.value | HCR_EL2::TIDCP::SET.value;
+    if f.ras {
+        hcr |= HCR_EL2::TERR::SET.value;
+    }
+    if f.lor {
+        hcr |= HCR_EL2::TLOR::SET.value;
+    }
+    hcr
+}
+
+/// Whether this CPU has the GICv3 system-register CPU interface.
+fn gic_system_registers() -> bool {
+    // ID_AA64PFR0_EL1.GIC, bits [27:24] (not described by aarch64-cpu).
+    (ID_AA64PFR0_EL1.get() >> 24) & 0xf != 0
+}
+
+/// The GIC virtual CPU interface, with its number of list registers
+/// (ICH_VTR_EL2 on GICv3, GICH_VTR on GICv2); None without one.
+pub fn virtual_interface(p: &Platform) -> Option<Vgic> {
+    match p.gic.map(|g| (g.version, g.hyp)) {
+        Some((GicVersion::V3, _)) if gic_system_registers() => Some(Vgic::V3(V3 {
+            num_lrs: gic::lr::num_lrs_from_ich_vtr(ICH_VTR_EL2.get()),
+        })),
+        Some((GicVersion::V2, Some(gich))) => {
+            // SAFETY: GICH is mapped as device memory in EL2 stage 1 (mmu.rs);
+            // GICH_VTR (offset 4) is a read-only register.
+            let vtr = unsafe { core::ptr::read_volatile((gich.base + 4) as *const u32) };
+            Some(Vgic::V2(V2 { base: gich.base, num_lrs: gic::lr::num_lrs_from_gich_vtr(vtr) }))
+        }
+        _ => None,
+    }
+}
+
+/// The generic counter's frequency (CNTFRQ_EL0).
+pub fn counter_frequency() -> u64 {
+    CNTFRQ_EL0.get()
+}

@@ -1,0 +1,8 @@
+//! Boot: the monitor places and maps itself (`start`, `placement`), takes
+//! the CPUs of a spin table (`spin_table`), loads the host (`hostload`,
+//! `host`) and says what it found (`banner`).
+
+pub mod hostload;
+pub mod placement;
+
+crate::arch::target_only!(banner, host, spin_table, start);

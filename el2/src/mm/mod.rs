@@ -1,0 +1,12 @@
+//! Memory: ranges, translation tables and their records (`pagetable`,
+//! `mappings`, `trapmap`, `space`), the monitor's and the host's MMU setup
+//! (`mmu`), host buffers (`hostmem`), the heap and VMIDs.
+
+pub mod mappings;
+pub mod pagetable;
+pub mod range;
+pub mod space;
+pub mod trapmap;
+pub mod vmid;
+
+crate::arch::target_only!(heap, hostmem, mmu);

@@ -1,0 +1,17 @@
+//! The kernel objects the host holds handles to: the handle table
+//! (`handles`, `registry`), guests, vCPUs, ports, and the per-vCPU models
+//! they keep (the emulated physical timer, timer lines, rate limits).
+
+pub mod handles;
+pub mod port;
+pub mod ptimer;
+pub mod ratelimit;
+pub mod timer_line;
+
+crate::arch::target_only!(guest, registry, virtual_cpu);
+
+#[cfg(target_os = "none")]
+pub use registry::{
+    close, duplicate, get, get_as, insert, install_hypervisor_resource, new_koid, Object, Resource,
+    Vmo,
+};
