@@ -10,8 +10,8 @@
 //! panic or an endless loop.
 
 use crate::Region as Range;
-use core::fmt;
 use crate::{FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_MAGIC, FDT_NOP, FDT_PROP};
+use core::fmt;
 
 /// Size of the version 17 header.
 const HEADER_SIZE: usize = 40;

@@ -11,7 +11,18 @@ macro_rules! target_only {
 }
 pub(crate) use target_only;
 
-target_only!(cache, debug, el2config, firmware, id_registers, image, semihosting, tlb, translate, world);
+target_only!(
+    cache,
+    debug,
+    el2config,
+    firmware,
+    id_registers,
+    image,
+    semihosting,
+    tlb,
+    translate,
+    world
+);
 
 #[cfg(target_os = "none")]
 pub use image::{

@@ -3,9 +3,9 @@
 //! the monitor did not expect.
 
 use crate::arch::semihosting;
-use crate::exit::inject::Abort;
 use crate::arch::trapframe::TrapFrame;
 use crate::calls::{self, psci};
+use crate::exit::inject::Abort;
 use crate::platform::fatal;
 use aarch64_cpu::registers::*;
 use syscalls::ids::SMCCC_NOT_SUPPORTED;

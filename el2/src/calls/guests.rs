@@ -1,15 +1,15 @@
 //! zx_guest_create, zx_guest_set_trap, zx_vmo_create_physical and the guest
 //! VMAR calls (zx_vmar_map/unmap/protect).
 
+use crate::mm::heap;
 use crate::mm::space::IPA_SIZE;
 use crate::objects::guest::{Guest, TrapKind};
-use crate::mm::heap;
 use crate::objects::{self, new_koid, Object, Vmo};
 use crate::platform::system;
 use alloc::sync::{Arc, Weak};
 use syscalls::hypervisor::{
-    vm_perm_rights, GUEST_OPT_NORMAL, GUEST_TRAP_BELL, GUEST_TRAP_IO, GUEST_TRAP_MEM, VM_PERM_EXECUTE,
-    VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
+    vm_perm_rights, GUEST_OPT_NORMAL, GUEST_TRAP_BELL, GUEST_TRAP_IO, GUEST_TRAP_MEM,
+    VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
 };
 use syscalls::{Rights, Status, ZxResult};
 

@@ -4,10 +4,10 @@ use super::reply::Reply;
 use crate::mm::hostmem::HostBuf;
 use crate::objects;
 use crate::platform::system;
+use syscalls::exits::ZXV_INFO_VCPU_EXITS;
 use syscalls::object::{
     InfoHandleBasic, ZxvInfo, INFO_HANDLE_BASIC, INFO_VCPU, INFO_VCPU_FLAG_KICKED, ZXV_ABI_VERSION,
 };
-use syscalls::exits::ZXV_INFO_VCPU_EXITS;
 use syscalls::{Rights, Status};
 
 /// Writes a one-record topic: BUFFER_TOO_SMALL (actual 0, avail 1) when the
@@ -51,7 +51,11 @@ pub fn object_get_info(handle: u32, topic: u32, buffer: u64, size: u64) -> Reply
             None => Reply::status(Status::WRONG_TYPE),
             Some(_) if !rights.contains(Rights::INSPECT) => Reply::status(Status::ACCESS_DENIED),
             Some(v) if topic == INFO_VCPU => {
-                let flags = if v.is_kicked() { INFO_VCPU_FLAG_KICKED } else { 0 };
+                let flags = if v.is_kicked() {
+                    INFO_VCPU_FLAG_KICKED
+                } else {
+                    0
+                };
                 single_record(buffer, size, &flags.to_le_bytes())
             }
             Some(v) => single_record(buffer, size, &v.exits().to_bytes()),

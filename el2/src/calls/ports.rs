@@ -1,10 +1,10 @@
 //! zx_port_create, zx_port_wait, zx_port_queue.
 
 use crate::mm::heap;
-use crate::platform::irq;
 use crate::mm::hostmem::HostBuf;
-use crate::objects::{self, new_koid, Object};
 use crate::objects::port::Port;
+use crate::objects::{self, new_koid, Object};
+use crate::platform::irq;
 use crate::platform::time;
 use syscalls::port::PortPacket;
 use syscalls::{Rights, Status, ZxResult};

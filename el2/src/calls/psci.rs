@@ -3,13 +3,13 @@
 //! PSCI, or without one (Raspberry Pi 4) with the spin table and the PM
 //! watchdog, while the monitor keeps track of which CPUs are up.
 
-use crate::arch::{self, firmware};
-use crate::platform::percpu::{Power, CPUS};
-use crate::platform::{Conduit, EnableMethod};
-use crate::platform::power::{self, Request};
-use crate::boot::spin_table;
-use crate::platform::system;
 use crate::arch::trapframe::TrapFrame;
+use crate::arch::{self, firmware};
+use crate::boot::spin_table;
+use crate::platform::percpu::{Power, CPUS};
+use crate::platform::power::{self, Request};
+use crate::platform::system;
+use crate::platform::{Conduit, EnableMethod};
 use syscalls::psci::*;
 
 const SUPPORTED: [u32; 9] = [

@@ -2,12 +2,14 @@
 //! Check order (docs/abi.md §4): handle, rights, kind and size, calling CPU,
 //! buffer pointer, contents.
 
-use crate::mm::space::IPA_SIZE;
 use crate::mm::hostmem::HostBuf;
 use crate::mm::mmu;
-use crate::objects::{self, new_koid, Object};
+use crate::mm::space::IPA_SIZE;
 use crate::objects::virtual_cpu::Vcpu;
-use syscalls::hypervisor::{TimerPpis, VcpuIo, VcpuState, VCPU_IO, VCPU_STATE, ZXV_VCPU_TIMER_PPIS};
+use crate::objects::{self, new_koid, Object};
+use syscalls::hypervisor::{
+    TimerPpis, VcpuIo, VcpuState, VCPU_IO, VCPU_STATE, ZXV_VCPU_TIMER_PPIS,
+};
 use syscalls::port::PortPacket;
 use syscalls::{Rights, Status, ZxResult};
 
@@ -65,11 +67,12 @@ pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     let context = v.state()?;
     let buffer = HostBuf::new(buffer, size as usize, false)?;
     if is_timer_ppis {
-        crate::objects::virtual_cpu::Vcpu::set_timer_ppis(context, &TimerPpis::from_words(&buffer.read_words()))
+        crate::objects::virtual_cpu::Vcpu::set_timer_ppis(
+            context,
+            &TimerPpis::from_words(&buffer.read_words()),
+        )
     } else if is_state {
-        context
-            .regs
-            .write_state_words(&buffer.read_words())
+        context.regs.write_state_words(&buffer.read_words())
     } else {
         context
             .regs
