@@ -3,31 +3,13 @@
 //! controls a guest's world adds (the CPU features each world may use are
 //! in vcpu::idregs).
 
+use crate::arch::bits::{CPTR_RES1, CPTR_TTA, CPTR_TZ_TSM, HCRX_MSCEN, HCR_HOST, MPAM2_TRAPS};
 use crate::platform::{GicVersion, Platform};
 use crate::platform::system::System;
 use crate::platform::vgic::{Vgic, V2, V3};
 use aarch64_cpu::registers::*;
 use core::arch::asm;
 use vcpu::idregs::Features;
-
-/// HCR_EL2 while the host runs: EL1 is AArch64, stage 2 on, SMC trapped
-/// (the host's PSCI goes through the monitor), the ID registers trapped for
-/// the host's view of them (vcpu::idregs::HOST). Interrupts go straight to it.
-const HCR_HOST: u64 = HCR_EL2::RW::EL1IsAarch64.value
-    | HCR_EL2::TSC::EnableTrapEl1SmcToEl2.value
-    | HCR_EL2::TID3::SET.value
-    | HCR_EL2::VM::SET.value;
-/// CPTR_EL2 RES1 bits: 13, 9 and 7:0.
-const CPTR_RES1: u64 = 0x22ff;
-/// CPTR_EL2.TZ and TSM: SVE and SME (and their registers) trap, in both
-/// worlds (vcpu::idregs hides them); RES1 where they are not implemented.
-const CPTR_TZ_TSM: u64 = (1 << 8) | (1 << 12);
-/// CPTR_EL2.TTA: trace unit registers trap.
-const CPTR_TTA: u64 = 1 << 20;
-/// HCRX_EL2.MSCEn: the memory copy and set instructions work at EL1 and EL0.
-const HCRX_MSCEN: u64 = 1 << 11;
-/// MPAM2_EL2.TRAPMPAM0EL1 and TRAPMPAM1EL1: MPAM0_EL1 and MPAM1_EL1 trap.
-const MPAM2_TRAPS: u64 = (1 << 49) | (1 << 48);
 
 /// The features of this CPU whose controls depend on them.
 pub fn features() -> Features {

@@ -3,7 +3,7 @@
 //! start stubs, parking, the drop to a lower EL).
 
 use crate::platform::MAX_CPUS;
-use crate::arch::trapframe::TrapFrame;
+use vcpu::regs::RegisterFile;
 
 /// Bytes of EL2 stack per CPU.
 pub const STACK_SIZE: usize = 64 * 1024;
@@ -24,7 +24,7 @@ extern "C" {
     fn secondary_entry();
     static spin_table_entries: u8;
     fn park_cpu_asm(cpu: u64) -> !;
-    fn enter_lower(frame: *const TrapFrame) -> !;
+    fn enter_lower(frame: *const RegisterFile) -> !;
 }
 
 /// The monitor image's sections, as physical addresses.
@@ -74,7 +74,7 @@ pub fn park_cpu(cpu: usize) -> ! {
 }
 
 /// Drops to the lower EL described by `frame` on this CPU; never returns.
-pub fn drop_to_lower(frame: &TrapFrame) -> ! {
+pub fn drop_to_lower(frame: &RegisterFile) -> ! {
     // SAFETY: enter_lower loads the frame's registers, ELR and SPSR and erets;
     // the SPSR was built by the caller to name EL1 or EL0, never EL2, and the
     // EL2 stack below the frame stays valid for later exceptions.

@@ -3,13 +3,13 @@
 //! translation, firmware calls, ID and debug registers. Each item is a small
 //! safe face over one instruction sequence.
 
-pub mod trapframe;
-
 /// Declares modules that exist only in the bare-metal monitor build.
 macro_rules! target_only {
     ($($module:ident),* $(,)?) => { $(#[cfg(target_os = "none")] pub mod $module;)* };
 }
 pub(crate) use target_only;
+
+pub mod bits;
 
 target_only!(
     cache,

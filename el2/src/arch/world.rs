@@ -2,6 +2,9 @@
 //! registers and EL2 controls between the host and the guest around
 //! `guest_enter` (arch/world.S), and reports how the guest left.
 
+use crate::arch::bits::{
+    CPTR_TFP, HCR_GUEST, MDCR_GUEST_TRAPS, MDSCR_DEBUG_ON, SCTLR_EL1_RESET,
+};
 use crate::arch::debug::{self, DebugRegs};
 use aarch64_cpu::registers::*;
 use core::mem::MaybeUninit;
@@ -62,7 +65,7 @@ pub struct FpState {
 
 /// How the guest left: the vector row that took the exception.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExitKind {
+pub enum ExitVector {
     Sync,
     Irq,
     Fiq,
@@ -101,28 +104,6 @@ pub struct GuestWorld {
     pub vtcr: u64,
 }
 
-/// HCR_EL2 for guests: Zircon's (VM, PTW, FMO, IMO, AMO, DC, TWI, TWE, TSC,
-/// TSW, TVM, RW) plus TID3, so that guests see only the features the
-/// monitor virtualises (vcpu::idregs), and what el2config::hcr_guest adds
-/// for this CPU.
-pub const HCR_GUEST: u64 = 0x844c_703d;
-pub const HCR_DC: u64 = 1 << 12;
-pub const HCR_TVM: u64 = 1 << 26;
-/// SCTLR_EL1 of a new vCPU: RES1 bits only (MMU and caches off).
-const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
-/// MDCR_EL2 bits for guests, on top of the host's: the PMU traps (TPM,
-/// TPMCR; guests have none), the OS-lock and power-down registers (TDOSA)
-/// and MDRAR_EL1 (TDRA) are emulated, and the other debug registers (TDA)
-/// trap until the guest first touches one ([`LazyDebug`]), as KVM does for
-/// a guest that does not use debug.
-const MDCR_GUEST_TRAPS: u64 = MDCR_EL2::TPM::SET.value
-    | MDCR_EL2::TPMCR::SET.value
-    | MDCR_EL2::TDOSA::SET.value
-    | MDCR_EL2::TDRA::SET.value
-    | MDCR_EL2::TDA::SET.value;
-/// MDSCR_EL1 bits that make debug events possible: MDE (breakpoints,
-/// watchpoints), KDE (debug exceptions at EL1), SS (software step).
-const MDSCR_DEBUG_ON: u64 = (1 << 15) | (1 << 13) | 1;
 
 impl GuestWorld {
     pub fn new(vmpidr: u64, vttbr: u64, vtcr: u64) -> Self {
@@ -144,9 +125,6 @@ impl GuestWorld {
         }
     }
 }
-
-/// CPTR_EL2.TFP: FP/SIMD use at EL0/EL1 (and EL2) traps to EL2.
-const CPTR_TFP: u64 = 1 << 10;
 
 /// Lazy FP/SIMD switching inside [`with_guest`]: the guest's registers are
 /// loaded only when it first uses FP/SIMD (a CPTR_EL2.TFP trap).
@@ -278,7 +256,7 @@ pub fn with_guest<R>(
 
 /// Enters the guest (inside [`with_guest`]) with HCR_EL2 = `hcr` until its
 /// next exit; returns how it left, and its syndrome.
-pub fn enter(regs: &mut RegisterFile, hcr: u64) -> (ExitKind, Syndrome) {
+pub fn enter(regs: &mut RegisterFile, hcr: u64) -> (ExitVector, Syndrome) {
     HCR_EL2.set(hcr);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
     // SAFETY: guest_enter loads the guest's registers and erets to it with
@@ -292,10 +270,10 @@ pub fn enter(regs: &mut RegisterFile, hcr: u64) -> (ExitKind, Syndrome) {
         hpfar: HPFAR_EL2.get(),
     };
     let kind = match kind {
-        9 => ExitKind::Irq,
-        10 => ExitKind::Fiq,
-        11 => ExitKind::SError,
-        _ => ExitKind::Sync,
+        9 => ExitVector::Irq,
+        10 => ExitVector::Fiq,
+        11 => ExitVector::SError,
+        _ => ExitVector::Sync,
     };
     (kind, syndrome)
 }

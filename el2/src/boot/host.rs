@@ -2,20 +2,18 @@
 //! built-in default), write its DTB (monitor memory and initrd removed) into
 //! the hand-off area, and drop to EL1h with MMU off and DAIF masked.
 
+use crate::arch::bits::SCTLR_EL1_RESET;
 use crate::arch::{self, cache};
 use dtb::edit::{self as dtb_edit, Edit};
 use crate::boot::hostload::{self, LoadError};
 use crate::mm::range::Range;
 use crate::platform::system::System;
-use crate::arch::trapframe::TrapFrame;
+use vcpu::regs::RegisterFile;
 use aarch64_cpu::registers::{Writeable, SCTLR_EL1};
 use core::fmt;
 
 /// The default host, embedded at build time (empty when built without one).
 static DEFAULT_HOST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/default-host.elf"));
-
-/// SCTLR_EL1 at host entry: RES1 bits only (MMU, caches and alignment checks off).
-const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 
 pub struct Host {
     pub entry: u64,
@@ -107,5 +105,5 @@ pub fn prepare(
 /// Drops to the host at `entry` in EL1h, MMU off, DAIF masked, with x0/x1.
 pub fn enter(entry: u64, x0: u64, x1: u64) -> ! {
     SCTLR_EL1.set(SCTLR_EL1_RESET);
-    arch::drop_to_lower(&TrapFrame::el1_entry(entry, x0, x1))
+    arch::drop_to_lower(&RegisterFile::el1_entry(entry, x0, x1))
 }

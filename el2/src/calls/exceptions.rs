@@ -3,13 +3,13 @@
 //! the monitor did not expect.
 
 use crate::arch::semihosting;
-use crate::arch::trapframe::TrapFrame;
 use crate::calls::{self, psci};
 use crate::exit::inject::Abort;
 use crate::platform::fatal;
 use aarch64_cpu::registers::*;
 use syscalls::ids::SMCCC_NOT_SUPPORTED;
 use vcpu::esr::{Esr, ExceptionClass};
+use vcpu::regs::RegisterFile;
 
 const KINDS: [&str; 16] = [
     "synchronous exception at EL2 (SP_EL0)",
@@ -30,7 +30,7 @@ const KINDS: [&str; 16] = [
     "exception from AArch32 EL1",
 ];
 
-fn report(frame: &TrapFrame, kind: u64) -> ! {
+fn report(frame: &RegisterFile, kind: u64) -> ! {
     fatal::exception(
         KINDS[kind as usize & 15],
         frame,
@@ -40,24 +40,24 @@ fn report(frame: &TrapFrame, kind: u64) -> ! {
 }
 
 #[no_mangle]
-extern "C" fn el2_fault(frame: &mut TrapFrame, kind: u64) {
+extern "C" fn el2_fault(frame: &mut RegisterFile, kind: u64) {
     report(frame, kind)
 }
 
 /// A synchronous exception in the monitor itself. The only expected one is
 /// the semihosting HLT on a machine without semihosting: skip it.
 #[no_mangle]
-extern "C" fn el2_sync(frame: &mut TrapFrame, kind: u64) {
+extern "C" fn el2_sync(frame: &mut RegisterFile, kind: u64) {
     let esr = Esr(ESR_EL2.get());
-    if esr.class() == ExceptionClass::Unknown && frame.elr == semihosting::trap_address() {
-        frame.elr += 4;
+    if esr.class() == ExceptionClass::Unknown && frame.pc == semihosting::trap_address() {
+        frame.pc += 4;
         return;
     }
     report(frame, kind)
 }
 
 #[no_mangle]
-extern "C" fn lower_sync(frame: &mut TrapFrame, kind: u64) {
+extern "C" fn lower_sync(frame: &mut RegisterFile, kind: u64) {
     let esr = Esr(ESR_EL2.get());
     match esr.class() {
         ExceptionClass::Hvc64 if esr.imm16() == 0 => {
@@ -67,7 +67,7 @@ extern "C" fn lower_sync(frame: &mut TrapFrame, kind: u64) {
         }
         ExceptionClass::Smc64 => {
             // A trapped SMC returns to the SMC itself; step over it.
-            frame.elr += 4;
+            frame.pc += 4;
             if esr.imm16() != 0 || !psci::handle(frame) {
                 frame.x[0] = SMCCC_NOT_SUPPORTED as u64;
             }
@@ -86,7 +86,7 @@ extern "C" fn lower_sync(frame: &mut TrapFrame, kind: u64) {
             log::warn!(
                 "host: {:?} at {:#x} not handled by the monitor: undefined instruction",
                 esr,
-                frame.elr
+                frame.pc
             );
             reflect(frame, Abort::Undefined)
         }
@@ -95,7 +95,7 @@ extern "C" fn lower_sync(frame: &mut TrapFrame, kind: u64) {
 
 /// A host read of an ID register (HCR_EL2.TID3), as vcpu::idregs::HOST says:
 /// done, and the host goes on after it.
-fn system_register(frame: &mut TrapFrame, esr: Esr) -> bool {
+fn system_register(frame: &mut RegisterFile, esr: Esr) -> bool {
     let access = vcpu::sysreg::decode(esr.iss());
     let Some(value) = crate::arch::id_registers::emulate(&vcpu::idregs::HOST, &access) else {
         return false;
@@ -103,16 +103,16 @@ fn system_register(frame: &mut TrapFrame, esr: Esr) -> bool {
     if access.rt != 31 {
         frame.x[usize::from(access.rt)] = value;
     }
-    frame.elr += 4;
+    frame.pc += 4;
     true
 }
 
 #[no_mangle]
-extern "C" fn lower_async(frame: &mut TrapFrame, kind: u64) {
+extern "C" fn lower_async(frame: &mut RegisterFile, kind: u64) {
     report(frame, kind)
 }
 
 /// Takes the exception `abort` to the host's EL1 vectors.
-fn reflect(frame: &mut TrapFrame, abort: Abort) {
-    crate::arch::world::take_to_el1(abort, FAR_EL2.get(), &mut frame.elr, &mut frame.spsr);
+fn reflect(frame: &mut RegisterFile, abort: Abort) {
+    crate::arch::world::take_to_el1(abort, FAR_EL2.get(), &mut frame.pc, &mut frame.pstate);
 }

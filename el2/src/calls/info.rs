@@ -4,7 +4,7 @@ use super::reply::Reply;
 use crate::mm::hostmem::HostBuf;
 use crate::objects;
 use crate::platform::system;
-use syscalls::exits::ZXV_INFO_VCPU_EXITS;
+use syscalls::exit_counts::ZXV_INFO_VCPU_EXITS;
 use syscalls::object::{
     InfoHandleBasic, ZxvInfo, INFO_HANDLE_BASIC, INFO_VCPU, INFO_VCPU_FLAG_KICKED, ZXV_ABI_VERSION,
 };

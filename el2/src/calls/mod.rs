@@ -14,13 +14,13 @@ pub mod psci;
 mod reply;
 pub mod vcpus;
 
-use crate::arch::trapframe::TrapFrame;
 use crate::objects;
 use reply::Reply;
 use syscalls::ids::*;
 use syscalls::Rights;
+use vcpu::regs::RegisterFile;
 
-pub fn service_call(frame: &mut TrapFrame) {
+pub fn service_call(frame: &mut RegisterFile) {
     let id = frame.x[0] as u32;
     let a = [
         frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5], frame.x[6],
@@ -53,5 +53,5 @@ pub fn service_call(frame: &mut TrapFrame) {
             return;
         }
     };
-    frame.set_result(reply.status.into_raw(), reply.out[0], reply.out[1]);
+    reply.write_to(frame);
 }

@@ -5,7 +5,7 @@ use crate::mm::hostmem::HostBuf;
 use crate::objects::port::Port;
 use crate::objects::{self, new_koid, Object};
 use crate::platform::irq;
-use crate::platform::time;
+use crate::platform::timer;
 use syscalls::port::PortPacket;
 use syscalls::{Rights, Status, ZxResult};
 
@@ -37,14 +37,14 @@ pub fn wait(port: u32, deadline: i64, packet: u64) -> ZxResult {
             packet.write_words(&out.to_words());
             return Ok(());
         }
-        if time::now_ns() >= deadline {
+        if timer::now_ns() >= deadline {
             return Err(Status::TIMED_OUT);
         }
-        if time::host_interrupt_pending() {
-            // A kick SGI that came after its run ended is the monitor's.
-            if irq::take_monitor_irq().is_some() {
-                continue;
-            }
+        // A kick SGI that came after its run ended is the monitor's.
+        if irq::take_monitor_irq().is_some() {
+            continue;
+        }
+        if irq::host_irq_pending() {
             return Err(Status::INTERNAL_INTR_RETRY);
         }
         core::hint::spin_loop();

@@ -3,7 +3,6 @@
 //! PSCI, or without one (Raspberry Pi 4) with the spin table and the PM
 //! watchdog, while the monitor keeps track of which CPUs are up.
 
-use crate::arch::trapframe::TrapFrame;
 use crate::arch::{self, firmware};
 use crate::boot::spin_table;
 use crate::platform::percpu::{Power, CPUS};
@@ -11,55 +10,29 @@ use crate::platform::power::{self, Request};
 use crate::platform::system;
 use crate::platform::{Conduit, EnableMethod};
 use syscalls::psci::*;
+use vcpu::psci::{self, PsciAction};
+use vcpu::regs::RegisterFile;
 
-const SUPPORTED: [u32; 9] = [
-    PSCI_VERSION,
-    PSCI_FEATURES,
-    CPU_ON_64,
-    CPU_ON_32,
-    CPU_OFF,
-    AFFINITY_INFO_64,
-    AFFINITY_INFO_32,
-    SYSTEM_OFF,
-    SYSTEM_RESET,
-];
-
-/// Handles a PSCI function in x0; returns false when x0 is not PSCI.
-pub fn handle(frame: &mut TrapFrame) -> bool {
-    let fid = frame.x[0] as u32;
-    let is_psci = matches!(fid, 0x8400_0000..=0x8400_001f | 0xc400_0000..=0xc400_001f);
-    if !is_psci {
+/// Handles a PSCI function in x0 (decoded as a guest's are, by
+/// `vcpu::psci::decode`); returns false when x0 is not PSCI.
+pub fn handle(frame: &mut RegisterFile) -> bool {
+    if !psci::is_psci(frame.x[0] as u32) {
         return false;
     }
-    // SMC32 calls take 32-bit arguments.
-    let arg = |i: usize| {
-        if fid & 0x4000_0000 == 0 {
-            frame.x[i] & 0xffff_ffff
-        } else {
-            frame.x[i]
-        }
-    };
-    let ret = match fid {
-        PSCI_VERSION => VERSION_1_1,
-        PSCI_FEATURES => features(arg(1) as u32),
-        CPU_ON_64 | CPU_ON_32 => cpu_on(arg(1), arg(2), arg(3)),
-        CPU_OFF => cpu_off(),
-        AFFINITY_INFO_64 | AFFINITY_INFO_32 => affinity_info(arg(1), arg(2)),
-        SYSTEM_OFF => system_call(SYSTEM_OFF),
-        SYSTEM_RESET => system_call(SYSTEM_RESET),
-        MIGRATE_INFO_TYPE => 2,
-        _ => NOT_SUPPORTED,
+    let ret = match psci::decode(frame.x[0], frame.x[1], frame.x[2], frame.x[3]) {
+        PsciAction::Return(value) => value as i64,
+        PsciAction::CpuOn {
+            target,
+            entry,
+            context,
+        } => cpu_on(target, entry, context),
+        PsciAction::CpuOff => cpu_off(),
+        PsciAction::AffinityInfo { target, level } => affinity_info(target, level),
+        PsciAction::SystemOff => system_call(SYSTEM_OFF),
+        PsciAction::SystemReset => system_call(SYSTEM_RESET),
     };
     frame.x[0] = ret as u64;
     true
-}
-
-fn features(fid: u32) -> i64 {
-    if SUPPORTED.contains(&fid) || fid == MIGRATE_INFO_TYPE {
-        SUCCESS
-    } else {
-        NOT_SUPPORTED
-    }
 }
 
 fn firmware_psci() -> bool {

@@ -1,6 +1,7 @@
 //! What a service call gives back: its status and the two output registers.
 
 use syscalls::{Status, ZxResult};
+use vcpu::regs::RegisterFile;
 
 /// What a call returns: its status and the two output registers.
 pub struct Reply {
@@ -21,6 +22,14 @@ impl Reply {
             status,
             out: [0, 0],
         }
+    }
+
+    /// Puts the reply in the host's registers: x0 = the status
+    /// (sign-extended), x1 and x2 = the outputs.
+    pub fn write_to(&self, frame: &mut RegisterFile) {
+        frame.x[0] = self.status.into_raw() as i64 as u64;
+        frame.x[1] = self.out[0];
+        frame.x[2] = self.out[1];
     }
 }
 

@@ -7,14 +7,16 @@ use crate::exit::inject::Abort;
 use crate::exit::once::Seen;
 use crate::objects::ptimer::{self, PhysicalTimer};
 use crate::platform::timer;
-use crate::arch::world::{self, GuestWorld, Syndrome, HCR_DC, HCR_TVM};
+use crate::arch::bits::{HCR_DC, HCR_TVM};
+use crate::arch::world::{self, GuestWorld, Syndrome};
 use core::sync::atomic::{AtomicU64, Ordering};
-use syscalls::exits::{ExitKind, VcpuExits};
+use syscalls::exit_counts::{ExitKind, VcpuExits};
+use syscalls::ids::SMCCC_NOT_SUPPORTED;
 use syscalls::port::{PacketGuestBell, PacketGuestMem, PacketGuestVcpu, PortPacket};
 use syscalls::Status;
 use vcpu::esr::Esr;
 use vcpu::exit::{decode, Exit, Mmio};
-use vcpu::psci::{self, affinity_info, guest_psci, PsciAction};
+use vcpu::psci::{self, affinity_info, PsciAction};
 use vcpu::regs::GuestRegs;
 use vcpu::sysreg::{SysReg, SysRegAccess};
 
@@ -42,8 +44,6 @@ const SCTLR_C: u64 = 1 << 2;
 const VECTORS_SIZE: u64 = 0x800;
 /// What guests did that was UNDEFINED for them, reported once each.
 static REPORTED: Seen<64> = Seen::new();
-/// SMCCC NOT_SUPPORTED, as the guest sees it in x0.
-const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
 
 /// A vCPU's exits by kind (ZXV_INFO_VCPU_EXITS). Only the vCPU's owner CPU
 /// counts, so an increment is a plain load and store.
@@ -245,10 +245,10 @@ fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, esr: Esr, counts:
 fn call(guest: &Guest, vcpu_index: usize, regs: &mut GuestRegs, imm: u16, pc_step: u64) -> Flow {
     regs.advance_pc(pc_step);
     if imm != 0 {
-        regs.set_reg(0, SMCCC_NOT_SUPPORTED);
+        regs.set_reg(0, SMCCC_NOT_SUPPORTED as u64);
         return Flow::Continue;
     }
-    match guest_psci(regs.reg(0), regs.reg(1), regs.reg(2), regs.reg(3)) {
+    match psci::decode(regs.reg(0), regs.reg(1), regs.reg(2), regs.reg(3)) {
         PsciAction::Return(value) => {
             regs.set_reg(0, value);
             Flow::Continue

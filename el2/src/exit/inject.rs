@@ -57,7 +57,7 @@ pub fn abort_to_el1(abort: Abort, far: u64, elr: u64, spsr: u64, vbar_el1: u64) 
         elr_el1: elr,
         spsr_el1: spsr,
         elr_el2: vbar_el1 + offset,
-        spsr_el2: crate::arch::trapframe::SPSR_EL1H_MASKED,
+        spsr_el2: vcpu::regs::INITIAL_PSTATE,
     }
 }
 

@@ -13,12 +13,12 @@ use crate::objects::timer_line::{self, TimerLine};
 use crate::platform::{irq, timer};
 use crate::platform::system;
 use crate::platform::vgic::Vgic;
-use crate::arch::world::{self, ExitKind, GuestWorld};
+use crate::arch::world::{self, ExitVector, GuestWorld};
 use alloc::sync::Arc;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use gic::{ListRegister, LrTracker, PendingSet, VirtualInterface};
-use syscalls::exits::{ExitKind as Counted, VcpuExits};
+use syscalls::exit_counts::{ExitKind as Counted, VcpuExits};
 use syscalls::port::PortPacket;
 use syscalls::{Status, ZxResult};
 use vcpu::regs::GuestRegs;
@@ -231,16 +231,16 @@ impl Vcpu {
                 }
                 let (kind, syndrome) = world::enter(&mut regs.file, world.hcr);
                 let flow = match kind {
-                    ExitKind::Irq | ExitKind::Fiq => {
+                    ExitVector::Irq | ExitVector::Fiq => {
                         self.exits.count(Counted::Interrupt);
                         self.physical_interrupt([&mut vtimer, &mut ptimer_line], ptimer, *timer_enables, interrupts, vgic)
                     }
-                    ExitKind::SError => {
+                    ExitVector::SError => {
                         self.exits.count(Counted::Other);
                         self.guest.warn(format_args!("vcpu {}: SError (ignored)", self.koid));
                         Flow::Continue
                     }
-                    ExitKind::Sync => {
+                    ExitVector::Sync => {
                         handle::handle(&self.guest, self.index, regs, ptimer, world, syndrome, &self.exits)
                     }
                 };

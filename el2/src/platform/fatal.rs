@@ -5,7 +5,7 @@
 use crate::arch::{self, semihosting};
 use crate::platform::console::print_unlocked;
 use crate::platform::power::{self, Request};
-use crate::arch::trapframe::TrapFrame;
+use vcpu::regs::RegisterFile;
 
 /// Stops the machine, reporting `code` to QEMU when it listens.
 pub fn stop(code: u32) -> ! {
@@ -15,7 +15,7 @@ pub fn stop(code: u32) -> ! {
 }
 
 /// Prints an unexpected exception with the full register state and stops.
-pub fn exception(what: &str, frame: &TrapFrame, esr: u64, far: u64) -> ! {
+pub fn exception(what: &str, frame: &RegisterFile, esr: u64, far: u64) -> ! {
     let cpu = crate::platform::percpu::current();
     print_unlocked(format_args!(
         "\n*** zxvisor: {what} on cpu{cpu}\n    {:?}\n",
@@ -23,7 +23,7 @@ pub fn exception(what: &str, frame: &TrapFrame, esr: u64, far: u64) -> ! {
     ));
     print_unlocked(format_args!(
         "    FAR {far:#018x}  ELR {:#018x}  SPSR {:#x}\n",
-        frame.elr, frame.spsr
+        frame.pc, frame.pstate
     ));
     for (i, pair) in frame.x.chunks(4).enumerate() {
         print_unlocked(format_args!("   "));

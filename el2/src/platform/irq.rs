@@ -13,7 +13,7 @@
 
 use crate::platform::percpu;
 use crate::platform::{Gic, GicVersion, MAX_CPUS};
-use crate::platform::{system, time};
+use crate::platform::{system, timer};
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
@@ -252,8 +252,8 @@ pub fn refuse_kicks() {
     if KICKS[percpu::current()].swap(REFUSED, Ordering::SeqCst) != OWED {
         return;
     }
-    let deadline = time::now_ns().saturating_add(KICK_DRAIN_NS);
-    while take_monitor_irq() != Some(KICK_SGI) && time::now_ns() < deadline {
+    let deadline = timer::now_ns().saturating_add(KICK_DRAIN_NS);
+    while take_monitor_irq() != Some(KICK_SGI) && timer::now_ns() < deadline {
         core::hint::spin_loop();
     }
 }

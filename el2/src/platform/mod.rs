@@ -13,7 +13,7 @@
 
 pub mod bcm2835_pm;
 
-crate::arch::target_only!(console, fatal, irq, logger, percpu, power, system, time, timer, vgic);
+crate::arch::target_only!(console, fatal, irq, logger, percpu, power, system, timer, vgic);
 
 use crate::mm::range::Range;
 use arrayvec::ArrayVec;

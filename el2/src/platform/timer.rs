@@ -1,10 +1,13 @@
-//! The guest's virtual timer as the monitor sees it while the guest's EL1
+//! The generic counter (monotonic time for deadlines, in ticks and in ns),
+//! the guest's virtual timer as the monitor sees it while the guest's EL1
 //! context is loaded (CNTV_CTL/CVAL hold the guest's values, CNTVOFF is 0),
 //! and the EL2 physical timer (CNTHP) the monitor sets to a guest timer
 //! deadline: while it waits in WFI for that guest, and while the guest runs
 //! with its emulated EL1 physical timer (ptimer.rs) enabled.
 
-use aarch64_cpu::registers::{Readable, Writeable, CNTHP_CTL_EL2, CNTPCT_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0};
+use aarch64_cpu::registers::{
+    Readable, Writeable, CNTFRQ_EL0, CNTHP_CTL_EL2, CNTPCT_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0,
+};
 use core::arch::asm;
 
 const ENABLE: u64 = 1 << 0;
@@ -37,6 +40,14 @@ pub fn arm_hyp_timer(deadline: u64) {
 
 pub fn disarm_hyp_timer() {
     CNTHP_CTL_EL2.set(0);
+}
+
+/// Monotonic time in ns: CNTPCT scaled by CNTFRQ (docs/abi.md §2), saturating
+/// into i64 like Zircon's zx_time_t.
+pub fn now_ns() -> i64 {
+    let ticks = now() as u128;
+    let ns = ticks * 1_000_000_000 / CNTFRQ_EL0.get().max(1) as u128;
+    ns.min(i64::MAX as u128) as i64
 }
 
 /// The counter now (CNTPCT_EL0, which guests read untrapped too).

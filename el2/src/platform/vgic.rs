@@ -29,8 +29,11 @@ ich_lr!(
     12 => ICH_LR12_EL2, 13 => ICH_LR13_EL2, 14 => ICH_LR14_EL2, 15 => ICH_LR15_EL2,
 );
 
-const HCR_EN: u64 = 1 << 0;
-const HCR_UIE: u64 = 1 << 1;
+/// ICH_HCR_EL2 (and GICH_HCR, which has the same layout) En: the virtual
+/// CPU interface works.
+const ICH_HCR_EN: u64 = ICH_HCR_EL2::En::SET.value;
+/// ICH_HCR_EL2 / GICH_HCR UIE: the underflow maintenance interrupt.
+const ICH_HCR_UIE: u64 = ICH_HCR_EL2::UIE::SET.value;
 
 impl VirtualInterface for V3 {
     fn num_lrs(&self) -> usize {
@@ -51,11 +54,11 @@ impl VirtualInterface for V3 {
 
     fn set_underflow_irq(&self, on: bool) {
         let hcr = ICH_HCR_EL2.get();
-        ICH_HCR_EL2.set(if on { hcr | HCR_UIE } else { hcr & !HCR_UIE });
+        ICH_HCR_EL2.set(if on { hcr | ICH_HCR_UIE } else { hcr & !ICH_HCR_UIE });
     }
 
     fn enable(&self, on: bool) {
-        ICH_HCR_EL2.set(if on { HCR_EN } else { 0 });
+        ICH_HCR_EL2.set(if on { ICH_HCR_EN } else { 0 });
     }
 
     fn vmcr(&self) -> u32 {
@@ -118,11 +121,11 @@ impl VirtualInterface for V2 {
 
     fn set_underflow_irq(&self, on: bool) {
         let hcr = self.read(GICH_HCR);
-        self.write(GICH_HCR, if on { hcr | HCR_UIE as u32 } else { hcr & !(HCR_UIE as u32) });
+        self.write(GICH_HCR, if on { hcr | ICH_HCR_UIE as u32 } else { hcr & !(ICH_HCR_UIE as u32) });
     }
 
     fn enable(&self, on: bool) {
-        self.write(GICH_HCR, if on { HCR_EN as u32 } else { 0 });
+        self.write(GICH_HCR, if on { ICH_HCR_EN as u32 } else { 0 });
     }
 
     fn vmcr(&self) -> u32 {

@@ -50,17 +50,5 @@ macro_rules! target_only {
 }
 
 target_only!(
-    bus,
-    entry,
-    enter,
-    guest_copy,
-    heap,
-    host_memory,
-    machine,
-    output,
-    setup,
-    stop,
-    ticks,
-    vcpus,
-    vm,
+    bus, enter, guest_copy, heap, kept_ram, machine, output, setup, start, stop, ticks, vcpus, vm,
 );

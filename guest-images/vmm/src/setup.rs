@@ -9,7 +9,7 @@ use crate::guest_copy::{copy_to_guest, sync_instructions};
 use crate::guest_dtb::GuestDtb;
 use crate::image::Kernel;
 use crate::layout::{self, Layout, DTB_SPACE, RAM_BASE};
-use crate::{host_memory, Error};
+use crate::{kept_ram, Error};
 use el1rt::platform::Board;
 use syscalls::client;
 use syscalls::hypervisor::{
@@ -50,7 +50,7 @@ pub fn create(resource: Handle, board: &Board, config: &Config) -> Result<Guest,
             board.cpus.len()
         ));
     }
-    let mut ram = host_memory::host_ram(board)?;
+    let mut ram = kept_ram::host_ram(board)?;
     ram.claim("vmm.kernel", config.kernel.addr..config.kernel.end(), true)?;
     if let Some(initrd) = config.initrd {
         ram.claim("vmm.initrd", initrd.addr..initrd.end(), true)?;

@@ -19,7 +19,7 @@ use arrayvec::ArrayVec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use el1rt::cpus;
 use syscalls::client;
-use syscalls::exits::{ExitKind, VcpuExits};
+use syscalls::exit_counts::{ExitKind, VcpuExits};
 use syscalls::hypervisor::{TimerPpis, VcpuIo, VcpuState, MAX_VCPUS_PER_GUEST};
 use syscalls::port::{
     PortPacket, PKT_GUEST_VCPU_INTERRUPT, PKT_GUEST_VCPU_STARTUP, PKT_TYPE_GUEST_MEM,
