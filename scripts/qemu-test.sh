@@ -13,7 +13,8 @@
 #   boot                    boot scenarios: PSCI SYSTEM_RESET, entry at EL1,
 #                           too little RAM, too many CPUs, and rejected host
 #                           images;
-#   bench                   a smoke run of the benchmark mode;
+#   bench                   a smoke run of the benchmark mode, one benchmark
+#                           alone, and scripts/profile.sh against bench.sh;
 #   fuzz                    the hostile host (guest-images/fuzz) on virt
 #                           GICv3 -smp 4 and GICv2 -smp 2: random and
 #                           semi-valid calls and guest code from every CPU
@@ -315,6 +316,40 @@ group_bench() {
         pass "timer_wakes_wfi_within_1ms_icount ($late ticks)"
     else
         fail timer_wakes_wfi_within_1ms_icount "timer IRQ ${late:-?} ticks after the deadline, want < 1,000,000"
+    fi
+    check_one_benchmark
+    check_profile mem_store
+}
+
+# zxv.bench=NAME runs that benchmark alone; an unknown name is refused.
+check_one_benchmark() {
+    local log="$LOGS/bench_mode_runs_one_operation.log" others
+    scenario bench_mode_runs_one_operation 0 '^bench null_call\|' -append zxv.bench=null_call
+    others=$(tr -d '\r' <"$log" | grep '^bench' | grep -v '^bench null_call|' || true)
+    [ -z "$others" ] || fail bench_mode_runs_only_that_operation "also ran: $others"
+    scenario bench_mode_refuses_an_unknown_operation 0 '^bench-fail nope: no such benchmark' -append zxv.bench=nope
+}
+
+# check_profile OP: scripts/profile.sh's instructions per window for OP
+# agree with its bench.sh figure (within 2%; the figure also holds the
+# host's loop and counter reads), and most of them are the monitor's.
+check_profile() {
+    local name="profile_accounts_for_$1" log="$LOGS/profile_accounts_for_$1.log" figure window monitor
+    if ! ZXV_QEMU_TIMEOUT=$TIMEOUT "$ROOT/scripts/profile.sh" "$1" >"$log" 2>&1; then
+        fail "$name" "scripts/profile.sh $1 failed: $(tail -n 1 "$log")"
+        return
+    fi
+    figure=$(sed -n "s/^$1: bench.sh's figure \([0-9]*\)$/\1/p" "$log")
+    window=$(sed -n 's/^\([0-9]*\) instructions per window, [0-9]* windows$/\1/p' "$log")
+    monitor=$(sed -n 's/^ *\([0-9.]*\)  monitor$/\1/p' "$log")
+    if [ -z "$figure" ] || [ -z "$window" ] || [ -z "$monitor" ]; then
+        fail "$name" "no figure, window total or monitor share in $log"
+    elif [ $((window * 50 < figure * 49 || window * 50 > figure * 51)) = 1 ]; then
+        fail "$name" "$window instructions per window against bench.sh's $figure"
+    elif ! awk -v m="$monitor" -v w="$window" 'BEGIN { exit !(m * 2 > w) }'; then
+        fail "$name" "the monitor's share is $monitor of $window"
+    else
+        pass "$name ($window per window, bench.sh $figure, monitor $monitor)"
     fi
 }
 

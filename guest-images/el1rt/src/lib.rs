@@ -3,7 +3,8 @@
 //! (entry.S: stacks, FP/SIMD on, EL1 vectors), the polled PL011 console,
 //! what the DTB says about the board, secondary CPUs started with PSCI and
 //! given jobs, the host's own timer interrupt (the EL1h IRQ vector),
-//! cache maintenance and fault-tolerant memory probes.
+//! cache maintenance, fault-tolerant memory probes, and the profile-window
+//! markers of scripts/profile.sh.
 //!
 //! A program links with `linker.ld` from this crate (its build.rs passes
 //! `-T`) and defines the symbols entry.S calls:
@@ -24,6 +25,7 @@ pub mod cpus;
 pub mod host_timer;
 pub mod platform;
 pub mod probe;
+pub mod profile;
 
 core::arch::global_asm!(include_str!("entry.S"));
 

@@ -2,6 +2,12 @@
 //! under `-icount shift=0`): instructions per operation on the hot paths,
 //! averaged over many iterations, one line per operation:
 //! `bench NAME|INSTRUCTIONS|TARGET|DESCRIPTION` (or `bench-fail NAME: why`).
+//! `zxv.bench=NAME` runs only that one (scripts/profile.sh).
+//!
+//! Each operation is also a profile window for scripts/profile.sh: opened
+//! (`hint #126`) where the operation starts and closed (`hint #127`) where
+//! it ends, here or in the guest code, so that the plugin's count per
+//! window is the operation's path.
 
 use crate::cpus;
 use crate::guest_code::{self, Code};
@@ -9,6 +15,7 @@ use crate::platform::Board;
 use crate::suite::Reason;
 use crate::tests::guest::fixture::{ok, read_state, Fixture, GUEST_RAM, TRAP_ADDR, TRAP_KEY};
 use core::sync::atomic::{AtomicU64, Ordering};
+use el1rt::profile;
 use syscalls::client::{self, hvc_raw};
 use syscalls::hypervisor::{VcpuIo, GUEST_TRAP_BELL, GUEST_TRAP_MEM};
 use syscalls::ids::OBJECT_GET_INFO;
@@ -36,71 +43,100 @@ fn report(name: &str, target: u64, what: &str, result: Result<u64, Reason>) {
     }
 }
 
-pub fn run(resource: Handle, board: &Board) {
+/// One benchmark: its name (for `zxv.bench=NAME` and the table), its
+/// instruction target, what it measures, and how.
+struct Operation<'a> {
+    name: &'static str,
+    target: u64,
+    what: &'static str,
+    measure: &'a dyn Fn() -> Result<u64, Reason>,
+}
+
+/// Runs the benchmarks, or with `only` the one of that name (for
+/// scripts/profile.sh); an unknown name is reported as a failure.
+pub fn run(resource: Handle, board: &Board, only: Option<&str>) {
     let v3 = board.gic_version == 3;
-    report(
-        "null_call",
-        80,
-        "host null service call (`zx_object_get_info` on a bad handle) round trip",
-        Ok(null_call()),
-    );
-    report(
-        "guest_hvc",
-        120,
-        "guest `hvc` with an unknown function, back in the guest",
-        guest_hvc(resource),
-    );
-    report(
-        "mem_store",
-        900,
-        "guest store to a MEM trap → packet in the host → `zx_vcpu_enter` → next guest instruction",
-        mem_store(resource),
-    );
-    report("mem_load", 1100, "guest load from a MEM trap → host → `write_state(ZX_VCPU_IO)` → enter → value in the register", mem_load(resource));
-    report(
-        "bell_store",
-        300,
-        "guest store to a BELL trap, packet queued, guest continues",
-        bell_store(resource),
-    );
-    report(
-        "irq_inject",
-        600,
-        "`zx_vcpu_interrupt` on a vCPU of the same CPU → guest IRQ handler entered",
-        irq_inject(resource, v3),
-    );
-    report(
-        "guest_eoi",
-        0,
-        "guest EOI of an injected interrupt, instructions in the guest (0 exits: a trap would cost hundreds)",
-        guest_eoi(),
-    );
-    report(
-        "timer_wfi",
-        800,
-        "virtual timer expiry → guest IRQ handler entered, guest in WFI",
-        timer_wfi(resource, v3),
-    );
-    report(
-        "timer_spin",
-        1000,
-        "virtual timer expiry → guest IRQ handler entered, guest spinning (no WFI)",
-        timer_spin(resource, v3),
-    );
-    report(
-        "state_pair",
-        400,
-        "`zx_vcpu_read_state` + `zx_vcpu_write_state` pair",
-        state_pair(resource),
-    );
-    // Last: CPU 1 stays busy afterwards, and under -icount its instructions
-    // would count in the other figures.
-    report(
-        "irq_cross_cpu",
-        2500,
-        "cross-CPU `zx_vcpu_interrupt` into a running guest → guest handler",
-        cross_cpu(resource, board, v3),
-    );
+    let operations = [
+        Operation {
+            name: "null_call",
+            target: 80,
+            what: "host null service call (`zx_object_get_info` on a bad handle) round trip",
+            measure: &|| Ok(null_call()),
+        },
+        Operation {
+            name: "guest_hvc",
+            target: 120,
+            what: "guest `hvc` with an unknown function, back in the guest",
+            measure: &|| guest_hvc(resource),
+        },
+        Operation {
+            name: "mem_store",
+            target: 900,
+            what: "guest store to a MEM trap → packet in the host → `zx_vcpu_enter` → next guest instruction",
+            measure: &|| mem_store(resource),
+        },
+        Operation {
+            name: "mem_load",
+            target: 1100,
+            what: "guest load from a MEM trap → host → `write_state(ZX_VCPU_IO)` → enter → value in the register",
+            measure: &|| mem_load(resource),
+        },
+        Operation {
+            name: "bell_store",
+            target: 300,
+            what: "guest store to a BELL trap, packet queued, guest continues",
+            measure: &|| bell_store(resource),
+        },
+        Operation {
+            name: "irq_inject",
+            target: 600,
+            what: "`zx_vcpu_interrupt` on a vCPU of the same CPU → guest IRQ handler entered",
+            measure: &|| irq_inject(resource, v3),
+        },
+        Operation {
+            name: "guest_eoi",
+            target: 0,
+            what: "guest EOI of an injected interrupt, instructions in the guest (0 exits: a trap would cost hundreds)",
+            measure: &|| guest_eoi(resource, v3),
+        },
+        Operation {
+            name: "timer_wfi",
+            target: 600,
+            what: "virtual timer expiry → guest IRQ handler entered, guest in WFI",
+            measure: &|| timer_wfi(resource, v3),
+        },
+        Operation {
+            name: "timer_spin",
+            target: 1000,
+            what: "virtual timer expiry → guest IRQ handler entered, guest spinning (no WFI)",
+            measure: &|| timer_spin(resource, v3),
+        },
+        Operation {
+            name: "state_pair",
+            target: 400,
+            what: "`zx_vcpu_read_state` + `zx_vcpu_write_state` pair",
+            measure: &|| state_pair(resource),
+        },
+        // Last: CPU 1 stays busy afterwards, and under -icount its
+        // instructions would count in the other figures.
+        Operation {
+            name: "irq_cross_cpu",
+            target: 2500,
+            what: "cross-CPU `zx_vcpu_interrupt` into a running guest → guest handler",
+            measure: &|| cross_cpu(resource, board, v3),
+        },
+    ];
+    let mut ran = false;
+    for op in operations
+        .iter()
+        .filter(|op| only.is_none_or(|name| name == op.name))
+    {
+        report(op.name, op.target, op.what, (op.measure)());
+        ran = true;
+    }
+    if !ran {
+        crate::println!("bench-fail {}: no such benchmark", only.unwrap_or_default());
+    }
     cpus::stop_all(board);
 }
 
@@ -110,9 +146,13 @@ fn null_call() -> u64 {
         let start = counter();
         for _ in 0..ITERATIONS {
             if call {
+                profile::open_window();
                 // SAFETY: get_info on an invalid handle touches no memory.
                 core::hint::black_box(unsafe { hvc_raw(OBJECT_GET_INFO, [0; 6]) });
+                profile::close_window();
             } else {
+                // The same two marker instructions, so that they cancel out.
+                profile::empty_window();
                 core::hint::black_box(());
             }
         }
@@ -170,7 +210,9 @@ fn host_loop(
     ok("first round", step(fx.vcpu()))?;
     let start = counter();
     for _ in 0..ITERATIONS {
+        profile::open_window();
         ok("round", step(fx.vcpu()))?;
+        profile::close_window();
     }
     Ok((counter() - start) / ITERATIONS)
 }
@@ -195,8 +237,10 @@ fn state_pair(resource: Handle) -> Result<u64, Reason> {
     let mut state = read_state(fx.vcpu())?;
     let start = counter();
     for _ in 0..ITERATIONS {
+        profile::open_window();
         ok("read_state", client::vcpu_read_state(fx.vcpu(), &mut state))?;
         ok("write_state", client::vcpu_write_state(fx.vcpu(), &state))?;
+        profile::close_window();
     }
     Ok((counter() - start) / ITERATIONS)
 }
@@ -223,22 +267,31 @@ fn irq_guest(v3: bool, report: bool) -> Code {
 }
 
 /// From just before `zx_vcpu_interrupt` to the guest's handler, with the
-/// vCPU entered right after; the handler reports with a MEM exit.
+/// vCPU entered right after; the handler reports with a MEM exit. The
+/// profile window closes in the guest's handler.
 fn irq_inject(resource: Handle, v3: bool) -> Result<u64, Reason> {
+    interrupt_rounds(resource, v3, ITERATIONS)
+}
+
+/// `rounds` interrupts as in [`irq_inject`]: their average latency.
+fn interrupt_rounds(resource: Handle, v3: bool, rounds: u64) -> Result<u64, Reason> {
     let fx = guest(resource, irq_guest(v3, true))?;
     let mut packet = PortPacket::default();
     let mut total = 0;
-    for _ in 0..ITERATIONS {
+    for _ in 0..rounds {
         let start = counter();
+        profile::open_window();
         ok("vcpu_interrupt", client::vcpu_interrupt(fx.vcpu(), 32))?;
         ok("enter", client::vcpu_enter(fx.vcpu(), &mut packet))?;
         total += stamp(0) - start;
     }
-    Ok(total / ITERATIONS)
+    Ok(total / rounds)
 }
 
-/// The EOI the last irq_inject handler timed (counter ticks around it).
-fn guest_eoi() -> Result<u64, Reason> {
+/// The EOI of an injected interrupt, timed by the guest's handler (counter
+/// ticks around it).
+fn guest_eoi(resource: Handle, v3: bool) -> Result<u64, Reason> {
+    interrupt_rounds(resource, v3, 1)?;
     Ok(stamp(1))
 }
 
@@ -287,6 +340,7 @@ fn cross_cpu_job(vcpu: usize) -> i32 {
     let mut total = 0;
     for round in 0..CROSS_CPU_ROUNDS {
         let start = counter();
+        profile::open_window();
         if client::vcpu_interrupt(vcpu, 32).is_err() {
             return -1;
         }

@@ -46,6 +46,14 @@
     b       .
 .endm
 
+/* Profile-window markers (scripts/profile.sh, el1rt::profile): NOPs. */
+.macro open_window
+    hint    #126
+.endm
+.macro close_window
+    hint    #127
+.endm
+
 .macro snippet name
     .pushsection .text.guest_code.\name, "ax", %progbits
     .balign 16
@@ -518,7 +526,9 @@ end_snippet mem_trap_store_pair
     mov     x13, x9
     isb
     mrs     x10, cntvct_el0
-1:  subs    x13, x13, #1
+1:  open_window                     /* as in the loop below: cancels out */
+    close_window
+    subs    x13, x13, #1
     b.ne    1b
     isb
     mrs     x12, cntvct_el0
@@ -526,7 +536,9 @@ end_snippet mem_trap_store_pair
     mov     x13, x9
     isb
     mrs     x10, cntvct_el0
-2:  \op
+2:  open_window
+    \op
+    close_window
     subs    x13, x13, #1
     b.ne    2b
     isb
@@ -956,6 +968,7 @@ end_snippet wfi_until_timer
 .macro timer_latency cnt, cval
     isb
     mrs     x3, \cnt
+    close_window
     mrs     x4, \cval
     sub     x3, x3, x4
     add     x20, x20, x3
@@ -981,6 +994,7 @@ end_snippet wfi_until_timer
     mov     x0, #1
     msr     cntv_ctl_el0, x0
     isb
+    open_window
 2:  cbnz    x21, 3f
     mrs     x5, cntvct_el0
     cmp     x5, x13
@@ -1356,6 +1370,7 @@ end_snippet vcpu_fp_aarch32
     .org    0x280
     isb
     mrs     x3, cntvct_el0
+    close_window
     movlit  x2, BENCH_STAMP
     str     x3, [x2]
     ack_irq \v3
@@ -1407,7 +1422,8 @@ end_snippet bench_irq_quiet_v3
     mov     x0, #1
     msr     cntv_ctl_el0, x0
     isb
-2:  wfi
+2:  open_window
+    wfi
     cbz     x21, 2b
     subs    x9, x9, #1
     b.ne    1b
@@ -1415,6 +1431,7 @@ end_snippet bench_irq_quiet_v3
     .org    0x280
     isb
     mrs     x3, cntvct_el0
+    close_window
     mrs     x4, cntv_cval_el0
     sub     x3, x3, x4
     add     x20, x20, x3

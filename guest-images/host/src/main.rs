@@ -4,7 +4,8 @@
 //! run) and a closing `N passed, N failed` line (`, N skipped` appended when
 //! some were skipped), and powers the machine off. On the command line (/chosen bootargs),
 //! `zxv.test=reset` makes it end with PSCI SYSTEM_RESET instead, and
-//! `zxv.bench` runs the benchmarks (scripts/bench.sh) instead of the suite.
+//! `zxv.bench` runs the benchmarks (scripts/bench.sh) instead of the suite,
+//! `zxv.bench=NAME` only the one named (scripts/profile.sh).
 //!
 //! It runs only at EL1 under the monitor (`--target aarch64-unknown-none`);
 //! built for the build machine it is a stub saying so.
@@ -51,8 +52,12 @@ extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
     );
     let arg = |a: &str| board.bootargs.split_whitespace().any(|b| b == a);
     let resource = Handle::from_raw(resource as u32);
-    if arg("zxv.bench") {
-        bench::run(resource, &board);
+    let bench = board.bootargs.split_whitespace().find_map(|b| match b {
+        "zxv.bench" => Some(None),
+        _ => b.strip_prefix("zxv.bench=").map(Some),
+    });
+    if let Some(only) = bench {
+        bench::run(resource, &board, only);
     } else {
         let mut suite = suite::Suite::default();
         tests::run_all(&mut suite, &board, resource);
