@@ -3,26 +3,28 @@
 //! translation, firmware calls, ID and debug registers. Each item is a small
 //! safe face over one instruction sequence.
 
-/// Declares modules that exist only in the bare-metal monitor build.
-macro_rules! target_only {
-    ($($module:ident),* $(,)?) => { $(#[cfg(target_os = "none")] pub mod $module;)* };
-}
-pub(crate) use target_only;
-
 pub mod bits;
 
-target_only!(
-    cache,
-    debug,
-    el2config,
-    firmware,
-    id_registers,
-    image,
-    semihosting,
-    tlb,
-    translate,
-    world
-);
+#[cfg(target_os = "none")]
+pub mod cache;
+#[cfg(target_os = "none")]
+pub mod debug;
+#[cfg(target_os = "none")]
+pub mod el2config;
+#[cfg(target_os = "none")]
+pub mod firmware;
+#[cfg(target_os = "none")]
+pub mod id_registers;
+#[cfg(target_os = "none")]
+pub mod image;
+#[cfg(target_os = "none")]
+pub mod semihosting;
+#[cfg(target_os = "none")]
+pub mod tlb;
+#[cfg(target_os = "none")]
+pub mod translate;
+#[cfg(target_os = "none")]
+pub mod world;
 
 #[cfg(target_os = "none")]
 pub use image::{

@@ -5,4 +5,11 @@
 pub mod hostload;
 pub mod placement;
 
-crate::arch::target_only!(banner, host, spin_table, start);
+#[cfg(target_os = "none")]
+pub mod banner;
+#[cfg(target_os = "none")]
+pub mod host;
+#[cfg(target_os = "none")]
+pub mod spin_table;
+#[cfg(target_os = "none")]
+pub mod start;

@@ -4,4 +4,5 @@
 pub mod inject;
 pub mod once;
 
-crate::arch::target_only!(handle);
+#[cfg(target_os = "none")]
+pub mod handle;

@@ -9,4 +9,9 @@ pub mod space;
 pub mod trapmap;
 pub mod vmid;
 
-crate::arch::target_only!(heap, hostmem, mmu);
+#[cfg(target_os = "none")]
+pub mod heap;
+#[cfg(target_os = "none")]
+pub mod hostmem;
+#[cfg(target_os = "none")]
+pub mod mmu;

@@ -8,7 +8,12 @@ pub mod ptimer;
 pub mod ratelimit;
 pub mod timer_line;
 
-crate::arch::target_only!(guest, registry, virtual_cpu);
+#[cfg(target_os = "none")]
+pub mod guest;
+#[cfg(target_os = "none")]
+pub mod registry;
+#[cfg(target_os = "none")]
+pub mod virtual_cpu;
 
 #[cfg(target_os = "none")]
 pub use registry::{

@@ -13,7 +13,24 @@
 
 pub mod bcm2835_pm;
 
-crate::arch::target_only!(console, fatal, irq, logger, percpu, power, system, timer, vgic);
+#[cfg(target_os = "none")]
+pub mod console;
+#[cfg(target_os = "none")]
+pub mod fatal;
+#[cfg(target_os = "none")]
+pub mod irq;
+#[cfg(target_os = "none")]
+pub mod logger;
+#[cfg(target_os = "none")]
+pub mod percpu;
+#[cfg(target_os = "none")]
+pub mod power;
+#[cfg(target_os = "none")]
+pub mod system;
+#[cfg(target_os = "none")]
+pub mod timer;
+#[cfg(target_os = "none")]
+pub mod vgic;
 
 use crate::mm::range::Range;
 use arrayvec::ArrayVec;
