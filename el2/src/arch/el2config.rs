@@ -4,9 +4,9 @@
 //! in vcpu::idregs).
 
 use crate::arch::bits::{CPTR_RES1, CPTR_TTA, CPTR_TZ_TSM, HCRX_MSCEN, HCR_HOST, MPAM2_TRAPS};
-use crate::platform::{GicVersion, Platform};
 use crate::platform::system::System;
 use crate::platform::vgic::{Vgic, V2, V3};
+use crate::platform::{GicVersion, Platform};
 use aarch64_cpu::registers::*;
 use core::arch::asm;
 use vcpu::idregs::Features;
@@ -126,7 +126,8 @@ fn configure_optional_controls(f: Features) {
             );
         }
         if f.mpam {
-            asm!("msr S3_4_C10_C5_0, {}", in(reg) MPAM2_TRAPS, options(nostack)); // MPAM2_EL2
+            asm!("msr S3_4_C10_C5_0, {}", in(reg) MPAM2_TRAPS, options(nostack));
+            // MPAM2_EL2
         }
     }
 }
@@ -163,7 +164,10 @@ pub fn virtual_interface(p: &Platform) -> Option<Vgic> {
             // SAFETY: GICH is mapped as device memory in EL2 stage 1 (mmu.rs);
             // GICH_VTR (offset 4) is a read-only register.
             let vtr = unsafe { core::ptr::read_volatile((gich.base + 4) as *const u32) };
-            Some(Vgic::V2(V2 { base: gich.base, num_lrs: gic::lr::num_lrs_from_gich_vtr(vtr) }))
+            Some(Vgic::V2(V2 {
+                base: gich.base,
+                num_lrs: gic::lr::num_lrs_from_gich_vtr(vtr),
+            }))
         }
         _ => None,
     }

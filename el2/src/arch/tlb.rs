@@ -52,7 +52,10 @@ impl GuestTlb {
                 options(nostack, preserves_flags),
             );
         }
-        Self { host_vttbr, pending: 0 }
+        Self {
+            host_vttbr,
+            pending: 0,
+        }
     }
 
     /// Drops every stage-1 and stage-2 entry of the VMID, on every CPU.

@@ -2,9 +2,7 @@
 //! registers and EL2 controls between the host and the guest around
 //! `guest_enter` (arch/world.S), and reports how the guest left.
 
-use crate::arch::bits::{
-    CPTR_TFP, HCR_GUEST, MDCR_GUEST_TRAPS, MDSCR_DEBUG_ON, SCTLR_EL1_RESET,
-};
+use crate::arch::bits::{CPTR_TFP, HCR_GUEST, MDCR_GUEST_TRAPS, MDSCR_DEBUG_ON, SCTLR_EL1_RESET};
 use crate::arch::debug::{self, DebugRegs};
 use aarch64_cpu::registers::*;
 use core::mem::MaybeUninit;
@@ -103,7 +101,6 @@ pub struct GuestWorld {
     pub vttbr: u64,
     pub vtcr: u64,
 }
-
 
 impl GuestWorld {
     pub fn new(vmpidr: u64, vttbr: u64, vtcr: u64) -> Self {
@@ -229,8 +226,13 @@ pub fn with_guest<R>(
     // The guest reads the physical counter but cannot reach the EL1 physical timer.
     CNTHCTL_EL2.set(1);
     CPTR_EL2.set(host_cptr | CPTR_TFP);
-    let mut fp = LazyFp { host: MaybeUninit::uninit(), guest_loaded: false };
-    let mut lazy_debug = LazyDebug { host: MaybeUninit::uninit() };
+    let mut fp = LazyFp {
+        host: MaybeUninit::uninit(),
+        guest_loaded: false,
+    };
+    let mut lazy_debug = LazyDebug {
+        host: MaybeUninit::uninit(),
+    };
     if world.debug_in_use {
         lazy_debug.switch_to_guest(world);
     }

@@ -1,8 +1,8 @@
 //! The boot banner: what the monitor found and how it split the machine.
 
-use crate::platform::{EnableMethod, GicVersion};
 use crate::mm::range::Range;
 use crate::platform::system::System;
+use crate::platform::{EnableMethod, GicVersion};
 use log::info;
 
 const MIB: u64 = 1 << 20;

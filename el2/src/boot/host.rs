@@ -4,13 +4,13 @@
 
 use crate::arch::bits::SCTLR_EL1_RESET;
 use crate::arch::{self, cache};
-use dtb::edit::{self as dtb_edit, Edit};
 use crate::boot::hostload::{self, LoadError};
 use crate::mm::range::Range;
 use crate::platform::system::System;
-use vcpu::regs::RegisterFile;
 use aarch64_cpu::registers::{Writeable, SCTLR_EL1};
 use core::fmt;
+use dtb::edit::{self as dtb_edit, Edit};
+use vcpu::regs::RegisterFile;
 
 /// The default host, embedded at build time (empty when built without one).
 static DEFAULT_HOST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/default-host.elf"));

@@ -8,9 +8,9 @@
 //! (an emulator spins on WFE).
 
 use crate::arch::{self, cache};
+use crate::mm::range::Range;
 use crate::platform::irq;
 use crate::platform::{EnableMethod, Platform, MAX_CPUS};
-use crate::mm::range::Range;
 use aarch64_cpu::registers::{Readable, MPIDR_EL1};
 use core::sync::atomic::{fence, AtomicBool, Ordering};
 
@@ -36,7 +36,9 @@ pub fn in_monitor(cpu: usize) -> bool {
 pub fn take_all(platform: &Platform, monitor: Range) {
     let this_cpu = platform.cpu_index(MPIDR_EL1.get());
     for (cpu, c) in platform.cpus.iter().enumerate() {
-        let EnableMethod::SpinTable(slot) = c.enable else { continue };
+        let EnableMethod::SpinTable(slot) = c.enable else {
+            continue;
+        };
         if Some(cpu) == this_cpu {
             continue;
         }

@@ -3,17 +3,17 @@
 //! host's world, and drop to EL1. Secondaries join through `secondary_main`.
 
 use crate::arch;
-use crate::platform::console::{self, print_unlocked};
-use crate::mm::mmu::{self, BootTables};
-use crate::platform::percpu::{self, Power, CPUS};
-use crate::platform::{header_total_size, Conduit, EnableMethod, Platform, MAX_CPUS, MAX_RANGES};
-use crate::mm::range::{align_down, align_up, subtract_all, Range};
-use crate::platform::system::{self, System};
 use crate::arch::el2config;
 use crate::boot::{host, placement, spin_table};
 use crate::mm::heap;
+use crate::mm::mmu::{self, BootTables};
+use crate::mm::range::{align_down, align_up, subtract_all, Range};
 use crate::objects;
+use crate::platform::console::{self, print_unlocked};
+use crate::platform::percpu::{self, Power, CPUS};
+use crate::platform::system::{self, System};
 use crate::platform::{fatal, logger};
+use crate::platform::{header_total_size, Conduit, EnableMethod, Platform, MAX_CPUS, MAX_RANGES};
 use aarch64_cpu::registers::{CurrentEL, Readable, Writeable, VBAR_EL2};
 use alloc::vec::Vec;
 use arrayvec::ArrayVec;
@@ -173,13 +173,12 @@ extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     kept.extend(firmware_pages(&platform));
     let memory_kept = kept.len();
     kept.extend(platform.gic.and_then(|g| g.hyp));
-    let host_stage2 = mmu::build_host_stage2(&platform, &kept, &mut tables)
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot build the host stage 2 ({} KiB of boot tables): {e}",
-                BOOT_TABLES_SIZE / 1024
-            )
-        });
+    let host_stage2 = mmu::build_host_stage2(&platform, &kept, &mut tables).unwrap_or_else(|e| {
+        panic!(
+            "cannot build the host stage 2 ({} KiB of boot tables): {e}",
+            BOOT_TABLES_SIZE / 1024
+        )
+    });
     let host_ram = platform
         .memory
         .iter()

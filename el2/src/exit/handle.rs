@@ -2,13 +2,13 @@
 //! has no part in it (PSCI queries, BELL traps, trapped system registers,
 //! WFI/WFE), otherwise a packet or a status for zx_vcpu_enter.
 
-use crate::objects::guest::{Fault, Guest, TrapKind};
-use crate::exit::inject::Abort;
-use crate::exit::once::Seen;
-use crate::objects::ptimer::{self, PhysicalTimer};
-use crate::platform::timer;
 use crate::arch::bits::{HCR_DC, HCR_TVM};
 use crate::arch::world::{self, GuestWorld, Syndrome};
+use crate::exit::inject::Abort;
+use crate::exit::once::Seen;
+use crate::objects::guest::{Fault, Guest, TrapKind};
+use crate::objects::ptimer::{self, PhysicalTimer};
+use crate::platform::timer;
 use core::sync::atomic::{AtomicU64, Ordering};
 use syscalls::exit_counts::{ExitKind, VcpuExits};
 use syscalls::ids::SMCCC_NOT_SUPPORTED;
@@ -62,7 +62,9 @@ impl ExitCounts {
 
     /// The counts so far.
     pub fn snapshot(&self) -> VcpuExits {
-        VcpuExits { counts: core::array::from_fn(|i| self.0[i].load(Ordering::Relaxed)) }
+        VcpuExits {
+            counts: core::array::from_fn(|i| self.0[i].load(Ordering::Relaxed)),
+        }
     }
 }
 
@@ -108,14 +110,18 @@ pub fn handle(
             });
             system_register(guest, vcpu_index, regs, ptimer, world, access)
         }
-        Exit::InstructionAbort { ipa } => instruction_abort(guest, regs, ipa, esr, syndrome, counts),
+        Exit::InstructionAbort { ipa } => {
+            instruction_abort(guest, regs, ipa, esr, syndrome, counts)
+        }
         Exit::FpSimd => {
             counts.count(ExitKind::FpSimd);
             Flow::LoadFp
         }
         // An AArch32 EL0 access to a cp14 debug register (MCR/MRC, LDC/STC,
         // MRRC) trapped by MDCR_EL2.TDA: as an AArch64 one.
-        Exit::Other { ec: 0x05 | 0x06 | 0x0c } if !world.debug_loaded => {
+        Exit::Other {
+            ec: 0x05 | 0x06 | 0x0c,
+        } if !world.debug_loaded => {
             counts.count(ExitKind::SysReg);
             Flow::LoadDebug
         }
@@ -135,7 +141,10 @@ pub fn handle(
         }
         Exit::BadAbort { .. } | Exit::SError => {
             counts.count(ExitKind::Other);
-            guest.warn(format_args!("unhandled exit {:?} at {:#x}", esr, regs.file.pc));
+            guest.warn(format_args!(
+                "unhandled exit {:?} at {:#x}",
+                esr, regs.file.pc
+            ));
             Flow::Stop(Status::NOT_SUPPORTED)
         }
     }
@@ -180,7 +189,13 @@ fn instruction_abort(
     Flow::Continue
 }
 
-fn data_abort(guest: &Guest, regs: &mut GuestRegs, mmio: Mmio, esr: Esr, counts: &ExitCounts) -> Flow {
+fn data_abort(
+    guest: &Guest,
+    regs: &mut GuestRegs,
+    mmio: Mmio,
+    esr: Esr,
+    counts: &ExitCounts,
+) -> Flow {
     let len = esr.instruction_len();
     let trap = match guest.fault_at(mmio.ipa) {
         Fault::Trap(trap) => trap,
@@ -328,7 +343,9 @@ fn system_register(
             regs.advance_pc(4);
             return sgi(vcpu_index, value);
         }
-        _ if let Some(value) = crate::arch::id_registers::emulate(&vcpu::idregs::GUEST, &access) => {
+        _ if let Some(value) =
+            crate::arch::id_registers::emulate(&vcpu::idregs::GUEST, &access) =>
+        {
             regs.set_reg(access.rt, value);
         }
         SysReg::OsLar | SysReg::OsDlr if !access.read => {
@@ -342,7 +359,9 @@ fn system_register(
             }
         }
         // OSLM = 0b10 (the OS lock is implemented), OSLK.
-        SysReg::OsLsr if access.read => regs.set_reg(access.rt, 0b1000 | u64::from(world.debug.os_lock) << 1),
+        SysReg::OsLsr if access.read => {
+            regs.set_reg(access.rt, 0b1000 | u64::from(world.debug.os_lock) << 1)
+        }
         SysReg::OsDlr => regs.set_reg(access.rt, u64::from(world.debug.os_double_lock)),
         SysReg::Actlr if access.read => regs.set_reg(access.rt, world.actlr),
         SysReg::Actlr => world.actlr = value,
@@ -391,6 +410,13 @@ fn sgi(vcpu_index: usize, value: u64) -> Flow {
         return Flow::Stop(Status::NOT_SUPPORTED);
     }
     let vector = field(24, 4) as u8;
-    let mask = if value & (1 << 40) != 0 { !(1u64 << vcpu_index) } else { field(0, 16) };
-    Flow::Packet(PortPacket::new_guest_vcpu(0, PacketGuestVcpu::interrupt(mask, vector)))
+    let mask = if value & (1 << 40) != 0 {
+        !(1u64 << vcpu_index)
+    } else {
+        field(0, 16)
+    };
+    Flow::Packet(PortPacket::new_guest_vcpu(
+        0,
+        PacketGuestVcpu::interrupt(mask, vector),
+    ))
 }

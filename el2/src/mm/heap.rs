@@ -68,7 +68,11 @@ unsafe impl GlobalAlloc for MonitorHeap {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` came from `alloc` with this layout (GlobalAlloc's
         // contract), so it is a non-null block of this heap.
-        unsafe { self.heap.lock().dealloc(NonNull::new_unchecked(ptr), layout) }
+        unsafe {
+            self.heap
+                .lock()
+                .dealloc(NonNull::new_unchecked(ptr), layout)
+        }
     }
 }
 
@@ -97,7 +101,9 @@ pub fn start_quota() {
 /// can at most dip into the reserve by what other CPUs take in between.
 pub fn try_arc<T>(value: T) -> ZxResult<Arc<T>> {
     let counts = Layout::new::<[AtomicUsize; 2]>();
-    let (inner, _) = counts.extend(Layout::new::<T>()).map_err(|_| Status::NO_MEMORY)?;
+    let (inner, _) = counts
+        .extend(Layout::new::<T>())
+        .map_err(|_| Status::NO_MEMORY)?;
     // SAFETY: `inner` has a non-zero size (it holds the two counts); the
     // block is given back at once with the same layout.
     unsafe {

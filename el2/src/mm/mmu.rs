@@ -3,8 +3,8 @@
 
 use crate::arch::{cache, ImageLayout};
 use crate::mm::pagetable::{Attrs, MapError, PageTable, Regime, Table, TableMemory, ENTRIES};
-use crate::platform::Platform;
 use crate::mm::range::{align_down, align_up, subtract, Range};
+use crate::platform::Platform;
 use aarch64_cpu::registers::{Readable, ID_AA64MMFR0_EL1};
 use arrayvec::ArrayVec;
 use core::arch::asm;

@@ -6,11 +6,11 @@ use crate::arch::{cache, tlb};
 use crate::mm::heap;
 use crate::mm::mappings::Mapping;
 use crate::mm::pagetable::{Table, TableMemory, Tlb, ENTRIES};
+use crate::mm::space::{AddressSpace, Lookup, IPA_BITS};
+use crate::mm::vmid::VmidAllocator;
 use crate::objects::port::{PacketPool, Port};
 use crate::objects::ratelimit::{RateLimit, Verdict};
-use crate::mm::space::{AddressSpace, Lookup, IPA_BITS};
 use crate::platform::system;
-use crate::mm::vmid::VmidAllocator;
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -22,7 +22,6 @@ use syscalls::{Status, ZxResult};
 pub const GICV_IPA: u64 = 0x8_0000_1000;
 /// The GICV frame: the 8 KiB of a GICv2 CPU interface.
 const GICV_SIZE: u64 = 0x2000;
-
 
 /// Translation tables from the monitor heap, identity-mapped at EL2.
 pub struct HeapTables;
@@ -196,7 +195,12 @@ impl Guest {
     /// zx_vmar_map with ZX_VM_SPECIFIC: `[ipa, ipa + size)` -> `[pa, pa + size)`.
     /// Pages under a trap stay unmapped so accesses keep faulting.
     pub fn map(&self, ipa: u64, pa: u64, size: u64, perms: u32) -> ZxResult {
-        let m = Mapping { ipa, size, pa, perms };
+        let m = Mapping {
+            ipa,
+            size,
+            pa,
+            perms,
+        };
         self.change(|space, tables| space.map(tables, m))
     }
 
@@ -341,7 +345,10 @@ impl Drop for Guest {
     fn drop(&mut self) {
         let suppressed = self.messages.suppressed();
         if suppressed > 0 {
-            log::warn!("guest {}: {suppressed} more messages about it suppressed", self.koid);
+            log::warn!(
+                "guest {}: {suppressed} more messages about it suppressed",
+                self.koid
+            );
         }
         // No vCPU runs the guest any more (each holds it): once its TLB
         // entries are gone, no CPU can walk its tables.

@@ -2,23 +2,23 @@
 //! "thread", docs/abi.md §4), its registers, and the run loop of zx_vcpu_enter
 //! that handles exits in EL2 until one needs the host.
 
-use crate::exit::handle::{self, ExitCounts, Flow};
-use crate::objects::guest::Guest;
-use crate::mm::heap;
-use crate::platform::percpu;
-use crate::objects::ptimer::PhysicalTimer;
-use syscalls::hypervisor::{TimerPpis, TIMER_PPI_MASK};
-use crate::platform::timer::HypTimer;
-use crate::objects::timer_line::{self, TimerLine};
-use crate::platform::{irq, timer};
-use crate::platform::system;
-use crate::platform::vgic::Vgic;
 use crate::arch::world::{self, ExitVector, GuestWorld};
+use crate::exit::handle::{self, ExitCounts, Flow};
+use crate::mm::heap;
+use crate::objects::guest::Guest;
+use crate::objects::ptimer::PhysicalTimer;
+use crate::objects::timer_line::{self, TimerLine};
+use crate::platform::percpu;
+use crate::platform::system;
+use crate::platform::timer::HypTimer;
+use crate::platform::vgic::Vgic;
+use crate::platform::{irq, timer};
 use alloc::sync::Arc;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use gic::{ListRegister, LrTracker, PendingSet, VirtualInterface};
 use syscalls::exit_counts::{ExitKind as Counted, VcpuExits};
+use syscalls::hypervisor::{TimerPpis, TIMER_PPI_MASK};
 use syscalls::port::PortPacket;
 use syscalls::{Status, ZxResult};
 use vcpu::regs::GuestRegs;
@@ -55,7 +55,12 @@ impl InterruptState {
         let num_lrs = vgic.map_or(0, |v| v.interface().num_lrs());
         let mut lrs = LrTracker::new(num_lrs, group1);
         lrs.notify_eoi_of(1 << irq::VTIMER_PPI | 1 << irq::PTIMER_PPI);
-        Self { lrs, vmcr, apr: 0, lrs_loaded: false }
+        Self {
+            lrs,
+            vmcr,
+            apr: 0,
+            lrs_loaded: false,
+        }
     }
 
     /// Once per enter, before the guest first runs: this vCPU's VMCR,
@@ -194,7 +199,13 @@ impl Vcpu {
     /// Exits handled in EL2 re-enter the guest without swapping its EL1
     /// and FP/SIMD context out.
     pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
-        let VcpuContext { regs, world, interrupts, ptimer, timer_enables } = state;
+        let VcpuContext {
+            regs,
+            world,
+            interrupts,
+            ptimer,
+            timer_enables,
+        } = state;
         let vtimer_enabled = *timer_enables & 1 << irq::VTIMER_PPI != 0;
         let ptimer_enabled = *timer_enables & 1 << irq::PTIMER_PPI != 0;
         // A MEM read the host left uncompleted is over: the access has
@@ -217,7 +228,8 @@ impl Vcpu {
                 irq::set_private_enabled(irq::VTIMER_PPI, false);
             }
             let result = loop {
-                if self.kicked.load(Ordering::Acquire) && self.kicked.swap(false, Ordering::AcqRel) {
+                if self.kicked.load(Ordering::Acquire) && self.kicked.swap(false, Ordering::AcqRel)
+                {
                     break Err(Status::CANCELED);
                 }
                 if !vtimer.is_quiet() && timer::guest_timer_asserted() {
@@ -233,16 +245,29 @@ impl Vcpu {
                 let flow = match kind {
                     ExitVector::Irq | ExitVector::Fiq => {
                         self.exits.count(Counted::Interrupt);
-                        self.physical_interrupt([&mut vtimer, &mut ptimer_line], ptimer, *timer_enables, interrupts, vgic)
+                        self.physical_interrupt(
+                            [&mut vtimer, &mut ptimer_line],
+                            ptimer,
+                            *timer_enables,
+                            interrupts,
+                            vgic,
+                        )
                     }
                     ExitVector::SError => {
                         self.exits.count(Counted::Other);
-                        self.guest.warn(format_args!("vcpu {}: SError (ignored)", self.koid));
+                        self.guest
+                            .warn(format_args!("vcpu {}: SError (ignored)", self.koid));
                         Flow::Continue
                     }
-                    ExitVector::Sync => {
-                        handle::handle(&self.guest, self.index, regs, ptimer, world, syndrome, &self.exits)
-                    }
+                    ExitVector::Sync => handle::handle(
+                        &self.guest,
+                        self.index,
+                        regs,
+                        ptimer,
+                        world,
+                        syndrome,
+                        &self.exits,
+                    ),
                 };
                 match flow {
                     Flow::Continue => {}
@@ -251,7 +276,8 @@ impl Vcpu {
                     Flow::WaitForInterrupt => {
                         let ptimer_due = ptimer.deadline().filter(|_| !ptimer_line.is_quiet());
                         hyp_timer.disarm();
-                        if let Some(status) = self.wait_for_interrupt(interrupts, vgic, ptimer_due) {
+                        if let Some(status) = self.wait_for_interrupt(interrupts, vgic, ptimer_due)
+                        {
                             break Err(status);
                         }
                     }
@@ -294,7 +320,13 @@ impl Vcpu {
     /// Before an entry, while the physical timer's source is let through:
     /// pends PPI 30 once its condition holds, and otherwise keeps the EL2
     /// timer set to its deadline so that the guest exits then.
-    fn follow_ptimer(&self, ptimer: &PhysicalTimer, enabled: bool, line: &mut TimerLine, hyp: &mut HypTimer) {
+    fn follow_ptimer(
+        &self,
+        ptimer: &PhysicalTimer,
+        enabled: bool,
+        line: &mut TimerLine,
+        hyp: &mut HypTimer,
+    ) {
         match ptimer.deadline() {
             None => hyp.disarm(),
             Some(deadline) if timer::passed(deadline) => {
@@ -344,7 +376,9 @@ impl Vcpu {
                 ));
                 let asserted = ptimer.deadline().is_some_and(timer::passed);
                 let ptimer_in_flight = in_flight(irq::PTIMER_PPI);
-                if ptimer_line.deactivated(ptimer_in_flight, asserted, enabled(irq::PTIMER_PPI)) == timer_line::Action::Pend {
+                if ptimer_line.deactivated(ptimer_in_flight, asserted, enabled(irq::PTIMER_PPI))
+                    == timer_line::Action::Pend
+                {
                     self.pending.set(irq::PTIMER_PPI);
                 }
                 Flow::Continue
@@ -413,7 +447,10 @@ impl Vcpu {
         let sys = &context.world.sys;
         let vtimer = crate::objects::ptimer::condition(sys.cntv_ctl, sys.cntv_cval, now);
         let ptimer = context.ptimer.asserted(now);
-        let mut ppis = TimerPpis { enabled: context.timer_enables, ..TimerPpis::default() };
+        let mut ppis = TimerPpis {
+            enabled: context.timer_enables,
+            ..TimerPpis::default()
+        };
         for (ppi, asserted) in [(irq::VTIMER_PPI, vtimer), (irq::PTIMER_PPI, ptimer)] {
             let lr = context.interrupts.lrs.state_of(ppi);
             let active = matches!(lr, gic::LrState::Active | gic::LrState::PendingActive);
@@ -430,7 +467,11 @@ impl Vcpu {
     /// ZXV_VCPU_TIMER_PPIS write: the timer PPIs the guest has enabled;
     /// INVALID_ARGS for anything but timer bits in `enabled`.
     pub fn set_timer_ppis(context: &mut VcpuContext, ppis: &TimerPpis) -> ZxResult {
-        if ppis.enabled & !TIMER_PPI_MASK != 0 || ppis.pending != 0 || ppis.active != 0 || ppis.reserved != 0 {
+        if ppis.enabled & !TIMER_PPI_MASK != 0
+            || ppis.pending != 0
+            || ppis.active != 0
+            || ppis.reserved != 0
+        {
             return Err(Status::INVALID_ARGS);
         }
         context.timer_enables = ppis.enabled;

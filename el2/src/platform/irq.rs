@@ -12,8 +12,8 @@
 //! it ([`refuse_kicks`]), so the monitor's SGI never reaches the host.
 
 use crate::platform::percpu;
-use crate::platform::{Gic, GicVersion, MAX_CPUS};
 use crate::platform::{system, timer};
+use crate::platform::{Gic, GicVersion, MAX_CPUS};
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
@@ -122,7 +122,9 @@ pub fn init_cpu() {
             let ctlr = g.distributor.base;
             // ARE_NS | EnableGrp1NS.
             mmio_write(ctlr, mmio_read(ctlr) | (1 << 4) | (1 << 1));
-            let Some(rd) = own_redistributor(g) else { return };
+            let Some(rd) = own_redistributor(g) else {
+                return;
+            };
             // GICR_WAKER: clear ProcessorSleep, wait for ChildrenAsleep to clear.
             mmio_write(rd + 0x14, mmio_read(rd + 0x14) & !(1 << 1));
             while mmio_read(rd + 0x14) & (1 << 2) != 0 {
@@ -131,7 +133,10 @@ pub fn init_cpu() {
             let sgi = rd + GICR_SGI_BASE;
             SGI_FRAME[cpu].store(sgi, Ordering::Release);
             ISENABLER0[cpu].store(sgi + 0x100, Ordering::Release);
-            mmio_write(sgi + 0x80, mmio_read(sgi + 0x80) | monitor_mask() | (1 << VTIMER_PPI));
+            mmio_write(
+                sgi + 0x80,
+                mmio_read(sgi + 0x80) | monitor_mask() | (1 << VTIMER_PPI),
+            );
             set_priorities(sgi + 0x400);
         }
         GicVersion::V2 => {
@@ -169,7 +174,11 @@ fn own_redistributor(g: &Gic) -> Option<u64> {
             break;
         }
         // VLPIS (GICv4) redistributors have two more frames.
-        rd += if typer & (1 << 1) != 0 { 2 * GICR_STRIDE } else { GICR_STRIDE };
+        rd += if typer & (1 << 1) != 0 {
+            2 * GICR_STRIDE
+        } else {
+            GICR_STRIDE
+        };
     }
     None
 }
@@ -211,14 +220,20 @@ pub fn open_cpu_interface() -> Option<Saved> {
     let g = gic()?;
     Some(match g.version {
         GicVersion::V3 => {
-            let saved = Saved { pmr: icc_pmr(), enable: icc_igrpen1() };
+            let saved = Saved {
+                pmr: icc_pmr(),
+                enable: icc_igrpen1(),
+            };
             set_icc_pmr(0xff);
             set_icc_igrpen1(1);
             saved
         }
         GicVersion::V2 => {
             let c = g.cpu.base;
-            let saved = Saved { pmr: mmio_read(c + 0x4) as u64, enable: mmio_read(c) as u64 };
+            let saved = Saved {
+                pmr: mmio_read(c + 0x4) as u64,
+                enable: mmio_read(c) as u64,
+            };
             mmio_write(c + 0x4, 0xff);
             mmio_write(c, saved.enable as u32 | 1);
             saved
@@ -227,7 +242,9 @@ pub fn open_cpu_interface() -> Option<Saved> {
 }
 
 pub fn restore(saved: Option<Saved>) {
-    let (Some(g), Some(s)) = (gic(), saved) else { return };
+    let (Some(g), Some(s)) = (gic(), saved) else {
+        return;
+    };
     match g.version {
         GicVersion::V3 => {
             set_icc_pmr(s.pmr);
@@ -345,7 +362,12 @@ pub fn take_monitor_irq() -> Option<u32> {
     if id == KICK_SGI {
         // Acknowledged: the next kick may send another (a late one, after
         // the run ended, leaves the CPU refusing kicks).
-        let _ = KICKS[percpu::current()].compare_exchange(OWED, TAKEN, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = KICKS[percpu::current()].compare_exchange(
+            OWED,
+            TAKEN,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
     }
     Some(id)
 }

@@ -5,8 +5,8 @@
 
 use crate::arch::firmware;
 use crate::platform::bcm2835_pm::{PmRegs, Watchdog};
-use crate::platform::Conduit;
 use crate::platform::system;
+use crate::platform::Conduit;
 use syscalls::psci;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

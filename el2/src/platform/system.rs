@@ -3,9 +3,9 @@
 //! the host owns, and the host's stage 2.
 
 use crate::mm::mmu::HostStage2;
-use crate::platform::{Platform, MAX_RANGES};
 use crate::mm::range::Range;
 use crate::platform::vgic::Vgic;
+use crate::platform::{Platform, MAX_RANGES};
 use arrayvec::ArrayVec;
 use spin::Once;
 

@@ -54,7 +54,11 @@ impl VirtualInterface for V3 {
 
     fn set_underflow_irq(&self, on: bool) {
         let hcr = ICH_HCR_EL2.get();
-        ICH_HCR_EL2.set(if on { hcr | ICH_HCR_UIE } else { hcr & !ICH_HCR_UIE });
+        ICH_HCR_EL2.set(if on {
+            hcr | ICH_HCR_UIE
+        } else {
+            hcr & !ICH_HCR_UIE
+        });
     }
 
     fn enable(&self, on: bool) {
@@ -121,7 +125,14 @@ impl VirtualInterface for V2 {
 
     fn set_underflow_irq(&self, on: bool) {
         let hcr = self.read(GICH_HCR);
-        self.write(GICH_HCR, if on { hcr | ICH_HCR_UIE as u32 } else { hcr & !(ICH_HCR_UIE as u32) });
+        self.write(
+            GICH_HCR,
+            if on {
+                hcr | ICH_HCR_UIE as u32
+            } else {
+                hcr & !(ICH_HCR_UIE as u32)
+            },
+        );
     }
 
     fn enable(&self, on: bool) {

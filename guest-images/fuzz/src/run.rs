@@ -1845,7 +1845,9 @@ impl<'b> Fuzz<'b> {
         }
         // An enter refused for its packet pointer never ran: a pending load
         // stays pending.
-        let Some(v) = target.filter(|_| good) else { return };
+        let Some(v) = target.filter(|_| good) else {
+            return;
+        };
         self.vcpus[v].pending = None;
         if ret.status() != Status::OK {
             return;

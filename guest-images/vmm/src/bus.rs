@@ -12,8 +12,8 @@ use crate::unclaimed::{Note, PageLog, REPORTED_PAGES};
 use crate::{output, vcpus};
 use arrayvec::ArrayString;
 use el1rt::console;
-use syscalls::port::PacketGuestMem;
 use syscalls::hypervisor::TIMER_PPI_MASK;
+use syscalls::port::PacketGuestMem;
 use zxv_devices::{Deliveries, Gic, GicVersion, Pl011, Pl011Effect, PrivateStatus};
 
 const UART_INTID: u32 = 32 + devmap::UART_SPI;
@@ -67,12 +67,14 @@ impl Devices {
         let value = match (region.device, mem.read()) {
             (Device::Distributor, true) => self.gic.distributor_read(vcpu, offset, size),
             (Device::Distributor, false) => {
-                self.gic.distributor_write(vcpu, offset, size, mem.data, &mut out);
+                self.gic
+                    .distributor_write(vcpu, offset, size, mem.data, &mut out);
                 0
             }
             (Device::Redistributors, true) => self.gic.redistributor_read(vcpu, offset, size),
             (Device::Redistributors, false) => {
-                self.gic.redistributor_write(vcpu, offset, size, mem.data, &mut out);
+                self.gic
+                    .redistributor_write(vcpu, offset, size, mem.data, &mut out);
                 0
             }
             (Device::Uart, true) => self.with_uart(|uart, text| {
@@ -103,7 +105,9 @@ impl Devices {
         };
         deliver(&out);
         match region.device {
-            Device::Distributor | Device::Redistributors => self.timer_ppis(vcpu, region, mem, value),
+            Device::Distributor | Device::Redistributors => {
+                self.timer_ppis(vcpu, region, mem, value)
+            }
             _ => value,
         }
     }
@@ -118,9 +122,16 @@ impl Devices {
         }
         let redistributor = region.device == Device::Redistributors;
         let offset = mem.addr - region.base;
-        match self.gic.private_status(redistributor, vcpu, offset, mem.access_size) {
-            Some(PrivateStatus::Pending) => value | u64::from(vcpus::timer_status(vcpu).pending & TIMER_PPI_MASK),
-            Some(PrivateStatus::Active) => value | u64::from(vcpus::timer_status(vcpu).active & TIMER_PPI_MASK),
+        match self
+            .gic
+            .private_status(redistributor, vcpu, offset, mem.access_size)
+        {
+            Some(PrivateStatus::Pending) => {
+                value | u64::from(vcpus::timer_status(vcpu).pending & TIMER_PPI_MASK)
+            }
+            Some(PrivateStatus::Active) => {
+                value | u64::from(vcpus::timer_status(vcpu).active & TIMER_PPI_MASK)
+            }
             None => value,
         }
     }
@@ -145,7 +156,13 @@ impl Devices {
         result
     }
 
-    fn uart_effect(&self, uart: &mut Uart, effect: Pl011Effect, out: &mut Deliveries, text: &mut Text) {
+    fn uart_effect(
+        &self,
+        uart: &mut Uart,
+        effect: Pl011Effect,
+        out: &mut Deliveries,
+        text: &mut Text,
+    ) {
         if let Some(byte) = effect.tx {
             let _ = uart.console.push(byte, text);
             uart.busy = true;
@@ -171,7 +188,9 @@ impl Devices {
         let mut out = Deliveries::new();
         self.with_uart(|uart, text| {
             while uart.model.rx_space() > 0 {
-                let Some(byte) = console::read_byte() else { break };
+                let Some(byte) = console::read_byte() else {
+                    break;
+                };
                 let effect = uart.model.receive(byte);
                 self.uart_effect(uart, effect, &mut out, text);
             }
@@ -192,7 +211,11 @@ impl Devices {
         report!("vmm: guest {}: its last console lines:", self.name);
         for n in 0..=HISTORY {
             let uart = self.uart.lock();
-            let line = uart.console.last_lines().nth(n).and_then(|l| ArrayString::<LINE_MAX>::from(l).ok());
+            let line = uart
+                .console
+                .last_lines()
+                .nth(n)
+                .and_then(|l| ArrayString::<LINE_MAX>::from(l).ok());
             drop(uart);
             let Some(line) = line else { break };
             report!("    | {line}");

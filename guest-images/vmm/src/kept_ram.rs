@@ -26,7 +26,10 @@ pub fn host_ram(board: &Board) -> Result<HostRam, Error> {
         ram.claim("reserved memory", base..base + r.size() as u64, false)?;
     }
     if let Some(reserved) = fdt.find_node("/reserved-memory") {
-        for region in reserved.children().flat_map(|n| n.reg().into_iter().flatten()) {
+        for region in reserved
+            .children()
+            .flat_map(|n| n.reg().into_iter().flatten())
+        {
             let base = region.starting_address as u64;
             let size = region.size.unwrap_or(0) as u64;
             ram.claim("reserved memory", base..base + size, false)?;

@@ -4,7 +4,6 @@
 
 use crate::config::{Blob, Conduit, Config};
 use crate::devmap::DeviceMap;
-use zxv_devices::GicVersion;
 use crate::guest_copy::{copy_to_guest, sync_instructions};
 use crate::guest_dtb::GuestDtb;
 use crate::image::Kernel;
@@ -16,6 +15,7 @@ use syscalls::hypervisor::{
     GUEST_TRAP_MEM, VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
 };
 use syscalls::{Handle, Status};
+use zxv_devices::GicVersion;
 
 pub struct Guest {
     pub handle: Handle,
@@ -76,7 +76,14 @@ pub fn create(resource: Handle, board: &Board, config: &Config) -> Result<Guest,
     )?;
     let map = DeviceMap::new(gic, config.cpus);
     for (key, r) in map.regions().iter().enumerate() {
-        let trap = client::guest_set_trap(guest, GUEST_TRAP_MEM, r.base, r.size, Handle::INVALID, key as u64);
+        let trap = client::guest_set_trap(
+            guest,
+            GUEST_TRAP_MEM,
+            r.base,
+            r.size,
+            Handle::INVALID,
+            key as u64,
+        );
         zx("zx_guest_set_trap", trap)?;
     }
     let dtb = GuestDtb {
@@ -89,7 +96,10 @@ pub fn create(resource: Handle, board: &Board, config: &Config) -> Result<Guest,
     }
     .build()?;
     if dtb.len() as u64 > DTB_SPACE {
-        return Err(err!("the guest DTB is {} bytes, more than 2 MiB", dtb.len()));
+        return Err(err!(
+            "the guest DTB is {} bytes, more than 2 MiB",
+            dtb.len()
+        ));
     }
     let to_host = |ipa: u64| host_base + (ipa - RAM_BASE);
     // SAFETY: the destinations lie in the guest RAM just taken from free
@@ -138,7 +148,15 @@ fn report(config: &Config, layout: &Layout, kernel: Kernel, gic: GicVersion, hos
         Kernel::Raw => report!("vmm: guest {name}: raw binary at {:#x}", layout.kernel),
     }
     if let Some(initrd) = &layout.initrd {
-        report!("vmm: guest {name}: initrd at {:#x}..{:#x}", initrd.start, initrd.end);
+        report!(
+            "vmm: guest {name}: initrd at {:#x}..{:#x}",
+            initrd.start,
+            initrd.end
+        );
     }
-    report!("vmm: guest {name}: DTB at {:#x}, command line \"{}\"", layout.dtb, config.cmdline);
+    report!(
+        "vmm: guest {name}: DTB at {:#x}, command line \"{}\"",
+        layout.dtb,
+        config.cmdline
+    );
 }

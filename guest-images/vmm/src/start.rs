@@ -7,8 +7,8 @@ use crate::config::Config;
 use crate::stop::{self, Stop};
 use crate::vm::{self, Vm};
 use crate::{heap, machine, setup, ticks, vcpus};
-use el1rt::platform::Board;
 use el1rt::console;
+use el1rt::platform::Board;
 use syscalls::Handle;
 
 #[no_mangle]
@@ -39,7 +39,8 @@ fn set_up(dtb: u64, resource: u64) -> &'static Vm {
     );
     let config = Config::parse(board.bootargs).unwrap_or_else(|e| stop::end(Stop::Failed(e)));
     let resource = Handle::from_raw(resource as u32);
-    let guest = setup::create(resource, &board, &config).unwrap_or_else(|e| stop::end(Stop::Failed(e)));
+    let guest =
+        setup::create(resource, &board, &config).unwrap_or_else(|e| stop::end(Stop::Failed(e)));
     let devices = Devices::new(config.name, config.console, guest.gic, config.cpus);
     let vm = vm::init(Vm {
         config,
