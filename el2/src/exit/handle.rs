@@ -49,6 +49,12 @@ static REPORTED: Seen<64> = Seen::new();
 /// counts, so an increment is a plain load and store.
 pub struct ExitCounts([AtomicU64; ExitKind::COUNT]);
 
+impl Default for ExitCounts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ExitCounts {
     pub const fn new() -> Self {
         Self([const { AtomicU64::new(0) }; ExitKind::COUNT])

@@ -328,16 +328,17 @@ mod tests {
         space.tables.translate(mem, ipa).map(|(pa, _)| pa)
     }
 
+    /// A call on the fixture that is to fail: what it is, the status it
+    /// must give, the call.
+    type FailingCall<'a> = (
+        &'a str,
+        Status,
+        &'a dyn Fn(&mut AddressSpace<u32>, &mut FakeMemory) -> ZxResult,
+    );
+
     /// Runs each failing call on a fresh fixture, with `tables` more tables
     /// allowed, and checks its status and that nothing changed.
-    fn expect_unchanged(
-        tables: usize,
-        cases: &[(
-            &str,
-            Status,
-            &dyn Fn(&mut AddressSpace<u32>, &mut FakeMemory) -> ZxResult,
-        )],
-    ) {
+    fn expect_unchanged(tables: usize, cases: &[FailingCall]) {
         for (what, want, call) in cases {
             let (mut space, mut mem) = fixture();
             mem.limit = mem.tables.len() + tables;
