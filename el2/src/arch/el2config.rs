@@ -4,11 +4,11 @@
 //! in vcpu::idregs).
 
 use crate::arch::bits::{CPTR_RES1, CPTR_TTA, CPTR_TZ_TSM, HCRX_MSCEN, HCR_HOST, MPAM2_TRAPS};
+use crate::arch::{insn, sysreg};
 use crate::platform::system::System;
 use crate::platform::vgic::{Vgic, V2, V3};
 use crate::platform::{GicVersion, Platform};
 use aarch64_cpu::registers::*;
-use core::arch::asm;
 use vcpu::idregs::Features;
 
 /// The features of this CPU whose controls depend on them.
@@ -47,10 +47,7 @@ fn cptr(f: Features) -> u64 {
 /// the trace filter and profiling registers trap (not advertised), and so
 /// do the profiling and trace buffers (E2PB, E2TB 0).
 fn mdcr_host(f: Features) -> u64 {
-    let pmcr: u64;
-    // SAFETY: reading PMCR_EL0 at EL2 has no side effects.
-    unsafe { asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack)) };
-    let mut mdcr = (pmcr >> 11) & 0x1f;
+    let mut mdcr = (sysreg::PMCR_EL0.get() >> 11) & 0x1f;
     if f.trace_filter {
         mdcr |= MDCR_EL2::TTRF::SET.value;
     }
@@ -71,22 +68,19 @@ pub fn configure_for_host(sys: &System) {
     VMPIDR_EL2.set(MPIDR_EL1.get());
     VTCR_EL2.set(sys.host_stage2.vtcr);
     VTTBR_EL2.set(sys.host_stage2.root);
-    // SAFETY: plain EL2 configuration writes: the host sees the real MIDR
-    // and no CP15 traps.
-    unsafe {
-        asm!(
-            "mrs {t}, midr_el1", "msr vpidr_el2, {t}",
-            "msr hstr_el2, xzr",
-            t = out(reg) _, options(nostack),
-        );
-    }
+    // The host sees the real MIDR and no CP15 traps.
+    sysreg::VPIDR_EL2.set(MIDR_EL1.get());
+    sysreg::HSTR_EL2.set(0);
     configure_optional_controls(f);
     if gic_system_registers() {
         // SRE and Enable: EL1 uses the GICv3 system-register interface.
         ICC_SRE_EL2.set(0b1001);
     }
-    // SAFETY: drops any stale stage-1+2 TLB entries of VMID 0 on this CPU.
-    unsafe { asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack)) };
+    // Drops any stale stage-1+2 TLB entries of VMID 0 on this CPU.
+    insn::isb();
+    insn::tlbi_vmalls12e1();
+    insn::dsb_nsh();
+    insn::isb();
 }
 
 /// The EL2 controls that exist only with some features, the same in both
@@ -96,39 +90,30 @@ pub fn configure_for_host(sys: &System) {
 /// given, which trap), MPAM (trapped).
 fn configure_optional_controls(f: Features) {
     let hcrx = if f.mops { HCRX_MSCEN } else { 0 };
-    // SAFETY: each register is written only when the feature that defines it
-    // is implemented; the values give EL1 no more than vcpu::idregs says.
-    unsafe {
-        if f.hcx {
-            asm!("msr S3_4_C1_C2_2, {}", in(reg) hcrx, options(nostack));
-        }
-        if f.fgt >= 1 {
-            asm!(
-                "msr S3_4_C1_C1_4, xzr", // HFGRTR_EL2
-                "msr S3_4_C1_C1_5, xzr", // HFGWTR_EL2
-                "msr S3_4_C1_C1_6, xzr", // HFGITR_EL2
-                "msr S3_4_C3_C1_4, xzr", // HDFGRTR_EL2
-                "msr S3_4_C3_C1_5, xzr", // HDFGWTR_EL2
-                options(nostack),
-            );
-        }
-        if f.fgt >= 1 && f.amu {
-            asm!("msr S3_4_C3_C1_6, xzr", options(nostack)); // HAFGRTR_EL2
-        }
-        if f.fgt >= 2 {
-            asm!(
-                "msr S3_4_C3_C1_0, xzr", // HDFGRTR2_EL2
-                "msr S3_4_C3_C1_1, xzr", // HDFGWTR2_EL2
-                "msr S3_4_C3_C1_2, xzr", // HFGRTR2_EL2
-                "msr S3_4_C3_C1_3, xzr", // HFGWTR2_EL2
-                "msr S3_4_C3_C1_7, xzr", // HFGITR2_EL2
-                options(nostack),
-            );
-        }
-        if f.mpam {
-            asm!("msr S3_4_C10_C5_0, {}", in(reg) MPAM2_TRAPS, options(nostack));
-            // MPAM2_EL2
-        }
+    // Each register is written only when the feature that defines it is
+    // implemented; the values give EL1 no more than vcpu::idregs says.
+    if f.hcx {
+        sysreg::HCRX_EL2.set(hcrx);
+    }
+    if f.fgt >= 1 {
+        sysreg::HFGRTR_EL2.set(0);
+        sysreg::HFGWTR_EL2.set(0);
+        sysreg::HFGITR_EL2.set(0);
+        sysreg::HDFGRTR_EL2.set(0);
+        sysreg::HDFGWTR_EL2.set(0);
+    }
+    if f.fgt >= 1 && f.amu {
+        sysreg::HAFGRTR_EL2.set(0);
+    }
+    if f.fgt >= 2 {
+        sysreg::HDFGRTR2_EL2.set(0);
+        sysreg::HDFGWTR2_EL2.set(0);
+        sysreg::HFGRTR2_EL2.set(0);
+        sysreg::HFGWTR2_EL2.set(0);
+        sysreg::HFGITR2_EL2.set(0);
+    }
+    if f.mpam {
+        sysreg::MPAM2_EL2.set(MPAM2_TRAPS);
     }
 }
 
@@ -177,3 +162,26 @@ pub fn virtual_interface(p: &Platform) -> Option<Vgic> {
 pub fn counter_frequency() -> u64 {
     CNTFRQ_EL0.get()
 }
+
+/// Turns the EL2 MMU on with MAIR_EL2, TCR_EL2, TTBR0_EL2 = `root` and
+/// SCTLR_EL2 as given, after dropping EL2's stale TLB entries. The tables at
+/// `root` must identity-map this code, its stack and data with the
+/// attributes they already had (mm::mmu::build_el2 makes them so).
+#[cfg(target_arch = "aarch64")]
+pub fn enable_mmu(mair: u64, tcr: u64, root: u64, sctlr: u64) {
+    // SAFETY: as said above, execution continues seamlessly with the MMU on;
+    // one asm block, so that no memory access falls between the writes.
+    unsafe {
+        core::arch::asm!(
+            "msr mair_el2, {mair}", "msr tcr_el2, {tcr}", "msr ttbr0_el2, {root}", "isb",
+            "tlbi alle2", "dsb nsh", "isb",
+            "msr sctlr_el2, {sctlr}", "isb",
+            mair = in(reg) mair, tcr = in(reg) tcr, root = in(reg) root, sctlr = in(reg) sctlr,
+            options(nostack),
+        );
+    }
+}
+
+/// The build machine's monitor has no MMU to turn on.
+#[cfg(not(target_arch = "aarch64"))]
+pub fn enable_mmu(_mair: u64, _tcr: u64, _root: u64, _sctlr: u64) {}

@@ -8,8 +8,10 @@ use aarch64_cpu::registers::*;
 use core::mem::MaybeUninit;
 use vcpu::regs::RegisterFile;
 
+#[cfg(target_arch = "aarch64")]
 core::arch::global_asm!(include_str!("world.S"));
 
+#[cfg(target_arch = "aarch64")]
 extern "C" {
     fn guest_enter(regs: *mut RegisterFile) -> u64;
     fn el1_save(regs: *mut El1Sysregs);
@@ -17,6 +19,23 @@ extern "C" {
     fn fp_save(fp: *mut FpState);
     fn fp_load(fp: *const FpState);
 }
+
+/// The build machine's world.S: no guest ever runs there, and the EL1 and
+/// FP/SIMD registers stay as they are.
+#[cfg(not(target_arch = "aarch64"))]
+mod no_world {
+    use super::{El1Sysregs, FpState, RegisterFile};
+
+    pub unsafe fn guest_enter(_regs: *mut RegisterFile) -> u64 {
+        unimplemented!("guests run only on aarch64")
+    }
+    pub unsafe fn el1_save(_regs: *mut El1Sysregs) {}
+    pub unsafe fn el1_load(_regs: *const El1Sysregs) {}
+    pub unsafe fn fp_save(_fp: *mut FpState) {}
+    pub unsafe fn fp_load(_fp: *const FpState) {}
+}
+#[cfg(not(target_arch = "aarch64"))]
+use no_world::{el1_load, el1_save, fp_load, fp_save, guest_enter};
 
 /// EL1/EL0 system registers a world owns, in arch/world.S order.
 #[repr(C)]
@@ -138,7 +157,7 @@ impl LazyFp {
             return;
         }
         CPTR_EL2.set(CPTR_EL2.get() & !CPTR_TFP);
-        aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+        crate::arch::insn::isb();
         // SAFETY: FP/SIMD no longer traps; the registers hold the host's
         // values (the monitor never uses them), saved to our own area.
         unsafe {
@@ -180,7 +199,7 @@ impl LazyDebug {
         self.host.write(debug::save());
         debug::load(&world.debug);
         MDCR_EL2.set(MDCR_EL2.get() & !MDCR_EL2::TDA::SET.value);
-        aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+        crate::arch::insn::isb();
         world.debug_loaded = true;
     }
 
@@ -252,7 +271,7 @@ pub fn with_guest<R>(
         el1_load(host.as_ptr());
     }
     SP_EL1.set(host_sp_el1);
-    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    crate::arch::insn::isb();
     result
 }
 
@@ -260,7 +279,7 @@ pub fn with_guest<R>(
 /// next exit; returns how it left, and its syndrome.
 pub fn enter(regs: &mut RegisterFile, hcr: u64) -> (ExitVector, Syndrome) {
     HCR_EL2.set(hcr);
-    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    crate::arch::insn::isb();
     // SAFETY: guest_enter loads the guest's registers and erets to it with
     // HCR_EL2/VTTBR_EL2 set for the guest (stage 2 confines it to its own
     // memory; the SPSR in `regs` was checked never to name EL2), and returns
@@ -316,8 +335,7 @@ pub fn write_guest_sysreg(reg: vcpu::sysreg::SysReg, value: u64) -> bool {
         SysReg::Esr => ESR_EL1.set(value),
         SysReg::Far => FAR_EL1.set(value),
         SysReg::Afsr0 => AFSR0_EL1.set(value),
-        // SAFETY: AFSR1_EL1 is an EL1 register of the loaded guest context.
-        SysReg::Afsr1 => unsafe { core::arch::asm!("msr afsr1_el1, {}", in(reg) value) },
+        SysReg::Afsr1 => crate::arch::sysreg::AFSR1_EL1.set(value),
         _ => return false,
     }
     true

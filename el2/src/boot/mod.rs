@@ -5,11 +5,7 @@
 pub mod hostload;
 pub mod placement;
 
-#[cfg(target_os = "none")]
 pub mod banner;
-#[cfg(target_os = "none")]
 pub mod host;
-#[cfg(target_os = "none")]
 pub mod spin_table;
-#[cfg(target_os = "none")]
 pub mod start;

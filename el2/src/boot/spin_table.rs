@@ -60,7 +60,7 @@ fn release(cpu: usize, slot: u64) {
     unsafe { core::ptr::write_volatile(slot as *mut u64, arch::spin_table_entry(cpu)) };
     // The spinning CPU reads with its MMU (and caches) off.
     cache::clean_to_poc(slot, 8);
-    aarch64_cpu::asm::sev();
+    crate::arch::insn::sev();
 }
 
 /// Starts `cpu`, already claimed by CPU_ON with its start recorded, when it
@@ -93,7 +93,7 @@ pub fn wait_for_release(cpu: usize) {
         if GO[cpu].swap(false, Ordering::AcqRel) {
             break;
         }
-        aarch64_cpu::asm::wfi();
+        crate::arch::insn::wfi();
         while irq::take_monitor_irq().is_some() {}
     }
     irq::restore(host_gic);

@@ -4,5 +4,4 @@
 pub mod inject;
 pub mod once;
 
-#[cfg(target_os = "none")]
 pub mod handle;

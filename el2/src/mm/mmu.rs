@@ -7,7 +7,6 @@ use crate::mm::range::{align_down, align_up, subtract, Range};
 use crate::platform::Platform;
 use aarch64_cpu::registers::{Readable, ID_AA64MMFR0_EL1};
 use arrayvec::ArrayVec;
-use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 const PAGE: u64 = 4096;
@@ -142,17 +141,7 @@ pub fn enable_el2(root: u64) {
         EL2_MMU.as_ptr() as u64,
         core::mem::size_of_val(&EL2_MMU) as u64,
     );
-    // SAFETY: the tables at `root` identity-map this code, its stack and data
-    // with the attributes they already had, so execution continues seamlessly.
-    unsafe {
-        asm!(
-            "msr mair_el2, {mair}", "msr tcr_el2, {tcr}", "msr ttbr0_el2, {root}", "isb",
-            "tlbi alle2", "dsb nsh", "isb",
-            "msr sctlr_el2, {sctlr}", "isb",
-            mair = in(reg) MAIR_EL2, tcr = in(reg) tcr, root = in(reg) root, sctlr = in(reg) sctlr,
-            options(nostack),
-        );
-    }
+    crate::arch::el2config::enable_mmu(MAIR_EL2, tcr, root, sctlr);
 }
 
 /// The host's stage 2: its translation root and VTCR_EL2.

@@ -9,9 +9,6 @@ pub mod space;
 pub mod trapmap;
 pub mod vmid;
 
-#[cfg(target_os = "none")]
 pub mod heap;
-#[cfg(target_os = "none")]
 pub mod hostmem;
-#[cfg(target_os = "none")]
 pub mod mmu;

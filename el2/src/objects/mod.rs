@@ -8,14 +8,10 @@ pub mod ptimer;
 pub mod ratelimit;
 pub mod timer_line;
 
-#[cfg(target_os = "none")]
 pub mod guest;
-#[cfg(target_os = "none")]
 pub mod registry;
-#[cfg(target_os = "none")]
 pub mod virtual_cpu;
 
-#[cfg(target_os = "none")]
 pub use registry::{
     close, duplicate, get, get_as, insert, install_hypervisor_resource, new_koid, Object, Resource,
     Vmo,

@@ -428,7 +428,7 @@ impl Vcpu {
             if irq::host_irq_pending() {
                 break Some(Status::INTERNAL_INTR_RETRY);
             }
-            aarch64_cpu::asm::wfi();
+            crate::arch::insn::wfi();
         };
         if deadline.is_some() {
             timer::disarm_hyp_timer();

@@ -11,10 +11,15 @@
 //! taking kicks and then waits for the one on its way, if any, and consumes
 //! it ([`refuse_kicks`]), so the monitor's SGI never reaches the host.
 
+use crate::arch::insn;
+use crate::arch::sysreg::{
+    ICC_CTLR_EL1, ICC_DIR_EL1, ICC_EOIR1_EL1, ICC_HPPIR1_EL1, ICC_IAR1_EL1, ICC_IGRPEN1_EL1,
+    ICC_PMR_EL1, ICC_SGI1R_EL1,
+};
 use crate::platform::percpu;
 use crate::platform::{system, timer};
 use crate::platform::{Gic, GicVersion, MAX_CPUS};
-use core::arch::asm;
+use aarch64_cpu::registers::{Readable, MPIDR_EL1};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 /// The SGI the monitor sends to make another CPU look at its vCPU.
@@ -69,42 +74,11 @@ fn mmio_write(addr: u64, value: u32) {
     unsafe { core::ptr::write_volatile(addr as *mut u32, value) }
 }
 
-macro_rules! read_sysreg {
-    ($($fn:ident = $name:literal),* $(,)?) => {$(
-        fn $fn() -> u64 {
-            let v: u64;
-            // SAFETY: a GICv3 CPU-interface register, accessible at EL2 with
-            // ICC_SRE_EL2.SRE set (el2config); the only read with a side
-            // effect, IAR, is made where an interrupt is to be acknowledged.
-            unsafe { asm!(concat!("mrs {}, ", $name), out(reg) v, options(nostack)) };
-            v
-        }
-    )*};
+/// Writes a GICv3 CPU-interface register and synchronises the context.
+fn icc_set(write: impl FnOnce()) {
+    write();
+    insn::isb();
 }
-
-macro_rules! write_sysreg {
-    ($($fn:ident = $name:literal),* $(,)?) => {$(
-        fn $fn(v: u64) {
-            // SAFETY: as for read_sysreg; callers write values valid for it.
-            unsafe { asm!(concat!("msr ", $name, ", {}"), "isb", in(reg) v, options(nostack)) };
-        }
-    )*};
-}
-
-read_sysreg!(
-    icc_pmr = "s3_0_c4_c6_0",
-    icc_igrpen1 = "s3_0_c12_c12_7",
-    icc_iar1 = "s3_0_c12_c12_0",
-    icc_hppir1 = "s3_0_c12_c12_2",
-    icc_ctlr = "s3_0_c12_c12_4",
-);
-write_sysreg!(
-    set_icc_pmr = "s3_0_c4_c6_0",
-    set_icc_igrpen1 = "s3_0_c12_c12_7",
-    set_icc_eoir1 = "s3_0_c12_c12_1",
-    set_icc_dir = "s3_0_c12_c11_1",
-    set_icc_sgi1r = "s3_0_c12_c11_5",
-);
 
 /// The interrupts the monitor enables on every CPU.
 fn monitor_mask() -> u32 {
@@ -160,9 +134,7 @@ fn set_priorities(ipriorityr: u64) {
 }
 
 fn own_redistributor(g: &Gic) -> Option<u64> {
-    let mpidr: u64;
-    // SAFETY: reading MPIDR_EL1 has no side effects.
-    unsafe { asm!("mrs {}, mpidr_el1", out(reg) mpidr, options(nomem, nostack)) };
+    let mpidr = MPIDR_EL1.get();
     let affinity = (mpidr & 0xff_ffff) | ((mpidr >> 32) & 0xff) << 24;
     let mut rd = g.cpu.base;
     while rd < g.cpu.end() {
@@ -221,11 +193,11 @@ pub fn open_cpu_interface() -> Option<Saved> {
     Some(match g.version {
         GicVersion::V3 => {
             let saved = Saved {
-                pmr: icc_pmr(),
-                enable: icc_igrpen1(),
+                pmr: ICC_PMR_EL1.get(),
+                enable: ICC_IGRPEN1_EL1.get(),
             };
-            set_icc_pmr(0xff);
-            set_icc_igrpen1(1);
+            icc_set(|| ICC_PMR_EL1.set(0xff));
+            icc_set(|| ICC_IGRPEN1_EL1.set(1));
             saved
         }
         GicVersion::V2 => {
@@ -247,8 +219,8 @@ pub fn restore(saved: Option<Saved>) {
     };
     match g.version {
         GicVersion::V3 => {
-            set_icc_pmr(s.pmr);
-            set_icc_igrpen1(s.enable);
+            icc_set(|| ICC_PMR_EL1.set(s.pmr));
+            icc_set(|| ICC_IGRPEN1_EL1.set(s.enable));
         }
         GicVersion::V2 => {
             mmio_write(g.cpu.base + 0x4, s.pmr as u32);
@@ -302,7 +274,7 @@ pub fn send_kick(cpu: usize) {
                 | (KICK_SGI as u64) << 24
                 | ((mpidr >> 8) & 0xff) << 16
                 | 1 << (aff0 & 0xf);
-            set_icc_sgi1r(value);
+            icc_set(|| ICC_SGI1R_EL1.set(value));
         }
         GicVersion::V2 => {
             let target = V2_TARGET[cpu].load(Ordering::Acquire) as u32;
@@ -313,7 +285,7 @@ pub fn send_kick(cpu: usize) {
 
 fn highest_pending() -> u32 {
     match gic().map(|g| (g.version, g.cpu.base)) {
-        Some((GicVersion::V3, _)) => icc_hppir1() as u32 & 0xff_ffff,
+        Some((GicVersion::V3, _)) => ICC_HPPIR1_EL1.get() as u32 & 0xff_ffff,
         Some((GicVersion::V2, c)) => mmio_read(c + 0x18) & 0x3ff,
         None => SPURIOUS,
     }
@@ -331,7 +303,7 @@ pub fn take_monitor_irq() -> Option<u32> {
         return None;
     }
     let raw = match g.version {
-        GicVersion::V3 => icc_iar1() as u32,
+        GicVersion::V3 => ICC_IAR1_EL1.get() as u32,
         GicVersion::V2 => mmio_read(g.cpu.base + 0xc),
     };
     let id = raw & 0x3ff;
@@ -340,10 +312,10 @@ pub fn take_monitor_irq() -> Option<u32> {
     }
     match g.version {
         GicVersion::V3 => {
-            set_icc_eoir1(raw as u64);
+            icc_set(|| ICC_EOIR1_EL1.set(raw as u64));
             // EOImode 1: priority drop and deactivation are separate.
-            if icc_ctlr() & (1 << 1) != 0 {
-                set_icc_dir(raw as u64);
+            if ICC_CTLR_EL1.get() & (1 << 1) != 0 {
+                icc_set(|| ICC_DIR_EL1.set(raw as u64));
             }
         }
         GicVersion::V2 => {

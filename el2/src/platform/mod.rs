@@ -13,23 +13,14 @@
 
 pub mod bcm2835_pm;
 
-#[cfg(target_os = "none")]
 pub mod console;
-#[cfg(target_os = "none")]
 pub mod fatal;
-#[cfg(target_os = "none")]
 pub mod irq;
-#[cfg(target_os = "none")]
 pub mod logger;
-#[cfg(target_os = "none")]
 pub mod percpu;
-#[cfg(target_os = "none")]
 pub mod power;
-#[cfg(target_os = "none")]
 pub mod system;
-#[cfg(target_os = "none")]
 pub mod timer;
-#[cfg(target_os = "none")]
 pub mod vgic;
 
 use crate::mm::range::Range;

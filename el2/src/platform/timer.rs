@@ -5,10 +5,10 @@
 //! deadline: while it waits in WFI for that guest, and while the guest runs
 //! with its emulated EL1 physical timer (ptimer.rs) enabled.
 
+use crate::arch::sysreg::CNTHP_CVAL_EL2;
 use aarch64_cpu::registers::{
     Readable, Writeable, CNTFRQ_EL0, CNTHP_CTL_EL2, CNTPCT_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0,
 };
-use core::arch::asm;
 
 const ENABLE: u64 = 1 << 0;
 const IMASK: u64 = 1 << 1;
@@ -26,15 +26,13 @@ pub fn guest_deadline() -> Option<u64> {
 
 /// Whether the counter has reached `deadline`.
 pub fn passed(deadline: u64) -> bool {
-    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    crate::arch::insn::isb();
     CNTPCT_EL0.get() >= deadline
 }
 
 /// Fires the EL2 timer interrupt at `deadline` (wakes a WFI in EL2).
 pub fn arm_hyp_timer(deadline: u64) {
-    // SAFETY: CNTHP_CVAL_EL2 is the monitor's own timer; setting it has no
-    // other effect.
-    unsafe { asm!("msr cnthp_cval_el2, {}", in(reg) deadline, options(nomem, nostack)) };
+    CNTHP_CVAL_EL2.set(deadline);
     CNTHP_CTL_EL2.set(ENABLE);
 }
 
@@ -52,7 +50,7 @@ pub fn now_ns() -> i64 {
 
 /// The counter now (CNTPCT_EL0, which guests read untrapped too).
 pub fn now() -> u64 {
-    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    crate::arch::insn::isb();
     CNTPCT_EL0.get()
 }
 
