@@ -4,6 +4,7 @@
 //! in vcpu::idregs).
 
 use crate::arch::bits::{CPTR_RES1, CPTR_TTA, CPTR_TZ_TSM, HCRX_MSCEN, HCR_HOST, MPAM2_TRAPS};
+use crate::arch::mmio::Frame;
 use crate::arch::{insn, sysreg};
 use crate::platform::system::System;
 use crate::platform::vgic::{Vgic, V2, V3};
@@ -146,12 +147,13 @@ pub fn virtual_interface(p: &Platform) -> Option<Vgic> {
             num_lrs: gic::lr::num_lrs_from_ich_vtr(ICH_VTR_EL2.get()),
         })),
         Some((GicVersion::V2, Some(gich))) => {
-            // SAFETY: GICH is mapped as device memory in EL2 stage 1 (mmu.rs);
-            // GICH_VTR (offset 4) is a read-only register.
-            let vtr = unsafe { core::ptr::read_volatile((gich.base + 4) as *const u32) };
+            // SAFETY: mm::mmu::build_el2 maps GICH as device memory in EL2
+            // stage 1, for good.
+            let gich = unsafe { Frame::new(gich) };
             Some(Vgic::V2(V2 {
-                base: gich.base,
-                num_lrs: gic::lr::num_lrs_from_gich_vtr(vtr),
+                gich,
+                // GICH_VTR.
+                num_lrs: gic::lr::num_lrs_from_gich_vtr(gich.read(4)),
             }))
         }
         _ => None,

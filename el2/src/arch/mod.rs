@@ -5,6 +5,7 @@
 
 pub mod bits;
 pub mod insn;
+pub mod mmio;
 pub mod sysreg;
 
 pub mod cache;

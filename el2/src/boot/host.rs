@@ -40,10 +40,13 @@ impl fmt::Display for HostError {
 }
 
 /// Physical memory as a byte slice, through the EL2 identity map.
-fn phys(range: Range) -> &'static mut [u8] {
-    // SAFETY: callers pass host RAM ranges that boot checked (initrd inside
-    // RAM, segments placed by `check_placement`, the hand-off area), all
-    // mapped RW in EL2 stage 1, and the host is not running yet.
+///
+/// # Safety
+///
+/// `range` must be host RAM (mapped RW in EL2 stage 1) that nothing else
+/// uses while the slice lives: the host is not running yet.
+unsafe fn phys(range: Range) -> &'static mut [u8] {
+    // SAFETY: as the caller promises.
     unsafe { core::slice::from_raw_parts_mut(range.base as *mut u8, range.size as usize) }
 }
 
@@ -60,7 +63,8 @@ pub fn prepare(
         .initrd
         .filter(|r| sys.is_host_ram(r.base, r.size));
     let (file, source): (&[u8], &str) = match initrd {
-        Some(r) => (phys(r), "the initrd"),
+        // SAFETY: the initrd was checked to be host RAM just above.
+        Some(r) => (unsafe { phys(r) }, "the initrd"),
         None => (DEFAULT_HOST, "the built-in default host"),
     };
     if file.is_empty() {
@@ -76,7 +80,9 @@ pub fn prepare(
         .check_placement(&sys.host_ram, &keep)
         .map_err(HostError::Load)?;
     for seg in &image.segments {
-        let dst = phys(seg.range());
+        // SAFETY: `check_placement` put the segment in host RAM, clear of
+        // monitor memory, the hand-off area and the initrd it is read from.
+        let dst = unsafe { phys(seg.range()) };
         let (data, bss) = dst.split_at_mut(seg.file_size as usize);
         data.copy_from_slice(&file[seg.offset as usize..(seg.offset + seg.file_size) as usize]);
         bss.fill(0);
@@ -94,7 +100,9 @@ pub fn prepare(
         drop_chosen_props: &["linux,initrd-start", "linux,initrd-end"],
         add_memreserve: &[handoff],
     };
-    let size = dtb_edit::rewrite(dtb, &edit, phys(handoff)).map_err(HostError::Dtb)?;
+    // SAFETY: the hand-off area is host RAM the loaded segments stay clear of.
+    let out = unsafe { phys(handoff) };
+    let size = dtb_edit::rewrite(dtb, &edit, out).map_err(HostError::Dtb)?;
     cache::clean_to_poc(handoff.base, size as u64);
     Ok(Host {
         entry: image.entry,

@@ -47,16 +47,21 @@ pub fn take_all(platform: &Platform, monitor: Range) {
             log::warn!("cpu{cpu}: cpu-release-addr {slot:#x} is not RAM outside the monitor; left to the firmware");
             continue;
         }
-        release(cpu, slot);
+        // SAFETY: the word was checked just above.
+        unsafe { release(cpu, slot) };
     }
 }
 
 /// Writes the monitor's entry for `cpu` to its spin-table slot.
-fn release(cpu: usize, slot: u64) {
+///
+/// # Safety
+///
+/// `slot` must be the 8-byte release word of `cpu`, in RAM outside the
+/// monitor (EL2 stage 1 maps all RAM read-write, and the host cannot reach
+/// the page: boot/start.rs), which only the firmware's spin loop reads.
+unsafe fn release(cpu: usize, slot: u64) {
     IN_MONITOR[cpu].store(true, Ordering::Release);
-    // SAFETY: `take_all` checked that the release word lies in RAM outside
-    // the monitor; EL2 stage 1 maps all RAM read-write and the host cannot
-    // reach this page (boot.rs); the firmware's spin loop only reads it.
+    // SAFETY: as the caller promises.
     unsafe { core::ptr::write_volatile(slot as *mut u64, arch::spin_table_entry(cpu)) };
     // The spinning CPU reads with its MMU (and caches) off.
     cache::clean_to_poc(slot, 8);

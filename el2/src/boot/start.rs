@@ -27,17 +27,23 @@ pub const MONITOR_SIZE: u64 = 30 * MIB;
 const BOOT_TABLES_SIZE: u64 = MIB;
 const LARGEST_DTB: usize = 2 * MIB as usize;
 
-fn dtb_slice(pa: u64) -> Option<&'static [u8]> {
+/// The DTB at `pa`, its NOP tokens stripped; None unless it looks like one.
+///
+/// # Safety
+///
+/// `pa` must be the address the loader passed in x0, at which the firmware
+/// placed the DTB (or 0), identity-mapped or with the MMU off; the monitor
+/// owns it until the host runs, and no other reference to it is alive.
+unsafe fn dtb_slice(pa: u64) -> Option<&'static [u8]> {
     if pa == 0 || !pa.is_multiple_of(8) {
         return None;
     }
-    // SAFETY: the loader passed the DTB address in x0; its 8-byte header is
-    // read first to learn (and bound) the size of the slice.
+    // SAFETY: as the caller promises; the 8-byte header is read first to
+    // learn (and bound) the size of the slice.
     let header = unsafe { &*(pa as *const [u8; 8]) };
     let size = header_total_size(header).filter(|&s| s <= LARGEST_DTB)?;
-    // SAFETY: as above; the firmware placed `size` bytes of DTB there, and
-    // it is the monitor's until the host runs (the monitor copies it
-    // first). No other reference to it is alive: callers parse it afresh.
+    // SAFETY: as the caller promises: the firmware placed `size` bytes of
+    // DTB there (the monitor copies it before the host runs).
     let blob = unsafe { core::slice::from_raw_parts_mut(pa as *mut u8, size) };
     // Firmware (and QEMU) delete nodes by overwriting them with NOP tokens,
     // which the fdt crate cannot read past.
@@ -88,7 +94,8 @@ fn early_fatal(uart: Option<Range>, msg: core::fmt::Arguments) -> ! {
 /// Entered at EL1 or EL3 instead of EL2: say so and stop.
 #[no_mangle]
 extern "C" fn boot_wrong_el(dtb: u64) -> ! {
-    let uart = dtb_slice(dtb)
+    // SAFETY: boot.S passes the loader's x0 through.
+    let uart = unsafe { dtb_slice(dtb) }
         .and_then(|d| Platform::parse(d, dtb).ok())
         .and_then(|p| p.uart);
     let el = CurrentEL.get() >> 2;
@@ -106,7 +113,8 @@ extern "C" fn boot_wrong_el(dtb: u64) -> ! {
 /// answers "stay", and primary_main reports the problem.
 #[no_mangle]
 extern "C" fn boot_plan(dtb: u64, load_base: u64) -> u64 {
-    dtb_slice(dtb)
+    // SAFETY: boot.S passes the loader's x0 through.
+    unsafe { dtb_slice(dtb) }
         .and_then(|d| Platform::parse(d, dtb).ok())
         .and_then(|p| plan(&p, load_base))
         .unwrap_or(load_base)
@@ -116,7 +124,9 @@ extern "C" fn boot_plan(dtb: u64, load_base: u64) -> u64 {
 #[no_mangle]
 extern "C" fn primary_main(dtb: u64, load_base: u64) -> ! {
     percpu::set_current(0);
-    let Some(blob) = dtb_slice(dtb) else {
+    // SAFETY: boot.S passes the loader's x0 through; boot_plan's slice of
+    // it is gone.
+    let Some(blob) = (unsafe { dtb_slice(dtb) }) else {
         early_fatal(
             None,
             format_args!(

@@ -29,9 +29,9 @@ pub fn create(guest: u32, options: u64, entry: u64) -> ZxResult<u64> {
 /// zx_vcpu_enter(vcpu, packet).
 pub fn enter(vcpu: u32, packet: u64) -> ZxResult {
     let v = objects::get_as(vcpu, Rights::EXECUTE, Object::vcpu)?;
-    let context = v.state()?;
+    let mut context = v.state()?;
     let packet = HostBuf::new(packet, PortPacket::SIZE, true)?;
-    let out = v.run(context)?;
+    let out = v.run(&mut context)?;
     packet.write_words(&out.to_words());
     Ok(())
 }
@@ -42,7 +42,7 @@ pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     let v = objects::get_as(vcpu, Rights::READ, Object::vcpu)?;
     if kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64 {
         let context = v.state()?;
-        let ppis = v.timer_ppis(context);
+        let ppis = v.timer_ppis(&context);
         HostBuf::new(buffer, TimerPpis::SIZE, true)?.write_words(&ppis.to_words());
         return Ok(());
     }
@@ -64,11 +64,11 @@ pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     if !is_state && !is_io && !is_timer_ppis {
         return Err(Status::INVALID_ARGS);
     }
-    let context = v.state()?;
+    let mut context = v.state()?;
     let buffer = HostBuf::new(buffer, size as usize, false)?;
     if is_timer_ppis {
         crate::objects::virtual_cpu::Vcpu::set_timer_ppis(
-            context,
+            &mut context,
             &TimerPpis::from_words(&buffer.read_words()),
         )
     } else if is_state {

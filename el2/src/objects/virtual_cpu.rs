@@ -14,7 +14,7 @@ use crate::platform::timer::HypTimer;
 use crate::platform::vgic::Vgic;
 use crate::platform::{irq, timer};
 use alloc::sync::Arc;
-use core::cell::UnsafeCell;
+use core::cell::{RefCell, RefMut};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use gic::{ListRegister, LrTracker, PendingSet, VirtualInterface};
 use syscalls::exit_counts::{ExitKind as Counted, VcpuExits};
@@ -144,15 +144,16 @@ pub struct Vcpu {
     running_on: AtomicUsize,
     /// Exits by kind (ZXV_INFO_VCPU_EXITS); only the owner CPU counts.
     exits: ExitCounts,
-    state: UnsafeCell<VcpuContext>,
+    /// The owner CPU's: see [`Vcpu::state`].
+    state: RefCell<VcpuContext>,
 }
 
 const NOT_RUNNING: usize = usize::MAX;
 
-// SAFETY: `state` is reached only through `state()`, which requires the
-// caller to run on the owner CPU; each CPU handles one service call at a
-// time and never re-enters one, so there is never more than one reference.
-// Everything else is immutable or atomic.
+// SAFETY: `state` (and its RefCell's borrow flag) is reached only through
+// `state()`, which refuses any CPU but the owner, so only one CPU ever
+// touches it; the RefCell refuses a second borrow on that CPU. Everything
+// else is immutable or atomic.
 unsafe impl Sync for Vcpu {}
 // SAFETY: as above; a Vcpu may be dropped on any CPU once no call uses it.
 unsafe impl Send for Vcpu {}
@@ -179,19 +180,17 @@ impl Vcpu {
             pending: PendingSet::new(),
             running_on: AtomicUsize::new(NOT_RUNNING),
             exits: ExitCounts::new(),
-            state: UnsafeCell::new(state),
+            state: RefCell::new(state),
         })
     }
 
-    /// The state, for the owner CPU; BAD_STATE from any other.
-    #[allow(clippy::mut_from_ref)]
-    pub fn state(&self) -> ZxResult<&mut VcpuContext> {
+    /// The state, for the owner CPU; BAD_STATE from any other, and while
+    /// the owner already holds it.
+    pub fn state(&self) -> ZxResult<RefMut<'_, VcpuContext>> {
         if percpu::current() != self.owner {
             return Err(Status::BAD_STATE);
         }
-        // SAFETY: see `unsafe impl Sync`: only the owner CPU gets here, and it
-        // holds no other reference to the state during this call.
-        Ok(unsafe { &mut *self.state.get() })
+        self.state.try_borrow_mut().map_err(|_| Status::BAD_STATE)
     }
 
     /// Runs the guest until an exit the host must see: Ok with a packet,

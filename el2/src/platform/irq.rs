@@ -12,6 +12,7 @@
 //! it ([`refuse_kicks`]), so the monitor's SGI never reaches the host.
 
 use crate::arch::insn;
+use crate::arch::mmio::Frame;
 use crate::arch::sysreg::{
     ICC_CTLR_EL1, ICC_DIR_EL1, ICC_EOIR1_EL1, ICC_HPPIR1_EL1, ICC_IAR1_EL1, ICC_IGRPEN1_EL1,
     ICC_PMR_EL1, ICC_SGI1R_EL1,
@@ -63,15 +64,26 @@ fn hyp_timer_ppi() -> u32 {
     system::get().platform.timer.map_or(26, |t| t.hyp)
 }
 
+/// The GIC frame (the CPU interface or redistributors, else the
+/// distributor) the register at `addr` must be in; its accessors check.
+fn frame_of(addr: u64) -> Frame {
+    let g = gic().expect("a GIC register without a GIC");
+    // SAFETY: mm::mmu::build_el2 maps both frames the DTB names for the GIC
+    // as device memory in EL2 stage 1, for good.
+    let (cpu, distributor) = unsafe { (Frame::new(g.cpu), Frame::new(g.distributor)) };
+    if cpu.contains(addr) {
+        cpu
+    } else {
+        distributor
+    }
+}
+
 fn mmio_read(addr: u64) -> u32 {
-    // SAFETY: callers pass GIC registers, mapped as device memory in EL2
-    // stage 1 (mmu.rs maps every GIC frame the DTB names).
-    unsafe { core::ptr::read_volatile(addr as *const u32) }
+    frame_of(addr).read_at(addr)
 }
 
 fn mmio_write(addr: u64, value: u32) {
-    // SAFETY: as in `mmio_read`.
-    unsafe { core::ptr::write_volatile(addr as *mut u32, value) }
+    frame_of(addr).write_at(addr, value)
 }
 
 /// Writes a GICv3 CPU-interface register and synchronises the context.

@@ -3,6 +3,7 @@
 //! Each vCPU's list registers, VMCR and active priorities are loaded before
 //! it enters and saved after it exits (virtual_cpu.rs).
 
+use crate::arch::mmio::Frame;
 use aarch64_cpu::registers::*;
 use gic::{ListRegister, VirtualInterface};
 
@@ -82,9 +83,9 @@ impl VirtualInterface for V3 {
     }
 }
 
-/// GICv2: the GICH frame at `base` (mapped as device memory at EL2).
+/// GICv2: the GICH frame.
 pub struct V2 {
-    pub base: u64,
+    pub gich: Frame,
     pub num_lrs: usize,
 }
 
@@ -95,14 +96,11 @@ const GICH_LR0: u64 = 0x100;
 
 impl V2 {
     fn read(&self, offset: u64) -> u32 {
-        // SAFETY: GICH is mapped as device memory in EL2 stage 1 (mmu.rs) and
-        // `offset` is one of its registers.
-        unsafe { core::ptr::read_volatile((self.base + offset) as *const u32) }
+        self.gich.read(offset)
     }
 
     fn write(&self, offset: u64, value: u32) {
-        // SAFETY: as in `read`.
-        unsafe { core::ptr::write_volatile((self.base + offset) as *mut u32, value) }
+        self.gich.write(offset, value)
     }
 }
 
