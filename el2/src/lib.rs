@@ -18,5 +18,7 @@ pub mod exit;
 pub mod mm;
 pub mod objects;
 pub mod platform;
+#[cfg(test)]
+pub mod testing;
 
 pub mod calls;

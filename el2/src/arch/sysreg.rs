@@ -106,6 +106,12 @@ registers! {
     /// VTTBR_EL2: the current VMID and stage-2 root (also in aarch64-cpu;
     /// here so that TLB maintenance has a fake).
     VTTBR_EL2 = "vttbr_el2": get set;
+    /// TPIDR_EL2: this CPU's index (also in aarch64-cpu; here so that the
+    /// build machine's tests run on a CPU 0 of their own).
+    TPIDR_EL2 = "tpidr_el2": get set;
+    /// SCTLR_EL1 (also in aarch64-cpu; here so that host buffers have a
+    /// fake, whose host runs with its MMU and caches off).
+    SCTLR_EL1 = "sctlr_el1": get;
     /// PAR_EL1: the result of an AT instruction.
     PAR_EL1 = "par_el1": get set;
     /// CTR_EL0: the cache geometry.

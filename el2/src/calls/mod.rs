@@ -55,3 +55,86 @@ pub fn service_call(frame: &mut RegisterFile) {
     };
     reply.write_to(frame);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+    use syscalls::object::ZxvInfo;
+    use syscalls::port::PortPacket;
+    use syscalls::Status;
+
+    /// The host's registers after it calls `id` with `args` in x1..x6 (x7
+    /// and up hold markers).
+    fn call(id: u32, args: [u64; 6]) -> RegisterFile {
+        testing::boot();
+        let mut frame = RegisterFile::default();
+        frame.x[0] = id as u64;
+        frame.x[1..7].copy_from_slice(&args);
+        for (i, x) in frame.x.iter_mut().enumerate().skip(7) {
+            *x = 0x5a00 + i as u64;
+        }
+        service_call(&mut frame);
+        for (i, x) in frame.x.iter().enumerate().skip(7) {
+            assert_eq!(*x, 0x5a00 + i as u64, "x{i} changed");
+        }
+        frame
+    }
+
+    fn status(frame: &RegisterFile) -> Status {
+        Status::from_raw(frame.x[0] as i64 as i32)
+    }
+
+    #[test]
+    fn an_unknown_function_is_smccc_not_supported_with_x1_up_as_they_were() {
+        let frame = call(0xC600_0EEE, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(frame.x[0], u64::MAX);
+        assert_eq!(frame.x[1..7], [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_failed_call_sign_extends_its_status_and_zeroes_the_outputs() {
+        let frame = call(HANDLE_CLOSE, [0x7777, 9, 9, 0, 0, 0]);
+        assert_eq!(frame.x[0], Status::BAD_HANDLE.into_raw() as i64 as u64);
+        assert_eq!(frame.x[1..3], [0, 0]);
+    }
+
+    #[test]
+    fn a_port_takes_a_packet_and_its_handle_closes_once() {
+        let created = call(PORT_CREATE, [0; 6]);
+        assert_eq!(status(&created), Status::OK);
+        let port = created.x[1];
+        let buffer = testing::host_buffer(PortPacket::SIZE);
+        let packet = PortPacket::new_user(42, [1, 2, 3, 4]);
+        for (chunk, word) in buffer.chunks_mut(8).zip(packet.to_words()) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        let queued = call(PORT_QUEUE, [port, buffer.as_ptr() as u64, 0, 0, 0, 0]);
+        assert_eq!(status(&queued), Status::OK);
+        assert_eq!(
+            status(&call(HANDLE_CLOSE, [port, 0, 0, 0, 0, 0])),
+            Status::OK
+        );
+        let again = call(HANDLE_CLOSE, [port, 0, 0, 0, 0, 0]);
+        assert_eq!(status(&again), Status::BAD_HANDLE);
+    }
+
+    #[test]
+    fn zxv_info_reports_the_platform_and_the_free_heap() {
+        let buffer = testing::host_buffer(ZxvInfo::SIZE + 8);
+        let frame = call(
+            ZXV_INFO,
+            [buffer.as_ptr() as u64, buffer.len() as u64, 0, 0, 0, 0],
+        );
+        assert_eq!(status(&frame), Status::OK);
+        assert_eq!(frame.x[1..3], [1, 1], "actual, avail");
+        let word = |i: usize| u32::from_le_bytes(buffer[4 * i..4 * i + 4].try_into().unwrap());
+        assert_eq!(
+            (word(1), word(2), word(3)),
+            (3, 4, 4),
+            "GIC version, CPUs, list registers"
+        );
+        let free = u64::from_le_bytes(buffer[ZxvInfo::SIZE..].try_into().unwrap());
+        assert!(free > 0 && free <= 8 << 20, "{free}");
+    }
+}

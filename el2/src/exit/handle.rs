@@ -426,3 +426,186 @@ fn sgi(vcpu_index: usize, value: u64) -> Flow {
         PacketGuestVcpu::interrupt(mask, vector),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+    use alloc::sync::{Arc, Weak};
+    use syscalls::psci::{CPU_ON_64, SYSTEM_OFF};
+
+    const ENTRY: u64 = 0x1000;
+    const EC_WFX: u64 = 0x01;
+    const EC_HVC64: u64 = 0x16;
+    const EC_DABT_LOWER: u64 = 0x24;
+    /// ESR_EL2.IL: a 32-bit instruction.
+    const IL: u64 = 1 << 25;
+
+    /// A guest and what one of its vCPUs keeps between exits.
+    struct Fixture {
+        guest: Arc<Guest>,
+        regs: GuestRegs,
+        ptimer: PhysicalTimer,
+        world: GuestWorld,
+        counts: ExitCounts,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            testing::boot();
+            let guest = Guest::create(crate::objects::new_koid(), 0).expect("a guest");
+            let world = GuestWorld::new(0, guest.vttbr(), 0);
+            Self {
+                guest,
+                regs: GuestRegs::new(ENTRY),
+                ptimer: PhysicalTimer::default(),
+                world,
+                counts: ExitCounts::new(),
+            }
+        }
+
+        /// Handles an exit with this syndrome.
+        fn exit(&mut self, esr: u64, far: u64, hpfar: u64) -> Flow {
+            let syndrome = Syndrome { esr, far, hpfar };
+            handle(
+                &self.guest,
+                0,
+                &mut self.regs,
+                &mut self.ptimer,
+                &mut self.world,
+                syndrome,
+                &self.counts,
+            )
+        }
+
+        fn count(&self, kind: ExitKind) -> u64 {
+            self.counts.snapshot().counts[kind as usize]
+        }
+
+        /// A data abort at `ipa` (from a 4-byte access through x`xt`),
+        /// with a valid syndrome.
+        fn data_abort(&mut self, ipa: u64, write: bool, xt: u64) -> Flow {
+            // ISV, SAS = word, SRT, WnR, DFSC = translation fault level 3.
+            let iss = (1 << 24) | (2 << 22) | (xt << 16) | (u64::from(write) << 6) | 0b000111;
+            self.exit(EC_DABT_LOWER << 26 | IL | iss, ipa, (ipa >> 12) << 4)
+        }
+    }
+
+    #[test]
+    fn hvc_with_an_unknown_function_returns_not_supported_in_x0() {
+        let mut f = Fixture::new();
+        f.regs.set_reg(0, 0x8600_1234);
+        assert!(matches!(f.exit(EC_HVC64 << 26 | IL, 0, 0), Flow::Continue));
+        assert_eq!(f.regs.reg(0), u64::MAX);
+        assert_eq!(f.regs.file.pc, ENTRY, "ELR_EL2 is already past an HVC");
+        assert_eq!(f.count(ExitKind::Hvc), 1);
+    }
+
+    #[test]
+    fn hvc_with_a_non_zero_immediate_is_not_supported() {
+        let mut f = Fixture::new();
+        f.regs.set_reg(0, SYSTEM_OFF as u64);
+        assert!(matches!(
+            f.exit(EC_HVC64 << 26 | IL | 1, 0, 0),
+            Flow::Continue
+        ));
+        assert_eq!(f.regs.reg(0), u64::MAX);
+    }
+
+    #[test]
+    fn psci_system_off_stops_the_vcpu_with_unavailable() {
+        let mut f = Fixture::new();
+        f.regs.set_reg(0, SYSTEM_OFF as u64);
+        let flow = f.exit(EC_HVC64 << 26 | IL, 0, 0);
+        assert!(matches!(flow, Flow::Stop(s) if s == Status::UNAVAILABLE));
+    }
+
+    #[test]
+    fn psci_cpu_on_asks_the_host_to_start_the_vcpu_once() {
+        let mut f = Fixture::new();
+        for (try_, want) in [
+            (0, syscalls::psci::SUCCESS),
+            (1, syscalls::psci::ON_PENDING),
+        ] {
+            f.regs.set_reg(0, CPU_ON_64 as u64);
+            f.regs.set_reg(1, 1);
+            f.regs.set_reg(2, 0x8000);
+            let flow = f.exit(EC_HVC64 << 26 | IL, 0, 0);
+            assert_eq!(f.regs.reg(0), want as u64, "try {try_}");
+            let want_packet = PortPacket::new_guest_vcpu(0, PacketGuestVcpu::startup(1, 0x8000));
+            match flow {
+                Flow::Packet(p) if try_ == 0 => assert_eq!(p.to_words(), want_packet.to_words()),
+                Flow::Continue if try_ == 1 => {}
+                _ => panic!("try {try_}: unexpected flow"),
+            }
+        }
+    }
+
+    #[test]
+    fn wfi_steps_over_and_waits_wfe_steps_over_and_goes_on() {
+        let mut f = Fixture::new();
+        assert!(matches!(
+            f.exit(EC_WFX << 26 | IL, 0, 0),
+            Flow::WaitForInterrupt
+        ));
+        assert_eq!(f.regs.file.pc, ENTRY + 4);
+        assert!(matches!(
+            f.exit(EC_WFX << 26 | IL | 1, 0, 0),
+            Flow::Continue
+        ));
+        assert_eq!(f.regs.file.pc, ENTRY + 8);
+        assert_eq!((f.count(ExitKind::Wfi), f.count(ExitKind::Wfe)), (1, 1));
+    }
+
+    #[test]
+    fn a_store_to_a_mem_trap_is_a_packet_with_the_value() {
+        let mut f = Fixture::new();
+        let trap = 0x1000_0000;
+        f.guest
+            .set_trap(TrapKind::Mem, trap, 0x1000, Weak::new(), 7, 1)
+            .expect("trap");
+        f.regs.set_reg(3, 0xdead_beef);
+        let flow = f.data_abort(trap + 0x10, true, 3);
+        let want = PortPacket::new_guest_mem(
+            7,
+            PacketGuestMem::new(trap + 0x10, 4, false, 3, false, 0xdead_beef),
+        );
+        match flow {
+            Flow::Packet(p) => assert_eq!(p.to_words(), want.to_words()),
+            _ => panic!("not a packet"),
+        }
+        assert_eq!(f.regs.file.pc, ENTRY + 4);
+        assert_eq!(f.count(ExitKind::MemTrap), 1);
+    }
+
+    #[test]
+    fn a_load_from_a_mem_trap_waits_for_its_value() {
+        let mut f = Fixture::new();
+        let trap = 0x2000_0000;
+        f.guest
+            .set_trap(TrapKind::Mem, trap, 0x1000, Weak::new(), 8, 2)
+            .expect("trap");
+        let flow = f.data_abort(trap, false, 5);
+        assert!(matches!(flow, Flow::Packet(p) if p.key == 8));
+        let io = |data| syscalls::hypervisor::VcpuIo {
+            access_size: 4,
+            padding1: [0; 7],
+            data,
+        };
+        assert_eq!(f.regs.complete_io(&io(0x1_2345_6789)), Ok(()));
+        assert_eq!(f.regs.reg(5), 0x2345_6789, "a W register's value");
+        assert_eq!(
+            f.regs.complete_io(&io(0)),
+            Err(Status::BAD_STATE),
+            "one value per load"
+        );
+    }
+
+    #[test]
+    fn an_access_to_an_unmapped_ipa_stops_the_vcpu_with_not_found() {
+        let mut f = Fixture::new();
+        let flow = f.data_abort(0x3000_0000, true, 0);
+        assert!(matches!(flow, Flow::Stop(s) if s == Status::NOT_FOUND));
+        assert_eq!(f.regs.file.pc, ENTRY, "the access is not completed");
+    }
+}

@@ -5,9 +5,9 @@
 //! copies through that. Buffers are at most one page long (the largest the
 //! ABI passes is 264 bytes), so a buffer spans at most two pages.
 
+use crate::arch::sysreg::SCTLR_EL1;
 use crate::arch::{cache, translate};
 use crate::platform::system;
-use aarch64_cpu::registers::{Readable, SCTLR_EL1};
 use syscalls::{Status, ZxResult};
 
 const PAGE: u64 = 4096;
@@ -138,5 +138,5 @@ impl HostBuf {
 /// With its data cache off the host reads and writes memory directly, so
 /// the monitor's cached view of the buffer must be dropped or written back.
 fn host_caches_off() -> bool {
-    !SCTLR_EL1.is_set(SCTLR_EL1::C)
+    SCTLR_EL1.get() & aarch64_cpu::registers::SCTLR_EL1::C::SET.value == 0
 }

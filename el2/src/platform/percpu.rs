@@ -1,8 +1,8 @@
 //! Per-CPU state: which CPU we are (TPIDR_EL2 holds the index) and each
 //! CPU's power state and pending host entry for PSCI CPU_ON.
 
+use crate::arch::sysreg::TPIDR_EL2;
 use crate::platform::MAX_CPUS;
-use aarch64_cpu::registers::{Readable, Writeable, TPIDR_EL2};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 /// PSCI AFFINITY_INFO values.
