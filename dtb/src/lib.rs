@@ -31,24 +31,29 @@ pub struct Region {
 }
 
 impl Region {
+    #[inline]
     pub const fn new(base: u64, size: u64) -> Self {
         Self { base, size }
     }
 
     /// One past the last byte, saturating at `u64::MAX`.
+    #[inline]
     pub const fn end(&self) -> u64 {
         self.base.saturating_add(self.size)
     }
 
+    #[inline]
     pub const fn contains(&self, addr: u64) -> bool {
         addr >= self.base && addr < self.end()
     }
 
     /// Whether `other` lies entirely inside `self`.
+    #[inline]
     pub const fn covers(&self, other: &Region) -> bool {
         other.base >= self.base && other.end() <= self.end()
     }
 
+    #[inline]
     pub const fn overlaps(&self, other: &Region) -> bool {
         self.size != 0 && other.size != 0 && self.base < other.end() && other.base < self.end()
     }

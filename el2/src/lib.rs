@@ -21,4 +21,7 @@ pub mod platform;
 #[cfg(test)]
 pub mod testing;
 
-pub mod calls;
+// The target-side modules are pub(crate) (each folder's mod.rs), so that
+// LLVM sees all callers of the hot paths' functions and inlines them as when
+// they were private.
+mod calls;

@@ -2,7 +2,7 @@
 //! system-register moves: barriers, cache and TLB maintenance, address
 //! translation, WFI/WFE/SEV. Each is a small safe function; on the build
 //! machine (not aarch64) they do nothing but note themselves in a
-//! per-thread log ([`fake`]) tests can read.
+//! per-thread log ([`fake`]).
 
 /// Emits `$insn` (with its operands) on the target; notes it in the fake.
 macro_rules! insn {
@@ -136,10 +136,5 @@ pub mod fake {
 
     pub fn note(what: &'static str, operand: u64) {
         LOG.with(|l| l.borrow_mut().push((what, operand)));
-    }
-
-    /// The instructions issued on this thread since the last `take`.
-    pub fn take() -> Vec<(&'static str, u64)> {
-        LOG.with(|l| core::mem::take(&mut *l.borrow_mut()))
     }
 }

@@ -25,10 +25,6 @@ impl Frame {
         Self { range }
     }
 
-    pub fn base(&self) -> u64 {
-        self.range.base
-    }
-
     /// Whether the register at `addr` is in this frame.
     pub fn contains(&self, addr: u64) -> bool {
         addr >= self.range.base && addr.saturating_add(4) <= self.range.end()

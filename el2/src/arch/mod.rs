@@ -4,20 +4,20 @@
 //! safe face over one instruction sequence.
 
 pub mod bits;
-pub mod insn;
-pub mod mmio;
-pub mod sysreg;
+pub(crate) mod insn;
+pub(crate) mod mmio;
+pub(crate) mod sysreg;
 
-pub mod cache;
-pub mod debug;
-pub mod el2config;
-pub mod firmware;
-pub mod id_registers;
-pub mod image;
-pub mod semihosting;
-pub mod tlb;
-pub mod translate;
-pub mod world;
+pub(crate) mod cache;
+pub(crate) mod debug;
+pub(crate) mod el2config;
+pub(crate) mod firmware;
+pub(crate) mod id_registers;
+pub(crate) mod image;
+pub(crate) mod semihosting;
+pub(crate) mod tlb;
+pub(crate) mod translate;
+pub(crate) mod world;
 
 pub use image::{
     drop_to_lower, halt, image_layout, park_cpu, secondary_entry_address, spin_table_entry,

@@ -8,7 +8,13 @@
 /// `mrs` of register `$name` (its assembler name or S<op0>_<op1>_C<n>_C<m>_<op2>);
 /// `$key` names it in the fake.
 macro_rules! mrs {
-    ($key:expr; $($name:tt)+) => {{
+    (ordered $key:expr; $($name:tt)+) => {
+        mrs!(@ (nostack, preserves_flags) $key; $($name)+)
+    };
+    ($key:expr; $($name:tt)+) => {
+        mrs!(@ (nomem, nostack, preserves_flags) $key; $($name)+)
+    };
+    (@ ($($opt:ident),*) $key:expr; $($name:tt)+) => {{
         #[cfg(target_arch = "aarch64")]
         {
             let v: u64;
@@ -17,7 +23,7 @@ macro_rules! mrs {
             // say so), and the one read with a side effect on the GIC
             // (ICC_IAR1_EL1) is made where an interrupt is acknowledged.
             unsafe {
-                core::arch::asm!(concat!("mrs {}, ", $($name)+), out(reg) v, options(nostack, preserves_flags))
+                core::arch::asm!(concat!("mrs {}, ", $($name)+), out(reg) v, options($($opt),*))
             };
             v
         }
@@ -48,7 +54,8 @@ macro_rules! msr {
 }
 
 /// Declares each register as a unit struct with the accessors listed
-/// (`get`, `set`).
+/// (`get`, `set`; `get_ordered` is a `get` the compiler keeps in order with
+/// memory accesses, as the GIC's CPU interface needs).
 macro_rules! registers {
     ($($(#[$doc:meta])* $reg:ident = $name:literal: $($op:ident)+;)*) => {$(
         $(#[$doc])*
@@ -62,6 +69,13 @@ macro_rules! registers {
         #[inline(always)]
         pub fn get(&self) -> u64 {
             mrs!(($name, 0); $name)
+        }
+    };
+    // A read ordered with memory accesses (the GIC's CPU interface).
+    (@ get_ordered $name:literal) => {
+        #[inline(always)]
+        pub fn get(&self) -> u64 {
+            mrs!(ordered ($name, 0); $name)
         }
     };
     (@ set $name:literal) => {
@@ -117,15 +131,15 @@ registers! {
     /// CTR_EL0: the cache geometry.
     CTR_EL0 = "ctr_el0": get;
     /// GICv3 ICC_PMR_EL1: the priority mask.
-    ICC_PMR_EL1 = "s3_0_c4_c6_0": get set;
+    ICC_PMR_EL1 = "s3_0_c4_c6_0": get_ordered set;
     /// GICv3 ICC_IGRPEN1_EL1: group 1 interrupts enabled.
-    ICC_IGRPEN1_EL1 = "s3_0_c12_c12_7": get set;
+    ICC_IGRPEN1_EL1 = "s3_0_c12_c12_7": get_ordered set;
     /// GICv3 ICC_IAR1_EL1: acknowledges the highest pending interrupt.
-    ICC_IAR1_EL1 = "s3_0_c12_c12_0": get;
+    ICC_IAR1_EL1 = "s3_0_c12_c12_0": get_ordered;
     /// GICv3 ICC_HPPIR1_EL1: the highest pending interrupt.
-    ICC_HPPIR1_EL1 = "s3_0_c12_c12_2": get;
+    ICC_HPPIR1_EL1 = "s3_0_c12_c12_2": get_ordered;
     /// GICv3 ICC_CTLR_EL1.
-    ICC_CTLR_EL1 = "s3_0_c12_c12_4": get;
+    ICC_CTLR_EL1 = "s3_0_c12_c12_4": get_ordered;
     /// GICv3 ICC_EOIR1_EL1: end of interrupt.
     ICC_EOIR1_EL1 = "s3_0_c12_c12_1": set;
     /// GICv3 ICC_DIR_EL1: deactivation.

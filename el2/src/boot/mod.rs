@@ -5,7 +5,7 @@
 pub mod hostload;
 pub mod placement;
 
-pub mod banner;
-pub mod host;
-pub mod spin_table;
-pub mod start;
+pub(crate) mod banner;
+pub(crate) mod host;
+pub(crate) mod spin_table;
+pub(crate) mod start;

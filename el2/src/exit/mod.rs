@@ -4,4 +4,4 @@
 pub mod inject;
 pub mod once;
 
-pub mod handle;
+pub(crate) mod handle;

@@ -9,6 +9,6 @@ pub mod space;
 pub mod trapmap;
 pub mod vmid;
 
-pub mod heap;
-pub mod hostmem;
-pub mod mmu;
+pub(crate) mod heap;
+pub(crate) mod hostmem;
+pub(crate) mod mmu;

@@ -8,9 +8,9 @@ pub mod ptimer;
 pub mod ratelimit;
 pub mod timer_line;
 
-pub mod guest;
-pub mod registry;
-pub mod virtual_cpu;
+pub(crate) mod guest;
+pub(crate) mod registry;
+pub(crate) mod virtual_cpu;
 
 pub use registry::{
     close, duplicate, get, get_as, insert, install_hypervisor_resource, new_koid, Object, Resource,

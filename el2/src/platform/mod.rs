@@ -13,15 +13,15 @@
 
 pub mod bcm2835_pm;
 
-pub mod console;
-pub mod fatal;
-pub mod irq;
-pub mod logger;
-pub mod percpu;
-pub mod power;
-pub mod system;
-pub mod timer;
-pub mod vgic;
+pub(crate) mod console;
+pub(crate) mod fatal;
+pub(crate) mod irq;
+pub(crate) mod logger;
+pub(crate) mod percpu;
+pub(crate) mod power;
+pub(crate) mod system;
+pub(crate) mod timer;
+pub(crate) mod vgic;
 
 use crate::mm::range::Range;
 use arrayvec::ArrayVec;
