@@ -232,14 +232,17 @@ qemu_raspi4b_cmd() {
         -kernel "$MONITOR_IMAGE")
 }
 
-# Builds the VMM (guest-images/vmm) and the benchmark's counter program
-# (guest-images/ticks): $OUT/vmm.elf and $OUT/ticks.
+# Builds the VMM (guest-images/vmm), the benchmark's counter program
+# (guest-images/ticks) and the hostile virtio guest (guest-images/hostile, a
+# raw binary): $OUT/vmm.elf, $OUT/ticks and $OUT/hostile.bin.
 build_vmm() {
     cd "$ROOT"
     say "building the VMM"
-    cargo build -q -p zxv-vmm -p zxv-ticks --release --target aarch64-unknown-none
-    cp "$CARGO_OUT/aarch64-unknown-none/release/zxv-vmm" "$OUT/vmm.elf"
-    "$LLVM_BIN/llvm-objcopy" --strip-all "$CARGO_OUT/aarch64-unknown-none/release/zxv-ticks" "$OUT/ticks"
+    cargo build -q -p zxv-vmm -p zxv-ticks -p zxv-hostile --release --target aarch64-unknown-none
+    local bin=$CARGO_OUT/aarch64-unknown-none/release
+    cp "$bin/zxv-vmm" "$OUT/vmm.elf"
+    "$LLVM_BIN/llvm-objcopy" --strip-all "$bin/zxv-ticks" "$OUT/ticks"
+    "$LLVM_BIN/llvm-objcopy" -O binary "$bin/zxv-hostile" "$OUT/hostile.bin"
 }
 
 # Builds the hostile host (guest-images/fuzz): $OUT/fuzz.elf.
@@ -285,18 +288,65 @@ debian_kernel() {
     linux_image "$kernel"
 }
 
-# busybox_initramfs: an initramfs of busybox-static, zxv-ticks and the
-# inits in guest-images/vmm/initramfs (/init a shell, /test the boot test,
-# /soak the timer soak test, /bench the benchmark): LINUX_INITRD. Needs build_vmm first.
+# The kernel modules the guest's virtio devices and ext4 need (Debian builds
+# them as modules; PL031 is built in), loaded by the inits in this order
+# after their dependencies (scripts/kmods.py).
+GUEST_MODULES=(crc32c_generic virtio_mmio virtio_blk virtio_net virtio_console virtio-rng ext4)
+
+# guest_modules: sets MODULE_ENTRIES to mkinitramfs.py entries for
+# /lib/modules/NAME.ko of GUEST_MODULES and their dependencies, from the
+# kernel package debian_kernel fetched, and /lib/modules/load, their names
+# in load order.
+guest_modules() {
+    local kpkg dir list="$OUT/linux/modules.load" path
+    kpkg=$(debian_arm64_kernel)
+    debian_arm64_fetch "$kpkg"
+    dir=$(find "$DEBIAN_ARM64_CACHE/root/$kpkg/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -1)
+    [ -n "$dir" ] || die "no lib/modules/VERSION in Debian's $kpkg"
+    mkdir -p "$OUT/linux"
+    MODULE_ENTRIES=(dir:lib dir:lib/modules)
+    : >"$list"
+    while read -r path; do
+        MODULE_ENTRIES+=("file:lib/modules/$(basename "$path")=$dir/$path")
+        basename "$path" .ko >>"$list"
+    done < <(python3 "$ROOT/scripts/kmods.py" "$dir" "${GUEST_MODULES[@]}")
+    MODULE_ENTRIES+=("file:lib/modules/load=$list")
+}
+
+# busybox_initramfs: an initramfs of busybox-static, zxv-ticks, the kernel
+# modules of guest_modules and the inits in guest-images/vmm/initramfs (/init
+# a shell, /test the boot test, /soak the timer soak test, /bench the
+# benchmark; /lib/zxv-modules loads the modules): LINUX_INITRD. Needs
+# build_vmm first.
 busybox_initramfs() {
     debian_arm64_fetch busybox-static
+    guest_modules
     mkdir -p "$OUT/linux"
     LINUX_INITRD="$OUT/linux/initramfs.cpio.gz"
     local inits="$ROOT/guest-images/vmm/initramfs"
-    python3 "$ROOT/scripts/mkinitramfs.py" "$LINUX_INITRD" dir:bin dir:dev dir:proc dir:sys dir:tmp \
+    python3 "$ROOT/scripts/mkinitramfs.py" "$LINUX_INITRD" dir:bin dir:dev dir:proc dir:sys dir:tmp dir:mnt \
         dev:dev/console=c,5,1 file:bin/busybox="$DEBIAN_ARM64_CACHE/root/busybox-static/bin/busybox" \
         file:bin/ticks="$OUT/ticks" file:init="$inits/init" file:test="$inits/test" \
-        file:soak="$inits/soak" file:bench="$inits/bench"
+        file:soak="$inits/soak" file:bench="$inits/bench" "${MODULE_ENTRIES[@]}" \
+        file:lib/zxv-modules="$inits/zxv-modules"
+}
+
+# rootfs_image FILE SIZE: writes FILE, an ext4 image of SIZE (sparse) made
+# without root by mke2fs -d from a staging directory: busybox-static as
+# /bin/busybox and guest-images/vmm/rootfs/init as /sbin/init.
+rootfs_image() {
+    local file=$1 size=$2 stage="$OUT/rootfs"
+    ensure_tools mke2fs:e2fsprogs
+    debian_arm64_fetch busybox-static
+    rm -rf "$stage"
+    mkdir -p "$stage"/{bin,sbin,dev,proc,sys,tmp,mnt,root,etc}
+    cp "$DEBIAN_ARM64_CACHE/root/busybox-static/bin/busybox" "$stage/bin/busybox"
+    cp "$ROOT/guest-images/vmm/rootfs/init" "$stage/sbin/init"
+    chmod 755 "$stage/bin/busybox" "$stage/sbin/init"
+    rm -f "$file"
+    truncate -s "$(size_bytes "$size")" "$file"
+    PATH=$PATH:/sbin:/usr/sbin mke2fs -q -t ext4 -L zxv-root -E root_owner=0:0 -d "$stage" -F "$file" \
+        || die "mke2fs could not make $file"
 }
 
 # The host's load address (el1rt's linker.ld), also where an arm64 Image wrapped
@@ -344,20 +394,45 @@ size_bytes() {
 # `-device loader` blobs the VMM finds through its command line. The
 # machine gets 1 GiB of RAM, or more if the guest's (vmm.mem in
 # VMM_OPTIONS) needs it: guest RAM is the top of host RAM, above the
-# blobs and below the monitor.
+# blobs and below the monitor. With LINUX_DISK set to an image file the
+# guest gets a virtio disk: with LINUX_DISK_KIND=ram the image is a blob
+# too, served from RAM (volatile); with LINUX_DISK_KIND=file QEMU gets a
+# virtio-blk device on the file, which the VMM drives (writes persist).
+# LINUX_DISK_RO=1 makes it read-only.
 qemu_linux_cmd() {
-    local gic=$1 smp=$2 options=$3 cmdline=$4 ksize isize iaddr mem=256M word need
+    local gic=$1 smp=$2 options=$3 cmdline=$4 ksize isize iaddr mem=256M word need end dsize daddr ro=''
     ksize=$(stat -c %s "$LINUX_KERNEL")
     isize=$(stat -c %s "$LINUX_INITRD")
     iaddr=$(printf '0x%x' $(((LINUX_KERNEL_ADDR + ksize + 0x1fffff) & ~0x1fffff)))
+    end=$(((iaddr + isize + 0x1fffff) & ~0x1fffff))
     for word in $options; do
         case $word in vmm.mem=*) mem=${word#vmm.mem=} ;; esac
     done
-    need=$((((iaddr + isize + 0x1fffff) & ~0x1fffff) - 0x40000000 + $(size_bytes "$mem") + MONITOR_RESERVED))
+    [ -z "${LINUX_DISK_RO:-}" ] || ro=,ro
+    local disk_args=()
+    if [ -n "${LINUX_DISK:-}" ]; then
+        case ${LINUX_DISK_KIND:-file} in
+            ram)
+                dsize=$(stat -c %s "$LINUX_DISK")
+                daddr=$(printf '0x%x' "$end")
+                end=$(((end + dsize + 0x1fffff) & ~0x1fffff))
+                disk_args=(-device "loader,file=$(qemu_escape "$LINUX_DISK"),addr=$daddr,force-raw=on")
+                options+=" vmm.disk=$daddr,$dsize$ro"
+                ;;
+            file)
+                disk_args=(-drive "file=$(qemu_escape "$LINUX_DISK"),format=raw,if=none,id=disk0${ro:+,readonly=on}"
+                    -device virtio-blk-device,drive=disk0 -global virtio-mmio.force-legacy=false)
+                options+=" vmm.disk=host$ro"
+                ;;
+            *) die "LINUX_DISK_KIND is ram or file" ;;
+        esac
+    fi
+    need=$((end - 0x40000000 + $(size_bytes "$mem") + MONITOR_RESERVED))
     qemu_virt_cmd "$gic" "$smp" "$(((need > 1 << 30 ? need : 1 << 30) >> 20))M"
     QEMU+=(-initrd "$OUT/vmm.elf"
         -device "loader,file=$(qemu_escape "$LINUX_KERNEL"),addr=$LINUX_KERNEL_ADDR,force-raw=on"
         -device "loader,file=$(qemu_escape "$LINUX_INITRD"),addr=$iaddr,force-raw=on"
+        "${disk_args[@]}"
         -append "vmm.kernel=$LINUX_KERNEL_ADDR,$ksize vmm.initrd=$iaddr,$isize $options -- $cmdline")
 }
 

@@ -27,7 +27,11 @@
 #   scripts                 the scripts themselves (tests/test-scripts.sh,
 #                           tests/test-qemu-test.sh);
 #   vmm                     the VMM with a raw binary guest, a bad blob and a
-#                           refused command line;
+#                           refused command line; the hostile virtio guest
+#                           (malformed queues, bad requests, stray register
+#                           accesses) on a 4 GiB RAM disk, a 4 GiB file on
+#                           QEMU's virtio-blk and a read-only RAM disk
+#                           (GICv2); an LDP from device space;
 #   linux                   Linux under the VMM: Debian's arm64 kernel with
 #                           2 vCPUs on virt GICv3 -smp 4 and GICv2 -smp 2,
 #                           booted to the test init and powered off; guest
@@ -35,7 +39,14 @@
 #                           kernel panic, a watchdog stop; a 20 s soak with
 #                           a CPU-bound loop on both vCPUs (GICv3, GICv2):
 #                           every CPU's timer keeps ticking, no RCU stall or
-#                           soft lockup;
+#                           soft lockup; on GICv3 also the virtio devices
+#                           (modules loaded, /dev/hwrng, hvc0 output, a RAM
+#                           disk) and the PL031's date;
+#   virtio                  the guest's root file system on a virtio disk
+#                           backed by a file (QEMU virtio-blk, driven by the
+#                           VMM): 64 MiB written, read back after power-off
+#                           with the same sha256 (read-only), fsck clean; a
+#                           login shell on hvc0 driven through the console;
 #   linux-host              Debian's Linux as the EL1 host (no VMM) on -cpu
 #                           max, virt GICv3 and GICv2 -smp 2: both CPUs up
 #                           through the monitor's PSCI, no trap the monitor
@@ -55,7 +66,7 @@ set +e +o pipefail
 
 TIMEOUT=${ZXV_QEMU_TIMEOUT:-300}
 LOGS=${ZXV_TEST_LOGS:-$OUT/logs}
-GROUPS_ALL=(unit virt-gicv3-smp4 virt-gicv2-smp2-initrd raspi4b boot bench fuzz sdimage gdb scripts vmm linux linux-host)
+GROUPS_ALL=(unit virt-gicv3-smp4 virt-gicv2-smp2-initrd raspi4b boot bench fuzz sdimage gdb scripts vmm linux virtio linux-host)
 mkdir -p "$LOGS" || die "cannot make $LOGS"
 TALLY="$LOGS/tally"
 : >"$TALLY"
@@ -462,6 +473,113 @@ PY
     qemu_virt_cmd 3 2
     scenario vmm_refusal_names_the_guest nonzero '^vmm: guest big failed: vmm.cpus=9: a guest has 1 to 8 vCPUs' \
         -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x50000000,0x1000 vmm.cpus=9 vmm.name=big"
+    # The hostile virtio guest on three disks: 4 GiB + 1 MiB of untouched
+    # host RAM (zeroes), a sparse file of that size on QEMU's virtio-blk
+    # (both with sectors past 4 GiB), and an image as a read-only RAM disk
+    # on GICv2 (its distributor and the GICV frame elsewhere).
+    hostile_run hostile_ram_disk_4g "$HOSTILE_CASES_BIG" zero
+    hostile_run hostile_host_disk_4g "$HOSTILE_CASES_BIG" host
+    hostile_run hostile_ram_disk_ro_gicv2 "$HOSTILE_CASES" ram ro
+    # An LDP from a virtio register page has no syndrome the monitor can
+    # pass on: the VMM stops the guest and says why; the monitor carries on.
+    qemu_virt_cmd 3 2
+    scenario hostile_ldp_from_device_space nonzero \
+        '^vmm: guest hostile failed: zx_vcpu_enter of vCPU 0 returned .*without a valid syndrome' \
+        -initrd "$OUT/vmm.elf" -device "loader,file=$OUT/hostile.bin,addr=0x50000000,force-raw=on" \
+        -append "vmm.kernel=0x50000000,$(stat -c %s "$OUT/hostile.bin") vmm.mem=64M vmm.name=hostile -- ldp"
+    if grep -q '^\*\*\* zxvisor' "$LOGS/hostile_ldp_from_device_space.log"; then
+        fail hostile_ldp_from_device_space "a fatal monitor report"
+    else
+        pass "hostile_ldp_from_device_space: no_monitor_fault"
+    fi
+}
+
+# How many cases the hostile guest runs (guest-images/hostile/src/cases.rs)
+# with a console, an entropy device, a disk and 2 vCPUs; a read-write disk
+# past 4 GiB adds one.
+HOSTILE_CASES=175
+HOSTILE_CASES_BIG=176
+
+# hostile_run NAME CASES DISK [ro]: the hostile guest (guest-images/hostile)
+# on virt -smp 2 (GICv2 if NAME ends in _gicv2, else GICv3) with 2 vCPUs
+# (the second one feeds a queue in one case), 64 MiB of RAM and a virtio
+# disk: `zero`, 4 GiB + 1 MiB of host RAM QEMU never loads (zeroes; only
+# what is touched costs the build machine memory), `ram`, an 8 MiB image
+# (sector 0: a marker and the number of patterned sectors, 16384; each
+# byte of sector i: i's low byte) as a RAM disk blob, or `host`, that image
+# made sparse to 4 GiB + 1 MiB on QEMU's virtio-blk. Each case line is a
+# test; CASES must have run, all `ok`, with no guest exception, no fatal
+# monitor report, no VMM failure, the console's 64 KiB cut, each device's
+# reset reported at most once, and QEMU exiting 0.
+hostile_run() {
+    local name=$1 want=$2 kind=$3 ro=${4:+,ro} bin=$OUT/hostile.bin image=$LOGS/hostile-disk.img
+    local args opts size=0 need out ok failed done line dev
+    python3 - "$image" <<'PY'
+import struct, sys
+with open(sys.argv[1], "wb") as f:
+    f.write((b"zxv-hostile-disk" + struct.pack("<Q", 16384)).ljust(512, b"\0"))
+    for i in range(1, 16384):
+        f.write(bytes([i & 255]) * 512)
+PY
+    [ "$kind" != host ] || truncate -s $(((4 << 30) + (1 << 20))) "$image"
+    args=(-initrd "$OUT/vmm.elf" -device "loader,file=$bin,addr=0x50000000,force-raw=on")
+    opts="vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.cpus=2 vmm.name=hostile vmm.timeout=120"
+    case $kind in
+        zero) size=$(((4 << 30) + (1 << 20))) ;;
+        ram)
+            size=$(stat -c %s "$image")
+            args+=(-device "loader,file=$(qemu_escape "$image"),addr=0x50200000,force-raw=on")
+            ;;
+        host)
+            args+=(-drive "file=$(qemu_escape "$image"),format=raw,if=none,id=disk0${ro:+,readonly=on}"
+                -device virtio-blk-device,drive=disk0 -global virtio-mmio.force-legacy=false)
+            ;;
+    esac
+    if [ "$kind" = host ]; then opts+=" vmm.disk=host$ro"; else opts+=" vmm.disk=0x50200000,$size$ro"; fi
+    need=$((0x50200000 + size - 0x40000000 + (64 << 20) + MONITOR_RESERVED))
+    qemu_virt_cmd "$([[ $name == *_gicv2 ]] && echo 2 || echo 3)" 2 "$(((need > 1 << 30 ? need : 1 << 30) >> 20))M"
+    qemu_log "$name" "${args[@]}" -append "$opts"
+    out=$(tr -d '\r' <"$LOGS/$name.log")
+    if hung; then
+        explain "$name" "QEMU did not finish within ${TIMEOUT}s (a hang; the last case line is the last that ended)"
+        return
+    fi
+    ok=$(grep -cE '^hostile\| hostile: [a-z0-9.-]+ ok$' <<<"$out" || true)
+    failed=$(grep -E '^hostile\| hostile: .*FAIL' <<<"$out" || true)
+    while IFS= read -r line; do
+        if [ -n "$line" ]; then fail "$name" "${line#hostile| hostile: }"; fi
+    done <<<"$failed"
+    done=$(sed -n 's/^hostile| hostile: \([0-9]*\) cases, \([0-9]*\) failed$/\1 \2/p' <<<"$out")
+    if [ "$ok" -eq "$want" ] && [ "$done" = "$want 0" ]; then
+        tally passed "$ok"
+        echo "ok $name: $ok cases ok (one test each)"
+    else
+        fail "$name: every_case_ok" "$ok case lines ok, the guest's count '${done:-none}' (cases, failed), want $want and 0 (log: $LOGS/$name.log)"
+    fi
+    if grep -qE '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out"; then
+        fail "$name: no_fault" "$(grep -m1 -E '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out")"
+    else
+        pass "$name: no_fault"
+    fi
+    # transmit-6-gib-chain-cut: 64 KiB of the chain printed, 512 lines of dots.
+    line=$(grep -cE '^hostile\| \.{127}$' <<<"$out" || true)
+    if [ "$line" -eq 512 ]; then
+        pass "$name: console_transmit_cut_at_64_kib"
+    else
+        fail "$name: console_transmit_cut_at_64_kib" "$line lines of the 6 GiB transmit printed, want 512 (64 KiB)"
+    fi
+    for dev in virtio-console virtio-rng virtio-blk; do
+        if [ "$(grep -c "^vmm: guest hostile: $dev needs a reset" <<<"$out" || true)" -le 1 ]; then
+            pass "$name: ${dev}_reset_reported_once"
+        else
+            fail "$name: ${dev}_reset_reported_once" "more than one DEVICE_NEEDS_RESET report for $dev"
+        fi
+    done
+    if grep -q '^vmm: guest hostile: SYSTEM_OFF from vCPU 0$' <<<"$out"; then
+        check_exit "$name"
+    else
+        explain "$name" "the guest did not power off"
+    fi
 }
 
 # linux_checks NAME: the lines the test init (guest-images/vmm/initramfs/
@@ -501,6 +619,39 @@ linux_checks() {
     check vmm_reports_system_off '^vmm: guest linux: SYSTEM_OFF from vCPU [01]$'
     check vmm_counts_exits '^vmm: guest linux: exits to the VMM: gicd [1-9]'
     check_exit "$name"
+}
+
+# virtio_checks NAME BEFORE AFTER DISK: the test init's zxv.virtio lines:
+# the three virtio devices bound to their drivers, /dev/hwrng bytes, the
+# guest's date between BEFORE - 60 and AFTER + 60 (the build machine's
+# clock around the run), a line through hvc0, and the RAM disk DISK (its
+# size, first 4 KiB, a write read back, the last sector).
+virtio_checks() {
+    local name=$1 before=$2 after=$3 disk=$4 out date rng
+    out=$(tr -d '\r' <"$LOGS/$name.log")
+    check() {
+        if grep -qE "$2" <<<"$out"; then pass "$name: $1"; else fail "$name: $1" "no line matching /$2/ in $LOGS/$name.log"; fi
+    }
+    check virtio_console_bound '^linux\| zxv-test: virtio 0x0003 virtio_console$'
+    check virtio_rng_bound '^linux\| zxv-test: virtio 0x0004 virtio_rng$'
+    check virtio_blk_bound '^linux\| zxv-test: virtio 0x0002 virtio_blk$'
+    rng=$(sed -n 's/^linux| zxv-test: hwrng virtio_rng.0 \([0-9a-f]*\)$/\1/p' <<<"$out")
+    if [ ${#rng} -eq 32 ] && [ "$rng" != 00000000000000000000000000000000 ]; then
+        pass "$name: hwrng_gives_bytes ($rng)"
+    else
+        fail "$name: hwrng_gives_bytes" "/dev/hwrng (virtio_rng.0) gave '${rng:-nothing}', want 16 random bytes"
+    fi
+    date=$(sed -n 's/^linux| zxv-test: date \([0-9]*\)$/\1/p' <<<"$out")
+    if [ -n "$date" ] && [ "$date" -ge $((before - 60)) ] && [ "$date" -le $((after + 60)) ]; then
+        pass "$name: date_within_a_minute ($date, build machine $before..$after)"
+    else
+        fail "$name: date_within_a_minute" "the guest's date is '${date:-?}', the build machine's was $before..$after during the run"
+    fi
+    check hvc0_output '^linux\| zxv-test: via hvc0$'
+    check ram_disk_size "^linux\| zxv-test: vda size $(stat -c %s "$disk") ro 0\$"
+    check ram_disk_reads "^linux\| zxv-test: vda first $(head -c 4096 "$disk" | md5sum | cut -d' ' -f1)\$"
+    check ram_disk_writes '^linux\| zxv-test: vda wrote zxvisor was here$'
+    check ram_disk_last_sector '^linux\| zxv-test: vda last 512$'
 }
 
 # linux_mem_checks NAME MEM: a run of the test init with MEM of guest RAM
@@ -567,12 +718,20 @@ group_linux() {
     # 10 s at the least (ZXV_QEMU_TIMEOUT may be 60 or less).
     vmm_timeout=$((TIMEOUT - 60 > 10 ? TIMEOUT - 60 : 10))
     # The GICv2 guest calls PSCI with smc, the GICv3 one with hvc.
-    for run in "virt-gicv3-smp4 3 4 hvc" "virt-gicv2-smp2 2 2 smc"; do
+    # On GICv3 also the virtio devices, with a 4 MiB RAM disk of random bytes.
+    head -c 4M /dev/urandom >"$OUT/ram-disk.img"
+    for run in "virt-gicv3-smp4 3 4 hvc zxv.virtio" "virt-gicv2-smp2 2 2 smc"; do
         set -- $run
-        say "Linux: $1 (virt, GICv$2, -smp $3, 2 vCPUs, PSCI via $4)"
-        qemu_linux_cmd "$2" "$3" "vmm.cpus=2 vmm.psci=$4 vmm.timeout=$vmm_timeout" "$cmdline rdinit=/test"
+        say "Linux: $1 (virt, GICv$2, -smp $3, 2 vCPUs, PSCI via $4${5:+, virtio devices and a RAM disk})"
+        LINUX_DISK=${5:+$OUT/ram-disk.img} LINUX_DISK_KIND=ram
+        qemu_linux_cmd "$2" "$3" "vmm.cpus=2 vmm.psci=$4 vmm.timeout=$vmm_timeout" "$cmdline rdinit=/test ${5:-}"
+        LINUX_DISK=''
+        local before after
+        before=$(date +%s)
         qemu_log "linux-$1"
+        after=$(date +%s)
         linux_checks "linux-$1"
+        [ -z "${5:-}" ] || virtio_checks "linux-$1" "$before" "$after" "$OUT/ram-disk.img"
     done
     # The timer soak: a CPU-bound loop on both vCPUs for 20 s.
     hz=$(sed -n 's/^CONFIG_HZ=//p' "$DEBIAN_ARM64_CACHE/root/linux-image-$LINUX_VERSION/boot/config-$LINUX_VERSION")
@@ -602,6 +761,69 @@ group_linux() {
         pass linux_watchdog_shows_kernel_lines
     else
         fail linux_watchdog_shows_kernel_lines "no kernel line in the report"
+    fi
+}
+
+# disk_checks NAME PATTERN...: each PATTERN is a line the root init
+# (guest-images/vmm/rootfs/init) printed in $LOGS/NAME.log, then the
+# VMM's SYSTEM_OFF and QEMU's exit status 0.
+disk_checks() {
+    local name=$1
+    shift
+    for pattern in "$@"; do check_log "$name" "/$pattern/" "$pattern"; done
+    check_log "$name" vmm_reports_system_off '^vmm: guest linux: SYSTEM_OFF from vCPU [01]$'
+    check_exit "$name"
+}
+
+# fsck_clean NAME IMAGE: e2fsck -fn of IMAGE on the build machine finds
+# nothing to fix.
+fsck_clean() {
+    if PATH=$PATH:/sbin:/usr/sbin e2fsck -fn "$2" >"$LOGS/$1.log" 2>&1; then
+        pass "$1"
+    else
+        explain "$1" "e2fsck -fn $2 is not clean"
+    fi
+}
+
+# The root file system on a file-backed virtio disk: a 2 GiB image (over
+# 1 GiB: sector numbers past 32 bits of bytes), 64 MiB written with its
+# sha256, powered off; booted again read-only, the file reads back with the
+# same sha256 and writes are refused; e2fsck clean after each boot. Then the
+# login shell on hvc0, driven through the console by tests/console-session.py.
+group_virtio() {
+    local vmm_timeout=$((TIMEOUT - 60 > 10 ? TIMEOUT - 60 : 10)) image="$OUT/rootfs.img" sum
+    ensure_toolchain
+    build_vmm
+    linux_guest
+    rootfs_image "$image" 2G
+    say "Linux: virtio-disk-write (root on /dev/vda, the disk backed by $image)"
+    LINUX_DISK=$image LINUX_DISK_KIND=file
+    qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$vmm_timeout" "console=ttyAMA0 panic=-1 root=/dev/vda zxv.disk=write"
+    qemu_log virtio-disk-write
+    disk_checks virtio-disk-write '^linux\| zxv-disk: root /dev/vda / ext4$' '^linux\| zxv-disk: wrote [0-9a-f]{64}$' \
+        '^vmm: guest linux: virtio disk: the machine.s virtio-blk device, 2048 MiB$'
+    fsck_clean virtio-disk-fsck-after-write "$image"
+    sum=$(tr -d '\r' <"$LOGS/virtio-disk-write.log" | sed -n 's/^linux| zxv-disk: wrote \([0-9a-f]*\)$/\1/p')
+    say "Linux: virtio-disk-read (the same disk, read-only)"
+    LINUX_DISK_RO=1
+    qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$vmm_timeout" "console=ttyAMA0 panic=-1 root=/dev/vda ro zxv.disk=read"
+    LINUX_DISK='' LINUX_DISK_RO=''
+    qemu_log virtio-disk-read
+    disk_checks virtio-disk-read "^linux\| zxv-disk: read ${sum:-none} stored ${sum:-none}\$" \
+        '^linux\| zxv-disk: size 2147483648$' '^linux\| zxv-disk: ro 1 refused$' '^vmm: guest linux: virtio disk is read-only$'
+    fsck_clean virtio-disk-fsck-after-read "$image"
+    # A login shell on hvc0: keys typed on the console reach it through the
+    # virtio console, its output comes back, `exit` powers off.
+    say "Linux: virtio-hvc0-login (a shell on hvc0, typed at through the console)"
+    qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$vmm_timeout" "console=ttyAMA0 panic=-1"
+    if python3 "$ROOT/tests/console-session.py" "$LOGS/virtio-hvc0-login.log" "$TIMEOUT" \
+        'expect:init: the shell is on hvc0' 'expect:/ # ' 'send:echo zxv-hvc $(tty) $((6*7))' \
+        'expect:zxv-hvc /dev/hvc0 42' 'send:exit' 'expect:vmm: guest linux: SYSTEM_OFF' \
+        -- "${QEMU[@]}" >"$LOGS/virtio-hvc0-login.session" 2>&1; then
+        pass virtio-hvc0-login_shell_on_hvc0
+    else
+        fail virtio-hvc0-login_shell_on_hvc0 "$(cat "$LOGS/virtio-hvc0-login.session") (last lines of $LOGS/virtio-hvc0-login.log below)"
+        tail_of "$LOGS/virtio-hvc0-login.log"
     fi
 }
 
@@ -644,8 +866,9 @@ if [ "$(total failed)" -eq 0 ]; then
     group sdimage "Raspberry Pi 4 SD card images (scripts/mk-sdimage.sh)"
     group gdb "debugging the monitor and the host with gdb-multiarch"
     group scripts "the scripts (tests/test-scripts.sh, tests/test-qemu-test.sh)"
-    group vmm "the VMM with a raw binary guest"
+    group vmm "the VMM with a raw binary guest and the hostile virtio guest"
     group linux "Linux under the VMM (Debian's kernel, busybox initramfs)"
+    group virtio "Linux's root file system on a file-backed virtio disk; a login shell on hvc0"
     group linux-host "Linux as the EL1 host (Debian's kernel, busybox initramfs)"
 else
     group unit "host unit tests (cargo test)"

@@ -4,7 +4,8 @@
 # powers the guest off (and the machine with it).
 #
 #   scripts/run-linux.sh [--kernel FILE] [--initrd FILE] [--gic 2|3] [--smp N] [--cpus N]
-#                        [--mem SIZE] [--psci hvc|smc] [--gdb] [-- GUEST COMMAND LINE]
+#                        [--mem SIZE] [--psci hvc|smc] [--disk FILE | --disk-ram FILE] [--disk-ro]
+#                        [--gdb] [-- GUEST COMMAND LINE]
 #
 #   --kernel FILE  the guest's kernel: an arm64 Image, or Image.gz (default:
 #                  Debian's current arm64 kernel)
@@ -16,17 +17,27 @@
 #   --mem SIZE     the guest's RAM, a multiple of 2M, e.g. 768M or 3G (default
 #                  256M); the machine gets what that needs on top of 1 GiB
 #   --psci M       the guest calls PSCI with hvc (default) or smc
+#   --disk FILE    a virtio disk on FILE (a raw image, e.g. from
+#                  scripts/mkrootfs.sh): QEMU gets a virtio-blk device on it,
+#                  which the VMM drives, so what the guest writes is in FILE
+#                  after power-off; the guest boots root=/dev/vda
+#   --disk-ram FILE  the same disk served from a copy of FILE in RAM: the
+#                  guest's writes are lost at power-off (as on the Pi)
+#   --disk-ro      the disk is read-only (the guest mounts it ro)
 #   --gdb          start stopped, waiting for gdb on localhost:1234; then
 #                  `gdb-multiarch -x target/zxvisor/zxvisor.gdb`
-#   after --       the guest's command line (default: console=ttyAMA0)
+#   after --       the guest's command line (default: console=ttyAMA0, and
+#                  root=/dev/vda with a disk)
 # Console keys (QEMU's -serial mon:stdio): Ctrl-C goes to the guest, Ctrl-A X
 # quits QEMU, Ctrl-A H lists the others. The guest's console is passed
-# through unchanged (vmm.console=raw).
+# through unchanged (vmm.console=raw); the kernel prints on the PL011
+# (ttyAMA0) and the shell runs on hvc0, the virtio console, once its driver
+# is loaded (keys then go to hvc0).
 # Debian's kernel and busybox-static are downloaded once, into
 # ~/.cache/zxvisor/debian-arm64 (ZXV_DEBIAN_CACHE to change it).
 . "$(dirname "$0")/lib.sh"
 
-kernel='' initrd='' gic=3 smp=4 cpus=2 mem=256M psci=hvc gdb='' cmdline="console=ttyAMA0"
+kernel='' initrd='' gic=3 smp=4 cpus=2 mem=256M psci=hvc gdb='' cmdline='' disk='' disk_kind='' disk_ro=''
 while [ $# -gt 0 ]; do
     case $1 in
         --kernel) kernel=$(realpath "${2:?--kernel needs a file}"); shift 2 ;;
@@ -36,15 +47,26 @@ while [ $# -gt 0 ]; do
         --cpus) cpus=${2:?--cpus needs a number}; shift 2 ;;
         --mem) mem=${2:?--mem needs a size}; shift 2 ;;
         --psci) psci=${2:?--psci needs hvc or smc}; shift 2 ;;
+        --disk) disk=$(realpath "${2:?--disk needs a file}"); disk_kind=file; shift 2 ;;
+        --disk-ram) disk=$(realpath "${2:?--disk-ram needs a file}"); disk_kind=ram; shift 2 ;;
+        --disk-ro) disk_ro=1; shift ;;
         --gdb) gdb=1; shift ;;
         --) shift; cmdline="$*"; break ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
 case $gic in 2|3) ;; *) die "--gic takes 2 or 3" ;; esac
 [ -z "$kernel" ] || [ -f "$kernel" ] || die "no such kernel: $kernel"
 [ -z "$initrd" ] || [ -f "$initrd" ] || die "no such initrd: $initrd"
+[ -z "$disk" ] || [ -f "$disk" ] || die "no such disk image: $disk"
+[ -z "$disk" ] || [ $(($(stat -c %s "$disk") % 512)) -eq 0 ] || die "$disk: a disk image is whole 512-byte sectors"
+[ -z "$disk_ro" ] || [ -n "$disk" ] || die "--disk-ro needs --disk or --disk-ram"
+if [ -z "$cmdline" ]; then
+    cmdline=console=ttyAMA0
+    [ -z "$disk" ] || cmdline+=" root=/dev/vda${disk_ro:+ ro}"
+fi
+LINUX_DISK=$disk LINUX_DISK_KIND=$disk_kind LINUX_DISK_RO=$disk_ro
 mem_bytes=$(size_bytes "$mem")
 # The VMM's limits (guest-images/vmm): guest RAM in 2 MiB blocks, from
 # 0x40000000 to at most the end of the guest's 64 GiB address space.

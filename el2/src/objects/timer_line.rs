@@ -3,9 +3,10 @@
 //! asserted and the guest has not yet deactivated the virtual interrupt, the
 //! monitor keeps the source quiet (the physical PPI masked at the GIC, or
 //! the EL2 timer not armed for an emulated timer), so a level that stays up
-//! does not make the guest exit again and again. The guest's deactivation
-//! raises the EOI maintenance interrupt (the list register's EOI bit), and
-//! the line is looked at again: still asserted, it is pending again at once;
+//! does not make the guest exit again and again. Once the guest has
+//! deactivated it (the list register's EOI bit raises the maintenance
+//! interrupt, and the run loop checks before every entry, as that interrupt
+//! can be lost), the line is looked at again: still asserted, it is pending again at once;
 //! gone, the source is let through, so the next expiry reaches the guest at
 //! its deadline whatever the guest is doing.
 
@@ -60,16 +61,16 @@ impl TimerLine {
         }
     }
 
-    /// After the EOI maintenance interrupt: `in_flight` if the interrupt is
-    /// still pending or in a list register (another interrupt's EOI), the
-    /// line's level now, and whether the guest has it enabled (a disabled
-    /// one still asserted stays quiet, pending at its GIC).
-    pub fn deactivated(&mut self, in_flight: bool, asserted: bool, enabled: bool) -> Action {
-        match (self.quiet, in_flight, asserted) {
-            (false, ..) | (true, true, _) => Action::None,
-            (true, false, true) if enabled => Action::Pend,
-            (true, false, true) => Action::None,
-            (true, false, false) => {
+    /// Once the guest is done with the interrupt (no list register holds it
+    /// and it is not pending): the line's level now, and whether the guest
+    /// has it enabled (a disabled one still asserted stays quiet, pending at
+    /// its GIC).
+    pub fn deactivated(&mut self, asserted: bool, enabled: bool) -> Action {
+        match (self.quiet, asserted) {
+            (false, _) => Action::None,
+            (true, true) if enabled => Action::Pend,
+            (true, true) => Action::None,
+            (true, false) => {
                 self.quiet = false;
                 Action::Release
             }
@@ -91,7 +92,7 @@ mod tests {
         assert_eq!(line.level(true, true), Action::None);
         assert!(line.is_quiet());
         // The guest reprogrammed the timer and deactivated the interrupt.
-        assert_eq!(line.deactivated(false, false, true), Action::Release);
+        assert_eq!(line.deactivated(false, true), Action::Release);
         assert!(!line.is_quiet());
         assert_eq!(line.level(true, true), Action::PendAndQuiet);
     }
@@ -100,18 +101,16 @@ mod tests {
     fn a_line_still_asserted_after_deactivation_is_pending_again() {
         let mut line = TimerLine::start(false);
         line.level(true, true);
-        assert_eq!(line.deactivated(false, true, true), Action::Pend);
+        assert_eq!(line.deactivated(true, true), Action::Pend);
         assert!(line.is_quiet());
-        assert_eq!(line.deactivated(false, false, true), Action::Release);
+        assert_eq!(line.deactivated(false, true), Action::Release);
     }
 
     #[test]
-    fn another_interrupts_eoi_changes_nothing() {
+    fn a_line_not_kept_quiet_is_left_alone() {
         let mut line = TimerLine::start(false);
-        assert_eq!(line.deactivated(false, false, true), Action::None);
-        line.level(true, true);
-        assert_eq!(line.deactivated(true, false, true), Action::None);
-        assert!(line.is_quiet());
+        assert_eq!(line.deactivated(false, true), Action::None);
+        assert!(!line.is_quiet());
     }
 
     #[test]
@@ -123,7 +122,7 @@ mod tests {
         // Disabled while the guest handled it: not pending again on its EOI.
         let mut line = TimerLine::start(false);
         line.level(true, true);
-        assert_eq!(line.deactivated(false, true, false), Action::None);
+        assert_eq!(line.deactivated(true, false), Action::None);
         assert!(line.is_quiet());
     }
 
@@ -132,6 +131,6 @@ mod tests {
         let mut line = TimerLine::start(true);
         assert!(line.is_quiet());
         assert_eq!(line.level(true, true), Action::None);
-        assert_eq!(line.deactivated(false, false, true), Action::Release);
+        assert_eq!(line.deactivated(false, true), Action::Release);
     }
 }

@@ -231,6 +231,14 @@ impl Vcpu {
                 {
                     break Err(Status::CANCELED);
                 }
+                if vtimer.is_quiet() || ptimer_line.is_quiet() {
+                    self.settle_timer_lines(
+                        [&mut vtimer, &mut ptimer_line],
+                        ptimer,
+                        *timer_enables,
+                        interrupts,
+                    );
+                }
                 if !vtimer.is_quiet() && timer::guest_timer_asserted() {
                     self.vtimer_action(vtimer.level(true, vtimer_enabled));
                 }
@@ -244,13 +252,7 @@ impl Vcpu {
                 let flow = match kind {
                     ExitVector::Irq | ExitVector::Fiq => {
                         self.exits.count(Counted::Interrupt);
-                        self.physical_interrupt(
-                            [&mut vtimer, &mut ptimer_line],
-                            ptimer,
-                            *timer_enables,
-                            interrupts,
-                            vgic,
-                        )
+                        self.physical_interrupt(&mut vtimer, *timer_enables, interrupts, vgic)
                     }
                     ExitVector::SError => {
                         self.exits.count(Counted::Other);
@@ -341,11 +343,10 @@ impl Vcpu {
     /// A physical IRQ made the guest exit: the monitor's own interrupts are
     /// handled here (their effect is seen at the top of the run loop); any
     /// other is the host's, which takes it and retries the enter.
-    /// `lines` are the virtual and the physical timer's.
+    /// `vtimer` is the virtual timer's line.
     fn physical_interrupt(
         &self,
-        [vtimer, ptimer_line]: [&mut TimerLine; 2],
-        ptimer: &PhysicalTimer,
+        vtimer: &mut TimerLine,
         enables: u32,
         interrupts: &mut InterruptState,
         vgic: Option<&dyn VirtualInterface>,
@@ -361,30 +362,50 @@ impl Vcpu {
                 Flow::Continue
             }
             Some(irq::MAINTENANCE_PPI) => {
-                // Underflow (refilled at the top of the loop), or the guest
-                // deactivated a timer interrupt: look at its line again.
+                // Underflow, or the guest deactivated a timer interrupt: the
+                // top of the loop refills and settles the timer lines.
                 if let Some(vgic) = vgic {
                     interrupts.reap(vgic);
-                }
-                let mut in_flight = |ppi| interrupts.holds_timer(ppi) || self.pending.contains(ppi);
-                let vtimer_in_flight = in_flight(irq::VTIMER_PPI);
-                self.vtimer_action(vtimer.deactivated(
-                    vtimer_in_flight,
-                    timer::guest_timer_asserted(),
-                    enabled(irq::VTIMER_PPI),
-                ));
-                let asserted = ptimer.deadline().is_some_and(timer::passed);
-                let ptimer_in_flight = in_flight(irq::PTIMER_PPI);
-                if ptimer_line.deactivated(ptimer_in_flight, asserted, enabled(irq::PTIMER_PPI))
-                    == timer_line::Action::Pend
-                {
-                    self.pending.set(irq::PTIMER_PPI);
                 }
                 Flow::Continue
             }
             Some(_) => Flow::Continue,
             None if irq::host_irq_pending() => Flow::Stop(Status::INTERNAL_INTR_RETRY),
             None => Flow::Continue,
+        }
+    }
+
+    /// Before an entry, while a timer's source is kept quiet: once the
+    /// guest is done with its interrupt (no list register holds it and it
+    /// is not pending), looks at the line again: still asserted, the
+    /// interrupt is pending again; gone, the source is let through.
+    ///
+    /// This is checked here rather than only on the EOI maintenance
+    /// interrupt, because that interrupt can be lost: a refill for another
+    /// interrupt (a cross-CPU SGI whose kick is taken first) rewrites the
+    /// list registers and so clears the EOI state that raised it, and the
+    /// line would then stay quiet for the rest of the run.
+    fn settle_timer_lines(
+        &self,
+        [vtimer, ptimer_line]: [&mut TimerLine; 2],
+        ptimer: &PhysicalTimer,
+        enables: u32,
+        interrupts: &mut InterruptState,
+    ) {
+        let enabled = |ppi: u32| enables & 1 << ppi != 0;
+        let mut done_with = |ppi| !interrupts.holds_timer(ppi) && !self.pending.contains(ppi);
+        if vtimer.is_quiet() && done_with(irq::VTIMER_PPI) {
+            self.vtimer_action(
+                vtimer.deactivated(timer::guest_timer_asserted(), enabled(irq::VTIMER_PPI)),
+            );
+        }
+        if ptimer_line.is_quiet() && done_with(irq::PTIMER_PPI) {
+            let asserted = ptimer.deadline().is_some_and(timer::passed);
+            if ptimer_line.deactivated(asserted, enabled(irq::PTIMER_PPI))
+                == timer_line::Action::Pend
+            {
+                self.pending.set(irq::PTIMER_PPI);
+            }
         }
     }
 

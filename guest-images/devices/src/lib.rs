@@ -1,5 +1,6 @@
 //! Device models for a VMM that runs an unmodified Linux guest on zxvisor: the guest's GIC
-//! distributor (GICv2 or GICv3) with its GICv3 redistributors, and a PL011 UART.
+//! distributor (GICv2 or GICv3) with its GICv3 redistributors, a PL011 UART, a PL031 clock, and
+//! virtio 1.x devices (block, console, entropy) over virtio-mmio ([`virtio`]).
 //!
 //! The models are pure state machines. The VMM feeds them the guest's trapped loads and stores
 //! (offset within the device's region, access size, value) and carries out what they return:
@@ -13,9 +14,12 @@
 mod gic;
 mod mmio;
 mod pl011;
+mod pl031;
+pub mod virtio;
 
 pub use gic::{Gic, GicVersion, PrivateStatus};
 pub use pl011::{Pl011, Pl011Effect};
+pub use pl031::Pl031;
 
 /// The most vCPUs a [`Gic`] serves (GICv2's limit of eight CPU interfaces).
 pub const MAX_VCPUS: usize = 8;

@@ -30,6 +30,7 @@ fn main() {
         psci: Conduit::Hvc,
         bootargs: "",
         initrd: None,
+        disk: false,
     }
     .build()
     .unwrap_or_else(|e| panic!("{e}"));

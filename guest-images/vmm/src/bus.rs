@@ -1,20 +1,27 @@
 //! The guest's devices behind its MEM traps: the GIC distributor and
-//! redistributors and the PL011 (zxv-devices models), and unclaimed device
-//! space. A trapped access goes to its model; the interrupts the model
+//! redistributors, the PL011, the PL031 and the virtio-mmio console, rng and
+//! disk (zxv-devices models), and unclaimed device space. A trapped access goes to its model; the interrupts the model
 //! makes deliverable are injected with `zx_vcpu_interrupt`; the UART's
 //! output goes to the real console (line by line or byte for byte, see
 //! guest_console; printed after the UART's lock is let go) and its input
-//! comes from the real UART.
+//! comes from the real UART, or from it through the virtio console once the
+//! guest's driver runs it (`hvc0`). The virtio console's output joins the
+//! PL011's on the guest console.
 
 use crate::devmap::{self, Device, Region};
+use crate::disk::Disk;
+use crate::entropy::Entropy;
 use crate::guest_console::{GuestConsole, Mode, Text, HISTORY, LINE_MAX};
+use crate::guest_ram::GuestRam;
 use crate::unclaimed::{Note, PageLog, REPORTED_PAGES};
-use crate::{output, vcpus};
-use arrayvec::ArrayString;
+use crate::{output, ticks, vcpus, vm};
+use arrayvec::{ArrayString, ArrayVec};
+use core::sync::atomic::{AtomicBool, Ordering};
 use el1rt::console;
 use syscalls::hypervisor::TIMER_PPI_MASK;
 use syscalls::port::PacketGuestMem;
-use zxv_devices::{Deliveries, Gic, GicVersion, Pl011, Pl011Effect, PrivateStatus};
+use zxv_devices::virtio::{Blk, Console, MmioTransport, Rng, VirtioDevice};
+use zxv_devices::{Deliveries, Gic, GicVersion, Pl011, Pl011Effect, Pl031, PrivateStatus};
 
 const UART_INTID: u32 = 32 + devmap::UART_SPI;
 /// The guest's PL011 starts as firmware leaves it: on, 115200 8N1 from the
@@ -28,8 +35,41 @@ pub struct Devices {
     prefix: ArrayString<24>,
     gic: Gic,
     uart: spin::Mutex<Uart>,
+    rtc: spin::Mutex<Pl031>,
+    ram: GuestRam,
+    console: spin::Mutex<Virtio<HvcConsole>>,
+    rng: spin::Mutex<Virtio<Rng<Entropy>>>,
+    disk: Option<spin::Mutex<Virtio<Blk<Disk>>>>,
+    /// Console input read from the real UART and not yet taken by the virtio console.
+    input: spin::Mutex<ArrayVec<u8, 64>>,
     /// Pages of unclaimed device space already reported.
     unclaimed: PageLog,
+}
+
+/// A virtio device on its transport, with its interrupt line's level as last given to the
+/// GIC and whether its first failure was reported.
+pub struct Virtio<D> {
+    transport: MmioTransport<D>,
+    line: bool,
+    reported: AtomicBool,
+}
+
+impl<D: VirtioDevice> Virtio<D> {
+    fn new(device: D) -> spin::Mutex<Self> {
+        spin::Mutex::new(Virtio {
+            transport: MmioTransport::new(device),
+            line: false,
+            reported: AtomicBool::new(false),
+        })
+    }
+}
+
+/// The virtio console, its output going to [`console_output`].
+type HvcConsole = Console<fn(&[u8])>;
+
+/// What the guest transmits on the virtio console.
+fn console_output(bytes: &[u8]) {
+    vm::get().devices.guest_text(bytes);
 }
 
 struct Uart {
@@ -41,8 +81,31 @@ struct Uart {
     busy: bool,
 }
 
+pub struct DeviceSetup {
+    pub name: &'static str,
+    pub console: Mode,
+    pub gic: GicVersion,
+    pub cpus: usize,
+    pub ram: GuestRam,
+    /// The disk and whether it is read-only.
+    pub disk: Option<(Disk, bool)>,
+    /// The PL031's reading at boot (seconds since 1970).
+    pub time: u32,
+}
+
 impl Devices {
-    pub fn new(name: &'static str, console: Mode, gic: GicVersion, cpus: usize) -> Self {
+    pub fn new(setup: DeviceSetup) -> Self {
+        let DeviceSetup {
+            name,
+            console,
+            gic,
+            cpus,
+            ram,
+            disk,
+            time,
+        } = setup;
+        let entropy = Entropy::new();
+        report!("vmm: guest {name}: virtio-rng from {}", entropy.source());
         let console = GuestConsole::new(name, console);
         Devices {
             name,
@@ -54,7 +117,69 @@ impl Devices {
                 line: false,
                 busy: false,
             }),
+            rtc: spin::Mutex::new(Pl031::new(time)),
+            ram,
+            console: Virtio::new(Console::new(console_output as fn(&[u8]))),
+            rng: Virtio::new(Rng::new(entropy)),
+            disk: disk.map(|(d, read_only)| Virtio::new(Blk::new(d, read_only))),
+            input: spin::Mutex::new(ArrayVec::new()),
             unclaimed: PageLog::new(),
+        }
+    }
+
+    /// A trapped access to a virtio device's register page.
+    fn virtio<D: VirtioDevice>(
+        &self,
+        device: Device,
+        slot: &spin::Mutex<Virtio<D>>,
+        offset: u64,
+        mem: &PacketGuestMem,
+        out: &mut Deliveries,
+    ) -> u64 {
+        let mut v = slot.lock();
+        let value = if mem.read() {
+            v.transport.read(offset, mem.access_size)
+        } else {
+            v.transport
+                .write(offset, mem.access_size, mem.data, &self.ram);
+            0
+        };
+        self.virtio_line(device, &mut v, out);
+        value
+    }
+
+    /// Passes a virtio device's interrupt line to the GIC, and reports its first failure.
+    fn virtio_line<D: VirtioDevice>(
+        &self,
+        device: Device,
+        v: &mut Virtio<D>,
+        out: &mut Deliveries,
+    ) {
+        if let Some(e) = v.transport.take_error() {
+            if !v.reported.swap(true, Ordering::Relaxed) {
+                report!(
+                    "vmm: guest {}: {} needs a reset (DEVICE_NEEDS_RESET): {e:?} (reported once)",
+                    self.name,
+                    device.name()
+                );
+            }
+        }
+        let line = v.transport.line();
+        if line != v.line {
+            v.line = line;
+            if let Some(spi) = device.spi() {
+                self.gic.set_level(32 + spi, line, out);
+            }
+        }
+    }
+
+    /// Text the guest wrote on the virtio console, on the guest console like the PL011's.
+    fn guest_text(&self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.with_uart(|uart, text| {
+                let _ = uart.console.push(byte, text);
+                uart.busy = true;
+            });
         }
     }
 
@@ -87,6 +212,21 @@ impl Devices {
                 self.uart_effect(uart, effect, &mut out, text);
                 0
             }),
+            (Device::Rtc, true) => self.rtc.lock().read(offset, size, ticks::seconds()),
+            (Device::Rtc, false) => {
+                self.rtc
+                    .lock()
+                    .write(offset, size, mem.data, ticks::seconds());
+                0
+            }
+            (Device::VirtioConsole, _) => {
+                self.virtio(region.device, &self.console, offset, mem, &mut out)
+            }
+            (Device::VirtioRng, _) => self.virtio(region.device, &self.rng, offset, mem, &mut out),
+            (Device::VirtioBlk, _) => match &self.disk {
+                Some(disk) => self.virtio(region.device, disk, offset, mem, &mut out),
+                None => 0,
+            },
             (Device::Unclaimed, read) => {
                 let what = if read { "read" } else { "write" };
                 match self.unclaimed.note(mem.addr) {
@@ -186,8 +326,9 @@ impl Devices {
     /// since the last tick (a prompt).
     pub fn tick(&self) {
         let mut out = Deliveries::new();
+        let to_virtio = self.virtio_input(&mut out);
         self.with_uart(|uart, text| {
-            while uart.model.rx_space() > 0 {
+            while !to_virtio && uart.model.rx_space() > 0 {
                 let Some(byte) = console::read_byte() else {
                     break;
                 };
@@ -200,6 +341,33 @@ impl Devices {
             uart.busy = false;
         });
         deliver(&out);
+    }
+
+    /// Gives the virtio console what the real UART received, once the guest's driver runs
+    /// it; returns whether it does (then the PL011 gets no input).
+    fn virtio_input(&self, out: &mut Deliveries) -> bool {
+        let mut v = self.console.lock();
+        if !v.transport.running() {
+            return false;
+        }
+        let mut input = self.input.lock();
+        while !input.is_full() {
+            let Some(byte) = console::read_byte() else {
+                break;
+            };
+            input.push(byte);
+        }
+        if !input.is_empty() {
+            let mut taken = 0;
+            let pending: ArrayVec<u8, 64> = input.clone();
+            v.transport.with_device(&self.ram, |_, queues, mem| {
+                HvcConsole::receive(queues, mem, &pending, &mut taken)
+            });
+            input.drain(..taken);
+        }
+        drop(input);
+        self.virtio_line(Device::VirtioConsole, &mut v, out);
+        true
     }
 
     /// Prints the guest's last lines (the open one included), for a report.

@@ -4,7 +4,7 @@
 //! ```text
 //! vmm.kernel=ADDR,SIZE [vmm.initrd=ADDR,SIZE] [vmm.mem=256M] [vmm.cpus=1]
 //! [vmm.psci=hvc|smc] [vmm.name=linux] [vmm.timeout=SECONDS]
-//! [vmm.console=tagged|raw] -- GUEST COMMAND LINE
+//! [vmm.console=tagged|raw] [vmm.disk=ADDR,SIZE[,ro]|host[,ro]] -- GUEST COMMAND LINE
 //! ```
 //!
 //! ADDR and SIZE are decimal or `0x` hexadecimal, SIZE and `vmm.mem` may end
@@ -25,6 +25,22 @@ impl Blob {
     pub fn end(&self) -> u64 {
         self.addr + self.size
     }
+}
+
+/// What backs the guest's virtio disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskSource {
+    /// A disk image QEMU or the boot loader put in host RAM (volatile).
+    Ram(Blob),
+    /// The machine's own virtio-blk device (QEMU `-device virtio-blk-device`), driven by the
+    /// VMM: what the guest writes reaches the file behind it.
+    Host,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Disk {
+    pub source: DiskSource,
+    pub read_only: bool,
 }
 
 /// How the guest calls PSCI (the DTB's `/psci` `method`).
@@ -48,6 +64,8 @@ pub struct Config<'a> {
     pub timeout_s: Option<u64>,
     /// The guest's console output: line by line behind its name, or raw.
     pub console: Mode,
+    /// The guest's virtio disk, if it has one.
+    pub disk: Option<Disk>,
     /// The guest's `/chosen` `bootargs`.
     pub cmdline: &'a str,
 }
@@ -72,6 +90,7 @@ impl<'a> Config<'a> {
             psci: Conduit::Hvc,
             timeout_s: None,
             console: Mode::Tagged,
+            disk: None,
             cmdline,
         };
         for word in options.split_whitespace() {
@@ -90,6 +109,7 @@ impl<'a> Config<'a> {
                 "name" => config.name = name(word, value)?,
                 "timeout" => config.timeout_s = Some(number(word, value)?),
                 "console" => config.console = console(word, value)?,
+                "disk" => config.disk = Some(disk(word, value)?),
                 _ => return Err(err!("`{word}`: unknown option vmm.{key}")),
             }
         }
@@ -178,6 +198,24 @@ fn blob(word: &str, value: &str) -> Result<Blob, Error> {
     Ok(blob)
 }
 
+fn disk(word: &str, value: &str) -> Result<Disk, Error> {
+    let (value, read_only) = match value.strip_suffix(",ro") {
+        Some(rest) => (rest, true),
+        None => (value, false),
+    };
+    let source = match value {
+        "host" => DiskSource::Host,
+        _ => {
+            let b = blob(word, value)?;
+            if !b.size.is_multiple_of(512) {
+                return Err(err!("`{word}`: a disk image is whole 512-byte sectors"));
+            }
+            DiskSource::Ram(b)
+        }
+    };
+    Ok(Disk { source, read_only })
+}
+
 fn conduit(word: &str, value: &str) -> Result<Conduit, Error> {
     match value {
         "hvc" => Ok(Conduit::Hvc),
@@ -254,6 +292,7 @@ mod tests {
         );
         assert_eq!((c.name, c.timeout_s, c.cmdline), ("linux", None, ""));
         assert_eq!(c.console, Mode::Tagged);
+        assert_eq!(c.disk, None);
         let tagged = Config::parse("vmm.console=tagged vmm.kernel=0x50000000,4K").unwrap();
         assert_eq!(tagged.console, Mode::Tagged);
     }
@@ -264,6 +303,49 @@ mod tests {
         assert_eq!((c.mem, c.cmdline), (DEFAULT_MEM, "vmm.mem=1"));
         assert_eq!(Config::parse("vmm.kernel=4096,8 --").unwrap().cmdline, "");
         assert_eq!(Config::parse("vmm.kernel=4096,8 a--b").unwrap().cmdline, "");
+    }
+
+    #[test]
+    fn disks() {
+        let disk = |arg: &str| {
+            Config::parse(&format!("vmm.kernel=4096,8 vmm.disk={arg}")).map(|c| c.disk.unwrap())
+        };
+        let ram = Blob {
+            addr: 0x6000_0000,
+            size: 1 << 20,
+        };
+        assert_eq!(
+            disk("0x60000000,1M").unwrap(),
+            Disk {
+                source: DiskSource::Ram(ram),
+                read_only: false
+            }
+        );
+        assert_eq!(
+            disk("0x60000000,1M,ro").unwrap(),
+            Disk {
+                source: DiskSource::Ram(ram),
+                read_only: true
+            }
+        );
+        assert_eq!(
+            disk("host").unwrap(),
+            Disk {
+                source: DiskSource::Host,
+                read_only: false
+            }
+        );
+        assert_eq!(
+            disk("host,ro").unwrap(),
+            Disk {
+                source: DiskSource::Host,
+                read_only: true
+            }
+        );
+        assert!(disk("0x60000000,1000")
+            .unwrap_err()
+            .contains("512-byte sectors"));
+        assert!(disk("guest").unwrap_err().contains("ADDR,SIZE"));
     }
 
     fn error(bootargs: &str) -> String {

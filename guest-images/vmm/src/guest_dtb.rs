@@ -1,10 +1,11 @@
 //! The guest's device tree, written with `vm-fdt`: memory, CPUs, PSCI, the
 //! GIC (v3: distributor and redistributors; v2: distributor and the CPU
 //! interface at the hardware GICV frame), the architected timer, the PL011
-//! with the fixed clock its AMBA probe needs, and `/chosen`.
+//! and PL031 with the fixed clock their AMBA probes need, the virtio-mmio
+//! devices, and `/chosen`.
 
 use crate::config::Conduit;
-use crate::devmap;
+use crate::devmap::{self, Device};
 use crate::{err, Error};
 use alloc::string::ToString;
 use alloc::vec::Vec;
@@ -32,6 +33,8 @@ pub struct GuestDtb<'a> {
     pub psci: Conduit,
     pub bootargs: &'a str,
     pub initrd: Option<Range<u64>>,
+    /// The guest has a virtio disk.
+    pub disk: bool,
 }
 
 fn fdt_err(e: vm_fdt::Error) -> Error {
@@ -75,6 +78,8 @@ impl GuestDtb<'_> {
         self.gic(&mut fdt)?;
         self.timer(&mut fdt)?;
         self.uart(&mut fdt)?;
+        self.rtc(&mut fdt)?;
+        self.virtio(&mut fdt)?;
         fdt.end_node(root)?;
         fdt.finish()
     }
@@ -187,6 +192,38 @@ impl GuestDtb<'_> {
         fdt.property_string_list("clock-names", names.to_vec())?;
         fdt.end_node(uart)
     }
+
+    fn rtc(&self, fdt: &mut FdtWriter) -> Result<(), vm_fdt::Error> {
+        let rtc = fdt.begin_node(&alloc::format!("pl031@{:x}", devmap::RTC))?;
+        let compatible = ["arm,pl031", "arm,primecell"].map(|s| s.to_string());
+        fdt.property_string_list("compatible", compatible.to_vec())?;
+        fdt.property_array_u64("reg", &reg(&[(devmap::RTC, devmap::RTC_SIZE)]))?;
+        fdt.property_array_u32("interrupts", &[SPI, devmap::RTC_SPI, IRQ_TYPE_LEVEL_HIGH])?;
+        fdt.property_u32("clocks", CLOCK_PHANDLE)?;
+        fdt.property_string("clock-names", "apb_pclk")?;
+        fdt.end_node(rtc)
+    }
+
+    /// One `virtio,mmio` node per virtio device, as QEMU virt describes its transports.
+    fn virtio(&self, fdt: &mut FdtWriter) -> Result<(), vm_fdt::Error> {
+        let devices = [Device::VirtioConsole, Device::VirtioRng, Device::VirtioBlk];
+        for d in devices
+            .into_iter()
+            .filter(|&d| self.disk || d != Device::VirtioBlk)
+        {
+            let (Some(slot), Some(spi)) = (d.virtio_slot(), d.spi()) else {
+                continue;
+            };
+            let base = devmap::VIRTIO_BASE + slot * devmap::VIRTIO_SIZE;
+            let node = fdt.begin_node(&alloc::format!("virtio_mmio@{base:x}"))?;
+            fdt.property_string("compatible", "virtio,mmio")?;
+            fdt.property_array_u64("reg", &reg(&[(base, devmap::VIRTIO_SIZE)]))?;
+            fdt.property_array_u32("interrupts", &[SPI, spi, IRQ_TYPE_LEVEL_HIGH])?;
+            fdt.property_null("dma-coherent")?;
+            fdt.end_node(node)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -202,6 +239,7 @@ mod tests {
             psci,
             bootargs: "console=ttyAMA0 quiet",
             initrd: Some(0x4fc0_0000..0x4fd0_0123),
+            disk: gic == GicVersion::V2,
         }
         .build()
         .unwrap()
@@ -266,6 +304,33 @@ mod tests {
         let clock = fdt.find_compatible(&["fixed-clock"]).unwrap();
         assert_eq!(u32s(clock.property("phandle").unwrap().value), [2]);
         assert_eq!(u32s(gic.property("phandle").unwrap().value), [1]);
+    }
+
+    #[test]
+    fn rtc_and_virtio_devices() {
+        let blob = build(GicVersion::V3, 2, Conduit::Hvc);
+        let fdt = Fdt::new(&blob).unwrap();
+        let rtc = fdt.find_compatible(&["arm,pl031"]).unwrap();
+        assert_eq!(u32s(rtc.property("interrupts").unwrap().value), [0, 2, 4]);
+        assert_eq!(regs(&fdt, "/pl031@9010000"), [(0x0901_0000, Some(0x1000))]);
+        let virtio: Vec<_> = fdt
+            .all_nodes()
+            .filter(|n| n.name.starts_with("virtio_mmio@"))
+            .collect();
+        assert_eq!(virtio.len(), 2, "console and rng, no disk");
+        assert_eq!(
+            regs(&fdt, "/virtio_mmio@b001000"),
+            [(0x0b00_1000, Some(0x1000))]
+        );
+        assert_eq!(
+            u32s(virtio[1].property("interrupts").unwrap().value),
+            [0, 17, 4]
+        );
+        let with_disk = build(GicVersion::V2, 2, Conduit::Hvc);
+        let fdt = Fdt::new(&with_disk).unwrap();
+        let blk = fdt.find_node("/virtio_mmio@b002000").unwrap();
+        assert_eq!(u32s(blk.property("interrupts").unwrap().value), [0, 18, 4]);
+        assert_eq!(blk.compatible().unwrap().first(), "virtio,mmio");
     }
 
     #[test]

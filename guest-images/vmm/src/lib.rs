@@ -48,11 +48,19 @@ macro_rules! report {
 #[cfg(target_os = "none")]
 mod bus;
 #[cfg(target_os = "none")]
+mod disk;
+#[cfg(target_os = "none")]
 mod enter;
+#[cfg(target_os = "none")]
+mod entropy;
 #[cfg(target_os = "none")]
 mod guest_copy;
 #[cfg(target_os = "none")]
+mod guest_ram;
+#[cfg(target_os = "none")]
 mod heap;
+#[cfg(target_os = "none")]
+mod host_disk;
 #[cfg(target_os = "none")]
 mod kept_ram;
 #[cfg(target_os = "none")]

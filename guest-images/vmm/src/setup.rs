@@ -1,11 +1,16 @@
 //! Making the guest: host RAM for it, the zx objects (guest, VMO over that
 //! RAM mapped at 0x4000_0000, one MEM trap per device-map region), and the
-//! kernel, initrd and the device tree written into its RAM.
+//! kernel, initrd and the device tree written into its RAM; and what its
+//! devices start from (the disk, the clock).
 
-use crate::config::{Blob, Conduit, Config};
+use crate::bus::DeviceSetup;
+use crate::config::{Blob, Conduit, Config, DiskSource};
 use crate::devmap::DeviceMap;
+use crate::disk::Disk;
 use crate::guest_copy::{copy_to_guest, sync_instructions};
 use crate::guest_dtb::GuestDtb;
+use crate::guest_ram::GuestRam;
+use crate::host_disk::HostDisk;
 use crate::image::Kernel;
 use crate::layout::{self, Layout, DTB_SPACE, RAM_BASE};
 use crate::{kept_ram, Error};
@@ -15,11 +20,11 @@ use syscalls::hypervisor::{
     GUEST_TRAP_MEM, VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
 };
 use syscalls::{Handle, Status};
+use zxv_devices::virtio::RamRange;
 use zxv_devices::GicVersion;
 
 pub struct Guest {
     pub handle: Handle,
-    pub gic: GicVersion,
     pub map: DeviceMap,
     /// Where vCPU 0 starts, with the DTB's address in x0.
     pub entry: u64,
@@ -38,7 +43,11 @@ fn blob_bytes(blob: Blob) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(blob.addr as *const u8, blob.size as usize) }
 }
 
-pub fn create(resource: Handle, board: &Board, config: &Config) -> Result<Guest, Error> {
+pub fn create(
+    resource: Handle,
+    board: &Board,
+    config: &Config<'static>,
+) -> Result<(Guest, DeviceSetup), Error> {
     let gic = match board.gic_version {
         3 => GicVersion::V3,
         _ => GicVersion::V2,
@@ -54,6 +63,9 @@ pub fn create(resource: Handle, board: &Board, config: &Config) -> Result<Guest,
     ram.claim("vmm.kernel", config.kernel.addr..config.kernel.end(), true)?;
     if let Some(initrd) = config.initrd {
         ram.claim("vmm.initrd", initrd.addr..initrd.end(), true)?;
+    }
+    if let Some(DiskSource::Ram(disk)) = config.disk.map(|d| d.source) {
+        ram.claim("vmm.disk", disk.addr..disk.end(), true)?;
     }
     let kernel_image = blob_bytes(config.kernel);
     let kernel = Kernel::identify(kernel_image)?;
@@ -74,7 +86,7 @@ pub fn create(resource: Handle, board: &Board, config: &Config) -> Result<Guest,
         "zx_vmar_map",
         client::vmar_map(vmar, perms, RAM_BASE, vmo, 0, config.mem),
     )?;
-    let map = DeviceMap::new(gic, config.cpus);
+    let map = DeviceMap::new(gic, config.cpus, config.disk.is_some());
     for (key, r) in map.regions().iter().enumerate() {
         let trap = client::guest_set_trap(
             guest,
@@ -93,6 +105,7 @@ pub fn create(resource: Handle, board: &Board, config: &Config) -> Result<Guest,
         psci: config.psci,
         bootargs: config.cmdline,
         initrd: layout.initrd.clone(),
+        disk: config.disk.is_some(),
     }
     .build()?;
     if dtb.len() as u64 > DTB_SPACE {
@@ -114,13 +127,81 @@ pub fn create(resource: Handle, board: &Board, config: &Config) -> Result<Guest,
     }
     sync_instructions();
     report(config, &layout, kernel, gic, host_base);
-    Ok(Guest {
-        handle: guest,
+    let guest_ram = GuestRam {
+        range: RamRange {
+            base: RAM_BASE,
+            size: config.mem,
+        },
+        host_base,
+    };
+    let devices = DeviceSetup {
+        name: config.name,
+        console: config.console,
         gic,
+        cpus: config.cpus,
+        ram: guest_ram,
+        disk: disk(board, config, guest_ram)?,
+        time: host_time(board),
+    };
+    let guest = Guest {
+        handle: guest,
         map,
         entry: layout.kernel,
         dtb: layout.dtb,
-    })
+    };
+    Ok((guest, devices))
+}
+
+/// The guest's disk, if it has one, and whether it is read-only.
+fn disk(board: &Board, config: &Config, ram: GuestRam) -> Result<Option<(Disk, bool)>, Error> {
+    let Some(d) = config.disk else {
+        return Ok(None);
+    };
+    let name = config.name;
+    let (disk, read_only) = match d.source {
+        DiskSource::Ram(blob) => {
+            report!(
+                "vmm: guest {name}: virtio disk: {} MiB RAM image at {:#x} (volatile)",
+                blob.size >> 20,
+                blob.addr
+            );
+            (
+                Disk::Ram {
+                    base: blob.addr,
+                    size: blob.size,
+                },
+                d.read_only,
+            )
+        }
+        DiskSource::Host => {
+            let host = HostDisk::probe(board, ram)?;
+            let read_only = d.read_only || host.read_only();
+            report!(
+                "vmm: guest {name}: virtio disk: the machine's virtio-blk device, {} MiB",
+                host.capacity() >> 20
+            );
+            (Disk::Host(host), read_only)
+        }
+    };
+    if read_only {
+        report!("vmm: guest {name}: virtio disk is read-only");
+    }
+    Ok(Some((disk, read_only)))
+}
+
+/// The machine's time from its PL031 (QEMU virt's RTC, the build machine's clock), in
+/// seconds since 1970; 0 on a machine without one (the Raspberry Pi 4).
+fn host_time(board: &Board) -> u32 {
+    let base = board.fdt().and_then(|fdt| {
+        let node = fdt.find_compatible(&["arm,pl031"])?;
+        Some(node.reg()?.next()?.starting_address as u64)
+    });
+    match base {
+        // SAFETY: the PL031's data register, identity-mapped device memory from the host's
+        // DTB; reading it has no side effect.
+        Some(base) => unsafe { core::ptr::read_volatile(base as *const u32) },
+        None => 0,
+    }
 }
 
 fn report(config: &Config, layout: &Layout, kernel: Kernel, gic: GicVersion, host_base: u64) {

@@ -39,9 +39,9 @@ fn set_up(dtb: u64, resource: u64) -> &'static Vm {
     );
     let config = Config::parse(board.bootargs).unwrap_or_else(|e| stop::end(Stop::Failed(e)));
     let resource = Handle::from_raw(resource as u32);
-    let guest =
+    let (guest, devices) =
         setup::create(resource, &board, &config).unwrap_or_else(|e| stop::end(Stop::Failed(e)));
-    let devices = Devices::new(config.name, config.console, guest.gic, config.cpus);
+    let devices = Devices::new(devices);
     let vm = vm::init(Vm {
         config,
         board,

@@ -40,6 +40,12 @@ pub fn start(board: &Board) -> Result<(), Error> {
     Ok(())
 }
 
+/// Seconds since ticking started (the guest's clock, the PL031, counts from then).
+pub fn seconds() -> u64 {
+    let (freq, now) = counter();
+    now.saturating_sub(START.load(Ordering::Relaxed)) / freq.max(1)
+}
+
 /// Does what each new tick asks for; nothing between ticks.
 pub fn tend() {
     let Some(timer) = TIMER.get() else { return };

@@ -1,0 +1,262 @@
+//! The split virtqueue (virtio 1.x §2.7) as a device uses it: taking descriptor chains from
+//! the available ring and returning them on the used ring. Every address it reads or writes
+//! goes through [`GuestMemory`] and is checked before use: the rings when the driver makes the
+//! queue ready, every descriptor's buffer when its chain is taken.
+
+use super::GuestMemory;
+use arrayvec::ArrayVec;
+
+/// The largest queue the devices offer (QueueNumMax), and so the longest chain.
+pub const QUEUE_MAX: u16 = 128;
+
+pub const DESC_F_NEXT: u16 = 1;
+pub const DESC_F_WRITE: u16 = 2;
+/// Indirect descriptors are not offered; a descriptor with this flag is malformed.
+const DESC_F_INDIRECT: u16 = 4;
+const DESC_SIZE: u64 = 16;
+
+/// Why a queue cannot be used any more (the device then needs a reset).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueError {
+    /// QueueNum is 0, above QueueNumMax or not a power of two.
+    Size(u16),
+    /// A ring's address is not aligned as the ring needs (16, 2 and 4 bytes).
+    Unaligned(u64),
+    /// A ring, or a descriptor's buffer, is not inside guest RAM.
+    OutsideRam(u64, u64),
+    /// The available index ran more than the queue's size ahead of the device.
+    AvailIndex(u16),
+    /// A head or `next` index is not below the queue's size.
+    DescIndex(u16),
+    /// A chain longer than the queue: it loops.
+    Loop,
+    /// A descriptor asks for indirect descriptors, which are not offered.
+    Indirect,
+}
+
+/// One descriptor of a chain, its buffer already checked to lie in guest RAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Desc {
+    pub addr: u64,
+    pub len: u32,
+    pub flags: u16,
+}
+
+impl Desc {
+    pub fn writable(&self) -> bool {
+        self.flags & DESC_F_WRITE != 0
+    }
+}
+
+/// A descriptor chain taken from the available ring; give it back with [`Queue::push`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    pub head: u16,
+    pub descs: ArrayVec<Desc, { QUEUE_MAX as usize }>,
+}
+
+impl Chain {
+    /// The buffers the device reads, in order.
+    pub fn readable(&self) -> impl Iterator<Item = &Desc> {
+        self.descs.iter().filter(|d| !d.writable())
+    }
+
+    /// The buffers the device writes, in order.
+    pub fn writable(&self) -> impl Iterator<Item = &Desc> {
+        self.descs.iter().filter(|d| d.writable())
+    }
+
+    /// Reads up to `buf.len()` bytes from the start of the readable buffers; returns how many.
+    pub fn read(&self, mem: &dyn GuestMemory, buf: &mut [u8]) -> usize {
+        let mut done = 0;
+        for d in self.readable() {
+            let n = (d.len as usize).min(buf.len() - done);
+            if mem.read(d.addr, &mut buf[done..done + n]).is_err() {
+                break;
+            }
+            done += n;
+            if done == buf.len() {
+                break;
+            }
+        }
+        done
+    }
+
+    /// Writes up to `data.len()` bytes to the start of the writable buffers; returns how
+    /// many.
+    pub fn write(&self, mem: &dyn GuestMemory, data: &[u8]) -> usize {
+        let mut done = 0;
+        for d in self.writable() {
+            let n = (d.len as usize).min(data.len() - done);
+            if mem.write(d.addr, &data[done..done + n]).is_err() {
+                break;
+            }
+            done += n;
+            if done == data.len() {
+                break;
+            }
+        }
+        done
+    }
+
+    /// The total length of the readable and of the writable buffers.
+    pub fn lengths(&self) -> (u64, u64) {
+        let sum = |it: &mut dyn Iterator<Item = &Desc>| it.map(|d| u64::from(d.len)).sum();
+        (sum(&mut self.readable()), sum(&mut self.writable()))
+    }
+}
+
+/// A queue's registers as the driver set them, and the device's place in its rings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Queue {
+    /// QueueNum: the queue's size, once the driver chose it.
+    pub size: u16,
+    pub ready: bool,
+    /// QueueDesc, QueueDriver (the available ring), QueueDevice (the used ring).
+    pub desc: u64,
+    pub avail: u64,
+    pub used: u64,
+    next_avail: u16,
+    next_used: u16,
+    /// Chains [`Queue::pop`] may still take in this batch (see [`Queue::start_batch`]).
+    budget: u16,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Queue {
+    pub const fn new() -> Self {
+        Queue {
+            size: QUEUE_MAX,
+            ready: false,
+            desc: 0,
+            avail: 0,
+            used: 0,
+            next_avail: 0,
+            next_used: 0,
+            budget: 0,
+        }
+    }
+
+    /// Lets the next pops take at most one queue's worth of chains: what the driver had made
+    /// available when it notified. Chains another vCPU adds meanwhile come with their own
+    /// notify (the device never suppresses them), so a notify cannot be kept going for as
+    /// long as another vCPU feeds the queue.
+    pub fn start_batch(&mut self) {
+        self.budget = self.size;
+    }
+
+    /// Checks the rings the driver gave (size, alignment, inside RAM) before the queue is
+    /// used; the device's places in them start at 0.
+    pub fn activate(&mut self, mem: &dyn GuestMemory) -> Result<(), QueueError> {
+        let size = self.size;
+        if size == 0 || size > QUEUE_MAX || !size.is_power_of_two() {
+            return Err(QueueError::Size(size));
+        }
+        let n = u64::from(size);
+        for (addr, align, len) in [
+            (self.desc, 16, DESC_SIZE * n),
+            (self.avail, 2, 4 + 2 * n + 2),
+            (self.used, 4, 4 + 8 * n + 2),
+        ] {
+            if addr % align != 0 {
+                return Err(QueueError::Unaligned(addr));
+            }
+            if !mem.contains(addr, len) {
+                return Err(QueueError::OutsideRam(addr, len));
+            }
+        }
+        self.next_avail = 0;
+        self.next_used = 0;
+        self.ready = true;
+        Ok(())
+    }
+
+    fn index(&self, i: u16) -> u64 {
+        u64::from(i % self.size)
+    }
+
+    fn ram<T>(r: Result<T, super::OutOfRange>) -> Result<T, QueueError> {
+        r.map_err(|e| QueueError::OutsideRam(e.addr, e.len))
+    }
+
+    /// Whether the driver has made chains available that the device has not taken.
+    pub fn has_available(&self, mem: &dyn GuestMemory) -> Result<bool, QueueError> {
+        if !self.ready {
+            return Ok(false);
+        }
+        let idx = Self::ram(mem.read_u16(self.avail + 2))?;
+        let pending = idx.wrapping_sub(self.next_avail);
+        if pending > self.size {
+            return Err(QueueError::AvailIndex(idx));
+        }
+        Ok(pending > 0)
+    }
+
+    /// Takes the next available chain, if any and if the batch allows, checking every
+    /// descriptor in it.
+    pub fn pop(&mut self, mem: &dyn GuestMemory) -> Result<Option<Chain>, QueueError> {
+        if self.budget == 0 || !self.has_available(mem)? {
+            return Ok(None);
+        }
+        let slot = self.avail + 4 + 2 * self.index(self.next_avail);
+        let head = Self::ram(mem.read_u16(slot))?;
+        let mut chain = Chain {
+            head,
+            descs: ArrayVec::new(),
+        };
+        let mut i = head;
+        loop {
+            if i >= self.size {
+                return Err(QueueError::DescIndex(i));
+            }
+            let at = self.desc + DESC_SIZE * u64::from(i);
+            let mut raw = [0u8; DESC_SIZE as usize];
+            Self::ram(mem.read(at, &mut raw))?;
+            let addr = u64::from_le_bytes(raw[0..8].try_into().unwrap_or_default());
+            let len = u32::from_le_bytes(raw[8..12].try_into().unwrap_or_default());
+            let flags = u16::from_le_bytes([raw[12], raw[13]]);
+            let next = u16::from_le_bytes([raw[14], raw[15]]);
+            if flags & DESC_F_INDIRECT != 0 {
+                return Err(QueueError::Indirect);
+            }
+            if !mem.contains(addr, u64::from(len)) {
+                return Err(QueueError::OutsideRam(addr, u64::from(len)));
+            }
+            chain
+                .descs
+                .try_push(Desc { addr, len, flags })
+                .map_err(|_| QueueError::Loop)?;
+            if chain.descs.len() > usize::from(self.size) {
+                return Err(QueueError::Loop);
+            }
+            if flags & DESC_F_NEXT == 0 {
+                break;
+            }
+            i = next;
+        }
+        self.next_avail = self.next_avail.wrapping_add(1);
+        self.budget -= 1;
+        Ok(Some(chain))
+    }
+
+    /// Returns the chain whose head is `head` to the driver, `written` bytes written into it.
+    pub fn push(
+        &mut self,
+        mem: &dyn GuestMemory,
+        head: u16,
+        written: u32,
+    ) -> Result<(), QueueError> {
+        let slot = self.used + 4 + 8 * self.index(self.next_used);
+        let mut elem = [0u8; 8];
+        elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
+        elem[4..].copy_from_slice(&written.to_le_bytes());
+        Self::ram(mem.write(slot, &elem))?;
+        self.next_used = self.next_used.wrapping_add(1);
+        Self::ram(mem.write(self.used + 2, &self.next_used.to_le_bytes()))
+    }
+}

@@ -1,0 +1,185 @@
+//! The guest's bare machine: the entry (stack, FP on, exception vectors, BSS cleared), sized
+//! MMIO accesses that the monitor can decode (one `ldr`/`str` each, no writeback), the
+//! PL011 for output, PSCI SYSTEM_OFF, and a vector that reports any exception and powers
+//! off. The MMU stays off; the monitor then makes the guest's data accesses Normal memory
+//! (HCR_EL2.DC), so misaligned ones are allowed, in RAM and towards device space alike.
+
+use core::arch::{asm, global_asm};
+use core::fmt::{self, Write};
+
+global_asm!(
+    r#"
+    .section .text.entry, "ax"
+    // A CPU's start: interrupts masked, the stack at `top`, FP/SIMD on,
+    // the vector table set.
+    .macro cpu_start top
+    msr     daifset, #0xf
+    adrp    x9, \top
+    add     x9, x9, :lo12:\top
+    mov     sp, x9
+    mov     x9, #(3 << 20)
+    msr     cpacr_el1, x9
+    adrp    x9, hostile_vectors
+    add     x9, x9, :lo12:hostile_vectors
+    msr     vbar_el1, x9
+    isb
+    .endm
+
+    .global _start
+_start:
+    cpu_start __stack_top
+    adrp    x9, __bss_start
+    add     x9, x9, :lo12:__bss_start
+    adrp    x10, __bss_end
+    add     x10, x10, :lo12:__bss_end
+1:  cmp     x9, x10
+    b.hs    2f
+    str     xzr, [x9]
+    add     x9, x9, #8
+    b       1b
+2:  bl      hostile_main
+    b       .
+
+    .global hostile_secondary_entry
+hostile_secondary_entry:
+    cpu_start __stack2_top
+    bl      hostile_secondary
+    b       .
+
+    .text
+    .balign 2048
+hostile_vectors:
+    .rept 16
+    .balign 128
+    mrs     x0, esr_el1
+    mrs     x1, elr_el1
+    mrs     x2, far_el1
+    b       hostile_exception
+    .endr
+"#
+);
+
+/// The guest's PL011 (the VMM's, as on QEMU virt).
+const UART: u64 = 0x0900_0000;
+const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+const PSCI_CPU_ON: u64 = 0xC400_0003;
+const PSCI_CPU_OFF: u64 = 0x8400_0002;
+
+extern "C" {
+    fn hostile_secondary_entry();
+}
+
+pub fn read8(addr: u64) -> u8 {
+    let v: u32;
+    // SAFETY: a device register load (or a load of guest RAM); no Rust object is touched.
+    unsafe { asm!("ldrb {0:w}, [{1}]", out(reg) v, in(reg) addr, options(nostack)) };
+    v as u8
+}
+
+pub fn read16(addr: u64) -> u16 {
+    let v: u32;
+    // SAFETY: as for `read8`.
+    unsafe { asm!("ldrh {0:w}, [{1}]", out(reg) v, in(reg) addr, options(nostack)) };
+    v as u16
+}
+
+pub fn read32(addr: u64) -> u32 {
+    let v: u32;
+    // SAFETY: as for `read8`.
+    unsafe { asm!("ldr {0:w}, [{1}]", out(reg) v, in(reg) addr, options(nostack)) };
+    v
+}
+
+pub fn read64(addr: u64) -> u64 {
+    let v: u64;
+    // SAFETY: as for `read8`.
+    unsafe { asm!("ldr {0}, [{1}]", out(reg) v, in(reg) addr, options(nostack)) };
+    v
+}
+
+/// Two words at once (LDP), which a data abort describes without a syndrome.
+pub fn read_pair(addr: u64) -> (u64, u64) {
+    let (a, b): (u64, u64);
+    // SAFETY: as for `read8`.
+    unsafe { asm!("ldp {0}, {1}, [{2}]", out(reg) a, out(reg) b, in(reg) addr, options(nostack)) };
+    (a, b)
+}
+
+pub fn write8(addr: u64, v: u8) {
+    // SAFETY: a store to a device register or to guest RAM no Rust object lives in.
+    unsafe { asm!("strb {0:w}, [{1}]", in(reg) u32::from(v), in(reg) addr, options(nostack)) };
+}
+
+pub fn write16(addr: u64, v: u16) {
+    // SAFETY: as for `write8`.
+    unsafe { asm!("strh {0:w}, [{1}]", in(reg) u32::from(v), in(reg) addr, options(nostack)) };
+}
+
+pub fn write32(addr: u64, v: u32) {
+    // SAFETY: as for `write8`.
+    unsafe { asm!("str {0:w}, [{1}]", in(reg) v, in(reg) addr, options(nostack)) };
+}
+
+pub fn write64(addr: u64, v: u64) {
+    // SAFETY: as for `write8`.
+    unsafe { asm!("str {0}, [{1}]", in(reg) v, in(reg) addr, options(nostack)) };
+}
+
+/// Barrier between filling rings and notifying the device.
+pub fn barrier() {
+    // SAFETY: a barrier has no effect on program state.
+    unsafe { asm!("dsb sy", options(nostack)) };
+}
+
+pub struct Uart;
+
+impl Write for Uart {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            write32(UART, u32::from(b));
+        }
+        Ok(())
+    }
+}
+
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write;
+        let _ = writeln!($crate::arch::Uart, $($arg)*);
+    }};
+}
+
+pub fn system_off() -> ! {
+    // SAFETY: PSCI SYSTEM_OFF through the VMM's conduit (hvc); it does not return.
+    unsafe { asm!("hvc #0", in("x0") PSCI_SYSTEM_OFF, options(nostack, noreturn)) }
+}
+
+/// Starts vCPU 1 at `hostile_secondary` on its own stack; returns PSCI's status.
+pub fn start_cpu1() -> i64 {
+    let status: i64;
+    // SAFETY: PSCI CPU_ON for MPIDR 1 with the entry above; vCPU 1 touches only its stack
+    // and the mailbox its work names.
+    unsafe {
+        asm!("hvc #0", inlateout("x0") PSCI_CPU_ON as i64 => status, in("x1") 1u64,
+            in("x2") hostile_secondary_entry as *const () as u64, in("x3") 0u64, options(nostack))
+    };
+    status
+}
+
+pub fn cpu_off() -> ! {
+    // SAFETY: PSCI CPU_OFF of this vCPU; it does not return.
+    unsafe { asm!("hvc #0", in("x0") PSCI_CPU_OFF, options(nostack, noreturn)) }
+}
+
+#[no_mangle]
+extern "C" fn hostile_exception(esr: u64, elr: u64, far: u64) -> ! {
+    say!("hostile: FAIL exception ESR {esr:#x} ELR {elr:#x} FAR {far:#x}");
+    system_off()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    say!("hostile: FAIL panic: {info}");
+    system_off()
+}
