@@ -17,11 +17,12 @@ use crate::arch::sysreg::{
     ICC_CTLR_EL1, ICC_DIR_EL1, ICC_EOIR1_EL1, ICC_HPPIR1_EL1, ICC_IAR1_EL1, ICC_IGRPEN1_EL1,
     ICC_PMR_EL1, ICC_SGI1R_EL1,
 };
+use crate::mm::range::Range;
 use crate::platform::percpu;
 use crate::platform::{system, timer};
 use crate::platform::{Gic, GicVersion, MAX_CPUS};
 use aarch64_cpu::registers::{Readable, MPIDR_EL1};
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 /// The SGI the monitor sends to make another CPU look at its vCPU.
 pub const KICK_SGI: u32 = 15;
@@ -41,6 +42,9 @@ static V2_TARGET: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
 /// Each CPU's GICD/GICR_ISENABLER0 for its private interrupts (0: none),
 /// found once at boot because the run loop masks and unmasks PPI 27.
 static ISENABLER0: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// What [`rearm`] enables: [`monitor_mask`] and the virtual timer's PPI,
+/// worked out once by init_cpu (the EL2 timer's PPI is in the platform).
+static RUN_ENABLES: AtomicU32 = AtomicU32::new(0);
 
 /// Per CPU: whether it takes kicks, and whether one is on its way to it.
 static KICKS: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(REFUSED) }; MAX_CPUS];
@@ -103,6 +107,7 @@ fn monitor_mask() -> u32 {
 pub fn init_cpu() {
     let Some(g) = gic() else { return };
     let cpu = percpu::current();
+    RUN_ENABLES.store(monitor_mask() | 1 << VTIMER_PPI, Ordering::Relaxed);
     match g.version {
         GicVersion::V3 => {
             let ctlr = g.distributor.base;
@@ -167,11 +172,19 @@ fn own_redistributor(g: &Gic) -> Option<u64> {
     None
 }
 
-/// The enable registers (ISENABLER0, ICENABLER0) for this CPU's private
-/// interrupts.
-fn private_enables() -> Option<(u64, u64)> {
+/// ICENABLER0's offset from ISENABLER0.
+const ICENABLER0: u64 = 0x80;
+
+/// The enable registers for this CPU's private interrupts, from
+/// ISENABLER0 (offset 0) to ICENABLER0 ([`ICENABLER0`]). Made from the
+/// address init_cpu kept rather than through [`frame_of`], because the run
+/// loop writes them on every entry and exit.
+fn private_enables() -> Option<Frame> {
     let isenabler = ISENABLER0[percpu::current()].load(Ordering::Relaxed);
-    (isenabler != 0).then_some((isenabler, isenabler + 0x80))
+    // SAFETY: init_cpu stored the address of this CPU's ISENABLER0, in the
+    // GIC frame (redistributor SGI_base or distributor) that mm::mmu maps
+    // as device memory for good; ICENABLER0 is in the same frame.
+    (isenabler != 0).then(|| unsafe { Frame::new(Range::new(isenabler, ICENABLER0 + 4)) })
 }
 
 /// Re-enables the monitor's interrupts on this CPU (a host GIC driver may
@@ -180,15 +193,15 @@ fn private_enables() -> Option<(u64, u64)> {
 /// masks it only while the guest handles one; it is left enabled for the
 /// host, whose own virtual timer it is between runs).
 pub fn rearm() {
-    if let Some((isenabler, _)) = private_enables() {
-        mmio_write(isenabler, monitor_mask() | 1 << VTIMER_PPI);
+    if let Some(enables) = private_enables() {
+        enables.write(0, RUN_ENABLES.load(Ordering::Relaxed));
     }
 }
 
 /// Masks (or unmasks) one private interrupt of this CPU at the GIC.
 pub fn set_private_enabled(id: u32, on: bool) {
-    if let Some((isenabler, icenabler)) = private_enables() {
-        mmio_write(if on { isenabler } else { icenabler }, 1 << id);
+    if let Some(enables) = private_enables() {
+        enables.write(if on { 0 } else { ICENABLER0 }, 1 << id);
     }
 }
 
@@ -200,6 +213,7 @@ pub struct Saved {
 
 /// Lets interrupts reach this CPU while a guest runs (the host may have
 /// its CPU interface closed); `restore` puts the host's settings back.
+#[inline(always)]
 pub fn open_cpu_interface() -> Option<Saved> {
     let g = gic()?;
     Some(match g.version {
@@ -225,6 +239,7 @@ pub fn open_cpu_interface() -> Option<Saved> {
     })
 }
 
+#[inline(always)]
 pub fn restore(saved: Option<Saved>) {
     let (Some(g), Some(s)) = (gic(), saved) else {
         return;
