@@ -27,25 +27,20 @@ impl Frame {
 
     /// Whether the register at `addr` is in this frame.
     pub fn contains(&self, addr: u64) -> bool {
-        addr >= self.range.base && addr.saturating_add(4) <= self.range.end()
+        addr.checked_sub(self.range.base)
+            .is_some_and(|offset| self.holds(offset))
     }
 
-    /// The register at `offset` from the base.
+    /// Whether the frame has a register at `offset` (all 4 bytes of it).
+    #[inline]
+    fn holds(&self, offset: u64) -> bool {
+        offset < self.range.size && self.range.size - offset >= 4
+    }
+
+    /// The register at `offset` from the base, which must be in the frame.
     #[inline]
     pub fn read(&self, offset: u64) -> u32 {
-        self.read_at(self.range.base.wrapping_add(offset))
-    }
-
-    /// Writes the register at `offset` from the base.
-    #[inline]
-    pub fn write(&self, offset: u64, value: u32) {
-        self.write_at(self.range.base.wrapping_add(offset), value)
-    }
-
-    /// The register at physical address `addr`, which must be in the frame.
-    #[inline]
-    pub fn read_at(&self, addr: u64) -> u32 {
-        assert!(self.contains(addr), "{addr:#x} is outside {:?}", self.range);
+        let addr = self.checked(offset);
         #[cfg(target_arch = "aarch64")]
         {
             // SAFETY: `addr` is a register of the frame (checked above),
@@ -58,18 +53,94 @@ impl Frame {
         }
     }
 
-    /// Writes the register at physical address `addr`, which must be in the frame.
+    /// Writes the register at `offset` from the base, which must be in the frame.
     #[inline]
-    pub fn write_at(&self, addr: u64, value: u32) {
-        assert!(self.contains(addr), "{addr:#x} is outside {:?}", self.range);
+    pub fn write(&self, offset: u64, value: u32) {
+        let addr = self.checked(offset);
         #[cfg(target_arch = "aarch64")]
-        // SAFETY: as in `read_at`.
+        // SAFETY: as in `read`.
         unsafe {
             core::ptr::write_volatile(addr as *mut u32, value)
         };
         #[cfg(not(target_arch = "aarch64"))]
         fake::set(addr, value);
     }
+
+    /// The `count` consecutive registers from `offset`, read in order as
+    /// the iterator is advanced; one bounds check for them all.
+    #[inline]
+    pub fn read_run(&self, offset: u64, count: usize) -> impl Iterator<Item = u32> {
+        let base = match count {
+            0 => 0,
+            _ => {
+                self.checked(offset + 4 * (count as u64 - 1));
+                self.checked(offset)
+            }
+        };
+        (0..count as u64).map(move |i| {
+            let addr = base + 4 * i;
+            #[cfg(target_arch = "aarch64")]
+            {
+                // SAFETY: `addr` is between the first and the last register
+                // of the run, both checked to be in the frame above.
+                unsafe { core::ptr::read_volatile(addr as *const u32) }
+            }
+            #[cfg(not(target_arch = "aarch64"))]
+            {
+                fake::get(addr)
+            }
+        })
+    }
+
+    /// Writes consecutive registers from `offset` with `values`; one
+    /// bounds check for them all.
+    #[inline]
+    pub fn write_run(&self, offset: u64, values: impl ExactSizeIterator<Item = u32>) {
+        let count = values.len();
+        if count == 0 {
+            return;
+        }
+        self.checked(offset + 4 * (count as u64 - 1));
+        let base = self.checked(offset);
+        for (i, value) in values.take(count).enumerate() {
+            let addr = base + 4 * i as u64;
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as in `read_run`.
+            unsafe {
+                core::ptr::write_volatile(addr as *mut u32, value)
+            };
+            #[cfg(not(target_arch = "aarch64"))]
+            fake::set(addr, value);
+        }
+    }
+
+    /// The register at physical address `addr`, which must be in the frame.
+    #[inline]
+    pub fn read_at(&self, addr: u64) -> u32 {
+        self.read(addr.wrapping_sub(self.range.base))
+    }
+
+    /// Writes the register at physical address `addr`, which must be in the frame.
+    #[inline]
+    pub fn write_at(&self, addr: u64, value: u32) {
+        self.write(addr.wrapping_sub(self.range.base), value)
+    }
+
+    /// The address of the register at `offset`; panics if the frame has
+    /// none there (out of line, so the accessors stay a compare and a branch).
+    #[inline]
+    fn checked(&self, offset: u64) -> u64 {
+        if !self.holds(offset) {
+            outside(offset, self.range);
+        }
+        self.range.base + offset
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn outside(offset: u64, range: Range) -> ! {
+    panic!("offset {offset:#x} is outside {range:?}")
 }
 
 /// The build machine's device registers: one value per address and thread,
@@ -105,5 +176,18 @@ mod tests {
         assert!(frame.contains(0x1000) && !frame.contains(0x10fd) && !frame.contains(0xffc));
         assert!(std::panic::catch_unwind(|| frame.read(0x100)).is_err());
         assert!(std::panic::catch_unwind(|| frame.write(u64::MAX - 1, 0)).is_err());
+        assert!(std::panic::catch_unwind(|| frame.read(0xfd)).is_err());
+    }
+
+    #[test]
+    fn runs_are_checked_once_and_stay_inside() {
+        // SAFETY: on the build machine frames are the fake.
+        let frame = unsafe { Frame::new(Range::new(0x2000, 0x10)) };
+        frame.write_run(0x4, [1, 2, 3].into_iter());
+        assert!(frame.read_run(0x4, 3).eq([1, 2, 3]));
+        assert_eq!(frame.read(0x0), 0);
+        assert_eq!(frame.read_run(0x10, 0).count(), 0);
+        assert!(std::panic::catch_unwind(|| frame.read_run(0x8, 3).count()).is_err());
+        assert!(std::panic::catch_unwind(|| frame.write_run(0xc, [0, 0].into_iter())).is_err());
     }
 }

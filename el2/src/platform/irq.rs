@@ -72,15 +72,39 @@ fn hyp_timer_ppi() -> u32 {
 /// distributor) the register at `addr` must be in; its accessors check.
 fn frame_of(addr: u64) -> Frame {
     let g = gic().expect("a GIC register without a GIC");
-    // SAFETY: mm::mmu::build_el2 maps both frames the DTB names for the GIC
-    // as device memory in EL2 stage 1, for good.
-    let (cpu, distributor) = unsafe { (Frame::new(g.cpu), Frame::new(g.distributor)) };
+    let cpu = cpu_frame(g);
     if cpu.contains(addr) {
         cpu
     } else {
-        distributor
+        distributor(g)
     }
 }
+
+/// The GIC's per-CPU frame: the redistributors (GICv3) or the CPU
+/// interface, GICC (GICv2), which the run loop and the exit path use.
+fn cpu_frame(g: &Gic) -> Frame {
+    // SAFETY: mm::mmu::build_el2 maps both frames the DTB names for the GIC
+    // as device memory in EL2 stage 1, for good.
+    unsafe { Frame::new(g.cpu) }
+}
+
+fn distributor(g: &Gic) -> Frame {
+    // SAFETY: as in cpu_frame.
+    unsafe { Frame::new(g.distributor) }
+}
+
+/// GICC registers: control, priority mask, acknowledge, end of interrupt,
+/// highest pending, deactivate.
+const GICC_CTLR: u64 = 0x0;
+const GICC_PMR: u64 = 0x4;
+const GICC_IAR: u64 = 0xc;
+const GICC_EOIR: u64 = 0x10;
+const GICC_HPPIR: u64 = 0x18;
+const GICC_DIR: u64 = 0x1000;
+/// GICC_CTLR.EOImodeNS: priority drop and deactivation are separate.
+const GICC_CTLR_EOI_MODE_NS: u32 = 1 << 9;
+/// GICD_SGIR.
+const GICD_SGIR: u64 = 0xf00;
 
 fn mmio_read(addr: u64) -> u32 {
     frame_of(addr).read_at(addr)
@@ -227,13 +251,13 @@ pub fn open_cpu_interface() -> Option<Saved> {
             saved
         }
         GicVersion::V2 => {
-            let c = g.cpu.base;
+            let c = cpu_frame(g);
             let saved = Saved {
-                pmr: mmio_read(c + 0x4) as u64,
-                enable: mmio_read(c) as u64,
+                pmr: c.read(GICC_PMR) as u64,
+                enable: c.read(GICC_CTLR) as u64,
             };
-            mmio_write(c + 0x4, 0xff);
-            mmio_write(c, saved.enable as u32 | 1);
+            c.write(GICC_PMR, 0xff);
+            c.write(GICC_CTLR, saved.enable as u32 | 1);
             saved
         }
     })
@@ -250,8 +274,9 @@ pub fn restore(saved: Option<Saved>) {
             icc_set(|| ICC_IGRPEN1_EL1.set(s.enable));
         }
         GicVersion::V2 => {
-            mmio_write(g.cpu.base + 0x4, s.pmr as u32);
-            mmio_write(g.cpu.base, s.enable as u32);
+            let c = cpu_frame(g);
+            c.write(GICC_PMR, s.pmr as u32);
+            c.write(GICC_CTLR, s.enable as u32);
         }
     }
 }
@@ -305,15 +330,15 @@ pub fn send_kick(cpu: usize) {
         }
         GicVersion::V2 => {
             let target = V2_TARGET[cpu].load(Ordering::Acquire) as u32;
-            mmio_write(g.distributor.base + 0xf00, target << 16 | KICK_SGI);
+            distributor(g).write(GICD_SGIR, target << 16 | KICK_SGI);
         }
     }
 }
 
 fn highest_pending() -> u32 {
-    match gic().map(|g| (g.version, g.cpu.base)) {
-        Some((GicVersion::V3, _)) => ICC_HPPIR1_EL1.get() as u32 & 0xff_ffff,
-        Some((GicVersion::V2, c)) => mmio_read(c + 0x18) & 0x3ff,
+    match gic() {
+        Some(g) if g.version == GicVersion::V3 => ICC_HPPIR1_EL1.get() as u32 & 0xff_ffff,
+        Some(g) => cpu_frame(g).read(GICC_HPPIR) & 0x3ff,
         None => SPURIOUS,
     }
 }
@@ -331,7 +356,7 @@ pub fn take_monitor_irq() -> Option<u32> {
     }
     let raw = match g.version {
         GicVersion::V3 => ICC_IAR1_EL1.get() as u32,
-        GicVersion::V2 => mmio_read(g.cpu.base + 0xc),
+        GicVersion::V2 => cpu_frame(g).read(GICC_IAR),
     };
     let id = raw & 0x3ff;
     if id == SPURIOUS {
@@ -346,9 +371,10 @@ pub fn take_monitor_irq() -> Option<u32> {
             }
         }
         GicVersion::V2 => {
-            mmio_write(g.cpu.base + 0x10, raw);
-            if mmio_read(g.cpu.base) & (1 << 9) != 0 {
-                mmio_write(g.cpu.base + 0x1000, raw);
+            let c = cpu_frame(g);
+            c.write(GICC_EOIR, raw);
+            if c.read(GICC_CTLR) & GICC_CTLR_EOI_MODE_NS != 0 {
+                c.write(GICC_DIR, raw);
             }
         }
     }

@@ -110,15 +110,16 @@ impl VirtualInterface for V2 {
     }
 
     fn read_lrs(&self, out: &mut [ListRegister]) {
-        for (n, lr) in out.iter_mut().enumerate().take(self.num_lrs) {
-            *lr = ListRegister::decode_v2(self.read(GICH_LR0 + 4 * n as u64));
+        let count = out.len().min(self.num_lrs);
+        for (lr, raw) in out.iter_mut().zip(self.gich.read_run(GICH_LR0, count)) {
+            *lr = ListRegister::decode_v2(raw);
         }
     }
 
     fn write_lrs(&self, lrs: &[ListRegister]) {
-        for (n, lr) in lrs.iter().enumerate().take(self.num_lrs) {
-            self.write(GICH_LR0 + 4 * n as u64, lr.encode_v2());
-        }
+        let count = lrs.len().min(self.num_lrs);
+        self.gich
+            .write_run(GICH_LR0, lrs[..count].iter().map(|lr| lr.encode_v2()));
     }
 
     fn set_underflow_irq(&self, on: bool) {
