@@ -129,7 +129,9 @@ pub fn write64(addr: u64, v: u64) {
 pub fn counter() -> (u64, u64) {
     let (freq, now): (u64, u64);
     // SAFETY: reading the counter and its frequency has no side effects.
-    unsafe { asm!("mrs {}, cntfrq_el0", "isb", "mrs {}, cntvct_el0", out(reg) freq, out(reg) now, options(nostack)) };
+    unsafe {
+        asm!("mrs {}, cntfrq_el0", "isb", "mrs {}, cntvct_el0", out(reg) freq, out(reg) now, options(nostack))
+    };
     (freq.max(1), now)
 }
 

@@ -39,7 +39,12 @@ impl Device {
     ];
 
     /// The virtio devices, in slot order.
-    pub const VIRTIO: [Device; 4] = [Device::VirtioConsole, Device::VirtioRng, Device::VirtioBlk, Device::VirtioNet];
+    pub const VIRTIO: [Device; 4] = [
+        Device::VirtioConsole,
+        Device::VirtioRng,
+        Device::VirtioBlk,
+        Device::VirtioNet,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -236,7 +241,14 @@ mod tests {
 
     #[test]
     fn a_disk_gets_the_third_virtio_page_and_spi() {
-        let map = DeviceMap::new(GicVersion::V3, 2, Optional { disk: true, net: false });
+        let map = DeviceMap::new(
+            GicVersion::V3,
+            2,
+            Optional {
+                disk: true,
+                net: false,
+            },
+        );
         assert_tiles_device_space(&map);
         let blk = find(&map, Device::VirtioBlk).unwrap();
         assert_eq!((blk.base, blk.size), (0x0b00_2000, 0x1000));
@@ -260,7 +272,14 @@ mod tests {
 
     #[test]
     fn gicv2_distributor_lies_beyond_device_space() {
-        let map = DeviceMap::new(GicVersion::V2, 2, Optional { disk: true, net: true });
+        let map = DeviceMap::new(
+            GicVersion::V2,
+            2,
+            Optional {
+                disk: true,
+                net: true,
+            },
+        );
         assert_tiles_device_space(&map);
         assert_eq!(find(&map, Device::Redistributors), None);
         let gicd = find(&map, Device::Distributor).unwrap();
@@ -270,7 +289,14 @@ mod tests {
 
     #[test]
     fn keys_name_regions() {
-        let map = DeviceMap::new(GicVersion::V3, 8, Optional { disk: true, net: true });
+        let map = DeviceMap::new(
+            GicVersion::V3,
+            8,
+            Optional {
+                disk: true,
+                net: true,
+            },
+        );
         for (key, r) in map.regions().iter().enumerate() {
             assert_eq!(map.by_key(key as u64), Some(r));
         }

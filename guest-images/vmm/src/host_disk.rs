@@ -11,7 +11,10 @@ use crate::Error;
 use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 use el1rt::cache::clean_invalidate;
 use el1rt::platform::Board;
-use zxv_devices::virtio::{IoError, BLK_SECTOR, BLK_S_OK, BLK_T_FLUSH, BLK_T_IN, BLK_T_OUT, DESC_F_NEXT, DESC_F_WRITE, ID_BLOCK};
+use zxv_devices::virtio::{
+    IoError, BLK_SECTOR, BLK_S_OK, BLK_T_FLUSH, BLK_T_IN, BLK_T_OUT, DESC_F_NEXT, DESC_F_WRITE,
+    ID_BLOCK,
+};
 
 const QUEUE: usize = 128;
 const F_RO: u64 = 1 << 5;
@@ -57,13 +60,24 @@ impl HostDisk {
         let accepted = device.negotiate(F_RO | F_FLUSH, WHAT)?;
         // SAFETY: the area is this driver's alone; the device does not use it yet.
         let rings = unsafe {
-            AREA = Area { desc: [[0; 2]; QUEUE], avail: [0; 3 + QUEUE], used: [0; 2 + 2 * QUEUE], header: [0; 2], status: 0 };
-            Rings { desc: addr_of!(AREA.desc) as u64, avail: addr_of!(AREA.avail) as u64, used: addr_of!(AREA.used) as u64 }
+            AREA = Area {
+                desc: [[0; 2]; QUEUE],
+                avail: [0; 3 + QUEUE],
+                used: [0; 2 + 2 * QUEUE],
+                header: [0; 2],
+                status: 0,
+            };
+            Rings {
+                desc: addr_of!(AREA.desc) as u64,
+                avail: addr_of!(AREA.avail) as u64,
+                used: addr_of!(AREA.used) as u64,
+            }
         };
         clean_invalidate(rings.desc, core::mem::size_of::<Area>() as u64);
         let size = device.queue(0, &rings, QUEUE as u16, WHAT)?;
         device.driver_ok();
-        let capacity = (u64::from(device.config(0)) | u64::from(device.config(4)) << 32) * BLK_SECTOR;
+        let capacity =
+            (u64::from(device.config(0)) | u64::from(device.config(4)) << 32) * BLK_SECTOR;
         Ok(HostDisk {
             device,
             rings,
@@ -86,7 +100,12 @@ impl HostDisk {
     }
 
     /// Reads or writes the guest's segments at byte `offset` of the disk.
-    pub fn transfer(&mut self, offset: u64, segments: &[(u64, u32)], write: bool) -> Result<(), IoError> {
+    pub fn transfer(
+        &mut self,
+        offset: u64,
+        segments: &[(u64, u32)],
+        write: bool,
+    ) -> Result<(), IoError> {
         let kind = if write { BLK_T_OUT } else { BLK_T_IN };
         self.request(kind, offset / BLK_SECTOR, segments, !write)
     }
@@ -100,7 +119,13 @@ impl HostDisk {
 
     /// One request, waited for: header, the guest's segments (written by the device when
     /// `device_writes`), status.
-    fn request(&mut self, kind: u32, sector: u64, segments: &[(u64, u32)], device_writes: bool) -> Result<(), IoError> {
+    fn request(
+        &mut self,
+        kind: u32,
+        sector: u64,
+        segments: &[(u64, u32)],
+        device_writes: bool,
+    ) -> Result<(), IoError> {
         let count = segments.len() + 2;
         if count > usize::from(self.size) {
             return Err(IoError);
@@ -116,7 +141,10 @@ impl HostDisk {
         // SAFETY: only the field's address is taken.
         descs[0] = (unsafe { addr_of!((*area).header) } as u64, 16, 0);
         for (i, &(gpa, len)) in segments.iter().enumerate() {
-            let host = self.ram.host_addr(gpa, u64::from(len)).map_err(|_| IoError)?;
+            let host = self
+                .ram
+                .host_addr(gpa, u64::from(len))
+                .map_err(|_| IoError)?;
             clean_invalidate(host, u64::from(len));
             descs[i + 1] = (host, len, if device_writes { DESC_F_WRITE } else { 0 });
         }
@@ -124,7 +152,8 @@ impl HostDisk {
         descs[count - 1] = (unsafe { addr_of!((*area).status) } as u64, 1, DESC_F_WRITE);
         for (i, &(addr, len, flags)) in descs[..count].iter().enumerate() {
             let next = if i + 1 < count { DESC_F_NEXT } else { 0 };
-            self.rings.set_desc(i as u16, addr, len, flags | next, i as u16 + 1);
+            self.rings
+                .set_desc(i as u16, addr, len, flags | next, i as u16 + 1);
         }
         let used_before = self.rings.used_idx();
         clean_invalidate(area as u64, core::mem::size_of::<Area>() as u64);

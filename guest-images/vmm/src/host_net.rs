@@ -51,8 +51,16 @@ struct Area {
 const _: () = assert!(PAD + NET_HDR + FRAME_MAX <= BUF && (PAD + NET_HDR).is_multiple_of(8));
 
 static mut AREA: Area = Area {
-    rx: QueueArea { desc: [[0; 2]; QUEUE], avail: [0; 3 + QUEUE], used: [0; 2 + 2 * QUEUE] },
-    tx: QueueArea { desc: [[0; 2]; QUEUE], avail: [0; 3 + QUEUE], used: [0; 2 + 2 * QUEUE] },
+    rx: QueueArea {
+        desc: [[0; 2]; QUEUE],
+        avail: [0; 3 + QUEUE],
+        used: [0; 2 + 2 * QUEUE],
+    },
+    tx: QueueArea {
+        desc: [[0; 2]; QUEUE],
+        avail: [0; 3 + QUEUE],
+        used: [0; 2 + 2 * QUEUE],
+    },
     rx_buf: [[0; BUF]; QUEUE],
     tx_buf: [[0; BUF]; QUEUE],
 };
@@ -100,34 +108,65 @@ pub struct HostNet {
 
 fn rings(q: *const QueueArea) -> Rings {
     // SAFETY: only the fields' addresses are taken.
-    unsafe { Rings { desc: addr_of!((*q).desc) as u64, avail: addr_of!((*q).avail) as u64, used: addr_of!((*q).used) as u64 } }
+    unsafe {
+        Rings {
+            desc: addr_of!((*q).desc) as u64,
+            avail: addr_of!((*q).avail) as u64,
+            used: addr_of!((*q).used) as u64,
+        }
+    }
 }
 
 impl HostNet {
     /// Finds the machine's virtio-net device in the host's DTB and brings it up, every
     /// receive buffer given to it.
     pub fn probe(board: &Board) -> Result<HostNet, Error> {
-        let device = Transport::find(board, ID_NET, WHAT, "virtio-net-device,netdev=...", "vmm.net=host")?;
+        let device = Transport::find(
+            board,
+            ID_NET,
+            WHAT,
+            "virtio-net-device,netdev=...",
+            "vmm.net=host",
+        )?;
         device.negotiate(0, WHAT)?;
         let area = core::ptr::addr_of!(AREA);
         // SAFETY: only the fields' addresses are taken; the area is this driver's alone.
         let (rx, tx, rx_buf, tx_buf) = unsafe {
-            (rings(addr_of!((*area).rx)), rings(addr_of!((*area).tx)), addr_of!((*area).rx_buf) as u64, addr_of!((*area).tx_buf) as u64)
+            (
+                rings(addr_of!((*area).rx)),
+                rings(addr_of!((*area).tx)),
+                addr_of!((*area).rx_buf) as u64,
+                addr_of!((*area).tx_buf) as u64,
+            )
         };
         clean_invalidate(area as u64, core::mem::size_of::<Area>() as u64);
         let rx_size = device.queue(RECEIVEQ, &rx, QUEUE as u16, WHAT)?;
         let tx_size = device.queue(TRANSMITQ, &tx, QUEUE as u16, WHAT)?;
         let mut net = HostNet {
             device,
-            rx: Ring { rings: rx, size: rx_size, next_avail: 0, last_used: 0, buffers: rx_buf },
-            tx: Ring { rings: tx, size: tx_size, next_avail: 0, last_used: 0, buffers: tx_buf },
+            rx: Ring {
+                rings: rx,
+                size: rx_size,
+                next_avail: 0,
+                last_used: 0,
+                buffers: rx_buf,
+            },
+            tx: Ring {
+                rings: tx,
+                size: tx_size,
+                next_avail: 0,
+                last_used: 0,
+                buffers: tx_buf,
+            },
             tx_free: (0..tx_size).rev().collect(),
             tx_held: [false; QUEUE],
             counts: Counts::default(),
         };
         for i in 0..rx_size {
             let at = net.rx.buffer(i) + PAD as u64;
-            net.rx.rings.set_desc(i, at, (BUF - PAD) as u32, DESC_F_WRITE, 0);
+            net.rx
+                .rings
+                .set_desc(i, at, (BUF - PAD) as u32, DESC_F_WRITE, 0);
             net.rx.give(i);
         }
         net.device.driver_ok();

@@ -8,7 +8,9 @@ use crate::Error;
 use core::ptr::{read_volatile, write_volatile};
 use el1rt::cache::clean_invalidate;
 use el1rt::platform::Board;
-use zxv_devices::virtio::{F_VERSION_1, STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK};
+use zxv_devices::virtio::{
+    F_VERSION_1, STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK,
+};
 
 const MAGIC: u32 = 0x7472_6976;
 /// The available ring's flag that asks the device for no interrupts.
@@ -45,7 +47,12 @@ impl Rings {
         let at = self.used + 4 + 8 * u64::from(slot % size);
         clean_invalidate(at, 8);
         // SAFETY: inside the used ring (`size` entries), in the driver's memory.
-        let (id, len) = unsafe { (read_volatile(at as *const u32), read_volatile((at + 4) as *const u32)) };
+        let (id, len) = unsafe {
+            (
+                read_volatile(at as *const u32),
+                read_volatile((at + 4) as *const u32),
+            )
+        };
         (id as u16, len)
     }
 
@@ -57,7 +64,10 @@ impl Rings {
         // descriptor only once it is made available.
         unsafe {
             write_volatile(at as *mut u64, addr);
-            write_volatile((at + 8) as *mut u64, u64::from(len) | u64::from(flags) << 32 | u64::from(next) << 48);
+            write_volatile(
+                (at + 8) as *mut u64,
+                u64::from(len) | u64::from(flags) << 32 | u64::from(next) << 48,
+            );
         }
         clean_invalidate(at, 16);
     }
@@ -97,19 +107,36 @@ pub fn barrier() {
 pub fn counter() -> (u64, u64) {
     let (freq, now): (u64, u64);
     // SAFETY: reading the counter and its frequency has no side effects.
-    unsafe { core::arch::asm!("mrs {}, cntfrq_el0", "isb", "mrs {}, cntpct_el0", out(reg) freq, out(reg) now) };
+    unsafe {
+        core::arch::asm!("mrs {}, cntfrq_el0", "isb", "mrs {}, cntpct_el0", out(reg) freq, out(reg) now)
+    };
     (freq.max(1), now)
 }
 
 impl Transport {
     /// The machine's virtio device with ID `id` (`what`, e.g. "virtio-blk", which QEMU makes
     /// with `-device QEMU_DEVICE`), for VMM option `option`.
-    pub fn find(board: &Board, id: u32, what: &str, qemu_device: &str, option: &'static str) -> Result<Transport, Error> {
-        let fdt = board.fdt().ok_or_else(|| err!("{option}: the host DTB cannot be read"))?;
+    pub fn find(
+        board: &Board,
+        id: u32,
+        what: &str,
+        qemu_device: &str,
+        option: &'static str,
+    ) -> Result<Transport, Error> {
+        let fdt = board
+            .fdt()
+            .ok_or_else(|| err!("{option}: the host DTB cannot be read"))?;
         let mut legacy = false;
-        let transports = fdt.all_nodes().filter(|n| n.compatible().is_some_and(|c| c.all().any(|c| c == "virtio,mmio")));
+        let transports = fdt.all_nodes().filter(|n| {
+            n.compatible()
+                .is_some_and(|c| c.all().any(|c| c == "virtio,mmio"))
+        });
         for node in transports {
-            let Some(base) = node.reg().and_then(|mut r| r.next()).map(|r| r.starting_address as u64) else {
+            let Some(base) = node
+                .reg()
+                .and_then(|mut r| r.next())
+                .map(|r| r.starting_address as u64)
+            else {
                 continue;
             };
             if reg_read(base, 0x000) != MAGIC || reg_read(base, 0x008) != id {
@@ -143,9 +170,16 @@ impl Transport {
             reg_write(base, 0x024, sel);
             reg_write(base, 0x020, word);
         }
-        reg_write(base, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
+        reg_write(
+            base,
+            0x070,
+            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK,
+        );
         if reg_read(base, 0x070) & STATUS_FEATURES_OK == 0 || accepted & F_VERSION_1 == 0 {
-            return Err(err!("{}: the machine's {what} device refused features {accepted:#x}", self.option));
+            return Err(err!(
+                "{}: the machine's {what} device refused features {accepted:#x}",
+                self.option
+            ));
         }
         Ok(accepted)
     }
@@ -158,7 +192,10 @@ impl Transport {
         reg_write(base, 0x030, index);
         let max = reg_read(base, 0x034);
         if max < 4 {
-            return Err(err!("{}: the machine's {what} queue {index} holds {max} entries", self.option));
+            return Err(err!(
+                "{}: the machine's {what} queue {index} holds {max} entries",
+                self.option
+            ));
         }
         let mut size = room;
         while u32::from(size) > max {
@@ -169,7 +206,11 @@ impl Transport {
         unsafe { write_volatile(rings.avail as *mut u16, AVAIL_F_NO_INTERRUPT) };
         clean_invalidate(rings.avail, 2);
         reg_write(base, 0x038, u32::from(size));
-        for (reg, addr) in [(0x080, rings.desc), (0x090, rings.avail), (0x0a0, rings.used)] {
+        for (reg, addr) in [
+            (0x080, rings.desc),
+            (0x090, rings.avail),
+            (0x0a0, rings.used),
+        ] {
             reg_write(base, reg, addr as u32);
             reg_write(base, reg + 4, (addr >> 32) as u32);
         }
@@ -179,7 +220,11 @@ impl Transport {
 
     /// The device may run: every queue is set up.
     pub fn driver_ok(&self) {
-        reg_write(self.base, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+        reg_write(
+            self.base,
+            0x070,
+            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
+        );
     }
 
     pub fn notify(&self, queue: u32) {

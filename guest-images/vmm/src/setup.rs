@@ -5,24 +5,24 @@
 
 use crate::bus::DeviceSetup;
 use crate::config::{Blob, Conduit, Config, DiskSource};
-use crate::disk::Disk;
-use crate::guest_ram::GuestRam;
-use crate::host_disk::HostDisk;
-use zxv_devices::virtio::RamRange;
 use crate::devmap::{DeviceMap, Optional};
-use crate::host_net::HostNet;
-use zxv_devices::GicVersion;
+use crate::disk::Disk;
 use crate::guest_copy::{copy_to_guest, sync_instructions};
 use crate::guest_dtb::GuestDtb;
+use crate::guest_ram::GuestRam;
+use crate::host_disk::HostDisk;
+use crate::host_net::HostNet;
 use crate::image::Kernel;
 use crate::layout::{self, Layout, DTB_SPACE, RAM_BASE};
-use crate::{host_memory, Error};
+use crate::{kept_ram, Error};
 use el1rt::platform::Board;
 use syscalls::client;
 use syscalls::hypervisor::{
     GUEST_TRAP_MEM, VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
 };
 use syscalls::{Handle, Status};
+use zxv_devices::virtio::RamRange;
+use zxv_devices::GicVersion;
 
 pub struct Guest {
     pub handle: Handle,
@@ -44,7 +44,11 @@ fn blob_bytes(blob: Blob) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(blob.addr as *const u8, blob.size as usize) }
 }
 
-pub fn create(resource: Handle, board: &Board, config: &Config<'static>) -> Result<(Guest, DeviceSetup), Error> {
+pub fn create(
+    resource: Handle,
+    board: &Board,
+    config: &Config<'static>,
+) -> Result<(Guest, DeviceSetup), Error> {
     let gic = match board.gic_version {
         3 => GicVersion::V3,
         _ => GicVersion::V2,
@@ -56,7 +60,7 @@ pub fn create(resource: Handle, board: &Board, config: &Config<'static>) -> Resu
             board.cpus.len()
         ));
     }
-    let mut ram = host_memory::host_ram(board)?;
+    let mut ram = kept_ram::host_ram(board)?;
     ram.claim("vmm.kernel", config.kernel.addr..config.kernel.end(), true)?;
     if let Some(initrd) = config.initrd {
         ram.claim("vmm.initrd", initrd.addr..initrd.end(), true)?;
@@ -83,10 +87,20 @@ pub fn create(resource: Handle, board: &Board, config: &Config<'static>) -> Resu
         "zx_vmar_map",
         client::vmar_map(vmar, perms, RAM_BASE, vmo, 0, config.mem),
     )?;
-    let has = Optional { disk: config.disk.is_some(), net: config.net };
+    let has = Optional {
+        disk: config.disk.is_some(),
+        net: config.net,
+    };
     let map = DeviceMap::new(gic, config.cpus, has);
     for (key, r) in map.regions().iter().enumerate() {
-        let trap = client::guest_set_trap(guest, GUEST_TRAP_MEM, r.base, r.size, Handle::INVALID, key as u64);
+        let trap = client::guest_set_trap(
+            guest,
+            GUEST_TRAP_MEM,
+            r.base,
+            r.size,
+            Handle::INVALID,
+            key as u64,
+        );
         zx("zx_guest_set_trap", trap)?;
     }
     let dtb = GuestDtb {
@@ -100,7 +114,10 @@ pub fn create(resource: Handle, board: &Board, config: &Config<'static>) -> Resu
     }
     .build()?;
     if dtb.len() as u64 > DTB_SPACE {
-        return Err(err!("the guest DTB is {} bytes, more than 2 MiB", dtb.len()));
+        return Err(err!(
+            "the guest DTB is {} bytes, more than 2 MiB",
+            dtb.len()
+        ));
     }
     let to_host = |ipa: u64| host_base + (ipa - RAM_BASE);
     // SAFETY: the destinations lie in the guest RAM just taken from free
@@ -116,7 +133,10 @@ pub fn create(resource: Handle, board: &Board, config: &Config<'static>) -> Resu
     sync_instructions();
     report(config, &layout, kernel, gic, host_base);
     let guest_ram = GuestRam {
-        range: RamRange { base: RAM_BASE, size: config.mem },
+        range: RamRange {
+            base: RAM_BASE,
+            size: config.mem,
+        },
         host_base,
     };
     let devices = DeviceSetup {
@@ -140,17 +160,32 @@ pub fn create(resource: Handle, board: &Board, config: &Config<'static>) -> Resu
 
 /// The guest's disk, if it has one, and whether it is read-only.
 fn disk(board: &Board, config: &Config, ram: GuestRam) -> Result<Option<(Disk, bool)>, Error> {
-    let Some(d) = config.disk else { return Ok(None) };
+    let Some(d) = config.disk else {
+        return Ok(None);
+    };
     let name = config.name;
     let (disk, read_only) = match d.source {
         DiskSource::Ram(blob) => {
-            report!("vmm: guest {name}: virtio disk: {} MiB RAM image at {:#x} (volatile)", blob.size >> 20, blob.addr);
-            (Disk::Ram { base: blob.addr, size: blob.size }, d.read_only)
+            report!(
+                "vmm: guest {name}: virtio disk: {} MiB RAM image at {:#x} (volatile)",
+                blob.size >> 20,
+                blob.addr
+            );
+            (
+                Disk::Ram {
+                    base: blob.addr,
+                    size: blob.size,
+                },
+                d.read_only,
+            )
         }
         DiskSource::Host => {
             let host = HostDisk::probe(board, ram)?;
             let read_only = d.read_only || host.read_only();
-            report!("vmm: guest {name}: virtio disk: the machine's virtio-blk device, {} MiB", host.capacity() >> 20);
+            report!(
+                "vmm: guest {name}: virtio disk: the machine's virtio-blk device, {} MiB",
+                host.capacity() >> 20
+            );
             (Disk::Host(host), read_only)
         }
     };
@@ -166,7 +201,10 @@ fn net(board: &Board, config: &Config) -> Result<Option<HostNet>, Error> {
         return Ok(None);
     }
     let host = HostNet::probe(board)?;
-    report!("vmm: guest {}: virtio-net: switched to the machine's virtio-net device", config.name);
+    report!(
+        "vmm: guest {}: virtio-net: switched to the machine's virtio-net device",
+        config.name
+    );
     Ok(Some(host))
 }
 
@@ -210,7 +248,15 @@ fn report(config: &Config, layout: &Layout, kernel: Kernel, gic: GicVersion, hos
         Kernel::Raw => report!("vmm: guest {name}: raw binary at {:#x}", layout.kernel),
     }
     if let Some(initrd) = &layout.initrd {
-        report!("vmm: guest {name}: initrd at {:#x}..{:#x}", initrd.start, initrd.end);
+        report!(
+            "vmm: guest {name}: initrd at {:#x}..{:#x}",
+            initrd.start,
+            initrd.end
+        );
     }
-    report!("vmm: guest {name}: DTB at {:#x}, command line \"{}\"", layout.dtb, config.cmdline);
+    report!(
+        "vmm: guest {name}: DTB at {:#x}, command line \"{}\"",
+        layout.dtb,
+        config.cmdline
+    );
 }

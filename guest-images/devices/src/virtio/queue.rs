@@ -246,7 +246,11 @@ impl Queue {
 
     /// Takes every available chain, gives it to `serve`, and returns it with the bytes
     /// `serve` says it wrote. Returns whether any chain went back (an interrupt is due).
-    pub fn serve_all(&mut self, mem: &dyn GuestMemory, mut serve: impl FnMut(&Chain) -> u32) -> Result<bool, QueueError> {
+    pub fn serve_all(
+        &mut self,
+        mem: &dyn GuestMemory,
+        mut serve: impl FnMut(&Chain) -> u32,
+    ) -> Result<bool, QueueError> {
         let mut used = false;
         while let Some(chain) = self.pop(mem)? {
             let written = serve(&chain);
@@ -257,7 +261,12 @@ impl Queue {
     }
 
     /// Returns the chain whose head is `head` to the driver, `written` bytes written into it.
-    pub fn push(&mut self, mem: &dyn GuestMemory, head: u16, written: u32) -> Result<(), QueueError> {
+    pub fn push(
+        &mut self,
+        mem: &dyn GuestMemory,
+        head: u16,
+        written: u32,
+    ) -> Result<(), QueueError> {
         let slot = self.used + 4 + 8 * self.index(self.next_used);
         let mut elem = [0u8; 8];
         elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());

@@ -40,7 +40,12 @@ impl<S: EntropySource> VirtioDevice for Rng<S> {
         0
     }
 
-    fn notify(&mut self, _queue: usize, queues: &mut [Queue], mem: &dyn GuestMemory) -> Result<bool, QueueError> {
+    fn notify(
+        &mut self,
+        _queue: usize,
+        queues: &mut [Queue],
+        mem: &dyn GuestMemory,
+    ) -> Result<bool, QueueError> {
         let source = &mut self.source;
         queues[0].serve_all(mem, |chain| {
             let mut written = 0u32;
