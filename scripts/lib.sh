@@ -316,8 +316,8 @@ guest_modules() {
 # busybox_initramfs: an initramfs of busybox-static, zxv-ticks, the kernel
 # modules of guest_modules and the inits in guest-images/vmm/initramfs (/init
 # a shell, /test the boot test, /soak the timer soak test, /bench the
-# benchmark; /lib/zxv-modules loads the modules): LINUX_INITRD. Needs
-# build_vmm first.
+# benchmark, /net the network test; /lib/zxv-modules loads the modules,
+# /lib/zxv-udhcpc is udhcpc's script): LINUX_INITRD. Needs build_vmm first.
 busybox_initramfs() {
     debian_arm64_fetch busybox-static
     guest_modules
@@ -327,8 +327,8 @@ busybox_initramfs() {
     python3 "$ROOT/scripts/mkinitramfs.py" "$LINUX_INITRD" dir:bin dir:dev dir:proc dir:sys dir:tmp dir:mnt \
         dev:dev/console=c,5,1 file:bin/busybox="$DEBIAN_ARM64_CACHE/root/busybox-static/bin/busybox" \
         file:bin/ticks="$OUT/ticks" file:init="$inits/init" file:test="$inits/test" \
-        file:soak="$inits/soak" file:bench="$inits/bench" "${MODULE_ENTRIES[@]}" \
-        file:lib/zxv-modules="$inits/zxv-modules"
+        file:soak="$inits/soak" file:bench="$inits/bench" file:net="$inits/net" "${MODULE_ENTRIES[@]}" \
+        file:lib/zxv-modules="$inits/zxv-modules" file:lib/zxv-udhcpc="$inits/zxv-udhcpc"
 }
 
 # rootfs_image FILE SIZE: writes FILE, an ext4 image of SIZE (sparse) made
@@ -398,7 +398,12 @@ size_bytes() {
 # guest gets a virtio disk: with LINUX_DISK_KIND=ram the image is a blob
 # too, served from RAM (volatile); with LINUX_DISK_KIND=file QEMU gets a
 # virtio-blk device on the file, which the VMM drives (writes persist).
-# LINUX_DISK_RO=1 makes it read-only.
+# LINUX_DISK_RO=1 makes it read-only. With LINUX_NET set the guest gets a
+# network: QEMU gets a virtio-net device on user networking (the guest is
+# 10.0.2.15 by DHCP, the build machine 10.0.2.2), which the VMM drives and
+# switches the guest's virtio-net to; LINUX_HOSTFWD, words HOST_PORT:GUEST_PORT,
+# forwards TCP connections to 127.0.0.1:HOST_PORT on the build machine to
+# the guest's GUEST_PORT.
 qemu_linux_cmd() {
     local gic=$1 smp=$2 options=$3 cmdline=$4 ksize isize iaddr mem=256M word need end dsize daddr ro=''
     ksize=$(stat -c %s "$LINUX_KERNEL")
@@ -427,12 +432,21 @@ qemu_linux_cmd() {
             *) die "LINUX_DISK_KIND is ram or file" ;;
         esac
     fi
+    local net_args=() netdev=user,id=net0 fwd
+    if [ -n "${LINUX_NET:-}" ]; then
+        for fwd in ${LINUX_HOSTFWD:-}; do
+            [[ $fwd =~ ^[0-9]+:[0-9]+$ ]] || die "hostfwd $fwd: want HOST_PORT:GUEST_PORT"
+            netdev+=",hostfwd=tcp:127.0.0.1:${fwd%:*}-:${fwd#*:}"
+        done
+        net_args=(-netdev "$netdev" -device virtio-net-device,netdev=net0 -global virtio-mmio.force-legacy=false)
+        options+=" vmm.net=host"
+    fi
     need=$((end - 0x40000000 + $(size_bytes "$mem") + MONITOR_RESERVED))
     qemu_virt_cmd "$gic" "$smp" "$(((need > 1 << 30 ? need : 1 << 30) >> 20))M"
     QEMU+=(-initrd "$OUT/vmm.elf"
         -device "loader,file=$(qemu_escape "$LINUX_KERNEL"),addr=$LINUX_KERNEL_ADDR,force-raw=on"
         -device "loader,file=$(qemu_escape "$LINUX_INITRD"),addr=$iaddr,force-raw=on"
-        "${disk_args[@]}"
+        "${disk_args[@]}" "${net_args[@]}"
         -append "vmm.kernel=$LINUX_KERNEL_ADDR,$ksize vmm.initrd=$iaddr,$isize $options -- $cmdline")
 }
 

@@ -26,12 +26,17 @@
 #                           at breakpoints in the monitor and the host;
 #   scripts                 the scripts themselves (tests/test-scripts.sh,
 #                           tests/test-qemu-test.sh);
-#   vmm                     the VMM with a raw binary guest, a bad blob and a
-#                           refused command line; the hostile virtio guest
+#   vmm                     the VMM with a raw binary guest, a bad blob, a
+#                           refused command line and vmm.net=host without
+#                           a usable virtio-net; the hostile virtio guest
 #                           (malformed queues, bad requests, stray register
-#                           accesses) on a 4 GiB RAM disk, a 4 GiB file on
-#                           QEMU's virtio-blk and a read-only RAM disk
-#                           (GICv2); an LDP from device space;
+#                           accesses; on virtio-net also frames it cannot
+#                           send, and receive queues found malformed when
+#                           QEMU's ARP reply comes in) on a 4 GiB RAM
+#                           disk, a 4 GiB file on QEMU's virtio-blk and a
+#                           read-only RAM disk (GICv2), each with a
+#                           network on QEMU's user networking; an LDP from
+#                           device space;
 #   linux                   Linux under the VMM: Debian's arm64 kernel with
 #                           2 vCPUs on virt GICv3 -smp 4 and GICv2 -smp 2,
 #                           booted to the test init and powered off; guest
@@ -44,9 +49,14 @@
 #                           disk) and the PL031's date;
 #   virtio                  the guest's root file system on a virtio disk
 #                           backed by a file (QEMU virtio-blk, driven by the
-#                           VMM): 64 MiB written, read back after power-off
+#                           VMM): 64 MiB written and a file installed over
+#                           the network, both read back after power-off
 #                           with the same sha256 (read-only), fsck clean; a
 #                           login shell on hvc0 driven through the console;
+#                           the network (QEMU user networking, its
+#                           virtio-net driven by the VMM): DHCP, an HTTP GET
+#                           from a server on the build machine, a connection
+#                           into the guest through hostfwd;
 #   linux-host              Debian's Linux as the EL1 host (no VMM) on -cpu
 #                           max, virt GICv3 and GICv2 -smp 2: both CPUs up
 #                           through the monitor's PSCI, no trap the monitor
@@ -473,6 +483,17 @@ PY
     qemu_virt_cmd 3 2
     scenario vmm_refusal_names_the_guest nonzero '^vmm: guest big failed: vmm.cpus=9: a guest has 1 to 8 vCPUs' \
         -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x50000000,0x1000 vmm.cpus=9 vmm.name=big"
+    # vmm.net=host needs the machine's virtio-net, version 2: without it, or
+    # with a legacy one, the VMM stops before the guest runs and says why.
+    local raw_guest=(-initrd "$OUT/vmm.elf" -device "loader,file=$OUT/raw-guest.bin,addr=0x50000000,force-raw=on")
+    local raw_args="vmm.kernel=0x50000000,$(stat -c %s "$OUT/raw-guest.bin") vmm.mem=16M vmm.net=host"
+    qemu_virt_cmd 3 2
+    scenario vmm_net_refused_without_the_device nonzero \
+        '^vmm: guest linux failed: vmm.net=host: the machine has no virtio-net device \(QEMU: -device virtio-net-device' \
+        "${raw_guest[@]}" -append "$raw_args"
+    scenario vmm_net_refuses_a_legacy_device nonzero \
+        '^vmm: guest linux failed: vmm.net=host: the machine.s virtio-net device is legacy \(QEMU: -global virtio-mmio.force-legacy=false\)' \
+        "${raw_guest[@]}" -netdev user,id=net0 -device virtio-net-device,netdev=net0 -append "$raw_args"
     # The hostile virtio guest on three disks: 4 GiB + 1 MiB of untouched
     # host RAM (zeroes), a sparse file of that size on QEMU's virtio-blk
     # (both with sectors past 4 GiB), and an image as a read-only RAM disk
@@ -495,15 +516,15 @@ PY
 }
 
 # How many cases the hostile guest runs (guest-images/hostile/src/cases.rs)
-# with a console, an entropy device, a disk and 2 vCPUs; a read-write disk
-# past 4 GiB adds one.
-HOSTILE_CASES=175
-HOSTILE_CASES_BIG=176
+# with a console, an entropy device, a disk, a network and 2 vCPUs; a
+# read-write disk past 4 GiB adds one.
+HOSTILE_CASES=238
+HOSTILE_CASES_BIG=239
 
 # hostile_run NAME CASES DISK [ro]: the hostile guest (guest-images/hostile)
 # on virt -smp 2 (GICv2 if NAME ends in _gicv2, else GICv3) with 2 vCPUs
-# (the second one feeds a queue in one case), 64 MiB of RAM and a virtio
-# disk: `zero`, 4 GiB + 1 MiB of host RAM QEMU never loads (zeroes; only
+# (the second one feeds a queue in one case), 64 MiB of RAM, a virtio
+# network on QEMU's user networking and a virtio disk: `zero`, 4 GiB + 1 MiB of host RAM QEMU never loads (zeroes; only
 # what is touched costs the build machine memory), `ram`, an 8 MiB image
 # (sector 0: a marker and the number of patterned sectors, 16384; each
 # byte of sector i: i's low byte) as a RAM disk blob, or `host`, that image
@@ -522,8 +543,11 @@ with open(sys.argv[1], "wb") as f:
         f.write(bytes([i & 255]) * 512)
 PY
     [ "$kind" != host ] || truncate -s $(((4 << 30) + (1 << 20))) "$image"
-    args=(-initrd "$OUT/vmm.elf" -device "loader,file=$bin,addr=0x50000000,force-raw=on")
-    opts="vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.cpus=2 vmm.name=hostile vmm.timeout=120"
+    # The network: QEMU's user networking without IPv6 (no router advertisements
+    # to come in unasked), answering the guest's ARP requests.
+    args=(-initrd "$OUT/vmm.elf" -device "loader,file=$bin,addr=0x50000000,force-raw=on"
+        -netdev user,id=net0,ipv6=off -device virtio-net-device,netdev=net0 -global virtio-mmio.force-legacy=false)
+    opts="vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.cpus=2 vmm.name=hostile vmm.timeout=120 vmm.net=host"
     case $kind in
         zero) size=$(((4 << 30) + (1 << 20))) ;;
         ram)
@@ -532,7 +556,7 @@ PY
             ;;
         host)
             args+=(-drive "file=$(qemu_escape "$image"),format=raw,if=none,id=disk0${ro:+,readonly=on}"
-                -device virtio-blk-device,drive=disk0 -global virtio-mmio.force-legacy=false)
+                -device virtio-blk-device,drive=disk0)
             ;;
     esac
     if [ "$kind" = host ]; then opts+=" vmm.disk=host$ro"; else opts+=" vmm.disk=0x50200000,$size$ro"; fi
@@ -568,7 +592,7 @@ PY
     else
         fail "$name: console_transmit_cut_at_64_kib" "$line lines of the 6 GiB transmit printed, want 512 (64 KiB)"
     fi
-    for dev in virtio-console virtio-rng virtio-blk; do
+    for dev in virtio-console virtio-rng virtio-blk virtio-net; do
         if [ "$(grep -c "^vmm: guest hostile: $dev needs a reset" <<<"$out" || true)" -le 1 ]; then
             pass "$name: ${dev}_reset_reported_once"
         else
@@ -789,19 +813,29 @@ fsck_clean() {
 # 1 GiB: sector numbers past 32 bits of bytes), 64 MiB written with its
 # sha256, powered off; booted again read-only, the file reads back with the
 # same sha256 and writes are refused; e2fsck clean after each boot. Then the
-# login shell on hvc0, driven through the console by tests/console-session.py.
+# login shell on hvc0, driven through the console by tests/console-session.py,
+# and the network (virtio_net). The first boot also has the network: it
+# installs a 4 MiB file from a server on the build machine (http_server) on
+# the disk, which the second boot finds there with the same sha256.
 group_virtio() {
-    local vmm_timeout=$((TIMEOUT - 60 > 10 ? TIMEOUT - 60 : 10)) image="$OUT/rootfs.img" sum
+    local vmm_timeout=$((TIMEOUT - 60 > 10 ? TIMEOUT - 60 : 10)) image="$OUT/rootfs.img" sum www="$LOGS/virtio-www" fetched
     ensure_toolchain
     build_vmm
     linux_guest
     rootfs_image "$image" 2G
-    say "Linux: virtio-disk-write (root on /dev/vda, the disk backed by $image)"
-    LINUX_DISK=$image LINUX_DISK_KIND=file
-    qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$vmm_timeout" "console=ttyAMA0 panic=-1 root=/dev/vda zxv.disk=write"
+    mkdir -p "$www"
+    head -c 4M /dev/urandom >"$www/file"
+    fetched=$(sha256sum "$www/file" | cut -d' ' -f1)
+    http_server "$www"
+    say "Linux: virtio-disk-write (root on /dev/vda, the disk backed by $image; a file installed from 127.0.0.1:$HTTP_PORT)"
+    LINUX_DISK=$image LINUX_DISK_KIND=file LINUX_NET=1
+    qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$vmm_timeout" \
+        "console=ttyAMA0 panic=-1 root=/dev/vda zxv.disk=write zxv.net.get=10.0.2.2:$HTTP_PORT/file"
+    LINUX_NET=''
     qemu_log virtio-disk-write
     disk_checks virtio-disk-write '^linux\| zxv-disk: root /dev/vda / ext4$' '^linux\| zxv-disk: wrote [0-9a-f]{64}$' \
-        '^vmm: guest linux: virtio disk: the machine.s virtio-blk device, 2048 MiB$'
+        '^vmm: guest linux: virtio disk: the machine.s virtio-blk device, 2048 MiB$' '^linux\| init: eth0 10\.0\.2\.15/24$' \
+        "^linux\\| zxv-disk: installed $fetched\$"
     fsck_clean virtio-disk-fsck-after-write "$image"
     sum=$(tr -d '\r' <"$LOGS/virtio-disk-write.log" | sed -n 's/^linux| zxv-disk: wrote \([0-9a-f]*\)$/\1/p')
     say "Linux: virtio-disk-read (the same disk, read-only)"
@@ -810,7 +844,8 @@ group_virtio() {
     LINUX_DISK='' LINUX_DISK_RO=''
     qemu_log virtio-disk-read
     disk_checks virtio-disk-read "^linux\| zxv-disk: read ${sum:-none} stored ${sum:-none}\$" \
-        '^linux\| zxv-disk: size 2147483648$' '^linux\| zxv-disk: ro 1 refused$' '^vmm: guest linux: virtio disk is read-only$'
+        '^linux\| zxv-disk: size 2147483648$' '^linux\| zxv-disk: ro 1 refused$' '^vmm: guest linux: virtio disk is read-only$' \
+        "^linux\\| zxv-disk: installed file $fetched\$"
     fsck_clean virtio-disk-fsck-after-read "$image"
     # A login shell on hvc0: keys typed on the console reach it through the
     # virtio console, its output comes back, `exit` powers off.
@@ -825,6 +860,65 @@ group_virtio() {
         fail virtio-hvc0-login_shell_on_hvc0 "$(cat "$LOGS/virtio-hvc0-login.session") (last lines of $LOGS/virtio-hvc0-login.log below)"
         tail_of "$LOGS/virtio-hvc0-login.log"
     fi
+    virtio_net "$vmm_timeout" "$fetched"
+    http_server_stop
+}
+
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# http_server DIR: python's http.server serving DIR on a free port of the
+# build machine's loopback (HTTP_PORT), until http_server_stop or the
+# group's end; waits (10 s at most) until it accepts connections.
+http_server() {
+    local i
+    HTTP_PORT=$(free_port)
+    python3 -m http.server --bind 127.0.0.1 --directory "$1" "$HTTP_PORT" >"$LOGS/http-server.log" 2>&1 &
+    HTTP_PID=$!
+    trap http_server_stop EXIT
+    for i in $(seq 50); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $HTTP_PORT), timeout=1)" 2>/dev/null && break
+        sleep 0.2
+    done
+}
+
+http_server_stop() {
+    kill "$HTTP_PID" 2>/dev/null || true
+    wait "$HTTP_PID" 2>/dev/null || true
+    trap - EXIT
+}
+
+# virtio_net VMM_TIMEOUT SHA256: the guest's network on QEMU's user networking (the
+# VMM drives QEMU's virtio-net and switches the guest's frames to it), with
+# the test init /net: the virtio_net driver binds, DHCP gives 10.0.2.15 and
+# the gateway 10.0.2.2; an HTTP GET of the 4 MiB file http_server serves
+# comes back with its sha256 (SHA256); a connection to a free
+# port on the build machine reaches the guest's port 8080 through hostfwd
+# and gets its reply; the VMM's report counts the frames.
+virtio_net() {
+    local name=virtio-net http=$HTTP_PORT sum=$2 fwd
+    fwd=$(free_port)
+    say "Linux: $name (DHCP, a GET from 127.0.0.1:$http on the build machine, hostfwd 127.0.0.1:$fwd to the guest's 8080)"
+    LINUX_NET=1 LINUX_HOSTFWD="$fwd:8080"
+    qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.timeout=$1" \
+        "console=ttyAMA0 panic=-1 rdinit=/net zxv.net.get=10.0.2.2:$http/file zxv.net.serve=8080"
+    LINUX_NET='' LINUX_HOSTFWD=''
+    if python3 "$ROOT/tests/console-session.py" "$LOGS/$name.log" "$TIMEOUT" 'expect:zxv-net: serving 8080' \
+        "connect:$fwd:^zxv-net-reply aarch64 02:5a:58:56:00:01\$" 'expect:zxv-net: done' 'expect:vmm: guest linux: SYSTEM_OFF' \
+        -- "${QEMU[@]}" >"$LOGS/$name.session" 2>&1; then
+        pass "$name: hostfwd_reaches_the_guest ($(sed -n 's/^console-session: //p' "$LOGS/$name.session"))"
+    else
+        fail "$name: hostfwd_reaches_the_guest" "$(cat "$LOGS/$name.session") (last lines of $LOGS/$name.log below)"
+        tail_of "$LOGS/$name.log"
+    fi
+    check_log "$name" virtio_net_bound '^linux\| zxv-net: eth0 02:5a:58:56:00:01 virtio_net$'
+    check_log "$name" dhcp_address '^linux\| zxv-net: address 10\.0\.2\.15/24$'
+    check_log "$name" dhcp_gateway '^linux\| zxv-net: gateway 10\.0\.2\.2$'
+    check_log "$name" http_get_from_the_build_machine "^linux\| zxv-net: got $sum 4194304 in [0-9.]+ s\$"
+    check_log "$name" guest_served_hostfwd '^linux\| zxv-net: served$'
+    check_log "$name" vmm_counts_frames '^vmm: guest linux: virtio-net: [1-9][0-9]* frames to the guest, [1-9][0-9]* from it; dropped: '
 }
 
 # Debian's Linux as the host, its init tests/linux-host-init: it boots with
@@ -868,7 +962,7 @@ if [ "$(total failed)" -eq 0 ]; then
     group scripts "the scripts (tests/test-scripts.sh, tests/test-qemu-test.sh)"
     group vmm "the VMM with a raw binary guest and the hostile virtio guest"
     group linux "Linux under the VMM (Debian's kernel, busybox initramfs)"
-    group virtio "Linux's root file system on a file-backed virtio disk; a login shell on hvc0"
+    group virtio "Linux's root file system on a file-backed virtio disk; a login shell on hvc0; the network"
     group linux-host "Linux as the EL1 host (Debian's kernel, busybox initramfs)"
 else
     group unit "host unit tests (cargo test)"

@@ -5,7 +5,7 @@
 #
 #   scripts/run-linux.sh [--kernel FILE] [--initrd FILE] [--gic 2|3] [--smp N] [--cpus N]
 #                        [--mem SIZE] [--psci hvc|smc] [--disk FILE | --disk-ram FILE] [--disk-ro]
-#                        [--gdb] [-- GUEST COMMAND LINE]
+#                        [--net] [--hostfwd HOST_PORT:GUEST_PORT]... [--gdb] [-- GUEST COMMAND LINE]
 #
 #   --kernel FILE  the guest's kernel: an arm64 Image, or Image.gz (default:
 #                  Debian's current arm64 kernel)
@@ -24,6 +24,12 @@
 #   --disk-ram FILE  the same disk served from a copy of FILE in RAM: the
 #                  guest's writes are lost at power-off (as on the Pi)
 #   --disk-ro      the disk is read-only (the guest mounts it ro)
+#   --net          a virtio network: QEMU's user networking (QEMU gets a
+#                  virtio-net device, which the VMM drives and switches the
+#                  guest's frames to); in the guest `udhcpc -i eth0` gets
+#                  10.0.2.15, the build machine is 10.0.2.2
+#   --hostfwd H:G  (implies --net) TCP connections to 127.0.0.1:H on the build
+#                  machine reach the guest's port G; may be repeated
 #   --gdb          start stopped, waiting for gdb on localhost:1234; then
 #                  `gdb-multiarch -x target/zxvisor/zxvisor.gdb`
 #   after --       the guest's command line (default: console=ttyAMA0, and
@@ -37,7 +43,7 @@
 # ~/.cache/zxvisor/debian-arm64 (ZXV_DEBIAN_CACHE to change it).
 . "$(dirname "$0")/lib.sh"
 
-kernel='' initrd='' gic=3 smp=4 cpus=2 mem=256M psci=hvc gdb='' cmdline='' disk='' disk_kind='' disk_ro=''
+kernel='' initrd='' gic=3 smp=4 cpus=2 mem=256M psci=hvc gdb='' cmdline='' disk='' disk_kind='' disk_ro='' net='' hostfwd=''
 while [ $# -gt 0 ]; do
     case $1 in
         --kernel) kernel=$(realpath "${2:?--kernel needs a file}"); shift 2 ;;
@@ -50,9 +56,11 @@ while [ $# -gt 0 ]; do
         --disk) disk=$(realpath "${2:?--disk needs a file}"); disk_kind=file; shift 2 ;;
         --disk-ram) disk=$(realpath "${2:?--disk-ram needs a file}"); disk_kind=ram; shift 2 ;;
         --disk-ro) disk_ro=1; shift ;;
+        --net) net=1; shift ;;
+        --hostfwd) net=1; hostfwd+=" ${2:?--hostfwd needs HOST_PORT:GUEST_PORT}"; shift 2 ;;
         --gdb) gdb=1; shift ;;
         --) shift; cmdline="$*"; break ;;
-        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
@@ -66,7 +74,7 @@ if [ -z "$cmdline" ]; then
     cmdline=console=ttyAMA0
     [ -z "$disk" ] || cmdline+=" root=/dev/vda${disk_ro:+ ro}"
 fi
-LINUX_DISK=$disk LINUX_DISK_KIND=$disk_kind LINUX_DISK_RO=$disk_ro
+LINUX_DISK=$disk LINUX_DISK_KIND=$disk_kind LINUX_DISK_RO=$disk_ro LINUX_NET=$net LINUX_HOSTFWD=$hostfwd
 mem_bytes=$(size_bytes "$mem")
 # The VMM's limits (guest-images/vmm): guest RAM in 2 MiB blocks, from
 # 0x40000000 to at most the end of the guest's 64 GiB address space.

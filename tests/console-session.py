@@ -8,6 +8,10 @@ stderr) copied to LOG, and carries out each STEP in order:
     expect:REGEX   wait until the output (carriage returns dropped) matches
                    REGEX, searching from where the last match ended
     send:TEXT      write TEXT and a newline to its input
+    connect:PORT:REGEX
+                   connect to 127.0.0.1:PORT and read until the other end
+                   closes (5 s at most), again and again until what it sent
+                   matches REGEX; prints what it sent
 Then it waits for COMMAND to end. The whole run has TIMEOUT seconds. Exits 0
 when every step was done and COMMAND exited with 0; otherwise prints which
 step failed (or COMMAND's exit status) and exits 1, killing COMMAND if it
@@ -16,9 +20,22 @@ still runs.
 import os
 import re
 import select
+import socket
 import subprocess
 import sys
 import time
+
+
+def fetch(port):
+    """What 127.0.0.1:PORT sends until it closes (within 5 s); b"" if it cannot be reached."""
+    got = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            while chunk := s.recv(4096):
+                got += chunk
+    except OSError:
+        pass
+    return got
 
 
 def main():
@@ -70,6 +87,14 @@ def main():
                     proc.stdin.flush()
                 except BrokenPipeError:
                     give_up(f"step {n}: the program ended before it could be sent {arg!r}")
+            elif kind == "connect":
+                port, _, want = arg.partition(":")
+                pattern = re.compile(want.encode())
+                while not pattern.search(got := fetch(int(port))):
+                    # Reading the program's output also paces the attempts (1 s at most).
+                    if not read_some():
+                        give_up(f"step {n}: nothing matching /{want}/ from 127.0.0.1:{port} (last: {got!r})")
+                print(f"console-session: 127.0.0.1:{port} sent {got.decode(errors='replace').strip()}")
             else:
                 give_up(f"step {n}: unknown step {step!r}")
         while proc.poll() is None:

@@ -2,8 +2,9 @@
 # Checks the helpers of scripts/lib.sh the run scripts are made of, printing
 # `ok NAME` or `FAIL NAME: why` per check: the QEMU command line a script
 # prints reads back as the same words; the machine's RAM follows the
-# guest's (vmm.mem); sizes; a gzipped kernel is unpacked; the console
-# options of interactive and test runs. Fast: nothing is built or booted.
+# guest's (vmm.mem); the network's options; sizes; a gzipped kernel is
+# unpacked; the console options of interactive and test runs. Fast: nothing
+# is built or booted.
 . "$(dirname "$0")/../scripts/lib.sh"
 set +e +o pipefail
 
@@ -54,6 +55,20 @@ for case in "vmm.cpus=1:1024M" "vmm.mem=768M:1062M" "vmm.mem=3G:3366M" "vmm.mem=
     qemu_linux_cmd 3 4 "${case%:*}" "console=ttyAMA0"
     check "qemu_ram_for_${case%:*}" "-m $(qemu_arg -m), want ${case#*:}" test "$(qemu_arg -m)" = "${case#*:}"
 done
+
+# The network: QEMU's user networking with each hostfwd on 127.0.0.1, its
+# virtio-net for the VMM, and vmm.net=host; a forward not PORT:PORT is refused.
+LINUX_NET=1 LINUX_HOSTFWD="8022:22 8080:80"
+qemu_linux_cmd 3 4 "vmm.cpus=2" "console=ttyAMA0"
+check qemu_user_net_with_hostfwd "-netdev $(qemu_arg -netdev)" \
+    test "$(qemu_arg -netdev)" = "user,id=net0,hostfwd=tcp:127.0.0.1:8022-:22,hostfwd=tcp:127.0.0.1:8080-:80"
+check qemu_net_device_for_the_vmm "got ${QEMU[*]}" grep -qx virtio-net-device,netdev=net0 <<<"$(printf '%s\n' "${QEMU[@]}")"
+check vmm_net_host_option "-append is '$(qemu_arg -append)'" grep -q ' vmm.net=host -- ' <<<"$(qemu_arg -append)"
+LINUX_HOSTFWD="8022"
+check hostfwd_needs_two_ports "qemu_linux_cmd took hostfwd 8022" eval '! (qemu_linux_cmd 3 4 "" "") 2>/dev/null'
+LINUX_NET='' LINUX_HOSTFWD=''
+qemu_linux_cmd 3 4 "vmm.cpus=2" "console=ttyAMA0"
+check no_network_without_linux_net "got ${QEMU[*]}" test -z "$(qemu_arg -netdev)"
 
 sizes="$(size_bytes 768M) $(size_bytes 3G) $(size_bytes 4k) $(size_bytes 4096) $(size_bytes 0x300M)"
 check size_bytes "768M, 3G, 4k, 4096, 0x300M give $sizes" test "$sizes" = "805306368 3221225472 4096 4096 805306368"

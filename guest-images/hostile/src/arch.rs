@@ -125,6 +125,16 @@ pub fn write64(addr: u64, v: u64) {
     unsafe { asm!("str {0}, [{1}]", in(reg) v, in(reg) addr, options(nostack)) };
 }
 
+/// The virtual counter's frequency and reading.
+pub fn counter() -> (u64, u64) {
+    let (freq, now): (u64, u64);
+    // SAFETY: reading the counter and its frequency has no side effects.
+    unsafe {
+        asm!("mrs {}, cntfrq_el0", "isb", "mrs {}, cntvct_el0", out(reg) freq, out(reg) now, options(nostack))
+    };
+    (freq.max(1), now)
+}
+
 /// Barrier between filling rings and notifying the device.
 pub fn barrier() {
     // SAFETY: a barrier has no effect on program state.

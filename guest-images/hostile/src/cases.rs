@@ -1,7 +1,8 @@
 //! The cases: for every device, stray register accesses, broken bring-ups and malformed
 //! queues; then each device's own bad requests (the disk's beyond its end, with overflowing
 //! sector numbers, read-only, without a header or a status; entropy and console buffers the
-//! wrong way round). After each case the device must come back from a reset and serve a
+//! wrong way round; frames the network cannot send, and malformed receive queues found when
+//! a frame from QEMU's user network comes in). After each case the device must come back from a reset and serve a
 //! good request.
 
 use crate::arch::{read32, read64, read8, write32, write64, write8};
@@ -15,8 +16,9 @@ use crate::{expect, say, why};
 use arrayvec::ArrayVec;
 use zxv_devices::virtio::{
     BLK_SECTOR, BLK_S_IOERR, BLK_S_OK, BLK_S_UNSUPP, BLK_T_FLUSH, BLK_T_GET_ID, BLK_T_IN,
-    BLK_T_OUT, DESC_F_NEXT, DESC_F_WRITE, F_VERSION_1, ID_BLOCK, ID_CONSOLE, ID_ENTROPY, ID_NET,
-    MMIO_SIZE, QUEUE_MAX, STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK,
+    BLK_T_OUT, DESC_F_NEXT, DESC_F_WRITE, FRAME_MAX, F_VERSION_1, ID_BLOCK, ID_CONSOLE, ID_ENTROPY,
+    ID_NET, MMIO_SIZE, NET_HDR, QUEUE_MAX, STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK,
+    STATUS_FEATURES_OK,
 };
 
 const W: u16 = DESC_F_WRITE;
@@ -165,6 +167,7 @@ extern "C" fn hostile_main(dtb: u64) -> ! {
             ID_BLOCK => blk_cases(&mut run, &mut dev, &ctx),
             ID_ENTROPY => rng_cases(&mut run, &mut dev, &ctx),
             ID_CONSOLE => console_cases(&mut run, &mut dev, &ctx),
+            ID_NET => net_cases(&mut run, &mut dev, &ctx),
             _ => {}
         }
         dev.set(STATUS, 0);
@@ -190,6 +193,11 @@ fn good_chain(dev: &Dev) -> ArrayVec<(u64, u32, u16), 3> {
             c.extend([(b, 16, 0), (b + DATA, 512, W), (b + STATUS_AT, 1, W)]);
         }
         ID_ENTROPY => c.push((b + DATA, 16, W)),
+        // A frame of a type nobody answers (local experimental), broadcast.
+        ID_NET => {
+            let len = net_frame(b + DATA, &[0xFF; 6], 0x88B5, &[0; 46]);
+            c.push((b + DATA, len, 0));
+        }
         // A console transmit of nothing: used, and nothing printed.
         _ => c.push((b + DATA, 0, 0)),
     }
@@ -207,15 +215,13 @@ fn check_good(dev: &Dev, len: u32) -> Outcome {
             );
         }
         ID_ENTROPY => expect!(len == 16, "16 bytes of entropy asked, {len} given"),
+        ID_NET => expect!(len == 0, "a transmit wrote {len}"),
         _ => expect!(len == 0, "a transmit of nothing wrote {len}"),
     }
     Ok(())
 }
 
 fn good(dev: &mut Dev) -> Outcome {
-    if dev.id == ID_NET {
-        return dev.expect_running();
-    }
     let chain = good_chain(dev);
     let (_, len) = dev.request(dev.work, &chain)?;
     check_good(dev, len)?;
@@ -292,22 +298,20 @@ fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             d.write_sized(off, size, 0);
         }
         d.expect_running()?;
-        if d.id != ID_NET {
-            let chain = good_chain(d);
-            let work = d.work;
-            d.chain(work, &chain);
-            d.vq[work].offer(0);
-            for (off, size) in [(0x050, 1), (0x050, 2), (0x050, 8), (0x052, 2), (0x051, 1)] {
-                d.write_sized(off, size, work as u64);
-            }
-            d.nothing_used(work)?;
-            d.notify(work as u32);
-            let used = d.vq[work].take_used();
-            let Some((_, len)) = used else {
-                return Err(why!("a 4-byte notify served nothing"));
-            };
-            check_good(d, len)?;
+        let chain = good_chain(d);
+        let work = d.work;
+        d.chain(work, &chain);
+        d.vq[work].offer(0);
+        for (off, size) in [(0x050, 1), (0x050, 2), (0x050, 8), (0x052, 2), (0x051, 1)] {
+            d.write_sized(off, size, work as u64);
         }
+        d.nothing_used(work)?;
+        d.notify(work as u32);
+        let used = d.vq[work].take_used();
+        let Some((_, len)) = used else {
+            return Err(why!("a 4-byte notify served nothing"));
+        };
+        check_good(d, len)?;
         d.expect_running()
     });
     // The monitor forces the guest's memory Normal while its MMU is off (HCR_EL2.DC), so
@@ -458,12 +462,9 @@ fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             STATUS,
             STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK,
         );
-        if d.id != ID_NET {
-            let chain = good_chain(d);
-            d.post(d.work, &chain);
-            d.nothing_used(d.work)?;
-        }
-        Ok(())
+        let chain = good_chain(d);
+        d.post(d.work, &chain);
+        d.nothing_used(d.work)
     });
     let sizes: [(&str, u32); 5] = [
         ("queue-size-0", 0),
@@ -555,38 +556,36 @@ fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         d.set(QUEUE_READY, 1);
         good(d)
     });
-    if dev.id != ID_NET {
-        run.case(dev, "notify-before-driver-ok", |d| {
-            d.begin()?;
-            d.negotiate()?;
-            for q in 0..d.queues {
-                d.lay_out(q, QUEUE_MAX)?;
-                d.set(QUEUE_READY, 1);
-            }
-            let chain = good_chain(d);
-            d.post(d.work, &chain);
-            d.nothing_used(d.work)?;
-            d.set(
-                STATUS,
-                STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
-            );
-            d.notify(d.work as u32);
-            let Some((_, len)) = d.vq[d.work].take_used() else {
-                return Err(why!("nothing served after DRIVER_OK"));
-            };
-            check_good(d, len)
-        });
-        run.case(dev, "notify-of-unready-queue", |d| {
-            d.init()?;
-            d.set(QUEUE_SEL, d.work as u32);
-            d.set(QUEUE_READY, 0);
-            expect!(d.reg(QUEUE_READY) == 0, "QueueReady 0 not taken");
-            let chain = good_chain(d);
-            d.post(d.work, &chain);
-            d.nothing_used(d.work)?;
-            d.expect_running()
-        });
-    }
+    run.case(dev, "notify-before-driver-ok", |d| {
+        d.begin()?;
+        d.negotiate()?;
+        for q in 0..d.queues {
+            d.lay_out(q, QUEUE_MAX)?;
+            d.set(QUEUE_READY, 1);
+        }
+        let chain = good_chain(d);
+        d.post(d.work, &chain);
+        d.nothing_used(d.work)?;
+        d.set(
+            STATUS,
+            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
+        );
+        d.notify(d.work as u32);
+        let Some((_, len)) = d.vq[d.work].take_used() else {
+            return Err(why!("nothing served after DRIVER_OK"));
+        };
+        check_good(d, len)
+    });
+    run.case(dev, "notify-of-unready-queue", |d| {
+        d.init()?;
+        d.set(QUEUE_SEL, d.work as u32);
+        d.set(QUEUE_READY, 0);
+        expect!(d.reg(QUEUE_READY) == 0, "QueueReady 0 not taken");
+        let chain = good_chain(d);
+        d.post(d.work, &chain);
+        d.nothing_used(d.work)?;
+        d.expect_running()
+    });
 }
 
 /// Where a case puts a ring: moved from where it was laid out, or at an address.
@@ -1301,4 +1300,244 @@ fn console_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         d.nothing_used(0)?;
         d.expect_running()
     });
+}
+
+/// The guest's MAC address in the frames it sends, and QEMU user networking's addresses: the
+/// guest's and the gateway's (the build machine).
+const MAC: [u8; 6] = [0x02, 0x5a, 0x58, 0x56, 0x00, 0x01];
+const GUEST_IP: [u8; 4] = [10, 0, 2, 15];
+const GATEWAY_IP: [u8; 4] = [10, 0, 2, 2];
+/// A receive buffer's room: the header and the longest frame.
+const RX_ROOM: u32 = (NET_HDR + FRAME_MAX) as u32;
+const HDR: u32 = NET_HDR as u32;
+
+/// Writes a transmit buffer at `at`: the header (asking for nothing), then a frame from MAC
+/// to `dst` of `ethertype` carrying `payload`; returns its length.
+fn net_frame(at: u64, dst: &[u8; 6], ethertype: u16, payload: &[u8]) -> u32 {
+    let mut bytes: ArrayVec<u8, 128> = ArrayVec::new();
+    bytes.extend([0u8; NET_HDR]);
+    bytes.extend(*dst);
+    bytes.extend(MAC);
+    bytes.extend(ethertype.to_be_bytes());
+    bytes.extend(payload.iter().copied());
+    for (i, &b) in bytes.iter().enumerate() {
+        write8(at + i as u64, b);
+    }
+    bytes.len() as u32
+}
+
+/// An ARP request for the gateway, which QEMU's user network answers; returns its length.
+fn arp_request(at: u64) -> u32 {
+    let mut arp = [0u8; 46];
+    arp[..8].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    arp[8..14].copy_from_slice(&MAC);
+    arp[14..18].copy_from_slice(&GUEST_IP);
+    arp[24..28].copy_from_slice(&GATEWAY_IP);
+    net_frame(at, &[0xFF; 6], 0x0806, &arp)
+}
+
+/// Spins until `cond`, for at most `ms` milliseconds of the virtual counter.
+fn within(ms: u64, cond: impl Fn() -> bool) -> bool {
+    let (freq, start) = crate::arch::counter();
+    while crate::arch::counter().1 - start < freq * ms / 1000 {
+        if cond() {
+            return true;
+        }
+    }
+    cond()
+}
+
+/// Receive buffers are taken only when a frame comes in: one receive chain made available on
+/// queue 0, then an ARP request transmitted, whose reply comes in within a host tick or two.
+fn net_receive(d: &mut Dev, rx: &[(u64, u32, u16)], tx: u64) -> Outcome {
+    d.chain(0, rx);
+    d.vq[0].offer(0);
+    d.notify(0);
+    let len = arp_request(tx);
+    let (_, written) = d.request(1, &[(tx, len, 0)])?;
+    expect!(written == 0, "the ARP request's transmit wrote {written}");
+    Ok(())
+}
+
+fn net_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
+    let tx = dev.bufs + DATA;
+    let rx = dev.bufs + DATA2;
+    let ram = ctx.ram;
+    // Frames the device cannot send: each chain is used with nothing written and dropped
+    // (counted by the VMM), and the device keeps running.
+    let frame = [(tx, HDR + 60, 0)];
+    type Bufs = ArrayVec<(u64, u32, u16), 2>;
+    let bad: [(&str, u8, u8, Bufs); 6] = [
+        (
+            "net-transmit-too-short",
+            0,
+            0,
+            [(tx, HDR + 13, 0)].into_iter().collect(),
+        ),
+        (
+            "net-transmit-too-long",
+            0,
+            0,
+            [(tx, HDR + FRAME_MAX as u32 + 1, 0)].into_iter().collect(),
+        ),
+        (
+            "net-transmit-header-only",
+            0,
+            0,
+            [(tx, HDR, 0)].into_iter().collect(),
+        ),
+        (
+            "net-transmit-checksum-offload-asked",
+            1,
+            0,
+            frame.into_iter().collect(),
+        ),
+        (
+            "net-transmit-segmentation-asked",
+            0,
+            3,
+            frame.into_iter().collect(),
+        ),
+        (
+            "net-transmit-device-writable-buffer",
+            0,
+            0,
+            [(tx, HDR + 60, W)].into_iter().collect(),
+        ),
+    ];
+    for (name, flags, gso, chain) in bad {
+        run.case(dev, name, |d| {
+            d.init()?;
+            net_frame(tx, &[0xFF; 6], 0x88B5, &[0; 46]);
+            write8(tx, flags);
+            write8(tx + 1, gso);
+            let (_, len) = d.request(1, &chain)?;
+            expect!(len == 0, "written {len}");
+            d.expect_running()
+        });
+    }
+    run.case(dev, "net-transmit-8-gib-chain", |d| {
+        // 126 descriptors over all of guest RAM: far beyond a frame, dropped unread.
+        d.init()?;
+        let segs: ArrayVec<(u64, u32, u16), 126> = (0..126)
+            .map(|_| (ram.base, (ram.end - ram.base) as u32, 0))
+            .collect();
+        let (_, len) = d.request(1, &segs)?;
+        expect!(len == 0, "written {len}");
+        d.expect_running()
+    });
+    run.case(dev, "net-transmit-header-split", |d| {
+        d.init()?;
+        let len = net_frame(tx, &[0xFF; 6], 0x88B5, &[0; 46]);
+        let (_, written) = d.request(1, &[(tx, 5, 0), (tx + 5, 9, 0), (tx + 14, len - 14, 0)])?;
+        expect!(written == 0, "written {written}");
+        d.expect_running()
+    });
+    run.case(dev, "net-receive-arp-reply", |d| {
+        d.init()?;
+        fill(rx, 2048, 0xEE);
+        net_receive(d, &[(rx, RX_ROOM, W)], tx)?;
+        expect!(
+            within(5000, || d.vq[0].used_idx() != 0),
+            "no frame within 5 s of an ARP request (Status {:#x})",
+            d.status()
+        );
+        let Some((head, len)) = d.vq[0].take_used() else {
+            return Err(why!("no used element"));
+        };
+        expect!(
+            head == 0 && len >= HDR + 42,
+            "used head {head}, written {len}"
+        );
+        let at = |i: u64| read8(rx + u64::from(HDR) + i);
+        let (kind, op) = (
+            u16::from_be_bytes([at(12), at(13)]),
+            u16::from_be_bytes([at(20), at(21)]),
+        );
+        let sender = [at(28), at(29), at(30), at(31)];
+        expect!(
+            kind == 0x0806 && op == 2 && sender == GATEWAY_IP,
+            "not the gateway's ARP reply: {}",
+            peek(rx + u64::from(HDR) + 8)
+        );
+        let hdr = (read64(rx), read32(rx + 8));
+        expect!(
+            hdr == (0, 1 << 16),
+            "header {:#x} {:#x}: want no flags and one buffer",
+            hdr.0,
+            hdr.1
+        );
+        let int = d.reg(INTERRUPT_STATUS);
+        expect!(
+            int & 1 != 0,
+            "InterruptStatus {int:#x}: no used-buffer interrupt"
+        );
+        d.expect_running()
+    });
+    run.case(dev, "net-receive-buffer-too-small", |d| {
+        d.init()?;
+        fill(rx, 64, 0xEE);
+        net_receive(d, &[(rx, 20, W)], tx)?;
+        expect!(
+            within(5000, || d.vq[0].used_idx() != 0),
+            "the buffer was not given back within 5 s"
+        );
+        let used = d.vq[0].take_used();
+        expect!(
+            used == Some((0, 0)) && all(rx, 64, 0xEE),
+            "used {used:?}, {}: want the buffer back empty",
+            peek(rx)
+        );
+        d.expect_running()
+    });
+    run.case(dev, "net-receive-device-readable-buffer", |d| {
+        d.init()?;
+        fill(rx, 2048, 0xEE);
+        net_receive(d, &[(rx, RX_ROOM, 0)], tx)?;
+        expect!(
+            within(5000, || d.vq[0].used_idx() != 0),
+            "the buffer was not given back within 5 s"
+        );
+        let used = d.vq[0].take_used();
+        expect!(
+            used == Some((0, 0)) && all(rx, 2048, 0xEE),
+            "used {used:?}, {}: want the buffer back untouched",
+            peek(rx)
+        );
+        d.expect_running()
+    });
+    run.case(dev, "net-receive-without-buffers", |d| {
+        // The reply finds no buffer: dropped, never waited for.
+        d.init()?;
+        let len = arp_request(tx);
+        d.request(1, &[(tx, len, 0)])?;
+        within(200, || false);
+        d.nothing_used(0)?;
+        d.expect_running()
+    });
+    let rx_chains: [(&str, u16, (u64, u32, u16)); 3] = [
+        ("net-receive-head-out-of-range", QUEUE_MAX, (rx, RX_ROOM, W)),
+        ("net-receive-buffer-past-ram", 0, (ram.end - 8, RX_ROOM, W)),
+        (
+            "net-receive-buffer-in-own-registers",
+            0,
+            (dev.base, RX_ROOM, W),
+        ),
+    ];
+    for (name, head, desc) in rx_chains {
+        run.case(dev, name, |d| {
+            // Found when the ARP reply comes in: the device needs a reset.
+            d.init()?;
+            d.vq[0].set_desc(0, desc.0, desc.1, desc.2, 0);
+            d.vq[0].offer(head);
+            let len = arp_request(tx);
+            d.request(1, &[(tx, len, 0)])?;
+            expect!(
+                within(5000, || d.needs_reset()),
+                "no DEVICE_NEEDS_RESET within 5 s of the ARP request"
+            );
+            d.nothing_used(0)?;
+            d.expect_needs_reset()
+        });
+    }
 }

@@ -6,6 +6,7 @@
 
 use zxv_devices::GicVersion;
 use zxv_vmm::config::Conduit;
+use zxv_vmm::devmap::Optional;
 use zxv_vmm::guest_dtb::GuestDtb;
 use zxv_vmm::layout::RAM_BASE;
 
@@ -30,7 +31,7 @@ fn main() {
         psci: Conduit::Hvc,
         bootargs: "",
         initrd: None,
-        disk: false,
+        has: Optional::default(),
     }
     .build()
     .unwrap_or_else(|e| panic!("{e}"));

@@ -1,18 +1,23 @@
 //! The guest's devices behind its MEM traps: the GIC distributor and
-//! redistributors, the PL011, the PL031 and the virtio-mmio console, rng and
-//! disk (zxv-devices models), and unclaimed device space. A trapped access goes to its model; the interrupts the model
+//! redistributors, the PL011, the PL031 and the virtio-mmio console, rng,
+//! disk and network (zxv-devices models), and unclaimed device space. A trapped access goes to its model; the interrupts the model
 //! makes deliverable are injected with `zx_vcpu_interrupt`; the UART's
 //! output goes to the real console (line by line or byte for byte, see
 //! guest_console; printed after the UART's lock is let go) and its input
 //! comes from the real UART, or from it through the virtio console once the
 //! guest's driver runs it (`hvc0`). The virtio console's output joins the
-//! PL011's on the guest console.
+//! PL011's on the guest console. The network device is switched to the
+//! machine's (host_net): the frames the guest transmits go out as it
+//! notifies, and the frames the machine's device received come in on each
+//! tick and whenever the guest notifies its network device (dropped and
+//! counted when the guest has no receive buffer for them).
 
 use crate::devmap::{self, Device, Region};
 use crate::disk::Disk;
 use crate::entropy::Entropy;
 use crate::guest_console::{GuestConsole, Mode, Text, HISTORY, LINE_MAX};
 use crate::guest_ram::GuestRam;
+use crate::host_net::HostNet;
 use crate::unclaimed::{Note, PageLog, REPORTED_PAGES};
 use crate::{output, ticks, vcpus, vm};
 use arrayvec::{ArrayString, ArrayVec};
@@ -20,10 +25,14 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use el1rt::console;
 use syscalls::hypervisor::TIMER_PPI_MASK;
 use syscalls::port::PacketGuestMem;
-use zxv_devices::virtio::{Blk, Console, MmioTransport, Rng, VirtioDevice};
+use zxv_devices::virtio::{
+    Blk, Console, MmioTransport, Net, QueueError, Rng, VirtioDevice, DEFAULT_MAC,
+};
 use zxv_devices::{Deliveries, Gic, GicVersion, Pl011, Pl011Effect, Pl031, PrivateStatus};
 
 const UART_INTID: u32 = 32 + devmap::UART_SPI;
+/// virtio-mmio's QueueNotify register.
+const NOTIFY: u64 = 0x050;
 /// The guest's PL011 starts as firmware leaves it: on, 115200 8N1 from the
 /// DTB's 24 MHz clock (Linux's console takes its settings from there).
 const UART_CLOCK_HZ: u32 = 24_000_000;
@@ -40,6 +49,7 @@ pub struct Devices {
     console: spin::Mutex<Virtio<HvcConsole>>,
     rng: spin::Mutex<Virtio<Rng<Entropy>>>,
     disk: Option<spin::Mutex<Virtio<Blk<Disk>>>>,
+    net: Option<Network>,
     /// Console input read from the real UART and not yet taken by the virtio console.
     input: spin::Mutex<ArrayVec<u8, 64>>,
     /// Pages of unclaimed device space already reported.
@@ -72,6 +82,27 @@ fn console_output(bytes: &[u8]) {
     vm::get().devices.guest_text(bytes);
 }
 
+/// The virtio network device, its transmitted frames going to [`net_output`].
+type NetDevice = Net<fn(&[u8])>;
+
+/// What the guest transmits on its network device.
+fn net_output(frame: &[u8]) {
+    vm::get().devices.net_transmit(frame);
+}
+
+/// The guest's network: its virtio-net device and the machine's, which it is switched to.
+struct Network {
+    device: spin::Mutex<Virtio<NetDevice>>,
+    /// Taken after `device` when both are (a transmit holds the device's lock).
+    port: spin::Mutex<Port>,
+}
+
+struct Port {
+    host: HostNet,
+    /// Frames for the guest dropped because it had no receive buffer (or no driver).
+    no_buffer: u64,
+}
+
 struct Uart {
     model: Pl011,
     console: GuestConsole,
@@ -89,6 +120,8 @@ pub struct DeviceSetup {
     pub ram: GuestRam,
     /// The disk and whether it is read-only.
     pub disk: Option<(Disk, bool)>,
+    /// The machine's network device, for the guest's network.
+    pub net: Option<HostNet>,
     /// The PL031's reading at boot (seconds since 1970).
     pub time: u32,
 }
@@ -102,6 +135,7 @@ impl Devices {
             cpus,
             ram,
             disk,
+            net,
             time,
         } = setup;
         let entropy = Entropy::new();
@@ -122,6 +156,10 @@ impl Devices {
             console: Virtio::new(Console::new(console_output as fn(&[u8]))),
             rng: Virtio::new(Rng::new(entropy)),
             disk: disk.map(|(d, read_only)| Virtio::new(Blk::new(d, read_only))),
+            net: net.map(|host| Network {
+                device: Virtio::new(Net::new(DEFAULT_MAC, net_output as fn(&[u8]))),
+                port: spin::Mutex::new(Port { host, no_buffer: 0 }),
+            }),
             input: spin::Mutex::new(ArrayVec::new()),
             unclaimed: PageLog::new(),
         }
@@ -171,6 +209,76 @@ impl Devices {
                 self.gic.set_level(32 + spi, line, out);
             }
         }
+    }
+
+    /// A frame the guest transmitted: to the machine's network device (dropped and counted
+    /// there when it is busy).
+    fn net_transmit(&self, frame: &[u8]) {
+        if let Some(net) = &self.net {
+            net.port.lock().host.transmit(frame);
+        }
+    }
+
+    /// Passes what the machine's network device received to the guest's: into its receive
+    /// buffers, or dropped (counted) when it has none or no driver runs the device. Frames
+    /// beyond one queue's worth wait for the next call.
+    fn net_receive(&self, net: &Network, out: &mut Deliveries) {
+        let mut v = net.device.lock();
+        let mut port = net.port.lock();
+        let Port { host, no_buffer } = &mut *port;
+        if !v.transport.running() {
+            host.receive(|_| {
+                *no_buffer += 1;
+                true
+            });
+        } else {
+            v.transport.with_device(&self.ram, |device, queues, mem| {
+                let mut used = false;
+                let mut error: Option<QueueError> = None;
+                host.receive(|frame| {
+                    if error.is_some() {
+                        *no_buffer += 1;
+                        return true;
+                    }
+                    let delivered = NetDevice::can_receive(queues, mem).and_then(|can| {
+                        if can {
+                            device.receive(queues, mem, frame, &mut used)
+                        } else {
+                            *no_buffer += 1;
+                            Ok(true)
+                        }
+                    });
+                    delivered.unwrap_or_else(|e| {
+                        error = Some(e);
+                        *no_buffer += 1;
+                        true
+                    })
+                });
+                error.map_or(Ok(used), Err)
+            });
+        }
+        drop(port);
+        self.virtio_line(Device::VirtioNet, &mut v, out);
+    }
+
+    /// Reports what the guest's network carried and dropped, for the end of the run (not
+    /// when a CPU that stopped holds the network's locks).
+    pub fn net_report(&self) {
+        let Some(net) = &self.net else { return };
+        let (Some(v), Some(port)) = (net.device.try_lock(), net.port.try_lock()) else {
+            return;
+        };
+        let (counts, drops) = (port.host.counts, v.transport.device.drops);
+        report!(
+            "vmm: guest {}: virtio-net: {} frames to the guest, {} from it; dropped: {} with no guest buffer, {} with the machine's device busy, {} malformed from the guest, {} malformed to it",
+            self.name,
+            counts.received.saturating_sub(port.no_buffer + drops.rx_malformed),
+            counts.sent,
+            port.no_buffer,
+            counts.tx_busy,
+            drops.tx_malformed,
+            drops.rx_malformed
+        );
     }
 
     /// Text the guest wrote on the virtio console, on the guest console like the PL011's.
@@ -225,6 +333,17 @@ impl Devices {
             (Device::VirtioRng, _) => self.virtio(region.device, &self.rng, offset, mem, &mut out),
             (Device::VirtioBlk, _) => match &self.disk {
                 Some(disk) => self.virtio(region.device, disk, offset, mem, &mut out),
+                None => 0,
+            },
+            (Device::VirtioNet, read) => match &self.net {
+                Some(net) => {
+                    let value = self.virtio(region.device, &net.device, offset, mem, &mut out);
+                    // A notify: transmitted frames went out, or receive buffers came in.
+                    if !read && offset == NOTIFY {
+                        self.net_receive(net, &mut out);
+                    }
+                    value
+                }
                 None => 0,
             },
             (Device::Unclaimed, read) => {
@@ -320,12 +439,16 @@ impl Devices {
         deliver(&out);
     }
 
-    /// Once per host tick: passes what the real UART received to the
-    /// guest's (as far as its FIFO has room; the rest waits in the real
+    /// Once per host tick: passes what the machine's network device received
+    /// to the guest's (so a guest idle in WFI gets it too), what the real UART
+    /// received to the guest's (as far as its FIFO has room; the rest waits in the real
     /// one), and prints a line the guest left open and has not added to
     /// since the last tick (a prompt).
     pub fn tick(&self) {
         let mut out = Deliveries::new();
+        if let Some(net) = &self.net {
+            self.net_receive(net, &mut out);
+        }
         let to_virtio = self.virtio_input(&mut out);
         self.with_uart(|uart, text| {
             while !to_virtio && uart.model.rx_space() > 0 {

@@ -4,7 +4,8 @@
 //! ```text
 //! vmm.kernel=ADDR,SIZE [vmm.initrd=ADDR,SIZE] [vmm.mem=256M] [vmm.cpus=1]
 //! [vmm.psci=hvc|smc] [vmm.name=linux] [vmm.timeout=SECONDS]
-//! [vmm.console=tagged|raw] [vmm.disk=ADDR,SIZE[,ro]|host[,ro]] -- GUEST COMMAND LINE
+//! [vmm.console=tagged|raw] [vmm.disk=ADDR,SIZE[,ro]|host[,ro]] [vmm.net=host]
+//! -- GUEST COMMAND LINE
 //! ```
 //!
 //! ADDR and SIZE are decimal or `0x` hexadecimal, SIZE and `vmm.mem` may end
@@ -66,6 +67,9 @@ pub struct Config<'a> {
     pub console: Mode,
     /// The guest's virtio disk, if it has one.
     pub disk: Option<Disk>,
+    /// The guest has a virtio network device, switched to the machine's own virtio-net
+    /// device (`vmm.net=host`; QEMU `-device virtio-net-device`).
+    pub net: bool,
     /// The guest's `/chosen` `bootargs`.
     pub cmdline: &'a str,
 }
@@ -91,6 +95,7 @@ impl<'a> Config<'a> {
             timeout_s: None,
             console: Mode::Tagged,
             disk: None,
+            net: false,
             cmdline,
         };
         for word in options.split_whitespace() {
@@ -110,6 +115,7 @@ impl<'a> Config<'a> {
                 "timeout" => config.timeout_s = Some(number(word, value)?),
                 "console" => config.console = console(word, value)?,
                 "disk" => config.disk = Some(disk(word, value)?),
+                "net" => config.net = net(word, value)?,
                 _ => return Err(err!("`{word}`: unknown option vmm.{key}")),
             }
         }
@@ -216,6 +222,15 @@ fn disk(word: &str, value: &str) -> Result<Disk, Error> {
     Ok(Disk { source, read_only })
 }
 
+fn net(word: &str, value: &str) -> Result<bool, Error> {
+    match value {
+        "host" => Ok(true),
+        _ => Err(err!(
+            "`{word}`: the network is `host` (the machine's own virtio-net device)"
+        )),
+    }
+}
+
 fn conduit(word: &str, value: &str) -> Result<Conduit, Error> {
     match value {
         "hvc" => Ok(Conduit::Hvc),
@@ -293,6 +308,7 @@ mod tests {
         assert_eq!((c.name, c.timeout_s, c.cmdline), ("linux", None, ""));
         assert_eq!(c.console, Mode::Tagged);
         assert_eq!(c.disk, None);
+        assert!(!c.net);
         let tagged = Config::parse("vmm.console=tagged vmm.kernel=0x50000000,4K").unwrap();
         assert_eq!(tagged.console, Mode::Tagged);
     }
@@ -346,6 +362,13 @@ mod tests {
             .unwrap_err()
             .contains("512-byte sectors"));
         assert!(disk("guest").unwrap_err().contains("ADDR,SIZE"));
+    }
+
+    #[test]
+    fn network() {
+        assert!(Config::parse("vmm.kernel=4096,8 vmm.net=host").unwrap().net);
+        let e = Config::parse("vmm.kernel=4096,8 vmm.net=user").unwrap_err();
+        assert!(e.contains("the network is `host`"), "{e}");
     }
 
     fn error(bootargs: &str) -> String {

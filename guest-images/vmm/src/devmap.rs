@@ -21,11 +21,12 @@ pub enum Device {
     VirtioConsole,
     VirtioRng,
     VirtioBlk,
+    VirtioNet,
     Unclaimed,
 }
 
 impl Device {
-    pub const ALL: [Device; 8] = [
+    pub const ALL: [Device; 9] = [
         Device::Distributor,
         Device::Redistributors,
         Device::Uart,
@@ -33,7 +34,16 @@ impl Device {
         Device::VirtioConsole,
         Device::VirtioRng,
         Device::VirtioBlk,
+        Device::VirtioNet,
         Device::Unclaimed,
+    ];
+
+    /// The virtio devices, in slot order.
+    pub const VIRTIO: [Device; 4] = [
+        Device::VirtioConsole,
+        Device::VirtioRng,
+        Device::VirtioBlk,
+        Device::VirtioNet,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +55,7 @@ impl Device {
             Device::VirtioConsole => "virtio-console",
             Device::VirtioRng => "virtio-rng",
             Device::VirtioBlk => "virtio-blk",
+            Device::VirtioNet => "virtio-net",
             Device::Unclaimed => "unclaimed",
         }
     }
@@ -56,7 +67,17 @@ impl Device {
             Device::VirtioConsole => Some(0),
             Device::VirtioRng => Some(1),
             Device::VirtioBlk => Some(2),
+            Device::VirtioNet => Some(3),
             _ => None,
+        }
+    }
+
+    /// Whether a guest with the optional devices `has` has this device.
+    pub fn present(self, has: Optional) -> bool {
+        match self {
+            Device::VirtioBlk => has.disk,
+            Device::VirtioNet => has.net,
+            _ => true,
         }
     }
 
@@ -68,6 +89,13 @@ impl Device {
             _ => self.virtio_slot().map(|s| VIRTIO_SPI + s as u32),
         }
     }
+}
+
+/// The devices a guest may have or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Optional {
+    pub disk: bool,
+    pub net: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,17 +137,18 @@ pub const VIRTIO_BASE: u64 = 0x0b00_0000;
 pub const VIRTIO_SIZE: u64 = zxv_devices::virtio::MMIO_SIZE;
 pub const VIRTIO_SPI: u32 = 16;
 
-/// Regions: up to eight devices and a gap before each and after the last.
-const MAX_REGIONS: usize = 17;
+/// Regions: up to nine devices and a gap before each and after the last.
+const MAX_REGIONS: usize = 19;
 
 pub struct DeviceMap {
     regions: ArrayVec<Region, MAX_REGIONS>,
 }
 
 impl DeviceMap {
-    /// The map for a guest with `cpus` vCPUs on `gic`, with a virtio disk or not.
-    pub fn new(gic: GicVersion, cpus: usize, disk: bool) -> Self {
-        let mut devices: ArrayVec<Region, 8> = ArrayVec::new();
+    /// The map for a guest with `cpus` vCPUs on `gic`, with the optional virtio devices
+    /// `has` lets in.
+    pub fn new(gic: GicVersion, cpus: usize, has: Optional) -> Self {
+        let mut devices: ArrayVec<Region, 9> = ArrayVec::new();
         let region = |device, base, size| Region { device, base, size };
         match gic {
             GicVersion::V3 => {
@@ -133,11 +162,7 @@ impl DeviceMap {
         }
         devices.push(region(Device::Uart, UART, UART_SIZE));
         devices.push(region(Device::Rtc, RTC, RTC_SIZE));
-        let virtio = [Device::VirtioConsole, Device::VirtioRng, Device::VirtioBlk];
-        for d in virtio
-            .into_iter()
-            .filter(|&d| disk || d != Device::VirtioBlk)
-        {
+        for d in Device::VIRTIO.into_iter().filter(|d| d.present(has)) {
             let base = VIRTIO_BASE + d.virtio_slot().unwrap_or(0) * VIRTIO_SIZE;
             devices.push(region(d, base, VIRTIO_SIZE));
         }
@@ -195,7 +220,7 @@ mod tests {
 
     #[test]
     fn gicv3_two_cpus() {
-        let map = DeviceMap::new(GicVersion::V3, 2, false);
+        let map = DeviceMap::new(GicVersion::V3, 2, Optional::default());
         assert_tiles_device_space(&map);
         let gicr = find(&map, Device::Redistributors).unwrap();
         assert_eq!((gicr.base, gicr.size), (0x080A_0000, 0x4_0000));
@@ -211,11 +236,19 @@ mod tests {
         assert_eq!(find(&map, Device::VirtioConsole).unwrap().base, 0x0b00_0000);
         assert_eq!(find(&map, Device::VirtioRng).unwrap().base, 0x0b00_1000);
         assert_eq!(find(&map, Device::VirtioBlk), None, "no disk");
+        assert_eq!(find(&map, Device::VirtioNet), None, "no network");
     }
 
     #[test]
     fn a_disk_gets_the_third_virtio_page_and_spi() {
-        let map = DeviceMap::new(GicVersion::V3, 2, true);
+        let map = DeviceMap::new(
+            GicVersion::V3,
+            2,
+            Optional {
+                disk: true,
+                net: false,
+            },
+        );
         assert_tiles_device_space(&map);
         let blk = find(&map, Device::VirtioBlk).unwrap();
         assert_eq!((blk.base, blk.size), (0x0b00_2000, 0x1000));
@@ -226,8 +259,27 @@ mod tests {
     }
 
     #[test]
+    fn a_network_gets_the_fourth_virtio_page_and_spi_with_or_without_a_disk() {
+        for disk in [false, true] {
+            let map = DeviceMap::new(GicVersion::V3, 2, Optional { disk, net: true });
+            assert_tiles_device_space(&map);
+            let net = find(&map, Device::VirtioNet).unwrap();
+            assert_eq!((net.base, net.size), (0x0b00_3000, 0x1000));
+            assert_eq!(find(&map, Device::VirtioBlk).is_some(), disk);
+        }
+        assert_eq!(Device::VirtioNet.spi(), Some(19));
+    }
+
+    #[test]
     fn gicv2_distributor_lies_beyond_device_space() {
-        let map = DeviceMap::new(GicVersion::V2, 2, true);
+        let map = DeviceMap::new(
+            GicVersion::V2,
+            2,
+            Optional {
+                disk: true,
+                net: true,
+            },
+        );
         assert_tiles_device_space(&map);
         assert_eq!(find(&map, Device::Redistributors), None);
         let gicd = find(&map, Device::Distributor).unwrap();
@@ -237,7 +289,14 @@ mod tests {
 
     #[test]
     fn keys_name_regions() {
-        let map = DeviceMap::new(GicVersion::V3, 8, true);
+        let map = DeviceMap::new(
+            GicVersion::V3,
+            8,
+            Optional {
+                disk: true,
+                net: true,
+            },
+        );
         for (key, r) in map.regions().iter().enumerate() {
             assert_eq!(map.by_key(key as u64), Some(r));
         }

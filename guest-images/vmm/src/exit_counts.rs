@@ -123,7 +123,7 @@ mod tests {
         assert_eq!(
             out,
             "vmm: guest linux: exits to the VMM: gicd 1, gicr 0, pl011 2, pl031 0, virtio-console 0, \
-             virtio-rng 0, virtio-blk 0, unclaimed 0, \
+             virtio-rng 0, virtio-blk 0, virtio-net 0, unclaimed 0, \
              cpu_on 1, sgi 0, host_irq 1, total 5\n\
              vmm: guest linux: exits counted by the monitor: mem-trap 8, wfi 14, total 22\n"
         );

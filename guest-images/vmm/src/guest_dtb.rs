@@ -5,7 +5,7 @@
 //! devices, and `/chosen`.
 
 use crate::config::Conduit;
-use crate::devmap::{self, Device};
+use crate::devmap::{self, Device, Optional};
 use crate::{err, Error};
 use alloc::string::ToString;
 use alloc::vec::Vec;
@@ -33,8 +33,8 @@ pub struct GuestDtb<'a> {
     pub psci: Conduit,
     pub bootargs: &'a str,
     pub initrd: Option<Range<u64>>,
-    /// The guest has a virtio disk.
-    pub disk: bool,
+    /// The optional virtio devices the guest has.
+    pub has: Optional,
 }
 
 fn fdt_err(e: vm_fdt::Error) -> Error {
@@ -206,11 +206,7 @@ impl GuestDtb<'_> {
 
     /// One `virtio,mmio` node per virtio device, as QEMU virt describes its transports.
     fn virtio(&self, fdt: &mut FdtWriter) -> Result<(), vm_fdt::Error> {
-        let devices = [Device::VirtioConsole, Device::VirtioRng, Device::VirtioBlk];
-        for d in devices
-            .into_iter()
-            .filter(|&d| self.disk || d != Device::VirtioBlk)
-        {
+        for d in Device::VIRTIO.into_iter().filter(|d| d.present(self.has)) {
             let (Some(slot), Some(spi)) = (d.virtio_slot(), d.spi()) else {
                 continue;
             };
@@ -239,7 +235,10 @@ mod tests {
             psci,
             bootargs: "console=ttyAMA0 quiet",
             initrd: Some(0x4fc0_0000..0x4fd0_0123),
-            disk: gic == GicVersion::V2,
+            has: Optional {
+                disk: gic == GicVersion::V2,
+                net: gic == GicVersion::V2,
+            },
         }
         .build()
         .unwrap()
@@ -317,7 +316,7 @@ mod tests {
             .all_nodes()
             .filter(|n| n.name.starts_with("virtio_mmio@"))
             .collect();
-        assert_eq!(virtio.len(), 2, "console and rng, no disk");
+        assert_eq!(virtio.len(), 2, "console and rng, no disk, no network");
         assert_eq!(
             regs(&fdt, "/virtio_mmio@b001000"),
             [(0x0b00_1000, Some(0x1000))]
@@ -331,6 +330,12 @@ mod tests {
         let blk = fdt.find_node("/virtio_mmio@b002000").unwrap();
         assert_eq!(u32s(blk.property("interrupts").unwrap().value), [0, 18, 4]);
         assert_eq!(blk.compatible().unwrap().first(), "virtio,mmio");
+        let net = fdt.find_node("/virtio_mmio@b003000").unwrap();
+        assert_eq!(u32s(net.property("interrupts").unwrap().value), [0, 19, 4]);
+        assert_eq!(
+            regs(&fdt, "/virtio_mmio@b003000"),
+            [(0x0b00_3000, Some(0x1000))]
+        );
     }
 
     #[test]

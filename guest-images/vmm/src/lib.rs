@@ -62,6 +62,10 @@ mod heap;
 #[cfg(target_os = "none")]
 mod host_disk;
 #[cfg(target_os = "none")]
+mod host_net;
+#[cfg(target_os = "none")]
+mod host_virtio;
+#[cfg(target_os = "none")]
 mod kept_ram;
 #[cfg(target_os = "none")]
 mod machine;

@@ -5,12 +5,13 @@
 
 use crate::bus::DeviceSetup;
 use crate::config::{Blob, Conduit, Config, DiskSource};
-use crate::devmap::DeviceMap;
+use crate::devmap::{DeviceMap, Optional};
 use crate::disk::Disk;
 use crate::guest_copy::{copy_to_guest, sync_instructions};
 use crate::guest_dtb::GuestDtb;
 use crate::guest_ram::GuestRam;
 use crate::host_disk::HostDisk;
+use crate::host_net::HostNet;
 use crate::image::Kernel;
 use crate::layout::{self, Layout, DTB_SPACE, RAM_BASE};
 use crate::{kept_ram, Error};
@@ -86,7 +87,11 @@ pub fn create(
         "zx_vmar_map",
         client::vmar_map(vmar, perms, RAM_BASE, vmo, 0, config.mem),
     )?;
-    let map = DeviceMap::new(gic, config.cpus, config.disk.is_some());
+    let has = Optional {
+        disk: config.disk.is_some(),
+        net: config.net,
+    };
+    let map = DeviceMap::new(gic, config.cpus, has);
     for (key, r) in map.regions().iter().enumerate() {
         let trap = client::guest_set_trap(
             guest,
@@ -105,7 +110,7 @@ pub fn create(
         psci: config.psci,
         bootargs: config.cmdline,
         initrd: layout.initrd.clone(),
-        disk: config.disk.is_some(),
+        has,
     }
     .build()?;
     if dtb.len() as u64 > DTB_SPACE {
@@ -141,6 +146,7 @@ pub fn create(
         cpus: config.cpus,
         ram: guest_ram,
         disk: disk(board, config, guest_ram)?,
+        net: net(board, config)?,
         time: host_time(board),
     };
     let guest = Guest {
@@ -187,6 +193,19 @@ fn disk(board: &Board, config: &Config, ram: GuestRam) -> Result<Option<(Disk, b
         report!("vmm: guest {name}: virtio disk is read-only");
     }
     Ok(Some((disk, read_only)))
+}
+
+/// The machine's network device, if the guest has a network.
+fn net(board: &Board, config: &Config) -> Result<Option<HostNet>, Error> {
+    if !config.net {
+        return Ok(None);
+    }
+    let host = HostNet::probe(board)?;
+    report!(
+        "vmm: guest {}: virtio-net: switched to the machine's virtio-net device",
+        config.name
+    );
+    Ok(Some(host))
 }
 
 /// The machine's time from its PL031 (QEMU virt's RTC, the build machine's clock), in

@@ -42,6 +42,9 @@ pub fn end(stop: Stop) -> ! {
         let mut report = arrayvec::ArrayString::<512>::new();
         let _ = vcpus::exit_summary().write(name, &mut report);
         report!("{}", report.trim_end());
+        if let Some(vm) = vm {
+            vm.devices.net_report();
+        }
     }
     match stop {
         Stop::SystemOff(_) | Stop::AllOff => machine::power_off(),

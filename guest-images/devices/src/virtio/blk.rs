@@ -192,26 +192,19 @@ impl<B: BlockBackend> VirtioDevice for Blk<B> {
         queues: &mut [Queue],
         mem: &dyn GuestMemory,
     ) -> Result<bool, QueueError> {
-        let q = &mut queues[0];
-        let mut used = false;
-        while let Some(chain) = q.pop(mem)? {
-            let written = match self.serve(&chain, mem) {
-                Some((written, status)) => {
-                    let last = chain
-                        .writable()
-                        .filter(|d| d.len > 0)
-                        .last()
-                        .map(|d| d.addr + u64::from(d.len) - 1);
-                    if let Some(at) = last {
-                        let _ = mem.write(at, &[status]);
-                    }
-                    written
+        queues[0].serve_all(mem, |chain| match self.serve(chain, mem) {
+            Some((written, status)) => {
+                let last = chain
+                    .writable()
+                    .filter(|d| d.len > 0)
+                    .last()
+                    .map(|d| d.addr + u64::from(d.len) - 1);
+                if let Some(at) = last {
+                    let _ = mem.write(at, &[status]);
                 }
-                None => 0,
-            };
-            q.push(mem, chain.head, written)?;
-            used = true;
-        }
-        Ok(used)
+                written
+            }
+            None => 0,
+        })
     }
 }

@@ -74,9 +74,8 @@ impl<T: FnMut(&[u8])> VirtioDevice for Console<T> {
         if queue != TRANSMITQ {
             return Ok(false);
         }
-        let q = &mut queues[TRANSMITQ];
-        let mut used = false;
-        while let Some(chain) = q.pop(mem)? {
+        let output = &mut self.output;
+        queues[TRANSMITQ].serve_all(mem, |chain| {
             let mut chunk = [0u8; 256];
             let mut budget = MAX_TRANSMIT;
             for d in chain.readable() {
@@ -86,14 +85,12 @@ impl<T: FnMut(&[u8])> VirtioDevice for Console<T> {
                 while at < len {
                     let n = (len - at).min(chunk.len() as u64) as usize;
                     if mem.read(d.addr + at, &mut chunk[..n]).is_ok() {
-                        (self.output)(&chunk[..n]);
+                        output(&chunk[..n]);
                     }
                     at += n as u64;
                 }
             }
-            q.push(mem, chain.head, 0)?;
-            used = true;
-        }
-        Ok(used)
+            0
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! Virtio 1.x devices over the virtio-mmio transport (version 2, no legacy interface): the
 //! transport's registers ([`MmioTransport`]), split virtqueues whose every access to guest
 //! memory is bounds-checked ([`Queue`]), and the devices behind them: block ([`Blk`]),
-//! console ([`Console`]) and entropy ([`Rng`]).
+//! console ([`Console`]), entropy ([`Rng`]) and network ([`Net`]).
 //!
 //! Guest memory is reached only through [`GuestMemory`], which refuses any range outside guest
 //! RAM. A malformed queue (a ring outside RAM or unaligned, a descriptor index out of range, a
@@ -10,12 +10,14 @@
 //! it, sets `DEVICE_NEEDS_RESET` in its status and raises a configuration-change interrupt,
 //! and a reset (status 0) brings it back. A well-formed request the device cannot serve (a
 //! block beyond the disk's end, a write to a read-only disk, an unknown type) completes with
-//! the device's error status instead. A device serves nothing before FEATURES_OK and
-//! DRIVER_OK, and a notify at most one queue's worth of chains. docs/design.md lists every
-//! kind of bad input and its outcome.
+//! the device's error status instead; the network device, which has no status to give,
+//! drops a malformed frame (too short, too long, asking for an offload) and counts it. A
+//! device serves nothing before FEATURES_OK and DRIVER_OK, and a notify at most one queue's
+//! worth of chains. docs/design.md lists every kind of bad input and its outcome.
 
 mod blk;
 mod console;
+mod net;
 mod queue;
 mod rng;
 mod transport;
@@ -25,6 +27,7 @@ pub use blk::{
     BLK_T_GET_ID, BLK_T_IN, BLK_T_OUT,
 };
 pub use console::Console;
+pub use net::{Net, NetDrops, DEFAULT_MAC, FRAME_MAX, FRAME_MIN, NET_HDR};
 pub use queue::{Chain, Desc, Queue, QueueError, DESC_F_NEXT, DESC_F_WRITE, QUEUE_MAX};
 pub use rng::{EntropySource, Rng};
 pub use transport::{MmioTransport, VirtioDevice};

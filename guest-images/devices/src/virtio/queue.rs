@@ -244,6 +244,22 @@ impl Queue {
         Ok(Some(chain))
     }
 
+    /// Takes every available chain, gives it to `serve`, and returns it with the bytes
+    /// `serve` says it wrote. Returns whether any chain went back (an interrupt is due).
+    pub fn serve_all(
+        &mut self,
+        mem: &dyn GuestMemory,
+        mut serve: impl FnMut(&Chain) -> u32,
+    ) -> Result<bool, QueueError> {
+        let mut used = false;
+        while let Some(chain) = self.pop(mem)? {
+            let written = serve(&chain);
+            self.push(mem, chain.head, written)?;
+            used = true;
+        }
+        Ok(used)
+    }
+
     /// Returns the chain whose head is `head` to the driver, `written` bytes written into it.
     pub fn push(
         &mut self,

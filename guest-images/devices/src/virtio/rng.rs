@@ -46,9 +46,8 @@ impl<S: EntropySource> VirtioDevice for Rng<S> {
         queues: &mut [Queue],
         mem: &dyn GuestMemory,
     ) -> Result<bool, QueueError> {
-        let q = &mut queues[0];
-        let mut used = false;
-        while let Some(chain) = q.pop(mem)? {
+        let source = &mut self.source;
+        queues[0].serve_all(mem, |chain| {
             let mut written = 0u32;
             let mut chunk = [0u8; 64];
             for d in chain.writable() {
@@ -56,16 +55,14 @@ impl<S: EntropySource> VirtioDevice for Rng<S> {
                 let mut at = 0u32;
                 while at < len {
                     let n = (len - at).min(chunk.len() as u32) as usize;
-                    self.source.fill(&mut chunk[..n]);
+                    source.fill(&mut chunk[..n]);
                     if mem.write(d.addr + u64::from(at), &chunk[..n]).is_ok() {
                         written += n as u32;
                     }
                     at += n as u32;
                 }
             }
-            q.push(mem, chain.head, written)?;
-            used = true;
-        }
-        Ok(used)
+            written
+        })
     }
 }

@@ -658,3 +658,249 @@ fn a_notify_serves_at_most_one_queue_of_chains() {
     assert!(used <= 16, "{used} chains served in one notify, {fed} fed");
     assert!(t.running());
 }
+
+type Frames = core::cell::RefCell<Vec<Vec<u8>>>;
+
+/// A network device whose transmitted frames land in a vector.
+type Nic<'a> = MmioTransport<Net<Box<dyn FnMut(&[u8]) + 'a>>>;
+
+fn nic(out: &Frames) -> Nic<'_> {
+    MmioTransport::new(Net::new(
+        DEFAULT_MAC,
+        Box::new(|f: &[u8]| out.borrow_mut().push(f.to_vec())),
+    ))
+}
+
+/// A network device brought up as Linux's virtio_net does, with its receive and transmit
+/// queues.
+fn nic_up<'a>(mem: &VecMemory, out: &'a Frames) -> (Nic<'a>, Driver, Driver) {
+    let mut t = nic(out);
+    let rx = Driver::new(8, RINGS);
+    let tx = Driver::new(8, RINGS + 0x1000);
+    bring_up(&mut t, mem, F_VERSION_1 | F_NET_MAC, &[&rx, &tx]);
+    (t, rx, tx)
+}
+
+/// A test frame of `len` bytes: broadcast destination, then a counting pattern.
+fn frame(len: usize) -> Vec<u8> {
+    let mut f: Vec<u8> = (0..len).map(|i| i as u8).collect();
+    f[..6].copy_from_slice(&[0xFF; 6]);
+    f
+}
+
+const F_NET_MAC: u64 = 1 << 5;
+
+/// Offers `f` to the guest as the VMM's tick does; returns whether the device consumed it.
+fn deliver(t: &mut Nic, mem: &VecMemory, f: &[u8]) -> bool {
+    let mut taken = false;
+    t.with_device(mem, |dev, q, mem| {
+        let mut used = false;
+        taken = dev.receive(q, mem, f, &mut used)?;
+        Ok(used)
+    });
+    taken
+}
+
+#[test]
+fn net_identifies_itself_with_its_mac_and_no_offloads() {
+    let out = Frames::default();
+    let mut t = nic(&out);
+    let mem = VecMemory::new(0x1000);
+    assert_eq!(r(&mut t, 0x008), ID_NET);
+    w(&mut t, &mem, 0x014, 0);
+    assert_eq!(
+        r(&mut t, 0x010),
+        F_NET_MAC as u32,
+        "MAC only in the low word"
+    );
+    w(&mut t, &mem, 0x014, 1);
+    assert_eq!(r(&mut t, 0x010), 1, "VERSION_1 only in the high word");
+    let mac: Vec<u8> = (0..6).map(|i| t.read(0x100 + i, 1) as u8).collect();
+    assert_eq!(mac, DEFAULT_MAC);
+    assert_eq!(DEFAULT_MAC[0] & 3, 2, "locally administered unicast");
+    assert_eq!(t.read(0x106, 2), 0, "no status field");
+}
+
+#[test]
+fn net_transmits_frames_without_their_header() {
+    let mem = VecMemory::new(RAM);
+    let out = Frames::default();
+    let (mut t, _, mut tx) = nic_up(&mem, &out);
+    // Header and frame in one buffer (as Linux sends), then split over three.
+    let f = frame(60);
+    mem.put(BUFS, &[0; NET_HDR]);
+    mem.put(BUFS + NET_HDR as u64, &f);
+    tx.add(&mem, &[(BUFS, (NET_HDR + 60) as u32, false)]);
+    let big = frame(FRAME_MAX);
+    mem.put(BUFS + 0x1000, &[0; NET_HDR]);
+    mem.put(BUFS + 0x2000, &big[..100]);
+    mem.put(BUFS + 0x3000, &big[100..]);
+    tx.add(
+        &mem,
+        &[
+            (BUFS + 0x1000, NET_HDR as u32, false),
+            (BUFS + 0x2000, 100, false),
+            (BUFS + 0x3000, (FRAME_MAX - 100) as u32, false),
+        ],
+    );
+    w(&mut t, &mem, 0x050, 1);
+    assert_eq!(*out.borrow(), [f, big]);
+    assert_eq!(tx.take_used(&mem), [(0, 0), (1, 0)]);
+    assert!(t.line());
+    assert_eq!(t.device.drops, NetDrops::default());
+}
+
+#[test]
+fn net_drops_malformed_transmitted_frames_and_goes_on() {
+    let mem = VecMemory::new(RAM);
+    let out = Frames::default();
+    let (mut t, _, mut tx) = nic_up(&mem, &out);
+    mem.put(BUFS, &[0; NET_HDR]);
+    mem.put(BUFS + NET_HDR as u64, &frame(FRAME_MAX + 1));
+    // Too long by one byte; too short for an Ethernet header; only a part of a header;
+    // NEEDS_CSUM without the CSUM feature; GSO without any GSO feature; then a good one.
+    tx.add(&mem, &[(BUFS, (NET_HDR + FRAME_MAX + 1) as u32, false)]);
+    tx.add(&mem, &[(BUFS, (NET_HDR + FRAME_MIN - 1) as u32, false)]);
+    tx.add(&mem, &[(BUFS, 4, false)]);
+    mem.put(BUFS + 0x1000, &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    mem.put(BUFS + 0x1000 + NET_HDR as u64, &frame(60));
+    tx.add(&mem, &[(BUFS + 0x1000, (NET_HDR + 60) as u32, false)]);
+    mem.put(BUFS + 0x2000, &[0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    mem.put(BUFS + 0x2000 + NET_HDR as u64, &frame(60));
+    tx.add(&mem, &[(BUFS + 0x2000, (NET_HDR + 60) as u32, false)]);
+    tx.add(&mem, &[(BUFS, (NET_HDR + 60) as u32, false)]);
+    w(&mut t, &mem, 0x050, 1);
+    assert_eq!(out.borrow().len(), 1, "only the good frame goes out");
+    assert_eq!(out.borrow()[0], frame(FRAME_MAX + 1)[..60]);
+    assert_eq!(tx.take_used(&mem).len(), 6, "every chain goes back");
+    assert_eq!(t.device.drops.tx_malformed, 5);
+    assert!(t.running(), "a bad frame is not a bad queue");
+}
+
+#[test]
+fn net_receives_into_whole_buffers_with_a_version_1_header() {
+    let mem = VecMemory::new(RAM);
+    let out = Frames::default();
+    let (mut t, mut rx, _) = nic_up(&mem, &out);
+    let f = frame(FRAME_MAX);
+    assert!(
+        !deliver(&mut t, &mem, &f),
+        "no buffer: the caller keeps the frame"
+    );
+    assert!(!t.line());
+    // Linux's small receive buffers: header and frame in one; then one split in two.
+    mem.put(BUFS, &[0xEE; NET_HDR + FRAME_MAX]);
+    rx.add(&mem, &[(BUFS, (NET_HDR + FRAME_MAX) as u32, true)]);
+    rx.add(
+        &mem,
+        &[
+            (BUFS + 0x1000, NET_HDR as u32, true),
+            (BUFS + 0x2000, 2048, true),
+        ],
+    );
+    assert!(deliver(&mut t, &mem, &f));
+    assert!(deliver(&mut t, &mem, &f[..64]));
+    assert_eq!(
+        rx.take_used(&mem),
+        [
+            (0, (NET_HDR + FRAME_MAX) as u32),
+            (1, (NET_HDR + 64) as u32)
+        ]
+    );
+    assert_eq!(
+        mem.get(BUFS, NET_HDR),
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+        "num_buffers 1"
+    );
+    assert_eq!(mem.get(BUFS + NET_HDR as u64, FRAME_MAX), f);
+    assert_eq!(mem.get(BUFS + 0x2000, 64), f[..64]);
+    assert!(t.line());
+    assert_eq!(t.device.drops, NetDrops::default());
+}
+
+#[test]
+fn net_drops_received_frames_of_a_bad_size_or_too_big_for_the_buffer() {
+    let mem = VecMemory::new(RAM);
+    let out = Frames::default();
+    let (mut t, mut rx, _) = nic_up(&mem, &out);
+    rx.add(&mem, &[(BUFS, 100, true)]);
+    assert!(
+        deliver(&mut t, &mem, &frame(FRAME_MAX + 1)),
+        "too long: consumed, dropped"
+    );
+    assert!(
+        deliver(&mut t, &mem, &frame(FRAME_MIN - 1)),
+        "too short: consumed, dropped"
+    );
+    assert_eq!(rx.take_used(&mem), [], "neither took a buffer");
+    assert!(
+        deliver(&mut t, &mem, &frame(200)),
+        "too big for the buffer: dropped"
+    );
+    assert_eq!(rx.take_used(&mem), [(0, 0)], "the buffer goes back empty");
+    assert_eq!(t.device.drops.rx_malformed, 3);
+    assert!(t.running());
+}
+
+#[test]
+fn net_queues_that_are_malformed_need_a_reset() {
+    let mem = VecMemory::new(RAM);
+    let out = Frames::default();
+    let (mut t, _, mut tx) = nic_up(&mem, &out);
+    // A transmit chain that loops, and a receive buffer past the end of RAM.
+    tx.set_desc(&mem, 0, BUFS, 16, DESC_F_NEXT, 1);
+    tx.set_desc(&mem, 1, BUFS, 16, DESC_F_NEXT, 0);
+    tx.offer(&mem, 0);
+    w(&mut t, &mem, 0x050, 1);
+    assert_eq!(t.take_error(), Some(QueueError::Loop));
+    assert_ne!(t.status() & STATUS_DEVICE_NEEDS_RESET, 0);
+    assert!(out.borrow().is_empty());
+    assert_eq!(ack(&mut t, &mem) & 2, 2, "configuration-change interrupt");
+    // The reset brings it back; then the receive side breaks.
+    let (mut rx, tx) = (Driver::new(8, RINGS), Driver::new(8, RINGS + 0x1000));
+    bring_up(&mut t, &mem, F_VERSION_1 | F_NET_MAC, &[&rx, &tx]);
+    rx.add(&mem, &[(RAM_BASE + RAM as u64 - 8, 1526, true)]);
+    assert!(!deliver(&mut t, &mem, &frame(60)));
+    assert!(matches!(t.take_error(), Some(QueueError::OutsideRam(..))));
+    assert_ne!(t.status() & STATUS_DEVICE_NEEDS_RESET, 0);
+}
+
+/// What the VMM does with a frame when `Net::receive` takes no buffer: `can_receive` false
+/// (no buffer at all) means drop it; true means the batch is used up (buffers another vCPU
+/// added meanwhile) and the frame waits for the next batch.
+#[test]
+fn net_can_receive_tells_no_buffer_from_a_used_up_batch() {
+    let mem = VecMemory::new(RAM);
+    let out = Frames::default();
+    let (mut t, mut rx, _) = nic_up(&mem, &out);
+    let f = frame(60);
+    let mut seen = Vec::new();
+    t.with_device(&mem, |dev, q, m| {
+        type Dev<'a> = Net<Box<dyn FnMut(&[u8]) + 'a>>;
+        seen.push(Dev::can_receive(q, m)?);
+        for i in 0..8 {
+            rx.add(&mem, &[(BUFS + 0x800 * i, 2048, true)]);
+        }
+        let mut used = false;
+        for _ in 0..8 {
+            assert!(dev.receive(q, m, &f, &mut used)?);
+        }
+        seen.push(Dev::can_receive(q, m)?);
+        rx.add(&mem, &[(BUFS, 2048, true)]);
+        seen.push(Dev::can_receive(q, m)?);
+        seen.push(dev.receive(q, m, &f, &mut used)?);
+        Ok(used)
+    });
+    assert_eq!(seen, [false, false, true, false]);
+    assert_eq!(rx.take_used(&mem).len(), 8);
+    assert!(deliver(&mut t, &mem, &f), "the next batch takes the buffer");
+    assert_eq!(rx.take_used(&mem).len(), 1);
+    // A receive queue whose available index ran ahead: an error, not "no buffer".
+    rx.set_avail_idx(&mem, 9 + 100);
+    let mut error = None;
+    t.with_device(&mem, |_, q, m| {
+        error = Net::<Box<dyn FnMut(&[u8])>>::can_receive(q, m).err();
+        Ok(false)
+    });
+    assert_eq!(error, Some(QueueError::AvailIndex(109)));
+}
