@@ -27,8 +27,8 @@
 # -cpu max, the same -icount. The counter is no measure here: while a
 # guest waits for its disk every CPU may be idle, and sleep=off then makes
 # the virtual clock jump to the next timer deadline (on bare QEMU the
-# write's counter reads 30 to 200 times its instructions, differently each
-# run). So the instructions are counted by a QEMU plugin
+# write's counter read 30 and 135 times its instructions in two runs). So
+# the instructions are counted by a QEMU plugin
 # (scripts/profile/marks.c), executed by both CPUs at every exception level
 # (the monitor, the VMM, the guest's kernel and programs, whatever the other
 # CPU runs meanwhile), between the markers zxv-ticks executes before and
