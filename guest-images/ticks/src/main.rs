@@ -56,7 +56,9 @@ extern "C" fn _start() -> ! {
     let ticks: u64;
     // SAFETY: Linux lets EL0 read the virtual counter (CNTKCTL_EL1.EL0VCTEN);
     // hint #125 is a NOP.
-    unsafe { asm!("isb", "mrs {}, cntvct_el0", "hint #125", out(reg) ticks, options(nomem, nostack)) };
+    unsafe {
+        asm!("isb", "mrs {}, cntvct_el0", "hint #125", out(reg) ticks, options(nomem, nostack))
+    };
     let mut buf = [0u8; 32];
     let len = format(ticks, &mut buf);
     // SAFETY: write(1, buf, len) only reads `len` bytes of `buf`; exit(0)
