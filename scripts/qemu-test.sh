@@ -418,11 +418,11 @@ group_gdb() {
     qemu_pid=$!
     timeout -k 5 60 gdb-multiarch -batch -nx -x "$OUT/zxvisor.gdb" \
         -ex 'break host_main' -ex continue -ex 'info symbol $pc' -ex delete \
-        -ex 'break el2::dispatch::service_call' -ex continue -ex 'info symbol $pc' -ex kill >"$log" 2>&1 || true
+        -ex 'break el2::calls::service_call' -ex continue -ex 'info symbol $pc' -ex kill >"$log" 2>&1 || true
     kill "$qemu_pid" 2>/dev/null || true
     wait "$qemu_pid" 2>/dev/null || true
     check_log gdb gdb_monitor_symbols_where_it_runs '^zxvisor: the monitor.s symbols are at 0x[0-9a-f]+, where it runs'
-    check_log gdb gdb_breaks_in_the_monitor '^el2::dispatch::service_call(::h[0-9a-f]+)? \+ [0-9]+ in section \.text of .*/zxvisor\.elf$'
+    check_log gdb gdb_breaks_in_the_monitor '^el2::calls::service_call(::h[0-9a-f]+)? \+ [0-9]+ in section \.text of .*/zxvisor\.elf$'
     check_log gdb gdb_breaks_in_the_host '^host_main( \+ [0-9]+)? in section \.text of .*/host\.elf$'
 }
 

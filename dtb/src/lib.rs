@@ -4,12 +4,14 @@
 //! sit at bus address 0x7e000000 behind `/soc`), which nodes are memory, and
 //! which PL011 is the console; and [`strip_nops`], which makes a blob that
 //! firmware edited with NOP tokens readable by `fdt` 0.1.5 (it panics on
-//! them). Pure and allocation-free; the `builder` feature adds a small FDT
-//! writer for tests.
+//! them); and [`edit`], which rewrites a blob for
+//! the monitor's host. Pure and allocation-free; the `builder` feature adds a
+//! small FDT writer for tests.
 #![cfg_attr(not(any(test, feature = "builder")), no_std)]
 
 #[cfg(any(test, feature = "builder"))]
 pub mod builder;
+pub mod edit;
 
 use arrayvec::ArrayVec;
 use fdt::node::FdtNode;
@@ -20,11 +22,41 @@ pub const MAX_DEPTH: usize = 16;
 /// Most `reg` entries read from one node.
 pub const MAX_REGS: usize = 16;
 
-/// A register or memory region, in CPU physical addresses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A register or memory region, in CPU physical addresses: the half-open
+/// range `[base, base + size)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Region {
     pub base: u64,
     pub size: u64,
+}
+
+impl Region {
+    #[inline]
+    pub const fn new(base: u64, size: u64) -> Self {
+        Self { base, size }
+    }
+
+    /// One past the last byte, saturating at `u64::MAX`.
+    #[inline]
+    pub const fn end(&self) -> u64 {
+        self.base.saturating_add(self.size)
+    }
+
+    #[inline]
+    pub const fn contains(&self, addr: u64) -> bool {
+        addr >= self.base && addr < self.end()
+    }
+
+    /// Whether `other` lies entirely inside `self`.
+    #[inline]
+    pub const fn covers(&self, other: &Region) -> bool {
+        other.base >= self.base && other.end() <= self.end()
+    }
+
+    #[inline]
+    pub const fn overlaps(&self, other: &Region) -> bool {
+        self.size != 0 && other.size != 0 && self.base < other.end() && other.base < self.end()
+    }
 }
 
 /// Devicetree blob magic and structure-block tokens.

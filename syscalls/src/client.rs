@@ -4,7 +4,7 @@
 use core::arch::asm;
 use core::ptr;
 
-use crate::exits::{VcpuExits, ZXV_INFO_VCPU_EXITS};
+use crate::exit_counts::{VcpuExits, ZXV_INFO_VCPU_EXITS};
 use crate::hypervisor::{TimerPpis, VcpuIo, VcpuState, VCPU_IO, VCPU_STATE, ZXV_VCPU_TIMER_PPIS};
 use crate::ids;
 use crate::object::{Handle, InfoHandleBasic, InfoVcpu, ZxvInfo, INFO_HANDLE_BASIC, INFO_VCPU};

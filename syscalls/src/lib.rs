@@ -9,7 +9,7 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn, missing_docs)]
 
-pub mod exits;
+pub mod exit_counts;
 pub mod hypervisor;
 pub mod ids;
 pub mod object;

@@ -1,5 +1,6 @@
-//! The PSCI 1.1 interface the monitor offers a guest (over `smc #0` or `hvc #0`): which calls
-//! it answers in place and which stop the vCPU (reference §5.8, docs/abi.md §5).
+//! The PSCI 1.1 interface the monitor offers a guest (over `smc #0` or `hvc #0`) and the host
+//! (docs/abi.md §2, §5): one decode of a call into what it asks for ([`decode`]); which a
+//! world answers in place and which stop a vCPU is the caller's to say (reference §5.8).
 
 use core::sync::atomic::{AtomicU8, Ordering};
 use syscalls::psci::{
@@ -11,7 +12,7 @@ use syscalls::psci::{
 /// `MIGRATE_INFO_TYPE` result: no Trusted OS, or one that needs no migration.
 const MIGRATE_INFO_NOT_PRESENT: u64 = 2;
 
-/// What the monitor does with a guest's PSCI call.
+/// What a PSCI call asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PsciAction {
     /// Write this value to the guest's X0; the guest keeps running.
@@ -40,7 +41,7 @@ pub enum PsciAction {
     SystemReset,
 }
 
-/// The PSCI functions [`guest_psci`] implements, as `PSCI_FEATURES` reports them.
+/// The PSCI functions [`decode`] knows, as `PSCI_FEATURES` reports them.
 const SUPPORTED: [u32; 10] = [
     PSCI_VERSION,
     PSCI_FEATURES,
@@ -54,10 +55,16 @@ const SUPPORTED: [u32; 10] = [
     MIGRATE_INFO_TYPE,
 ];
 
-/// Decides a guest PSCI call from its X0 (function ID; only W0 counts) and X1..X3
-/// (arguments; SMC32 functions see only their low 32 bits). Unknown function IDs, PSCI or
-/// not, return SMCCC `NOT_SUPPORTED` (-1).
-pub fn guest_psci(x0: u64, x1: u64, x2: u64, x3: u64) -> PsciAction {
+/// Whether function ID `fid` lies in PSCI's ranges (SMC32 and SMC64 0x00..=0x1f of the
+/// standard secure service calls), known or not.
+pub fn is_psci(fid: u32) -> bool {
+    matches!(fid, 0x8400_0000..=0x8400_001f | 0xc400_0000..=0xc400_001f)
+}
+
+/// Decodes a PSCI call from its X0 (function ID; only W0 counts) and X1..X3 (arguments;
+/// SMC32 functions see only their low 32 bits). Unknown function IDs, PSCI or not, return
+/// SMCCC `NOT_SUPPORTED` (-1).
+pub fn decode(x0: u64, x1: u64, x2: u64, x3: u64) -> PsciAction {
     let w = |x: u64| x & 0xFFFF_FFFF;
     match x0 as u32 {
         PSCI_VERSION => PsciAction::Return(VERSION_1_1 as u64),
@@ -178,7 +185,7 @@ mod tests {
     const MINUS_ONE: PsciAction = PsciAction::Return(0xFFFF_FFFF_FFFF_FFFF);
 
     fn call(fid: u32, x1: u64) -> PsciAction {
-        guest_psci(u64::from(fid), x1, 0, 0)
+        decode(u64::from(fid), x1, 0, 0)
     }
 
     #[test]
@@ -225,14 +232,14 @@ mod tests {
     #[test]
     fn affinity_info_passes_target_and_level() {
         assert_eq!(
-            guest_psci(u64::from(AFFINITY_INFO_64), 0x1_0000_0002, 1 << 32, 0),
+            decode(u64::from(AFFINITY_INFO_64), 0x1_0000_0002, 1 << 32, 0),
             PsciAction::AffinityInfo {
                 target: 0x1_0000_0002,
                 level: 1 << 32
             }
         );
         assert_eq!(
-            guest_psci(
+            decode(
                 u64::from(AFFINITY_INFO_32),
                 0xFFFF_FFFF_0000_0003,
                 1 << 32,
@@ -274,7 +281,7 @@ mod tests {
     #[test]
     fn cpu_on_64_passes_full_arguments() {
         assert_eq!(
-            guest_psci(
+            decode(
                 u64::from(CPU_ON_64),
                 0x1_0000_0101,
                 0x8_4008_0000,
@@ -291,7 +298,7 @@ mod tests {
     #[test]
     fn cpu_on_32_truncates_arguments() {
         assert_eq!(
-            guest_psci(
+            decode(
                 u64::from(CPU_ON_32),
                 0xFFFF_FFFF_0000_0001,
                 0x1_4008_0000,
@@ -315,13 +322,10 @@ mod tests {
     #[test]
     fn function_id_is_w0() {
         assert_eq!(
-            guest_psci(0xFFFF_FFFF_8400_0008, 0, 0, 0),
+            decode(0xFFFF_FFFF_8400_0008, 0, 0, 0),
             PsciAction::SystemOff
         );
-        assert_eq!(
-            guest_psci(0x1_8400_0000, 0, 0, 0),
-            PsciAction::Return(0x1_0001)
-        );
+        assert_eq!(decode(0x1_8400_0000, 0, 0, 0), PsciAction::Return(0x1_0001));
     }
 
     #[test]
@@ -337,6 +341,22 @@ mod tests {
             0,
         ] {
             assert_eq!(call(fid, 0), MINUS_ONE, "{fid:#x}");
+        }
+    }
+
+    #[test]
+    fn psci_ranges_are_smc32_and_smc64_0_to_0x1f() {
+        for fid in [
+            PSCI_VERSION,
+            CPU_ON_64,
+            SYSTEM_RESET,
+            0x8400_001F,
+            0xC400_001F,
+        ] {
+            assert!(is_psci(fid), "{fid:#x}");
+        }
+        for fid in [0x8400_0020, 0xC400_0020, 0xC600_0001, 0x8200_0000, 0] {
+            assert!(!is_psci(fid), "{fid:#x}");
         }
     }
 }

@@ -7,7 +7,9 @@ use core::mem::{offset_of, size_of};
 use syscalls::hypervisor::{VcpuIo, VcpuState, CPSR_NZCV_MASK};
 use syscalls::Status;
 
-/// The general-purpose state of a guest vCPU, in the layout the world-switch assembly uses.
+/// The general-purpose state of a CPU at EL1 or EL0 as EL2 sees it: a guest vCPU's, which the
+/// monitor's world switch saves and loads, and the frame the monitor's exception vectors save
+/// for the host (which leave `sp_el1` alone).
 #[repr(C)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RegisterFile {
@@ -29,8 +31,23 @@ const _: () = {
     assert!(size_of::<RegisterFile>() == 272);
 };
 
-/// PSTATE a vCPU starts with: EL1h (M = 0b0101) with D, A, I and F masked.
+/// PSTATE a vCPU, and the host, starts with: EL1h (M = 0b0101) with D, A, I and F masked.
 pub const INITIAL_PSTATE: u64 = 0x3C5;
+
+impl RegisterFile {
+    /// Registers that enter EL1h at `entry` with D, A, I and F masked, with `x0` and `x1` as
+    /// given and everything else 0.
+    pub fn el1_entry(entry: u64, x0: u64, x1: u64) -> Self {
+        let mut file = Self {
+            pc: entry,
+            pstate: INITIAL_PSTATE,
+            ..Self::default()
+        };
+        file.x[0] = x0;
+        file.x[1] = x1;
+        file
+    }
+}
 
 /// The MMIO read a vCPU is waiting for: what its last exit (a `ZX_PKT_TYPE_GUEST_MEM` packet
 /// with `read = true`) asked the host to complete with `ZX_VCPU_IO`. Decoded from the
@@ -59,11 +76,7 @@ impl GuestRegs {
     /// The state of a new vCPU: PC = `entry`, PSTATE = [`INITIAL_PSTATE`], everything else 0.
     pub fn new(entry: u64) -> Self {
         GuestRegs {
-            file: RegisterFile {
-                pc: entry,
-                pstate: INITIAL_PSTATE,
-                ..RegisterFile::default()
-            },
+            file: RegisterFile::el1_entry(entry, 0, 0),
             pending: None,
         }
     }

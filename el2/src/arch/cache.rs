@@ -1,46 +1,42 @@
 //! Data and instruction cache maintenance by virtual address.
 
-use core::arch::asm;
+use super::insn;
+use super::sysreg::CTR_EL0;
 
+/// The smallest data cache line (CTR_EL0.DminLine); 64 bytes on the build
+/// machine's fake, whose CTR_EL0 reads 0.
 fn line_size() -> u64 {
-    let ctr: u64;
-    // SAFETY: reading CTR_EL0 has no side effects.
-    unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
-    4 << ((ctr >> 16) & 0xf)
+    match (CTR_EL0.get() >> 16) & 0xf {
+        0 if cfg!(not(target_arch = "aarch64")) => 64,
+        log2_words => 4 << log2_words,
+    }
 }
 
-macro_rules! by_line {
-    ($name:ident, $op:literal, $doc:literal) => {
-        #[doc = $doc]
-        pub fn $name(start: u64, len: u64) {
-            let line = line_size();
-            let mut addr = start & !(line - 1);
-            let end = start.saturating_add(len);
-            while addr < end {
-                // SAFETY: data cache maintenance by VA on a mapped address
-                // does not change memory contents visible to the program.
-                unsafe { asm!(concat!("dc ", $op, ", {}"), in(reg) addr, options(nostack)) };
-                addr += line;
-            }
-            // SAFETY: barriers only.
-            unsafe { asm!("dsb sy", options(nostack)) };
-        }
-    };
+/// Writes dirty lines of the range back to memory (for a reader with caches off).
+pub fn clean_to_poc(start: u64, len: u64) {
+    by_line(start, len, insn::dc_cvac);
 }
 
-by_line!(
-    clean_to_poc,
-    "cvac",
-    "Writes dirty lines of the range back to memory (for a reader with caches off)."
-);
-by_line!(
-    clean_invalidate_to_poc,
-    "civac",
-    "Writes back and drops the lines of the range."
-);
+/// Writes back and drops the lines of the range.
+pub fn clean_invalidate_to_poc(start: u64, len: u64) {
+    by_line(start, len, insn::dc_civac);
+}
+
+fn by_line(start: u64, len: u64, op: impl Fn(u64)) {
+    let line = line_size();
+    let mut addr = start & !(line - 1);
+    let end = start.saturating_add(len);
+    while addr < end {
+        op(addr);
+        addr += line;
+    }
+    insn::dsb_sy();
+}
 
 /// Invalidates the whole instruction cache (after code was written).
 pub fn invalidate_icache() {
-    // SAFETY: cache maintenance and barriers only.
-    unsafe { asm!("dsb ish", "ic iallu", "dsb ish", "isb", options(nostack)) };
+    insn::dsb_ish();
+    insn::ic_iallu();
+    insn::dsb_ish();
+    insn::isb();
 }

@@ -1,14 +1,13 @@
 //! Calls into the platform firmware (PSCI at EL3) through SMC.
 
-use core::arch::asm;
-
 /// An SMCCC fast call with up to three arguments; returns x0.
+#[cfg(target_arch = "aarch64")]
 pub fn smc(function: u32, a1: u64, a2: u64, a3: u64) -> i64 {
     let ret: i64;
     // SAFETY: an SMCCC 1.1 call preserves x4-x17 (we clobber them anyway for
     // older firmware) and does not touch our memory.
     unsafe {
-        asm!("smc #0",
+        core::arch::asm!("smc #0",
             inlateout("x0") function as u64 => ret,
             inlateout("x1") a1 => _, inlateout("x2") a2 => _, inlateout("x3") a3 => _,
             lateout("x4") _, lateout("x5") _, lateout("x6") _, lateout("x7") _,
@@ -18,4 +17,10 @@ pub fn smc(function: u32, a1: u64, a2: u64, a3: u64) -> i64 {
             options(nostack));
     }
     ret
+}
+
+/// The build machine has no firmware: every call is SMCCC NOT_SUPPORTED.
+#[cfg(not(target_arch = "aarch64"))]
+pub fn smc(_function: u32, _a1: u64, _a2: u64, _a3: u64) -> i64 {
+    syscalls::ids::SMCCC_NOT_SUPPORTED
 }

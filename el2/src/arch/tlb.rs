@@ -4,8 +4,9 @@
 //! instructions act on the VMID in VTTBR_EL2, which is the host's between
 //! guest runs, so each switches it to the guest's for its duration.
 
-use crate::pagetable::Tlb;
-use core::arch::asm;
+use super::insn;
+use super::sysreg::VTTBR_EL2;
+use crate::mm::pagetable::Tlb;
 
 /// Leaf invalidations by IPA after which one flush of the whole VMID is
 /// cheaper than more: each TLBI IPAS2E1IS is broadcast to every CPU, and
@@ -36,38 +37,27 @@ pub struct GuestTlb {
 impl GuestTlb {
     /// Makes the VMID of `vttbr` current on this CPU.
     pub fn new(vttbr: u64) -> Self {
-        let host_vttbr: u64;
-        // SAFETY: only the VMID and table base that TLB maintenance and
-        // address translation instructions use change; EL2 itself does not
-        // translate through VTTBR_EL2, no guest runs on this CPU while a
-        // host call is handled, and EL2 runs with interrupts masked, so
-        // nothing sees the guest's value before `drop` puts the host's back.
-        unsafe {
-            asm!(
-                "mrs {old}, vttbr_el2",
-                "msr vttbr_el2, {new}",
-                "isb",
-                old = out(reg) host_vttbr,
-                new = in(reg) vttbr,
-                options(nostack, preserves_flags),
-            );
+        // Only the VMID and table base that TLB maintenance and address
+        // translation instructions use change; EL2 itself does not translate
+        // through VTTBR_EL2, no guest runs on this CPU while a host call is
+        // handled, and EL2 runs with interrupts masked, so nothing sees the
+        // guest's value before `drop` puts the host's back.
+        let host_vttbr = VTTBR_EL2.get();
+        VTTBR_EL2.set(vttbr);
+        insn::isb();
+        Self {
+            host_vttbr,
+            pending: 0,
         }
-        Self { host_vttbr, pending: 0 }
     }
 
     /// Drops every stage-1 and stage-2 entry of the VMID, on every CPU.
     fn flush_all(&self) {
-        // SAFETY: TLB invalidation and barriers only; the current VMID is
-        // the guest's (see `new`).
-        unsafe {
-            asm!(
-                "dsb ishst",
-                "tlbi vmalls12e1is",
-                "dsb ish",
-                "isb",
-                options(nostack, preserves_flags),
-            );
-        }
+        // The current VMID is the guest's (see `new`).
+        insn::dsb_ishst();
+        insn::tlbi_vmalls12e1is();
+        insn::dsb_ish();
+        insn::isb();
     }
 }
 
@@ -77,37 +67,26 @@ impl Tlb for GuestTlb {
         if self.pending > MAX_IPA_INVALIDATIONS {
             return;
         }
-        // SAFETY: a TLB invalidation by IPA (bits 47:12 in bits 35:0 of the
-        // operand) for the current VMID, the guest's (see `new`), after a
-        // barrier that makes the table write it follows visible to walks.
-        unsafe {
-            asm!(
-                "dsb ishst",
-                "tlbi ipas2e1is, {page}",
-                page = in(reg) ipa >> 12,
-                options(nostack, preserves_flags),
-            );
-        }
+        // By IPA (bits 47:12 in bits 35:0 of the operand) for the current
+        // VMID, the guest's (see `new`), after a barrier that makes the table
+        // write it follows visible to walks.
+        insn::dsb_ishst();
+        insn::tlbi_ipas2e1is(ipa >> 12);
     }
 
     fn sync(&mut self) {
         if self.pending > MAX_IPA_INVALIDATIONS {
             self.flush_all();
         } else if self.pending > 0 {
-            // SAFETY: barriers and an invalidation of the current VMID's
-            // stage-1 entries (the guest's, see `new`).
-            unsafe {
-                asm!(
-                    "dsb ish",
-                    "tlbi vmalle1is",
-                    "dsb ish",
-                    "isb",
-                    options(nostack, preserves_flags),
-                );
-            }
+            // The current VMID's stage-1 entries (the guest's, see `new`).
+            insn::dsb_ish();
+            insn::tlbi_vmalle1is();
+            insn::dsb_ish();
+            insn::isb();
         } else {
-            // SAFETY: barriers only: new entries visible to every walker.
-            unsafe { asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
+            // New entries visible to every walker.
+            insn::dsb_ish();
+            insn::isb();
         }
         self.pending = 0;
     }
@@ -115,14 +94,8 @@ impl Tlb for GuestTlb {
 
 impl Drop for GuestTlb {
     fn drop(&mut self) {
-        // SAFETY: puts back the VTTBR_EL2 value `new` found (the host's).
-        unsafe {
-            asm!(
-                "msr vttbr_el2, {old}",
-                "isb",
-                old = in(reg) self.host_vttbr,
-                options(nostack, preserves_flags),
-            );
-        }
+        // Puts back the VTTBR_EL2 value `new` found (the host's).
+        VTTBR_EL2.set(self.host_vttbr);
+        insn::isb();
     }
 }

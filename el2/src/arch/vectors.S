@@ -1,6 +1,6 @@
 /*
- * EL2 exception vectors. Every entry saves a TrapFrame (x0-x30, ELR_EL2,
- * SPSR_EL2) on the current EL2 stack, calls the Rust handler for its row with
+ * EL2 exception vectors. Every entry saves a RegisterFile (vcpu::regs;
+ * x0-x30, ELR_EL2 as pc, SPSR_EL2 as pstate) on the current EL2 stack, calls the Rust handler for its row with
  * the frame, and returns with the (possibly edited) frame restored; except
  * that exceptions from a running guest leave through guest_exit (world.S).
  */
@@ -103,7 +103,7 @@ exception_return:
     eret
 
 /*
- * Drops to EL1 for the first time with the frame at x0 (a TrapFrame built by
+ * Drops to EL1 for the first time with the frame at x0 (a RegisterFile built by
  * Rust on this CPU's stack) and returns through it; SP_EL2 stays above it.
  */
 .global enter_lower

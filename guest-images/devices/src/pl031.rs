@@ -38,7 +38,11 @@ impl Pl031 {
 
     /// A clock that reads `seconds` (since 1970, UTC) when `now` is 0.
     pub fn new(seconds: u32) -> Self {
-        Pl031 { base: seconds, mr: 0, imsc: 0 }
+        Pl031 {
+            base: seconds,
+            mr: 0,
+            imsc: 0,
+        }
     }
 
     /// A guest load; `now` is the seconds since the clock was made.
@@ -58,7 +62,9 @@ impl Pl031 {
         mmio::write(offset, size, value, |word, bits, lanes| {
             let merge = |old: u32| (old & !lanes) | bits;
             match word {
-                LR => self.base = merge(self.base.wrapping_add(now as u32)).wrapping_sub(now as u32),
+                LR => {
+                    self.base = merge(self.base.wrapping_add(now as u32)).wrapping_sub(now as u32)
+                }
                 MR => self.mr = merge(self.mr),
                 IMSC => self.imsc = merge(self.imsc) & 1,
                 _ => {}
@@ -90,7 +96,11 @@ mod tests {
     #[test]
     fn the_amba_ids_say_pl031() {
         let rtc = Pl031::new(0);
-        let id = |base: u64| (0..4).fold(0u32, |v, i| v | (rtc.read(base + 4 * i, 4, 0) as u32) << (8 * i));
+        let id = |base: u64| {
+            (0..4).fold(0u32, |v, i| {
+                v | (rtc.read(base + 4 * i, 4, 0) as u32) << (8 * i)
+            })
+        };
         assert_eq!(id(0xFE0) & 0x000F_FFFF, 0x0004_1031);
         assert_eq!(id(0xFF0), 0xB105_F00D);
     }

@@ -16,6 +16,7 @@
 //! Bare-metal aarch64 only: built for the build machine the crate is empty.
 #![cfg(target_os = "none")]
 #![no_std]
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 // Failures carry a fixed-size reason string; only failing paths pay for it.
 #![allow(clippy::result_large_err)]
 

@@ -17,9 +17,15 @@ pub mod model;
 pub mod rng;
 pub mod statuses;
 
-/// Declares modules that exist only in the bare-metal fuzzer build.
-macro_rules! target_only {
-    ($($module:ident),* $(,)?) => { $(#[cfg(target_os = "none")] mod $module;)* };
-}
-
-target_only!(entry, hvc, memory, others, report, run);
+#[cfg(target_os = "none")]
+mod entry;
+#[cfg(target_os = "none")]
+mod hvc;
+#[cfg(target_os = "none")]
+mod memory;
+#[cfg(target_os = "none")]
+mod others;
+#[cfg(target_os = "none")]
+mod report;
+#[cfg(target_os = "none")]
+mod run;

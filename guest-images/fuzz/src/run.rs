@@ -18,7 +18,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use el1rt::platform::Board;
 use el1rt::{cpus, println};
 use spin::Mutex;
-use syscalls::exits::ZXV_INFO_VCPU_EXITS;
+use syscalls::exit_counts::ZXV_INFO_VCPU_EXITS;
 use syscalls::hypervisor::{
     vm_perm_rights, GUEST_TRAP_BELL, GUEST_TRAP_IO, GUEST_TRAP_MEM, VCPU_IO, VCPU_STATE,
     VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
@@ -1845,7 +1845,9 @@ impl<'b> Fuzz<'b> {
         }
         // An enter refused for its packet pointer never ran: a pending load
         // stays pending.
-        let Some(v) = target.filter(|_| good) else { return };
+        let Some(v) = target.filter(|_| good) else {
+            return;
+        };
         self.vcpus[v].pending = None;
         if ret.status() != Status::OK {
             return;

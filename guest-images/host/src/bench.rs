@@ -243,7 +243,7 @@ fn state_pair(resource: Handle) -> Result<u64, Reason> {
 }
 
 /// Guest RAM the interrupt benchmarks' guests write (BENCH_STAMP in
-/// guest_code.S): handler-entry stamp, EOI ticks, IRQs handled.
+/// bench.S): handler-entry stamp, EOI ticks, IRQs handled.
 const STAMP: u64 = GUEST_RAM + 0x30000;
 const TIMER_ROUNDS: u64 = 1_000;
 const CROSS_CPU_ROUNDS: u64 = 1_000;

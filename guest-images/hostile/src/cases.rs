@@ -6,16 +6,17 @@
 
 use crate::arch::{read32, read64, read8, write32, write64, write8};
 use crate::driver::{
-    all, fill, peek, Dev, Outcome, Ram, Vq, Why, CONFIG, CONFIG_GENERATION, DESC_F_INDIRECT, DEVICE_FEATURES,
-    DEVICE_FEATURES_SEL, DEVICE_ID, DRIVER_FEATURES, DRIVER_FEATURES_SEL, INTERRUPT_STATUS, MAGIC, QUEUE_NUM,
-    QUEUE_NUM_MAX, QUEUE_READY, QUEUE_SEL, STATUS, VENDOR, VERSION,
+    all, fill, peek, Dev, Outcome, Ram, Vq, Why, CONFIG, CONFIG_GENERATION, DESC_F_INDIRECT,
+    DEVICE_FEATURES, DEVICE_FEATURES_SEL, DEVICE_ID, DRIVER_FEATURES, DRIVER_FEATURES_SEL,
+    INTERRUPT_STATUS, MAGIC, QUEUE_NUM, QUEUE_NUM_MAX, QUEUE_READY, QUEUE_SEL, STATUS, VENDOR,
+    VERSION,
 };
 use crate::{expect, say, why};
 use arrayvec::ArrayVec;
 use zxv_devices::virtio::{
-    BLK_SECTOR, BLK_S_IOERR, BLK_S_OK, BLK_S_UNSUPP, BLK_T_FLUSH, BLK_T_GET_ID, BLK_T_IN, BLK_T_OUT, DESC_F_NEXT,
-    DESC_F_WRITE, F_VERSION_1, ID_BLOCK, ID_CONSOLE, ID_ENTROPY, ID_NET, MMIO_SIZE, QUEUE_MAX, STATUS_ACKNOWLEDGE,
-    STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK,
+    BLK_SECTOR, BLK_S_IOERR, BLK_S_OK, BLK_S_UNSUPP, BLK_T_FLUSH, BLK_T_GET_ID, BLK_T_IN,
+    BLK_T_OUT, DESC_F_NEXT, DESC_F_WRITE, F_VERSION_1, ID_BLOCK, ID_CONSOLE, ID_ENTROPY, ID_NET,
+    MMIO_SIZE, QUEUE_MAX, STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK,
 };
 
 const W: u16 = DESC_F_WRITE;
@@ -43,7 +44,8 @@ struct Run {
 impl Run {
     /// Runs one case on `dev`, then the reset and good request every case ends with.
     fn case(&mut self, dev: &mut Dev, name: &str, attack: impl FnOnce(&mut Dev) -> Outcome) {
-        let outcome = attack(dev).and_then(|()| recover(dev).map_err(|w| why!("after a reset: {w}")));
+        let outcome =
+            attack(dev).and_then(|()| recover(dev).map_err(|w| why!("after a reset: {w}")));
         self.cases += 1;
         match outcome {
             Ok(()) => say!("hostile: {}.{name} ok", dev.name),
@@ -70,7 +72,11 @@ extern "C" fn hostile_main(dtb: u64) -> ! {
             crate::arch::system_off()
         }
     };
-    let mem = fdt.memory().regions().next().map(|r| (r.starting_address as u64, r.size.unwrap_or(0) as u64));
+    let mem = fdt
+        .memory()
+        .regions()
+        .next()
+        .map(|r| (r.starting_address as u64, r.size.unwrap_or(0) as u64));
     let gic = fdt
         .find_compatible(&["arm,gic-v3", "arm,cortex-a15-gic"])
         .and_then(|n| n.reg().and_then(|mut r| r.next()))
@@ -79,15 +85,34 @@ extern "C" fn hostile_main(dtb: u64) -> ! {
         say!("hostile: FAIL the device tree has no memory or GIC");
         crate::arch::system_off()
     };
-    let ctx = Ctx { ram: Ram { base, end: base + size }, gic, big: base + BIG, cpus: fdt.cpus().count() };
+    let ctx = Ctx {
+        ram: Ram {
+            base,
+            end: base + size,
+        },
+        gic,
+        big: base + BIG,
+        cpus: fdt.cpus().count(),
+    };
     if size < RAM_NEEDED {
-        say!("hostile: FAIL guest RAM is {} MiB; the cases need {} MiB", size >> 20, RAM_NEEDED >> 20);
+        say!(
+            "hostile: FAIL guest RAM is {} MiB; the cases need {} MiB",
+            size >> 20,
+            RAM_NEEDED >> 20
+        );
         crate::arch::system_off()
     }
     let mut bases: ArrayVec<u64, 8> = fdt
         .all_nodes()
-        .filter(|n| n.compatible().is_some_and(|c| c.all().any(|c| c == "virtio,mmio")))
-        .filter_map(|n| n.reg().and_then(|mut r| r.next()).map(|r| r.starting_address as u64))
+        .filter(|n| {
+            n.compatible()
+                .is_some_and(|c| c.all().any(|c| c == "virtio,mmio"))
+        })
+        .filter_map(|n| {
+            n.reg()
+                .and_then(|mut r| r.next())
+                .map(|r| r.starting_address as u64)
+        })
         .take(8)
         .collect();
     bases.sort_unstable();
@@ -100,8 +125,16 @@ extern "C" fn hostile_main(dtb: u64) -> ! {
         say!("hostile: FAIL an LDP from device space returned");
         crate::arch::system_off()
     }
-    say!("hostile: {} virtio devices, {} vCPUs, RAM {base:#x}..{:#x}", bases.len(), ctx.cpus, base + size);
-    let mut run = Run { cases: 0, failed: 0 };
+    say!(
+        "hostile: {} virtio devices, {} vCPUs, RAM {base:#x}..{:#x}",
+        bases.len(),
+        ctx.cpus,
+        base + size
+    );
+    let mut run = Run {
+        cases: 0,
+        failed: 0,
+    };
     for (k, &at) in bases.iter().enumerate() {
         let id = read32(at + DEVICE_ID);
         let (name, queues, work) = match id {
@@ -168,7 +201,10 @@ fn check_good(dev: &Dev, len: u32) -> Outcome {
     match dev.id {
         ID_BLOCK => {
             let status = read8(dev.bufs + STATUS_AT);
-            expect!(len == 513 && status == BLK_S_OK, "a read of sector 0: written {len}, status {status}");
+            expect!(
+                len == 513 && status == BLK_S_OK,
+                "a read of sector 0: written {len}, status {status}"
+            );
         }
         ID_ENTROPY => expect!(len == 16, "16 bytes of entropy asked, {len} given"),
         _ => expect!(len == 0, "a transmit of nothing wrote {len}"),
@@ -188,7 +224,18 @@ fn good(dev: &mut Dev) -> Outcome {
 
 /// The registers that read as something; every other offset below the configuration
 /// space reads 0.
-const READABLE: [u64; 10] = [MAGIC, VERSION, DEVICE_ID, VENDOR, DEVICE_FEATURES, QUEUE_NUM_MAX, QUEUE_READY, INTERRUPT_STATUS, STATUS, CONFIG_GENERATION];
+const READABLE: [u64; 10] = [
+    MAGIC,
+    VERSION,
+    DEVICE_ID,
+    VENDOR,
+    DEVICE_FEATURES,
+    QUEUE_NUM_MAX,
+    QUEUE_READY,
+    INTERRUPT_STATUS,
+    STATUS,
+    CONFIG_GENERATION,
+];
 
 fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
     run.case(dev, "every-register-read", |d| {
@@ -212,16 +259,36 @@ fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
     });
     run.case(dev, "sized-register-reads", |d| {
         d.init()?;
-        for (off, size) in [(MAGIC, 1), (MAGIC + 1, 1), (MAGIC + 2, 2), (MAGIC, 8), (STATUS, 1), (STATUS + 3, 1), (STATUS, 2), (INTERRUPT_STATUS, 8), (0x0fe, 2), (0x0ff, 1)] {
+        for (off, size) in [
+            (MAGIC, 1),
+            (MAGIC + 1, 1),
+            (MAGIC + 2, 2),
+            (MAGIC, 8),
+            (STATUS, 1),
+            (STATUS + 3, 1),
+            (STATUS, 2),
+            (INTERRUPT_STATUS, 8),
+            (0x0fe, 2),
+            (0x0ff, 1),
+        ] {
             let v = d.read_sized(off, size);
-            expect!(v == 0, "a {size}-byte read at {off:#x} gives {v:#x}, want 0 (ignored)");
+            expect!(
+                v == 0,
+                "a {size}-byte read at {off:#x} gives {v:#x}, want 0 (ignored)"
+            );
         }
         d.expect_running()
     });
     run.case(dev, "sized-register-writes", |d| {
         d.init()?;
         // Status 0 would reset the device; a QueueNotify would serve the chain.
-        for (off, size) in [(STATUS, 1), (STATUS, 2), (STATUS, 8), (STATUS + 1, 1), (STATUS + 2, 2)] {
+        for (off, size) in [
+            (STATUS, 1),
+            (STATUS, 2),
+            (STATUS, 8),
+            (STATUS + 1, 1),
+            (STATUS + 2, 2),
+        ] {
             d.write_sized(off, size, 0);
         }
         d.expect_running()?;
@@ -236,7 +303,9 @@ fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             d.nothing_used(work)?;
             d.notify(work as u32);
             let used = d.vq[work].take_used();
-            let Some((_, len)) = used else { return Err(why!("a 4-byte notify served nothing")) };
+            let Some((_, len)) = used else {
+                return Err(why!("a 4-byte notify served nothing"));
+            };
             check_good(d, len)?;
         }
         d.expect_running()
@@ -246,13 +315,35 @@ fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
     // runs into the next page.
     run.case(dev, "misaligned-register-accesses", |d| {
         d.init()?;
-        for (off, size) in [(STATUS + 1, 4), (STATUS + 2, 4), (STATUS + 3, 4), (VERSION, 8), (MAGIC + 1, 2), (MAGIC + 3, 2), (STATUS + 1, 8)] {
+        for (off, size) in [
+            (STATUS + 1, 4),
+            (STATUS + 2, 4),
+            (STATUS + 3, 4),
+            (VERSION, 8),
+            (MAGIC + 1, 2),
+            (MAGIC + 3, 2),
+            (STATUS + 1, 8),
+        ] {
             let v = d.read_sized(off, size);
-            expect!(v == 0, "a {size}-byte read at {off:#x} gives {v:#x}, want 0 (ignored)");
+            expect!(
+                v == 0,
+                "a {size}-byte read at {off:#x} gives {v:#x}, want 0 (ignored)"
+            );
         }
         let edge = d.read_sized(MMIO_SIZE - 4, 8);
-        expect!(edge == 0, "an 8-byte read at {:#x} gives {edge:#x}", MMIO_SIZE - 4);
-        for (off, size) in [(STATUS + 1, 4), (STATUS + 2, 2), (STATUS - 4, 8), (STATUS - 1, 4), (0x051, 4), (0x04e, 4)] {
+        expect!(
+            edge == 0,
+            "an 8-byte read at {:#x} gives {edge:#x}",
+            MMIO_SIZE - 4
+        );
+        for (off, size) in [
+            (STATUS + 1, 4),
+            (STATUS + 2, 2),
+            (STATUS - 4, 8),
+            (STATUS - 1, 4),
+            (0x051, 4),
+            (0x04e, 4),
+        ] {
             d.write_sized(off, size, 0);
         }
         d.write_sized(MMIO_SIZE - 4, 8, 0);
@@ -284,23 +375,42 @@ fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         }
         for (i, &v) in before.iter().enumerate() {
             let now = d.reg(CONFIG + 4 * i as u64);
-            expect!(now == v, "config {:#x} was {v:#x}, reads {now:#x} after writes", 4 * i);
+            expect!(
+                now == v,
+                "config {:#x} was {v:#x}, reads {now:#x} after writes",
+                4 * i
+            );
         }
-        expect!(d.reg(CONFIG_GENERATION) == generation, "ConfigGeneration moved");
+        expect!(
+            d.reg(CONFIG_GENERATION) == generation,
+            "ConfigGeneration moved"
+        );
         d.expect_running()
     });
     run.case(dev, "features-not-offered-refused", |d| {
         d.begin()?;
         d.write_features(u64::MAX);
-        d.set(STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
-        expect!(d.status() & STATUS_FEATURES_OK == 0, "FEATURES_OK kept with every feature bit set");
+        d.set(
+            STATUS,
+            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK,
+        );
+        expect!(
+            d.status() & STATUS_FEATURES_OK == 0,
+            "FEATURES_OK kept with every feature bit set"
+        );
         Ok(())
     });
     run.case(dev, "features-without-version-1-refused", |d| {
         d.begin()?;
         d.write_features(d.offered & !F_VERSION_1);
-        d.set(STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
-        expect!(d.status() & STATUS_FEATURES_OK == 0, "FEATURES_OK kept without VERSION_1");
+        d.set(
+            STATUS,
+            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK,
+        );
+        expect!(
+            d.status() & STATUS_FEATURES_OK == 0,
+            "FEATURES_OK kept without VERSION_1"
+        );
         Ok(())
     });
     run.case(dev, "features-renegotiated-after-driver-ok", |d| {
@@ -308,18 +418,33 @@ fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         d.write_features(0);
         d.set(DRIVER_FEATURES_SEL, 7);
         d.set(DRIVER_FEATURES, u32::MAX);
-        d.set(STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
+        d.set(
+            STATUS,
+            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK,
+        );
         d.set(DEVICE_FEATURES_SEL, 2);
-        expect!(d.reg(DEVICE_FEATURES) == 0, "DeviceFeatures word 2 reads {:#x}", d.reg(DEVICE_FEATURES));
+        expect!(
+            d.reg(DEVICE_FEATURES) == 0,
+            "DeviceFeatures word 2 reads {:#x}",
+            d.reg(DEVICE_FEATURES)
+        );
         d.set(DEVICE_FEATURES_SEL, u32::MAX);
-        expect!(d.reg(DEVICE_FEATURES) == 0, "DeviceFeatures word 0xffffffff reads {:#x}", d.reg(DEVICE_FEATURES));
+        expect!(
+            d.reg(DEVICE_FEATURES) == 0,
+            "DeviceFeatures word 0xffffffff reads {:#x}",
+            d.reg(DEVICE_FEATURES)
+        );
         good(d)
     });
     run.case(dev, "status-bits-only-added", |d| {
         d.init()?;
         d.set(STATUS, STATUS_ACKNOWLEDGE);
         let want = STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK;
-        expect!(d.status() == want, "Status {:#x} after writing ACKNOWLEDGE alone, want {want:#x}", d.status());
+        expect!(
+            d.status() == want,
+            "Status {:#x} after writing ACKNOWLEDGE alone, want {want:#x}",
+            d.status()
+        );
         good(d)
     });
     run.case(dev, "driver-ok-without-features-ok", |d| {
@@ -329,7 +454,10 @@ fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             d.lay_out(q, QUEUE_MAX)?;
             d.set(QUEUE_READY, 1);
         }
-        d.set(STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK);
+        d.set(
+            STATUS,
+            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK,
+        );
         if d.id != ID_NET {
             let chain = good_chain(d);
             d.post(d.work, &chain);
@@ -337,7 +465,13 @@ fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         }
         Ok(())
     });
-    let sizes: [(&str, u32); 5] = [("queue-size-0", 0), ("queue-size-3", 3), ("queue-size-above-max", u32::from(QUEUE_MAX) * 2), ("queue-size-65535", 0xFFFF), ("queue-size-65536", 0x1_0000)];
+    let sizes: [(&str, u32); 5] = [
+        ("queue-size-0", 0),
+        ("queue-size-3", 3),
+        ("queue-size-above-max", u32::from(QUEUE_MAX) * 2),
+        ("queue-size-65535", 0xFFFF),
+        ("queue-size-65536", 0x1_0000),
+    ];
     for (name, size) in sizes {
         run.case(dev, name, |d| {
             d.begin()?;
@@ -387,7 +521,11 @@ fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         d.init()?;
         for sel in [d.queues as u32, 7, u32::MAX] {
             d.set(QUEUE_SEL, sel);
-            expect!(d.reg(QUEUE_NUM_MAX) == 0, "queue {sel}: QueueNumMax {}", d.reg(QUEUE_NUM_MAX));
+            expect!(
+                d.reg(QUEUE_NUM_MAX) == 0,
+                "queue {sel}: QueueNumMax {}",
+                d.reg(QUEUE_NUM_MAX)
+            );
             d.set(QUEUE_NUM, 4);
             d.set_rings(1, 2, 3);
             d.set(QUEUE_READY, 1);
@@ -428,9 +566,14 @@ fn transport_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             let chain = good_chain(d);
             d.post(d.work, &chain);
             d.nothing_used(d.work)?;
-            d.set(STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+            d.set(
+                STATUS,
+                STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
+            );
             d.notify(d.work as u32);
-            let Some((_, len)) = d.vq[d.work].take_used() else { return Err(why!("nothing served after DRIVER_OK")) };
+            let Some((_, len)) = d.vq[d.work].take_used() else {
+                return Err(why!("nothing served after DRIVER_OK"));
+            };
             check_good(d, len)
         });
         run.case(dev, "notify-of-unready-queue", |d| {
@@ -478,17 +621,59 @@ fn queue_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
     let chains: [(&str, u16, Descs); 13] = [
         ("head-out-of-range", QUEUE_MAX, ArrayVec::new()),
         ("head-0xffff", 0xFFFF, ArrayVec::new()),
-        ("next-out-of-range", 0, [(buf, 16, DESC_F_NEXT, QUEUE_MAX)].into_iter().collect()),
-        ("chain-loops", 0, [(buf, 16, DESC_F_NEXT, 1), (buf, 16, DESC_F_NEXT, 0)].into_iter().collect()),
-        ("chain-loops-on-itself", 0, [(buf, 16, DESC_F_NEXT, 0)].into_iter().collect()),
-        ("buffer-past-ram", 0, [(ram.end - 8, 16, 0, 0)].into_iter().collect()),
-        ("buffer-below-ram", 0, [(ram.base - 8, 16, 0, 0)].into_iter().collect()),
-        ("buffer-wraps", 0, [(u64::MAX - 7, 16, 0, 0)].into_iter().collect()),
-        ("buffer-length-past-ram", 0, [(ram.base, u32::MAX, 0, 0)].into_iter().collect()),
-        ("buffer-in-own-registers", 0, [(own, 16, 0, 0)].into_iter().collect()),
-        ("buffer-in-the-gic", 0, [(gic, 16, 0, 0)].into_iter().collect()),
+        (
+            "next-out-of-range",
+            0,
+            [(buf, 16, DESC_F_NEXT, QUEUE_MAX)].into_iter().collect(),
+        ),
+        (
+            "chain-loops",
+            0,
+            [(buf, 16, DESC_F_NEXT, 1), (buf, 16, DESC_F_NEXT, 0)]
+                .into_iter()
+                .collect(),
+        ),
+        (
+            "chain-loops-on-itself",
+            0,
+            [(buf, 16, DESC_F_NEXT, 0)].into_iter().collect(),
+        ),
+        (
+            "buffer-past-ram",
+            0,
+            [(ram.end - 8, 16, 0, 0)].into_iter().collect(),
+        ),
+        (
+            "buffer-below-ram",
+            0,
+            [(ram.base - 8, 16, 0, 0)].into_iter().collect(),
+        ),
+        (
+            "buffer-wraps",
+            0,
+            [(u64::MAX - 7, 16, 0, 0)].into_iter().collect(),
+        ),
+        (
+            "buffer-length-past-ram",
+            0,
+            [(ram.base, u32::MAX, 0, 0)].into_iter().collect(),
+        ),
+        (
+            "buffer-in-own-registers",
+            0,
+            [(own, 16, 0, 0)].into_iter().collect(),
+        ),
+        (
+            "buffer-in-the-gic",
+            0,
+            [(gic, 16, 0, 0)].into_iter().collect(),
+        ),
         ("buffer-at-zero", 0, [(0, 16, 0, 0)].into_iter().collect()),
-        ("indirect-descriptor", 0, [(buf, 16, DESC_F_INDIRECT, 0)].into_iter().collect()),
+        (
+            "indirect-descriptor",
+            0,
+            [(buf, 16, DESC_F_INDIRECT, 0)].into_iter().collect(),
+        ),
     ];
     for (name, head, descs) in chains {
         run.case(dev, name, |d| {
@@ -515,7 +700,10 @@ fn queue_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         d.nothing_used(d.work)?;
         d.expect_needs_reset()
     });
-    for (name, ahead) in [("avail-index-runs-ahead", QUEUE_MAX + 1), ("avail-index-far-ahead", 0x8000)] {
+    for (name, ahead) in [
+        ("avail-index-runs-ahead", QUEUE_MAX + 1),
+        ("avail-index-far-ahead", 0x8000),
+    ] {
         run.case(dev, name, |d| {
             d.init()?;
             let chain = good_chain(d);
@@ -556,14 +744,23 @@ fn blk(d: &mut Dev, kind: u32, sector: u64, data: &[(u64, u32, u16)]) -> Result<
 
 /// A read or write of `len` bytes at `sector` from or to `addr` that must end with `want`.
 fn blk_io(d: &mut Dev, write: bool, sector: u64, addr: u64, len: u32, want: u8) -> Outcome {
-    let (kind, flags, what) = if write { (BLK_T_OUT, 0, "write") } else { (BLK_T_IN, W, "read") };
+    let (kind, flags, what) = if write {
+        (BLK_T_OUT, 0, "write")
+    } else {
+        (BLK_T_IN, W, "read")
+    };
     let (_, status) = blk(d, kind, sector, &[(addr, len, flags)])?;
-    expect!(status == want, "a {what} of {len} bytes at sector {sector:#x}: status {status}, want {want}");
+    expect!(
+        status == want,
+        "a {what} of {len} bytes at sector {sector:#x}: status {status}, want {want}"
+    );
     Ok(())
 }
 
 fn same(a: u64, b: u64, len: u64) -> bool {
-    (0..len).step_by(8).all(|off| read64(a + off) == read64(b + off))
+    (0..len)
+        .step_by(8)
+        .all(|off| read64(a + off) == read64(b + off))
 }
 
 fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
@@ -577,10 +774,17 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
     let ro = dev.offered & F_RO != 0;
     let sectors = dev.config64(0);
     let (a, b) = (dev.bufs + DATA, dev.bufs + DATA2);
-    say!("hostile: virtio-blk: {sectors} sectors, {}", if ro { "read-only" } else { "read-write" });
+    say!(
+        "hostile: virtio-blk: {sectors} sectors, {}",
+        if ro { "read-only" } else { "read-write" }
+    );
     run.case(dev, "blk-identity", |d| {
         let want = F_VERSION_1 | F_SEG_MAX | F_FLUSH | if ro { F_RO } else { 0 };
-        expect!(d.offered == want, "features {:#x}, want {want:#x}", d.offered);
+        expect!(
+            d.offered == want,
+            "features {:#x}, want {want:#x}",
+            d.offered
+        );
         expect!(sectors > 128, "capacity {sectors} sectors");
         let seg_max = d.reg(CONFIG + 12);
         expect!(seg_max == u32::from(QUEUE_MAX) - 2, "seg_max {seg_max}");
@@ -595,17 +799,33 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         let marked = (0..16).all(|i| read8(a + i) == MARKER[i as usize]);
         if marked {
             let n = read64(a + 16);
-            expect!(n > 256 && n <= sectors, "the image says {n} patterned sectors of {sectors}");
+            expect!(
+                n > 256 && n <= sectors,
+                "the image says {n} patterned sectors of {sectors}"
+            );
             for s in [1, 2, 255, 256, n - 1] {
                 blk_io(d, false, s, a, 512, BLK_S_OK)?;
-                expect!(all(a, 512, s as u8), "sector {s} reads {}, want bytes {:#x}", peek(a), s as u8);
+                expect!(
+                    all(a, 512, s as u8),
+                    "sector {s} reads {}, want bytes {:#x}",
+                    peek(a),
+                    s as u8
+                );
             }
             if n < sectors {
                 blk_io(d, false, sectors - 1, a, 512, BLK_S_OK)?;
-                expect!(all(a, 512, 0), "the last sector reads {}, want zeroes", peek(a));
+                expect!(
+                    all(a, 512, 0),
+                    "the last sector reads {}, want zeroes",
+                    peek(a)
+                );
             }
         } else {
-            expect!(all(a, 512, 0), "sector 0 is neither the suite's image nor zeroes: {}", peek(a));
+            expect!(
+                all(a, 512, 0),
+                "sector 0 is neither the suite's image nor zeroes: {}",
+                peek(a)
+            );
         }
         Ok(())
     });
@@ -617,7 +837,11 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             blk_io(d, true, sectors - 1, b, 512, BLK_S_OK)?;
             fill(a, 512, 0);
             blk_io(d, false, sectors - 1, a, 512, BLK_S_OK)?;
-            expect!(same(a, b, 512), "the last sector reads {} after a write", peek(a));
+            expect!(
+                same(a, b, 512),
+                "the last sector reads {} after a write",
+                peek(a)
+            );
         }
         Ok(())
     });
@@ -629,9 +853,16 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             blk_io(d, true, 3, b, 512, BLK_S_IOERR)?;
             blk_io(d, true, sectors, b, 512, BLK_S_IOERR)?;
             blk_io(d, false, 3, b, 512, BLK_S_OK)?;
-            expect!(same(a, b, 512), "sector 3 changed on a read-only disk: {}", peek(b));
+            expect!(
+                same(a, b, 512),
+                "sector 3 changed on a read-only disk: {}",
+                peek(b)
+            );
             let (_, status) = blk(d, BLK_T_FLUSH, 0, &[])?;
-            expect!(status == BLK_S_OK, "a flush of a read-only disk: status {status}");
+            expect!(
+                status == BLK_S_OK,
+                "a flush of a read-only disk: status {status}"
+            );
             Ok(())
         });
     } else {
@@ -641,7 +872,11 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             blk_io(d, true, 8, b, 4096, BLK_S_OK)?;
             fill(a, 4096, 0);
             blk_io(d, false, 8, a, 4096, BLK_S_OK)?;
-            expect!(same(a, b, 4096), "sectors 8..16 read {} after a write", peek(a));
+            expect!(
+                same(a, b, 4096),
+                "sectors 8..16 read {} after a write",
+                peek(a)
+            );
             Ok(())
         });
     }
@@ -652,16 +887,24 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             blk_io(d, true, s, a, 512, BLK_S_IOERR)?;
         }
         let (len, status) = blk(d, BLK_T_IN, sectors, &[(a, 4096, W)])?;
-        expect!(status == BLK_S_IOERR && len == 1, "a failed read: status {status}, written {len}, want the status byte alone");
+        expect!(
+            status == BLK_S_IOERR && len == 1,
+            "a failed read: status {status}, written {len}, want the status byte alone"
+        );
         Ok(())
     });
     let ram = ctx.ram;
     run.case(dev, "blk-read-into-8-gib-of-buffers", |d| {
         // 126 descriptors over all of guest RAM: more than the disk, and than 32 bits count.
         d.init()?;
-        let segs: ArrayVec<(u64, u32, u16), 126> = (0..126).map(|_| (ram.base, (ram.end - ram.base) as u32, W)).collect();
+        let segs: ArrayVec<(u64, u32, u16), 126> = (0..126)
+            .map(|_| (ram.base, (ram.end - ram.base) as u32, W))
+            .collect();
         let (len, status) = blk(d, BLK_T_IN, 0, &segs)?;
-        expect!(status == BLK_S_IOERR && len == 1, "status {status}, written {len}");
+        expect!(
+            status == BLK_S_IOERR && len == 1,
+            "status {status}, written {len}"
+        );
         Ok(())
     });
     run.case(dev, "blk-straddles-the-end", |d| {
@@ -673,7 +916,13 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         d.init()?;
         // Wrapped to 64 bits, sector * 512 would land on sectors 0 and 1.
         blk_io(d, false, 0, a, 1024, BLK_S_OK)?;
-        for s in [1 << 55, (1 << 55) + 1, u64::MAX, u64::MAX / 512 + 1, 1 << 63] {
+        for s in [
+            1 << 55,
+            (1 << 55) + 1,
+            u64::MAX,
+            u64::MAX / 512 + 1,
+            1 << 63,
+        ] {
             blk_io(d, false, s, b, 512, BLK_S_IOERR)?;
             fill(b, 512, 0x99);
             blk_io(d, true, s, b, 512, BLK_S_IOERR)?;
@@ -692,7 +941,10 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         d.init()?;
         for kind in [2, 7, 11, 13, u32::MAX] {
             let (_, status) = blk(d, kind, 0, &[(a, 512, W)])?;
-            expect!(status == BLK_S_UNSUPP, "type {kind}: status {status}, want UNSUPP");
+            expect!(
+                status == BLK_S_UNSUPP,
+                "type {kind}: status {status}, want UNSUPP"
+            );
         }
         Ok(())
     });
@@ -701,14 +953,21 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         fill(a, 32, 0);
         let (len, status) = blk(d, BLK_T_GET_ID, 0, &[(a, 20, W)])?;
         let id = b"zxvisor-disk";
-        expect!(status == BLK_S_OK && (0..12).all(|i| read8(a + i) == id[i as usize]), "GET_ID: status {status}, {}", peek(a));
+        expect!(
+            status == BLK_S_OK && (0..12).all(|i| read8(a + i) == id[i as usize]),
+            "GET_ID: status {status}, {}",
+            peek(a)
+        );
         expect!(len == 21, "GET_ID wrote {len}");
         Ok(())
     });
     run.case(dev, "blk-flush", |d| {
         d.init()?;
         let (len, status) = blk(d, BLK_T_FLUSH, 0, &[])?;
-        expect!(status == BLK_S_OK && len == 1, "FLUSH: status {status}, written {len}");
+        expect!(
+            status == BLK_S_OK && len == 1,
+            "FLUSH: status {status}, written {len}"
+        );
         Ok(())
     });
     run.case(dev, "blk-header-too-short", |d| {
@@ -717,7 +976,10 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         write8(d.bufs + STATUS_AT, 0xAA);
         let (_, len) = d.request(0, &[(d.bufs, 8, 0), (d.bufs + STATUS_AT, 1, W)])?;
         let status = read8(d.bufs + STATUS_AT);
-        expect!(len == 0 && status == 0xAA, "written {len}, status byte {status:#x}: want nothing written");
+        expect!(
+            len == 0 && status == 0xAA,
+            "written {len}, status byte {status:#x}: want nothing written"
+        );
         Ok(())
     });
     run.case(dev, "blk-header-split-in-two", |d| {
@@ -726,9 +988,21 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         blk_header(d, BLK_T_IN, 1);
         write8(d.bufs + STATUS_AT, 0xAA);
         fill(b, 512, 0xEE);
-        let (_, len) = d.request(0, &[(d.bufs, 8, 0), (d.bufs + 8, 8, 0), (b, 512, W), (d.bufs + STATUS_AT, 1, W)])?;
+        let (_, len) = d.request(
+            0,
+            &[
+                (d.bufs, 8, 0),
+                (d.bufs + 8, 8, 0),
+                (b, 512, W),
+                (d.bufs + STATUS_AT, 1, W),
+            ],
+        )?;
         let status = read8(d.bufs + STATUS_AT);
-        expect!(len == 513 && status == BLK_S_OK && same(a, b, 512), "written {len}, status {status}, data {}", peek(b));
+        expect!(
+            len == 513 && status == BLK_S_OK && same(a, b, 512),
+            "written {len}, status {status}, data {}",
+            peek(b)
+        );
         Ok(())
     });
     run.case(dev, "blk-status-not-device-writable", |d| {
@@ -737,9 +1011,15 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         blk_header(d, BLK_T_OUT, 2);
         write8(d.bufs + STATUS_AT, 0xAA);
         fill(b, 512, 0x77);
-        let (_, len) = d.request(0, &[(d.bufs, 16, 0), (b, 512, 0), (d.bufs + STATUS_AT, 1, 0)])?;
+        let (_, len) = d.request(
+            0,
+            &[(d.bufs, 16, 0), (b, 512, 0), (d.bufs + STATUS_AT, 1, 0)],
+        )?;
         let status = read8(d.bufs + STATUS_AT);
-        expect!(len == 0 && status == 0xAA, "written {len}, status byte {status:#x}: want nothing written");
+        expect!(
+            len == 0 && status == 0xAA,
+            "written {len}, status byte {status:#x}: want nothing written"
+        );
         blk_io(d, false, 2, b, 512, BLK_S_OK)?;
         expect!(same(a, b, 512), "sector 2 was written: {}", peek(b));
         Ok(())
@@ -748,15 +1028,24 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         d.init()?;
         blk_header(d, BLK_T_IN, 0);
         write8(d.bufs + STATUS_AT, 0xAA);
-        d.request(0, &[(d.bufs, 16, 0), (a, 512, W), (d.bufs + STATUS_AT, 0, W)])?;
+        d.request(
+            0,
+            &[(d.bufs, 16, 0), (a, 512, W), (d.bufs + STATUS_AT, 0, W)],
+        )?;
         let status = read8(d.bufs + STATUS_AT);
-        expect!(status == 0xAA, "the zero-length status descriptor was written ({status:#x})");
+        expect!(
+            status == 0xAA,
+            "the zero-length status descriptor was written ({status:#x})"
+        );
         Ok(())
     });
     run.case(dev, "blk-data-zero-length", |d| {
         d.init()?;
         let (len, status) = blk(d, BLK_T_IN, 0, &[(a, 0, W)])?;
-        expect!(status == BLK_S_OK && len == 1, "a read of 0 bytes: status {status}, written {len}");
+        expect!(
+            status == BLK_S_OK && len == 1,
+            "a read of 0 bytes: status {status}, written {len}"
+        );
         if !ro {
             let (_, status) = blk(d, BLK_T_OUT, 0, &[(a, 0, 0)])?;
             expect!(status == BLK_S_OK, "a write of 0 bytes: status {status}");
@@ -767,7 +1056,11 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         d.init()?;
         fill(a, 512, 0xEE);
         blk(d, BLK_T_IN, 0, &[(a, 512, 0)])?;
-        expect!(all(a, 512, 0xEE), "the device wrote a buffer it may only read: {}", peek(a));
+        expect!(
+            all(a, 512, 0xEE),
+            "the device wrote a buffer it may only read: {}",
+            peek(a)
+        );
         Ok(())
     });
     run.case(dev, "blk-126-segments", |d| {
@@ -777,8 +1070,14 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         fill(b, n * 512, 0xEE);
         let segs: ArrayVec<(u64, u32, u16), 126> = (0..n).map(|i| (b + 512 * i, 512, W)).collect();
         let (len, status) = blk(d, BLK_T_IN, 0, &segs)?;
-        expect!(status == BLK_S_OK && len == (n * 512 + 1) as u32, "status {status}, written {len}");
-        expect!(same(a, b, n * 512), "126 segments read other data than one buffer");
+        expect!(
+            status == BLK_S_OK && len == (n * 512 + 1) as u32,
+            "status {status}, written {len}"
+        );
+        expect!(
+            same(a, b, n * 512),
+            "126 segments read other data than one buffer"
+        );
         Ok(())
     });
     let big = ctx.big;
@@ -786,7 +1085,10 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         d.init()?;
         fill(big, BIG_SIZE, 0xEE);
         let (len, status) = blk(d, BLK_T_IN, 0, &[(big, BIG_SIZE as u32, W)])?;
-        expect!(status == BLK_S_OK && len == BIG_SIZE as u32 + 1, "status {status}, written {len}");
+        expect!(
+            status == BLK_S_OK && len == BIG_SIZE as u32 + 1,
+            "status {status}, written {len}"
+        );
         blk_io(d, false, 0, a, 4096, BLK_S_OK)?;
         expect!(same(a, big, 4096), "the 4 MiB read's first 4 KiB differ");
         Ok(())
@@ -796,7 +1098,9 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         // The disk's data lands on the descriptor table and the available ring: whatever
         // the device then finds there, it must neither hang nor fault.
         let rings = d.vq[0].desc;
-        blk(d, BLK_T_IN, 0, &[(rings, 4096, W)]).map(|_| ()).or_else(|_| d.expect_needs_reset())
+        blk(d, BLK_T_IN, 0, &[(rings, 4096, W)])
+            .map(|_| ())
+            .or_else(|_| d.expect_needs_reset())
     });
     // Byte offsets past 4 GiB: a disk this large has sectors whose offset needs more than
     // 32 bits; a sector written there must not land at the offset's low 32 bits.
@@ -809,9 +1113,17 @@ fn blk_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             blk_io(d, true, high, b, 512, BLK_S_OK)?;
             fill(b, 512, 0);
             blk_io(d, false, high, b, 512, BLK_S_OK)?;
-            expect!(all(b, 512, 0x4B), "sector {high:#x} reads {} after a write", peek(b));
+            expect!(
+                all(b, 512, 0x4B),
+                "sector {high:#x} reads {} after a write",
+                peek(b)
+            );
             blk_io(d, false, 1, b, 512, BLK_S_OK)?;
-            expect!(same(a, b, 512), "a write at sector {high:#x} changed sector 1: {}", peek(b));
+            expect!(
+                same(a, b, 512),
+                "a write at sector {high:#x} changed sector 1: {}",
+                peek(b)
+            );
             Ok(())
         });
     }
@@ -862,7 +1174,10 @@ fn rng_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             d.init_with(16)?;
             d.vq[0].set_desc(0, a, 16, W, 0);
             let f = feed();
-            for (i, v) in [1, d.vq[0].avail, d.vq[0].used, 16, 0, 0].into_iter().enumerate() {
+            for (i, v) in [1, d.vq[0].avail, d.vq[0].used, 16, 0, 0]
+                .into_iter()
+                .enumerate()
+            {
                 write64(f + 8 * i as u64, v);
             }
             let status = crate::arch::start_cpu1();
@@ -875,8 +1190,16 @@ fn rng_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
             let served = d.vq[0].used_idx().wrapping_sub(before);
             write64(f + 40, 1);
             let stopped = wait(100_000_000, || read64(f) == 0);
-            expect!(full && stopped, "vCPU 1 did not {}", if full { "stop" } else { "fill the queue" });
-            expect!(served <= 16, "{served} chains served in one notify ({} fed)", read64(f + 32));
+            expect!(
+                full && stopped,
+                "vCPU 1 did not {}",
+                if full { "stop" } else { "fill the queue" }
+            );
+            expect!(
+                served <= 16,
+                "{served} chains served in one notify ({} fed)",
+                read64(f + 32)
+            );
             d.expect_running()
         });
     }
@@ -885,7 +1208,10 @@ fn rng_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         fill(a, 64, 0);
         let (_, len) = d.request(0, &[(a, 32, W)])?;
         let (x, y) = (read64(a), read64(a + 8));
-        expect!(len == 32 && (x, y) != (0, 0) && x != y, "written {len}: {x:#x} {y:#x}");
+        expect!(
+            len == 32 && (x, y) != (0, 0) && x != y,
+            "written {len}: {x:#x} {y:#x}"
+        );
         expect!(all(a + 32, 32, 0), "bytes written past the buffer");
         Ok(())
     });
@@ -893,7 +1219,10 @@ fn rng_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         d.init()?;
         fill(a, 64, 0xEE);
         let (_, len) = d.request(0, &[(a, 64, 0)])?;
-        expect!(len == 0 && all(a, 64, 0xEE), "written {len} into a buffer the device may only read");
+        expect!(
+            len == 0 && all(a, 64, 0xEE),
+            "written {len} into a buffer the device may only read"
+        );
         Ok(())
     });
     run.case(dev, "rng-zero-length-buffer", |d| {
@@ -908,13 +1237,17 @@ fn rng_cases(run: &mut Run, dev: &mut Dev, ctx: &Ctx) {
         fill(big, 1 << 20, 0xEE);
         let (_, len) = d.request(0, &[(big, BIG_SIZE as u32, W)])?;
         expect!(len == 4096, "written {len}, want the 4096-byte cap");
-        expect!(all(big + 4096, (1 << 20) - 4096, 0xEE), "bytes written past the cap");
+        expect!(
+            all(big + 4096, (1 << 20) - 4096, 0xEE),
+            "bytes written past the cap"
+        );
         Ok(())
     });
     run.case(dev, "rng-128-descriptors-capped", |d| {
         d.init()?;
         fill(big, 128 * 64, 0xEE);
-        let segs: ArrayVec<(u64, u32, u16), 128> = (0..128).map(|i| (big + 64 * i, 64, W)).collect();
+        let segs: ArrayVec<(u64, u32, u16), 128> =
+            (0..128).map(|i| (big + 64 * i, 64, W)).collect();
         let (_, len) = d.request(0, &segs)?;
         expect!(len == 4096, "written {len}, want the 4096-byte cap");
         expect!(all(big + 4096, 4096, 0xEE), "bytes written past the cap");

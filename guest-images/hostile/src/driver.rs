@@ -8,8 +8,8 @@ use crate::arch::{read16, read32, read64, write16, write32, write64, write8};
 use arrayvec::ArrayString;
 use core::fmt::Write;
 use zxv_devices::virtio::{
-    DESC_F_NEXT, F_VERSION_1, QUEUE_MAX, STATUS_ACKNOWLEDGE, STATUS_DEVICE_NEEDS_RESET, STATUS_DRIVER, STATUS_DRIVER_OK,
-    STATUS_FEATURES_OK,
+    DESC_F_NEXT, F_VERSION_1, QUEUE_MAX, STATUS_ACKNOWLEDGE, STATUS_DEVICE_NEEDS_RESET,
+    STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK,
 };
 
 /// Why a case failed, for its line.
@@ -87,7 +87,14 @@ pub struct Vq {
 
 impl Vq {
     fn at(base: u64, size: u16) -> Vq {
-        Vq { size, desc: base, avail: base + AVAIL_AT, used: base + USED_AT, avail_idx: 0, used_seen: 0 }
+        Vq {
+            size,
+            desc: base,
+            avail: base + AVAIL_AT,
+            used: base + USED_AT,
+            avail_idx: 0,
+            used_seen: 0,
+        }
     }
 
     pub fn set_desc(&self, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
@@ -100,7 +107,10 @@ impl Vq {
 
     /// Puts `head` in the next available slot and moves the available index on.
     pub fn offer(&mut self, head: u16) {
-        write16(self.avail + 4 + 2 * u64::from(self.avail_idx % self.size), head);
+        write16(
+            self.avail + 4 + 2 * u64::from(self.avail_idx % self.size),
+            head,
+        );
         self.avail_idx = self.avail_idx.wrapping_add(1);
         self.set_avail_idx(self.avail_idx);
     }
@@ -168,7 +178,11 @@ impl Dev {
     /// Status 0, then ACKNOWLEDGE and DRIVER; reads what the device offers.
     pub fn begin(&mut self) -> Outcome {
         self.set(STATUS, 0);
-        expect!(self.status() == 0, "Status {:#x} after a reset", self.status());
+        expect!(
+            self.status() == 0,
+            "Status {:#x} after a reset",
+            self.status()
+        );
         self.set(INTERRUPT_ACK, u32::MAX);
         self.set(STATUS, STATUS_ACKNOWLEDGE);
         self.set(STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
@@ -188,10 +202,20 @@ impl Dev {
 
     /// Accepts VERSION_1 alone (and so no optional feature) and sets FEATURES_OK.
     pub fn negotiate(&mut self) -> Outcome {
-        expect!(self.offered & F_VERSION_1 != 0, "VERSION_1 not offered ({:#x})", self.offered);
+        expect!(
+            self.offered & F_VERSION_1 != 0,
+            "VERSION_1 not offered ({:#x})",
+            self.offered
+        );
         self.write_features(F_VERSION_1);
-        self.set(STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
-        expect!(self.status() & STATUS_FEATURES_OK != 0, "FEATURES_OK refused");
+        self.set(
+            STATUS,
+            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK,
+        );
+        expect!(
+            self.status() & STATUS_FEATURES_OK != 0,
+            "FEATURES_OK refused"
+        );
         Ok(())
     }
 
@@ -205,7 +229,10 @@ impl Dev {
         self.set(QUEUE_SEL, q as u32);
         expect!(self.reg(QUEUE_READY) == 0, "queue {q} ready before set-up");
         let max = self.reg(QUEUE_NUM_MAX);
-        expect!(max >= u32::from(size), "queue {q}: QueueNumMax {max} < {size}");
+        expect!(
+            max >= u32::from(size),
+            "queue {q}: QueueNumMax {max} < {size}"
+        );
         self.set(QUEUE_NUM, u32::from(size));
         self.set_rings(vq.desc, vq.avail, vq.used);
         self.vq[q] = vq;
@@ -214,7 +241,11 @@ impl Dev {
 
     /// Writes the selected queue's three ring addresses.
     pub fn set_rings(&self, desc: u64, avail: u64, used: u64) {
-        for (reg, addr) in [(QUEUE_DESC, desc), (QUEUE_DRIVER, avail), (QUEUE_DEVICE, used)] {
+        for (reg, addr) in [
+            (QUEUE_DESC, desc),
+            (QUEUE_DRIVER, avail),
+            (QUEUE_DEVICE, used),
+        ] {
             self.set(reg, addr as u32);
             self.set(reg + 4, (addr >> 32) as u32);
         }
@@ -227,11 +258,19 @@ impl Dev {
         for q in 0..self.queues {
             self.lay_out(q, size)?;
             self.set(QUEUE_READY, 1);
-            expect!(self.reg(QUEUE_READY) == 1, "queue {q} not ready (Status {:#x})", self.status());
+            expect!(
+                self.reg(QUEUE_READY) == 1,
+                "queue {q} not ready (Status {:#x})",
+                self.status()
+            );
         }
-        self.set(STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+        self.set(
+            STATUS,
+            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
+        );
         expect!(
-            self.status() == STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
+            self.status()
+                == STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
             "Status {:#x} after DRIVER_OK",
             self.status()
         );
@@ -283,15 +322,25 @@ impl Dev {
 
     /// DEVICE_NEEDS_RESET set, with the configuration-change interrupt.
     pub fn expect_needs_reset(&self) -> Outcome {
-        expect!(self.needs_reset(), "no DEVICE_NEEDS_RESET (Status {:#x})", self.status());
+        expect!(
+            self.needs_reset(),
+            "no DEVICE_NEEDS_RESET (Status {:#x})",
+            self.status()
+        );
         let int = self.reg(INTERRUPT_STATUS);
-        expect!(int & INT_CONFIG_CHANGE != 0, "InterruptStatus {int:#x}, no configuration change");
+        expect!(
+            int & INT_CONFIG_CHANGE != 0,
+            "InterruptStatus {int:#x}, no configuration change"
+        );
         Ok(())
     }
 
     pub fn expect_running(&self) -> Outcome {
         let s = self.status();
-        expect!(s & STATUS_DRIVER_OK != 0 && s & STATUS_DEVICE_NEEDS_RESET == 0, "Status {s:#x}, not running");
+        expect!(
+            s & STATUS_DRIVER_OK != 0 && s & STATUS_DEVICE_NEEDS_RESET == 0,
+            "Status {s:#x}, not running"
+        );
         Ok(())
     }
 

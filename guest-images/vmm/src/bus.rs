@@ -18,8 +18,8 @@ use crate::{output, ticks, vcpus, vm};
 use arrayvec::{ArrayString, ArrayVec};
 use core::sync::atomic::{AtomicBool, Ordering};
 use el1rt::console;
-use syscalls::port::PacketGuestMem;
 use syscalls::hypervisor::TIMER_PPI_MASK;
+use syscalls::port::PacketGuestMem;
 use zxv_devices::virtio::{Blk, Console, MmioTransport, Rng, VirtioDevice};
 use zxv_devices::{Deliveries, Gic, GicVersion, Pl011, Pl011Effect, Pl031, PrivateStatus};
 
@@ -95,7 +95,15 @@ pub struct DeviceSetup {
 
 impl Devices {
     pub fn new(setup: DeviceSetup) -> Self {
-        let DeviceSetup { name, console, gic, cpus, ram, disk, time } = setup;
+        let DeviceSetup {
+            name,
+            console,
+            gic,
+            cpus,
+            ram,
+            disk,
+            time,
+        } = setup;
         let entropy = Entropy::new();
         report!("vmm: guest {name}: virtio-rng from {}", entropy.source());
         let console = GuestConsole::new(name, console);
@@ -120,12 +128,20 @@ impl Devices {
     }
 
     /// A trapped access to a virtio device's register page.
-    fn virtio<D: VirtioDevice>(&self, device: Device, slot: &spin::Mutex<Virtio<D>>, offset: u64, mem: &PacketGuestMem, out: &mut Deliveries) -> u64 {
+    fn virtio<D: VirtioDevice>(
+        &self,
+        device: Device,
+        slot: &spin::Mutex<Virtio<D>>,
+        offset: u64,
+        mem: &PacketGuestMem,
+        out: &mut Deliveries,
+    ) -> u64 {
         let mut v = slot.lock();
         let value = if mem.read() {
             v.transport.read(offset, mem.access_size)
         } else {
-            v.transport.write(offset, mem.access_size, mem.data, &self.ram);
+            v.transport
+                .write(offset, mem.access_size, mem.data, &self.ram);
             0
         };
         self.virtio_line(device, &mut v, out);
@@ -133,7 +149,12 @@ impl Devices {
     }
 
     /// Passes a virtio device's interrupt line to the GIC, and reports its first failure.
-    fn virtio_line<D: VirtioDevice>(&self, device: Device, v: &mut Virtio<D>, out: &mut Deliveries) {
+    fn virtio_line<D: VirtioDevice>(
+        &self,
+        device: Device,
+        v: &mut Virtio<D>,
+        out: &mut Deliveries,
+    ) {
         if let Some(e) = v.transport.take_error() {
             if !v.reported.swap(true, Ordering::Relaxed) {
                 report!(
@@ -171,12 +192,14 @@ impl Devices {
         let value = match (region.device, mem.read()) {
             (Device::Distributor, true) => self.gic.distributor_read(vcpu, offset, size),
             (Device::Distributor, false) => {
-                self.gic.distributor_write(vcpu, offset, size, mem.data, &mut out);
+                self.gic
+                    .distributor_write(vcpu, offset, size, mem.data, &mut out);
                 0
             }
             (Device::Redistributors, true) => self.gic.redistributor_read(vcpu, offset, size),
             (Device::Redistributors, false) => {
-                self.gic.redistributor_write(vcpu, offset, size, mem.data, &mut out);
+                self.gic
+                    .redistributor_write(vcpu, offset, size, mem.data, &mut out);
                 0
             }
             (Device::Uart, true) => self.with_uart(|uart, text| {
@@ -191,10 +214,14 @@ impl Devices {
             }),
             (Device::Rtc, true) => self.rtc.lock().read(offset, size, ticks::seconds()),
             (Device::Rtc, false) => {
-                self.rtc.lock().write(offset, size, mem.data, ticks::seconds());
+                self.rtc
+                    .lock()
+                    .write(offset, size, mem.data, ticks::seconds());
                 0
             }
-            (Device::VirtioConsole, _) => self.virtio(region.device, &self.console, offset, mem, &mut out),
+            (Device::VirtioConsole, _) => {
+                self.virtio(region.device, &self.console, offset, mem, &mut out)
+            }
             (Device::VirtioRng, _) => self.virtio(region.device, &self.rng, offset, mem, &mut out),
             (Device::VirtioBlk, _) => match &self.disk {
                 Some(disk) => self.virtio(region.device, disk, offset, mem, &mut out),
@@ -218,7 +245,9 @@ impl Devices {
         };
         deliver(&out);
         match region.device {
-            Device::Distributor | Device::Redistributors => self.timer_ppis(vcpu, region, mem, value),
+            Device::Distributor | Device::Redistributors => {
+                self.timer_ppis(vcpu, region, mem, value)
+            }
             _ => value,
         }
     }
@@ -233,9 +262,16 @@ impl Devices {
         }
         let redistributor = region.device == Device::Redistributors;
         let offset = mem.addr - region.base;
-        match self.gic.private_status(redistributor, vcpu, offset, mem.access_size) {
-            Some(PrivateStatus::Pending) => value | u64::from(vcpus::timer_status(vcpu).pending & TIMER_PPI_MASK),
-            Some(PrivateStatus::Active) => value | u64::from(vcpus::timer_status(vcpu).active & TIMER_PPI_MASK),
+        match self
+            .gic
+            .private_status(redistributor, vcpu, offset, mem.access_size)
+        {
+            Some(PrivateStatus::Pending) => {
+                value | u64::from(vcpus::timer_status(vcpu).pending & TIMER_PPI_MASK)
+            }
+            Some(PrivateStatus::Active) => {
+                value | u64::from(vcpus::timer_status(vcpu).active & TIMER_PPI_MASK)
+            }
             None => value,
         }
     }
@@ -260,7 +296,13 @@ impl Devices {
         result
     }
 
-    fn uart_effect(&self, uart: &mut Uart, effect: Pl011Effect, out: &mut Deliveries, text: &mut Text) {
+    fn uart_effect(
+        &self,
+        uart: &mut Uart,
+        effect: Pl011Effect,
+        out: &mut Deliveries,
+        text: &mut Text,
+    ) {
         if let Some(byte) = effect.tx {
             let _ = uart.console.push(byte, text);
             uart.busy = true;
@@ -287,7 +329,9 @@ impl Devices {
         let to_virtio = self.virtio_input(&mut out);
         self.with_uart(|uart, text| {
             while !to_virtio && uart.model.rx_space() > 0 {
-                let Some(byte) = console::read_byte() else { break };
+                let Some(byte) = console::read_byte() else {
+                    break;
+                };
                 let effect = uart.model.receive(byte);
                 self.uart_effect(uart, effect, &mut out, text);
             }
@@ -308,14 +352,17 @@ impl Devices {
         }
         let mut input = self.input.lock();
         while !input.is_full() {
-            let Some(byte) = console::read_byte() else { break };
+            let Some(byte) = console::read_byte() else {
+                break;
+            };
             input.push(byte);
         }
         if !input.is_empty() {
             let mut taken = 0;
             let pending: ArrayVec<u8, 64> = input.clone();
-            v.transport
-                .with_device(&self.ram, |_, queues, mem| HvcConsole::receive(queues, mem, &pending, &mut taken));
+            v.transport.with_device(&self.ram, |_, queues, mem| {
+                HvcConsole::receive(queues, mem, &pending, &mut taken)
+            });
             input.drain(..taken);
         }
         drop(input);
@@ -332,7 +379,11 @@ impl Devices {
         report!("vmm: guest {}: its last console lines:", self.name);
         for n in 0..=HISTORY {
             let uart = self.uart.lock();
-            let line = uart.console.last_lines().nth(n).and_then(|l| ArrayString::<LINE_MAX>::from(l).ok());
+            let line = uart
+                .console
+                .last_lines()
+                .nth(n)
+                .and_then(|l| ArrayString::<LINE_MAX>::from(l).ok());
             drop(uart);
             let Some(line) = line else { break };
             report!("    | {line}");

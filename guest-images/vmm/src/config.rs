@@ -307,13 +307,44 @@ mod tests {
 
     #[test]
     fn disks() {
-        let disk = |arg: &str| Config::parse(&format!("vmm.kernel=4096,8 vmm.disk={arg}")).map(|c| c.disk.unwrap());
-        let ram = Blob { addr: 0x6000_0000, size: 1 << 20 };
-        assert_eq!(disk("0x60000000,1M").unwrap(), Disk { source: DiskSource::Ram(ram), read_only: false });
-        assert_eq!(disk("0x60000000,1M,ro").unwrap(), Disk { source: DiskSource::Ram(ram), read_only: true });
-        assert_eq!(disk("host").unwrap(), Disk { source: DiskSource::Host, read_only: false });
-        assert_eq!(disk("host,ro").unwrap(), Disk { source: DiskSource::Host, read_only: true });
-        assert!(disk("0x60000000,1000").unwrap_err().contains("512-byte sectors"));
+        let disk = |arg: &str| {
+            Config::parse(&format!("vmm.kernel=4096,8 vmm.disk={arg}")).map(|c| c.disk.unwrap())
+        };
+        let ram = Blob {
+            addr: 0x6000_0000,
+            size: 1 << 20,
+        };
+        assert_eq!(
+            disk("0x60000000,1M").unwrap(),
+            Disk {
+                source: DiskSource::Ram(ram),
+                read_only: false
+            }
+        );
+        assert_eq!(
+            disk("0x60000000,1M,ro").unwrap(),
+            Disk {
+                source: DiskSource::Ram(ram),
+                read_only: true
+            }
+        );
+        assert_eq!(
+            disk("host").unwrap(),
+            Disk {
+                source: DiskSource::Host,
+                read_only: false
+            }
+        );
+        assert_eq!(
+            disk("host,ro").unwrap(),
+            Disk {
+                source: DiskSource::Host,
+                read_only: true
+            }
+        );
+        assert!(disk("0x60000000,1000")
+            .unwrap_err()
+            .contains("512-byte sectors"));
         assert!(disk("guest").unwrap_err().contains("ADDR,SIZE"));
     }
 

@@ -134,7 +134,10 @@ impl DeviceMap {
         devices.push(region(Device::Uart, UART, UART_SIZE));
         devices.push(region(Device::Rtc, RTC, RTC_SIZE));
         let virtio = [Device::VirtioConsole, Device::VirtioRng, Device::VirtioBlk];
-        for d in virtio.into_iter().filter(|&d| disk || d != Device::VirtioBlk) {
+        for d in virtio
+            .into_iter()
+            .filter(|&d| disk || d != Device::VirtioBlk)
+        {
             let base = VIRTIO_BASE + d.virtio_slot().unwrap_or(0) * VIRTIO_SIZE;
             devices.push(region(d, base, VIRTIO_SIZE));
         }

@@ -9,7 +9,10 @@ use zxv_devices::virtio::{BlockBackend, GuestMemory, IoError};
 
 pub enum Disk {
     /// Host RAM `[base, base + size)`, claimed for the disk.
-    Ram { base: u64, size: u64 },
+    Ram {
+        base: u64,
+        size: u64,
+    },
     Host(HostDisk),
 }
 
@@ -21,14 +24,24 @@ impl BlockBackend for Disk {
         }
     }
 
-    fn read(&mut self, mem: &dyn GuestMemory, offset: u64, segments: &[(u64, u32)]) -> Result<(), IoError> {
+    fn read(
+        &mut self,
+        mem: &dyn GuestMemory,
+        offset: u64,
+        segments: &[(u64, u32)],
+    ) -> Result<(), IoError> {
         match self {
             Disk::Ram { base, .. } => ram_copy(mem, *base + offset, segments, false),
             Disk::Host(d) => d.transfer(offset, segments, false),
         }
     }
 
-    fn write(&mut self, mem: &dyn GuestMemory, offset: u64, segments: &[(u64, u32)]) -> Result<(), IoError> {
+    fn write(
+        &mut self,
+        mem: &dyn GuestMemory,
+        offset: u64,
+        segments: &[(u64, u32)],
+    ) -> Result<(), IoError> {
         match self {
             Disk::Ram { base, .. } => ram_copy(mem, *base + offset, segments, true),
             Disk::Host(d) => d.transfer(offset, segments, true),
@@ -49,7 +62,12 @@ struct Chunk([u8; 512]);
 
 /// Copies between the RAM image at host address `at` and the guest's segments (the device
 /// has checked that they lie in the image).
-fn ram_copy(mem: &dyn GuestMemory, mut at: u64, segments: &[(u64, u32)], to_disk: bool) -> Result<(), IoError> {
+fn ram_copy(
+    mem: &dyn GuestMemory,
+    mut at: u64,
+    segments: &[(u64, u32)],
+    to_disk: bool,
+) -> Result<(), IoError> {
     for &(addr, len) in segments {
         let len = u64::from(len);
         let mut chunk = Chunk([0; 512]);

@@ -9,7 +9,14 @@ use syscalls::port::PortPacket;
 use syscalls::{ids, Handle, Status};
 
 pub fn enter_once(vcpu: Handle, packet: &mut PortPacket) -> Result<(), Status> {
-    let args = [u64::from(vcpu.raw()), ptr::from_mut(packet) as u64, 0, 0, 0, 0];
+    let args = [
+        u64::from(vcpu.raw()),
+        ptr::from_mut(packet) as u64,
+        0,
+        0,
+        0,
+        0,
+    ];
     // SAFETY: the monitor writes one 48-byte packet into `packet`, which is
     // exclusively borrowed for the call; every bit pattern is a valid
     // `PortPacket`.

@@ -23,7 +23,9 @@ fn rndr() -> Option<u64> {
     let (value, nzcv): (u64, u64);
     // SAFETY: reading RNDR (s3_3_c2_c4_0) only returns a random number and sets the
     // flags; it is read only where ID_AA64ISAR0_EL1 says the CPU has it.
-    unsafe { core::arch::asm!("mrs {}, s3_3_c2_c4_0", "mrs {}, nzcv", out(reg) value, out(reg) nzcv) };
+    unsafe {
+        core::arch::asm!("mrs {}, s3_3_c2_c4_0", "mrs {}, nzcv", out(reg) value, out(reg) nzcv)
+    };
     (nzcv & (1 << 30) == 0).then_some(value)
 }
 
@@ -32,7 +34,10 @@ impl Entropy {
         let isar0: u64;
         // SAFETY: reading an ID register has no side effects.
         unsafe { core::arch::asm!("mrs {}, id_aa64isar0_el1", out(reg) isar0) };
-        Entropy { rndr: isar0 >> 60 != 0, state: counter() }
+        Entropy {
+            rndr: isar0 >> 60 != 0,
+            state: counter(),
+        }
     }
 
     /// Where the bytes come from, for the VMM's report.

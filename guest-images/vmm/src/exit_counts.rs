@@ -6,7 +6,7 @@
 use crate::devmap::Device;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
-use syscalls::exits::{ExitKind, VcpuExits};
+use syscalls::exit_counts::{ExitKind, VcpuExits};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VmmExit {

@@ -12,7 +12,11 @@
 pub unsafe fn copy_to_guest(dst: u64, src: &[u8]) {
     let len = src.len() as u64;
     let src_addr = src.as_ptr() as u64;
-    let bulk = if (dst | src_addr).is_multiple_of(16) { len & !63 } else { 0 };
+    let bulk = if (dst | src_addr).is_multiple_of(16) {
+        len & !63
+    } else {
+        0
+    };
     if bulk > 0 {
         // SAFETY: both ranges are 16-byte aligned and `bulk` bytes long (a
         // multiple of 64); the caller vouches for the destination and

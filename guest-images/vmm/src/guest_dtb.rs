@@ -207,8 +207,13 @@ impl GuestDtb<'_> {
     /// One `virtio,mmio` node per virtio device, as QEMU virt describes its transports.
     fn virtio(&self, fdt: &mut FdtWriter) -> Result<(), vm_fdt::Error> {
         let devices = [Device::VirtioConsole, Device::VirtioRng, Device::VirtioBlk];
-        for d in devices.into_iter().filter(|&d| self.disk || d != Device::VirtioBlk) {
-            let (Some(slot), Some(spi)) = (d.virtio_slot(), d.spi()) else { continue };
+        for d in devices
+            .into_iter()
+            .filter(|&d| self.disk || d != Device::VirtioBlk)
+        {
+            let (Some(slot), Some(spi)) = (d.virtio_slot(), d.spi()) else {
+                continue;
+            };
             let base = devmap::VIRTIO_BASE + slot * devmap::VIRTIO_SIZE;
             let node = fdt.begin_node(&alloc::format!("virtio_mmio@{base:x}"))?;
             fdt.property_string("compatible", "virtio,mmio")?;
@@ -308,10 +313,19 @@ mod tests {
         let rtc = fdt.find_compatible(&["arm,pl031"]).unwrap();
         assert_eq!(u32s(rtc.property("interrupts").unwrap().value), [0, 2, 4]);
         assert_eq!(regs(&fdt, "/pl031@9010000"), [(0x0901_0000, Some(0x1000))]);
-        let virtio: Vec<_> = fdt.all_nodes().filter(|n| n.name.starts_with("virtio_mmio@")).collect();
+        let virtio: Vec<_> = fdt
+            .all_nodes()
+            .filter(|n| n.name.starts_with("virtio_mmio@"))
+            .collect();
         assert_eq!(virtio.len(), 2, "console and rng, no disk");
-        assert_eq!(regs(&fdt, "/virtio_mmio@b001000"), [(0x0b00_1000, Some(0x1000))]);
-        assert_eq!(u32s(virtio[1].property("interrupts").unwrap().value), [0, 17, 4]);
+        assert_eq!(
+            regs(&fdt, "/virtio_mmio@b001000"),
+            [(0x0b00_1000, Some(0x1000))]
+        );
+        assert_eq!(
+            u32s(virtio[1].property("interrupts").unwrap().value),
+            [0, 17, 4]
+        );
         let with_disk = build(GicVersion::V2, 2, Conduit::Hvc);
         let fdt = Fdt::new(&with_disk).unwrap();
         let blk = fdt.find_node("/virtio_mmio@b002000").unwrap();

@@ -25,12 +25,22 @@ pub unsafe fn copy_physical(dst: u64, src: u64, len: u64) {
     if (dst | src | len).is_multiple_of(8) {
         for i in (0..len).step_by(8) {
             // SAFETY: aligned words inside the ranges the caller vouches for.
-            unsafe { core::ptr::write_volatile((dst + i) as *mut u64, core::ptr::read_volatile((src + i) as *const u64)) };
+            unsafe {
+                core::ptr::write_volatile(
+                    (dst + i) as *mut u64,
+                    core::ptr::read_volatile((src + i) as *const u64),
+                )
+            };
         }
     } else {
         for i in 0..len {
             // SAFETY: bytes inside the ranges the caller vouches for.
-            unsafe { core::ptr::write_volatile((dst + i) as *mut u8, core::ptr::read_volatile((src + i) as *const u8)) };
+            unsafe {
+                core::ptr::write_volatile(
+                    (dst + i) as *mut u8,
+                    core::ptr::read_volatile((src + i) as *const u8),
+                )
+            };
         }
     }
 }

@@ -11,8 +11,8 @@ use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 use el1rt::cache::clean_invalidate;
 use el1rt::platform::Board;
 use zxv_devices::virtio::{
-    IoError, BLK_SECTOR, BLK_S_OK, BLK_T_FLUSH, BLK_T_IN, BLK_T_OUT, DESC_F_NEXT, DESC_F_WRITE, F_VERSION_1,
-    ID_BLOCK, STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK,
+    IoError, BLK_SECTOR, BLK_S_OK, BLK_T_FLUSH, BLK_T_IN, BLK_T_OUT, DESC_F_NEXT, DESC_F_WRITE,
+    F_VERSION_1, ID_BLOCK, STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK,
 };
 
 const QUEUE: usize = 128;
@@ -64,7 +64,9 @@ fn reg_write(base: u64, offset: u64, value: u32) {
 fn counter() -> (u64, u64) {
     let (freq, now): (u64, u64);
     // SAFETY: reading the counter and its frequency has no side effects.
-    unsafe { core::arch::asm!("mrs {}, cntfrq_el0", "isb", "mrs {}, cntpct_el0", out(reg) freq, out(reg) now) };
+    unsafe {
+        core::arch::asm!("mrs {}, cntfrq_el0", "isb", "mrs {}, cntpct_el0", out(reg) freq, out(reg) now)
+    };
     (freq.max(1), now)
 }
 
@@ -76,11 +78,20 @@ fn barrier() {
 impl HostDisk {
     /// Finds the machine's virtio-blk device in the host's DTB and brings it up.
     pub fn probe(board: &Board, ram: GuestRam) -> Result<HostDisk, Error> {
-        let fdt = board.fdt().ok_or_else(|| err!("vmm.disk=host: the host DTB cannot be read"))?;
+        let fdt = board
+            .fdt()
+            .ok_or_else(|| err!("vmm.disk=host: the host DTB cannot be read"))?;
         let mut legacy = false;
-        let transports = fdt.all_nodes().filter(|n| n.compatible().is_some_and(|c| c.all().any(|c| c == "virtio,mmio")));
+        let transports = fdt.all_nodes().filter(|n| {
+            n.compatible()
+                .is_some_and(|c| c.all().any(|c| c == "virtio,mmio"))
+        });
         for node in transports {
-            let Some(base) = node.reg().and_then(|mut r| r.next()).map(|r| r.starting_address as u64) else {
+            let Some(base) = node
+                .reg()
+                .and_then(|mut r| r.next())
+                .map(|r| r.starting_address as u64)
+            else {
                 continue;
             };
             if reg_read(base, 0x000) != 0x7472_6976 || reg_read(base, 0x008) != ID_BLOCK {
@@ -111,21 +122,45 @@ impl HostDisk {
             reg_write(base, 0x024, sel);
             reg_write(base, 0x020, word);
         }
-        reg_write(base, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
+        reg_write(
+            base,
+            0x070,
+            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK,
+        );
         if reg_read(base, 0x070) & STATUS_FEATURES_OK == 0 || accepted & F_VERSION_1 == 0 {
-            return Err(err!("vmm.disk=host: the machine's virtio-blk device refused features {accepted:#x}"));
+            return Err(err!(
+                "vmm.disk=host: the machine's virtio-blk device refused features {accepted:#x}"
+            ));
         }
         reg_write(base, 0x030, 0);
         let max = reg_read(base, 0x034);
         if max < 4 {
-            return Err(err!("vmm.disk=host: the machine's virtio-blk queue holds {max} entries"));
+            return Err(err!(
+                "vmm.disk=host: the machine's virtio-blk queue holds {max} entries"
+            ));
         }
-        let size = (max.min(QUEUE as u32) as u16).next_power_of_two().min(QUEUE as u16);
-        let size = if u32::from(size) > max { size / 2 } else { size };
+        let size = (max.min(QUEUE as u32) as u16)
+            .next_power_of_two()
+            .min(QUEUE as u16);
+        let size = if u32::from(size) > max {
+            size / 2
+        } else {
+            size
+        };
         // SAFETY: the area is this driver's alone; the device does not use it yet.
         let (desc, avail, used) = unsafe {
-            AREA = Area { desc: [[0; 2]; QUEUE], avail: [0; 3 + QUEUE], used: [0; 2 + 2 * QUEUE], header: [0; 2], status: 0 };
-            (addr_of!(AREA.desc) as u64, addr_of!(AREA.avail) as u64, addr_of!(AREA.used) as u64)
+            AREA = Area {
+                desc: [[0; 2]; QUEUE],
+                avail: [0; 3 + QUEUE],
+                used: [0; 2 + 2 * QUEUE],
+                header: [0; 2],
+                status: 0,
+            };
+            (
+                addr_of!(AREA.desc) as u64,
+                addr_of!(AREA.avail) as u64,
+                addr_of!(AREA.used) as u64,
+            )
         };
         clean_invalidate(desc, core::mem::size_of::<Area>() as u64);
         reg_write(base, 0x038, u32::from(size));
@@ -134,8 +169,13 @@ impl HostDisk {
             reg_write(base, reg + 4, (addr >> 32) as u32);
         }
         reg_write(base, 0x044, 1);
-        reg_write(base, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
-        let capacity = (u64::from(reg_read(base, 0x100)) | u64::from(reg_read(base, 0x104)) << 32) * BLK_SECTOR;
+        reg_write(
+            base,
+            0x070,
+            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
+        );
+        let capacity = (u64::from(reg_read(base, 0x100)) | u64::from(reg_read(base, 0x104)) << 32)
+            * BLK_SECTOR;
         Ok(HostDisk {
             base,
             capacity,
@@ -157,7 +197,12 @@ impl HostDisk {
     }
 
     /// Reads or writes the guest's segments at byte `offset` of the disk.
-    pub fn transfer(&mut self, offset: u64, segments: &[(u64, u32)], write: bool) -> Result<(), IoError> {
+    pub fn transfer(
+        &mut self,
+        offset: u64,
+        segments: &[(u64, u32)],
+        write: bool,
+    ) -> Result<(), IoError> {
         let kind = if write { BLK_T_OUT } else { BLK_T_IN };
         self.request(kind, offset / BLK_SECTOR, segments, !write)
     }
@@ -171,7 +216,13 @@ impl HostDisk {
 
     /// One request, waited for: header, the guest's segments (written by the device when
     /// `device_writes`), status.
-    fn request(&mut self, kind: u32, sector: u64, segments: &[(u64, u32)], device_writes: bool) -> Result<(), IoError> {
+    fn request(
+        &mut self,
+        kind: u32,
+        sector: u64,
+        segments: &[(u64, u32)],
+        device_writes: bool,
+    ) -> Result<(), IoError> {
         let count = segments.len() + 2;
         if count > usize::from(self.size) {
             return Err(IoError);
@@ -187,7 +238,10 @@ impl HostDisk {
         // SAFETY: only the field's address is taken.
         descs[0] = (unsafe { addr_of!((*area).header) } as u64, 16, 0);
         for (i, &(gpa, len)) in segments.iter().enumerate() {
-            let host = self.ram.host_addr(gpa, u64::from(len)).map_err(|_| IoError)?;
+            let host = self
+                .ram
+                .host_addr(gpa, u64::from(len))
+                .map_err(|_| IoError)?;
             clean_invalidate(host, u64::from(len));
             descs[i + 1] = (host, len, if device_writes { DESC_F_WRITE } else { 0 });
         }
@@ -205,7 +259,10 @@ impl HostDisk {
         let used_before = self.used_idx(area);
         // SAFETY: the available ring is this driver's, inside `area`.
         unsafe {
-            write_volatile(addr_of_mut!((*area).avail[2 + usize::from(self.next_avail % self.size)]), 0);
+            write_volatile(
+                addr_of_mut!((*area).avail[2 + usize::from(self.next_avail % self.size)]),
+                0,
+            );
             barrier();
             self.next_avail = self.next_avail.wrapping_add(1);
             write_volatile(addr_of_mut!((*area).avail[1]), self.next_avail);

@@ -7,6 +7,7 @@
 //! The modules at the top are pure logic, host-tested with `cargo test`; the
 //! rest runs only on the target (bare-metal aarch64, under the monitor).
 #![cfg_attr(not(test), no_std)]
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 // Failures carry a fixed-size reason string; only failing paths pay for it.
 #![allow(clippy::result_large_err)]
 
@@ -44,27 +45,37 @@ macro_rules! report {
     ($($arg:tt)*) => { $crate::output::report(format_args!($($arg)*)) };
 }
 
-/// Declares modules that exist only in the bare-metal build.
-macro_rules! target_only {
-    ($($module:ident),* $(,)?) => { $(#[cfg(target_os = "none")] mod $module;)* };
-}
-
-target_only!(
-    bus,
-    disk,
-    entropy,
-    entry,
-    enter,
-    guest_copy,
-    guest_ram,
-    heap,
-    host_disk,
-    host_memory,
-    machine,
-    output,
-    setup,
-    stop,
-    ticks,
-    vcpus,
-    vm,
-);
+#[cfg(target_os = "none")]
+mod bus;
+#[cfg(target_os = "none")]
+mod disk;
+#[cfg(target_os = "none")]
+mod enter;
+#[cfg(target_os = "none")]
+mod entropy;
+#[cfg(target_os = "none")]
+mod guest_copy;
+#[cfg(target_os = "none")]
+mod guest_ram;
+#[cfg(target_os = "none")]
+mod heap;
+#[cfg(target_os = "none")]
+mod host_disk;
+#[cfg(target_os = "none")]
+mod kept_ram;
+#[cfg(target_os = "none")]
+mod machine;
+#[cfg(target_os = "none")]
+mod output;
+#[cfg(target_os = "none")]
+mod setup;
+#[cfg(target_os = "none")]
+mod start;
+#[cfg(target_os = "none")]
+mod stop;
+#[cfg(target_os = "none")]
+mod ticks;
+#[cfg(target_os = "none")]
+mod vcpus;
+#[cfg(target_os = "none")]
+mod vm;

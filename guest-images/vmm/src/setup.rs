@@ -5,23 +5,23 @@
 
 use crate::bus::DeviceSetup;
 use crate::config::{Blob, Conduit, Config, DiskSource};
-use crate::disk::Disk;
-use crate::guest_ram::GuestRam;
-use crate::host_disk::HostDisk;
-use zxv_devices::virtio::RamRange;
 use crate::devmap::DeviceMap;
-use zxv_devices::GicVersion;
+use crate::disk::Disk;
 use crate::guest_copy::{copy_to_guest, sync_instructions};
 use crate::guest_dtb::GuestDtb;
+use crate::guest_ram::GuestRam;
+use crate::host_disk::HostDisk;
 use crate::image::Kernel;
 use crate::layout::{self, Layout, DTB_SPACE, RAM_BASE};
-use crate::{host_memory, Error};
+use crate::{kept_ram, Error};
 use el1rt::platform::Board;
 use syscalls::client;
 use syscalls::hypervisor::{
     GUEST_TRAP_MEM, VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
 };
 use syscalls::{Handle, Status};
+use zxv_devices::virtio::RamRange;
+use zxv_devices::GicVersion;
 
 pub struct Guest {
     pub handle: Handle,
@@ -43,7 +43,11 @@ fn blob_bytes(blob: Blob) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(blob.addr as *const u8, blob.size as usize) }
 }
 
-pub fn create(resource: Handle, board: &Board, config: &Config<'static>) -> Result<(Guest, DeviceSetup), Error> {
+pub fn create(
+    resource: Handle,
+    board: &Board,
+    config: &Config<'static>,
+) -> Result<(Guest, DeviceSetup), Error> {
     let gic = match board.gic_version {
         3 => GicVersion::V3,
         _ => GicVersion::V2,
@@ -55,7 +59,7 @@ pub fn create(resource: Handle, board: &Board, config: &Config<'static>) -> Resu
             board.cpus.len()
         ));
     }
-    let mut ram = host_memory::host_ram(board)?;
+    let mut ram = kept_ram::host_ram(board)?;
     ram.claim("vmm.kernel", config.kernel.addr..config.kernel.end(), true)?;
     if let Some(initrd) = config.initrd {
         ram.claim("vmm.initrd", initrd.addr..initrd.end(), true)?;
@@ -84,7 +88,14 @@ pub fn create(resource: Handle, board: &Board, config: &Config<'static>) -> Resu
     )?;
     let map = DeviceMap::new(gic, config.cpus, config.disk.is_some());
     for (key, r) in map.regions().iter().enumerate() {
-        let trap = client::guest_set_trap(guest, GUEST_TRAP_MEM, r.base, r.size, Handle::INVALID, key as u64);
+        let trap = client::guest_set_trap(
+            guest,
+            GUEST_TRAP_MEM,
+            r.base,
+            r.size,
+            Handle::INVALID,
+            key as u64,
+        );
         zx("zx_guest_set_trap", trap)?;
     }
     let dtb = GuestDtb {
@@ -98,7 +109,10 @@ pub fn create(resource: Handle, board: &Board, config: &Config<'static>) -> Resu
     }
     .build()?;
     if dtb.len() as u64 > DTB_SPACE {
-        return Err(err!("the guest DTB is {} bytes, more than 2 MiB", dtb.len()));
+        return Err(err!(
+            "the guest DTB is {} bytes, more than 2 MiB",
+            dtb.len()
+        ));
     }
     let to_host = |ipa: u64| host_base + (ipa - RAM_BASE);
     // SAFETY: the destinations lie in the guest RAM just taken from free
@@ -114,7 +128,10 @@ pub fn create(resource: Handle, board: &Board, config: &Config<'static>) -> Resu
     sync_instructions();
     report(config, &layout, kernel, gic, host_base);
     let guest_ram = GuestRam {
-        range: RamRange { base: RAM_BASE, size: config.mem },
+        range: RamRange {
+            base: RAM_BASE,
+            size: config.mem,
+        },
         host_base,
     };
     let devices = DeviceSetup {
@@ -137,17 +154,32 @@ pub fn create(resource: Handle, board: &Board, config: &Config<'static>) -> Resu
 
 /// The guest's disk, if it has one, and whether it is read-only.
 fn disk(board: &Board, config: &Config, ram: GuestRam) -> Result<Option<(Disk, bool)>, Error> {
-    let Some(d) = config.disk else { return Ok(None) };
+    let Some(d) = config.disk else {
+        return Ok(None);
+    };
     let name = config.name;
     let (disk, read_only) = match d.source {
         DiskSource::Ram(blob) => {
-            report!("vmm: guest {name}: virtio disk: {} MiB RAM image at {:#x} (volatile)", blob.size >> 20, blob.addr);
-            (Disk::Ram { base: blob.addr, size: blob.size }, d.read_only)
+            report!(
+                "vmm: guest {name}: virtio disk: {} MiB RAM image at {:#x} (volatile)",
+                blob.size >> 20,
+                blob.addr
+            );
+            (
+                Disk::Ram {
+                    base: blob.addr,
+                    size: blob.size,
+                },
+                d.read_only,
+            )
         }
         DiskSource::Host => {
             let host = HostDisk::probe(board, ram)?;
             let read_only = d.read_only || host.read_only();
-            report!("vmm: guest {name}: virtio disk: the machine's virtio-blk device, {} MiB", host.capacity() >> 20);
+            report!(
+                "vmm: guest {name}: virtio disk: the machine's virtio-blk device, {} MiB",
+                host.capacity() >> 20
+            );
             (Disk::Host(host), read_only)
         }
     };
@@ -197,7 +229,15 @@ fn report(config: &Config, layout: &Layout, kernel: Kernel, gic: GicVersion, hos
         Kernel::Raw => report!("vmm: guest {name}: raw binary at {:#x}", layout.kernel),
     }
     if let Some(initrd) = &layout.initrd {
-        report!("vmm: guest {name}: initrd at {:#x}..{:#x}", initrd.start, initrd.end);
+        report!(
+            "vmm: guest {name}: initrd at {:#x}..{:#x}",
+            initrd.start,
+            initrd.end
+        );
     }
-    report!("vmm: guest {name}: DTB at {:#x}, command line \"{}\"", layout.dtb, config.cmdline);
+    report!(
+        "vmm: guest {name}: DTB at {:#x}, command line \"{}\"",
+        layout.dtb,
+        config.cmdline
+    );
 }

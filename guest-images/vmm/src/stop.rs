@@ -32,7 +32,9 @@ pub fn end(stop: Stop) -> ! {
     }
     match &stop {
         Stop::SystemOff(i) => report!("vmm: guest {name}: SYSTEM_OFF from vCPU {i}"),
-        Stop::SystemReset(i) => report!("vmm: guest {name}: SYSTEM_RESET from vCPU {i}; resetting the machine"),
+        Stop::SystemReset(i) => {
+            report!("vmm: guest {name}: SYSTEM_RESET from vCPU {i}; resetting the machine")
+        }
         Stop::AllOff => report!("vmm: guest {name}: every vCPU is off"),
         Stop::Failed(why) => report!("vmm: guest {name} failed: {why}"),
     }

@@ -59,7 +59,9 @@ pub fn tend() {
         let (freq, now) = counter();
         let elapsed = (now - START.load(Ordering::Relaxed)) / freq;
         if elapsed >= limit {
-            stop::end(Stop::Failed(err!("still running after {limit} s (vmm.timeout)")));
+            stop::end(Stop::Failed(err!(
+                "still running after {limit} s (vmm.timeout)"
+            )));
         }
     }
 }

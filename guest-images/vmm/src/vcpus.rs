@@ -19,7 +19,7 @@ use arrayvec::ArrayVec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use el1rt::cpus;
 use syscalls::client;
-use syscalls::exits::{ExitKind, VcpuExits};
+use syscalls::exit_counts::{ExitKind, VcpuExits};
 use syscalls::hypervisor::{TimerPpis, VcpuIo, VcpuState, MAX_VCPUS_PER_GUEST};
 use syscalls::port::{
     PortPacket, PKT_GUEST_VCPU_INTERRUPT, PKT_GUEST_VCPU_STARTUP, PKT_TYPE_GUEST_MEM,
@@ -117,7 +117,9 @@ fn run(index: usize) {
         let mut state = VcpuState::default();
         state.x[0] = x0;
         if let Err(s) = client::vcpu_write_state(vcpu, &state) {
-            stop::end(Stop::Failed(err!("zx_vcpu_write_state for vCPU {index}: {s}")));
+            stop::end(Stop::Failed(err!(
+                "zx_vcpu_write_state for vCPU {index}: {s}"
+            )));
         }
     }
     // The monitor keeps the timer PPIs' state: start it from the model's
@@ -151,15 +153,18 @@ fn create(index: usize, entry: u64) -> Handle {
     let guest = vm::get().guest.handle;
     let create_one = |what: &str| {
         client::vcpu_create(guest, 0, entry).unwrap_or_else(|s| {
-            stop::end(Stop::Failed(err!("zx_vcpu_create {what} vCPU {index}: {s}")))
+            stop::end(Stop::Failed(err!(
+                "zx_vcpu_create {what} vCPU {index}: {s}"
+            )))
         })
     };
     let _creating = CREATION.lock();
     let free_below = SLOTS[..index]
         .iter()
         .filter(|s| s.handle.load(Ordering::SeqCst) == 0);
-    let fillers: ArrayVec<Handle, MAX_VCPUS_PER_GUEST> =
-        free_below.map(|_| create_one("to fill a slot below")).collect();
+    let fillers: ArrayVec<Handle, MAX_VCPUS_PER_GUEST> = free_below
+        .map(|_| create_one("to fill a slot below"))
+        .collect();
     let vcpu = create_one("for");
     SLOTS[index].handle.store(vcpu.raw(), Ordering::SeqCst);
     for filler in fillers {
@@ -170,12 +175,16 @@ fn create(index: usize, entry: u64) -> Handle {
 
 fn hint(s: Status) -> &'static str {
     match s {
-        Status::NOT_SUPPORTED => ": an exit the monitor cannot handle (its log line above says which)",
+        Status::NOT_SUPPORTED => {
+            ": an exit the monitor cannot handle (its log line above says which)"
+        }
         Status::NOT_FOUND => {
             ": an access outside guest RAM and device space, or an exception loop (the monitor \
              logged the address and the guest's registers)"
         }
-        Status::IO_DATA_INTEGRITY => ": a device access without a valid syndrome (e.g. LDP/STP to MMIO)",
+        Status::IO_DATA_INTEGRITY => {
+            ": a device access without a valid syndrome (e.g. LDP/STP to MMIO)"
+        }
         _ => "",
     }
 }
@@ -184,7 +193,10 @@ fn hint(s: Status) -> &'static str {
 /// work); the guest is over once no vCPU is on.
 fn turn_off(index: usize, vcpu: Handle) {
     let vm = vm::get();
-    report!("vmm: guest {}: vCPU {index} turned itself off (CPU_OFF)", vm.config.name);
+    report!(
+        "vmm: guest {}: vCPU {index} turned itself off (CPU_OFF)",
+        vm.config.name
+    );
     if let Ok(exits) = client::object_get_info_vcpu_exits(vcpu) {
         let mut off = OFF_EXITS.lock();
         for (sum, n) in off.counts.iter_mut().zip(exits.counts) {
@@ -211,13 +223,19 @@ fn exit(index: usize, vcpu: Handle, packet: &PortPacket) {
         PKT_TYPE_GUEST_MEM => {
             let mem = packet.guest_mem();
             let Some(region) = vm.guest.map.by_key(packet.key) else {
-                stop::end(Stop::Failed(err!("a MEM packet with unknown key {}", packet.key)));
+                stop::end(Stop::Failed(err!(
+                    "a MEM packet with unknown key {}",
+                    packet.key
+                )));
             };
             exits.count(VmmExit::Mem(region.device));
             let value = vm.devices.access(index, region, &mem);
             if mem.read() {
                 if let Err(s) = client::vcpu_write_io(vcpu, &VcpuIo::new(mem.access_size, value)) {
-                    stop::end(Stop::Failed(err!("completing a read at {:#x}: {s}", mem.addr)));
+                    stop::end(Stop::Failed(err!(
+                        "completing a read at {:#x}: {s}",
+                        mem.addr
+                    )));
                 }
             }
         }
@@ -233,7 +251,9 @@ fn exit(index: usize, vcpu: Handle, packet: &PortPacket) {
                     let vector = u32::from(request.interrupt_vector());
                     vm.devices.sgi(index, request.interrupt_mask(), vector);
                 }
-                t => stop::end(Stop::Failed(err!("a GUEST_VCPU packet of unknown type {t}"))),
+                t => stop::end(Stop::Failed(err!(
+                    "a GUEST_VCPU packet of unknown type {t}"
+                ))),
             }
         }
         t => stop::end(Stop::Failed(err!("a packet of unexpected type {t:#x}"))),
@@ -250,13 +270,17 @@ fn cpu_on(from: usize, mpidr: u64, entry: u64) {
         return;
     }
     if !claim(index, entry, 0) {
-        report!("vmm: guest {name}: vCPU {from} asked to start vCPU {index}, which is on (ignored)");
+        report!(
+            "vmm: guest {name}: vCPU {from} asked to start vCPU {index}, which is on (ignored)"
+        );
         return;
     }
     // vCPU 0's CPU is the boot CPU, which picks it up on its next tick.
     if index != 0 {
         if let Err(why) = cpus::launch(&vm.board, index, job, index) {
-            stop::end(Stop::Failed(err!("starting CPU {index} for vCPU {index}: {why}")));
+            stop::end(Stop::Failed(err!(
+                "starting CPU {index} for vCPU {index}: {why}"
+            )));
         }
     }
 }
@@ -265,7 +289,9 @@ fn cpu_on(from: usize, mpidr: u64, entry: u64) {
 /// CPU) has enabled at its GIC.
 fn give_timer_enables(vcpu: Handle, index: usize, enables: u32) {
     if let Err(s) = client::vcpu_write_timer_enables(vcpu, enables) {
-        stop::end(Stop::Failed(err!("giving vCPU {index}'s timer PPI enables to the monitor: {s}")));
+        stop::end(Stop::Failed(err!(
+            "giving vCPU {index}'s timer PPI enables to the monitor: {s}"
+        )));
     }
     SLOTS[index].timer_enables.store(enables, Ordering::Relaxed);
 }
@@ -275,7 +301,11 @@ fn give_timer_enables(vcpu: Handle, index: usize, enables: u32) {
 pub fn timer_enables_changed(index: usize, enables: u32) {
     let slot = &SLOTS[index];
     if slot.timer_enables.load(Ordering::Relaxed) != enables {
-        give_timer_enables(Handle::from_raw(slot.handle.load(Ordering::SeqCst)), index, enables);
+        give_timer_enables(
+            Handle::from_raw(slot.handle.load(Ordering::SeqCst)),
+            index,
+            enables,
+        );
     }
 }
 
@@ -284,13 +314,17 @@ pub fn timer_enables_changed(index: usize, enables: u32) {
 pub fn timer_status(index: usize) -> TimerPpis {
     let handle = Handle::from_raw(SLOTS[index].handle.load(Ordering::SeqCst));
     client::vcpu_read_timer_ppis(handle).unwrap_or_else(|s| {
-        stop::end(Stop::Failed(err!("reading vCPU {index}'s timer PPIs from the monitor: {s}")))
+        stop::end(Stop::Failed(err!(
+            "reading vCPU {index}'s timer PPIs from the monitor: {s}"
+        )))
     })
 }
 
 /// Injects `intid` into vCPU `index` (from any CPU).
 pub fn interrupt(index: usize, intid: u32) {
-    let handle = SLOTS.get(index).map_or(0, |s| s.handle.load(Ordering::SeqCst));
+    let handle = SLOTS
+        .get(index)
+        .map_or(0, |s| s.handle.load(Ordering::SeqCst));
     if handle == 0 {
         if !DROPPED_INTERRUPT.swap(true, Ordering::Relaxed) {
             report!(
@@ -301,7 +335,10 @@ pub fn interrupt(index: usize, intid: u32) {
         return;
     }
     if let Err(s) = client::vcpu_interrupt(Handle::from_raw(handle), intid) {
-        report!("vmm: guest {}: zx_vcpu_interrupt(vCPU {index}, {intid}): {s}", vm::name());
+        report!(
+            "vmm: guest {}: zx_vcpu_interrupt(vCPU {index}, {intid}): {s}",
+            vm::name()
+        );
     }
 }
 

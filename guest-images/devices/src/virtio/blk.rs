@@ -34,8 +34,18 @@ pub struct IoError;
 pub trait BlockBackend {
     /// The disk's size in bytes (a multiple of 512).
     fn capacity(&self) -> u64;
-    fn read(&mut self, mem: &dyn GuestMemory, offset: u64, segments: &[(u64, u32)]) -> Result<(), IoError>;
-    fn write(&mut self, mem: &dyn GuestMemory, offset: u64, segments: &[(u64, u32)]) -> Result<(), IoError>;
+    fn read(
+        &mut self,
+        mem: &dyn GuestMemory,
+        offset: u64,
+        segments: &[(u64, u32)],
+    ) -> Result<(), IoError>;
+    fn write(
+        &mut self,
+        mem: &dyn GuestMemory,
+        offset: u64,
+        segments: &[(u64, u32)],
+    ) -> Result<(), IoError>;
     fn flush(&mut self) -> Result<(), IoError>;
 }
 
@@ -82,13 +92,26 @@ impl<B: BlockBackend> Blk<B> {
         let (status, data) = match kind {
             BLK_T_IN => {
                 let segs = segments(chain.writable(), 0, 1);
-                (self.transfer(mem, sector, writable - 1, &segs, false), writable - 1)
+                (
+                    self.transfer(mem, sector, writable - 1, &segs, false),
+                    writable - 1,
+                )
             }
             BLK_T_OUT => {
                 let segs = segments(chain.readable(), HEADER, 0);
-                (self.transfer(mem, sector, readable - HEADER, &segs, true), 0)
+                (
+                    self.transfer(mem, sector, readable - HEADER, &segs, true),
+                    0,
+                )
             }
-            BLK_T_FLUSH => (if self.backend.flush().is_ok() { BLK_S_OK } else { BLK_S_IOERR }, 0),
+            BLK_T_FLUSH => (
+                if self.backend.flush().is_ok() {
+                    BLK_S_OK
+                } else {
+                    BLK_S_IOERR
+                },
+                0,
+            ),
             BLK_T_GET_ID => {
                 let segs = segments(chain.writable(), 0, 1);
                 let mut id = [0u8; 20];
@@ -109,12 +132,21 @@ impl<B: BlockBackend> Blk<B> {
         Some((u32::try_from(written).unwrap_or(u32::MAX), status))
     }
 
-    fn transfer(&mut self, mem: &dyn GuestMemory, sector: u64, len: u64, segs: &Segments, write: bool) -> u8 {
+    fn transfer(
+        &mut self,
+        mem: &dyn GuestMemory,
+        sector: u64,
+        len: u64,
+        segs: &Segments,
+        write: bool,
+    ) -> u8 {
         let in_disk = sector
             .checked_mul(BLK_SECTOR)
             .and_then(|offset| Some((offset, offset.checked_add(len)?)))
             .filter(|&(_, end)| end <= self.backend.capacity());
-        let Some((offset, _)) = in_disk else { return BLK_S_IOERR };
+        let Some((offset, _)) = in_disk else {
+            return BLK_S_IOERR;
+        };
         if !len.is_multiple_of(BLK_SECTOR) || (write && self.read_only) {
             return BLK_S_IOERR;
         }
@@ -154,13 +186,22 @@ impl<B: BlockBackend> VirtioDevice for Blk<B> {
         }
     }
 
-    fn notify(&mut self, _queue: usize, queues: &mut [Queue], mem: &dyn GuestMemory) -> Result<bool, QueueError> {
+    fn notify(
+        &mut self,
+        _queue: usize,
+        queues: &mut [Queue],
+        mem: &dyn GuestMemory,
+    ) -> Result<bool, QueueError> {
         let q = &mut queues[0];
         let mut used = false;
         while let Some(chain) = q.pop(mem)? {
             let written = match self.serve(&chain, mem) {
                 Some((written, status)) => {
-                    let last = chain.writable().filter(|d| d.len > 0).last().map(|d| d.addr + u64::from(d.len) - 1);
+                    let last = chain
+                        .writable()
+                        .filter(|d| d.len > 0)
+                        .last()
+                        .map(|d| d.addr + u64::from(d.len) - 1);
                     if let Some(at) = last {
                         let _ = mem.write(at, &[status]);
                     }

@@ -24,7 +24,12 @@ impl<T: FnMut(&[u8])> Console<T> {
 
     /// Puts `input` into the guest's receive buffers; returns how many bytes it took (fewer
     /// when the driver has left too little room). For `MmioTransport::with_device`.
-    pub fn receive(queues: &mut [Queue], mem: &dyn GuestMemory, input: &[u8], taken: &mut usize) -> Result<bool, QueueError> {
+    pub fn receive(
+        queues: &mut [Queue],
+        mem: &dyn GuestMemory,
+        input: &[u8],
+        taken: &mut usize,
+    ) -> Result<bool, QueueError> {
         let q = &mut queues[RECEIVEQ];
         let mut used = false;
         while *taken < input.len() {
@@ -60,7 +65,12 @@ impl<T: FnMut(&[u8])> VirtioDevice for Console<T> {
         0
     }
 
-    fn notify(&mut self, queue: usize, queues: &mut [Queue], mem: &dyn GuestMemory) -> Result<bool, QueueError> {
+    fn notify(
+        &mut self,
+        queue: usize,
+        queues: &mut [Queue],
+        mem: &dyn GuestMemory,
+    ) -> Result<bool, QueueError> {
         if queue != TRANSMITQ {
             return Ok(false);
         }

@@ -20,7 +20,10 @@ mod queue;
 mod rng;
 mod transport;
 
-pub use blk::{Blk, BlockBackend, IoError, BLK_SECTOR, BLK_S_IOERR, BLK_S_OK, BLK_S_UNSUPP, BLK_T_FLUSH, BLK_T_GET_ID, BLK_T_IN, BLK_T_OUT};
+pub use blk::{
+    Blk, BlockBackend, IoError, BLK_SECTOR, BLK_S_IOERR, BLK_S_OK, BLK_S_UNSUPP, BLK_T_FLUSH,
+    BLK_T_GET_ID, BLK_T_IN, BLK_T_OUT,
+};
 pub use console::Console;
 pub use queue::{Chain, Desc, Queue, QueueError, DESC_F_NEXT, DESC_F_WRITE, QUEUE_MAX};
 pub use rng::{EntropySource, Rng};
@@ -91,7 +94,9 @@ pub struct RamRange {
 impl RamRange {
     /// The offset of `[addr, addr + len)` in RAM, if it lies wholly inside.
     pub fn offset(&self, addr: u64, len: u64) -> Result<u64, OutOfRange> {
-        let offset = addr.checked_sub(self.base).ok_or(OutOfRange { addr, len })?;
+        let offset = addr
+            .checked_sub(self.base)
+            .ok_or(OutOfRange { addr, len })?;
         match offset.checked_add(len) {
             Some(end) if end <= self.size => Ok(offset),
             _ => Err(OutOfRange { addr, len }),

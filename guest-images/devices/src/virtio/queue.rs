@@ -245,7 +245,12 @@ impl Queue {
     }
 
     /// Returns the chain whose head is `head` to the driver, `written` bytes written into it.
-    pub fn push(&mut self, mem: &dyn GuestMemory, head: u16, written: u32) -> Result<(), QueueError> {
+    pub fn push(
+        &mut self,
+        mem: &dyn GuestMemory,
+        head: u16,
+        written: u32,
+    ) -> Result<(), QueueError> {
         let slot = self.used + 4 + 8 * self.index(self.next_used);
         let mut elem = [0u8; 8];
         elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());

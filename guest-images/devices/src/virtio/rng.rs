@@ -40,7 +40,12 @@ impl<S: EntropySource> VirtioDevice for Rng<S> {
         0
     }
 
-    fn notify(&mut self, _queue: usize, queues: &mut [Queue], mem: &dyn GuestMemory) -> Result<bool, QueueError> {
+    fn notify(
+        &mut self,
+        _queue: usize,
+        queues: &mut [Queue],
+        mem: &dyn GuestMemory,
+    ) -> Result<bool, QueueError> {
         let q = &mut queues[0];
         let mut used = false;
         while let Some(chain) = q.pop(mem)? {

@@ -14,7 +14,10 @@ pub struct VecMemory {
 impl VecMemory {
     pub fn new(size: usize) -> Self {
         VecMemory {
-            range: RamRange { base: RAM_BASE, size: size as u64 },
+            range: RamRange {
+                base: RAM_BASE,
+                size: size as u64,
+            },
             bytes: RefCell::new(vec![0; size]),
         }
     }
@@ -65,7 +68,15 @@ impl Driver {
         let desc = base;
         let avail = desc + 16 * n;
         let used = (avail + 6 + 2 * n + 3) & !3;
-        Driver { size, desc, avail, used, next_desc: 0, avail_idx: 0, used_seen: 0 }
+        Driver {
+            size,
+            desc,
+            avail,
+            used,
+            next_desc: 0,
+            avail_idx: 0,
+            used_seen: 0,
+        }
     }
 
     /// Writes descriptor `i` as it stands.
@@ -99,7 +110,8 @@ impl Driver {
         for (k, &(addr, len, writable)) in buffers.iter().enumerate() {
             let i = (self.next_desc + k as u16) % self.size;
             let last = k + 1 == buffers.len();
-            let flags = if writable { DESC_F_WRITE } else { 0 } | if last { 0 } else { DESC_F_NEXT };
+            let flags =
+                if writable { DESC_F_WRITE } else { 0 } | if last { 0 } else { DESC_F_NEXT };
             self.set_desc(mem, i, addr, len, flags, (i + 1) % self.size);
         }
         self.next_desc = (self.next_desc + buffers.len() as u16) % self.size;
@@ -114,7 +126,10 @@ impl Driver {
         while self.used_seen != idx {
             let at = self.used + 4 + 8 * u64::from(self.used_seen % self.size);
             let e = mem.get(at, 8);
-            out.push((u32::from_le_bytes(e[0..4].try_into().unwrap()), u32::from_le_bytes(e[4..8].try_into().unwrap())));
+            out.push((
+                u32::from_le_bytes(e[0..4].try_into().unwrap()),
+                u32::from_le_bytes(e[4..8].try_into().unwrap()),
+            ));
             self.used_seen = self.used_seen.wrapping_add(1);
         }
         out

@@ -20,19 +20,31 @@ impl BlockBackend for VecDisk {
         self.data.len() as u64
     }
 
-    fn read(&mut self, mem: &dyn GuestMemory, offset: u64, segments: &[(u64, u32)]) -> Result<(), IoError> {
+    fn read(
+        &mut self,
+        mem: &dyn GuestMemory,
+        offset: u64,
+        segments: &[(u64, u32)],
+    ) -> Result<(), IoError> {
         let mut at = offset as usize;
         for &(addr, len) in segments {
-            mem.write(addr, &self.data[at..at + len as usize]).map_err(|_| IoError)?;
+            mem.write(addr, &self.data[at..at + len as usize])
+                .map_err(|_| IoError)?;
             at += len as usize;
         }
         Ok(())
     }
 
-    fn write(&mut self, mem: &dyn GuestMemory, offset: u64, segments: &[(u64, u32)]) -> Result<(), IoError> {
+    fn write(
+        &mut self,
+        mem: &dyn GuestMemory,
+        offset: u64,
+        segments: &[(u64, u32)],
+    ) -> Result<(), IoError> {
         let mut at = offset as usize;
         for &(addr, len) in segments {
-            mem.read(addr, &mut self.data[at..at + len as usize]).map_err(|_| IoError)?;
+            mem.read(addr, &mut self.data[at..at + len as usize])
+                .map_err(|_| IoError)?;
             at += len as usize;
         }
         Ok(())
@@ -45,7 +57,9 @@ impl BlockBackend for VecDisk {
 }
 
 fn disk(sectors: usize, read_only: bool) -> MmioTransport<Blk<VecDisk>> {
-    let data = (0..sectors * 512).map(|i| (i / 512) as u8 ^ i as u8).collect();
+    let data = (0..sectors * 512)
+        .map(|i| (i / 512) as u8 ^ i as u8)
+        .collect();
     MmioTransport::new(Blk::new(VecDisk { data, flushes: 0 }, read_only))
 }
 
@@ -59,7 +73,12 @@ fn w(t: &mut MmioTransport<impl VirtioDevice>, mem: &VecMemory, offset: u64, val
 
 /// What Linux's virtio_mmio probe and virtio core do up to DRIVER_OK, with one queue set up
 /// per driver in `queues`, accepting `features`.
-fn bring_up(t: &mut MmioTransport<impl VirtioDevice>, mem: &VecMemory, features: u64, queues: &[&Driver]) {
+fn bring_up(
+    t: &mut MmioTransport<impl VirtioDevice>,
+    mem: &VecMemory,
+    features: u64,
+    queues: &[&Driver],
+) {
     assert_eq!(r(t, 0x000), 0x7472_6976);
     assert_eq!(r(t, 0x004), 2);
     w(t, mem, 0x070, 0);
@@ -71,7 +90,12 @@ fn bring_up(t: &mut MmioTransport<impl VirtioDevice>, mem: &VecMemory, features:
         w(t, mem, 0x024, sel);
         w(t, mem, 0x020, word);
     }
-    w(t, mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
+    w(
+        t,
+        mem,
+        0x070,
+        STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK,
+    );
     assert_ne!(r(t, 0x070) & STATUS_FEATURES_OK, 0, "features accepted");
     for (i, d) in queues.iter().enumerate() {
         w(t, mem, 0x030, i as u32);
@@ -85,7 +109,12 @@ fn bring_up(t: &mut MmioTransport<impl VirtioDevice>, mem: &VecMemory, features:
         w(t, mem, 0x044, 1);
         assert_eq!(r(t, 0x044), 1);
     }
-    w(t, mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+    w(
+        t,
+        mem,
+        0x070,
+        STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK,
+    );
     assert!(t.running());
 }
 
@@ -151,8 +180,17 @@ fn features_without_version_1_or_not_offered_are_refused() {
             w(&mut t, &mem, 0x024, sel);
             w(&mut t, &mem, 0x020, word);
         }
-        w(&mut t, &mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
-        assert_eq!(r(&mut t, 0x070) & STATUS_FEATURES_OK, 0, "features {features:#x}");
+        w(
+            &mut t,
+            &mem,
+            0x070,
+            STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK,
+        );
+        assert_eq!(
+            r(&mut t, 0x070) & STATUS_FEATURES_OK,
+            0,
+            "features {features:#x}"
+        );
     }
 }
 
@@ -165,7 +203,14 @@ fn block_reads_writes_and_flushes() {
     // A write of two sectors from two buffers, then a read back into one.
     mem.put(BUFS + 0x1000, &[0xAB; 512]);
     mem.put(BUFS + 0x3000, &[0xCD; 512]);
-    let (status, len) = request(&mut t, &mem, &mut d, BLK_T_OUT, 10, &[(BUFS + 0x1000, 512), (BUFS + 0x3000, 512)]);
+    let (status, len) = request(
+        &mut t,
+        &mem,
+        &mut d,
+        BLK_T_OUT,
+        10,
+        &[(BUFS + 0x1000, 512), (BUFS + 0x3000, 512)],
+    );
     assert_eq!((status, len), (BLK_S_OK, 1));
     assert!(t.line());
     assert_eq!(ack(&mut t, &mem), 1);
@@ -174,9 +219,19 @@ fn block_reads_writes_and_flushes() {
     assert_eq!((status, len), (BLK_S_OK, 1025));
     let back = mem.get(BUFS + 0x5000, 1024);
     assert!(back[..512].iter().all(|&b| b == 0xAB) && back[512..].iter().all(|&b| b == 0xCD));
-    assert_eq!(request(&mut t, &mem, &mut d, BLK_T_FLUSH, 0, &[]), (BLK_S_OK, 1));
+    assert_eq!(
+        request(&mut t, &mem, &mut d, BLK_T_FLUSH, 0, &[]),
+        (BLK_S_OK, 1)
+    );
     assert_eq!(t.device.backend.flushes, 1);
-    let (status, len) = request(&mut t, &mem, &mut d, BLK_T_GET_ID, 0, &[(BUFS + 0x6000, 20)]);
+    let (status, len) = request(
+        &mut t,
+        &mem,
+        &mut d,
+        BLK_T_GET_ID,
+        0,
+        &[(BUFS + 0x6000, 20)],
+    );
     assert_eq!((status, len), (BLK_S_OK, 21));
     assert_eq!(&mem.get(BUFS + 0x6000, 12), b"zxvisor-disk");
     assert_eq!(request(&mut t, &mem, &mut d, 77, 0, &[]).0, BLK_S_UNSUPP);
@@ -189,19 +244,45 @@ fn requests_beyond_the_disk_or_read_only_get_an_error_status() {
     let mut d = Driver::new(16, RINGS);
     bring_up(&mut t, &mem, F_VERSION_1, &[&d]);
     let buf = [(BUFS + 0x1000, 1024)];
-    assert_eq!(request(&mut t, &mem, &mut d, BLK_T_IN, 63, &buf).0, BLK_S_IOERR, "crosses the end");
-    assert_eq!(request(&mut t, &mem, &mut d, BLK_T_OUT, 64, &buf).0, BLK_S_IOERR, "past the end");
-    assert_eq!(request(&mut t, &mem, &mut d, BLK_T_IN, u64::MAX / 256, &buf).0, BLK_S_IOERR, "overflows");
-    assert_eq!(request(&mut t, &mem, &mut d, BLK_T_IN, 0, &[(BUFS + 0x1000, 100)]).0, BLK_S_IOERR, "not whole sectors");
-    assert_eq!(request(&mut t, &mem, &mut d, BLK_T_IN, 62, &buf).0, BLK_S_OK, "the last two sectors");
+    assert_eq!(
+        request(&mut t, &mem, &mut d, BLK_T_IN, 63, &buf).0,
+        BLK_S_IOERR,
+        "crosses the end"
+    );
+    assert_eq!(
+        request(&mut t, &mem, &mut d, BLK_T_OUT, 64, &buf).0,
+        BLK_S_IOERR,
+        "past the end"
+    );
+    assert_eq!(
+        request(&mut t, &mem, &mut d, BLK_T_IN, u64::MAX / 256, &buf).0,
+        BLK_S_IOERR,
+        "overflows"
+    );
+    assert_eq!(
+        request(&mut t, &mem, &mut d, BLK_T_IN, 0, &[(BUFS + 0x1000, 100)]).0,
+        BLK_S_IOERR,
+        "not whole sectors"
+    );
+    assert_eq!(
+        request(&mut t, &mem, &mut d, BLK_T_IN, 62, &buf).0,
+        BLK_S_OK,
+        "the last two sectors"
+    );
     assert!(t.running(), "errors in requests do not stop the device");
 
     let mut ro = disk(64, true);
     let mut d = Driver::new(16, RINGS);
     bring_up(&mut ro, &mem, F_VERSION_1 | 1 << 5, &[&d]);
-    assert_eq!(request(&mut ro, &mem, &mut d, BLK_T_OUT, 0, &buf).0, BLK_S_IOERR);
+    assert_eq!(
+        request(&mut ro, &mem, &mut d, BLK_T_OUT, 0, &buf).0,
+        BLK_S_IOERR
+    );
     assert_eq!(ro.device.backend.data[0], 0, "nothing written");
-    assert_eq!(request(&mut ro, &mem, &mut d, BLK_T_IN, 0, &buf).0, BLK_S_OK);
+    assert_eq!(
+        request(&mut ro, &mem, &mut d, BLK_T_IN, 0, &buf).0,
+        BLK_S_OK
+    );
 }
 
 #[test]
@@ -222,7 +303,11 @@ fn indices_wrap_around_16_bits() {
 /// A device that needed a reset: its status says so, the config interrupt is raised, it
 /// serves nothing more, and a reset brings it back.
 fn assert_needs_reset(t: &mut MmioTransport<Blk<VecDisk>>, mem: &VecMemory, d: &mut Driver) {
-    assert_ne!(r(t, 0x070) & STATUS_DEVICE_NEEDS_RESET, 0, "DEVICE_NEEDS_RESET");
+    assert_ne!(
+        r(t, 0x070) & STATUS_DEVICE_NEEDS_RESET,
+        0,
+        "DEVICE_NEEDS_RESET"
+    );
     assert_ne!(r(t, 0x060) & 2, 0, "configuration change interrupt");
     assert!(t.take_error().is_some());
     assert!(!t.running());
@@ -237,7 +322,11 @@ fn assert_needs_reset(t: &mut MmioTransport<Blk<VecDisk>>, mem: &VecMemory, d: &
     blk_header(mem, BUFS, BLK_T_FLUSH, 0);
     fresh.add(mem, &[(BUFS, 16, false), (BUFS + 0x100, 1, true)]);
     w(t, mem, 0x050, 0);
-    assert_eq!(fresh.take_used(mem).len(), 1, "served again after the reset");
+    assert_eq!(
+        fresh.take_used(mem).len(),
+        1,
+        "served again after the reset"
+    );
 }
 
 /// Sets up a running disk with a 16-entry queue and lets `attack` corrupt it before a notify.
@@ -280,7 +369,13 @@ fn a_chain_that_loops_needs_a_reset() {
 #[test]
 fn a_buffer_past_the_end_of_ram_needs_a_reset() {
     let end = RAM_BASE + RAM as u64;
-    for (addr, len) in [(end - 8, 16), (end, 1), (u64::MAX - 4, 16), (0x1000, 16), (BUFS, u32::MAX)] {
+    for (addr, len) in [
+        (end - 8, 16),
+        (end, 1),
+        (u64::MAX - 4, 16),
+        (0x1000, 16),
+        (BUFS, u32::MAX),
+    ] {
         attacked(|mem, d| {
             d.set_desc(mem, 0, addr, len, 0, 0);
             d.offer(mem, 0);
@@ -309,7 +404,12 @@ fn ready_with(desc: u64, avail: u64, used: u64, size: u32) {
     w(&mut t, &mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
     w(&mut t, &mem, 0x024, 1);
     w(&mut t, &mem, 0x020, 1);
-    w(&mut t, &mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
+    w(
+        &mut t,
+        &mem,
+        0x070,
+        STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK,
+    );
     w(&mut t, &mem, 0x038, size);
     for (reg, addr) in [(0x080, desc), (0x090, avail), (0x0a0, used)] {
         w(&mut t, &mem, reg, addr as u32);
@@ -348,7 +448,10 @@ fn a_request_without_header_or_status_is_returned_empty() {
     d.add(&mem, &[(BUFS, 8, false), (BUFS + 0x100, 1, true)]);
     d.add(&mem, &[(BUFS, 16, false)]);
     w(&mut t, &mem, 0x050, 0);
-    assert_eq!(d.take_used(&mem).iter().map(|u| u.1).collect::<Vec<_>>(), [0, 0]);
+    assert_eq!(
+        d.take_used(&mem).iter().map(|u| u.1).collect::<Vec<_>>(),
+        [0, 0]
+    );
     assert!(t.running());
 }
 
@@ -385,7 +488,9 @@ fn a_notify_before_driver_ok_serves_nothing() {
 fn console_transmits_and_receives() {
     let mem = VecMemory::new(RAM);
     let out = core::cell::RefCell::new(Vec::new());
-    let mut t = MmioTransport::new(Console::new(|b: &[u8]| out.borrow_mut().extend_from_slice(b)));
+    let mut t = MmioTransport::new(Console::new(|b: &[u8]| {
+        out.borrow_mut().extend_from_slice(b)
+    }));
     assert_eq!(r(&mut t, 0x008), ID_CONSOLE);
     let mut rx = Driver::new(8, RINGS);
     let mut tx = Driver::new(8, RINGS + 0x1000);
@@ -398,11 +503,15 @@ fn console_transmits_and_receives() {
     assert_eq!(tx.take_used(&mem), [(0, 0)]);
     // Input: with no receive buffer nothing is taken; then two 4-byte buffers take 8 of 10.
     let mut taken = 0;
-    t.with_device(&mem, |_, q, mem| Console::<fn(&[u8])>::receive(q, mem, b"0123456789", &mut taken));
+    t.with_device(&mem, |_, q, mem| {
+        Console::<fn(&[u8])>::receive(q, mem, b"0123456789", &mut taken)
+    });
     assert_eq!(taken, 0);
     rx.add(&mem, &[(BUFS + 0x200, 4, true)]);
     rx.add(&mem, &[(BUFS + 0x300, 4, true)]);
-    t.with_device(&mem, |_, q, mem| Console::<fn(&[u8])>::receive(q, mem, b"0123456789", &mut taken));
+    t.with_device(&mem, |_, q, mem| {
+        Console::<fn(&[u8])>::receive(q, mem, b"0123456789", &mut taken)
+    });
     assert_eq!(taken, 8);
     assert_eq!(rx.take_used(&mem), [(0, 4), (1, 4)]);
     assert_eq!(mem.get(BUFS + 0x300, 4), b"4567");
@@ -449,7 +558,12 @@ fn driver_ok_without_features_ok_serves_nothing() {
         w(&mut t, &mem, reg, addr as u32);
     }
     w(&mut t, &mem, 0x044, 1);
-    w(&mut t, &mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK);
+    w(
+        &mut t,
+        &mem,
+        0x070,
+        STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK,
+    );
     d = Driver::new(16, RINGS);
     d.add(&mem, &[(BUFS, 16, false), (BUFS + 0x100, 1, true)]);
     w(&mut t, &mem, 0x050, 0);
@@ -466,7 +580,11 @@ fn a_failed_request_reports_only_its_status_byte_written() {
     let mut d = Driver::new(128, RINGS);
     bring_up(&mut t, &mem, F_VERSION_1, &[&d]);
     let (status, len) = request(&mut t, &mem, &mut d, BLK_T_IN, 63, &[(BUFS + 0x1000, 1024)]);
-    assert_eq!((status, len), (BLK_S_IOERR, 1), "a read past the end writes only the status");
+    assert_eq!(
+        (status, len),
+        (BLK_S_IOERR, 1),
+        "a read past the end writes only the status"
+    );
     let mut huge = vec![(RAM_BASE, 64 << 20); 64];
     huge.push((BUFS, 512));
     let (status, len) = request(&mut t, &mem, &mut d, BLK_T_IN, 0, &huge);
@@ -479,7 +597,9 @@ fn a_huge_console_transmit_is_cut_at_64_kib() {
     // 16 descriptors over all of RAM: 16 MiB to print, of which the first 64 KiB are.
     let mem = VecMemory::new(RAM);
     let out = core::cell::RefCell::new(Vec::new());
-    let mut t = MmioTransport::new(Console::new(|b: &[u8]| out.borrow_mut().extend_from_slice(b)));
+    let mut t = MmioTransport::new(Console::new(|b: &[u8]| {
+        out.borrow_mut().extend_from_slice(b)
+    }));
     let rx = Driver::new(8, RINGS);
     let mut tx = Driver::new(16, RINGS + 0x1000);
     bring_up(&mut t, &mem, F_VERSION_1, &[&rx, &tx]);
@@ -526,7 +646,11 @@ fn a_notify_serves_at_most_one_queue_of_chains() {
     let mut d = Driver::new(16, RINGS);
     bring_up(&mut t, &mem, F_VERSION_1, &[&d]);
     let fed = {
-        let feeding = Feeding { mem: &mem, driver: core::cell::RefCell::new(&mut d), left: core::cell::Cell::new(100_000) };
+        let feeding = Feeding {
+            mem: &mem,
+            driver: core::cell::RefCell::new(&mut d),
+            left: core::cell::Cell::new(100_000),
+        };
         t.write(0x050, 4, 0, &feeding);
         100_000 - feeding.left.get()
     };

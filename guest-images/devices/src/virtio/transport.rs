@@ -3,7 +3,9 @@
 //! interrupt line (high while InterruptStatus has a bit set).
 
 use super::queue::{Queue, QueueError};
-use super::{GuestMemory, F_VERSION_1, STATUS_DEVICE_NEEDS_RESET, STATUS_DRIVER_OK, STATUS_FEATURES_OK};
+use super::{
+    GuestMemory, F_VERSION_1, STATUS_DEVICE_NEEDS_RESET, STATUS_DRIVER_OK, STATUS_FEATURES_OK,
+};
 
 const MAGIC: u32 = 0x7472_6976; // "virt"
 const VERSION: u32 = 2;
@@ -25,7 +27,12 @@ pub trait VirtioDevice {
     fn config_byte(&self, offset: u64) -> u8;
     /// The driver notified `queue`: serve what it made available. Returns whether buffers
     /// were used (an interrupt is due).
-    fn notify(&mut self, queue: usize, queues: &mut [Queue], mem: &dyn GuestMemory) -> Result<bool, QueueError>;
+    fn notify(
+        &mut self,
+        queue: usize,
+        queues: &mut [Queue],
+        mem: &dyn GuestMemory,
+    ) -> Result<bool, QueueError>;
     /// Back to the device's reset state (the driver wrote 0 to Status).
     fn reset(&mut self) {}
 }
@@ -150,7 +157,10 @@ impl<D: VirtioDevice> MmioTransport<D> {
         if size != 4 || !offset.is_multiple_of(4) {
             return 0;
         }
-        let q = self.queues.get(self.queue_sel as usize).filter(|_| (self.queue_sel as usize) < self.device.num_queues());
+        let q = self
+            .queues
+            .get(self.queue_sel as usize)
+            .filter(|_| (self.queue_sel as usize) < self.device.num_queues());
         u64::from(match offset {
             0x000 => MAGIC,
             0x004 => VERSION,
@@ -181,7 +191,9 @@ impl<D: VirtioDevice> MmioTransport<D> {
             0x014 => self.device_features_sel = v,
             0x020 if features_open => match self.driver_features_sel {
                 0 => self.driver_features = (self.driver_features & !0xFFFF_FFFF) | u64::from(v),
-                1 => self.driver_features = (self.driver_features & 0xFFFF_FFFF) | u64::from(v) << 32,
+                1 => {
+                    self.driver_features = (self.driver_features & 0xFFFF_FFFF) | u64::from(v) << 32
+                }
                 _ => {}
             },
             0x024 => self.driver_features_sel = v,
@@ -229,7 +241,8 @@ impl<D: VirtioDevice> MmioTransport<D> {
         }
         let mut v = v & !STATUS_DEVICE_NEEDS_RESET;
         if v & STATUS_FEATURES_OK != 0 && self.status & STATUS_FEATURES_OK == 0 {
-            let acceptable = self.driver_features & !self.offered() == 0 && self.driver_features & F_VERSION_1 != 0;
+            let acceptable = self.driver_features & !self.offered() == 0
+                && self.driver_features & F_VERSION_1 != 0;
             if !acceptable {
                 v &= !STATUS_FEATURES_OK;
             }

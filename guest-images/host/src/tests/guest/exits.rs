@@ -9,7 +9,7 @@ use syscalls::client::{
     object_get_info, object_get_info_handle_basic, object_get_info_vcpu_exits, port_create,
     vcpu_create, vcpu_write_state,
 };
-use syscalls::exits::{ExitKind, VcpuExits, ZXV_INFO_VCPU_EXITS};
+use syscalls::exit_counts::{ExitKind, VcpuExits, ZXV_INFO_VCPU_EXITS};
 use syscalls::hypervisor::{GUEST_TRAP_BELL, GUEST_TRAP_MEM};
 use syscalls::object::INFO_VCPU;
 use syscalls::port::{PKT_GUEST_VCPU_STARTUP, PKT_TYPE_GUEST_VCPU};

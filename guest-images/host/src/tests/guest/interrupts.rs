@@ -31,7 +31,7 @@ const VECTOR: u32 = 32;
 /// The INTID an IAR read gives when nothing is pending.
 const SPURIOUS: u64 = 1023;
 /// Codes the interrupt guests leave in x6 before test_failure
-/// (guest_code.S `irq_test_start`).
+/// (interrupts.S `irq_test_start`).
 const NO_IRQ: u64 = 1;
 const SYNC_VECTOR: u64 = 0x200;
 
@@ -266,7 +266,7 @@ fn kick_errors(resource: Handle) -> TestResult {
 }
 
 /// Why an interrupt test guest reported test_failure (the x6/x7/x8 codes
-/// of guest_code.S `irq_test_start`).
+/// of interrupts.S `irq_test_start`).
 fn guest_failure(s: &VcpuState) -> Reason {
     match s.x[6] {
         NO_IRQ => crate::why!(

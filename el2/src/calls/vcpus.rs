@@ -1,0 +1,93 @@
+//! zx_vcpu_create, zx_vcpu_enter, zx_vcpu_read_state, zx_vcpu_write_state.
+//! Check order (docs/abi.md §4): handle, rights, kind and size, calling CPU,
+//! buffer pointer, contents.
+
+use crate::mm::hostmem::HostBuf;
+use crate::mm::mmu;
+use crate::mm::space::IPA_SIZE;
+use crate::objects::virtual_cpu::Vcpu;
+use crate::objects::{self, new_koid, Object};
+use syscalls::hypervisor::{
+    TimerPpis, VcpuIo, VcpuState, VCPU_IO, VCPU_STATE, ZXV_VCPU_TIMER_PPIS,
+};
+use syscalls::port::PortPacket;
+use syscalls::{Rights, Status, ZxResult};
+
+/// zx_vcpu_create(guest, options, entry) -> vcpu.
+pub fn create(guest: u32, options: u64, entry: u64) -> ZxResult<u64> {
+    if options != 0 {
+        return Err(Status::INVALID_ARGS);
+    }
+    let g = objects::get_as(guest, Rights::MANAGE_THREAD, Object::guest)?;
+    if entry >= IPA_SIZE {
+        return Err(Status::INVALID_ARGS);
+    }
+    let vcpu = Vcpu::create(new_koid(), g, entry, mmu::guest_vtcr())?;
+    objects::insert(Object::Vcpu(vcpu), Rights::DEFAULT_VCPU).map(u64::from)
+}
+
+/// zx_vcpu_enter(vcpu, packet).
+pub fn enter(vcpu: u32, packet: u64) -> ZxResult {
+    let v = objects::get_as(vcpu, Rights::EXECUTE, Object::vcpu)?;
+    let mut context = v.state()?;
+    let packet = HostBuf::new(packet, PortPacket::SIZE, true)?;
+    let out = v.run(&mut context)?;
+    packet.write_words(&out.to_words());
+    Ok(())
+}
+
+/// zx_vcpu_read_state(vcpu, kind, buffer, size): ZX_VCPU_STATE, or the
+/// zxvisor extension ZXV_VCPU_TIMER_PPIS (docs/abi.md §6).
+pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
+    let v = objects::get_as(vcpu, Rights::READ, Object::vcpu)?;
+    if kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64 {
+        let context = v.state()?;
+        let ppis = v.timer_ppis(&context);
+        HostBuf::new(buffer, TimerPpis::SIZE, true)?.write_words(&ppis.to_words());
+        return Ok(());
+    }
+    if kind != VCPU_STATE as u64 || size != VcpuState::SIZE as u64 {
+        return Err(Status::INVALID_ARGS);
+    }
+    let context = v.state()?;
+    HostBuf::new(buffer, VcpuState::SIZE, true)?.write_words(&context.regs.state_words());
+    Ok(())
+}
+
+/// zx_vcpu_write_state(vcpu, kind, buffer, size): ZX_VCPU_STATE, the
+/// 16-byte arm64 ZX_VCPU_IO, or ZXV_VCPU_TIMER_PPIS's enables.
+pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
+    let v = objects::get_as(vcpu, Rights::WRITE, Object::vcpu)?;
+    let is_state = kind == VCPU_STATE as u64 && size == VcpuState::SIZE as u64;
+    let is_io = kind == VCPU_IO as u64 && size == VcpuIo::SIZE as u64;
+    let is_timer_ppis = kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64;
+    if !is_state && !is_io && !is_timer_ppis {
+        return Err(Status::INVALID_ARGS);
+    }
+    let mut context = v.state()?;
+    let buffer = HostBuf::new(buffer, size as usize, false)?;
+    if is_timer_ppis {
+        crate::objects::virtual_cpu::Vcpu::set_timer_ppis(
+            &mut context,
+            &TimerPpis::from_words(&buffer.read_words()),
+        )
+    } else if is_state {
+        context.regs.write_state_words(&buffer.read_words())
+    } else {
+        context
+            .regs
+            .complete_io(&VcpuIo::from_words(&buffer.read_words()))
+    }
+}
+
+/// zx_vcpu_kick(vcpu): from any CPU.
+pub fn kick(vcpu: u32) -> ZxResult {
+    objects::get_as(vcpu, Rights::EXECUTE, Object::vcpu)?.kick();
+    Ok(())
+}
+
+/// zx_vcpu_interrupt(vcpu, vector): from any CPU.
+pub fn interrupt(vcpu: u32, vector: u64) -> ZxResult {
+    let v = objects::get_as(vcpu, Rights::SIGNAL, Object::vcpu)?;
+    v.interrupt(u32::try_from(vector).map_err(|_| Status::OUT_OF_RANGE)?)
+}

@@ -1,0 +1,18 @@
+//! The kernel objects the host holds handles to: the handle table
+//! (`handles`, `registry`), guests, vCPUs, ports, and the per-vCPU models
+//! they keep (the emulated physical timer, timer lines, rate limits).
+
+pub mod handles;
+pub mod port;
+pub mod ptimer;
+pub mod ratelimit;
+pub mod timer_line;
+
+pub(crate) mod guest;
+pub(crate) mod registry;
+pub(crate) mod virtual_cpu;
+
+pub use registry::{
+    close, duplicate, get, get_as, insert, install_hypervisor_resource, new_koid, Object, Resource,
+    Vmo,
+};

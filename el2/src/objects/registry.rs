@@ -1,0 +1,183 @@
+//! Kernel objects and the global handle table the host's handles name.
+
+use crate::objects::guest::Guest;
+use crate::objects::handles::HandleTable;
+use crate::objects::port::Port;
+use crate::objects::virtual_cpu::Vcpu;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::{Mutex, Once};
+use syscalls::object::OBJ_PROP_NONE;
+use syscalls::{ObjType, Rights, Status, ZxResult};
+
+/// Most handles the host may hold at once.
+const MAX_HANDLES: usize = 16 * 1024;
+
+/// The hypervisor resource (ZX_RSRC_KIND_SYSTEM, base
+/// ZX_RSRC_SYSTEM_HYPERVISOR_BASE, size 1): authority to create guests and
+/// physical VMOs. It is the only resource the monitor hands out.
+#[derive(Debug)]
+pub struct Resource {
+    pub koid: u64,
+}
+
+/// A physical VMO: a page-aligned range of host RAM.
+#[derive(Debug)]
+pub struct Vmo {
+    pub koid: u64,
+    pub base: u64,
+    pub size: u64,
+}
+
+/// Everything a handle can refer to. A VMAR is its guest's address space.
+#[derive(Clone)]
+pub enum Object {
+    Resource(Arc<Resource>),
+    Guest(Arc<Guest>),
+    Vmar(Arc<Guest>),
+    Vmo(Arc<Vmo>),
+    Vcpu(Arc<Vcpu>),
+    Port(Arc<Port>),
+}
+
+impl Object {
+    pub fn koid(&self) -> u64 {
+        match self {
+            Object::Resource(r) => r.koid,
+            Object::Guest(g) => g.koid,
+            Object::Vmar(g) => g.vmar_koid,
+            Object::Vmo(v) => v.koid,
+            Object::Vcpu(v) => v.koid,
+            Object::Port(p) => p.koid,
+        }
+    }
+
+    pub fn obj_type(&self) -> ObjType {
+        match self {
+            Object::Resource(_) => ObjType::RESOURCE,
+            Object::Guest(_) => ObjType::GUEST,
+            Object::Vmar(_) => ObjType::VMAR,
+            Object::Vmo(_) => ObjType::VMO,
+            Object::Vcpu(_) => ObjType::VCPU,
+            Object::Port(_) => ObjType::PORT,
+        }
+    }
+
+    /// Koid of the object this one belongs to: a vCPU's or VMAR's guest.
+    pub fn related_koid(&self) -> u64 {
+        match self {
+            Object::Vmar(g) => g.koid,
+            Object::Vcpu(v) => v.guest.koid,
+            _ => 0,
+        }
+    }
+
+    pub fn props(&self) -> u32 {
+        OBJ_PROP_NONE
+    }
+
+    pub fn resource(self) -> Option<Arc<Resource>> {
+        if let Object::Resource(r) = self {
+            Some(r)
+        } else {
+            None
+        }
+    }
+
+    pub fn guest(self) -> Option<Arc<Guest>> {
+        if let Object::Guest(g) = self {
+            Some(g)
+        } else {
+            None
+        }
+    }
+
+    pub fn vmar(self) -> Option<Arc<Guest>> {
+        if let Object::Vmar(g) = self {
+            Some(g)
+        } else {
+            None
+        }
+    }
+
+    pub fn vmo(self) -> Option<Arc<Vmo>> {
+        if let Object::Vmo(v) = self {
+            Some(v)
+        } else {
+            None
+        }
+    }
+
+    pub fn vcpu(self) -> Option<Arc<Vcpu>> {
+        if let Object::Vcpu(v) = self {
+            Some(v)
+        } else {
+            None
+        }
+    }
+
+    pub fn port(self) -> Option<Arc<Port>> {
+        if let Object::Port(p) = self {
+            Some(p)
+        } else {
+            None
+        }
+    }
+}
+
+static NEXT_KOID: AtomicU64 = AtomicU64::new(1024);
+
+/// A fresh kernel object id.
+pub fn new_koid() -> u64 {
+    NEXT_KOID.fetch_add(1, Ordering::Relaxed)
+}
+
+static HANDLES: Once<Mutex<HandleTable<Object>>> = Once::new();
+
+fn handles() -> &'static Mutex<HandleTable<Object>> {
+    HANDLES.call_once(|| Mutex::new(HandleTable::new(MAX_HANDLES)))
+}
+
+/// Creates the hypervisor resource the host receives in x1 at boot.
+pub fn install_hypervisor_resource() -> u32 {
+    insert(
+        Object::Resource(Arc::new(Resource { koid: new_koid() })),
+        Rights::DEFAULT_RESOURCE,
+    )
+    .expect("an empty handle table has room")
+}
+
+pub fn insert(object: Object, rights: Rights) -> ZxResult<u32> {
+    handles().lock().insert(object, rights)
+}
+
+/// The object and rights behind `handle`.
+pub fn get(handle: u32) -> ZxResult<(Object, Rights)> {
+    handles().lock().get(handle).map(|(o, r)| (o.clone(), r))
+}
+
+/// Looks `handle` up as one type of object with the rights `need`, checking
+/// in Zircon's order: BAD_HANDLE, WRONG_TYPE, ACCESS_DENIED.
+pub fn get_as<T>(handle: u32, need: Rights, pick: fn(Object) -> Option<T>) -> ZxResult<T> {
+    let (object, rights) = get(handle)?;
+    let object = pick(object).ok_or(Status::WRONG_TYPE)?;
+    if !rights.contains(need) {
+        return Err(Status::ACCESS_DENIED);
+    }
+    Ok(object)
+}
+
+/// zx_handle_close: closing ZX_HANDLE_INVALID is not an error (Zircon).
+pub fn close(handle: u32) -> ZxResult {
+    if handle == 0 {
+        return Ok(());
+    }
+    let removed = handles().lock().remove(handle);
+    // The object is dropped (and maybe destroyed) outside the table lock.
+    removed.map(drop)
+}
+
+/// zx_handle_duplicate.
+pub fn duplicate(handle: u32, rights: Rights) -> ZxResult<u32> {
+    handles().lock().duplicate(handle, rights)
+}
