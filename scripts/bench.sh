@@ -17,7 +17,31 @@
 # Prints them, zxvisor's ratio to each (it must be at most 1.10) and the
 # exits of the zxvisor boot by kind.
 #
-#   scripts/bench.sh [--gic 2|3 | --raspi4b | --linux [--gic 2|3]]
+# With --virtio, measures the virtio disk: the same kernel and busybox
+# initramfs (rdinit=/vbench, guest-images/vmm/initramfs/vbench) write and
+# then read a 64 MiB scratch disk in 16384 requests of 4 KiB with direct I/O
+# (dd oflag=direct / iflag=direct on /dev/vda), under zxvisor (the VMM's
+# virtio-blk, served through its driver of QEMU's virtio-blk-device) and on
+# bare QEMU at EL1 (QEMU's own virtio-blk-device on virtio-mmio, QEMU
+# virt's DTB), both on a fresh sparse image file, virt GICv3, -smp 2,
+# -cpu max, the same -icount. The counter is no measure here: while a
+# guest waits for its disk every CPU may be idle, and sleep=off then makes
+# the virtual clock jump to the next timer deadline (on bare QEMU the
+# write's counter read 30 and 135 times its instructions in two runs). So
+# the instructions are counted by a QEMU plugin
+# (scripts/profile/marks.c), executed by both CPUs at every exception level
+# (the monitor, the VMM, the guest's kernel and programs, whatever the other
+# CPU runs meanwhile), between the markers zxv-ticks executes before and
+# after each dd, less one zxv-ticks run; per request, that is per 4 KiB.
+# Exits per MiB are the monitor's count of all exits (the VMM's closing
+# summary) less those of the same run with no I/O (zxv.vbench=0: the same
+# programs, dd of 0 requests), over the 128 MiB moved. Prints them in a
+# table with bare QEMU's figures and zxvisor's ratio, and the exits per
+# MiB by kind; ends with an error, and no table, if a reading is missing.
+# Needs a C compiler for the plugin (gcc is installed when missing); takes
+# about 3 minutes (three runs: 80, 40 and 30 s).
+#
+#   scripts/bench.sh [--gic 2|3 | --raspi4b | --linux [--gic 2|3] | --virtio]
 . "$(dirname "$0")/lib.sh"
 
 gic=3 machine=virt
@@ -26,7 +50,8 @@ while [ $# -gt 0 ]; do
         --gic) gic=${2:?--gic needs 2 or 3}; shift 2 ;;
         --raspi4b) machine=raspi4b; shift ;;
         --linux) machine=linux; shift ;;
-        *) die "usage: scripts/bench.sh [--gic 2|3 | --raspi4b | --linux [--gic 2|3]]" ;;
+        --virtio) machine=virtio; shift ;;
+        *) die "usage: scripts/bench.sh [--gic 2|3 | --raspi4b | --linux [--gic 2|3] | --virtio]" ;;
     esac
 done
 
@@ -97,6 +122,86 @@ if [ "$machine" = linux ]; then
         done
     worst=$(ratio "$direct")
     awk -v r="$worst" 'BEGIN { exit !(r <= 1.10) }' || die "the zxvisor boot takes $worst times a direct one, more than 1.10"
+    exit 0
+fi
+if [ "$machine" = virtio ]; then
+    [ "$gic" = 3 ] || die "--virtio runs on GICv3 only (bare QEMU boots with QEMU virt's DTB)"
+    ensure_tools cc:gcc
+    build_vmm
+    linux_guest
+    plugin="$OUT/profile/marks.so"
+    mkdir -p "$OUT/profile"
+    if [ ! "$plugin" -nt "$ROOT/scripts/profile/marks.c" ]; then
+        cc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$plugin" "$ROOT/scripts/profile/marks.c"
+    fi
+    scratch="$OUT/vbench-scratch.img"
+    cmdline="console=ttyAMA0 quiet nokaslr panic=-1 rdinit=/vbench"
+    # fresh_scratch: a new, sparse, 64 MiB disk for each run.
+    fresh_scratch() { rm -f "$scratch"; truncate -s 64M "$scratch"; }
+    # zxvisor_run NAME GUEST_ARGS [PLUGIN_ARGS...]: the guest under zxvisor;
+    # sets log.
+    zxvisor_run() {
+        local name=$1 args=$2
+        shift 2
+        log="$OUT/logs/bench-virtio-zxvisor-$name.log"
+        fresh_scratch
+        LINUX_DISK=$scratch LINUX_DISK_KIND=file
+        qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.mem=256M" "$cmdline$args"
+        QEMU+=(-icount shift=0,sleep=off "$@")
+        run_logged "$log"
+        if ! tr -d '\r' <"$log" | grep -q '^linux| zxv-vbench: done$' || tr -d '\r' <"$log" | grep -q 'zxv-vbench: fail'; then
+            tail -n 30 "$log"
+            die "the zxvisor run ($name) did not get through the benchmark (QEMU exit $rc); log: $log"
+        fi
+    }
+    zx_marks="$OUT/profile/vbench-zxvisor.marks" bare_marks="$OUT/profile/vbench-bare.marks"
+    rm -f "$zx_marks" "$bare_marks"
+    zxvisor_run io "" -plugin "$plugin,out=$zx_marks"
+    zx_log=$log
+    zxvisor_run no-io " zxv.vbench=0"
+    base_log=$log
+    bare_log="$OUT/logs/bench-virtio-bare.log"
+    fresh_scratch
+    QEMU=(qemu-system-aarch64 -M virt,gic-version=3 -cpu max -smp 2 -m 256M -icount shift=0,sleep=off
+        -display none -nic none -serial stdio -monitor none -no-reboot
+        -kernel "$LINUX_KERNEL" -initrd "$LINUX_INITRD" -append "$cmdline"
+        -drive "file=$(qemu_escape "$scratch"),format=raw,if=none,id=disk0" -device virtio-blk-device,drive=disk0
+        -global virtio-mmio.force-legacy=false -plugin "$plugin,out=$bare_marks")
+    run_logged "$bare_log"
+    # figure WHAT COMMAND...: COMMAND's output, or the end with what is missing.
+    figure() {
+        local what=$1 value
+        shift
+        value=$("$@") || die "no figure for $what (logs: $zx_log, $base_log, $bare_log)"
+        echo "$value"
+    }
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+    zx_write=$(figure "zxvisor's writes" vbench_per_op "$zx_log" "$zx_marks" write)
+    zx_read=$(figure "zxvisor's reads" vbench_per_op "$zx_log" "$zx_marks" read)
+    bare_write=$(figure "bare QEMU's writes" vbench_per_op "$bare_log" "$bare_marks" write)
+    bare_read=$(figure "bare QEMU's reads" vbench_per_op "$bare_log" "$bare_marks" read)
+    zx_exits=$(figure "zxvisor's exits" vmm_exits "$zx_log")
+    base_exits=$(figure "the exits of the run without I/O" vmm_exits "$base_log")
+    # The MiB written and read: twice the requests of 4 KiB.
+    mib=$(tr -d '\r' <"$zx_log" | sed -n 's/.*zxv-vbench: vda size [0-9]* requests \([0-9]*\)$/\1/p' | awk '{ print $1 * 2 * 4096 / 1048576 }')
+    # per_mib: "KIND N" lines of the run with I/O less the run without, per
+    # MiB moved.
+    per_mib() {
+        awk -v mib="$mib" 'NR == FNR { base[$1] = $2; next } { printf "%s %.1f\n", $1, ($2 - base[$1]) / mib }' \
+            <(echo "$base_exits") <(echo "$zx_exits")
+    }
+    exits_mib=$(per_mib | awk '$1 == "total" && $2 > 0 { print $2 }')
+    [ -n "$exits_mib" ] || die "no more exits with the I/O than without ($zx_log, $base_log)"
+    echo "| virtio disk, 64 MiB by dd in 4 KiB direct I/O requests (GICv3, 2 CPUs) | zxvisor | bare QEMU | ratio |"
+    echo "|---|---:|---:|---:|"
+    echo "| instructions per 4 KiB written | $zx_write | $bare_write | $(ratio "$zx_write" "$bare_write") |"
+    echo "| instructions per 4 KiB read | $zx_read | $bare_read | $(ratio "$zx_read" "$bare_read") |"
+    echo "| exits per MiB moved (written and read) | $exits_mib | none: no hypervisor | |"
+    echo "| instructions per network packet | not yet: virtio-net lands separately | | |"
+    echo
+    echo "| exits per MiB moved, by kind (monitor) | count |"
+    echo "|---|---:|"
+    per_mib | grep -v '^total ' | while read -r kind n; do echo "| $kind | $n |"; done
     exit 0
 fi
 if [ "$machine" = raspi4b ]; then

@@ -315,9 +315,10 @@ guest_modules() {
 
 # busybox_initramfs: an initramfs of busybox-static, zxv-ticks, the kernel
 # modules of guest_modules and the inits in guest-images/vmm/initramfs (/init
-# a shell, /test the boot test, /soak the timer soak test, /bench the
-# benchmark, /net the network test; /lib/zxv-modules loads the modules,
-# /lib/zxv-udhcpc is udhcpc's script): LINUX_INITRD. Needs build_vmm first.
+# a shell, /test the boot test, /soak the timer soak test, /bench the boot
+# benchmark, /vbench the virtio disk benchmark, /net the network test;
+# /lib/zxv-modules loads the modules, /lib/zxv-udhcpc is udhcpc's script):
+# LINUX_INITRD. Needs build_vmm first.
 busybox_initramfs() {
     debian_arm64_fetch busybox-static
     guest_modules
@@ -327,7 +328,8 @@ busybox_initramfs() {
     python3 "$ROOT/scripts/mkinitramfs.py" "$LINUX_INITRD" dir:bin dir:dev dir:proc dir:sys dir:tmp dir:mnt \
         dev:dev/console=c,5,1 file:bin/busybox="$DEBIAN_ARM64_CACHE/root/busybox-static/bin/busybox" \
         file:bin/ticks="$OUT/ticks" file:init="$inits/init" file:test="$inits/test" \
-        file:soak="$inits/soak" file:bench="$inits/bench" file:net="$inits/net" "${MODULE_ENTRIES[@]}" \
+        file:soak="$inits/soak" file:bench="$inits/bench" file:vbench="$inits/vbench" file:net="$inits/net" \
+        "${MODULE_ENTRIES[@]}" \
         file:lib/zxv-modules="$inits/zxv-modules" file:lib/zxv-udhcpc="$inits/zxv-udhcpc"
 }
 
@@ -475,4 +477,58 @@ gdb_script() {
         for elf in "$@"; do echo "add-symbol-file $elf"; done
         echo "printf \"zxvisor: the monitor's symbols are at %#lx, where it runs from now on; set breakpoints and continue\\n\", \$x0"
     } >"$OUT/zxvisor.gdb"
+}
+
+# The virtio disk benchmark's readings (scripts/bench.sh --virtio), from the
+# guest's log (guest-images/vmm/initramfs/vbench: "zxv-vbench: NAME ticks
+# N" per zxv-ticks run, "zxv-vbench: vda size S requests R") and the
+# plugin's marks (scripts/profile/marks.c: "mark N" per zxv-ticks run, in
+# the same order).
+
+# vbench_marks LOG MARKS: prints "NAME N" per zxv-ticks run, N the
+# instructions executed up to its marker; fails, saying why, unless LOG and
+# MARKS have as many readings (a marker from anything else, or a run cut
+# short, would pair them wrongly).
+vbench_marks() {
+    local names marks
+    names=$(tr -d '\r' <"$1" | sed -n 's/^\(linux| \)\{0,1\}zxv-vbench: \([a-z-]*\) ticks [0-9]*$/\2/p')
+    marks=$(sed -n 's/^mark \([0-9]*\)$/\1/p' "$2" 2>/dev/null)
+    [ -n "$names" ] || { echo "no zxv-vbench counter readings in $1" >&2; return 1; }
+    [ "$(wc -l <<<"$names")" = "$(wc -l <<<"$marks")" ] \
+        || { echo "$(wc -l <<<"$names") counter readings in $1 but $(grep -c . <<<"$marks") marks in $2" >&2; return 1; }
+    paste -d ' ' <(echo "$names") <(echo "$marks")
+}
+
+# vbench_per_op LOG MARKS OP: instructions per request of OP (write or
+# read): those from the marker before its dd to the one after, less what
+# one zxv-ticks run costs (null-before to null-after), over the requests.
+# Fails, saying why, if a reading is missing or the guest reported a failure.
+vbench_per_op() {
+    local log=$1 marks=$2 op=$3 pairs requests
+    if tr -d '\r' <"$log" | grep -q 'zxv-vbench: fail'; then
+        echo "the guest says: $(tr -d '\r' <"$log" | sed -n 's/.*zxv-vbench: fail //p' | head -1) ($log)" >&2
+        return 1
+    fi
+    requests=$(tr -d '\r' <"$log" | sed -n 's/.*zxv-vbench: vda size [0-9]* requests \([0-9]*\)$/\1/p' | head -1)
+    [ -n "$requests" ] && [ "$requests" -gt 0 ] || { echo "no request count in $log" >&2; return 1; }
+    pairs=$(vbench_marks "$log" "$marks") || return 1
+    awk -v op="$op" -v n="$requests" '
+        { at[$1] = $2 }
+        END {
+            if (!("null-before" in at) || !("null-after" in at) || !((op "-before") in at) || !((op "-after") in at)) {
+                print "no " op " or null readings" > "/dev/stderr"; exit 1
+            }
+            d = at[op "-after"] - at[op "-before"] - (at["null-after"] - at["null-before"])
+            if (d <= 0) { print op ": " d " instructions" > "/dev/stderr"; exit 1 }
+            printf "%.0f\n", d / n
+        }' <<<"$pairs"
+}
+
+# vmm_exits LOG: the exits the monitor counted, from the VMM's closing
+# summary, as "KIND N" lines, the last "total N"; fails if there is none.
+vmm_exits() {
+    local counts
+    counts=$(tr -d '\r' <"$1" | sed -n 's/^vmm: guest [^:]*: exits counted by the monitor: //p' | tail -1)
+    [ -n "$counts" ] || { echo "no exit summary from the VMM in $1" >&2; return 1; }
+    tr ',' '\n' <<<"$counts" | sed 's/^ *//'
 }

@@ -3,8 +3,9 @@
 # `ok NAME` or `FAIL NAME: why` per check: the QEMU command line a script
 # prints reads back as the same words; the machine's RAM follows the
 # guest's (vmm.mem); the network's options; sizes; a gzipped kernel is
-# unpacked; the console options of interactive and test runs. Fast: nothing
-# is built or booted.
+# unpacked; the console options of interactive and test runs; how bench.sh
+# --virtio reads its figures from a guest log and the plugin's marks, and
+# refuses what does not pair up. Fast: nothing is built or booted.
 . "$(dirname "$0")/../scripts/lib.sh"
 set +e +o pipefail
 
@@ -89,3 +90,26 @@ check test_runs_have_no_monitor "got: ${QEMU[*]}" test "$(qemu_arg -serial) $(qe
 interactive_console
 qemu_virt_cmd 3 4
 check interactive_console_is_mon_stdio "got: ${QEMU[*]}" test "$(qemu_arg -serial)/$(qemu_arg -monitor)" = "mon:stdio/"
+
+# bench.sh --virtio's readings: the guest's log (as the VMM passes it on,
+# "linux| " in front) paired with the plugin's marks in order.
+printf '%s\n' 'linux| zxv-vbench: vda size 67108864 requests 4' 'linux| zxv-vbench: null-before ticks 5' \
+    'linux| zxv-vbench: null-after ticks 9' 'linux| zxv-vbench: write-before ticks 20' \
+    'linux| zxv-vbench: write-after ticks 90' 'linux| zxv-vbench: read-before ticks 95' \
+    'linux| zxv-vbench: read-after ticks 99' 'linux| zxv-vbench: done' \
+    'vmm: guest linux: exits counted by the monitor: mem-trap 40, wfi 7, total 47' >"$work/vbench.log"
+printf 'mark %s\n' 1000 1100 1200 5300 5400 9000 >"$work/vbench.marks"
+check vbench_write_per_request "got $(vbench_per_op "$work/vbench.log" "$work/vbench.marks" write 2>&1)" \
+    test "$(vbench_per_op "$work/vbench.log" "$work/vbench.marks" write)" = 1000
+check vbench_read_per_request "got $(vbench_per_op "$work/vbench.log" "$work/vbench.marks" read 2>&1)" \
+    test "$(vbench_per_op "$work/vbench.log" "$work/vbench.marks" read)" = 875
+head -n 5 "$work/vbench.marks" >"$work/short.marks"
+check vbench_refuses_unpaired_marks "a mark short gave a figure" \
+    eval '! vbench_per_op "$work/vbench.log" "$work/short.marks" read 2>/dev/null'
+sed 's/write-after ticks 90/fail write: dd: No space left on device/' "$work/vbench.log" >"$work/failed.log"
+check vbench_refuses_a_failed_run "a failed dd gave a figure" \
+    eval '! vbench_per_op "$work/failed.log" "$work/vbench.marks" write 2>/dev/null'
+check vbench_reads_the_monitors_exits "got $(vmm_exits "$work/vbench.log" 2>&1 | tr '\n' ,)" \
+    test "$(vmm_exits "$work/vbench.log" | tr '\n' ,)" = "mem-trap 40,wfi 7,total 47,"
+check vbench_refuses_a_missing_exit_summary "a log without a summary gave exits" \
+    eval '! vmm_exits "$work/short.marks" 2>/dev/null'

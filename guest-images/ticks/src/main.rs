@@ -2,6 +2,10 @@
 //! exits. The boot benchmark (scripts/bench.sh) makes it the guest init's
 //! first command: under `-icount shift=0` the counter runs at 1 GHz, one
 //! tick per instruction since reset, so N is the boot's instruction count.
+//! Right after the counter it executes `hint #125`, a NOP for the
+//! architecture and the marker of scripts/profile/marks.c, the QEMU plugin
+//! with which `bench.sh --virtio` counts the instructions between two runs
+//! of this program where the counter would also count idle time.
 //! A static Linux program without libc: two raw system calls (`svc #0`),
 //! built with `--target aarch64-unknown-none` and its own linker script;
 //! built for the build machine it is a stub saying so.
@@ -50,8 +54,11 @@ fn format(n: u64, buf: &mut [u8; 32]) -> usize {
 #[no_mangle]
 extern "C" fn _start() -> ! {
     let ticks: u64;
-    // SAFETY: Linux lets EL0 read the virtual counter (CNTKCTL_EL1.EL0VCTEN).
-    unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) ticks, options(nomem, nostack)) };
+    // SAFETY: Linux lets EL0 read the virtual counter (CNTKCTL_EL1.EL0VCTEN);
+    // hint #125 is a NOP.
+    unsafe {
+        asm!("isb", "mrs {}, cntvct_el0", "hint #125", out(reg) ticks, options(nomem, nostack))
+    };
     let mut buf = [0u8; 32];
     let len = format(ticks, &mut buf);
     // SAFETY: write(1, buf, len) only reads `len` bytes of `buf`; exit(0)
