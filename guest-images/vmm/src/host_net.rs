@@ -140,8 +140,8 @@ impl HostNet {
             )
         };
         clean_invalidate(area as u64, core::mem::size_of::<Area>() as u64);
-        let rx_size = device.queue(RECEIVEQ, &rx, QUEUE as u16, WHAT)?;
-        let tx_size = device.queue(TRANSMITQ, &tx, QUEUE as u16, WHAT)?;
+        let rx_size = device.queue(RECEIVEQ, &rx, QUEUE as u16, false, WHAT)?;
+        let tx_size = device.queue(TRANSMITQ, &tx, QUEUE as u16, false, WHAT)?;
         let mut net = HostNet {
             device,
             rx: Ring {
