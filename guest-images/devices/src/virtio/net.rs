@@ -6,7 +6,7 @@
 //! Ethernet header, longer than 1514 bytes, or a header that asks for an offload that was not
 //! negotiated) is dropped and counted; a malformed queue needs a reset as on every device.
 
-use super::queue::{Queue, QueueError};
+use super::queue::{Chain, Queue, QueueError};
 use super::{GuestMemory, VirtioDevice, ID_NET};
 
 const RECEIVEQ: usize = 0;
@@ -74,9 +74,10 @@ impl<T: FnMut(&[u8])> Net<T> {
             return Ok(true);
         }
         let q = &mut queues[RECEIVEQ];
-        let Some(chain) = q.pop(mem)? else {
+        let mut chain = Chain::new();
+        if !q.pop(mem, &mut chain)? {
             return Ok(false);
-        };
+        }
         let (_, room) = chain.lengths();
         let written = if room < (NET_HDR + frame.len()) as u64 {
             // Without merged buffers each buffer must hold a whole frame; this one cannot, and
@@ -101,7 +102,7 @@ impl<T: FnMut(&[u8])> Net<T> {
     }
 
     /// One transmitted chain: its frame to `output` if it is well-formed.
-    fn transmit(&mut self, chain: &super::Chain, mem: &dyn GuestMemory) {
+    fn transmit(&mut self, chain: &Chain, mem: &dyn GuestMemory) {
         let (readable, _) = chain.lengths();
         let len = readable as usize;
         let mut whole = [0u8; NET_HDR + FRAME_MAX];
