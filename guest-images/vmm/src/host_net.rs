@@ -12,8 +12,8 @@
 //! copies the frame into a free transmit buffer and notifies the device; when the device still
 //! holds every transmit buffer the frame is dropped (counted), never waited for.
 
-use crate::guest_ram::copy_physical;
 use crate::host_virtio::{Rings, Transport};
+use crate::phys_copy::copy_physical;
 use crate::Error;
 use arrayvec::ArrayVec;
 use core::ptr::addr_of;
