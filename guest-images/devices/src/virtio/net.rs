@@ -85,10 +85,7 @@ impl<T: FnMut(&[u8])> Net<T> {
             self.drops.rx_malformed += 1;
             0
         } else {
-            let mut whole = [0u8; NET_HDR + FRAME_MAX];
-            whole[..NET_HDR].copy_from_slice(&RX_HEADER);
-            whole[NET_HDR..NET_HDR + frame.len()].copy_from_slice(frame);
-            chain.write(mem, &whole[..NET_HDR + frame.len()]) as u32
+            chain.write_parts(mem, &[&RX_HEADER, frame]) as u32
         };
         q.push(mem, chain.head, written)?;
         *used = true;

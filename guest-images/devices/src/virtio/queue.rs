@@ -101,15 +101,32 @@ impl Chain {
     /// Writes up to `data.len()` bytes to the start of the writable buffers; returns how
     /// many.
     pub fn write(&self, mem: &dyn GuestMemory, data: &[u8]) -> usize {
+        self.write_parts(mem, &[data])
+    }
+
+    /// Writes `parts` one after the other, as [`Chain::write`] writes one, without their
+    /// being put together first; returns how many bytes went.
+    pub fn write_parts(&self, mem: &dyn GuestMemory, parts: &[&[u8]]) -> usize {
         let mut done = 0;
-        for d in self.writable() {
-            let n = (d.len as usize).min(data.len() - done);
-            if mem.write(d.addr, &data[done..done + n]).is_err() {
-                break;
-            }
-            done += n;
-            if done == data.len() {
-                break;
+        let mut descs = self.writable();
+        // The rest of the buffer being written: its address and room.
+        let (mut at, mut room) = (0u64, 0usize);
+        for &part in parts {
+            let mut part = part;
+            while !part.is_empty() {
+                while room == 0 {
+                    let Some(d) = descs.next() else {
+                        return done;
+                    };
+                    (at, room) = (d.addr, d.len as usize);
+                }
+                let n = room.min(part.len());
+                if mem.write(at, &part[..n]).is_err() {
+                    return done;
+                }
+                (at, room) = (at + n as u64, room - n);
+                part = &part[n..];
+                done += n;
             }
         }
         done
