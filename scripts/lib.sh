@@ -211,25 +211,31 @@ pi4_dtb() {
     [ -f "$PI4_DTB" ] || die "$kernel has no broadcom/bcm2711-rpi-4-b.dtb"
 }
 
-# qemu_raspi4b_cmd: sets QEMU to the command line booting the monitor on
-# QEMU's raspi4b (more arguments can be appended). QEMU gives the board
-# 2 GiB but its DTB fix-up replaces every memory@ node with one for the
-# RAM below the VideoCore's (0..0x3c000000); the Pi firmware would also
-# list 0x40000000..0x80000000, so the DTB passed here carries that range in
-# a device_type = "memory" node QEMU leaves alone. No -semihosting: the
-# monitor powers off through the PM watchdog, which with -no-reboot ends QEMU.
+# qemu_raspi4b_cmd [KERNEL DTB]: sets QEMU to the command line booting
+# KERNEL (default: the monitor) on QEMU's raspi4b with DTB (default: Debian's
+# bcm2711-rpi-4-b.dtb, pi4_dtb); more arguments can be appended. QEMU gives
+# the board 2 GiB but its DTB fix-up replaces every memory@ node with one for
+# the RAM below the VideoCore's (0..0x3c000000); the Pi firmware would also
+# list 0x40000000..0x80000000, so the DTB passed ($OUT/raspi4b.dtb) carries
+# that range in a device_type = "memory" node QEMU leaves alone. No
+# -semihosting: the monitor powers off through the PM watchdog, which with
+# -no-reboot ends QEMU.
 qemu_raspi4b_cmd() {
+    local kernel=${1:-$MONITOR_IMAGE} src=${2:-} dtb="$OUT/raspi4b.dtb"
     ensure_tools dtc:device-tree-compiler
-    pi4_dtb
-    local dtb="$OUT/raspi4b.dtb"
-    if [ ! "$dtb" -nt "$PI4_DTB" ]; then
-        cp "$PI4_DTB" "$dtb.tmp"
+    if [ -z "$src" ]; then
+        pi4_dtb
+        src=$PI4_DTB
+    fi
+    if [ ! "$dtb" -nt "$src" ] || ! cmp -s "$src" "$dtb.from"; then
+        cp "$src" "$dtb.tmp"
         fdtput -p -t s "$dtb.tmp" /sdram@40000000 device_type memory
         fdtput -t x "$dtb.tmp" /sdram@40000000 reg 0 40000000 40000000
+        cp "$src" "$dtb.from"
         mv "$dtb.tmp" "$dtb"
     fi
     QEMU=(qemu-system-aarch64 -M raspi4b -dtb "$dtb" -display none -nic none "${QEMU_SERIAL[@]}" -no-reboot
-        -kernel "$MONITOR_IMAGE")
+        -kernel "$kernel")
 }
 
 # Builds the VMM (guest-images/vmm), the benchmark's counter program
@@ -356,7 +362,7 @@ rootfs_image() {
 HOST_LOAD_ADDR=0x40200000
 
 # linux_host: Debian's arm64 kernel (debian_kernel) as an EL1 host image,
-# $OUT/linux-host.elf (tests/mkelf.py): the Image at HOST_LOAD_ADDR and, in
+# $OUT/linux-host.elf (scripts/mkelf.py): the Image at HOST_LOAD_ADDR and, in
 # the first 2 MiB aligned place after its memory, an initramfs of
 # busybox-static with tests/linux-host-init as /init. Sets
 # LINUX_HOST_CMDLINE to the kernel command line that finds that initramfs.
@@ -371,7 +377,7 @@ linux_host() {
     # The Image header's image_size (u64 at offset 16): its memory, bss included.
     image_size=$(od -An -j16 -N8 -tu8 "$LINUX_KERNEL" | tr -d ' ')
     addr=$(printf '0x%x' $(((HOST_LOAD_ADDR + image_size + 0x1fffff) & ~0x1fffff)))
-    python3 "$ROOT/tests/mkelf.py" "$OUT/linux-host.elf" "$HOST_LOAD_ADDR" --image "$LINUX_KERNEL" --blob "$addr" "$initrd"
+    python3 "$ROOT/scripts/mkelf.py" "$OUT/linux-host.elf" "$HOST_LOAD_ADDR" --image "$LINUX_KERNEL" --blob "$addr" "$initrd"
     LINUX_HOST_CMDLINE="initrd=$addr,$(stat -c %s "$initrd")"
 }
 
