@@ -238,6 +238,26 @@ qemu_raspi4b_cmd() {
         -kernel "$kernel")
 }
 
+# qemu_sdimage_cmd IMAGE DIR: copies the files of IMAGE, an SD card image
+# from scripts/mk-sdimage.sh (its FAT32 partition at 1 MiB), into DIR and
+# sets QEMU to boot them on raspi4b as the Pi firmware would: config.txt's
+# kernel as -kernel, its device_tree as -dtb (qemu_raspi4b_cmd adds the RAM
+# QEMU leaves out), its `initramfs FILE followkernel` as -initrd and
+# cmdline.txt, if there is one, as -append.
+qemu_sdimage_cmd() {
+    local image=$1 dir=$2 config initramfs
+    ensure_tools mcopy:mtools
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    MTOOLS_SKIP_CHECK=1 mcopy -n -i "$image@@1M" '::*' "$dir/" || die "$image: no FAT file system at 1 MiB"
+    [ -f "$dir/config.txt" ] || die "$image has no config.txt"
+    config=$(grep -v '^#' "$dir/config.txt")
+    qemu_raspi4b_cmd "$dir/$(sed -n 's/^kernel=//p' <<<"$config")" "$dir/$(sed -n 's/^device_tree=//p' <<<"$config")"
+    initramfs=$(sed -n 's/^initramfs \([^ ]*\) followkernel$/\1/p' <<<"$config")
+    [ -z "$initramfs" ] || QEMU+=(-initrd "$dir/$initramfs")
+    [ ! -f "$dir/cmdline.txt" ] || QEMU+=(-append "$(cat "$dir/cmdline.txt")")
+}
+
 # Builds the VMM (guest-images/vmm), the benchmark's counter program
 # (guest-images/ticks) and the hostile virtio guest (guest-images/hostile, a
 # raw binary): $OUT/vmm.elf, $OUT/ticks and $OUT/hostile.bin.
