@@ -57,7 +57,7 @@ while [ $# -gt 0 ]; do
         --linux) linux=1; shift ;;
         --disk) disk=$(realpath "${2:?--disk needs a file}"); shift 2 ;;
         -o) image=$(realpath -m "${2:?-o needs a file name}"); shift 2 ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
