@@ -706,9 +706,12 @@ linux_mem_checks() {
     check_exit "$name"
 }
 
-# soak_checks NAME HZ: every CPU's arch_timer count grew by at least half of
-# HZ per second of the soak, and the kernel warned of no stall, lockup or
-# timer trouble.
+# soak_checks NAME HZ: every CPU's arch_timer count grew by at least a
+# quarter of HZ per second of the soak, and the kernel warned of no stall,
+# lockup or timer trouble. A quarter, not HZ: a vCPU's ticks come only while
+# QEMU's thread for it runs, and on a 2-core build machine shared with other
+# QEMUs a busy vCPU got +1800 to +2200 of the 5300 a 21 s soak at HZ=250
+# would give; a lost timer leaves its CPU near +0.
 soak_checks() {
     local name=$1 hz=$2 out before after cs want cpu grew=() short=''
     out=$(tr -d '\r' <"$LOGS/$name.log")
@@ -718,7 +721,7 @@ soak_checks() {
     if [ -z "$before" ] || [ -z "$after" ] || [ -z "$cs" ]; then
         fail "$name: timer_keeps_up_on_every_cpu" "no arch_timer counts or soak time in $LOGS/$name.log"
     else
-        want=$((hz * cs / 200))
+        want=$((hz * cs / 400))
         before=($before) after=($after)
         for cpu in 0 1; do
             grew[cpu]=$((after[cpu] - before[cpu]))
@@ -727,7 +730,7 @@ soak_checks() {
         if [ -z "$short" ]; then
             pass "$name: timer_keeps_up_on_every_cpu (+${grew[0]} +${grew[1]} in ${cs}0 ms, want +$want at HZ=$hz)"
         else
-            fail "$name: timer_keeps_up_on_every_cpu" "arch_timer grew +${grew[0]} +${grew[1]} in ${cs}0 ms; want +$want (half of HZ=$hz) on every CPU; short:$short"
+            fail "$name: timer_keeps_up_on_every_cpu" "arch_timer grew +${grew[0]} +${grew[1]} in ${cs}0 ms; want +$want (a quarter of HZ=$hz) on every CPU; short:$short"
         fi
     fi
     if grep -q '^linux| zxv-soak: warning' <<<"$out"; then
