@@ -227,7 +227,8 @@ qemu_raspi4b_cmd() {
         pi4_dtb
         src=$PI4_DTB
     fi
-    if [ ! "$dtb" -nt "$src" ] || ! cmp -s "$src" "$dtb.from"; then
+    # $dtb.from: the DTB it was made from.
+    if [ ! -f "$dtb" ] || ! cmp -s "$src" "$dtb.from"; then
         cp "$src" "$dtb.tmp"
         fdtput -p -t s "$dtb.tmp" /sdram@40000000 device_type memory
         fdtput -t x "$dtb.tmp" /sdram@40000000 reg 0 40000000 40000000
