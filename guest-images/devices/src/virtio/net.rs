@@ -38,6 +38,9 @@ pub struct Net<T> {
     pub mac: [u8; 6],
     pub output: T,
     pub drops: NetDrops,
+    /// Where a transmitted chain is read to: kept, so that no frame-sized array is zeroed
+    /// for each one.
+    tx: [u8; NET_HDR + FRAME_MAX],
 }
 
 /// Whether a transmitted header asks for nothing beyond what was negotiated: no
@@ -55,6 +58,7 @@ impl<T: FnMut(&[u8])> Net<T> {
             mac,
             output,
             drops: NetDrops::default(),
+            tx: [0; NET_HDR + FRAME_MAX],
         }
     }
 
@@ -102,18 +106,17 @@ impl<T: FnMut(&[u8])> Net<T> {
     fn transmit(&mut self, chain: &Chain, mem: &dyn GuestMemory) {
         let (readable, _) = chain.lengths();
         let len = readable as usize;
-        let mut whole = [0u8; NET_HDR + FRAME_MAX];
         if !(NET_HDR + FRAME_MIN..=NET_HDR + FRAME_MAX).contains(&len)
-            || chain.read(mem, &mut whole[..len]) < len
+            || chain.read(mem, &mut self.tx[..len]) < len
         {
             self.drops.tx_malformed += 1;
             return;
         }
-        if !plain_header(&whole[..NET_HDR]) {
+        if !plain_header(&self.tx[..NET_HDR]) {
             self.drops.tx_malformed += 1;
             return;
         }
-        (self.output)(&whole[NET_HDR..len]);
+        (self.output)(&self.tx[NET_HDR..len]);
     }
 }
 
