@@ -48,7 +48,8 @@
 # figures and zxvisor's ratio, and the exits per MiB by kind; ends with an
 # error, and no table, if a reading is missing, the network does not come
 # up or a reply is lost. Needs a C compiler for the plugin (gcc is
-# installed when missing); takes about 2.5 minutes (four runs).
+# installed when missing); takes about 2 minutes (four runs; up to 5 on a
+# loaded machine).
 #
 #   scripts/bench.sh [--gic 2|3 | --raspi4b | --linux [--gic 2|3] | --virtio]
 . "$(dirname "$0")/lib.sh"
@@ -221,7 +222,7 @@ if [ "$machine" = virtio ]; then
     echo "|---|---:|---:|---:|"
     echo "| instructions per 4 KiB written | $zx_write | $bare_write | $(ratio "$zx_write" "$bare_write") |"
     echo "| instructions per 4 KiB read | $zx_read | $bare_read | $(ratio "$zx_read" "$bare_read") |"
-    echo "| instructions per network frame (an echo request or reply of 1514 bytes) | $zx_ping | $bare_ping | $(ratio "$zx_ping" "$bare_ping") |"
+    echo "| instructions per network packet (a 1514-byte frame: an echo request or reply) | $zx_ping | $bare_ping | $(ratio "$zx_ping" "$bare_ping") |"
     echo "| exits per MiB moved on the disk (written and read) | $disk_exits_mib | none: no hypervisor | |"
     echo "| exits per MiB of network frames (sent and received) | $net_exits_mib | none: no hypervisor | |"
     echo
