@@ -36,7 +36,9 @@
 #                           disk, a 4 GiB file on QEMU's virtio-blk and a
 #                           read-only RAM disk (GICv2), each with a
 #                           network on QEMU's user networking; an LDP from
-#                           device space;
+#                           device space; the hostile guest's isolation
+#                           scan of its whole IPA space (GICv3, GICv2) and
+#                           its self-test;
 #   linux                   Linux under the VMM: Debian's arm64 kernel with
 #                           2 vCPUs on virt GICv3 -smp 4 and GICv2 -smp 2,
 #                           booted to the test init and powered off; guest
@@ -1114,7 +1116,7 @@ if [ "$(total failed)" -eq 0 ]; then
     group sdimage "Raspberry Pi 4 SD card images (scripts/mk-sdimage.sh)"
     group gdb "debugging the monitor and the host with gdb-multiarch"
     group scripts "the scripts (tests/test-scripts.sh, tests/test-qemu-test.sh)"
-    group vmm "the VMM with a raw binary guest and the hostile virtio guest"
+    group vmm "the VMM with a raw binary guest, the hostile virtio guest and its isolation scan"
     group linux "Linux under the VMM (Debian's kernel, busybox initramfs)"
     group virtio "Linux's root file system on a file-backed virtio disk; a login shell on hvc0; the network"
     group linux-host "Linux as the EL1 host (Debian's kernel, busybox initramfs)"
