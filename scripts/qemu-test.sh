@@ -595,11 +595,6 @@ PY
     else
         fail "$name: every_case_ok" "$ok case lines ok, the guest's count '${done:-none}' (cases, failed), want $want and 0 (log: $LOGS/$name.log)"
     fi
-    if grep -qE '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out"; then
-        fail "$name: no_fault" "$(grep -m1 -E '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out")"
-    else
-        pass "$name: no_fault"
-    fi
     # transmit-6-gib-chain-cut: 64 KiB of the chain printed, 512 lines of dots.
     line=$(grep -cE '^hostile\| \.{127}$' <<<"$out" || true)
     if [ "$line" -eq 512 ]; then
@@ -614,11 +609,7 @@ PY
             fail "$name: ${dev}_reset_reported_once" "more than one DEVICE_NEEDS_RESET report for $dev"
         fi
     done
-    if grep -q '^vmm: guest hostile: SYSTEM_OFF from vCPU 0$' <<<"$out"; then
-        check_exit "$name"
-    else
-        explain "$name" "the guest did not power off"
-    fi
+    hostile_ended "$name" "$out"
 }
 
 # isolation_run NAME REGIONS MODE [disk] [net]: the hostile guest's isolation
@@ -690,6 +681,14 @@ PY
     else
         fail "$name: guest_ram_clear_of_the_vmm_and_the_monitor" "overlapping or missing host ranges: '${ranges[*]}'"
     fi
+    hostile_ended "$name" "$out"
+}
+
+# hostile_ended NAME OUT: the hostile guest's run NAME, whose log is OUT, had
+# no fatal monitor report and no VMM failure (NAME: no_fault), and the guest
+# powered off and QEMU exited 0.
+hostile_ended() {
+    local name=$1 out=$2
     if grep -qE '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out"; then
         fail "$name: no_fault" "$(grep -m1 -E '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out")"
     else

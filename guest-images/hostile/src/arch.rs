@@ -2,8 +2,9 @@
 //! MMIO accesses that the monitor can decode (one `ldr`/`str` each, no writeback), the
 //! PL011 for output, PSCI SYSTEM_OFF, probes (a load or store whose abort is skipped and
 //! returned), and a vector that skips a probe's abort and reports any other exception and
-//! powers off. The MMU stays off; the monitor then makes the guest's data accesses Normal memory
-//! (HCR_EL2.DC), so misaligned ones are allowed, in RAM and towards device space alike.
+//! powers off. The MMU stays off; the monitor then makes the guest's data accesses Normal
+//! memory (HCR_EL2.DC), so misaligned ones are allowed, in RAM and towards device space
+//! alike.
 
 use core::arch::{asm, global_asm};
 use core::fmt::{self, Write};

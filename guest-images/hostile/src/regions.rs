@@ -273,23 +273,19 @@ mod tests {
         assert_eq!(devices.count(), vmm_devices.count() + gicv);
     }
 
+    /// Every combination of GIC and optional devices the VMM makes.
     #[test]
-    fn the_vmms_gicv3_guest_with_everything() {
-        let has = Optional {
-            disk: true,
-            net: true,
-        };
-        check_against_the_vmm(GicVersion::V3, has);
+    fn every_guest_the_vmm_makes() {
+        for gic in [GicVersion::V3, GicVersion::V2] {
+            for (disk, net) in [(false, false), (true, false), (false, true), (true, true)] {
+                check_against_the_vmm(gic, Optional { disk, net });
+            }
+        }
     }
 
     #[test]
-    fn the_vmms_gicv2_guest_without_a_disk() {
-        let has = Optional {
-            disk: false,
-            net: true,
-        };
-        check_against_the_vmm(GicVersion::V2, has);
-        let blob = dtb(GicVersion::V2, has);
+    fn the_gicv2_cpu_interface_is_the_gicv_frame() {
+        let blob = dtb(GicVersion::V2, Optional::default());
         let fdt = fdt::Fdt::new(&blob).unwrap();
         let map = map(&fdt, GUEST_PHYS_ASPACE_SIZE).unwrap();
         let gicc = map.iter().find(|r| r.kind == Kind::Device(Check::GicCpu));

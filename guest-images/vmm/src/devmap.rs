@@ -2,8 +2,8 @@
 //! (and GICv3 redistributors), the PL011, the PL031, the virtio-mmio devices
 //! (one page each), and everything else of the guest's 64 GiB IPA space
 //! that is not RAM (below it and above it) as unclaimed space that reads 0
-//! and ignores writes, so that no access within it stops the guest. Each region is one MEM trap; its index in the
-//! map is the trap's key.
+//! and ignores writes, so that no access within it stops the guest. Each
+//! region is one MEM trap; its index in the map is the trap's key.
 //!
 //! The virtio devices are MEM traps, not BELL traps: virtio-mmio's
 //! QueueNotify (offset 0x50) shares its page with registers the driver
