@@ -2,8 +2,9 @@
 //! virtio-blk-device` on one of QEMU virt's virtio-mmio transports, found and set up by
 //! `host_virtio`). One request at a time, polled: the descriptors point straight at the
 //! guest's buffers in host RAM (the device has checked them against guest RAM), so the
-//! data is never copied, and the request is complete when the used ring says so. The
-//! machine's device interrupt is left disabled.
+//! data is never copied, and the request is complete when the used ring says so, which
+//! the driver reads once the device's InterruptStatus says it used a buffer. The machine's
+//! device interrupt is left disabled.
 
 use crate::guest_ram::GuestRam;
 use crate::host_virtio::{counter, Rings, Transport};
