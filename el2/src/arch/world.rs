@@ -143,13 +143,16 @@ impl GuestWorld {
 }
 
 /// Lazy FP/SIMD switching inside [`with_guest`]: the guest's registers are
-/// loaded only when it first uses FP/SIMD (a CPTR_EL2.TFP trap).
-pub struct LazyFp {
-    host: MaybeUninit<FpState>,
+/// loaded only when it first uses FP/SIMD (a CPTR_EL2.TFP trap). The host's
+/// are parked in an area of [`with_guest`]'s own: kept apart from the flag,
+/// it is left uninitialised instead of being zeroed (528 bytes) at every
+/// entry.
+pub struct LazyFp<'a> {
+    host: &'a mut MaybeUninit<FpState>,
     guest_loaded: bool,
 }
 
-impl LazyFp {
+impl LazyFp<'_> {
     /// The guest touched FP/SIMD: park the host's registers, load `guest`'s,
     /// and stop trapping.
     pub fn switch_to_guest(&mut self, guest: &FpState) {
@@ -222,7 +225,7 @@ impl LazyDebug {
 /// [`LazyFp`] and [`LazyDebug`].
 pub fn with_guest<R>(
     world: &mut GuestWorld,
-    f: impl FnOnce(&mut GuestWorld, &mut LazyFp, &mut LazyDebug) -> R,
+    f: impl FnOnce(&mut GuestWorld, &mut LazyFp<'_>, &mut LazyDebug) -> R,
 ) -> R {
     let mut host = MaybeUninit::<El1Sysregs>::uninit();
     let host_sp_el1 = SP_EL1.get();
@@ -245,8 +248,9 @@ pub fn with_guest<R>(
     // The guest reads the physical counter but cannot reach the EL1 physical timer.
     CNTHCTL_EL2.set(1);
     CPTR_EL2.set(host_cptr | CPTR_TFP);
+    let mut fp_host = MaybeUninit::<FpState>::uninit();
     let mut fp = LazyFp {
-        host: MaybeUninit::uninit(),
+        host: &mut fp_host,
         guest_loaded: false,
     };
     let mut lazy_debug = LazyDebug {

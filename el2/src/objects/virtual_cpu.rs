@@ -40,9 +40,18 @@ pub struct VcpuContext {
     pub timer_enables: u32,
 }
 
+/// List registers read back from the hardware at most (the tracker's size).
+const MAX_LRS: usize = 16;
+/// What [`InterruptState::save`] leaves in the hardware list registers: a
+/// static, so that no array is filled at every save.
+static EMPTY_LRS: [ListRegister; MAX_LRS] = [ListRegister::INVALID; MAX_LRS];
+
 /// The vCPU's side of the GIC virtual interface.
 pub struct InterruptState {
     lrs: LrTracker,
+    /// Where [`InterruptState::sync`] reads the hardware list registers to:
+    /// kept, so that no array is filled at every read.
+    hw: [ListRegister; MAX_LRS],
     vmcr: u32,
     apr: u32,
     /// The hardware list registers hold this vCPU's (between load and save).
@@ -57,6 +66,7 @@ impl InterruptState {
         lrs.notify_eoi_of(1 << irq::VTIMER_PPI | 1 << irq::PTIMER_PPI);
         Self {
             lrs,
+            hw: [ListRegister::INVALID; MAX_LRS],
             vmcr,
             apr: 0,
             lrs_loaded: false,
@@ -109,8 +119,7 @@ impl InterruptState {
     /// Reads back what the guest did with the loaded list registers.
     pub fn sync(&mut self, vgic: &dyn VirtualInterface) {
         if self.lrs_loaded {
-            let mut hw = [ListRegister::INVALID; 16];
-            let hw = &mut hw[..vgic.num_lrs().min(16)];
+            let hw = &mut self.hw[..vgic.num_lrs().min(MAX_LRS)];
             vgic.read_lrs(hw);
             self.lrs.sync_from_hw(hw);
         }
@@ -121,8 +130,7 @@ impl InterruptState {
     fn save(&mut self, vgic: &dyn VirtualInterface) {
         if self.lrs_loaded {
             self.sync(vgic);
-            let empty = [ListRegister::INVALID; 16];
-            vgic.write_lrs(&empty[..vgic.num_lrs().min(16)]);
+            vgic.write_lrs(&EMPTY_LRS[..vgic.num_lrs().min(MAX_LRS)]);
             self.lrs_loaded = false;
         }
         self.vmcr = vgic.vmcr();

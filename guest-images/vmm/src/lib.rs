@@ -72,6 +72,8 @@ mod kept_ram;
 mod machine;
 #[cfg(target_os = "none")]
 mod output;
+#[cfg(any(test, target_os = "none"))]
+mod phys_copy;
 #[cfg(target_os = "none")]
 mod setup;
 #[cfg(target_os = "none")]
