@@ -50,7 +50,10 @@ pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
         return Err(Status::INVALID_ARGS);
     }
     let context = v.state()?;
-    HostBuf::new(buffer, VcpuState::SIZE, true)?.write_words(&context.regs.state_words());
+    let buffer = HostBuf::new(buffer, VcpuState::SIZE, true)?;
+    let x = &context.regs.file.x;
+    buffer.store_words(0, x);
+    buffer.store_words(x.len(), &context.regs.state_tail());
     Ok(())
 }
 
@@ -72,7 +75,13 @@ pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
             &TimerPpis::from_words(&buffer.read_words()),
         )
     } else if is_state {
-        context.regs.write_state_words(&buffer.read_words())
+        // The tail (sp, cpsr) first: cpsr is checked before X0-X30 are
+        // copied straight into the register file.
+        let mut tail = [0; 2];
+        buffer.load_words(31, &mut tail);
+        context
+            .regs
+            .write_state_with(tail, |x| buffer.load_words(0, x))
     } else {
         context
             .regs
