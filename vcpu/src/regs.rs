@@ -134,12 +134,14 @@ impl GuestRegs {
     }
 
     /// Records the MMIO read that the exit being reported leaves for the host to complete.
+    #[inline]
     pub fn set_pending_read(&mut self, read: PendingRead) {
         self.pending = Some(read);
     }
 
     /// Forgets any pending MMIO read: each `zx_vcpu_enter` does before it
     /// runs the vCPU, so only the read its own last exit left is pending.
+    #[inline]
     pub fn clear_pending(&mut self) {
         self.pending = None;
     }
@@ -182,12 +184,14 @@ impl GuestRegs {
     }
 
     /// Register `n` as an instruction operand sees it: X0-X30, or 0 for `n` = 31 (XZR).
+    #[inline]
     pub fn reg(&self, n: u8) -> u64 {
         self.file.x.get(usize::from(n)).copied().unwrap_or(0)
     }
 
     /// Writes register `n` as an instruction result would: X0-X30; for `n` = 31 (XZR) the
     /// value is discarded. Does not affect a pending MMIO read.
+    #[inline]
     pub fn set_reg(&mut self, n: u8, value: u64) {
         if let Some(r) = self.file.x.get_mut(usize::from(n)) {
             *r = value;
@@ -195,6 +199,7 @@ impl GuestRegs {
     }
 
     /// Moves the guest PC past a trapped instruction of `len` bytes.
+    #[inline]
     pub fn advance_pc(&mut self, len: u64) {
         self.file.pc = self.file.pc.wrapping_add(len);
     }

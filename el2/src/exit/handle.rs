@@ -265,7 +265,7 @@ fn data_abort(
 /// unknown SMCCC function. Host service calls are never reachable.
 fn call(guest: &Guest, vcpu_index: usize, regs: &mut GuestRegs, imm: u16, pc_step: u64) -> Flow {
     regs.advance_pc(pc_step);
-    if imm != 0 {
+    if imm != 0 || !psci::is_psci(regs.file.x[0] as u32) {
         regs.set_reg(0, SMCCC_NOT_SUPPORTED as u64);
         return Flow::Continue;
     }
