@@ -89,12 +89,24 @@ impl<const N: usize> LrTracker<N> {
     /// [`ListRegister::INVALID`], so writing [`lrs`](Self::lrs) back clears the EOI
     /// maintenance interrupt.
     pub fn sync_from_hw(&mut self, lrs: &[ListRegister]) {
-        for (shadow, hw) in self.lrs[..self.num_lrs].iter_mut().zip(lrs) {
-            *shadow = if hw.state.is_valid() {
-                *hw
-            } else {
-                ListRegister::INVALID
-            };
+        self.sync_with(|shadow| {
+            for (shadow, hw) in shadow.iter_mut().zip(lrs) {
+                *shadow = *hw;
+            }
+        });
+    }
+
+    /// [`sync_from_hw`](Self::sync_from_hw) with `read` filling the shadow list registers in
+    /// place (what the hardware holds, as `VirtualInterface::read_lrs` gives it), with no copy
+    /// in between.
+    #[inline]
+    pub fn sync_with(&mut self, read: impl FnOnce(&mut [ListRegister])) {
+        let shadow = &mut self.lrs[..self.num_lrs];
+        read(shadow);
+        for lr in shadow {
+            if !lr.state.is_valid() {
+                *lr = ListRegister::INVALID;
+            }
         }
     }
 

@@ -16,7 +16,7 @@ use crate::platform::{irq, timer};
 use alloc::sync::Arc;
 use core::cell::{RefCell, RefMut};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use gic::{ListRegister, LrTracker, PendingSet, VirtualInterface};
+use gic::{LrTracker, PendingSet, VirtualInterface};
 use syscalls::exit_counts::{ExitKind as Counted, VcpuExits};
 use syscalls::hypervisor::{TimerPpis, TIMER_PPI_MASK};
 use syscalls::port::PortPacket;
@@ -109,10 +109,7 @@ impl InterruptState {
     /// Reads back what the guest did with the loaded list registers.
     pub fn sync(&mut self, vgic: &dyn VirtualInterface) {
         if self.lrs_loaded {
-            let mut hw = [ListRegister::INVALID; 16];
-            let hw = &mut hw[..vgic.num_lrs().min(16)];
-            vgic.read_lrs(hw);
-            self.lrs.sync_from_hw(hw);
+            self.lrs.sync_with(|shadow| vgic.read_lrs(shadow));
         }
     }
 
@@ -121,8 +118,7 @@ impl InterruptState {
     fn save(&mut self, vgic: &dyn VirtualInterface) {
         if self.lrs_loaded {
             self.sync(vgic);
-            let empty = [ListRegister::INVALID; 16];
-            vgic.write_lrs(&empty[..vgic.num_lrs().min(16)]);
+            vgic.clear_lrs(self.lrs.lrs().len());
             self.lrs_loaded = false;
         }
         self.vmcr = vgic.vmcr();
