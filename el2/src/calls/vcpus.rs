@@ -31,9 +31,7 @@ pub fn enter(vcpu: u32, packet: u64) -> ZxResult {
     let v = objects::get_as(vcpu, Rights::EXECUTE, Object::vcpu)?;
     let mut context = v.state()?;
     let packet = HostBuf::new(packet, PortPacket::SIZE, true)?;
-    let out = v.run(&mut context)?;
-    packet.write_words(&out.to_words());
-    Ok(())
+    v.run(&mut context, &|out| packet.write_words(&out.to_words()))
 }
 
 /// zx_vcpu_read_state(vcpu, kind, buffer, size): ZX_VCPU_STATE, or the

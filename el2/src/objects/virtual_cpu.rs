@@ -189,11 +189,12 @@ impl Vcpu {
         self.state.try_borrow_mut().map_err(|_| Status::BAD_STATE)
     }
 
-    /// Runs the guest until an exit the host must see: Ok with a packet,
-    /// or the status zx_vcpu_enter returns.
+    /// Runs the guest until an exit the host must see: Ok once `deliver`
+    /// has been given its packet (straight from the exit, still inside the
+    /// run), or the status zx_vcpu_enter returns.
     /// Exits handled in EL2 re-enter the guest without swapping its EL1
     /// and FP/SIMD context out.
-    pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
+    pub fn run(&self, state: &mut VcpuContext, deliver: &dyn Fn(&PortPacket)) -> ZxResult {
         let VcpuContext {
             regs,
             world,
@@ -278,7 +279,10 @@ impl Vcpu {
                             break Err(status);
                         }
                     }
-                    Flow::Packet(packet) => break Ok(packet),
+                    Flow::Packet(packet) => {
+                        deliver(&packet);
+                        break Ok(());
+                    }
                     Flow::Stop(status) => break Err(status),
                 }
             };
