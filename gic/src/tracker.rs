@@ -164,7 +164,10 @@ impl<const N: usize> LrTracker<N> {
     /// Whether a list register holds an interrupt (pending or active): WFI then returns to the
     /// guest at once.
     pub fn any_in_use(&self) -> bool {
-        self.lrs().iter().any(|lr| lr.state.is_valid())
+        // One OR over all of them, without a branch per LR.
+        self.lrs()
+            .iter()
+            .fold(false, |any, lr| any | lr.state.is_valid())
     }
 
     /// Whether a list register holds an interrupt the guest has not acknowledged yet
