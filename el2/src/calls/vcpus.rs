@@ -14,6 +14,7 @@ use syscalls::port::PortPacket;
 use syscalls::{Rights, Status, ZxResult};
 
 /// zx_vcpu_create(guest, options, entry) -> vcpu.
+#[inline(never)]
 pub fn create(guest: u32, options: u64, entry: u64) -> ZxResult<u64> {
     if options != 0 {
         return Err(Status::INVALID_ARGS);
