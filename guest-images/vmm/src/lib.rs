@@ -13,6 +13,7 @@
 
 extern crate alloc;
 
+pub mod canary;
 pub mod config;
 pub mod devmap;
 pub mod exit_counts;
