@@ -143,10 +143,11 @@ impl GuestWorld {
 }
 
 /// Lazy FP/SIMD switching inside [`with_guest`]: the guest's registers are
-/// loaded only when it first uses FP/SIMD (a CPTR_EL2.TFP trap). The host's
-/// are parked in an area of [`with_guest`]'s own: kept apart from the flag,
-/// it is left uninitialised instead of being zeroed (528 bytes) at every
-/// entry.
+/// loaded only when it first uses FP/SIMD (a CPTR_EL2.TFP trap).
+///
+/// The host's save area is borrowed, not held: with it and the flag in one
+/// local, the compiler merged the flag's store with the area's undefined
+/// bytes into a 529-byte memset on every enter.
 pub struct LazyFp<'a> {
     host: &'a mut MaybeUninit<FpState>,
     guest_loaded: bool,
@@ -248,9 +249,9 @@ pub fn with_guest<R>(
     // The guest reads the physical counter but cannot reach the EL1 physical timer.
     CNTHCTL_EL2.set(1);
     CPTR_EL2.set(host_cptr | CPTR_TFP);
-    let mut fp_host = MaybeUninit::<FpState>::uninit();
+    let mut host_fp = MaybeUninit::uninit();
     let mut fp = LazyFp {
-        host: &mut fp_host,
+        host: &mut host_fp,
         guest_loaded: false,
     };
     let mut lazy_debug = LazyDebug {

@@ -16,7 +16,7 @@ use crate::platform::{irq, timer};
 use alloc::sync::Arc;
 use core::cell::{RefCell, RefMut};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use gic::{ListRegister, LrTracker, PendingSet, VirtualInterface};
+use gic::{LrTracker, PendingSet, VirtualInterface};
 use syscalls::exit_counts::{ExitKind as Counted, VcpuExits};
 use syscalls::hypervisor::{TimerPpis, TIMER_PPI_MASK};
 use syscalls::port::PortPacket;
@@ -40,18 +40,9 @@ pub struct VcpuContext {
     pub timer_enables: u32,
 }
 
-/// List registers read back from the hardware at most (the tracker's size).
-const MAX_LRS: usize = 16;
-/// What [`InterruptState::save`] leaves in the hardware list registers: a
-/// static, so that no array is filled at every save.
-static EMPTY_LRS: [ListRegister; MAX_LRS] = [ListRegister::INVALID; MAX_LRS];
-
 /// The vCPU's side of the GIC virtual interface.
 pub struct InterruptState {
     lrs: LrTracker,
-    /// Where [`InterruptState::sync`] reads the hardware list registers to:
-    /// kept, so that no array is filled at every read.
-    hw: [ListRegister; MAX_LRS],
     vmcr: u32,
     apr: u32,
     /// The hardware list registers hold this vCPU's (between load and save).
@@ -66,7 +57,6 @@ impl InterruptState {
         lrs.notify_eoi_of(1 << irq::VTIMER_PPI | 1 << irq::PTIMER_PPI);
         Self {
             lrs,
-            hw: [ListRegister::INVALID; MAX_LRS],
             vmcr,
             apr: 0,
             lrs_loaded: false,
@@ -119,9 +109,7 @@ impl InterruptState {
     /// Reads back what the guest did with the loaded list registers.
     pub fn sync(&mut self, vgic: &dyn VirtualInterface) {
         if self.lrs_loaded {
-            let hw = &mut self.hw[..vgic.num_lrs().min(MAX_LRS)];
-            vgic.read_lrs(hw);
-            self.lrs.sync_from_hw(hw);
+            self.lrs.sync_with(|shadow| vgic.read_lrs(shadow));
         }
     }
 
@@ -130,7 +118,7 @@ impl InterruptState {
     fn save(&mut self, vgic: &dyn VirtualInterface) {
         if self.lrs_loaded {
             self.sync(vgic);
-            vgic.write_lrs(&EMPTY_LRS[..vgic.num_lrs().min(MAX_LRS)]);
+            vgic.clear_lrs(self.lrs.lrs().len());
             self.lrs_loaded = false;
         }
         self.vmcr = vgic.vmcr();
@@ -201,11 +189,12 @@ impl Vcpu {
         self.state.try_borrow_mut().map_err(|_| Status::BAD_STATE)
     }
 
-    /// Runs the guest until an exit the host must see: Ok with a packet,
-    /// or the status zx_vcpu_enter returns.
+    /// Runs the guest until an exit the host must see: Ok once `deliver`
+    /// has been given its packet (straight from the exit, still inside the
+    /// run), or the status zx_vcpu_enter returns.
     /// Exits handled in EL2 re-enter the guest without swapping its EL1
     /// and FP/SIMD context out.
-    pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
+    pub fn run(&self, state: &mut VcpuContext, deliver: &dyn Fn(&PortPacket)) -> ZxResult {
         let VcpuContext {
             regs,
             world,
@@ -290,7 +279,10 @@ impl Vcpu {
                             break Err(status);
                         }
                     }
-                    Flow::Packet(packet) => break Ok(packet),
+                    Flow::Packet(packet) => {
+                        deliver(&packet);
+                        break Ok(());
+                    }
                     Flow::Stop(status) => break Err(status),
                 }
             };
