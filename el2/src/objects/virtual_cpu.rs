@@ -47,6 +47,10 @@ pub struct InterruptState {
     apr: u32,
     /// The hardware list registers hold this vCPU's (between load and save).
     lrs_loaded: bool,
+    /// A shadow list register held an interrupt when they were last saved,
+    /// so the next load writes them back; with none, an enter leaves the
+    /// list registers alone until a refill has something to put in them.
+    held: bool,
 }
 
 impl InterruptState {
@@ -60,22 +64,23 @@ impl InterruptState {
             vmcr,
             apr: 0,
             lrs_loaded: false,
+            held: false,
         }
     }
 
     /// Once per enter, before the guest first runs: this vCPU's VMCR,
     /// active priorities and list registers into the hardware. Between
     /// runs the hardware list registers are empty, so an idle vCPU leaves
-    /// them alone.
-    fn load(&mut self, vgic: &dyn VirtualInterface, pending: &PendingSet) {
+    /// them alone; the run loop's refill before each entry moves pending
+    /// interrupts in.
+    fn load(&mut self, vgic: &dyn VirtualInterface) {
         vgic.set_vmcr(self.vmcr);
         vgic.set_apr(self.apr);
         vgic.enable(true);
-        if self.lrs.any_in_use() {
+        if self.held {
             vgic.write_lrs(self.lrs.lrs());
             self.lrs_loaded = true;
         }
-        self.refill(vgic, pending);
     }
 
     /// Before each entry: moves newly pending interrupts into free list
@@ -113,6 +118,12 @@ impl InterruptState {
         }
     }
 
+    /// After [`sync`](Self::sync): whether a list register holds an
+    /// interrupt (none can unless they were loaded in this enter).
+    fn in_use(&self) -> bool {
+        self.lrs_loaded && self.lrs.any_in_use()
+    }
+
     /// Once per enter, after the guest's last exit: saves its interface
     /// state and leaves the hardware list registers empty.
     fn save(&mut self, vgic: &dyn VirtualInterface) {
@@ -120,6 +131,7 @@ impl InterruptState {
             self.sync(vgic);
             vgic.clear_lrs(self.lrs.lrs().len());
             self.lrs_loaded = false;
+            self.held = self.lrs.any_in_use();
         }
         self.vmcr = vgic.vmcr();
         self.apr = vgic.apr();
@@ -215,7 +227,7 @@ impl Vcpu {
         irq::take_kicks();
         let result = world::with_guest(world, |world, fp, debug| {
             if let Some(vgic) = vgic {
-                interrupts.load(vgic, &self.pending);
+                interrupts.load(vgic);
             }
             let mut vtimer = TimerLine::start(interrupts.holds_timer(irq::VTIMER_PPI));
             let mut ptimer_line = TimerLine::start(interrupts.holds_timer(irq::PTIMER_PPI));
@@ -424,7 +436,7 @@ impl Vcpu {
         if let Some(vgic) = vgic {
             interrupts.sync(vgic);
         }
-        if interrupts.lrs.any_in_use() {
+        if interrupts.in_use() {
             return None;
         }
         let deadline = match (timer::guest_deadline(), ptimer_due) {
