@@ -16,7 +16,7 @@ use crate::platform::{irq, timer};
 use alloc::sync::Arc;
 use core::cell::{RefCell, RefMut};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use gic::{LrTracker, PendingSet, VirtualInterface};
+use gic::{InterfaceState, LrTracker, PendingSet, VirtualInterface};
 use syscalls::exit_counts::{ExitKind as Counted, VcpuExits};
 use syscalls::hypervisor::{TimerPpis, TIMER_PPI_MASK};
 use syscalls::port::PortPacket;
@@ -43,8 +43,7 @@ pub struct VcpuContext {
 /// The vCPU's side of the GIC virtual interface.
 pub struct InterruptState {
     lrs: LrTracker,
-    vmcr: u32,
-    apr: u32,
+    interface: InterfaceState,
     /// The hardware list registers hold this vCPU's (between load and save).
     lrs_loaded: bool,
     /// A shadow list register held an interrupt when they were last saved,
@@ -61,8 +60,7 @@ impl InterruptState {
         lrs.notify_eoi_of(1 << irq::VTIMER_PPI | 1 << irq::PTIMER_PPI);
         Self {
             lrs,
-            vmcr,
-            apr: 0,
+            interface: InterfaceState { vmcr, apr: 0 },
             lrs_loaded: false,
             held: false,
         }
@@ -74,9 +72,7 @@ impl InterruptState {
     /// them alone; the run loop's refill before each entry moves pending
     /// interrupts in.
     fn load(&mut self, vgic: &dyn VirtualInterface) {
-        vgic.set_vmcr(self.vmcr);
-        vgic.set_apr(self.apr);
-        vgic.enable(true);
+        vgic.open(self.interface);
         if self.held {
             vgic.write_lrs(self.lrs.lrs());
             self.lrs_loaded = true;
@@ -133,9 +129,7 @@ impl InterruptState {
             self.lrs_loaded = false;
             self.held = self.lrs.any_in_use();
         }
-        self.vmcr = vgic.vmcr();
-        self.apr = vgic.apr();
-        vgic.enable(false);
+        self.interface = vgic.close();
     }
 }
 

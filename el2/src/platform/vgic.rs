@@ -5,7 +5,7 @@
 
 use crate::arch::mmio::Frame;
 use aarch64_cpu::registers::*;
-use gic::{ListRegister, VirtualInterface};
+use gic::{InterfaceState, ListRegister, VirtualInterface};
 
 /// GICv3: the ICH_*_EL2 system registers.
 pub struct V3 {
@@ -68,24 +68,19 @@ impl VirtualInterface for V3 {
         });
     }
 
-    fn enable(&self, on: bool) {
-        ICH_HCR_EL2.set(if on { ICH_HCR_EN } else { 0 });
+    fn open(&self, state: InterfaceState) {
+        ICH_VMCR_EL2.set(state.vmcr.into());
+        ICH_AP1R0_EL2.set(state.apr.into());
+        ICH_HCR_EL2.set(ICH_HCR_EN);
     }
 
-    fn vmcr(&self) -> u32 {
-        ICH_VMCR_EL2.get() as u32
-    }
-
-    fn set_vmcr(&self, v: u32) {
-        ICH_VMCR_EL2.set(v as u64);
-    }
-
-    fn apr(&self) -> u32 {
-        ICH_AP1R0_EL2.get() as u32
-    }
-
-    fn set_apr(&self, v: u32) {
-        ICH_AP1R0_EL2.set(v as u64);
+    fn close(&self) -> InterfaceState {
+        let state = InterfaceState {
+            vmcr: ICH_VMCR_EL2.get() as u32,
+            apr: ICH_AP1R0_EL2.get() as u32,
+        };
+        ICH_HCR_EL2.set(0);
+        state
     }
 }
 
@@ -146,24 +141,19 @@ impl VirtualInterface for V2 {
         );
     }
 
-    fn enable(&self, on: bool) {
-        self.write(GICH_HCR, if on { ICH_HCR_EN as u32 } else { 0 });
+    fn open(&self, state: InterfaceState) {
+        self.write(GICH_VMCR, state.vmcr);
+        self.write(GICH_APR, state.apr);
+        self.write(GICH_HCR, ICH_HCR_EN as u32);
     }
 
-    fn vmcr(&self) -> u32 {
-        self.read(GICH_VMCR)
-    }
-
-    fn set_vmcr(&self, v: u32) {
-        self.write(GICH_VMCR, v);
-    }
-
-    fn apr(&self) -> u32 {
-        self.read(GICH_APR)
-    }
-
-    fn set_apr(&self, v: u32) {
-        self.write(GICH_APR, v);
+    fn close(&self) -> InterfaceState {
+        let state = InterfaceState {
+            vmcr: self.read(GICH_VMCR),
+            apr: self.read(GICH_APR),
+        };
+        self.write(GICH_HCR, 0);
+        state
     }
 }
 
