@@ -123,9 +123,16 @@ impl<const N: usize> LrTracker<N> {
     ///
     /// Vectors that find no free LR stay in `pending`.
     pub fn fill(&mut self, pending: &PendingSet) -> FillResult {
-        while let Some(free) = self.lrs().iter().position(|lr| !lr.state.is_valid()) {
+        loop {
+            let Some(free) = self.lrs().iter().position(|lr| !lr.state.is_valid()) else {
+                return self.merge(pending);
+            };
             let Some(vector) = pending.take_next() else {
-                break;
+                // Nothing left pending (what another CPU marks from now on
+                // comes with its kick, and a refill before the next entry).
+                return FillResult {
+                    needs_underflow_irq: false,
+                };
             };
             match self.slot_of(vector) {
                 Some(slot) => self.repend(slot),
@@ -141,7 +148,11 @@ impl<const N: usize> LrTracker<N> {
                 }
             }
         }
-        // With every LR in use, vectors the LRs already hold can still be merged.
+    }
+
+    /// The end of [`fill`](Self::fill) with every LR in use: vectors the LRs already hold can
+    /// still be merged.
+    fn merge(&mut self, pending: &PendingSet) -> FillResult {
         for slot in 0..self.num_lrs {
             let lr = self.lrs[slot];
             if lr.state.is_valid() && pending.clear(key_of_vintid(lr.vintid)) {
