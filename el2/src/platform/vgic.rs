@@ -12,13 +12,32 @@ pub struct V3 {
     pub num_lrs: usize,
 }
 
+/// The list registers' accessors, one straight run of `mrs`/`msr` over the
+/// first ones (no jump table or loop per register).
 macro_rules! ich_lr {
     ($($n:literal => $reg:ident),* $(,)?) => {
-        fn read_lr(n: usize) -> u64 {
-            match n { $($n => $reg.get(),)* _ => 0 }
+        /// Reads ICH_LR0_EL2.. into `out`, decoded, as many as it holds.
+        fn read_lrs_into(out: &mut [ListRegister]) {
+            $(
+                let Some(lr) = out.get_mut($n) else { return };
+                *lr = ListRegister::decode_v3($reg.get());
+            )*
         }
-        fn write_lr(n: usize, value: u64) {
-            match n { $($n => $reg.set(value),)* _ => {} }
+        /// Writes `lrs` to ICH_LR0_EL2.., as many as it holds.
+        fn write_lrs_from(lrs: &[ListRegister]) {
+            $(
+                let Some(lr) = lrs.get($n) else { return };
+                $reg.set(lr.encode_v3());
+            )*
+        }
+        /// Empties the first `count` of ICH_LR0_EL2...
+        fn clear_first(count: usize) {
+            $(
+                if $n >= count {
+                    return;
+                }
+                $reg.set(0);
+            )*
         }
     };
 }
@@ -42,21 +61,16 @@ impl VirtualInterface for V3 {
     }
 
     fn read_lrs(&self, out: &mut [ListRegister]) {
-        for (n, lr) in out.iter_mut().enumerate().take(self.num_lrs) {
-            *lr = ListRegister::decode_v3(read_lr(n));
-        }
+        let count = out.len().min(self.num_lrs);
+        read_lrs_into(&mut out[..count]);
     }
 
     fn write_lrs(&self, lrs: &[ListRegister]) {
-        for (n, lr) in lrs.iter().enumerate().take(self.num_lrs) {
-            write_lr(n, lr.encode_v3());
-        }
+        write_lrs_from(&lrs[..lrs.len().min(self.num_lrs)]);
     }
 
     fn clear_lrs(&self, count: usize) {
-        for n in 0..count.min(self.num_lrs) {
-            write_lr(n, 0);
-        }
+        clear_first(count.min(self.num_lrs));
     }
 
     fn set_underflow_irq(&self, on: bool) {
