@@ -50,6 +50,8 @@ pub struct InterruptState {
     /// so the next load writes them back; with none, an enter leaves the
     /// list registers alone until a refill has something to put in them.
     held: bool,
+    /// HCR.UIE is set (load clears it).
+    underflow_irq: bool,
 }
 
 impl InterruptState {
@@ -63,6 +65,7 @@ impl InterruptState {
             interface: InterfaceState { vmcr, apr: 0 },
             lrs_loaded: false,
             held: false,
+            underflow_irq: false,
         }
     }
 
@@ -73,6 +76,7 @@ impl InterruptState {
     /// interrupts in.
     fn load(&mut self, vgic: &dyn VirtualInterface) {
         vgic.open(self.interface);
+        self.underflow_irq = false;
         if self.held {
             vgic.write_lrs(self.lrs.lrs());
             self.lrs_loaded = true;
@@ -87,8 +91,18 @@ impl InterruptState {
         }
         self.sync(vgic);
         let fill = self.lrs.fill(pending);
-        vgic.write_lrs(self.lrs.lrs());
-        vgic.set_underflow_irq(fill.needs_underflow_irq);
+        let lrs = self.lrs.lrs();
+        // Not loaded, the hardware and shadow list registers were all
+        // empty, and only the first `added` are not now.
+        vgic.write_lrs(if self.lrs_loaded {
+            lrs
+        } else {
+            &lrs[..fill.added]
+        });
+        if fill.needs_underflow_irq != self.underflow_irq {
+            vgic.set_underflow_irq(fill.needs_underflow_irq);
+            self.underflow_irq = fill.needs_underflow_irq;
+        }
         self.lrs_loaded = true;
     }
 
