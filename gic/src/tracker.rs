@@ -133,12 +133,7 @@ impl<const N: usize> LrTracker<N> {
                 return self.merge(pending, added);
             };
             let Some(vector) = pending.take_next() else {
-                // Nothing left pending (what another CPU marks from now on
-                // comes with its kick, and a refill before the next entry).
-                return FillResult {
-                    needs_underflow_irq: false,
-                    added,
-                };
+                return Self::drained(added);
             };
             match self.slot_of(vector) {
                 Some(slot) => self.repend(slot),
@@ -154,6 +149,20 @@ impl<const N: usize> LrTracker<N> {
                     added += 1;
                 }
             }
+            // Cheaper than the whole scan of a take_next that finds nothing.
+            if pending.is_empty() {
+                return Self::drained(added);
+            }
+        }
+    }
+
+    /// The end of [`fill`](Self::fill) with nothing left pending: nothing to merge and no
+    /// underflow interrupt (what another CPU marks from now on comes with its kick, and a
+    /// refill before the next entry).
+    fn drained(added: usize) -> FillResult {
+        FillResult {
+            needs_underflow_irq: false,
+            added,
         }
     }
 
