@@ -405,6 +405,11 @@ impl Vcpu {
     /// interrupt (a cross-CPU SGI whose kick is taken first) rewrites the
     /// list registers and so clears the EOI state that raised it, and the
     /// line would then stay quiet for the rest of the run.
+    ///
+    /// Out of line: only entries with a timer line kept quiet call it, and
+    /// inlined it made the run loop keep more registers and stack for all
+    /// of them.
+    #[inline(never)]
     fn settle_timer_lines(
         &self,
         [vtimer, ptimer_line]: [&mut TimerLine; 2],
