@@ -5,7 +5,10 @@ use core::arch::asm;
 use core::ptr;
 
 use crate::exit_counts::{VcpuExits, ZXV_INFO_VCPU_EXITS};
-use crate::hypervisor::{TimerPpis, VcpuIo, VcpuState, VCPU_IO, VCPU_STATE, ZXV_VCPU_TIMER_PPIS};
+use crate::hypervisor::{
+    TimerPpis, VcpuIo, VcpuState, VcpuWfi, VCPU_IO, VCPU_STATE, VCPU_WFI_YIELD,
+    ZXV_VCPU_TIMER_PPIS, ZXV_VCPU_WFI,
+};
 use crate::ids;
 use crate::object::{Handle, InfoHandleBasic, InfoVcpu, ZxvInfo, INFO_HANDLE_BASIC, INFO_VCPU};
 use crate::port::PortPacket;
@@ -374,6 +377,46 @@ pub fn vcpu_write_timer_enables(vcpu: Handle, enabled: u32) -> ZxResult {
         0,
     ];
     // SAFETY: the monitor only reads `TimerPpis::SIZE` bytes from `ppis`, a local.
+    unsafe { call(ids::VCPU_WRITE_STATE, args) }?;
+    Ok(())
+}
+
+/// `zx_vcpu_read_state(ZXV_VCPU_WFI)`: whether the vCPU's WFI yields, and the deadline of the
+/// last one that did.
+pub fn vcpu_read_wfi(vcpu: Handle) -> ZxResult<VcpuWfi> {
+    let mut wfi = VcpuWfi::default();
+    let buf = ptr::from_mut(&mut wfi) as u64;
+    let args = [
+        h(vcpu),
+        u64::from(ZXV_VCPU_WFI),
+        buf,
+        VcpuWfi::SIZE as u64,
+        0,
+        0,
+    ];
+    // SAFETY: the monitor writes `VcpuWfi::SIZE` bytes into `wfi`, a local of this function;
+    // every bit pattern is a valid `VcpuWfi`.
+    unsafe { call(ids::VCPU_READ_STATE, args) }?;
+    Ok(wfi)
+}
+
+/// `zx_vcpu_write_state(ZXV_VCPU_WFI)`: whether a WFI that would wait returns
+/// `ZX_ERR_SHOULD_WAIT` from `zx_vcpu_enter` instead.
+pub fn vcpu_write_wfi_yield(vcpu: Handle, yield_cpu: bool) -> ZxResult {
+    let wfi = VcpuWfi {
+        flags: if yield_cpu { VCPU_WFI_YIELD } else { 0 },
+        ..VcpuWfi::default()
+    };
+    let buf = ptr::from_ref(&wfi) as u64;
+    let args = [
+        h(vcpu),
+        u64::from(ZXV_VCPU_WFI),
+        buf,
+        VcpuWfi::SIZE as u64,
+        0,
+        0,
+    ];
+    // SAFETY: the monitor only reads `VcpuWfi::SIZE` bytes from `wfi`, a local.
     unsafe { call(ids::VCPU_WRITE_STATE, args) }?;
     Ok(())
 }

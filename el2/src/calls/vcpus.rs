@@ -8,7 +8,7 @@ use crate::mm::space::IPA_SIZE;
 use crate::objects::virtual_cpu::Vcpu;
 use crate::objects::{self, new_koid, Object};
 use syscalls::hypervisor::{
-    TimerPpis, VcpuIo, VcpuState, VCPU_IO, VCPU_STATE, ZXV_VCPU_TIMER_PPIS,
+    TimerPpis, VcpuIo, VcpuState, VcpuWfi, VCPU_IO, VCPU_STATE, ZXV_VCPU_TIMER_PPIS, ZXV_VCPU_WFI,
 };
 use syscalls::port::PortPacket;
 use syscalls::{Rights, Status, ZxResult};
@@ -37,9 +37,14 @@ pub fn enter(vcpu: u32, packet: u64) -> ZxResult {
 }
 
 /// zx_vcpu_read_state(vcpu, kind, buffer, size): ZX_VCPU_STATE, or the
-/// zxvisor extension ZXV_VCPU_TIMER_PPIS (docs/abi.md §6).
+/// zxvisor extensions ZXV_VCPU_TIMER_PPIS and ZXV_VCPU_WFI (docs/abi.md §6).
 pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     let v = objects::get_as(vcpu, Rights::READ, Object::vcpu)?;
+    if kind == ZXV_VCPU_WFI as u64 && size == VcpuWfi::SIZE as u64 {
+        let record = v.state()?.wfi.record();
+        HostBuf::new(buffer, VcpuWfi::SIZE, true)?.write_words(&record.to_words());
+        return Ok(());
+    }
     if kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64 {
         let context = v.state()?;
         let ppis = v.timer_ppis(&context);
@@ -55,18 +60,22 @@ pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
 }
 
 /// zx_vcpu_write_state(vcpu, kind, buffer, size): ZX_VCPU_STATE, the
-/// 16-byte arm64 ZX_VCPU_IO, or ZXV_VCPU_TIMER_PPIS's enables.
+/// 16-byte arm64 ZX_VCPU_IO, ZXV_VCPU_TIMER_PPIS's enables, or
+/// ZXV_VCPU_WFI's flags.
 pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     let v = objects::get_as(vcpu, Rights::WRITE, Object::vcpu)?;
     let is_state = kind == VCPU_STATE as u64 && size == VcpuState::SIZE as u64;
     let is_io = kind == VCPU_IO as u64 && size == VcpuIo::SIZE as u64;
     let is_timer_ppis = kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64;
-    if !is_state && !is_io && !is_timer_ppis {
+    let is_wfi = kind == ZXV_VCPU_WFI as u64 && size == VcpuWfi::SIZE as u64;
+    if !is_state && !is_io && !is_timer_ppis && !is_wfi {
         return Err(Status::INVALID_ARGS);
     }
     let mut context = v.state()?;
     let buffer = HostBuf::new(buffer, size as usize, false)?;
-    if is_timer_ppis {
+    if is_wfi {
+        context.wfi.set(&VcpuWfi::from_words(&buffer.read_words()))
+    } else if is_timer_ppis {
         crate::objects::virtual_cpu::Vcpu::set_timer_ppis(
             &mut context,
             &TimerPpis::from_words(&buffer.read_words()),

@@ -8,6 +8,7 @@ use crate::mm::heap;
 use crate::objects::guest::Guest;
 use crate::objects::ptimer::PhysicalTimer;
 use crate::objects::timer_line::{self, TimerLine};
+use crate::objects::wfi::WfiChoice;
 use crate::platform::percpu;
 use crate::platform::system;
 use crate::platform::timer::HypTimer;
@@ -38,6 +39,8 @@ pub struct VcpuContext {
     /// The timer PPIs the guest has enabled at its GIC, as the VMM's model
     /// says (ZXV_VCPU_TIMER_PPIS); both until the VMM says otherwise.
     pub timer_enables: u32,
+    /// The host's choice for the guest's WFI (ZXV_VCPU_WFI).
+    pub wfi: WfiChoice,
 }
 
 /// The vCPU's side of the GIC virtual interface.
@@ -169,6 +172,7 @@ impl Vcpu {
             interrupts: InterruptState::new(system::get().vgic.as_ref()),
             ptimer: PhysicalTimer::default(),
             timer_enables: TIMER_PPI_MASK,
+            wfi: WfiChoice::default(),
         };
         // A Vcpu that is not made gives its slot back when dropped.
         heap::try_arc(Vcpu {
@@ -204,6 +208,7 @@ impl Vcpu {
             interrupts,
             ptimer,
             timer_enables,
+            wfi,
         } = state;
         let vtimer_enabled = *timer_enables & 1 << irq::VTIMER_PPI != 0;
         let ptimer_enabled = *timer_enables & 1 << irq::PTIMER_PPI != 0;
@@ -277,7 +282,8 @@ impl Vcpu {
                     Flow::WaitForInterrupt => {
                         let ptimer_due = ptimer.deadline().filter(|_| !ptimer_line.is_quiet());
                         hyp_timer.disarm();
-                        if let Some(status) = self.wait_for_interrupt(interrupts, vgic, ptimer_due)
+                        if let Some(status) =
+                            self.wait_for_interrupt(interrupts, vgic, ptimer_due, wfi)
                         {
                             break Err(status);
                         }
@@ -414,12 +420,15 @@ impl Vcpu {
     /// expired; otherwise waits in EL2, with the EL2 timer set to the
     /// earlier of the virtual timer's deadline and `ptimer_due` (the
     /// emulated physical timer's), until one of those or a host interrupt
-    /// (INTR_RETRY). The WFI has already been stepped over.
+    /// (INTR_RETRY). The WFI has already been stepped over. When the host
+    /// asked for it (`wfi.yield_cpu`), a WFI that would wait returns
+    /// SHOULD_WAIT instead, with its deadline in `wfi`.
     fn wait_for_interrupt(
         &self,
         interrupts: &mut InterruptState,
         vgic: Option<&dyn VirtualInterface>,
         ptimer_due: Option<u64>,
+        wfi: &mut WfiChoice,
     ) -> Option<Status> {
         if let Some(vgic) = vgic {
             interrupts.sync(vgic);
@@ -431,15 +440,18 @@ impl Vcpu {
             (Some(v), Some(p)) => Some(v.min(p)),
             (v, p) => v.or(p),
         };
+        if wfi.yield_cpu {
+            if self.has_wake_up(deadline) {
+                return None;
+            }
+            wfi.deadline = deadline.unwrap_or(u64::MAX);
+            return Some(Status::SHOULD_WAIT);
+        }
         if let Some(d) = deadline {
             timer::arm_hyp_timer(d);
         }
         let woken = loop {
-            if self.kicked.load(Ordering::Acquire) || !self.pending.is_empty() {
-                break None;
-            }
-            if deadline.is_some_and(timer::passed) {
-                // The top of the run loop sees the line asserted.
+            if self.has_wake_up(deadline) {
                 break None;
             }
             if irq::take_monitor_irq().is_some() {
@@ -454,6 +466,15 @@ impl Vcpu {
             timer::disarm_hyp_timer();
         }
         woken
+    }
+
+    /// Whether a WFI ends now: a kick waits, an interrupt is pending, or
+    /// the guest's timer `deadline` has passed (the top of the run loop
+    /// then sees its line asserted).
+    fn has_wake_up(&self, deadline: Option<u64>) -> bool {
+        self.kicked.load(Ordering::Acquire)
+            || !self.pending.is_empty()
+            || deadline.is_some_and(timer::passed)
     }
 }
 
