@@ -214,6 +214,23 @@ mod tests {
         q
     }
 
+    /// vCPUs 0 and 1 on; 0 waits with no deadline, 1 runs alone.
+    fn zero_waits_one_runs() -> RunQueue {
+        let mut q = queue();
+        q.add(0);
+        q.add(1);
+        q.next(0);
+        q.wait(NEVER);
+        assert_eq!(
+            q.next(0),
+            Some(Turn {
+                vcpu: 1,
+                yield_wfi: false
+            })
+        );
+        q
+    }
+
     #[test]
     fn places_vcpu_i_on_cpu_i_mod_n() {
         assert_eq!(
@@ -299,7 +316,7 @@ mod tests {
                 ran[v] / MS
             );
         }
-        assert!(turns >= 290 && turns <= 300, "{turns} turns");
+        assert!((290..=300).contains(&turns), "{turns} turns");
     }
 
     /// A turn that starts between ticks is over at the first tick at least
@@ -365,12 +382,7 @@ mod tests {
 
     #[test]
     fn a_wake_up_kicks_a_vcpu_running_alone() {
-        let mut q = queue();
-        q.add(0);
-        q.add(1);
-        q.next(0);
-        q.wait(NEVER);
-        assert!(!q.next(0).unwrap().yield_wfi);
+        let mut q = zero_waits_one_runs();
         assert_eq!(q.wake(0), Some(1));
         assert_eq!(
             q.next(MS),
@@ -385,12 +397,7 @@ mod tests {
     /// then waits in its WFI); the other's deadline comes with a tick.
     #[test]
     fn with_all_waiting_the_one_due_first_runs() {
-        let mut q = queue();
-        q.add(0);
-        q.add(1);
-        q.next(0);
-        q.wait(NEVER);
-        q.next(0);
+        let mut q = zero_waits_one_runs();
         q.wait(50 * MS);
         assert_eq!(
             q.next(MS),
@@ -407,12 +414,7 @@ mod tests {
 
     #[test]
     fn removing_the_current_or_a_waiting_vcpu() {
-        let mut q = queue();
-        q.add(0);
-        q.add(1);
-        q.next(0);
-        q.wait(NEVER);
-        q.next(0);
+        let mut q = zero_waits_one_runs();
         q.remove(0);
         q.remove(1);
         assert!(q.is_empty());
