@@ -39,8 +39,6 @@ pub struct VcpuContext {
     /// The timer PPIs the guest has enabled at its GIC, as the VMM's model
     /// says (ZXV_VCPU_TIMER_PPIS); both until the VMM says otherwise.
     pub timer_enables: u32,
-    /// The host's choice for the guest's WFI (ZXV_VCPU_WFI).
-    pub wfi: WfiChoice,
 }
 
 /// The vCPU's side of the GIC virtual interface.
@@ -147,6 +145,9 @@ pub struct Vcpu {
     running_on: AtomicUsize,
     /// Exits by kind (ZXV_INFO_VCPU_EXITS); only the owner CPU counts.
     exits: ExitCounts,
+    /// The host's choice for the guest's WFI (ZXV_VCPU_WFI); only the
+    /// owner CPU reads or writes it.
+    pub wfi: WfiChoice,
     /// The owner CPU's: see [`Vcpu::state`].
     state: RefCell<VcpuContext>,
 }
@@ -172,7 +173,6 @@ impl Vcpu {
             interrupts: InterruptState::new(system::get().vgic.as_ref()),
             ptimer: PhysicalTimer::default(),
             timer_enables: TIMER_PPI_MASK,
-            wfi: WfiChoice::default(),
         };
         // A Vcpu that is not made gives its slot back when dropped.
         heap::try_arc(Vcpu {
@@ -184,6 +184,7 @@ impl Vcpu {
             pending: PendingSet::new(),
             running_on: AtomicUsize::new(NOT_RUNNING),
             exits: ExitCounts::new(),
+            wfi: WfiChoice::new(),
             state: RefCell::new(state),
         })
     }
@@ -208,7 +209,6 @@ impl Vcpu {
             interrupts,
             ptimer,
             timer_enables,
-            wfi,
         } = state;
         let vtimer_enabled = *timer_enables & 1 << irq::VTIMER_PPI != 0;
         let ptimer_enabled = *timer_enables & 1 << irq::PTIMER_PPI != 0;
@@ -282,8 +282,7 @@ impl Vcpu {
                     Flow::WaitForInterrupt => {
                         let ptimer_due = ptimer.deadline().filter(|_| !ptimer_line.is_quiet());
                         hyp_timer.disarm();
-                        if let Some(status) =
-                            self.wait_for_interrupt(interrupts, vgic, ptimer_due, wfi)
+                        if let Some(status) = self.wait_for_interrupt(interrupts, vgic, ptimer_due)
                         {
                             break Err(status);
                         }
@@ -421,14 +420,13 @@ impl Vcpu {
     /// earlier of the virtual timer's deadline and `ptimer_due` (the
     /// emulated physical timer's), until one of those or a host interrupt
     /// (INTR_RETRY). The WFI has already been stepped over. When the host
-    /// asked for it (`wfi.yield_cpu`), a WFI that would wait returns
-    /// SHOULD_WAIT instead, with its deadline in `wfi`.
+    /// asked for it (ZXV_VCPU_WFI), a WFI that would wait returns
+    /// SHOULD_WAIT instead, its deadline kept for the host.
     fn wait_for_interrupt(
         &self,
         interrupts: &mut InterruptState,
         vgic: Option<&dyn VirtualInterface>,
         ptimer_due: Option<u64>,
-        wfi: &mut WfiChoice,
     ) -> Option<Status> {
         if let Some(vgic) = vgic {
             interrupts.sync(vgic);
@@ -440,11 +438,11 @@ impl Vcpu {
             (Some(v), Some(p)) => Some(v.min(p)),
             (v, p) => v.or(p),
         };
-        if wfi.yield_cpu {
+        if self.wfi.yields() {
             if self.has_wake_up(deadline) {
                 return None;
             }
-            wfi.deadline = deadline.unwrap_or(u64::MAX);
+            self.wfi.yielded(deadline);
             return Some(Status::SHOULD_WAIT);
         }
         if let Some(d) = deadline {

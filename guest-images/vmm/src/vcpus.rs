@@ -137,9 +137,9 @@ pub fn turn(index: usize, yield_wfi: bool) -> Ended {
         slot.yield_wfi.store(yield_wfi, Ordering::Relaxed);
     }
     slot.waiting.store(false, Ordering::SeqCst);
-    let injected = slot.injected.load(Ordering::SeqCst);
     let mut packet = PortPacket::default();
     loop {
+        let injected = slot.injected.load(Ordering::SeqCst);
         match enter_once(vcpu, &mut packet) {
             Ok(()) => exit(index, vcpu, &packet),
             Err(Status::INTERNAL_INTR_RETRY) => {
