@@ -211,25 +211,52 @@ pi4_dtb() {
     [ -f "$PI4_DTB" ] || die "$kernel has no broadcom/bcm2711-rpi-4-b.dtb"
 }
 
-# qemu_raspi4b_cmd: sets QEMU to the command line booting the monitor on
-# QEMU's raspi4b (more arguments can be appended). QEMU gives the board
-# 2 GiB but its DTB fix-up replaces every memory@ node with one for the
-# RAM below the VideoCore's (0..0x3c000000); the Pi firmware would also
-# list 0x40000000..0x80000000, so the DTB passed here carries that range in
-# a device_type = "memory" node QEMU leaves alone. No -semihosting: the
-# monitor powers off through the PM watchdog, which with -no-reboot ends QEMU.
+# qemu_raspi4b_cmd [KERNEL DTB]: sets QEMU to the command line booting
+# KERNEL (default: the monitor) on QEMU's raspi4b with DTB (default: Debian's
+# bcm2711-rpi-4-b.dtb, pi4_dtb); more arguments can be appended. QEMU gives
+# the board 2 GiB but its DTB fix-up replaces every memory@ node with one for
+# the RAM below the VideoCore's (0..0x3c000000); the Pi firmware would also
+# list 0x40000000..0x80000000, so the DTB passed ($OUT/raspi4b.dtb) carries
+# that range in a device_type = "memory" node QEMU leaves alone. No
+# -semihosting: the monitor powers off through the PM watchdog, which with
+# -no-reboot ends QEMU.
 qemu_raspi4b_cmd() {
+    local kernel=${1:-$MONITOR_IMAGE} src=${2:-} dtb="$OUT/raspi4b.dtb"
     ensure_tools dtc:device-tree-compiler
-    pi4_dtb
-    local dtb="$OUT/raspi4b.dtb"
-    if [ ! "$dtb" -nt "$PI4_DTB" ]; then
-        cp "$PI4_DTB" "$dtb.tmp"
+    if [ -z "$src" ]; then
+        pi4_dtb
+        src=$PI4_DTB
+    fi
+    # $dtb.from: the DTB it was made from.
+    if [ ! -f "$dtb" ] || ! cmp -s "$src" "$dtb.from"; then
+        cp "$src" "$dtb.tmp"
         fdtput -p -t s "$dtb.tmp" /sdram@40000000 device_type memory
         fdtput -t x "$dtb.tmp" /sdram@40000000 reg 0 40000000 40000000
+        cp "$src" "$dtb.from"
         mv "$dtb.tmp" "$dtb"
     fi
     QEMU=(qemu-system-aarch64 -M raspi4b -dtb "$dtb" -display none -nic none "${QEMU_SERIAL[@]}" -no-reboot
-        -kernel "$MONITOR_IMAGE")
+        -kernel "$kernel")
+}
+
+# qemu_sdimage_cmd IMAGE DIR: copies the files of IMAGE, an SD card image
+# from scripts/mk-sdimage.sh (its FAT32 partition at 1 MiB), into DIR and
+# sets QEMU to boot them on raspi4b as the Pi firmware would: config.txt's
+# kernel as -kernel, its device_tree as -dtb (qemu_raspi4b_cmd adds the RAM
+# QEMU leaves out), its `initramfs FILE followkernel` as -initrd and
+# cmdline.txt, if there is one, as -append.
+qemu_sdimage_cmd() {
+    local image=$1 dir=$2 config initramfs
+    ensure_tools mcopy:mtools
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    MTOOLS_SKIP_CHECK=1 mcopy -n -i "$image@@1M" '::*' "$dir/" || die "$image: no FAT file system at 1 MiB"
+    [ -f "$dir/config.txt" ] || die "$image has no config.txt"
+    config=$(grep -v '^#' "$dir/config.txt")
+    qemu_raspi4b_cmd "$dir/$(sed -n 's/^kernel=//p' <<<"$config")" "$dir/$(sed -n 's/^device_tree=//p' <<<"$config")"
+    initramfs=$(sed -n 's/^initramfs \([^ ]*\) followkernel$/\1/p' <<<"$config")
+    [ -z "$initramfs" ] || QEMU+=(-initrd "$dir/$initramfs")
+    [ ! -f "$dir/cmdline.txt" ] || QEMU+=(-append "$(cat "$dir/cmdline.txt")")
 }
 
 # Builds the VMM (guest-images/vmm), the benchmark's counter program
@@ -356,7 +383,7 @@ rootfs_image() {
 HOST_LOAD_ADDR=0x40200000
 
 # linux_host: Debian's arm64 kernel (debian_kernel) as an EL1 host image,
-# $OUT/linux-host.elf (tests/mkelf.py): the Image at HOST_LOAD_ADDR and, in
+# $OUT/linux-host.elf (scripts/mkelf.py): the Image at HOST_LOAD_ADDR and, in
 # the first 2 MiB aligned place after its memory, an initramfs of
 # busybox-static with tests/linux-host-init as /init. Sets
 # LINUX_HOST_CMDLINE to the kernel command line that finds that initramfs.
@@ -371,7 +398,7 @@ linux_host() {
     # The Image header's image_size (u64 at offset 16): its memory, bss included.
     image_size=$(od -An -j16 -N8 -tu8 "$LINUX_KERNEL" | tr -d ' ')
     addr=$(printf '0x%x' $(((HOST_LOAD_ADDR + image_size + 0x1fffff) & ~0x1fffff)))
-    python3 "$ROOT/tests/mkelf.py" "$OUT/linux-host.elf" "$HOST_LOAD_ADDR" --image "$LINUX_KERNEL" --blob "$addr" "$initrd"
+    python3 "$ROOT/scripts/mkelf.py" "$OUT/linux-host.elf" "$HOST_LOAD_ADDR" --image "$LINUX_KERNEL" --blob "$addr" "$initrd"
     LINUX_HOST_CMDLINE="initrd=$addr,$(stat -c %s "$initrd")"
 }
 

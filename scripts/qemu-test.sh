@@ -64,7 +64,14 @@
 #   linux-host              Debian's Linux as the EL1 host (no VMM) on -cpu
 #                           max, virt GICv3 and GICv2 -smp 2: both CPUs up
 #                           through the monitor's PSCI, no trap the monitor
-#                           does not handle, powered off from its init.
+#                           does not handle, powered off from its init;
+#   raspi4b-linux           the Raspberry Pi 4 Linux SD images
+#                           (scripts/mk-sdimage.sh --linux, without and with
+#                           a RAM disk): their layout, and their files booted
+#                           on QEMU raspi4b as the firmware boots them, to a
+#                           shell typed at through the console (on the
+#                           initramfs, and on the disk's root file system),
+#                           then powered off.
 # ZXV_TEST_ONLY="GROUP ..." runs only the groups named (shell patterns, e.g.
 # ZXV_TEST_ONLY='virt-* linux'); the monitor is built first in any case.
 # Every QEMU run has a timeout (ZXV_QEMU_TIMEOUT, default 300 s). Logs are in
@@ -80,7 +87,8 @@ set +e +o pipefail
 
 TIMEOUT=${ZXV_QEMU_TIMEOUT:-300}
 LOGS=${ZXV_TEST_LOGS:-$OUT/logs}
-GROUPS_ALL=(unit virt-gicv3-smp4 virt-gicv2-smp2-initrd raspi4b boot bench fuzz sdimage gdb scripts vmm linux virtio linux-host)
+GROUPS_ALL=(unit virt-gicv3-smp4 virt-gicv2-smp2-initrd raspi4b boot bench fuzz sdimage gdb scripts vmm linux virtio linux-host
+    raspi4b-linux)
 mkdir -p "$LOGS" || die "cannot make $LOGS"
 TALLY="$LOGS/tally"
 : >"$TALLY"
@@ -315,14 +323,14 @@ group_boot() {
     # The SYSTEM_RESET run above had the same machine (virt, 1 GiB).
     monitor_base=$(sed -n 's/.*monitor [0-9]* MiB at \(0x[0-9a-f]*\)\.\..*/\1/p' "$LOGS/boot_psci_system_reset.log" | head -1)
     if [ -n "$monitor_base" ]; then
-        python3 "$ROOT/tests/mkelf.py" "$OUT/over-monitor.elf" "$monitor_base"
+        python3 "$ROOT/scripts/mkelf.py" "$OUT/over-monitor.elf" "$monitor_base"
         scenario boot_rejects_host_over_monitor nonzero 'overlaps monitor memory' -initrd "$OUT/over-monitor.elf"
     else
         fail boot_rejects_host_over_monitor "could not read the monitor's base from the boot banner in $LOGS/boot_psci_system_reset.log"
     fi
-    python3 "$ROOT/tests/mkelf.py" "$OUT/outside-ram.elf" 0x1000
+    python3 "$ROOT/scripts/mkelf.py" "$OUT/outside-ram.elf" 0x1000
     scenario boot_rejects_host_outside_ram nonzero 'is not inside host RAM' -initrd "$OUT/outside-ram.elf"
-    python3 "$ROOT/tests/mkelf.py" "$OUT/x86.elf" 0x40200000 --machine 62
+    python3 "$ROOT/scripts/mkelf.py" "$OUT/x86.elf" 0x40200000 --machine 62
     scenario boot_rejects_foreign_elf nonzero 'not an ELF64 little-endian AArch64 executable' -initrd "$OUT/x86.elf"
 }
 
@@ -724,10 +732,13 @@ linux_mem_checks() {
 }
 
 # soak_checks NAME HZ [CPUS [SMP]]: each of the guest's CPUS (default 2)
-# arch_timer counts grew by at least half of HZ per second of the soak, in
-# the share of a physical CPU it had (SMP of them, default CPUS: a vCPU
+# arch_timer counts grew by at least a quarter of HZ per second of the soak,
+# in the share of a physical CPU it had (SMP of them, default CPUS: a vCPU
 # that is not running takes no interrupt), and the kernel warned of no
-# stall, lockup or timer trouble.
+# stall, lockup or timer trouble. A quarter, not HZ: a vCPU's ticks come
+# only while QEMU's thread for it runs, and on a 2-core build machine shared
+# with other QEMUs a busy vCPU got +1800 to +2200 of the 5300 a 21 s soak at
+# HZ=250 would give; a lost timer leaves its CPU near +0.
 soak_checks() {
     local name=$1 hz=$2 cpus=${3:-2} out before after cs want cpu grew=() short=''
     local smp=${4:-$cpus}
@@ -738,7 +749,7 @@ soak_checks() {
     if [ -z "$before" ] || [ -z "$after" ] || [ -z "$cs" ]; then
         fail "$name: timer_keeps_up_on_every_cpu" "no arch_timer counts of $cpus CPUs or soak time in $LOGS/$name.log"
     else
-        want=$((hz * cs * (smp < cpus ? smp : cpus) / cpus / 200))
+        want=$((hz * cs * (smp < cpus ? smp : cpus) / cpus / 400))
         before=($before) after=($after)
         for cpu in "${!before[@]}"; do
             grew[cpu]=$((after[cpu] - before[cpu]))
@@ -747,7 +758,7 @@ soak_checks() {
         if [ -z "$short" ]; then
             pass "$name: timer_keeps_up_on_every_cpu ($(printf "+%s " "${grew[@]}")in ${cs}0 ms, want +$want at HZ=$hz)"
         else
-            fail "$name: timer_keeps_up_on_every_cpu" "arch_timer grew $(printf "+%s " "${grew[@]}")in ${cs}0 ms; want +$want (half of HZ=$hz, in a share of $smp/$cpus) on every CPU; short:$short"
+            fail "$name: timer_keeps_up_on_every_cpu" "arch_timer grew $(printf "+%s " "${grew[@]}")in ${cs}0 ms; want +$want (a quarter of HZ=$hz, in a share of $smp/$cpus) on every CPU; short:$short"
         fi
     fi
     if grep -q '^linux| zxv-soak: warning' <<<"$out"; then
@@ -993,6 +1004,63 @@ group_linux-host() {
     done
 }
 
+# The Linux SD images (scripts/mk-sdimage.sh --linux), without a disk and
+# with a 32 MiB root file system image as the RAM disk: each image's layout
+# (tests/check-sdimage.sh --linux), then pi_linux_boot of its files.
+group_raspi4b-linux() {
+    local firmware="$DEBIAN_ARM64_CACHE/root/raspi-firmware/usr/lib/raspi-firmware" kind img disk
+    ensure_tools file:file
+    pi4_dtb
+    rootfs_image "$OUT/pi-rootfs.img" 32M
+    for kind in initramfs disk; do
+        img="$OUT/sdimage-linux-$kind.img" disk=''
+        [ "$kind" = initramfs ] || disk=$OUT/pi-rootfs.img
+        if ! bash "$ROOT/scripts/mk-sdimage.sh" --linux ${disk:+--disk "$disk"} -o "$img" >"$LOGS/mk-sdimage-linux-$kind.log" 2>&1; then
+            explain "mk-sdimage-linux-$kind" "scripts/mk-sdimage.sh --linux${disk:+ --disk} failed"
+            continue
+        fi
+        # The files it packed: the kernel is Debian's (debian_kernel finds it
+        # again), the VMM and the initramfs as the script built them.
+        debian_kernel
+        bash "$ROOT/tests/check-sdimage.sh" "$img" "$MONITOR_IMAGE" "$firmware" "$PI4_DTB" \
+            --linux "$OUT/vmm.elf" "$LINUX_KERNEL" "$OUT/linux/initramfs.cpio.gz" $disk >"$LOGS/sdimage-linux-$kind.log"
+        count_lines raspi4b-linux "$LOGS/sdimage-linux-$kind.log"
+        pi_linux_boot "$kind" "$img"
+    done
+}
+
+# pi_linux_boot KIND IMAGE: boots the files of the SD image IMAGE on QEMU
+# raspi4b the way the Pi firmware would (qemu_sdimage_cmd). Through the
+# console (tests/console-session.py) the guest's shell on hvc0 must answer:
+# on the initramfs (KIND initramfs) with its architecture and 4 CPUs, on the
+# RAM disk's ext4 root (KIND disk) with a file written and read back; `exit`
+# powers the guest off, the VMM and the monitor after it (PM watchdog: QEMU
+# exits 0). TCG runs 4 CPUs on this machine's cores: some 20 s, within
+# ZXV_QEMU_TIMEOUT.
+pi_linux_boot() {
+    local kind=$1 name="raspi4b-linux-$1" steps start
+    qemu_sdimage_cmd "$2" "$OUT/$name.files"
+    if [ "$kind" = initramfs ]; then
+        steps=('expect:init: Linux [^ ]+ on 4 CPUs' 'expect:init: the shell is on hvc0' 'expect:/ # '
+            'send:echo zxv-pi $(uname -m) $(nproc) $((6*7))' 'expect:zxv-pi aarch64 4 42')
+    else
+        steps=('expect:init: Linux [^ ]+ on 4 CPUs, root on /dev/vda' 'expect:/ # '
+            'send:echo pi >/root/f; echo zxv-pi-root $(grep " / " /proc/mounts | cut -d" " -f1-3) $(cat /root/f)'
+            'expect:zxv-pi-root /dev/vda / ext4 pi')
+    fi
+    start=$(date +%s)
+    if python3 "$ROOT/tests/console-session.py" "$LOGS/$name.log" "$TIMEOUT" "${steps[@]}" 'send:exit' \
+        'expect:vmm: guest linux: SYSTEM_OFF' -- "${QEMU[@]}" >"$LOGS/$name.session" 2>&1; then
+        pass "$name: shell_answers_then_powers_off ($(($(date +%s) - start)) s)"
+    else
+        fail "$name: shell_answers_then_powers_off" "$(cat "$LOGS/$name.session") (last lines of $LOGS/$name.log below)"
+        tail_of "$LOGS/$name.log"
+    fi
+    check_log "$name" vmm_runs_the_guest_on_4_cpus '^vmm: guest linux: 512 MiB RAM at 0x40000000 \(host 0x[0-9a-f]+\), 4 vCPUs, GICv2'
+    [ "$kind" = initramfs ] || check_log "$name" disk_served_from_ram '^vmm: guest linux: virtio disk: 32 MiB RAM image at 0x[0-9a-f]+ \(volatile\)$'
+    check_log "$name" machine_off_through_pm_watchdog '^\[cpu[0-9]\] host requested SYSTEM_OFF'
+}
+
 group build "ensure QEMU and the toolchain, build the monitor"
 if [ "$(total failed)" -eq 0 ]; then
     group unit "host unit tests (cargo test)"
@@ -1009,6 +1077,7 @@ if [ "$(total failed)" -eq 0 ]; then
     group linux "Linux under the VMM (Debian's kernel, busybox initramfs)"
     group virtio "Linux's root file system on a file-backed virtio disk; a login shell on hvc0; the network"
     group linux-host "Linux as the EL1 host (Debian's kernel, busybox initramfs)"
+    group raspi4b-linux "Linux from the Raspberry Pi 4 SD image (mk-sdimage.sh --linux) on QEMU raspi4b"
 else
     group unit "host unit tests (cargo test)"
     for name in "${GROUPS_ALL[@]}"; do

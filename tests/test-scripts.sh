@@ -5,7 +5,8 @@
 # guest's (vmm.mem); the network's options; sizes; a gzipped kernel is
 # unpacked; the console options of interactive and test runs; how bench.sh
 # --virtio reads its figures from a guest log and the plugin's marks, and
-# refuses what does not pair up. Fast: nothing is built or booted.
+# refuses what does not pair up; scripts/mkelf.py --elf; what
+# scripts/mk-sdimage.sh refuses. Fast: nothing is built or booted.
 . "$(dirname "$0")/../scripts/lib.sh"
 set +e +o pipefail
 
@@ -113,3 +114,40 @@ check vbench_reads_the_monitors_exits "got $(vmm_exits "$work/vbench.log" 2>&1 |
     test "$(vmm_exits "$work/vbench.log" | tr '\n' ,)" = "mem-trap 40,wfi 7,total 47,"
 check vbench_refuses_a_missing_exit_summary "a log without a summary gave exits" \
     eval '! vmm_exits "$work/short.marks" 2>/dev/null'
+
+# scripts/mkelf.py --elf: another ELF's segments and entry, blobs added as
+# segments whose file offsets match their addresses modulo 4 KiB.
+python3 "$ROOT/scripts/mkelf.py" "$work/spin.elf" 0x40200000 0x2000
+printf 'blob bytes' >"$work/blob"
+python3 "$ROOT/scripts/mkelf.py" "$work/with-blob.elf" --elf "$work/spin.elf" --blob 0x50000000 "$work/blob"
+segments=$(python3 - "$work/with-blob.elf" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+entry, phoff = struct.unpack_from("<QQ", d, 24)
+out = [hex(entry)]
+for i in range(struct.unpack_from("<H", d, 56)[0]):
+    _, _, off, _, paddr, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", d, phoff + 56 * i)
+    out.append(f"{paddr:#x}:{filesz}:{memsz}:{off % 4096 == paddr % 4096}:{d[off:off + filesz][:10]!r}")
+print(" ".join(out))
+PY
+)
+check mkelf_elf_keeps_segments_and_adds_blobs "got $segments" test "$segments" \
+    = "0x40200000 0x40200000:4:8192:True:b'\\x00\\x00\\x00\\x14' 0x50000000:10:10:True:b'blob bytes'"
+check mkelf_elf_takes_no_address "mkelf.py took ADDR with --elf" \
+    eval '! python3 "$ROOT/scripts/mkelf.py" "$work/x.elf" 0x40200000 --elf "$work/spin.elf" 2>/dev/null'
+
+# scripts/mk-sdimage.sh refuses what cannot go on a card before it builds.
+printf 'x' >"$work/odd.img"
+# refuses WHY ARGS...: mk-sdimage.sh ARGS fails at once, saying WHY.
+refuses() {
+    local why=$1 out
+    shift
+    out=$(bash "$ROOT/scripts/mk-sdimage.sh" -o "$work/card.img" "$@" 2>&1) && return 1
+    grep -q "^error: .*$why" <<<"$out"
+}
+check sdimage_refuses_host_and_linux "--host with --linux was taken" refuses 'give one' --host "$work/spin.elf" --linux
+check sdimage_refuses_disk_without_linux "--disk without --linux was taken" refuses 'it needs --linux' --disk "$work/blob"
+check sdimage_refuses_a_partial_sector_disk "a 1-byte disk was taken" \
+    refuses 'whole 512-byte sectors' --linux --disk "$work/odd.img"
+truncate -s 513M "$work/big.img"
+check sdimage_refuses_a_disk_over_512m "a 513 MiB disk was taken" refuses 'at most 512 MiB' --linux --disk "$work/big.img"

@@ -14,6 +14,7 @@ mod memory;
 mod other_cpu;
 mod quota;
 mod state;
+mod timer_eoi;
 mod timing;
 mod world;
 mod zircon;
@@ -35,6 +36,7 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     other_cpu::run(suite, board, resource);
     interrupts::run(suite, board, resource);
     timing::run(suite, board, resource);
+    timer_eoi::run(suite, board, resource);
     kick_race::run(suite, board, resource);
     cpus::stop_all(board);
     quota::run(suite, resource);
