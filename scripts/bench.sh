@@ -17,29 +17,39 @@
 # Prints them, zxvisor's ratio to each (it must be at most 1.10) and the
 # exits of the zxvisor boot by kind.
 #
-# With --virtio, measures the virtio disk: the same kernel and busybox
-# initramfs (rdinit=/vbench, guest-images/vmm/initramfs/vbench) write and
-# then read a 64 MiB scratch disk in 16384 requests of 4 KiB with direct I/O
-# (dd oflag=direct / iflag=direct on /dev/vda), under zxvisor (the VMM's
-# virtio-blk, served through its driver of QEMU's virtio-blk-device) and on
-# bare QEMU at EL1 (QEMU's own virtio-blk-device on virtio-mmio, QEMU
-# virt's DTB), both on a fresh sparse image file, virt GICv3, -smp 2,
-# -cpu max, the same -icount. The counter is no measure here: while a
-# guest waits for its disk every CPU may be idle, and sleep=off then makes
-# the virtual clock jump to the next timer deadline (on bare QEMU the
-# write's counter read 30 and 135 times its instructions in two runs). So
-# the instructions are counted by a QEMU plugin
+# With --virtio, measures the virtio disk and network: the same kernel and
+# busybox initramfs (rdinit=/vbench, guest-images/vmm/initramfs/vbench)
+# write and then read a 64 MiB scratch disk in 16384 requests of 4 KiB with
+# direct I/O (dd oflag=direct / iflag=direct on /dev/vda), and ping QEMU's
+# user-network gateway (10.0.2.2, which QEMU answers itself: nothing leaves
+# the machine) 4000 times with 1472 data bytes (1514-byte frames), each
+# ping sent when the reply to the one before came (ping -A). Under zxvisor
+# (the VMM's virtio-blk and virtio-net, served through its drivers of
+# QEMU's virtio-blk-device and virtio-net-device) and on bare QEMU at EL1
+# (QEMU's own virtio-blk-device and virtio-net-device on virtio-mmio, QEMU
+# virt's DTB), both on a fresh sparse image file and QEMU's user network,
+# virt GICv3, -smp 2, -cpu max, the same -icount. The counter is no measure
+# here: while a guest waits for its disk every CPU may be idle, and
+# sleep=off then makes the virtual clock jump to the next timer deadline
+# (on bare QEMU the write's counter read 30 and 135 times its instructions
+# in two runs). So the instructions are counted by a QEMU plugin
 # (scripts/profile/marks.c), executed by both CPUs at every exception level
 # (the monitor, the VMM, the guest's kernel and programs, whatever the other
 # CPU runs meanwhile), between the markers zxv-ticks executes before and
-# after each dd, less one zxv-ticks run; per request, that is per 4 KiB.
+# after each dd and the pings, less one zxv-ticks run; per request, that is
+# per 4 KiB, and per network frame, sent or received (eth0's statistics:
+# the echo requests and replies, and whatever else went by meanwhile).
 # Exits per MiB are the monitor's count of all exits (the VMM's closing
-# summary) less those of the same run with no I/O (zxv.vbench=0: the same
-# programs, dd of 0 requests), over the 128 MiB moved. Prints them in a
-# table with bare QEMU's figures and zxvisor's ratio, and the exits per
-# MiB by kind; ends with an error, and no table, if a reading is missing.
-# Needs a C compiler for the plugin (gcc is installed when missing); takes
-# about 3 minutes (three runs: 80, 40 and 30 s).
+# summary) of a zxvisor run with the disk's I/O only, and of one with the
+# pings only, less those of a run with neither (zxv.vbench=0 and
+# zxv.vbench.pings=0: the same programs, dd of 0 requests, no pings), over
+# the 128 MiB moved on the disk and over the bytes of the network's frames.
+# Every run has both devices. Prints them in a table with bare QEMU's
+# figures and zxvisor's ratio, and the exits per MiB by kind; ends with an
+# error, and no table, if a reading is missing, the network does not come
+# up or a reply is lost. Needs a C compiler for the plugin (gcc is
+# installed when missing); takes about 2 minutes (four runs; up to 5 on a
+# loaded machine).
 #
 #   scripts/bench.sh [--gic 2|3 | --raspi4b | --linux [--gic 2|3] | --virtio]
 . "$(dirname "$0")/lib.sh"
@@ -138,14 +148,14 @@ if [ "$machine" = virtio ]; then
     cmdline="console=ttyAMA0 quiet nokaslr panic=-1 rdinit=/vbench"
     # fresh_scratch: a new, sparse, 64 MiB disk for each run.
     fresh_scratch() { rm -f "$scratch"; truncate -s 64M "$scratch"; }
-    # zxvisor_run NAME GUEST_ARGS [PLUGIN_ARGS...]: the guest under zxvisor;
-    # sets log.
+    # zxvisor_run NAME GUEST_ARGS [PLUGIN_ARGS...]: the guest under zxvisor,
+    # with the disk and the network; sets log.
     zxvisor_run() {
         local name=$1 args=$2
         shift 2
         log="$OUT/logs/bench-virtio-zxvisor-$name.log"
         fresh_scratch
-        LINUX_DISK=$scratch LINUX_DISK_KIND=file
+        LINUX_DISK=$scratch LINUX_DISK_KIND=file LINUX_NET=1 LINUX_HOSTFWD=''
         qemu_linux_cmd 3 2 "vmm.cpus=2 vmm.mem=256M" "$cmdline$args"
         QEMU+=(-icount shift=0,sleep=off "$@")
         run_logged "$log"
@@ -154,54 +164,76 @@ if [ "$machine" = virtio ]; then
             die "the zxvisor run ($name) did not get through the benchmark (QEMU exit $rc); log: $log"
         fi
     }
-    zx_marks="$OUT/profile/vbench-zxvisor.marks" bare_marks="$OUT/profile/vbench-bare.marks"
-    rm -f "$zx_marks" "$bare_marks"
-    zxvisor_run io "" -plugin "$plugin,out=$zx_marks"
-    zx_log=$log
-    zxvisor_run no-io " zxv.vbench=0"
+    zx_disk_marks="$OUT/profile/vbench-zxvisor-disk.marks" zx_net_marks="$OUT/profile/vbench-zxvisor-net.marks"
+    bare_marks="$OUT/profile/vbench-bare.marks"
+    rm -f "$zx_disk_marks" "$zx_net_marks" "$bare_marks"
+    zxvisor_run disk " zxv.vbench.pings=0" -plugin "$plugin,out=$zx_disk_marks"
+    disk_log=$log
+    zxvisor_run net " zxv.vbench=0" -plugin "$plugin,out=$zx_net_marks"
+    net_log=$log
+    zxvisor_run no-io " zxv.vbench=0 zxv.vbench.pings=0"
     base_log=$log
     bare_log="$OUT/logs/bench-virtio-bare.log"
     fresh_scratch
     QEMU=(qemu-system-aarch64 -M virt,gic-version=3 -cpu max -smp 2 -m 256M -icount shift=0,sleep=off
-        -display none -nic none -serial stdio -monitor none -no-reboot
+        -display none -serial stdio -monitor none -no-reboot
         -kernel "$LINUX_KERNEL" -initrd "$LINUX_INITRD" -append "$cmdline"
         -drive "file=$(qemu_escape "$scratch"),format=raw,if=none,id=disk0" -device virtio-blk-device,drive=disk0
+        -netdev user,id=net0 -device virtio-net-device,netdev=net0
         -global virtio-mmio.force-legacy=false -plugin "$plugin,out=$bare_marks")
     run_logged "$bare_log"
     # figure WHAT COMMAND...: COMMAND's output, or the end with what is missing.
     figure() {
         local what=$1 value
         shift
-        value=$("$@") || die "no figure for $what (logs: $zx_log, $base_log, $bare_log)"
+        value=$("$@") || die "no figure for $what (logs: $disk_log, $net_log, $base_log, $bare_log)"
         echo "$value"
     }
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-    zx_write=$(figure "zxvisor's writes" vbench_per_op "$zx_log" "$zx_marks" write)
-    zx_read=$(figure "zxvisor's reads" vbench_per_op "$zx_log" "$zx_marks" read)
+    zx_write=$(figure "zxvisor's writes" vbench_per_op "$disk_log" "$zx_disk_marks" write)
+    zx_read=$(figure "zxvisor's reads" vbench_per_op "$disk_log" "$zx_disk_marks" read)
+    zx_ping=$(figure "zxvisor's network frames" vbench_per_op "$net_log" "$zx_net_marks" ping)
     bare_write=$(figure "bare QEMU's writes" vbench_per_op "$bare_log" "$bare_marks" write)
     bare_read=$(figure "bare QEMU's reads" vbench_per_op "$bare_log" "$bare_marks" read)
-    zx_exits=$(figure "zxvisor's exits" vmm_exits "$zx_log")
+    bare_ping=$(figure "bare QEMU's network frames" vbench_per_op "$bare_log" "$bare_marks" ping)
+    disk_exits=$(figure "the exits of the disk run" vmm_exits "$disk_log")
+    net_exits=$(figure "the exits of the network run" vmm_exits "$net_log")
     base_exits=$(figure "the exits of the run without I/O" vmm_exits "$base_log")
-    # The MiB written and read: twice the requests of 4 KiB.
-    mib=$(tr -d '\r' <"$zx_log" | sed -n 's/.*zxv-vbench: vda size [0-9]* requests \([0-9]*\)$/\1/p' | awk '{ print $1 * 2 * 4096 / 1048576 }')
-    # per_mib: "KIND N" lines of the run with I/O less the run without, per
-    # MiB moved.
+    # The MiB written and read: twice the requests of 4 KiB; the MiB of the
+    # frames eth0 sent and received during the pings.
+    requests=$(figure "the disk's requests" vbench_count "$disk_log" requests)
+    bytes=$(figure "the network's bytes" vbench_count "$net_log" bytes)
+    frames=$(figure "the network's frames" vbench_count "$net_log" frames)
+    disk_mib=$(awk -v n="$requests" 'BEGIN { print n * 2 * 4096 / 1048576 }')
+    net_mib=$(awk -v n="$bytes" 'BEGIN { print n / 1048576 }')
+    # per_mib EXITS MIB: "KIND N" lines of a run with I/O (EXITS) less the
+    # run without, per MiB moved.
     per_mib() {
-        awk -v mib="$mib" 'NR == FNR { base[$1] = $2; next } { printf "%s %.1f\n", $1, ($2 - base[$1]) / mib }' \
-            <(echo "$base_exits") <(echo "$zx_exits")
+        awk -v mib="$2" 'NR == FNR { base[$1] = $2; next } { printf "%s %.1f\n", $1, ($2 - base[$1]) / mib }' \
+            <(echo "$base_exits") <(echo "$1")
     }
-    exits_mib=$(per_mib | awk '$1 == "total" && $2 > 0 { print $2 }')
-    [ -n "$exits_mib" ] || die "no more exits with the I/O than without ($zx_log, $base_log)"
-    echo "| virtio disk, 64 MiB by dd in 4 KiB direct I/O requests (GICv3, 2 CPUs) | zxvisor | bare QEMU | ratio |"
+    disk_per_mib=$(per_mib "$disk_exits" "$disk_mib")
+    net_per_mib=$(per_mib "$net_exits" "$net_mib")
+    disk_exits_mib=$(awk '$1 == "total" && $2 > 0 { print $2 }' <<<"$disk_per_mib")
+    net_exits_mib=$(awk '$1 == "total" && $2 > 0 { print $2 }' <<<"$net_per_mib")
+    [ -n "$disk_exits_mib" ] || die "no more exits with the disk's I/O than without ($disk_log, $base_log)"
+    [ -n "$net_exits_mib" ] || die "no more exits with the pings than without ($net_log, $base_log)"
+    echo "| virtio, GICv3, 2 CPUs: the disk (64 MiB by dd in 4 KiB direct I/O requests), the network ($frames frames of pings) | zxvisor | bare QEMU | ratio |"
     echo "|---|---:|---:|---:|"
     echo "| instructions per 4 KiB written | $zx_write | $bare_write | $(ratio "$zx_write" "$bare_write") |"
     echo "| instructions per 4 KiB read | $zx_read | $bare_read | $(ratio "$zx_read" "$bare_read") |"
-    echo "| exits per MiB moved (written and read) | $exits_mib | none: no hypervisor | |"
-    echo "| instructions per network packet | not yet: virtio-net lands separately | | |"
+    echo "| instructions per network packet (a 1514-byte frame: an echo request or reply) | $zx_ping | $bare_ping | $(ratio "$zx_ping" "$bare_ping") |"
+    echo "| exits per MiB moved on the disk (written and read) | $disk_exits_mib | none: no hypervisor | |"
+    echo "| exits per MiB of network frames (sent and received) | $net_exits_mib | none: no hypervisor | |"
     echo
-    echo "| exits per MiB moved, by kind (monitor) | count |"
-    echo "|---|---:|"
-    per_mib | grep -v '^total ' | while read -r kind n; do echo "| $kind | $n |"; done
+    echo "| exits per MiB, by kind (monitor) | disk | network |"
+    echo "|---|---:|---:|"
+    awk 'NR == FNR { disk[$1] = $2; kinds[++n] = $1; next }
+        { net[$1] = $2; if (!($1 in disk)) kinds[++n] = $1 }
+        END {
+            for (i = 1; i <= n; i++)
+                if (kinds[i] != "total") printf "| %s | %s | %s |\n", kinds[i], (kinds[i] in disk) ? disk[kinds[i]] : 0, (kinds[i] in net) ? net[kinds[i]] : 0
+        }' <(echo "$disk_per_mib") <(echo "$net_per_mib")
     exit 0
 fi
 if [ "$machine" = raspi4b ]; then

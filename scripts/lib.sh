@@ -343,9 +343,9 @@ guest_modules() {
 # busybox_initramfs: an initramfs of busybox-static, zxv-ticks, the kernel
 # modules of guest_modules and the inits in guest-images/vmm/initramfs (/init
 # a shell, /test the boot test, /soak the timer soak test, /bench the boot
-# benchmark, /vbench the virtio disk benchmark, /net the network test;
-# /lib/zxv-modules loads the modules, /lib/zxv-udhcpc is udhcpc's script):
-# LINUX_INITRD. Needs build_vmm first.
+# benchmark, /vbench the virtio disk and network benchmark, /net the network
+# test; /lib/zxv-modules loads the modules, /lib/zxv-udhcpc is udhcpc's
+# script): LINUX_INITRD. Needs build_vmm first.
 busybox_initramfs() {
     debian_arm64_fetch busybox-static
     guest_modules
@@ -506,11 +506,11 @@ gdb_script() {
     } >"$OUT/zxvisor.gdb"
 }
 
-# The virtio disk benchmark's readings (scripts/bench.sh --virtio), from the
+# The virtio benchmark's readings (scripts/bench.sh --virtio), from the
 # guest's log (guest-images/vmm/initramfs/vbench: "zxv-vbench: NAME ticks
-# N" per zxv-ticks run, "zxv-vbench: vda size S requests R") and the
-# plugin's marks (scripts/profile/marks.c: "mark N" per zxv-ticks run, in
-# the same order).
+# N" per zxv-ticks run, "zxv-vbench: vda size S requests R", "zxv-vbench:
+# eth0 pings P size S frames F bytes B") and the plugin's marks
+# (scripts/profile/marks.c: "mark N" per zxv-ticks run, in the same order).
 
 # vbench_marks LOG MARKS: prints "NAME N" per zxv-ticks run, N the
 # instructions executed up to its marker; fails, saying why, unless LOG and
@@ -526,20 +526,36 @@ vbench_marks() {
     paste -d ' ' <(echo "$names") <(echo "$marks")
 }
 
+# vbench_count LOG WHAT: from the guest's log, the requests of each dd
+# (WHAT requests), or the frames or the bytes eth0 sent and received during
+# the pings (WHAT frames, bytes); fails unless there is such a reading.
+vbench_count() {
+    local n
+    case $2 in
+        requests) n=$(tr -d '\r' <"$1" | sed -n 's/.*zxv-vbench: vda size [0-9]* requests \([0-9]*\)$/\1/p' | head -1) ;;
+        frames) n=$(tr -d '\r' <"$1" | sed -n 's/.*zxv-vbench: eth0 pings [0-9]* size [0-9]* frames \([0-9]*\) bytes [0-9]*$/\1/p' | head -1) ;;
+        bytes) n=$(tr -d '\r' <"$1" | sed -n 's/.*zxv-vbench: eth0 pings [0-9]* size [0-9]* frames [0-9]* bytes \([0-9]*\)$/\1/p' | head -1) ;;
+        *) echo "vbench_count: no such reading: $2" >&2; return 1 ;;
+    esac
+    [ -n "$n" ] || { echo "no $2 count in $1" >&2; return 1; }
+    echo "$n"
+}
+
 # vbench_per_op LOG MARKS OP: instructions per request of OP (write or
-# read): those from the marker before its dd to the one after, less what
-# one zxv-ticks run costs (null-before to null-after), over the requests.
-# Fails, saying why, if a reading is missing or the guest reported a failure.
+# read), or per frame of the pings (ping): those from the marker before it
+# to the one after, less what one zxv-ticks run costs (null-before to
+# null-after), over its requests or frames. Fails, saying why, if a reading
+# is missing or zero, or the guest reported a failure.
 vbench_per_op() {
-    local log=$1 marks=$2 op=$3 pairs requests
+    local log=$1 marks=$2 op=$3 pairs n
     if tr -d '\r' <"$log" | grep -q 'zxv-vbench: fail'; then
         echo "the guest says: $(tr -d '\r' <"$log" | sed -n 's/.*zxv-vbench: fail //p' | head -1) ($log)" >&2
         return 1
     fi
-    requests=$(tr -d '\r' <"$log" | sed -n 's/.*zxv-vbench: vda size [0-9]* requests \([0-9]*\)$/\1/p' | head -1)
-    [ -n "$requests" ] && [ "$requests" -gt 0 ] || { echo "no request count in $log" >&2; return 1; }
+    n=$(vbench_count "$log" "$([ "$op" = ping ] && echo frames || echo requests)") || return 1
+    [ "$n" -gt 0 ] || { echo "no $op requests or frames in $log" >&2; return 1; }
     pairs=$(vbench_marks "$log" "$marks") || return 1
-    awk -v op="$op" -v n="$requests" '
+    awk -v op="$op" -v n="$n" '
         { at[$1] = $2 }
         END {
             if (!("null-before" in at) || !("null-after" in at) || !((op "-before") in at) || !((op "-after") in at)) {

@@ -36,7 +36,9 @@
 #                           disk, a 4 GiB file on QEMU's virtio-blk and a
 #                           read-only RAM disk (GICv2), each with a
 #                           network on QEMU's user networking; an LDP from
-#                           device space;
+#                           device space; the hostile guest's isolation
+#                           scan of its whole IPA space (GICv3, GICv2) and
+#                           its self-test;
 #   linux                   Linux under the VMM: Debian's arm64 kernel with
 #                           2 vCPUs on virt GICv3 -smp 4 and GICv2 -smp 2,
 #                           booted to the test init and powered off; guest
@@ -513,6 +515,11 @@ PY
     hostile_run hostile_ram_disk_4g "$HOSTILE_CASES_BIG" zero
     hostile_run hostile_host_disk_4g "$HOSTILE_CASES_BIG" host
     hostile_run hostile_ram_disk_ro_gicv2 "$HOSTILE_CASES" ram ro
+    # The hostile guest's isolation scan of its whole IPA space: with every
+    # device on GICv3, with two on GICv2, and its self-test.
+    isolation_run isolation_gicv3 16 scan disk net
+    isolation_run isolation_gicv2 13 scan
+    isolation_run isolation_self_test 18 scan-self-test disk net
     # An LDP from a virtio register page has no syndrome the monitor can
     # pass on: the VMM stops the guest and says why; the monitor carries on.
     qemu_virt_cmd 3 2
@@ -592,11 +599,6 @@ PY
     else
         fail "$name: every_case_ok" "$ok case lines ok, the guest's count '${done:-none}' (cases, failed), want $want and 0 (log: $LOGS/$name.log)"
     fi
-    if grep -qE '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out"; then
-        fail "$name: no_fault" "$(grep -m1 -E '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out")"
-    else
-        pass "$name: no_fault"
-    fi
     # transmit-6-gib-chain-cut: 64 KiB of the chain printed, 512 lines of dots.
     line=$(grep -cE '^hostile\| \.{127}$' <<<"$out" || true)
     if [ "$line" -eq 512 ]; then
@@ -611,6 +613,91 @@ PY
             fail "$name: ${dev}_reset_reported_once" "more than one DEVICE_NEEDS_RESET report for $dev"
         fi
     done
+    hostile_ended "$name" "$out"
+}
+
+# isolation_run NAME REGIONS MODE [disk] [net]: the hostile guest's isolation
+# scan (MODE scan; guest-images/hostile/src/scan.rs) on virt -smp 2 (GICv2 if
+# NAME ends in _gicv2, else GICv3) with 2 vCPUs and 64 MiB of RAM, with a
+# 1 MiB RAM disk and a network if asked. It must end with `isolation:
+# REGIONS regions, 0 failed` and no FAIL line; the isolation canary the VMM
+# reports must not be in any guest line; guest RAM in host memory, as the VMM
+# reports it, must be clear of the VMM's image, the canary's page and the
+# monitor; and the VMM must not fail nor the monitor report a fault. MODE
+# scan-self-test plants a canary in guest RAM and takes 2 MiB of RAM as
+# outside: exactly those two regions must fail, each for its reason.
+isolation_run() {
+    local name=$1 regions=$2 mode=$3 bin=$OUT/hostile.bin opts out canary ranges want line
+    shift 3
+    local args=(-initrd "$OUT/vmm.elf" -device "loader,file=$bin,addr=0x50000000,force-raw=on")
+    opts="vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.cpus=2 vmm.name=hostile vmm.timeout=120"
+    case " $* " in *" disk "*) opts+=" vmm.disk=0x50200000,0x100000" ;; esac
+    case " $* " in
+        *" net "*)
+            opts+=" vmm.net=host"
+            args+=(-netdev user,id=net0,ipv6=off -device virtio-net-device,netdev=net0 -global virtio-mmio.force-legacy=false)
+            ;;
+    esac
+    qemu_virt_cmd "$([[ $name == *_gicv2 ]] && echo 2 || echo 3)" 2
+    qemu_log "$name" "${args[@]}" -append "$opts -- $mode"
+    out=$(tr -d '\r' <"$LOGS/$name.log")
+    if hung; then
+        explain "$name" "QEMU did not finish within ${TIMEOUT}s (a hang; the last region line is the last that ended)"
+        return
+    fi
+    want=0
+    if [ "$mode" = scan-self-test ]; then
+        want=2
+        for line in '^hostile\| isolation: 0x40000000\.\.0x43c00000 ram: FAIL the VMM.s canary at 0x42000000: 7a7876436e727921efcdab8967452301$' \
+            '^hostile\| isolation: 0x43c00000\.\.0x43e00000 outside: FAIL a store to 0x43c00000 stuck: memory is mapped there$'; do
+            if grep -qE "$line" <<<"$out"; then pass "$name: /$line/"; else fail "$name" "no line matching /$line/"; fi
+        done
+    else
+        while IFS= read -r line; do
+            if [ -n "$line" ]; then fail "$name" "${line#hostile| isolation: }"; fi
+        done < <(grep -E '^hostile\| isolation: .*FAIL' <<<"$out" || true)
+    fi
+    if grep -qx "hostile| isolation: $regions regions, $want failed" <<<"$out"; then
+        pass "$name: $regions regions, $want failed"
+    else
+        fail "$name" "the scan's count: '$(grep -E '^hostile\| isolation: [0-9]+ regions' <<<"$out" || echo none)', want $regions regions, $want failed (log: $LOGS/$name.log)"
+    fi
+    # vmm: guest hostile: isolation canary HEX in the VMM image at A (B..C) and in host RAM at D; the monitor at E..F
+    canary=$(sed -n 's/^vmm: guest hostile: isolation canary \([0-9a-f]\{32\}\) .*/\1/p' <<<"$out")
+    if [ -z "$canary" ]; then
+        fail "$name: canary_never_seen" "the VMM reported no isolation canary"
+    elif grep -qE "^hostile\\|.*$canary" <<<"$out"; then
+        fail "$name: canary_never_seen" "the guest printed the VMM's canary $canary"
+    else
+        pass "$name: canary_never_seen"
+    fi
+    ranges=$(sed -n 's/^vmm: guest hostile: isolation canary [0-9a-f]* in the VMM image at 0x[0-9a-f]* (\(0x[0-9a-f]*\)\.\.\(0x[0-9a-f]*\)) and in host RAM at \(0x[0-9a-f]*\); the monitor at \(0x[0-9a-f]*\)\.\.\(0x[0-9a-f]*\)$/\1 \2 \3 \4 \5/p' <<<"$out")
+    ranges+=" $(sed -n 's/^vmm: guest hostile: \([0-9]*\) MiB RAM at 0x40000000 (host \(0x[0-9a-f]*\)).*/\2 \1/p' <<<"$out")"
+    read -ra ranges <<<"$ranges"
+    if python3 - "${ranges[@]}" <<'PY'
+import sys
+a = [int(x, 0) for x in sys.argv[1:]]
+image, page, monitor, ram = (a[0], a[1]), (a[2], a[2] + 4096), (a[3], a[4]), (a[5], a[5] + (a[6] << 20))
+sys.exit(not all(r[1] <= ram[0] or ram[1] <= r[0] for r in (image, page, monitor)))
+PY
+    then
+        pass "$name: guest_ram_clear_of_the_vmm_and_the_monitor"
+    else
+        fail "$name: guest_ram_clear_of_the_vmm_and_the_monitor" "overlapping or missing host ranges: '${ranges[*]}'"
+    fi
+    hostile_ended "$name" "$out"
+}
+
+# hostile_ended NAME OUT: the hostile guest's run NAME, whose log is OUT, had
+# no fatal monitor report and no VMM failure (NAME: no_fault), and the guest
+# powered off and QEMU exited 0.
+hostile_ended() {
+    local name=$1 out=$2
+    if grep -qE '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out"; then
+        fail "$name: no_fault" "$(grep -m1 -E '^\*\*\* zxvisor|^vmm: guest hostile failed' <<<"$out")"
+    else
+        pass "$name: no_fault"
+    fi
     if grep -q '^vmm: guest hostile: SYSTEM_OFF from vCPU 0$' <<<"$out"; then
         check_exit "$name"
     else
@@ -1073,7 +1160,7 @@ if [ "$(total failed)" -eq 0 ]; then
     group sdimage "Raspberry Pi 4 SD card images (scripts/mk-sdimage.sh)"
     group gdb "debugging the monitor and the host with gdb-multiarch"
     group scripts "the scripts (tests/test-scripts.sh, tests/test-qemu-test.sh)"
-    group vmm "the VMM with a raw binary guest and the hostile virtio guest"
+    group vmm "the VMM with a raw binary guest, the hostile virtio guest and its isolation scan"
     group linux "Linux under the VMM (Debian's kernel, busybox initramfs)"
     group virtio "Linux's root file system on a file-backed virtio disk; a login shell on hvc0; the network"
     group linux-host "Linux as the EL1 host (Debian's kernel, busybox initramfs)"

@@ -97,19 +97,28 @@ check interactive_console_is_mon_stdio "got: ${QEMU[*]}" test "$(qemu_arg -seria
 printf '%s\n' 'linux| zxv-vbench: vda size 67108864 requests 4' 'linux| zxv-vbench: null-before ticks 5' \
     'linux| zxv-vbench: null-after ticks 9' 'linux| zxv-vbench: write-before ticks 20' \
     'linux| zxv-vbench: write-after ticks 90' 'linux| zxv-vbench: read-before ticks 95' \
-    'linux| zxv-vbench: read-after ticks 99' 'linux| zxv-vbench: done' \
+    'linux| zxv-vbench: read-after ticks 99' 'linux| zxv-vbench: ping-before ticks 100' \
+    'linux| zxv-vbench: ping-after ticks 110' 'linux| zxv-vbench: eth0 pings 2 size 1472 frames 5 bytes 6100' \
+    'linux| zxv-vbench: done' \
     'vmm: guest linux: exits counted by the monitor: mem-trap 40, wfi 7, total 47' >"$work/vbench.log"
-printf 'mark %s\n' 1000 1100 1200 5300 5400 9000 >"$work/vbench.marks"
+printf 'mark %s\n' 1000 1100 1200 5300 5400 9000 9500 11500 >"$work/vbench.marks"
 check vbench_write_per_request "got $(vbench_per_op "$work/vbench.log" "$work/vbench.marks" write 2>&1)" \
     test "$(vbench_per_op "$work/vbench.log" "$work/vbench.marks" write)" = 1000
 check vbench_read_per_request "got $(vbench_per_op "$work/vbench.log" "$work/vbench.marks" read 2>&1)" \
     test "$(vbench_per_op "$work/vbench.log" "$work/vbench.marks" read)" = 875
+check vbench_ping_per_frame "got $(vbench_per_op "$work/vbench.log" "$work/vbench.marks" ping 2>&1)" \
+    test "$(vbench_per_op "$work/vbench.log" "$work/vbench.marks" ping)" = 380
+check vbench_network_bytes "got $(vbench_count "$work/vbench.log" bytes 2>&1)" \
+    test "$(vbench_count "$work/vbench.log" bytes)" = 6100
 head -n 5 "$work/vbench.marks" >"$work/short.marks"
 check vbench_refuses_unpaired_marks "a mark short gave a figure" \
     eval '! vbench_per_op "$work/vbench.log" "$work/short.marks" read 2>/dev/null'
 sed 's/write-after ticks 90/fail write: dd: No space left on device/' "$work/vbench.log" >"$work/failed.log"
 check vbench_refuses_a_failed_run "a failed dd gave a figure" \
     eval '! vbench_per_op "$work/failed.log" "$work/vbench.marks" write 2>/dev/null'
+sed 's/ping-after ticks 110/fail network: no reply from 10.0.2.2:/' "$work/vbench.log" >"$work/nonet.log"
+check vbench_refuses_a_run_without_network "a run whose network did not come up gave a figure" \
+    eval '! vbench_per_op "$work/nonet.log" "$work/vbench.marks" ping 2>/dev/null'
 check vbench_reads_the_monitors_exits "got $(vmm_exits "$work/vbench.log" 2>&1 | tr '\n' ,)" \
     test "$(vmm_exits "$work/vbench.log" | tr '\n' ,)" = "mem-trap 40,wfi 7,total 47,"
 check vbench_refuses_a_missing_exit_summary "a log without a summary gave exits" \

@@ -46,6 +46,9 @@ pub trait VirtualInterface {
     /// Writes `lrs` to the first `lrs.len()` list registers.
     fn write_lrs(&self, lrs: &[ListRegister]);
 
+    /// Empties the first `count` list registers (at most [`num_lrs`](Self::num_lrs)).
+    fn clear_lrs(&self, count: usize);
+
     /// Sets or clears the underflow maintenance interrupt enable (`HCR.UIE`).
     fn set_underflow_irq(&self, on: bool);
 

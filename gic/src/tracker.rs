@@ -89,12 +89,24 @@ impl<const N: usize> LrTracker<N> {
     /// [`ListRegister::INVALID`], so writing [`lrs`](Self::lrs) back clears the EOI
     /// maintenance interrupt.
     pub fn sync_from_hw(&mut self, lrs: &[ListRegister]) {
-        for (shadow, hw) in self.lrs[..self.num_lrs].iter_mut().zip(lrs) {
-            *shadow = if hw.state.is_valid() {
-                *hw
-            } else {
-                ListRegister::INVALID
-            };
+        self.sync_with(|shadow| {
+            for (shadow, hw) in shadow.iter_mut().zip(lrs) {
+                *shadow = *hw;
+            }
+        });
+    }
+
+    /// [`sync_from_hw`](Self::sync_from_hw) with `read` filling the shadow list registers in
+    /// place (what the hardware holds, as `VirtualInterface::read_lrs` gives it), with no copy
+    /// in between.
+    #[inline]
+    pub fn sync_with(&mut self, read: impl FnOnce(&mut [ListRegister])) {
+        let shadow = &mut self.lrs[..self.num_lrs];
+        read(shadow);
+        for lr in shadow {
+            if !lr.state.is_valid() {
+                *lr = ListRegister::INVALID;
+            }
         }
     }
 
@@ -152,7 +164,10 @@ impl<const N: usize> LrTracker<N> {
     /// Whether a list register holds an interrupt (pending or active): WFI then returns to the
     /// guest at once.
     pub fn any_in_use(&self) -> bool {
-        self.lrs().iter().any(|lr| lr.state.is_valid())
+        // One OR over all of them, without a branch per LR.
+        self.lrs()
+            .iter()
+            .fold(false, |any, lr| any | lr.state.is_valid())
     }
 
     /// Whether a list register holds an interrupt the guest has not acknowledged yet

@@ -30,6 +30,7 @@ pub enum ExceptionClass {
 }
 
 impl ExceptionClass {
+    #[inline]
     pub fn from_code(ec: u8) -> Self {
         match ec {
             0x00 => Self::Unknown,
@@ -100,15 +101,18 @@ pub struct DataAbort {
 }
 
 impl Esr {
+    #[inline]
     pub fn class(self) -> ExceptionClass {
         ExceptionClass::from_code(self.ec())
     }
 
+    #[inline]
     pub fn ec(self) -> u8 {
         ((self.0 >> 26) & 0x3f) as u8
     }
 
     /// IL: the trapped instruction is 32 bits long.
+    #[inline]
     pub fn il(self) -> bool {
         self.0 & (1 << 25) != 0
     }
@@ -123,11 +127,13 @@ impl Esr {
         }
     }
 
+    #[inline]
     pub fn iss(self) -> u32 {
         (self.0 & 0x1ff_ffff) as u32
     }
 
     /// The 16-bit immediate of an HVC/SMC.
+    #[inline]
     pub fn imm16(self) -> u16 {
         (self.0 & 0xffff) as u16
     }

@@ -57,6 +57,7 @@ const SUPPORTED: [u32; 10] = [
 
 /// Whether function ID `fid` lies in PSCI's ranges (SMC32 and SMC64 0x00..=0x1f of the
 /// standard secure service calls), known or not.
+#[inline]
 pub fn is_psci(fid: u32) -> bool {
     matches!(fid, 0x8400_0000..=0x8400_001f | 0xc400_0000..=0xc400_001f)
 }

@@ -83,18 +83,24 @@ impl GuestRegs {
 
     /// `zx_vcpu_read_state(ZX_VCPU_STATE)`: X0-X30, SP_EL1 and NZCV (every other `cpsr` bit 0).
     pub fn read_state(&self) -> VcpuState {
-        VcpuState::from_words(&self.state_words())
+        let [sp, cpsr] = self.state_tail();
+        VcpuState {
+            x: self.file.x,
+            sp,
+            cpsr: cpsr as u32,
+            padding1: [0; 4],
+        }
     }
 
-    /// [`read_state`](Self::read_state) as the structure's memory image of
-    /// little-endian words, built in one pass (the monitor copies it
-    /// straight to the host's buffer).
-    pub fn state_words(&self) -> [u64; VcpuState::WORDS] {
-        let mut w = [0; VcpuState::WORDS];
-        w[..31].copy_from_slice(&self.file.x);
-        w[31] = self.file.sp_el1;
-        w[32] = u64::from(self.file.pstate as u32 & CPSR_NZCV_MASK);
-        w
+    /// The last two words of [`read_state`](Self::read_state)'s memory image, after X0-X30
+    /// (which are `self.file.x` as they are): `sp`, then `cpsr` with its padding. The monitor
+    /// copies the registers straight to the host's buffer.
+    #[inline]
+    pub fn state_tail(&self) -> [u64; 2] {
+        [
+            self.file.sp_el1,
+            u64::from(self.file.pstate as u32 & CPSR_NZCV_MASK),
+        ]
     }
 
     /// `zx_vcpu_write_state(ZX_VCPU_STATE)`: replaces X0-X30, SP_EL1 and the NZCV bits of
@@ -103,30 +109,39 @@ impl GuestRegs {
     ///
     /// A `cpsr` with any bit outside NZCV set is `INVALID_ARGS`, and then nothing changes.
     pub fn write_state(&mut self, state: &VcpuState) -> Result<(), Status> {
-        self.write_state_words(&state.to_words())
+        let tail = [state.sp, u64::from(state.cpsr)];
+        self.write_state_with(tail, |x| x.copy_from_slice(&state.x))
     }
 
-    /// [`write_state`](Self::write_state) from the structure's memory image
-    /// of little-endian words (as copied from the host's buffer).
-    pub fn write_state_words(&mut self, w: &[u64; VcpuState::WORDS]) -> Result<(), Status> {
-        let cpsr = w[32] as u32;
+    /// [`write_state`](Self::write_state) from the memory image's last two words `tail`
+    /// (`sp`, then `cpsr` with its padding), checked first; only then does `load_x` fill
+    /// X0-X30 in place (the monitor copies them straight from the host's buffer).
+    #[inline]
+    pub fn write_state_with(
+        &mut self,
+        tail: [u64; 2],
+        load_x: impl FnOnce(&mut [u64; 31]),
+    ) -> Result<(), Status> {
+        let cpsr = tail[1] as u32;
         if cpsr & !CPSR_NZCV_MASK != 0 {
             return Err(Status::INVALID_ARGS);
         }
-        self.file.x.copy_from_slice(&w[..31]);
-        self.file.sp_el1 = w[31];
+        load_x(&mut self.file.x);
+        self.file.sp_el1 = tail[0];
         self.file.pstate = (self.file.pstate & !u64::from(CPSR_NZCV_MASK)) | u64::from(cpsr);
         self.pending = None;
         Ok(())
     }
 
     /// Records the MMIO read that the exit being reported leaves for the host to complete.
+    #[inline]
     pub fn set_pending_read(&mut self, read: PendingRead) {
         self.pending = Some(read);
     }
 
     /// Forgets any pending MMIO read: each `zx_vcpu_enter` does before it
     /// runs the vCPU, so only the read its own last exit left is pending.
+    #[inline]
     pub fn clear_pending(&mut self) {
         self.pending = None;
     }
@@ -169,12 +184,14 @@ impl GuestRegs {
     }
 
     /// Register `n` as an instruction operand sees it: X0-X30, or 0 for `n` = 31 (XZR).
+    #[inline]
     pub fn reg(&self, n: u8) -> u64 {
         self.file.x.get(usize::from(n)).copied().unwrap_or(0)
     }
 
     /// Writes register `n` as an instruction result would: X0-X30; for `n` = 31 (XZR) the
     /// value is discarded. Does not affect a pending MMIO read.
+    #[inline]
     pub fn set_reg(&mut self, n: u8, value: u64) {
         if let Some(r) = self.file.x.get_mut(usize::from(n)) {
             *r = value;
@@ -182,6 +199,7 @@ impl GuestRegs {
     }
 
     /// Moves the guest PC past a trapped instruction of `len` bytes.
+    #[inline]
     pub fn advance_pc(&mut self, len: u64) {
         self.file.pc = self.file.pc.wrapping_add(len);
     }

@@ -9,6 +9,7 @@ pub(crate) mod mmio;
 pub(crate) mod sysreg;
 
 pub(crate) mod cache;
+pub(crate) mod copy;
 pub(crate) mod debug;
 pub(crate) mod el2config;
 pub(crate) mod firmware;

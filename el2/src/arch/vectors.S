@@ -2,10 +2,14 @@
  * EL2 exception vectors. Every entry saves a RegisterFile (vcpu::regs;
  * x0-x30, ELR_EL2 as pc, SPSR_EL2 as pstate) on the current EL2 stack, calls the Rust handler for its row with
  * the frame, and returns with the (possibly edited) frame restored; except
- * that exceptions from a running guest leave through guest_exit (world.S).
+ * that exceptions from a running guest leave through guest_exit (world.S),
+ * and that the host's `hvc #0` (its service and PSCI calls) saves a light
+ * frame, see host_sync.
  */
 
 .equ FRAME_SIZE, 272
+/* ESR_EL2 of an HVC #0 from AArch64: EC 0x16, IL 1, ISS (the immediate) 0. */
+.equ ESR_HVC64_IMM0, 0x5a000000
 
 .macro save_frame
     sub     sp, sp, #FRAME_SIZE
@@ -70,7 +74,14 @@ el2_vectors:
     vector  el2_fault, 5
     vector  el2_fault, 6
     vector  el2_fault, 7
-    lower_vector lower_sync, 8      /* lower EL, AArch64 */
+/* lower EL, AArch64: synchronous, from a guest or the host (host_sync) */
+.balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    mrs     x0, vttbr_el2
+    tst     x0, #0xffff000000000000
+    mov     x1, #8
+    b.ne    guest_exit
+    b       host_sync
     lower_vector lower_async, 9
     lower_vector lower_async, 10
     lower_vector lower_async, 11
@@ -78,6 +89,56 @@ el2_vectors:
     vector  el2_fault, 13
     vector  el2_fault, 14
     vector  el2_fault, 15
+
+/*
+ * A synchronous exception from the host, with its x0 and x1 at [sp]. An
+ * `hvc #0` saves and restores only what the Rust code may change: x0-x18
+ * and x30 (AAPCS64's caller-saved registers), ELR_EL2 and SPSR_EL2, at
+ * their RegisterFile offsets. x19-x29 are callee-saved, so host_call keeps
+ * them in the registers, and their slots in the frame are not written: the
+ * calls look at x0-x6 only. Anything else takes the full frame.
+ */
+host_sync:
+    mrs     x0, esr_el2
+    mov     x1, #ESR_HVC64_IMM0
+    cmp     x0, x1
+    ldp     x0, x1, [sp], #16
+    b.ne    host_sync_full
+    sub     sp, sp, #FRAME_SIZE
+    stp     x0, x1, [sp, #0]
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    str     x18, [sp, #144]
+    mrs     x0, elr_el2
+    stp     x30, x0, [sp, #240]
+    mrs     x0, spsr_el2
+    str     x0, [sp, #256]
+    mov     x0, sp
+    bl      host_call
+    ldr     x0, [sp, #256]
+    msr     spsr_el2, x0
+    ldp     x30, x0, [sp, #240]
+    msr     elr_el2, x0
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldr     x18, [sp, #144]
+    add     sp, sp, #FRAME_SIZE
+    eret
+host_sync_full:
+    call_handler lower_sync, 8
 
 exception_return:
     ldr     x0, [sp, #256]

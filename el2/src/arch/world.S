@@ -86,53 +86,49 @@ guest_exit:
     ldp     x29, x30, [sp], #ENTER_FRAME
     ret
 
-/* The EL1/EL0 context a world owns, in El1Sysregs order (world.rs). */
-.macro el1_regs op
-    \op     sctlr_el1, 0
-    \op     ttbr0_el1, 8
-    \op     ttbr1_el1, 16
-    \op     tcr_el1, 24
-    \op     mair_el1, 32
-    \op     amair_el1, 40
-    \op     vbar_el1, 48
-    \op     contextidr_el1, 56
-    \op     tpidr_el1, 64
-    \op     tpidr_el0, 72
-    \op     tpidrro_el0, 80
-    \op     sp_el0, 88
-    \op     elr_el1, 96
-    \op     spsr_el1, 104
-    \op     esr_el1, 112
-    \op     far_el1, 120
-    \op     par_el1, 128
-    \op     afsr0_el1, 136
-    \op     afsr1_el1, 144
-    \op     cpacr_el1, 152
-    \op     csselr_el1, 160
-    \op     cntkctl_el1, 168
-    \op     mdscr_el1, 176
-    \op     cntv_cval_el0, 184
-    \op     cntv_ctl_el0, 192
+/*
+ * The EL1/EL0 context a world owns, in El1Sysregs order (world.rs): pairs
+ * of registers moved with one stp or ldp, then the last one alone.
+ */
+.macro el1_pairs op
+    \op     sctlr_el1, ttbr0_el1, 0
+    \op     ttbr1_el1, tcr_el1, 16
+    \op     mair_el1, amair_el1, 32
+    \op     vbar_el1, contextidr_el1, 48
+    \op     tpidr_el1, tpidr_el0, 64
+    \op     tpidrro_el0, sp_el0, 80
+    \op     elr_el1, spsr_el1, 96
+    \op     esr_el1, far_el1, 112
+    \op     par_el1, afsr0_el1, 128
+    \op     afsr1_el1, cpacr_el1, 144
+    \op     csselr_el1, cntkctl_el1, 160
+    \op     mdscr_el1, cntv_cval_el0, 176
 .endm
 
-.macro save_reg reg, off
-    mrs     x1, \reg
-    str     x1, [x0, #\off]
+.macro save_pair a, b, off
+    mrs     x1, \a
+    mrs     x2, \b
+    stp     x1, x2, [x0, #\off]
 .endm
 
-.macro load_reg reg, off
-    ldr     x1, [x0, #\off]
-    msr     \reg, x1
+.macro load_pair a, b, off
+    ldp     x1, x2, [x0, #\off]
+    msr     \a, x1
+    msr     \b, x2
 .endm
 
 .global el1_save
 el1_save:
-    el1_regs save_reg
+    el1_pairs save_pair
+    mrs     x1, cntv_ctl_el0
+    str     x1, [x0, #192]
     ret
 
 .global el1_load
 el1_load:
-    el1_regs load_reg
+    el1_pairs load_pair
+    ldr     x1, [x0, #192]
+    msr     cntv_ctl_el0, x1
     ret
 
 /* FP/SIMD state: q0-q31, then FPSR and FPCR (528 bytes). */

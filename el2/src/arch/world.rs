@@ -144,12 +144,16 @@ impl GuestWorld {
 
 /// Lazy FP/SIMD switching inside [`with_guest`]: the guest's registers are
 /// loaded only when it first uses FP/SIMD (a CPTR_EL2.TFP trap).
-pub struct LazyFp {
-    host: MaybeUninit<FpState>,
+///
+/// The host's save area is borrowed, not held: with it and the flag in one
+/// local, the compiler merged the flag's store with the area's undefined
+/// bytes into a 529-byte memset on every enter.
+pub struct LazyFp<'a> {
+    host: &'a mut MaybeUninit<FpState>,
     guest_loaded: bool,
 }
 
-impl LazyFp {
+impl LazyFp<'_> {
     /// The guest touched FP/SIMD: park the host's registers, load `guest`'s,
     /// and stop trapping.
     pub fn switch_to_guest(&mut self, guest: &FpState) {
@@ -222,7 +226,7 @@ impl LazyDebug {
 /// [`LazyFp`] and [`LazyDebug`].
 pub fn with_guest<R>(
     world: &mut GuestWorld,
-    f: impl FnOnce(&mut GuestWorld, &mut LazyFp, &mut LazyDebug) -> R,
+    f: impl FnOnce(&mut GuestWorld, &mut LazyFp<'_>, &mut LazyDebug) -> R,
 ) -> R {
     let mut host = MaybeUninit::<El1Sysregs>::uninit();
     let host_sp_el1 = SP_EL1.get();
@@ -245,8 +249,9 @@ pub fn with_guest<R>(
     // The guest reads the physical counter but cannot reach the EL1 physical timer.
     CNTHCTL_EL2.set(1);
     CPTR_EL2.set(host_cptr | CPTR_TFP);
+    let mut host_fp = MaybeUninit::uninit();
     let mut fp = LazyFp {
-        host: MaybeUninit::uninit(),
+        host: &mut host_fp,
         guest_loaded: false,
     };
     let mut lazy_debug = LazyDebug {

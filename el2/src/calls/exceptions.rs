@@ -56,15 +56,24 @@ extern "C" fn el2_sync(frame: &mut RegisterFile, kind: u64) {
     report(frame, kind)
 }
 
+/// The host's `hvc #0`: a service call (docs/abi.md §2), PSCI, or SMCCC
+/// NOT_SUPPORTED. The vectors (host_sync) call it with a frame that holds
+/// only x0-x18, x30, pc and pstate: it reads x0-x6 and writes x0-x2.
+#[no_mangle]
+pub extern "C" fn host_call(frame: &mut RegisterFile) {
+    let id = frame.x[0] as u32;
+    if calls::is_service_call(id) {
+        calls::service_call(frame);
+    } else if !psci::handle(frame) {
+        frame.x[0] = SMCCC_NOT_SUPPORTED as u64;
+    }
+}
+
 #[no_mangle]
 extern "C" fn lower_sync(frame: &mut RegisterFile, kind: u64) {
     let esr = Esr(ESR_EL2.get());
     match esr.class() {
-        ExceptionClass::Hvc64 if esr.imm16() == 0 => {
-            if !psci::handle(frame) {
-                calls::service_call(frame);
-            }
-        }
+        ExceptionClass::Hvc64 if esr.imm16() == 0 => host_call(frame),
         ExceptionClass::Smc64 => {
             // A trapped SMC returns to the SMC itself; step over it.
             frame.pc += 4;

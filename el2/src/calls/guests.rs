@@ -30,6 +30,7 @@ fn check_perms(perms: u32) -> ZxResult {
 }
 
 /// zx_guest_create(resource, options) -> (guest, vmar).
+#[inline(never)]
 pub fn create(resource: u32, options: u64) -> ZxResult<(u64, u64)> {
     objects::get_as(resource, Rights::NONE, Object::resource)?;
     if options != GUEST_OPT_NORMAL as u64 {
@@ -48,6 +49,7 @@ pub fn create(resource: u32, options: u64) -> ZxResult<(u64, u64)> {
 }
 
 /// zx_guest_set_trap(guest, kind, addr, size, port, key), in Zircon's order.
+#[inline(never)]
 pub fn set_trap(guest: u32, kind: u64, addr: u64, size: u64, port: u32, key: u64) -> ZxResult {
     let g = objects::get_as(guest, Rights::WRITE, Object::guest)?;
     let port = if port != 0 {
@@ -74,6 +76,7 @@ pub fn set_trap(guest: u32, kind: u64, addr: u64, size: u64, port: u32, key: u64
 }
 
 /// zx_vmo_create_physical(resource, paddr, size): host RAM only.
+#[inline(never)]
 pub fn vmo_create_physical(resource: u32, paddr: u64, size: u64) -> ZxResult<u64> {
     objects::get_as(resource, Rights::NONE, Object::resource)?;
     if size == 0 || !page_aligned(&[paddr, size]) || paddr.checked_add(size).is_none() {
@@ -92,6 +95,7 @@ pub fn vmo_create_physical(resource: u32, paddr: u64, size: u64) -> ZxResult<u64
 }
 
 /// zx_vmar_map(vmar, options, vmar_offset, vmo, vmo_offset, len) -> addr.
+#[inline(never)]
 pub fn vmar_map(
     vmar: u32,
     options: u64,
@@ -133,6 +137,7 @@ fn range_args(addr: u64, len: u64) -> ZxResult {
 }
 
 /// zx_vmar_unmap(vmar, addr, len).
+#[inline(never)]
 pub fn vmar_unmap(vmar: u32, addr: u64, len: u64) -> ZxResult {
     let g = objects::get_as(vmar, Rights::NONE, Object::vmar)?;
     range_args(addr, len)?;
@@ -140,6 +145,7 @@ pub fn vmar_unmap(vmar: u32, addr: u64, len: u64) -> ZxResult {
 }
 
 /// zx_vmar_protect(vmar, options, addr, len).
+#[inline(never)]
 pub fn vmar_protect(vmar: u32, options: u64, addr: u64, len: u64) -> ZxResult {
     let perms = (options as u32) & PERMS;
     let g = objects::get_as(vmar, vm_perm_rights(perms), Object::vmar)?;

@@ -67,6 +67,7 @@ pub fn object_get_info(handle: u32, topic: u32, buffer: u64, size: u64) -> Reply
 /// zxv_info: the 32-byte ZxvInfo of docs/abi.md §2; a buffer of 40 bytes or more
 /// also gets the monitor's free heap bytes (u64 at offset 32), which tests
 /// use to check that destroying objects gives all memory back.
+#[inline(never)]
 pub fn zxv_info(buffer: u64, size: u64) -> Reply {
     let sys = system::get();
     let info = ZxvInfo {

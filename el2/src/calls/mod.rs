@@ -20,6 +20,16 @@ use syscalls::ids::*;
 use syscalls::Rights;
 use vcpu::regs::RegisterFile;
 
+/// Whether `id` is in the zxvisor service calls' range: SMCCC fast SMC64
+/// calls of the vendor-specific hypervisor service (owner 6).
+#[inline(always)]
+pub fn is_service_call(id: u32) -> bool {
+    id >> 16 == 0xC600
+}
+
+/// Runs the service call in the host's x0 with its arguments in x1..x6
+/// and puts its status and outputs in x0..x2; SMCCC NOT_SUPPORTED in x0
+/// for an unknown function.
 pub fn service_call(frame: &mut RegisterFile) {
     let id = frame.x[0] as u32;
     let a = [
@@ -90,6 +100,27 @@ mod tests {
         let frame = call(0xC600_0EEE, [1, 2, 3, 4, 5, 6]);
         assert_eq!(frame.x[0], u64::MAX);
         assert_eq!(frame.x[1..7], [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn hvc_0_takes_service_calls_psci_and_nothing_else() {
+        let host_call = |id: u32| {
+            testing::boot();
+            let mut frame = RegisterFile::default();
+            frame.x[0] = id as u64;
+            frame.x[1] = 0x7777;
+            crate::calls::exceptions::host_call(&mut frame);
+            frame.x[0]
+        };
+        assert_eq!(host_call(syscalls::psci::PSCI_VERSION), 0x1_0001);
+        assert_eq!(
+            host_call(HANDLE_CLOSE),
+            Status::BAD_HANDLE.into_raw() as i64 as u64
+        );
+        for other in [0xC601_0000, 0xC500_FFFF, 0x8600_0001, 0xC400_0100] {
+            assert_eq!(host_call(other), u64::MAX, "{other:#x}");
+        }
+        assert!(is_service_call(0xC600_0000) && is_service_call(0xC600_FFFF));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use syscalls::port::PortPacket;
 use syscalls::{Rights, Status, ZxResult};
 
 /// zx_port_create(options) -> port.
+#[inline(never)]
 pub fn create(options: u64) -> ZxResult<u64> {
     if options != 0 {
         return Err(Status::INVALID_ARGS);

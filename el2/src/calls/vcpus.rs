@@ -14,6 +14,7 @@ use syscalls::port::PortPacket;
 use syscalls::{Rights, Status, ZxResult};
 
 /// zx_vcpu_create(guest, options, entry) -> vcpu.
+#[inline(never)]
 pub fn create(guest: u32, options: u64, entry: u64) -> ZxResult<u64> {
     if options != 0 {
         return Err(Status::INVALID_ARGS);
@@ -31,9 +32,7 @@ pub fn enter(vcpu: u32, packet: u64) -> ZxResult {
     let v = objects::get_as(vcpu, Rights::EXECUTE, Object::vcpu)?;
     let mut context = v.state()?;
     let packet = HostBuf::new(packet, PortPacket::SIZE, true)?;
-    let out = v.run(&mut context)?;
-    packet.write_words(&out.to_words());
-    Ok(())
+    v.run(&mut context, &|out| packet.write_words(&out.to_words()))
 }
 
 /// zx_vcpu_read_state(vcpu, kind, buffer, size): ZX_VCPU_STATE, or the
@@ -42,7 +41,10 @@ pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     let v = objects::get_as(vcpu, Rights::READ, Object::vcpu)?;
     if kind == VCPU_STATE as u64 && size == VcpuState::SIZE as u64 {
         let context = v.state()?;
-        HostBuf::new(buffer, VcpuState::SIZE, true)?.write_words(&context.regs.state_words());
+        let buffer = HostBuf::new(buffer, VcpuState::SIZE, true)?;
+        let x = &context.regs.file.x;
+        buffer.store_words(0, x);
+        buffer.store_words(x.len(), &context.regs.state_tail());
     } else if kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64 {
         let context = v.state()?;
         let ppis = v.timer_ppis(&context);
@@ -70,7 +72,13 @@ pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     let mut context = v.state()?;
     let buffer = HostBuf::new(buffer, size as usize, false)?;
     if is_state {
-        context.regs.write_state_words(&buffer.read_words())
+        // The tail (sp, cpsr) first: cpsr is checked before X0-X30 are
+        // copied straight into the register file.
+        let mut tail = [0; 2];
+        buffer.load_words(31, &mut tail);
+        context
+            .regs
+            .write_state_with(tail, |x| buffer.load_words(0, x))
     } else {
         context
             .regs

@@ -6,7 +6,7 @@ use crate::arch::bits::{HCR_DC, HCR_TVM};
 use crate::arch::world::{self, GuestWorld, Syndrome};
 use crate::exit::inject::Abort;
 use crate::exit::once::Seen;
-use crate::objects::guest::{Fault, Guest, TrapKind};
+use crate::objects::guest::{Fault, Guest, TrapHit};
 use crate::objects::ptimer::{self, PhysicalTimer};
 use crate::platform::timer;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -216,20 +216,20 @@ fn data_abort(
             return Flow::Stop(Status::NOT_FOUND);
         }
     };
-    match trap.kind {
-        TrapKind::Bell => {
+    match trap {
+        TrapHit::Bell { key, port, pool } => {
             counts.count(ExitKind::BellTrap);
             if !mmio.write {
                 return Flow::Stop(Status::NOT_SUPPORTED);
             }
-            let Some(port) = trap.port.upgrade() else {
+            let Some(port) = port.upgrade() else {
                 // As Zircon: the store counts as done, so the next enter
                 // goes on after it.
                 regs.advance_pc(len);
                 return Flow::Stop(Status::BAD_STATE);
             };
-            let packet = PortPacket::new_guest_bell(trap.key, PacketGuestBell::new(mmio.ipa));
-            if port.queue_from_trap(packet, &trap.pool).is_err() {
+            let packet = PortPacket::new_guest_bell(key, PacketGuestBell::new(mmio.ipa));
+            if port.queue_from_trap(packet, &pool).is_err() {
                 // All 256 packets of the trap are queued: the store is not
                 // completed; the host drains the port and the next enter
                 // runs it again.
@@ -238,7 +238,7 @@ fn data_abort(
             regs.advance_pc(len);
             Flow::Continue
         }
-        TrapKind::Mem => {
+        TrapHit::Mem { key } => {
             counts.count(ExitKind::MemTrap);
             let Some(access) = mmio.syndrome else {
                 return Flow::Stop(Status::IO_DATA_INTEGRITY);
@@ -256,7 +256,7 @@ fn data_abort(
                 !mmio.write,
                 data,
             );
-            Flow::Packet(PortPacket::new_guest_mem(trap.key, mem))
+            Flow::Packet(PortPacket::new_guest_mem(key, mem))
         }
     }
 }
@@ -265,7 +265,7 @@ fn data_abort(
 /// unknown SMCCC function. Host service calls are never reachable.
 fn call(guest: &Guest, vcpu_index: usize, regs: &mut GuestRegs, imm: u16, pc_step: u64) -> Flow {
     regs.advance_pc(pc_step);
-    if imm != 0 {
+    if imm != 0 || !psci::is_psci(regs.file.x[0] as u32) {
         regs.set_reg(0, SMCCC_NOT_SUPPORTED as u64);
         return Flow::Continue;
     }
@@ -430,6 +430,7 @@ fn sgi(vcpu_index: usize, value: u64) -> Flow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::objects::guest::TrapKind;
     use crate::testing;
     use alloc::sync::{Arc, Weak};
     use syscalls::psci::{CPU_ON_64, SYSTEM_OFF};

@@ -6,7 +6,7 @@
 //! ABI passes is 264 bytes), so a buffer spans at most two pages.
 
 use crate::arch::sysreg::SCTLR_EL1;
-use crate::arch::{cache, translate};
+use crate::arch::{cache, copy, translate};
 use crate::platform::system;
 use syscalls::{Status, ZxResult};
 
@@ -58,30 +58,91 @@ impl HostBuf {
         self.pa[0].is_multiple_of(8) && self.first.is_multiple_of(8) && self.len.is_multiple_of(8)
     }
 
-    /// Copies the buffer into `out` (as long as the buffer).
-    pub fn read(&self, out: &mut [u8]) {
-        let uncached = host_caches_off();
-        for (pa, offset, len) in self.pieces() {
-            if uncached && len != 0 {
-                cache::clean_invalidate_to_poc(pa, len as u64);
-            }
-            for (i, byte) in out[offset..offset + len].iter_mut().enumerate() {
-                // SAFETY: `pa..pa+len` was checked to be host RAM, which EL2
-                // maps read-write; the host is stopped in this call.
-                *byte = unsafe { core::ptr::read_volatile((pa + i as u64) as *const u8) };
-            }
-        }
-    }
-
     /// Copies `data` (as long as the buffer) into the buffer.
     pub fn write(&self, data: &[u8]) {
         let uncached = host_caches_off();
         for (pa, offset, len) in self.pieces() {
             for (i, byte) in data[offset..offset + len].iter().enumerate() {
-                // SAFETY: as in `read`, and the buffer was checked writable.
+                // SAFETY: `pa..pa+len` was checked to be host RAM the host
+                // may write, which EL2 maps read-write; the host is stopped
+                // in this call.
                 unsafe { core::ptr::write_volatile((pa + i as u64) as *mut u8, *byte) };
             }
             if uncached && len != 0 {
+                cache::clean_invalidate_to_poc(pa, len as u64);
+            }
+        }
+    }
+
+    /// The parts of the buffer's bytes `[start, start + len)` on each of
+    /// its two pages: (pa, offset from `start`, length); a length may be 0.
+    #[inline(always)]
+    fn span(&self, start: usize, len: usize) -> [(u64, usize, usize); 2] {
+        assert!(start + len <= self.len, "outside the host buffer");
+        let split = self.first.clamp(start, start + len);
+        [
+            (self.pa[0] + start as u64, 0, split - start),
+            (
+                self.pa[1] + split.saturating_sub(self.first) as u64,
+                split - start,
+                start + len - split,
+            ),
+        ]
+    }
+
+    /// Copies the buffer's little-endian words from word `at` on into
+    /// `out`, straight into the caller's memory (one bulk copy per page;
+    /// bytes when the buffer is not word-aligned).
+    #[inline(always)]
+    pub fn load_words(&self, at: usize, out: &mut [u64]) {
+        let uncached = host_caches_off();
+        let aligned = self.word_aligned();
+        for (pa, offset, len) in self.span(8 * at, 8 * out.len()) {
+            if len == 0 {
+                continue;
+            }
+            if uncached {
+                cache::clean_invalidate_to_poc(pa, len as u64);
+            }
+            if aligned {
+                let to = &mut out[offset / 8..(offset + len) / 8];
+                // SAFETY: `pa..pa+len` was checked to be host RAM, which EL2
+                // maps read-write; `pa` is 8-byte aligned and `to` is ours.
+                unsafe { copy::words(to.as_mut_ptr(), pa as *const u64, to.len()) };
+                continue;
+            }
+            for i in 0..len {
+                let (word, shift) = ((offset + i) / 8, 8 * ((offset + i) % 8));
+                // SAFETY: as above, one byte at a time.
+                let byte = unsafe { core::ptr::read_volatile((pa + i as u64) as *const u8) };
+                out[word] = out[word] & !(0xff << shift) | u64::from(byte) << shift;
+            }
+        }
+    }
+
+    /// Copies `data`, as little-endian words, into the buffer from word
+    /// `at` on (as [`load_words`](Self::load_words), the other way).
+    #[inline(always)]
+    pub fn store_words(&self, at: usize, data: &[u64]) {
+        let uncached = host_caches_off();
+        let aligned = self.word_aligned();
+        for (pa, offset, len) in self.span(8 * at, 8 * data.len()) {
+            if len == 0 {
+                continue;
+            }
+            if aligned {
+                let from = &data[offset / 8..(offset + len) / 8];
+                // SAFETY: as in `load_words`, and the buffer was checked
+                // writable.
+                unsafe { copy::words(pa as *mut u64, from.as_ptr(), from.len()) };
+            } else {
+                for i in 0..len {
+                    let byte = (data[(offset + i) / 8] >> (8 * ((offset + i) % 8))) as u8;
+                    // SAFETY: as above, one byte at a time.
+                    unsafe { core::ptr::write_volatile((pa + i as u64) as *mut u8, byte) };
+                }
+            }
+            if uncached {
                 cache::clean_invalidate_to_poc(pa, len as u64);
             }
         }
@@ -91,47 +152,14 @@ impl HostBuf {
     #[inline(always)]
     pub fn read_words<const W: usize>(&self) -> [u64; W] {
         let mut out = [0u64; W];
-        if !self.word_aligned() {
-            let mut bytes = [0u8; PAGE as usize];
-            self.read(&mut bytes[..W * 8]);
-            for (w, b) in out.iter_mut().zip(bytes.chunks_exact(8)) {
-                *w = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-            }
-            return out;
-        }
-        let uncached = host_caches_off();
-        for (pa, offset, len) in self.pieces() {
-            if uncached && len != 0 {
-                cache::clean_invalidate_to_poc(pa, len as u64);
-            }
-            for (i, word) in out[offset / 8..(offset + len) / 8].iter_mut().enumerate() {
-                // SAFETY: as in `read`; `pa` is 8-byte aligned.
-                *word = unsafe { core::ptr::read_volatile((pa + 8 * i as u64) as *const u64) };
-            }
-        }
+        self.load_words(0, &mut out);
         out
     }
 
     /// Writes a structure's memory image of little-endian words.
     #[inline(always)]
     pub fn write_words(&self, data: &[u64]) {
-        if !self.word_aligned() {
-            let mut bytes = [0u8; PAGE as usize];
-            for (b, w) in bytes.chunks_exact_mut(8).zip(data) {
-                b.copy_from_slice(&w.to_le_bytes());
-            }
-            return self.write(&bytes[..data.len() * 8]);
-        }
-        let uncached = host_caches_off();
-        for (pa, offset, len) in self.pieces() {
-            for (i, word) in data[offset / 8..(offset + len) / 8].iter().enumerate() {
-                // SAFETY: as in `write`; `pa` is 8-byte aligned.
-                unsafe { core::ptr::write_volatile((pa + 8 * i as u64) as *mut u64, *word) };
-            }
-            if uncached && len != 0 {
-                cache::clean_invalidate_to_poc(pa, len as u64);
-            }
-        }
+        self.store_words(0, data);
     }
 }
 
@@ -139,4 +167,34 @@ impl HostBuf {
 /// the monitor's cached view of the buffer must be dropped or written back.
 fn host_caches_off() -> bool {
     SCTLR_EL1.get() & aarch64_cpu::registers::SCTLR_EL1::C::SET.value == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    #[test]
+    fn words_go_in_and_out_as_their_image_across_a_page_at_any_alignment() {
+        let words: [u64; 33] = core::array::from_fn(|i| 0x0102_0304_0506_0708 * (i as u64 + 1));
+        for first in [264, 8, 16, 12, 3] {
+            let ram = testing::host_buffer(3 * PAGE as usize);
+            let base = ram.as_ptr() as u64;
+            let va = (base + PAGE).next_multiple_of(PAGE) - first;
+            let at = (va - base) as usize;
+            let buf = HostBuf::new(va, 264, true).unwrap();
+            assert_eq!(buf.first, first as usize);
+            buf.store_words(0, &words[..31]);
+            buf.store_words(31, &words[31..]);
+            for (i, w) in words.iter().enumerate() {
+                assert_eq!(ram[at + 8 * i..at + 8 * i + 8], w.to_le_bytes(), "word {i}");
+            }
+            assert_eq!(ram[at - 1], 0, "before the buffer");
+            assert_eq!(ram[at + 264], 0, "after the buffer");
+            let mut back = [0u64; 33];
+            buf.load_words(31, &mut back[31..]);
+            buf.load_words(0, &mut back[..31]);
+            assert_eq!(back, words, "{first} bytes on the first page");
+        }
+    }
 }

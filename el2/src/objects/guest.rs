@@ -105,12 +105,18 @@ impl Drop for Trap {
     }
 }
 
-/// What a guest access found at an IPA with a trap.
-pub struct TrapHit {
-    pub kind: TrapKind,
-    pub key: u64,
-    pub port: Weak<Port>,
-    pub pool: Arc<PacketPool>,
+/// What a guest access found at an IPA with a trap. Only a BELL trap
+/// takes references to its port and packet pool (a MEM exit's packet goes
+/// back with the exit).
+pub enum TrapHit {
+    Mem {
+        key: u64,
+    },
+    Bell {
+        key: u64,
+        port: Weak<Port>,
+        pool: Arc<PacketPool>,
+    },
 }
 
 /// What a stage-2 fault at an IPA means.
@@ -244,11 +250,13 @@ impl Guest {
     pub fn fault_at(&self, ipa: u64) -> Fault {
         let space = self.space.lock();
         match space.lookup(&mut HeapTables, ipa) {
-            Lookup::Trap(t) => Fault::Trap(TrapHit {
-                kind: t.kind,
-                key: t.key,
-                port: t.port.clone(),
-                pool: t.pool.clone(),
+            Lookup::Trap(t) => Fault::Trap(match t.kind {
+                TrapKind::Mem => TrapHit::Mem { key: t.key },
+                TrapKind::Bell => TrapHit::Bell {
+                    key: t.key,
+                    port: t.port.clone(),
+                    pool: t.pool.clone(),
+                },
             }),
             Lookup::Mapped => Fault::Mapped,
             Lookup::Unmapped => Fault::Unmapped,

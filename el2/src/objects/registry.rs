@@ -168,6 +168,7 @@ pub fn get_as<T>(handle: u32, need: Rights, pick: fn(Object) -> Option<T>) -> Zx
 }
 
 /// zx_handle_close: closing ZX_HANDLE_INVALID is not an error (Zircon).
+#[inline(never)]
 pub fn close(handle: u32) -> ZxResult {
     if handle == 0 {
         return Ok(());
@@ -178,6 +179,7 @@ pub fn close(handle: u32) -> ZxResult {
 }
 
 /// zx_handle_duplicate.
+#[inline(never)]
 pub fn duplicate(handle: u32, rights: Rights) -> ZxResult<u32> {
     handles().lock().duplicate(handle, rights)
 }

@@ -17,7 +17,7 @@ use crate::platform::{irq, timer};
 use alloc::sync::Arc;
 use core::cell::{RefCell, RefMut};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use gic::{ListRegister, LrTracker, PendingSet, VirtualInterface};
+use gic::{LrTracker, PendingSet, VirtualInterface};
 use syscalls::exit_counts::{ExitKind as Counted, VcpuExits};
 use syscalls::hypervisor::{TimerPpis, TIMER_PPI_MASK};
 use syscalls::port::PortPacket;
@@ -110,10 +110,7 @@ impl InterruptState {
     /// Reads back what the guest did with the loaded list registers.
     pub fn sync(&mut self, vgic: &dyn VirtualInterface) {
         if self.lrs_loaded {
-            let mut hw = [ListRegister::INVALID; 16];
-            let hw = &mut hw[..vgic.num_lrs().min(16)];
-            vgic.read_lrs(hw);
-            self.lrs.sync_from_hw(hw);
+            self.lrs.sync_with(|shadow| vgic.read_lrs(shadow));
         }
     }
 
@@ -122,8 +119,7 @@ impl InterruptState {
     fn save(&mut self, vgic: &dyn VirtualInterface) {
         if self.lrs_loaded {
             self.sync(vgic);
-            let empty = [ListRegister::INVALID; 16];
-            vgic.write_lrs(&empty[..vgic.num_lrs().min(16)]);
+            vgic.clear_lrs(self.lrs.lrs().len());
             self.lrs_loaded = false;
         }
         self.vmcr = vgic.vmcr();
@@ -198,11 +194,12 @@ impl Vcpu {
         self.state.try_borrow_mut().map_err(|_| Status::BAD_STATE)
     }
 
-    /// Runs the guest until an exit the host must see: Ok with a packet,
-    /// or the status zx_vcpu_enter returns.
+    /// Runs the guest until an exit the host must see: Ok once `deliver`
+    /// has been given its packet (straight from the exit, still inside the
+    /// run), or the status zx_vcpu_enter returns.
     /// Exits handled in EL2 re-enter the guest without swapping its EL1
     /// and FP/SIMD context out.
-    pub fn run(&self, state: &mut VcpuContext) -> ZxResult<PortPacket> {
+    pub fn run(&self, state: &mut VcpuContext, deliver: &dyn Fn(&PortPacket)) -> ZxResult {
         let VcpuContext {
             regs,
             world,
@@ -287,7 +284,10 @@ impl Vcpu {
                             break Err(status);
                         }
                     }
-                    Flow::Packet(packet) => break Ok(packet),
+                    Flow::Packet(packet) => {
+                        deliver(&packet);
+                        break Ok(());
+                    }
                     Flow::Stop(status) => break Err(status),
                 }
             };

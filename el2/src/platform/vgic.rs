@@ -53,6 +53,12 @@ impl VirtualInterface for V3 {
         }
     }
 
+    fn clear_lrs(&self, count: usize) {
+        for n in 0..count.min(self.num_lrs) {
+            write_lr(n, 0);
+        }
+    }
+
     fn set_underflow_irq(&self, on: bool) {
         let hcr = ICH_HCR_EL2.get();
         ICH_HCR_EL2.set(if on {
@@ -120,6 +126,12 @@ impl VirtualInterface for V2 {
         let count = lrs.len().min(self.num_lrs);
         self.gich
             .write_run(GICH_LR0, lrs[..count].iter().map(|lr| lr.encode_v2()));
+    }
+
+    fn clear_lrs(&self, count: usize) {
+        let count = count.min(self.num_lrs);
+        self.gich
+            .write_run(GICH_LR0, core::iter::repeat_n(0, count));
     }
 
     fn set_underflow_irq(&self, on: bool) {

@@ -1,8 +1,10 @@
 //! The guest's bare machine: the entry (stack, FP on, exception vectors, BSS cleared), sized
 //! MMIO accesses that the monitor can decode (one `ldr`/`str` each, no writeback), the
-//! PL011 for output, PSCI SYSTEM_OFF, and a vector that reports any exception and powers
-//! off. The MMU stays off; the monitor then makes the guest's data accesses Normal memory
-//! (HCR_EL2.DC), so misaligned ones are allowed, in RAM and towards device space alike.
+//! PL011 for output, PSCI SYSTEM_OFF, probes (a load or store whose abort is skipped and
+//! returned), and a vector that skips a probe's abort and reports any other exception and
+//! powers off. The MMU stays off; the monitor then makes the guest's data accesses Normal
+//! memory (HCR_EL2.DC), so misaligned ones are allowed, in RAM and towards device space
+//! alike.
 
 use core::arch::{asm, global_asm};
 use core::fmt::{self, Write};
@@ -51,11 +53,55 @@ hostile_secondary_entry:
 hostile_vectors:
     .rept 16
     .balign 128
+    b       hostile_vector
+    .endr
+
+    // A probe's access that aborted is skipped with the syndrome in x1 (the
+    // probe's second result); any other exception is reported.
+hostile_vector:
+    mrs     x16, elr_el1
+    adr     x17, hostile_probe_load64_at
+    cmp     x16, x17
+    b.eq    1f
+    adr     x17, hostile_probe_load32_at
+    cmp     x16, x17
+    b.eq    1f
+    adr     x17, hostile_probe_store64_at
+    cmp     x16, x17
+    b.eq    1f
     mrs     x0, esr_el1
     mrs     x1, elr_el1
     mrs     x2, far_el1
     b       hostile_exception
-    .endr
+1:  add     x16, x16, #4
+    msr     elr_el1, x16
+    mrs     x1, esr_el1
+    eret
+
+    // Probes (AAPCS64: x0 the address, x1 a value to store; the result in
+    // x0 and x1 = 0, or the abort's ESR_EL1 if the access aborted).
+    .global hostile_probe_load64
+hostile_probe_load64:
+    mov     x1, xzr
+hostile_probe_load64_at:
+    ldr     x0, [x0]
+    ret
+
+    .global hostile_probe_load32
+hostile_probe_load32:
+    mov     x1, xzr
+hostile_probe_load32_at:
+    ldr     w0, [x0]
+    ret
+
+    .global hostile_probe_store64
+hostile_probe_store64:
+    mov     x2, x1
+    mov     x1, xzr
+hostile_probe_store64_at:
+    str     x2, [x0]
+    mov     x0, xzr
+    ret
 "#
 );
 
@@ -67,6 +113,53 @@ const PSCI_CPU_OFF: u64 = 0x8400_0002;
 
 extern "C" {
     fn hostile_secondary_entry();
+    fn hostile_probe_load64(addr: u64) -> Probed;
+    fn hostile_probe_load32(addr: u64) -> Probed;
+    fn hostile_probe_store64(addr: u64, value: u64) -> Probed;
+}
+
+/// What a probe found: the value loaded (0 for a store), and 0 or the syndrome (ESR_EL1)
+/// of the abort the access took instead.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Probed {
+    pub value: u64,
+    pub esr: u64,
+}
+
+/// A 64-bit load from `addr` that may abort.
+pub fn probe_load64(addr: u64) -> Probed {
+    // SAFETY: the probe loads from `addr` and touches no Rust object; an abort it takes
+    // is skipped by the vector, which returns it as the syndrome.
+    unsafe { hostile_probe_load64(addr) }
+}
+
+/// A 32-bit load from `addr` that may abort.
+pub fn probe_load32(addr: u64) -> Probed {
+    // SAFETY: as for `probe_load64`.
+    unsafe { hostile_probe_load32(addr) }
+}
+
+/// A 64-bit store of `value` to `addr` that may abort; the caller chooses an `addr` no Rust
+/// object lives at.
+pub fn probe_store64(addr: u64, value: u64) -> Probed {
+    // SAFETY: as for `probe_load64`; the caller vouches that no Rust object is at `addr`.
+    unsafe { hostile_probe_store64(addr, value) }
+}
+
+/// ID_AA64MMFR0_EL1.PARange in bits (the monitor passes the CPU's through).
+pub fn pa_bits() -> u32 {
+    use aarch64_cpu::registers::{Readable, ID_AA64MMFR0_EL1};
+    use ID_AA64MMFR0_EL1::PARange::Value;
+    match ID_AA64MMFR0_EL1.read_as_enum(ID_AA64MMFR0_EL1::PARange) {
+        Some(Value::Bits_32) => 32,
+        Some(Value::Bits_36) => 36,
+        Some(Value::Bits_40) => 40,
+        Some(Value::Bits_42) => 42,
+        Some(Value::Bits_44) => 44,
+        Some(Value::Bits_48) => 48,
+        Some(Value::Bits_52) | None => 52,
+    }
 }
 
 pub fn read8(addr: u64) -> u8 {

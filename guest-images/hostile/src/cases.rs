@@ -74,6 +74,11 @@ extern "C" fn hostile_main(dtb: u64) -> ! {
             crate::arch::system_off()
         }
     };
+    match fdt.chosen().bootargs() {
+        Some("scan") => crate::scan::run(&fdt, false),
+        Some("scan-self-test") => crate::scan::run(&fdt, true),
+        _ => {}
+    }
     let mem = fdt
         .memory()
         .regions()

@@ -5,16 +5,26 @@
 //! case checks the outcome the device promises (docs/design.md, "Bad input from a guest"),
 //! then that a reset brings the device back, and prints one line on the PL011:
 //! `hostile: DEVICE.CASE ok` or `hostile: DEVICE.CASE FAIL why`; the last line counts them
-//! (`hostile: N cases, M failed`) and the guest powers off with PSCI SYSTEM_OFF.
+//! (`hostile: N cases, M failed`) and the guest powers off with PSCI SYSTEM_OFF. With the
+//! command line `scan` it scans its whole IPA space for anything but its own RAM and
+//! devices instead (`scan.rs`).
 //! Built for the build machine it is a stub saying how to build it.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
 mod arch;
+#[cfg(any(test, target_os = "none"))]
+mod canary;
 #[cfg(target_os = "none")]
 mod cases;
 #[cfg(target_os = "none")]
 mod driver;
+#[cfg(any(test, target_os = "none"))]
+mod probes;
+#[cfg(any(test, target_os = "none"))]
+mod regions;
+#[cfg(target_os = "none")]
+mod scan;
 
 /// The build machine's stand-in: says how to build the real program.
 #[cfg(not(target_os = "none"))]

@@ -1,15 +1,17 @@
 //! The guest's device space, laid out like QEMU virt's: the GIC distributor
 //! (and GICv3 redistributors), the PL011, the PL031, the virtio-mmio devices
-//! (one page each), and everything else below RAM as unclaimed space that
-//! reads 0 and ignores writes. Each region is one MEM trap; its index in the
-//! map is the trap's key.
+//! (one page each), and everything else of the guest's 64 GiB IPA space
+//! that is not RAM (below it and above it) as unclaimed space that reads 0
+//! and ignores writes, so that no access within it stops the guest. Each
+//! region is one MEM trap; its index in the map is the trap's key.
 //!
 //! The virtio devices are MEM traps, not BELL traps: virtio-mmio's
 //! QueueNotify (offset 0x50) shares its page with registers the driver
 //! reads, and a BELL page cannot be read.
 
-use crate::layout::RAM_BASE;
 use arrayvec::ArrayVec;
+use core::ops::Range;
+use syscalls::hypervisor::GUEST_PHYS_ASPACE_SIZE;
 use zxv_devices::{GicVersion, Pl011, GICD_SIZE};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,8 +139,9 @@ pub const VIRTIO_BASE: u64 = 0x0b00_0000;
 pub const VIRTIO_SIZE: u64 = zxv_devices::virtio::MMIO_SIZE;
 pub const VIRTIO_SPI: u32 = 16;
 
-/// Regions: up to nine devices and a gap before each and after the last.
-const MAX_REGIONS: usize = 19;
+/// Regions: up to nine devices, and a gap before each of them, RAM and the GICV frame, and
+/// after the last.
+const MAX_REGIONS: usize = 20;
 
 pub struct DeviceMap {
     regions: ArrayVec<Region, MAX_REGIONS>,
@@ -146,8 +149,10 @@ pub struct DeviceMap {
 
 impl DeviceMap {
     /// The map for a guest with `cpus` vCPUs on `gic`, with the optional virtio devices
-    /// `has` lets in.
-    pub fn new(gic: GicVersion, cpus: usize, has: Optional) -> Self {
+    /// `has` lets in and RAM at `ram`: the devices, and unclaimed space over every part of
+    /// the guest's IPA space that is neither one of them, nor RAM, nor (GICv2) the GICV
+    /// frame the monitor maps.
+    pub fn new(gic: GicVersion, cpus: usize, has: Optional, ram: Range<u64>) -> Self {
         let mut devices: ArrayVec<Region, 9> = ArrayVec::new();
         let region = |device, base, size| Region { device, base, size };
         match gic {
@@ -167,16 +172,21 @@ impl DeviceMap {
             devices.push(region(d, base, VIRTIO_SIZE));
         }
         devices.sort_unstable_by_key(|r| r.base);
+        let mut taken: ArrayVec<Range<u64>, 11> = devices.iter().map(|d| d.base..d.end()).collect();
+        taken.push(ram);
+        if gic == GicVersion::V2 {
+            taken.push(GICV2_CPU..GICV2_CPU + GICV2_CPU_SIZE);
+        }
+        taken.sort_unstable_by_key(|r| r.start);
         let mut regions = ArrayVec::new();
         let mut next = 0;
-        for d in devices.iter().filter(|d| d.end() <= RAM_BASE) {
-            if d.base > next {
-                regions.push(region(Device::Unclaimed, next, d.base - next));
+        for r in taken.iter().chain(core::iter::once(
+            &(GUEST_PHYS_ASPACE_SIZE..GUEST_PHYS_ASPACE_SIZE),
+        )) {
+            if r.start > next {
+                regions.push(region(Device::Unclaimed, next, r.start - next));
             }
-            next = d.end();
-        }
-        if next < RAM_BASE {
-            regions.push(region(Device::Unclaimed, next, RAM_BASE - next));
+            next = next.max(r.end);
         }
         regions.extend(devices);
         DeviceMap { regions }
@@ -196,6 +206,7 @@ impl DeviceMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::RAM_BASE;
 
     fn find(map: &DeviceMap, device: Device) -> Option<&Region> {
         map.regions().iter().find(|r| r.device == device)
@@ -207,21 +218,34 @@ mod tests {
         r
     }
 
-    /// The regions below RAM tile [0, RAM_BASE) exactly.
-    fn assert_tiles_device_space(map: &DeviceMap) {
+    const RAM: Range<u64> = RAM_BASE..RAM_BASE + (64 << 20);
+
+    /// The regions, RAM and (GICv2) the GICV frame tile the IPA space exactly.
+    fn assert_tiles_device_space(map: &DeviceMap, ram: Range<u64>) {
         let mut next = 0;
-        for r in sorted(map).iter().filter(|r| r.base < RAM_BASE) {
+        let mut holes = vec![ram];
+        if find(map, Device::Redistributors).is_none() {
+            holes.push(GICV2_CPU..GICV2_CPU + GICV2_CPU_SIZE);
+        }
+        let past_holes = |mut at: u64| {
+            while let Some(h) = holes.iter().find(|h| h.start == at) {
+                at = h.end;
+            }
+            at
+        };
+        for r in sorted(map) {
+            next = past_holes(next);
             assert_eq!(r.base, next, "gap or overlap at {:#x}", r.base);
             assert_eq!(r.base % 4096 + r.size % 4096, 0, "trap not page-aligned");
             next = r.end();
         }
-        assert_eq!(next, RAM_BASE);
+        assert_eq!(past_holes(next), GUEST_PHYS_ASPACE_SIZE);
     }
 
     #[test]
     fn gicv3_two_cpus() {
-        let map = DeviceMap::new(GicVersion::V3, 2, Optional::default());
-        assert_tiles_device_space(&map);
+        let map = DeviceMap::new(GicVersion::V3, 2, Optional::default(), RAM);
+        assert_tiles_device_space(&map, RAM);
         let gicr = find(&map, Device::Redistributors).unwrap();
         assert_eq!((gicr.base, gicr.size), (0x080A_0000, 0x4_0000));
         assert_eq!(find(&map, Device::Distributor).unwrap().base, 0x0800_0000);
@@ -231,7 +255,7 @@ mod tests {
             .iter()
             .filter(|r| r.device == Device::Unclaimed)
             .count();
-        assert_eq!(gaps, 6);
+        assert_eq!(gaps, 7, "six below RAM, one above it");
         assert_eq!(find(&map, Device::Rtc).unwrap().base, 0x0901_0000);
         assert_eq!(find(&map, Device::VirtioConsole).unwrap().base, 0x0b00_0000);
         assert_eq!(find(&map, Device::VirtioRng).unwrap().base, 0x0b00_1000);
@@ -248,8 +272,9 @@ mod tests {
                 disk: true,
                 net: false,
             },
+            RAM,
         );
-        assert_tiles_device_space(&map);
+        assert_tiles_device_space(&map, RAM);
         let blk = find(&map, Device::VirtioBlk).unwrap();
         assert_eq!((blk.base, blk.size), (0x0b00_2000, 0x1000));
         assert_eq!(Device::VirtioBlk.spi(), Some(18));
@@ -261,8 +286,8 @@ mod tests {
     #[test]
     fn a_network_gets_the_fourth_virtio_page_and_spi_with_or_without_a_disk() {
         for disk in [false, true] {
-            let map = DeviceMap::new(GicVersion::V3, 2, Optional { disk, net: true });
-            assert_tiles_device_space(&map);
+            let map = DeviceMap::new(GicVersion::V3, 2, Optional { disk, net: true }, RAM);
+            assert_tiles_device_space(&map, RAM);
             let net = find(&map, Device::VirtioNet).unwrap();
             assert_eq!((net.base, net.size), (0x0b00_3000, 0x1000));
             assert_eq!(find(&map, Device::VirtioBlk).is_some(), disk);
@@ -279,12 +304,31 @@ mod tests {
                 disk: true,
                 net: true,
             },
+            RAM,
         );
-        assert_tiles_device_space(&map);
+        assert_tiles_device_space(&map, RAM);
         assert_eq!(find(&map, Device::Redistributors), None);
         let gicd = find(&map, Device::Distributor).unwrap();
         assert_eq!((gicd.base, gicd.size), (GICV2_DIST, 0x1000));
         assert_eq!(gicd.end(), GICV2_CPU);
+        let above = map.regions().iter().filter(|r| r.base >= RAM.end);
+        let gaps: Vec<_> = above.map(|r| (r.device, r.base, r.end())).collect();
+        assert!(gaps.contains(&(Device::Unclaimed, RAM.end, GICV2_DIST)));
+        let after = (
+            Device::Unclaimed,
+            GICV2_CPU + GICV2_CPU_SIZE,
+            GUEST_PHYS_ASPACE_SIZE,
+        );
+        assert!(gaps.contains(&after), "{gaps:x?}");
+    }
+
+    /// RAM that fills the IPA space up to its end leaves nothing above it.
+    #[test]
+    fn ram_up_to_the_end_of_the_ipa_space() {
+        let ram = RAM_BASE..GUEST_PHYS_ASPACE_SIZE;
+        let map = DeviceMap::new(GicVersion::V3, 1, Optional::default(), ram.clone());
+        assert_tiles_device_space(&map, ram);
+        assert!(map.regions().iter().all(|r| r.end() <= RAM_BASE));
     }
 
     #[test]
@@ -296,6 +340,7 @@ mod tests {
                 disk: true,
                 net: true,
             },
+            RAM,
         );
         for (key, r) in map.regions().iter().enumerate() {
             assert_eq!(map.by_key(key as u64), Some(r));

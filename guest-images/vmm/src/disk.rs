@@ -2,8 +2,8 @@
 //! what the guest writes is lost at power-off) and the machine's own virtio-blk device
 //! (`host_disk`), whose writes reach the file behind it.
 
-use crate::guest_ram::copy_physical;
 use crate::host_disk::HostDisk;
+use crate::phys_copy::copy_physical;
 use el1rt::cache::clean_invalidate;
 use zxv_devices::virtio::{BlockBackend, GuestMemory, IoError};
 

@@ -2,8 +2,9 @@
 //! virtio-blk-device` on one of QEMU virt's virtio-mmio transports, found and set up by
 //! `host_virtio`). One request at a time, polled: the descriptors point straight at the
 //! guest's buffers in host RAM (the device has checked them against guest RAM), so the
-//! data is never copied, and the request is complete when the used ring says so. The
-//! machine's device interrupt is left disabled.
+//! data is never copied, and the request is complete when the used ring says so, which
+//! the driver reads once the device's InterruptStatus says it used a buffer. The machine's
+//! device interrupt is left disabled.
 
 use crate::guest_ram::GuestRam;
 use crate::host_virtio::{counter, Rings, Transport};
@@ -21,6 +22,8 @@ const F_RO: u64 = 1 << 5;
 const F_FLUSH: u64 = 1 << 9;
 /// How long a request may take before it counts as failed.
 const TIMEOUT_S: u64 = 30;
+/// InterruptStatus reads between two looks at the clock while a request is waited for.
+const POLLS: u32 = 64;
 const WHAT: &str = "virtio-blk";
 
 /// The split queue and a request's header and status, in one page of the VMM's memory
@@ -74,7 +77,7 @@ impl HostDisk {
             }
         };
         clean_invalidate(rings.desc, core::mem::size_of::<Area>() as u64);
-        let size = device.queue(0, &rings, QUEUE as u16, WHAT)?;
+        let size = device.queue(0, &rings, QUEUE as u16, true, WHAT)?;
         device.driver_ok();
         let capacity =
             (u64::from(device.config(0)) | u64::from(device.config(4)) << 32) * BLK_SECTOR;
@@ -137,35 +140,46 @@ impl HostDisk {
             write_volatile(addr_of_mut!((*area).header), [u64::from(kind), sector]);
             write_volatile(addr_of_mut!((*area).status), 0xFF);
         }
-        let mut descs = [(0u64, 0u32, 0u16); QUEUE];
-        // SAFETY: only the field's address is taken.
-        descs[0] = (unsafe { addr_of!((*area).header) } as u64, 16, 0);
-        for (i, &(gpa, len)) in segments.iter().enumerate() {
+        // Descriptor 0 the header, 1..=n the segments, n + 1 the status, each chained to
+        // the next and written straight into the table (cleaned by `set_desc`).
+        // SAFETY: only the fields' addresses are taken.
+        let (header_at, status_at) = unsafe {
+            (
+                addr_of!((*area).header) as u64,
+                addr_of!((*area).status) as u64,
+            )
+        };
+        self.rings.set_desc(0, header_at, 16, DESC_F_NEXT, 1);
+        let flags = DESC_F_NEXT | if device_writes { DESC_F_WRITE } else { 0 };
+        for (i, &(gpa, len)) in (1u16..).zip(segments) {
             let host = self
                 .ram
                 .host_addr(gpa, u64::from(len))
                 .map_err(|_| IoError)?;
             clean_invalidate(host, u64::from(len));
-            descs[i + 1] = (host, len, if device_writes { DESC_F_WRITE } else { 0 });
+            self.rings.set_desc(i, host, len, flags, i + 1);
         }
-        // SAFETY: only the field's address is taken.
-        descs[count - 1] = (unsafe { addr_of!((*area).status) } as u64, 1, DESC_F_WRITE);
-        for (i, &(addr, len, flags)) in descs[..count].iter().enumerate() {
-            let next = if i + 1 < count { DESC_F_NEXT } else { 0 };
-            self.rings
-                .set_desc(i as u16, addr, len, flags | next, i as u16 + 1);
-        }
+        self.rings
+            .set_desc(count as u16 - 1, status_at, 1, DESC_F_WRITE, 0);
         let used_before = self.rings.used_idx();
-        clean_invalidate(area as u64, core::mem::size_of::<Area>() as u64);
+        clean_invalidate(header_at, status_at + 8 - header_at);
         self.rings.make_available(self.next_avail, self.size, 0);
         self.next_avail = self.next_avail.wrapping_add(1);
         self.device.notify(0);
+        // Waits on InterruptStatus, reading the used index only once it is set (the device
+        // writes the used ring before it raises the status), and on the clock every
+        // `POLLS` reads.
         let (freq, start) = counter();
-        while self.rings.used_idx() == used_before {
-            if (counter().1 - start) / freq > TIMEOUT_S {
+        let limit = freq.saturating_mul(TIMEOUT_S);
+        'wait: loop {
+            for _ in 0..POLLS {
+                if self.device.used_signalled() && self.rings.used_idx() != used_before {
+                    break 'wait;
+                }
+            }
+            if counter().1.wrapping_sub(start) > limit {
                 return Err(IoError);
             }
-            core::hint::spin_loop();
         }
         self.device.ack_interrupt();
         for &(gpa, len) in segments {

@@ -12,8 +12,8 @@
 //! copies the frame into a free transmit buffer and notifies the device; when the device still
 //! holds every transmit buffer the frame is dropped (counted), never waited for.
 
-use crate::guest_ram::copy_physical;
 use crate::host_virtio::{Rings, Transport};
+use crate::phys_copy::copy_physical;
 use crate::Error;
 use arrayvec::ArrayVec;
 use core::ptr::addr_of;
@@ -140,8 +140,8 @@ impl HostNet {
             )
         };
         clean_invalidate(area as u64, core::mem::size_of::<Area>() as u64);
-        let rx_size = device.queue(RECEIVEQ, &rx, QUEUE as u16, WHAT)?;
-        let tx_size = device.queue(TRANSMITQ, &tx, QUEUE as u16, WHAT)?;
+        let rx_size = device.queue(RECEIVEQ, &rx, QUEUE as u16, false, WHAT)?;
+        let tx_size = device.queue(TRANSMITQ, &tx, QUEUE as u16, false, WHAT)?;
         let mut net = HostNet {
             device,
             rx: Ring {

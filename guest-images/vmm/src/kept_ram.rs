@@ -4,6 +4,7 @@
 
 use crate::hostram::HostRam;
 use crate::Error;
+use core::ops::Range;
 use el1rt::platform::Board;
 
 extern "C" {
@@ -11,11 +12,14 @@ extern "C" {
     fn _start();
 }
 
+/// The VMM's own image in host RAM, its stacks and heap included.
+pub fn vmm_image() -> Range<u64> {
+    _start as *const () as u64..core::ptr::addr_of!(__bss_end) as u64
+}
+
 pub fn host_ram(board: &Board) -> Result<HostRam, Error> {
     let mut ram = HostRam::new(&board.memory);
-    let image_start = _start as *const () as u64;
-    let image_end = core::ptr::addr_of!(__bss_end) as u64;
-    ram.claim("the VMM image", image_start..image_end, false)?;
+    ram.claim("the VMM image", vmm_image(), false)?;
     let dtb = board.dtb.as_ptr() as u64;
     ram.claim("the host DTB", dtb..dtb + board.dtb.len() as u64, false)?;
     let Some(fdt) = board.fdt() else {

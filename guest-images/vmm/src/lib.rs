@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod canary;
 pub mod config;
 pub mod devmap;
 pub mod exit_counts;
@@ -73,6 +74,8 @@ mod kept_ram;
 mod machine;
 #[cfg(target_os = "none")]
 mod output;
+#[cfg(any(test, target_os = "none"))]
+mod phys_copy;
 #[cfg(target_os = "none")]
 mod runqueues;
 #[cfg(target_os = "none")]

@@ -4,24 +4,28 @@
 //! devices start from (the disk, the clock).
 
 use crate::bus::DeviceSetup;
+use crate::canary::Canary;
 use crate::config::{Blob, Conduit, Config, DiskSource};
 use crate::devmap::{DeviceMap, Optional};
 use crate::disk::Disk;
+use crate::entropy::Entropy;
 use crate::guest_copy::{copy_to_guest, sync_instructions};
 use crate::guest_dtb::GuestDtb;
 use crate::guest_ram::GuestRam;
 use crate::host_disk::HostDisk;
 use crate::host_net::HostNet;
+use crate::hostram::HostRam;
 use crate::image::Kernel;
 use crate::layout::{self, Layout, DTB_SPACE, RAM_BASE};
 use crate::{kept_ram, Error};
+use core::fmt::Write;
 use el1rt::platform::Board;
 use syscalls::client;
 use syscalls::hypervisor::{
     GUEST_TRAP_MEM, VM_PERM_EXECUTE, VM_PERM_READ, VM_PERM_WRITE, VM_SPECIFIC,
 };
 use syscalls::{Handle, Status};
-use zxv_devices::virtio::RamRange;
+use zxv_devices::virtio::{EntropySource, RamRange};
 use zxv_devices::GicVersion;
 
 pub struct Guest {
@@ -80,6 +84,7 @@ pub fn create(
         config.initrd.map(|b| b.size),
     )?;
     let host_base = ram.take("guest RAM", config.mem)?;
+    plant_canary(&mut ram, config.name);
     let (guest, vmar) = zx("zx_guest_create", client::guest_create(resource, 0))?;
     let vmo = zx(
         "zx_vmo_create_physical",
@@ -94,7 +99,7 @@ pub fn create(
         disk: config.disk.is_some(),
         net: config.net,
     };
-    let map = DeviceMap::new(gic, config.cpus, has);
+    let map = DeviceMap::new(gic, config.cpus, has, layout.ram.clone());
     for (key, r) in map.regions().iter().enumerate() {
         let trap = client::guest_set_trap(
             guest,
@@ -159,6 +164,40 @@ pub fn create(
         dtb: layout.dtb,
     };
     Ok((guest, devices))
+}
+
+/// The isolation canary in the VMM's image (`canary.rs`).
+static CANARY: spin::Once<Canary> = spin::Once::new();
+
+/// Writes a fresh isolation canary into the VMM's image and into a page of free host RAM
+/// (the highest left, next below guest RAM as a rule), and reports both places, the VMM's
+/// image and the monitor's memory, none of which the guest may ever read.
+fn plant_canary(ram: &mut HostRam, name: &str) {
+    let mut random = [0; 8];
+    Entropy::new().fill(&mut random);
+    let canary = CANARY.call_once(|| Canary::new(u64::from_le_bytes(random)));
+    let in_image = canary as *const Canary as u64;
+    let page = ram.take("the isolation canary", 4096).ok();
+    if let Some(page) = page {
+        // SAFETY: the page was just taken from free host RAM: no Rust object lives there
+        // and nothing else writes it.
+        unsafe { copy_to_guest(page, &canary.0) };
+    }
+    let image = kept_ram::vmm_image();
+    let (monitor, monitor_end) = client::zxv_info()
+        .map(|i| (i.monitor_base, i.monitor_base + i.monitor_size))
+        .unwrap_or((0, 0));
+    let mut page_text = arrayvec::ArrayString::<40>::new();
+    let _ = match page {
+        Some(page) => write!(page_text, "at {page:#x}"),
+        None => write!(page_text, "nowhere (no free page)"),
+    };
+    report!(
+        "vmm: guest {name}: isolation canary {canary} in the VMM image at {in_image:#x} \
+         ({:#x}..{:#x}) and in host RAM {page_text}; the monitor at {monitor:#x}..{monitor_end:#x}",
+        image.start,
+        image.end
+    );
 }
 
 /// The guest's disk, if it has one, and whether it is read-only.

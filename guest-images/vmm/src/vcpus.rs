@@ -267,7 +267,7 @@ fn hint(s: Status) -> &'static str {
             ": an exit the monitor cannot handle (its log line above says which)"
         }
         Status::NOT_FOUND => {
-            ": an access outside guest RAM and device space, or an exception loop (the monitor \
+            ": an access beyond the guest's 64 GiB IPA space, or an exception loop (the monitor \
              logged the address and the guest's registers)"
         }
         Status::IO_DATA_INTEGRITY => {

@@ -108,7 +108,11 @@ impl State {
     pub fn deliver(&mut self, out: &mut Deliveries) {
         for index in 0..BANKS {
             let bank = &self.banks[index];
-            let ready = bank.pending & bank.enabled & self.group_enabled(bank);
+            let latched = bank.pending & bank.enabled;
+            if latched == 0 {
+                continue;
+            }
+            let ready = latched & self.group_enabled(bank);
             for bit in bits(ready) {
                 let Some(vcpu) = self.target(index, bit) else {
                     continue;

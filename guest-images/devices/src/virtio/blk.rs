@@ -56,21 +56,22 @@ pub struct Blk<B> {
 
 type Segments = ArrayVec<(u64, u32), { super::QUEUE_MAX as usize }>;
 
-/// The segments of `descs` after the first `skip` bytes and without the last `drop` bytes.
-fn segments<'a>(descs: impl Iterator<Item = &'a super::Desc>, skip: u64, drop: u64) -> Segments {
-    let all: Segments = descs.map(|d| (d.addr, d.len)).collect();
-    let total: u64 = all.iter().map(|s| u64::from(s.1)).sum();
-    let (start, end) = (skip, total.saturating_sub(drop));
-    let mut out = Segments::new();
+/// Fills `out` with the bytes `[start, end)` of the buffers `descs`, as segments.
+fn segments<'a>(
+    out: &mut Segments,
+    descs: impl Iterator<Item = &'a super::Desc>,
+    start: u64,
+    end: u64,
+) {
+    out.clear();
     let mut at = 0u64;
-    for (addr, len) in all {
-        let (lo, hi) = (at.max(start), (at + u64::from(len)).min(end));
+    for d in descs {
+        let (lo, hi) = (at.max(start), (at + u64::from(d.len)).min(end));
         if lo < hi {
-            out.push((addr + (lo - at), (hi - lo) as u32));
+            out.push((d.addr + (lo - at), (hi - lo) as u32));
         }
-        at += u64::from(len);
+        at += u64::from(d.len);
     }
-    out
 }
 
 impl<B: BlockBackend> Blk<B> {
@@ -89,16 +90,18 @@ impl<B: BlockBackend> Blk<B> {
         }
         let kind = u32::from_le_bytes(header[0..4].try_into().unwrap_or_default());
         let sector = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
+        // Built in place: the segments take 2 KiB, which a move would copy.
+        let mut segs = Segments::new();
         let (status, data) = match kind {
             BLK_T_IN => {
-                let segs = segments(chain.writable(), 0, 1);
+                segments(&mut segs, chain.writable(), 0, writable - 1);
                 (
                     self.transfer(mem, sector, writable - 1, &segs, false),
                     writable - 1,
                 )
             }
             BLK_T_OUT => {
-                let segs = segments(chain.readable(), HEADER, 0);
+                segments(&mut segs, chain.readable(), HEADER, readable);
                 (
                     self.transfer(mem, sector, readable - HEADER, &segs, true),
                     0,
@@ -113,11 +116,11 @@ impl<B: BlockBackend> Blk<B> {
                 0,
             ),
             BLK_T_GET_ID => {
-                let segs = segments(chain.writable(), 0, 1);
+                segments(&mut segs, chain.writable(), 0, writable - 1);
                 let mut id = [0u8; 20];
                 id[..DEVICE_ID.len()].copy_from_slice(DEVICE_ID);
                 let mut done = 0u64;
-                for (addr, len) in segs {
+                for &(addr, len) in &segs {
                     let n = (len as usize).min(id.len() - done as usize);
                     let _ = mem.write(addr, &id[done as usize..done as usize + n]);
                     done += n as u64;

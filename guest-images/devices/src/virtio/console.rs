@@ -2,7 +2,7 @@
 //! guest's `hvc0`. Transmitted bytes are handed to the VMM as they come; received bytes go
 //! into the buffers the driver left in the receive queue.
 
-use super::queue::{Queue, QueueError};
+use super::queue::{Chain, Queue, QueueError};
 use super::{GuestMemory, VirtioDevice, ID_CONSOLE};
 
 const RECEIVEQ: usize = 0;
@@ -32,8 +32,8 @@ impl<T: FnMut(&[u8])> Console<T> {
     ) -> Result<bool, QueueError> {
         let q = &mut queues[RECEIVEQ];
         let mut used = false;
-        while *taken < input.len() {
-            let Some(chain) = q.pop(mem)? else { break };
+        let mut chain = Chain::new();
+        while *taken < input.len() && q.pop(mem, &mut chain)? {
             let n = chain.write(mem, &input[*taken..]);
             *taken += n;
             q.push(mem, chain.head, n as u32)?;

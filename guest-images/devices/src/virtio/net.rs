@@ -6,7 +6,7 @@
 //! Ethernet header, longer than 1514 bytes, or a header that asks for an offload that was not
 //! negotiated) is dropped and counted; a malformed queue needs a reset as on every device.
 
-use super::queue::{Queue, QueueError};
+use super::queue::{Chain, Queue, QueueError};
 use super::{GuestMemory, VirtioDevice, ID_NET};
 
 const RECEIVEQ: usize = 0;
@@ -38,6 +38,9 @@ pub struct Net<T> {
     pub mac: [u8; 6],
     pub output: T,
     pub drops: NetDrops,
+    /// Where a transmitted chain is read to: kept, so that no frame-sized array is zeroed
+    /// for each one.
+    tx: [u8; NET_HDR + FRAME_MAX],
 }
 
 /// Whether a transmitted header asks for nothing beyond what was negotiated: no
@@ -55,6 +58,7 @@ impl<T: FnMut(&[u8])> Net<T> {
             mac,
             output,
             drops: NetDrops::default(),
+            tx: [0; NET_HDR + FRAME_MAX],
         }
     }
 
@@ -74,9 +78,10 @@ impl<T: FnMut(&[u8])> Net<T> {
             return Ok(true);
         }
         let q = &mut queues[RECEIVEQ];
-        let Some(chain) = q.pop(mem)? else {
+        let mut chain = Chain::new();
+        if !q.pop(mem, &mut chain)? {
             return Ok(false);
-        };
+        }
         let (_, room) = chain.lengths();
         let written = if room < (NET_HDR + frame.len()) as u64 {
             // Without merged buffers each buffer must hold a whole frame; this one cannot, and
@@ -84,10 +89,7 @@ impl<T: FnMut(&[u8])> Net<T> {
             self.drops.rx_malformed += 1;
             0
         } else {
-            let mut whole = [0u8; NET_HDR + FRAME_MAX];
-            whole[..NET_HDR].copy_from_slice(&RX_HEADER);
-            whole[NET_HDR..NET_HDR + frame.len()].copy_from_slice(frame);
-            chain.write(mem, &whole[..NET_HDR + frame.len()]) as u32
+            chain.write_parts(mem, &[&RX_HEADER, frame]) as u32
         };
         q.push(mem, chain.head, written)?;
         *used = true;
@@ -101,21 +103,20 @@ impl<T: FnMut(&[u8])> Net<T> {
     }
 
     /// One transmitted chain: its frame to `output` if it is well-formed.
-    fn transmit(&mut self, chain: &super::Chain, mem: &dyn GuestMemory) {
+    fn transmit(&mut self, chain: &Chain, mem: &dyn GuestMemory) {
         let (readable, _) = chain.lengths();
         let len = readable as usize;
-        let mut whole = [0u8; NET_HDR + FRAME_MAX];
         if !(NET_HDR + FRAME_MIN..=NET_HDR + FRAME_MAX).contains(&len)
-            || chain.read(mem, &mut whole[..len]) < len
+            || chain.read(mem, &mut self.tx[..len]) < len
         {
             self.drops.tx_malformed += 1;
             return;
         }
-        if !plain_header(&whole[..NET_HDR]) {
+        if !plain_header(&self.tx[..NET_HDR]) {
             self.drops.tx_malformed += 1;
             return;
         }
-        (self.output)(&whole[NET_HDR..len]);
+        (self.output)(&self.tx[NET_HDR..len]);
     }
 }
 

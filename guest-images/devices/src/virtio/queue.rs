@@ -49,20 +49,36 @@ impl Desc {
 }
 
 /// A descriptor chain taken from the available ring; give it back with [`Queue::push`].
+/// Its descriptors take 2 KiB: [`Queue::pop`] fills one the caller keeps, so that no chain
+/// is moved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chain {
     pub head: u16,
     pub descs: ArrayVec<Desc, { QUEUE_MAX as usize }>,
 }
 
+impl Default for Chain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Chain {
+    /// An empty chain, for [`Queue::pop`] to fill.
+    pub const fn new() -> Self {
+        Chain {
+            head: 0,
+            descs: ArrayVec::new_const(),
+        }
+    }
+
     /// The buffers the device reads, in order.
-    pub fn readable(&self) -> impl Iterator<Item = &Desc> {
+    pub fn readable(&self) -> impl Iterator<Item = &Desc> + Clone {
         self.descs.iter().filter(|d| !d.writable())
     }
 
     /// The buffers the device writes, in order.
-    pub fn writable(&self) -> impl Iterator<Item = &Desc> {
+    pub fn writable(&self) -> impl Iterator<Item = &Desc> + Clone {
         self.descs.iter().filter(|d| d.writable())
     }
 
@@ -85,15 +101,32 @@ impl Chain {
     /// Writes up to `data.len()` bytes to the start of the writable buffers; returns how
     /// many.
     pub fn write(&self, mem: &dyn GuestMemory, data: &[u8]) -> usize {
+        self.write_parts(mem, &[data])
+    }
+
+    /// Writes `parts` one after the other, as [`Chain::write`] writes one, without their
+    /// being put together first; returns how many bytes went.
+    pub fn write_parts(&self, mem: &dyn GuestMemory, parts: &[&[u8]]) -> usize {
         let mut done = 0;
-        for d in self.writable() {
-            let n = (d.len as usize).min(data.len() - done);
-            if mem.write(d.addr, &data[done..done + n]).is_err() {
-                break;
-            }
-            done += n;
-            if done == data.len() {
-                break;
+        let mut descs = self.writable();
+        // The rest of the buffer being written: its address and room.
+        let (mut at, mut room) = (0u64, 0usize);
+        for &part in parts {
+            let mut part = part;
+            while !part.is_empty() {
+                while room == 0 {
+                    let Some(d) = descs.next() else {
+                        return done;
+                    };
+                    (at, room) = (d.addr, d.len as usize);
+                }
+                let n = room.min(part.len());
+                if mem.write(at, &part[..n]).is_err() {
+                    return done;
+                }
+                (at, room) = (at + n as u64, room - n);
+                part = &part[n..];
+                done += n;
             }
         }
         done
@@ -197,18 +230,17 @@ impl Queue {
         Ok(pending > 0)
     }
 
-    /// Takes the next available chain, if any and if the batch allows, checking every
-    /// descriptor in it.
-    pub fn pop(&mut self, mem: &dyn GuestMemory) -> Result<Option<Chain>, QueueError> {
+    /// Takes the next available chain into `chain`, if there is one and the batch allows,
+    /// checking every descriptor in it; returns whether it took one. After an error
+    /// `chain` holds part of a chain, which must not be used.
+    pub fn pop(&mut self, mem: &dyn GuestMemory, chain: &mut Chain) -> Result<bool, QueueError> {
         if self.budget == 0 || !self.has_available(mem)? {
-            return Ok(None);
+            return Ok(false);
         }
         let slot = self.avail + 4 + 2 * self.index(self.next_avail);
         let head = Self::ram(mem.read_u16(slot))?;
-        let mut chain = Chain {
-            head,
-            descs: ArrayVec::new(),
-        };
+        chain.head = head;
+        chain.descs.clear();
         let mut i = head;
         loop {
             if i >= self.size {
@@ -241,7 +273,7 @@ impl Queue {
         }
         self.next_avail = self.next_avail.wrapping_add(1);
         self.budget -= 1;
-        Ok(Some(chain))
+        Ok(true)
     }
 
     /// Takes every available chain, gives it to `serve`, and returns it with the bytes
@@ -252,7 +284,8 @@ impl Queue {
         mut serve: impl FnMut(&Chain) -> u32,
     ) -> Result<bool, QueueError> {
         let mut used = false;
-        while let Some(chain) = self.pop(mem)? {
+        let mut chain = Chain::new();
+        while self.pop(mem, &mut chain)? {
             let written = serve(&chain);
             self.push(mem, chain.head, written)?;
             used = true;

@@ -904,3 +904,31 @@ fn net_can_receive_tells_no_buffer_from_a_used_up_batch() {
     });
     assert_eq!(error, Some(QueueError::AvailIndex(109)));
 }
+
+#[test]
+fn parts_are_written_across_buffers_as_one_would_be() {
+    let mem = VecMemory::new(RAM);
+    let chain = Chain {
+        head: 0,
+        descs: [
+            (BUFS, 5),
+            (BUFS + 0x100, 0),
+            (BUFS + 0x200, 3),
+            (BUFS + 0x300, 10),
+        ]
+        .into_iter()
+        .map(|(addr, len)| Desc {
+            addr,
+            len,
+            flags: DESC_F_WRITE,
+        })
+        .collect(),
+    };
+    let written = chain.write_parts(&mem, &[b"abcdefg", b"hi", b"", b"jklmnopqrstu"]);
+    assert_eq!(written, 18);
+    assert_eq!(mem.get(BUFS, 5), b"abcde");
+    assert_eq!(mem.get(BUFS + 0x200, 3), b"fgh");
+    assert_eq!(mem.get(BUFS + 0x300, 10), b"ijklmnopqr");
+    assert_eq!(chain.write(&mem, b"0123456789ABCDEFGHIJ"), 18);
+    assert_eq!(mem.get(BUFS + 0x300, 10), b"89ABCDEFGH");
+}
