@@ -45,7 +45,18 @@ pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
         let x = &context.regs.file.x;
         buffer.store_words(0, x);
         buffer.store_words(x.len(), &context.regs.state_tail());
-    } else if kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64 {
+    } else {
+        read_extension(&v, kind, buffer, size)?;
+    }
+    Ok(())
+}
+
+/// zx_vcpu_read_state of ZXV_VCPU_TIMER_PPIS or ZXV_VCPU_WFI (docs/abi.md
+/// §6); INVALID_ARGS for any other kind or size. Out of line, off the
+/// VCPU_STATE path.
+#[inline(never)]
+fn read_extension(v: &Vcpu, kind: u64, buffer: u64, size: u64) -> ZxResult {
+    if kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64 {
         let context = v.state()?;
         let ppis = v.timer_ppis(&context);
         HostBuf::new(buffer, TimerPpis::SIZE, true)?.write_words(&ppis.to_words());
@@ -87,7 +98,9 @@ pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
 }
 
 /// zx_vcpu_write_state of ZXV_VCPU_TIMER_PPIS's enables or ZXV_VCPU_WFI's
-/// flags (docs/abi.md §6); INVALID_ARGS for any other kind or size.
+/// flags (docs/abi.md §6); INVALID_ARGS for any other kind or size. Out
+/// of line, off the VCPU_STATE/VCPU_IO path.
+#[inline(never)]
 fn write_extension(v: &Vcpu, kind: u64, buffer: u64, size: u64) -> ZxResult {
     let is_timer_ppis = kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64;
     let is_wfi = kind == ZXV_VCPU_WFI as u64 && size == VcpuWfi::SIZE as u64;
