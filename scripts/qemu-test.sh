@@ -46,7 +46,11 @@
 #                           kernel panic, a watchdog stop; a 20 s soak with
 #                           a CPU-bound loop on both vCPUs (GICv3, GICv2):
 #                           every CPU's timer keeps ticking, no RCU stall or
-#                           soft lockup; on GICv3 also the virtio devices
+#                           soft lockup; 4 vCPUs on -smp 2 (GICv3, GICv2):
+#                           Linux sees 4 CPUs, time slices end with kicks,
+#                           and the soak on all 4 (GICv3) keeps every
+#                           timer ticking in its share of a CPU, with no
+#                           RCU stall; on GICv3 also the virtio devices
 #                           (modules loaded, /dev/hwrng, hvc0 output, a RAM
 #                           disk) and the PL031's date;
 #   virtio                  the guest's root file system on a virtio disk
@@ -701,23 +705,40 @@ hostile_ended() {
     fi
 }
 
-# linux_checks NAME: the lines the test init (guest-images/vmm/initramfs/
-# test) prints and the VMM's SYSTEM_OFF report, each a test.
+# timer_counts TEXT TAG CPUS: the arch_timer line of /proc/interrupts that
+# an init printed after "TAG " in TEXT ("NN: <count on CPU0> <on CPU1> ...
+# GIC... arch_timer"), as the CPUS counts, or nothing.
+timer_counts() {
+    sed -n "s/^linux| $2 *[0-9]*: *\\([0-9 ]*\\) .*arch_timer\$/\\1/p" <<<"$1" \
+        | awk -v n="$3" 'NF >= n { for (i = 1; i <= n; i++) printf "%s%s", $i, (i < n ? " " : "\n") }'
+}
+
+# each_grew BEFORE AFTER: every count of AFTER is above BEFORE's (as many).
+each_grew() {
+    local before=($1) after=($2) i
+    [ ${#before[@]} -gt 0 ] && [ ${#before[@]} -eq ${#after[@]} ] || return 1
+    for i in "${!before[@]}"; do [ "${after[i]}" -gt "${before[i]}" ] || return 1; done
+}
+
+# linux_checks NAME [CPUS]: the lines the test init (guest-images/vmm/
+# initramfs/test) prints and the VMM's SYSTEM_OFF report, each a test, for
+# a guest of CPUS vCPUs (default 2).
 linux_checks() {
-    local name=$1 out before after
+    local name=$1 cpus=${2:-2} out before after off
     out=$(tr -d '\r' <"$LOGS/$name.log")
     check() {
         if grep -qE "$2" <<<"$out"; then pass "$name: $1"; else fail "$name: $1" "no line matching /$2/ in $LOGS/$name.log"; fi
     }
     check kernel_version "^linux\| zxv-test: kernel ${LINUX_VERSION}\$"
-    check two_cpus '^linux\| zxv-test: cpus 2$'
-    # "NN: <count on CPU0> <count on CPU1> GIC... arch_timer": both grow.
-    before=$(sed -n 's/^linux| zxv-test: timer-before *[0-9]*: *\([0-9]*\) *\([0-9]*\) .*arch_timer$/\1 \2/p' <<<"$out")
-    after=$(sed -n 's/^linux| zxv-test: timer-after *[0-9]*: *\([0-9]*\) *\([0-9]*\) .*arch_timer$/\1 \2/p' <<<"$out")
-    if [ -n "$before" ] && [ -n "$after" ] && [ "${after% *}" -gt "${before% *}" ] && [ "${after#* }" -gt "${before#* }" ]; then
-        pass "$name: arch_timer_ticks_on_both_cpus ($before -> $after)"
+    check "cpus_$cpus" "^linux\| zxv-test: cpus $cpus\$"
+    check "smp_total_of_$cpus" "^linux\| \[ *[0-9.]+\] SMP: Total of $cpus processors activated"
+    # Every CPU's arch_timer count grows.
+    before=$(timer_counts "$out" zxv-test:\ timer-before "$cpus")
+    after=$(timer_counts "$out" zxv-test:\ timer-after "$cpus")
+    if each_grew "$before" "$after"; then
+        pass "$name: arch_timer_ticks_on_every_cpu ($before -> $after)"
     else
-        fail "$name: arch_timer_ticks_on_both_cpus" "arch_timer counts '${before:-?}' then '${after:-?}', want both CPUs' to grow"
+        fail "$name: arch_timer_ticks_on_every_cpu" "arch_timer counts '${before:-?}' then '${after:-?}', want each of the $cpus CPUs' to grow"
     fi
     # Booted at start and again after CPU_OFF and CPU_ON, both times with
     # MPIDR 1 (the monitor numbers a new vCPU by the lowest free slot).
@@ -727,7 +748,11 @@ linux_checks() {
     else
         fail "$name: cpu1_keeps_mpidr_1" "CPU1 booted with MPIDR 0x1 $booted times, want 2 (at start and after hotplug)"
     fi
-    check cpu1_off_and_on_again '^linux\| zxv-test: hotplug 0 0-1$'
+    # CPU 1 offline, then every CPU online again.
+    off=0
+    [ "$cpus" -le 2 ] || off+=,2
+    [ "$cpus" -le 3 ] || off+=-$((cpus - 1))
+    check cpu1_off_and_on_again "^linux\| zxv-test: hotplug $off 0-$((cpus - 1))\$"
     check vmm_reports_cpu_off '^vmm: guest linux: vCPU 1 turned itself off \(CPU_OFF\)$'
     # The guest's PSCI AFFINITY_INFO answers (ON until the VMM has closed
     # the vCPU, then OFF; -1 would be NOT_SUPPORTED). Linux polls for a
@@ -735,7 +760,7 @@ linux_checks() {
     check cpu1_affinity_info '^linux\| \[ *[0-9.]+\] psci: CPU1 (killed|may not have shut down cleanly \(AFFINITY_INFO reports 0\))'
     check busybox_commands '^linux\| zxv-test: busybox ZXVISOR 1,2,3,4,5 [0-9]+ sh$'
     check uname '^linux\| zxv-test: uname Linux aarch64$'
-    check vmm_reports_system_off '^vmm: guest linux: SYSTEM_OFF from vCPU [01]$'
+    check vmm_reports_system_off '^vmm: guest linux: SYSTEM_OFF from vCPU [0-7]$'
     check vmm_counts_exits '^vmm: guest linux: exits to the VMM: gicd [1-9]'
     check_exit "$name"
 }
@@ -793,31 +818,34 @@ linux_mem_checks() {
     check_exit "$name"
 }
 
-# soak_checks NAME HZ: every CPU's arch_timer count grew by at least a
-# quarter of HZ per second of the soak, and the kernel warned of no stall,
-# lockup or timer trouble. A quarter, not HZ: a vCPU's ticks come only while
-# QEMU's thread for it runs, and on a 2-core build machine shared with other
-# QEMUs a busy vCPU got +1800 to +2200 of the 5300 a 21 s soak at HZ=250
-# would give; a lost timer leaves its CPU near +0.
+# soak_checks NAME HZ [CPUS [SMP]]: each of the guest's CPUS (default 2)
+# arch_timer counts grew by at least a quarter of HZ per second of the soak,
+# in the share of a physical CPU it had (SMP of them, default CPUS: a vCPU
+# that is not running takes no interrupt), and the kernel warned of no
+# stall, lockup or timer trouble. A quarter, not HZ: a vCPU's ticks come
+# only while QEMU's thread for it runs, and on a 2-core build machine shared
+# with other QEMUs a busy vCPU got +1800 to +2200 of the 5300 a 21 s soak at
+# HZ=250 would give; a lost timer leaves its CPU near +0.
 soak_checks() {
-    local name=$1 hz=$2 out before after cs want cpu grew=() short=''
+    local name=$1 hz=$2 cpus=${3:-2} out before after cs want cpu grew=() short=''
+    local smp=${4:-$cpus}
     out=$(tr -d '\r' <"$LOGS/$name.log")
-    before=$(sed -n 's/^linux| zxv-soak: timer-before *[0-9]*: *\([0-9]*\) *\([0-9]*\) .*arch_timer$/\1 \2/p' <<<"$out")
-    after=$(sed -n 's/^linux| zxv-soak: timer-after *[0-9]*: *\([0-9]*\) *\([0-9]*\) .*arch_timer$/\1 \2/p' <<<"$out")
+    before=$(timer_counts "$out" zxv-soak:\ timer-before "$cpus")
+    after=$(timer_counts "$out" zxv-soak:\ timer-after "$cpus")
     cs=$(sed -n 's/^linux| zxv-soak: centiseconds \([0-9]*\)$/\1/p' <<<"$out")
     if [ -z "$before" ] || [ -z "$after" ] || [ -z "$cs" ]; then
-        fail "$name: timer_keeps_up_on_every_cpu" "no arch_timer counts or soak time in $LOGS/$name.log"
+        fail "$name: timer_keeps_up_on_every_cpu" "no arch_timer counts of $cpus CPUs or soak time in $LOGS/$name.log"
     else
-        want=$((hz * cs / 400))
+        want=$((hz * cs * (smp < cpus ? smp : cpus) / cpus / 400))
         before=($before) after=($after)
-        for cpu in 0 1; do
+        for cpu in "${!before[@]}"; do
             grew[cpu]=$((after[cpu] - before[cpu]))
             [ "${grew[cpu]}" -ge "$want" ] || short+=" CPU$cpu"
         done
         if [ -z "$short" ]; then
-            pass "$name: timer_keeps_up_on_every_cpu (+${grew[0]} +${grew[1]} in ${cs}0 ms, want +$want at HZ=$hz)"
+            pass "$name: timer_keeps_up_on_every_cpu ($(printf "+%s " "${grew[@]}")in ${cs}0 ms, want +$want at HZ=$hz)"
         else
-            fail "$name: timer_keeps_up_on_every_cpu" "arch_timer grew +${grew[0]} +${grew[1]} in ${cs}0 ms; want +$want (a quarter of HZ=$hz) on every CPU; short:$short"
+            fail "$name: timer_keeps_up_on_every_cpu" "arch_timer grew $(printf "+%s " "${grew[@]}")in ${cs}0 ms; want +$want (a quarter of HZ=$hz, in a share of $smp/$cpus) on every CPU; short:$short"
         fi
     fi
     if grep -q '^linux| zxv-soak: warning' <<<"$out"; then
@@ -864,6 +892,23 @@ group_linux() {
         qemu_log "linux-soak-$1"
         soak_checks "linux-soak-$1" "${hz:-250}"
     done
+    # More vCPUs than CPUs: 4 on -smp 2, vCPU i on CPU i mod 2 in 10 ms time
+    # slices. Linux sees 4 CPUs; the soak's loops keep all 4 busy, and
+    # every one's timer keeps ticking in its half of a CPU.
+    for run in "virt-gicv3-smp2 3 hvc" "virt-gicv2-smp2 2 smc"; do
+        set -- $run
+        say "Linux: linux-4-vcpus-$1 (virt, GICv$2, -smp 2, 4 vCPUs, PSCI via $3)"
+        qemu_linux_cmd "$2" 2 "vmm.cpus=4 vmm.psci=$3 vmm.timeout=$vmm_timeout" "$cmdline rdinit=/test"
+        qemu_log "linux-4-vcpus-$1"
+        linux_checks "linux-4-vcpus-$1" 4
+        check_log "linux-4-vcpus-$1" vmm_reports_placement \
+            '^vmm: guest linux: 4 vCPUs on 2 CPUs: vCPU i runs on CPU i mod 2, in 10 ms time slices$'
+        check_log "linux-4-vcpus-$1" time_slices_end_with_kicks '^vmm: guest linux: exits to the VMM: .* preempted [1-9]'
+    done
+    say "Linux: linux-soak-4-vcpus-virt-gicv3-smp2 (virt, GICv3, -smp 2, 4 vCPUs, all busy for 20 s)"
+    qemu_linux_cmd 3 2 "vmm.cpus=4 vmm.timeout=$vmm_timeout" "$cmdline rdinit=/soak"
+    qemu_log linux-soak-4-vcpus-virt-gicv3-smp2
+    soak_checks linux-soak-4-vcpus-virt-gicv3-smp2 "${hz:-250}" 4 2
     # Guest RAM the default 1 GiB machine could not hold: qemu_linux_cmd
     # gives the machine what vmm.mem needs.
     for mem in 768M 3G; do

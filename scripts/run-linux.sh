@@ -13,7 +13,8 @@
 #                  and the inits in guest-images/vmm/initramfs)
 #   --gic 2|3      GIC version of the virt machine (default 3)
 #   --smp N        physical CPUs (default 4)
-#   --cpus N       the guest's vCPUs, at most --smp (default 2)
+#   --cpus N       the guest's vCPUs, 1 to 8 (default 2); more than --smp share
+#                  the CPUs in time slices (vCPU i on CPU i mod --smp)
 #   --mem SIZE     the guest's RAM, a multiple of 2M, e.g. 768M or 3G (default
 #                  256M); the machine gets what that needs on top of 1 GiB
 #   --psci M       the guest calls PSCI with hvc (default) or smc

@@ -5,7 +5,10 @@ use core::arch::asm;
 use core::ptr;
 
 use crate::exit_counts::{VcpuExits, ZXV_INFO_VCPU_EXITS};
-use crate::hypervisor::{TimerPpis, VcpuIo, VcpuState, VCPU_IO, VCPU_STATE, ZXV_VCPU_TIMER_PPIS};
+use crate::hypervisor::{
+    TimerPpis, VcpuIo, VcpuState, VcpuWfi, VCPU_IO, VCPU_STATE, VCPU_WFI_YIELD,
+    ZXV_VCPU_TIMER_PPIS, ZXV_VCPU_WFI,
+};
 use crate::ids;
 use crate::object::{Handle, InfoHandleBasic, InfoVcpu, ZxvInfo, INFO_HANDLE_BASIC, INFO_VCPU};
 use crate::port::PortPacket;
@@ -340,22 +343,41 @@ pub fn vcpu_write_io(vcpu: Handle, io: &VcpuIo) -> ZxResult {
     Ok(())
 }
 
-/// `zx_vcpu_read_state(ZXV_VCPU_TIMER_PPIS)`: the guest timers' interrupt state.
-pub fn vcpu_read_timer_ppis(vcpu: Handle) -> ZxResult<TimerPpis> {
-    let mut ppis = TimerPpis::default();
-    let buf = ptr::from_mut(&mut ppis) as u64;
+/// `zx_vcpu_read_state` of a zxvisor 16-byte record of `kind`, as its two little-endian words.
+fn read_state_record(vcpu: Handle, kind: u32) -> ZxResult<[u64; 2]> {
+    let mut words = [0u64; 2];
     let args = [
         h(vcpu),
-        u64::from(ZXV_VCPU_TIMER_PPIS),
-        buf,
-        TimerPpis::SIZE as u64,
+        u64::from(kind),
+        ptr::from_mut(&mut words) as u64,
+        16,
         0,
         0,
     ];
-    // SAFETY: the monitor writes `TimerPpis::SIZE` bytes into `ppis`, a local of this
-    // function; every bit pattern is a valid `TimerPpis`.
+    // SAFETY: the monitor writes 16 bytes into `words`, a local of this function; every bit
+    // pattern is a valid `[u64; 2]`.
     unsafe { call(ids::VCPU_READ_STATE, args) }?;
-    Ok(ppis)
+    Ok(words)
+}
+
+/// `zx_vcpu_write_state` of a zxvisor 16-byte record of `kind`, given as its two words.
+fn write_state_record(vcpu: Handle, kind: u32, words: [u64; 2]) -> ZxResult {
+    let args = [
+        h(vcpu),
+        u64::from(kind),
+        ptr::from_ref(&words) as u64,
+        16,
+        0,
+        0,
+    ];
+    // SAFETY: the monitor only reads 16 bytes from `words`, a local.
+    unsafe { call(ids::VCPU_WRITE_STATE, args) }?;
+    Ok(())
+}
+
+/// `zx_vcpu_read_state(ZXV_VCPU_TIMER_PPIS)`: the guest timers' interrupt state.
+pub fn vcpu_read_timer_ppis(vcpu: Handle) -> ZxResult<TimerPpis> {
+    read_state_record(vcpu, ZXV_VCPU_TIMER_PPIS).map(|w| TimerPpis::from_words(&w))
 }
 
 /// `zx_vcpu_write_state(ZXV_VCPU_TIMER_PPIS)`: which timer PPIs the guest has enabled.
@@ -364,18 +386,23 @@ pub fn vcpu_write_timer_enables(vcpu: Handle, enabled: u32) -> ZxResult {
         enabled,
         ..TimerPpis::default()
     };
-    let buf = ptr::from_ref(&ppis) as u64;
-    let args = [
-        h(vcpu),
-        u64::from(ZXV_VCPU_TIMER_PPIS),
-        buf,
-        TimerPpis::SIZE as u64,
-        0,
-        0,
-    ];
-    // SAFETY: the monitor only reads `TimerPpis::SIZE` bytes from `ppis`, a local.
-    unsafe { call(ids::VCPU_WRITE_STATE, args) }?;
-    Ok(())
+    write_state_record(vcpu, ZXV_VCPU_TIMER_PPIS, ppis.to_words())
+}
+
+/// `zx_vcpu_read_state(ZXV_VCPU_WFI)`: whether the vCPU's WFI yields, and the deadline of the
+/// last one that did.
+pub fn vcpu_read_wfi(vcpu: Handle) -> ZxResult<VcpuWfi> {
+    read_state_record(vcpu, ZXV_VCPU_WFI).map(|w| VcpuWfi::from_words(&w))
+}
+
+/// `zx_vcpu_write_state(ZXV_VCPU_WFI)`: whether a WFI that would wait returns
+/// `ZX_ERR_SHOULD_WAIT` from `zx_vcpu_enter` instead.
+pub fn vcpu_write_wfi_yield(vcpu: Handle, yield_cpu: bool) -> ZxResult {
+    let wfi = VcpuWfi {
+        flags: if yield_cpu { VCPU_WFI_YIELD } else { 0 },
+        ..VcpuWfi::default()
+    };
+    write_state_record(vcpu, ZXV_VCPU_WFI, wfi.to_words())
 }
 
 /// `zx_port_create`.

@@ -71,6 +71,52 @@ impl TimerPpis {
     }
 }
 
+/// `ZXV_VCPU_WFI` (a zxvisor extension, docs/abi.md §6): the state kind for a [`VcpuWfi`],
+/// whether the vCPU's WFI gives its CPU back to the host instead of waiting in the monitor.
+pub const ZXV_VCPU_WFI: u32 = 0x7A58_0003;
+/// [`VcpuWfi::flags`]: a WFI that would wait makes `zx_vcpu_enter` return
+/// `ZX_ERR_SHOULD_WAIT` instead.
+pub const VCPU_WFI_YIELD: u32 = 1;
+
+/// A vCPU's WFI as the host sees it. Written: `flags` only ([`VCPU_WFI_YIELD`] or 0), the other
+/// fields 0. Read: `flags` as written, and `deadline`, the counter value (CNTPCT) at which the
+/// guest's timers would have ended the last WFI that returned `ZX_ERR_SHOULD_WAIT`
+/// (`u64::MAX`: no timer armed).
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct VcpuWfi {
+    /// [`VCPU_WFI_YIELD`] or 0.
+    pub flags: u32,
+    /// Always 0.
+    pub reserved: u32,
+    /// Read: the last yielding WFI's deadline (counter ticks, `u64::MAX` for none); written: 0.
+    pub deadline: u64,
+}
+
+const _: () = assert!(size_of::<VcpuWfi>() == 16);
+
+impl VcpuWfi {
+    /// Size in bytes.
+    pub const SIZE: usize = 16;
+
+    /// The memory image as two little-endian 64-bit words.
+    pub fn to_words(&self) -> [u64; 2] {
+        [
+            u64::from(self.flags) | u64::from(self.reserved) << 32,
+            self.deadline,
+        ]
+    }
+
+    /// The structure held in two little-endian 64-bit words.
+    pub fn from_words(w: &[u64; 2]) -> Self {
+        Self {
+            flags: w[0] as u32,
+            reserved: (w[0] >> 32) as u32,
+            deadline: w[1],
+        }
+    }
+}
+
 /// `ZX_VM_PERM_READ`.
 pub const VM_PERM_READ: u32 = 1;
 /// `ZX_VM_PERM_WRITE`.
@@ -265,6 +311,18 @@ mod timer_ppis_tests {
         };
         assert_eq!(t.to_words(), [1 | 2 << 32, 3 | 4 << 32]);
         assert_eq!(TimerPpis::from_words(&t.to_words()), t);
+    }
+
+    #[test]
+    fn vcpu_wfi_words_round_trip_in_field_order() {
+        let w = VcpuWfi {
+            flags: VCPU_WFI_YIELD,
+            reserved: 2,
+            deadline: 3,
+        };
+        assert_eq!(w.to_words(), [1 | 2 << 32, 3]);
+        assert_eq!(VcpuWfi::from_words(&w.to_words()), w);
+        assert_eq!(core::mem::offset_of!(VcpuWfi, deadline), 8);
     }
 }
 

@@ -8,7 +8,7 @@ use crate::mm::space::IPA_SIZE;
 use crate::objects::virtual_cpu::Vcpu;
 use crate::objects::{self, new_koid, Object};
 use syscalls::hypervisor::{
-    TimerPpis, VcpuIo, VcpuState, VCPU_IO, VCPU_STATE, ZXV_VCPU_TIMER_PPIS,
+    TimerPpis, VcpuIo, VcpuState, VcpuWfi, VCPU_IO, VCPU_STATE, ZXV_VCPU_TIMER_PPIS, ZXV_VCPU_WFI,
 };
 use syscalls::port::PortPacket;
 use syscalls::{Rights, Status, ZxResult};
@@ -36,44 +36,53 @@ pub fn enter(vcpu: u32, packet: u64) -> ZxResult {
 }
 
 /// zx_vcpu_read_state(vcpu, kind, buffer, size): ZX_VCPU_STATE, or the
-/// zxvisor extension ZXV_VCPU_TIMER_PPIS (docs/abi.md §6).
+/// zxvisor extensions ZXV_VCPU_TIMER_PPIS and ZXV_VCPU_WFI (docs/abi.md §6).
 pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     let v = objects::get_as(vcpu, Rights::READ, Object::vcpu)?;
+    if kind == VCPU_STATE as u64 && size == VcpuState::SIZE as u64 {
+        let context = v.state()?;
+        let buffer = HostBuf::new(buffer, VcpuState::SIZE, true)?;
+        let x = &context.regs.file.x;
+        buffer.store_words(0, x);
+        buffer.store_words(x.len(), &context.regs.state_tail());
+    } else {
+        read_extension(&v, kind, buffer, size)?;
+    }
+    Ok(())
+}
+
+/// zx_vcpu_read_state of ZXV_VCPU_TIMER_PPIS or ZXV_VCPU_WFI (docs/abi.md
+/// §6); INVALID_ARGS for any other kind or size. Out of line, off the
+/// VCPU_STATE path.
+#[inline(never)]
+fn read_extension(v: &Vcpu, kind: u64, buffer: u64, size: u64) -> ZxResult {
     if kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64 {
         let context = v.state()?;
         let ppis = v.timer_ppis(&context);
         HostBuf::new(buffer, TimerPpis::SIZE, true)?.write_words(&ppis.to_words());
-        return Ok(());
-    }
-    if kind != VCPU_STATE as u64 || size != VcpuState::SIZE as u64 {
+    } else if kind == ZXV_VCPU_WFI as u64 && size == VcpuWfi::SIZE as u64 {
+        v.state()?;
+        let record = v.wfi.record();
+        HostBuf::new(buffer, VcpuWfi::SIZE, true)?.write_words(&record.to_words());
+    } else {
         return Err(Status::INVALID_ARGS);
     }
-    let context = v.state()?;
-    let buffer = HostBuf::new(buffer, VcpuState::SIZE, true)?;
-    let x = &context.regs.file.x;
-    buffer.store_words(0, x);
-    buffer.store_words(x.len(), &context.regs.state_tail());
     Ok(())
 }
 
 /// zx_vcpu_write_state(vcpu, kind, buffer, size): ZX_VCPU_STATE, the
-/// 16-byte arm64 ZX_VCPU_IO, or ZXV_VCPU_TIMER_PPIS's enables.
+/// 16-byte arm64 ZX_VCPU_IO (the VMM's every MEM load: checked first), or
+/// an extension's record.
 pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
     let v = objects::get_as(vcpu, Rights::WRITE, Object::vcpu)?;
     let is_state = kind == VCPU_STATE as u64 && size == VcpuState::SIZE as u64;
     let is_io = kind == VCPU_IO as u64 && size == VcpuIo::SIZE as u64;
-    let is_timer_ppis = kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64;
-    if !is_state && !is_io && !is_timer_ppis {
-        return Err(Status::INVALID_ARGS);
+    if !is_state && !is_io {
+        return write_extension(&v, kind, buffer, size);
     }
     let mut context = v.state()?;
     let buffer = HostBuf::new(buffer, size as usize, false)?;
-    if is_timer_ppis {
-        crate::objects::virtual_cpu::Vcpu::set_timer_ppis(
-            &mut context,
-            &TimerPpis::from_words(&buffer.read_words()),
-        )
-    } else if is_state {
+    if is_state {
         // The tail (sp, cpsr) first: cpsr is checked before X0-X30 are
         // copied straight into the register file.
         let mut tail = [0; 2];
@@ -85,6 +94,25 @@ pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
         context
             .regs
             .complete_io(&VcpuIo::from_words(&buffer.read_words()))
+    }
+}
+
+/// zx_vcpu_write_state of ZXV_VCPU_TIMER_PPIS's enables or ZXV_VCPU_WFI's
+/// flags (docs/abi.md §6); INVALID_ARGS for any other kind or size. Out
+/// of line, off the VCPU_STATE/VCPU_IO path.
+#[inline(never)]
+fn write_extension(v: &Vcpu, kind: u64, buffer: u64, size: u64) -> ZxResult {
+    let is_timer_ppis = kind == ZXV_VCPU_TIMER_PPIS as u64 && size == TimerPpis::SIZE as u64;
+    let is_wfi = kind == ZXV_VCPU_WFI as u64 && size == VcpuWfi::SIZE as u64;
+    if !is_timer_ppis && !is_wfi {
+        return Err(Status::INVALID_ARGS);
+    }
+    let mut context = v.state()?;
+    let words = HostBuf::new(buffer, size as usize, false)?.read_words();
+    if is_wfi {
+        v.wfi.set(&VcpuWfi::from_words(&words))
+    } else {
+        Vcpu::set_timer_ppis(&mut context, &TimerPpis::from_words(&words))
     }
 }
 

@@ -1,12 +1,14 @@
 //! The kernel objects the host holds handles to: the handle table
 //! (`handles`, `registry`), guests, vCPUs, ports, and the per-vCPU models
-//! they keep (the emulated physical timer, timer lines, rate limits).
+//! they keep (the emulated physical timer, timer lines, rate limits, the
+//! host's choice for WFI).
 
 pub mod handles;
 pub mod port;
 pub mod ptimer;
 pub mod ratelimit;
 pub mod timer_line;
+pub mod wfi;
 
 pub(crate) mod guest;
 pub(crate) mod registry;

@@ -8,6 +8,7 @@ use crate::mm::heap;
 use crate::objects::guest::Guest;
 use crate::objects::ptimer::PhysicalTimer;
 use crate::objects::timer_line::{self, TimerLine};
+use crate::objects::wfi::WfiChoice;
 use crate::platform::percpu;
 use crate::platform::system;
 use crate::platform::timer::HypTimer;
@@ -160,6 +161,9 @@ pub struct Vcpu {
     running_on: AtomicUsize,
     /// Exits by kind (ZXV_INFO_VCPU_EXITS); only the owner CPU counts.
     exits: ExitCounts,
+    /// The host's choice for the guest's WFI (ZXV_VCPU_WFI); only the
+    /// owner CPU reads or writes it.
+    pub wfi: WfiChoice,
     /// The owner CPU's: see [`Vcpu::state`].
     state: RefCell<VcpuContext>,
 }
@@ -196,6 +200,7 @@ impl Vcpu {
             pending: PendingSet::new(),
             running_on: AtomicUsize::new(NOT_RUNNING),
             exits: ExitCounts::new(),
+            wfi: WfiChoice::new(),
             state: RefCell::new(state),
         })
     }
@@ -439,7 +444,9 @@ impl Vcpu {
     /// expired; otherwise waits in EL2, with the EL2 timer set to the
     /// earlier of the virtual timer's deadline and `ptimer_due` (the
     /// emulated physical timer's), until one of those or a host interrupt
-    /// (INTR_RETRY). The WFI has already been stepped over.
+    /// (INTR_RETRY). The WFI has already been stepped over. When the host
+    /// asked for it (ZXV_VCPU_WFI), a WFI that would wait returns
+    /// SHOULD_WAIT instead, its deadline kept for the host.
     fn wait_for_interrupt(
         &self,
         interrupts: &mut InterruptState,
@@ -456,15 +463,18 @@ impl Vcpu {
             (Some(v), Some(p)) => Some(v.min(p)),
             (v, p) => v.or(p),
         };
+        if self.wfi.yields() {
+            if self.has_wake_up(deadline) {
+                return None;
+            }
+            self.wfi.yielded(deadline);
+            return Some(Status::SHOULD_WAIT);
+        }
         if let Some(d) = deadline {
             timer::arm_hyp_timer(d);
         }
         let woken = loop {
-            if self.kicked.load(Ordering::Acquire) || !self.pending.is_empty() {
-                break None;
-            }
-            if deadline.is_some_and(timer::passed) {
-                // The top of the run loop sees the line asserted.
+            if self.has_wake_up(deadline) {
                 break None;
             }
             if irq::take_monitor_irq().is_some() {
@@ -479,6 +489,15 @@ impl Vcpu {
             timer::disarm_hyp_timer();
         }
         woken
+    }
+
+    /// Whether a WFI ends now: a kick waits, an interrupt is pending, or
+    /// the guest's timer `deadline` has passed (the top of the run loop
+    /// then sees its line asserted).
+    fn has_wake_up(&self, deadline: Option<u64>) -> bool {
+        self.kicked.load(Ordering::Acquire)
+            || !self.pending.is_empty()
+            || deadline.is_some_and(timer::passed)
     }
 }
 

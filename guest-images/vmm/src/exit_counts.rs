@@ -15,9 +15,13 @@ pub enum VmmExit {
     Sgi,
     /// `ZX_ERR_INTERNAL_INTR_RETRY`: the host had an interrupt to take.
     HostInterrupt,
+    /// `ZX_ERR_CANCELED` after the VMM's kick: the end of a time slice.
+    Preempted,
+    /// `ZX_ERR_SHOULD_WAIT`: a WFI gave the CPU back (ZXV_VCPU_WFI).
+    Wait,
 }
 
-const KINDS: usize = Device::ALL.len() + 3;
+const KINDS: usize = Device::ALL.len() + 5;
 
 impl VmmExit {
     fn index(self) -> usize {
@@ -26,6 +30,8 @@ impl VmmExit {
             VmmExit::CpuOn => Device::ALL.len(),
             VmmExit::Sgi => Device::ALL.len() + 1,
             VmmExit::HostInterrupt => Device::ALL.len() + 2,
+            VmmExit::Preempted => Device::ALL.len() + 3,
+            VmmExit::Wait => Device::ALL.len() + 4,
         }
     }
 
@@ -34,7 +40,9 @@ impl VmmExit {
             None => Device::ALL[index].name(),
             Some(0) => "cpu_on",
             Some(1) => "sgi",
-            _ => "host_irq",
+            Some(2) => "host_irq",
+            Some(3) => "preempted",
+            _ => "wfi_yield",
         }
     }
 }
@@ -110,6 +118,7 @@ mod tests {
         b.count(VmmExit::Mem(Device::Distributor));
         b.count(VmmExit::CpuOn);
         b.count(VmmExit::HostInterrupt);
+        b.count(VmmExit::Preempted);
         let mut monitor = VcpuExits::default();
         monitor.counts[ExitKind::MemTrap as usize] = 4;
         monitor.counts[ExitKind::Wfi as usize] = 7;
@@ -124,7 +133,7 @@ mod tests {
             out,
             "vmm: guest linux: exits to the VMM: gicd 1, gicr 0, pl011 2, pl031 0, virtio-console 0, \
              virtio-rng 0, virtio-blk 0, virtio-net 0, unclaimed 0, \
-             cpu_on 1, sgi 0, host_irq 1, total 5\n\
+             cpu_on 1, sgi 0, host_irq 1, preempted 1, wfi_yield 0, total 6\n\
              vmm: guest linux: exits counted by the monitor: mem-trap 8, wfi 14, total 22\n"
         );
     }

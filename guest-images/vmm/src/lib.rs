@@ -2,7 +2,8 @@
 //! guests (Linux) with nothing but the zx hypervisor calls, the way
 //! Fuchsia's VMM does: it lays out guest RAM, loads the kernel, initrd and a
 //! device tree it writes, emulates the GIC distributor (and redistributors)
-//! and a PL011 behind MEM traps, and runs each vCPU on its own physical CPU.
+//! and a PL011 behind MEM traps, and time-slices its vCPUs on the physical
+//! CPUs (vCPU i on CPU i mod N; one each when there are CPUs enough).
 //!
 //! The modules at the top are pure logic, host-tested with `cargo test`; the
 //! rest runs only on the target (bare-metal aarch64, under the monitor).
@@ -22,6 +23,7 @@ pub mod guest_dtb;
 pub mod hostram;
 pub mod image;
 pub mod layout;
+pub mod sched;
 pub mod unclaimed;
 
 /// Why something the VMM was asked to do cannot be done, in one line.
@@ -74,6 +76,8 @@ mod machine;
 mod output;
 #[cfg(any(test, target_os = "none"))]
 mod phys_copy;
+#[cfg(target_os = "none")]
+mod runqueues;
 #[cfg(target_os = "none")]
 mod setup;
 #[cfg(target_os = "none")]

@@ -58,11 +58,14 @@ pub fn create(
         _ => GicVersion::V2,
     };
     if config.cpus > board.cpus.len() {
-        return Err(err!(
-            "vmm.cpus={}: the machine has {} CPUs, and each vCPU runs on its own",
+        report!(
+            "vmm: guest {}: {} vCPUs on {} CPUs: vCPU i runs on CPU i mod {}, in {} ms time slices",
+            config.name,
             config.cpus,
-            board.cpus.len()
-        ));
+            board.cpus.len(),
+            board.cpus.len(),
+            crate::sched::SLICE_MS
+        );
     }
     let mut ram = kept_ram::host_ram(board)?;
     ram.claim("vmm.kernel", config.kernel.addr..config.kernel.end(), true)?;

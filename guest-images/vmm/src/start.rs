@@ -1,12 +1,13 @@
 //! The VMM's entry from el1rt on the boot CPU: read the board and the
-//! command line, set the guest up, start the tick and run vCPU 0; and the
+//! command line, set the guest up, start the tick and run the boot CPU's
+//! vCPUs (vCPU 0 first); and the
 //! handlers of what must not happen (unexpected exceptions, panics).
 
 use crate::bus::Devices;
 use crate::config::Config;
 use crate::stop::{self, Stop};
 use crate::vm::{self, Vm};
-use crate::{heap, machine, setup, ticks, vcpus};
+use crate::{heap, machine, runqueues, setup, ticks, vcpus};
 use el1rt::console;
 use el1rt::platform::Board;
 use syscalls::Handle;
@@ -16,7 +17,7 @@ extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
     let vm = set_up(dtb, resource);
     vcpus::boot(vm.guest.entry, vm.guest.dtb);
     loop {
-        vcpus::run_if_starting(0);
+        runqueues::run(0);
         ticks::wait();
     }
 }

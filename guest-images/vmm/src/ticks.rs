@@ -2,10 +2,11 @@
 //! (el1rt::host_timer). Its interrupt makes `zx_vcpu_enter` return
 //! INTR_RETRY; the run loop then comes here, where the guest's UART gets
 //! what the real one received, a line the guest left open is printed, and
-//! the watchdog (`vmm.timeout`) looks at the clock.
+//! the watchdog (`vmm.timeout`) looks at the clock, and every CPU's run
+//! queue is looked at (runqueues.rs: time slices and timer wake-ups).
 
 use crate::stop::{self, Stop};
-use crate::{vm, Error};
+use crate::{runqueues, vm, Error};
 use core::sync::atomic::{AtomicU64, Ordering};
 use el1rt::host_timer::{self, HostTimer};
 use el1rt::platform::Board;
@@ -29,11 +30,17 @@ fn counter() -> (u64, u64) {
     (freq, now)
 }
 
+/// The counter now.
+pub fn now() -> u64 {
+    counter().1
+}
+
 /// Starts the tick on this CPU (IRQs unmasked from here on).
 pub fn start(board: &Board) -> Result<(), Error> {
     let (freq, now) = counter();
     FREQ.store(freq.max(1), Ordering::Relaxed);
     START.store(now, Ordering::Relaxed);
+    runqueues::set_clock(freq, freq / HZ);
     let timer = host_timer::start(board, freq / HZ).map_err(|why| err!("the host timer: {why}"))?;
     TIMER.call_once(|| timer);
     el1rt::console::enable_input();
@@ -54,6 +61,7 @@ pub fn tend() {
         return;
     }
     let vm = vm::get();
+    runqueues::tick();
     vm.devices.tick();
     if let Some(limit) = vm.config.timeout_s {
         let (freq, now) = counter();
@@ -66,7 +74,8 @@ pub fn tend() {
     }
 }
 
-/// Waits on the boot CPU, while vCPU 0 is off, for the next interrupt.
+/// Waits on the boot CPU, while none of its vCPUs is on, for the next
+/// interrupt.
 pub fn wait() {
     // SAFETY: WFI only waits; the tick's interrupt ends it.
     unsafe { core::arch::asm!("wfi") };

@@ -1,8 +1,9 @@
-//! The guest's vCPUs. vCPU i runs on physical CPU i (vCPU 0 on the boot
-//! CPU): it is created there, because a vCPU belongs to the CPU that
-//! creates it, when the guest starts it with PSCI CPU_ON, and entered in a
-//! loop that hands each exit to the devices until it turns off or the
-//! guest ends.
+//! The guest's vCPUs. vCPU i is created on, and runs on, physical CPU
+//! i mod N (vCPU 0 on the boot CPU, `sched::cpu_of`), because a vCPU
+//! belongs to the CPU that creates it; it is created there when the guest
+//! starts it with PSCI CPU_ON (or at boot), and entered in turns that hand
+//! each exit to the devices, until it turns off or the guest ends. Each
+//! CPU's loop (`runqueues.rs`) decides whose turn it is.
 //!
 //! The monitor gives a new vCPU the lowest free slot of its guest as its
 //! number (VMPIDR Aff0), and a vCPU's slot is freed when it is closed on
@@ -13,11 +14,11 @@
 
 use crate::enter::enter_once;
 use crate::exit_counts::{ExitCounts, Summary, VmmExit};
+use crate::sched::NEVER;
 use crate::stop::{self, Stop};
-use crate::{ticks, vm};
+use crate::{runqueues, ticks, vm};
 use arrayvec::ArrayVec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use el1rt::cpus;
 use syscalls::client;
 use syscalls::exit_counts::{ExitKind, VcpuExits};
 use syscalls::hypervisor::{TimerPpis, VcpuIo, VcpuState, MAX_VCPUS_PER_GUEST};
@@ -25,7 +26,7 @@ use syscalls::port::{
     PortPacket, PKT_GUEST_VCPU_INTERRUPT, PKT_GUEST_VCPU_STARTUP, PKT_TYPE_GUEST_MEM,
     PKT_TYPE_GUEST_VCPU,
 };
-use syscalls::{Handle, Status};
+use syscalls::{psci, Handle, Status};
 
 const OFF: u32 = 0;
 /// Taken for starting (CPU_ON or boot); its entry is not stored yet.
@@ -44,6 +45,14 @@ struct Slot {
     exits: ExitCounts,
     /// The timer PPI enables last given to the monitor for this vCPU.
     timer_enables: AtomicU32,
+    /// Whether its WFI gives the CPU back (ZXV_VCPU_WFI), as last told to
+    /// the monitor.
+    yield_wfi: AtomicBool,
+    /// It waits in WFI, in no run queue, until an interrupt or its timer.
+    waiting: AtomicBool,
+    /// Interrupts injected so far: one that came after the enter that
+    /// returned SHOULD_WAIT began means it must not wait.
+    injected: AtomicU64,
 }
 
 static SLOTS: [Slot; MAX_VCPUS_PER_GUEST] = [const {
@@ -54,6 +63,9 @@ static SLOTS: [Slot; MAX_VCPUS_PER_GUEST] = [const {
         x0: AtomicU64::new(0),
         exits: ExitCounts::new(),
         timer_enables: AtomicU32::new(0),
+        yield_wfi: AtomicBool::new(false),
+        waiting: AtomicBool::new(false),
+        injected: AtomicU64::new(0),
     }
 }; MAX_VCPUS_PER_GUEST];
 
@@ -72,7 +84,9 @@ static DROPPED_INTERRUPT: AtomicBool = AtomicBool::new(false);
 
 /// Marks vCPU 0 to start at `entry` on the boot CPU with x0 = `dtb`.
 pub fn boot(entry: u64, dtb: u64) {
-    claim(0, entry, dtb);
+    if claim(0, entry, dtb) {
+        runqueues::add(0);
+    }
 }
 
 /// Takes vCPU `index` from OFF to STARTING at `entry` with `x0`; false if
@@ -95,21 +109,110 @@ fn claim(index: usize, entry: u64, x0: u64) -> bool {
     true
 }
 
-/// Runs vCPU `index` on this CPU if it is starting; returns when it turns
-/// off (at once if it was not starting).
-pub fn run_if_starting(index: usize) {
-    if SLOTS[index].state.load(Ordering::SeqCst) == STARTING {
-        run(index);
+/// How a vCPU's turn on its CPU ended.
+pub enum Ended {
+    /// Its CPU's loop kicked it: another vCPU's turn.
+    Preempted,
+    /// It waits in WFI until `deadline` (the counter, or [`NEVER`]), unless
+    /// an interrupt was injected since `injected` was read.
+    Waiting { deadline: u64, injected: u64 },
+    /// PSCI CPU_OFF: to be taken out of its run queue, then [`turn_off`].
+    Off,
+}
+
+/// A turn of vCPU `index` on this, its CPU: created first if it is
+/// starting; `yield_wfi` when another vCPU is ready to run here.
+pub fn turn(index: usize, yield_wfi: bool) -> Ended {
+    let slot = &SLOTS[index];
+    let vcpu = match Handle::from_raw(slot.handle.load(Ordering::SeqCst)) {
+        h if h.is_valid() => h,
+        _ => start(index),
+    };
+    if slot.yield_wfi.load(Ordering::Relaxed) != yield_wfi {
+        if let Err(s) = client::vcpu_write_wfi_yield(vcpu, yield_wfi) {
+            stop::end(Stop::Failed(err!(
+                "setting vCPU {index}'s WFI to yield={yield_wfi}: {s}"
+            )));
+        }
+        slot.yield_wfi.store(yield_wfi, Ordering::Relaxed);
+    }
+    slot.waiting.store(false, Ordering::SeqCst);
+    let mut packet = PortPacket::default();
+    loop {
+        let injected = slot.injected.load(Ordering::SeqCst);
+        match enter_once(vcpu, &mut packet) {
+            Ok(()) => exit(index, vcpu, &packet),
+            Err(Status::INTERNAL_INTR_RETRY) => {
+                slot.exits.count(VmmExit::HostInterrupt);
+                ticks::tend();
+            }
+            Err(Status::CANCELED) if !resets(index, vcpu) => {
+                slot.exits.count(VmmExit::Preempted);
+                return Ended::Preempted;
+            }
+            Err(Status::SHOULD_WAIT) => {
+                slot.exits.count(VmmExit::Wait);
+                let deadline = client::vcpu_read_wfi(vcpu).map_or(NEVER, |w| w.deadline);
+                return Ended::Waiting { deadline, injected };
+            }
+            Err(Status::STOP) => return Ended::Off,
+            Err(Status::UNAVAILABLE) => stop::end(Stop::SystemOff(index)),
+            Err(Status::CANCELED) => stop::end(Stop::SystemReset(index)),
+            Err(s) => stop::end(Stop::Failed(err!(
+                "zx_vcpu_enter of vCPU {index} returned {s}{}",
+                hint(s)
+            ))),
+        }
     }
 }
 
-/// el1rt job for a secondary CPU.
-fn job(index: usize) -> i32 {
-    run(index);
-    0
+/// After `zx_vcpu_enter` of vCPU `index` (`vcpu`) returned CANCELED:
+/// whether for the guest's PSCI SYSTEM_RESET rather than a kick. The
+/// monitor leaves the call's x0, the function ID, as it is; a kick stops
+/// the guest anywhere else. Kicks come from several CPUs and collapse in
+/// the monitor, so counting them could not tell.
+fn resets(index: usize, vcpu: Handle) -> bool {
+    let mut state = VcpuState::default();
+    if let Err(s) = client::vcpu_read_state(vcpu, &mut state) {
+        stop::end(Stop::Failed(err!(
+            "zx_vcpu_read_state of vCPU {index}: {s}"
+        )));
+    }
+    state.x[0] == u64::from(psci::SYSTEM_RESET)
 }
 
-fn run(index: usize) {
+/// After a turn ended with [`Ended::Waiting`] (under its CPU's lock): marks
+/// vCPU `index` waiting, so that an interrupt wakes it; false if one came
+/// since `injected`, and it must not wait.
+pub fn begin_waiting(index: usize, injected: u64) -> bool {
+    let slot = &SLOTS[index];
+    slot.waiting.store(true, Ordering::SeqCst);
+    if slot.injected.load(Ordering::SeqCst) != injected {
+        slot.waiting.store(false, Ordering::SeqCst);
+        return false;
+    }
+    true
+}
+
+/// Ends waiting for vCPU `index` (under its CPU's lock); whether it was.
+pub fn end_waiting(index: usize) -> bool {
+    SLOTS[index].waiting.swap(false, Ordering::SeqCst)
+}
+
+/// Ends the turn of vCPU `index` (its CPU's current one) with a kick, if it
+/// exists yet; one not created yet is looked at again on the next tick.
+pub fn preempt(index: usize) {
+    let slot = &SLOTS[index];
+    let handle = Handle::from_raw(slot.handle.load(Ordering::SeqCst));
+    if handle.is_valid() {
+        if let Err(s) = client::vcpu_kick(handle) {
+            report!("vmm: guest {}: zx_vcpu_kick(vCPU {index}): {s}", vm::name());
+        }
+    }
+}
+
+/// Creates the starting vCPU `index` on this CPU and makes it ready to enter.
+fn start(index: usize) -> Handle {
     let slot = &SLOTS[index];
     let vcpu = create(index, slot.entry.load(Ordering::SeqCst));
     let x0 = slot.x0.load(Ordering::SeqCst);
@@ -126,25 +229,10 @@ fn run(index: usize) {
     // enables (a new vCPU's bank is as the guest left it, or reset).
     let enables = vm::get().devices.timer_enables(index);
     give_timer_enables(vcpu, index, enables);
+    slot.yield_wfi.store(false, Ordering::Relaxed);
+    slot.waiting.store(false, Ordering::SeqCst);
     slot.state.store(ON, Ordering::SeqCst);
-    let mut packet = PortPacket::default();
-    loop {
-        match enter_once(vcpu, &mut packet) {
-            Ok(()) => exit(index, vcpu, &packet),
-            Err(Status::INTERNAL_INTR_RETRY) => {
-                slot.exits.count(VmmExit::HostInterrupt);
-                ticks::tend();
-            }
-            Err(Status::STOP) => break,
-            Err(Status::UNAVAILABLE) => stop::end(Stop::SystemOff(index)),
-            Err(Status::CANCELED) => stop::end(Stop::SystemReset(index)),
-            Err(s) => stop::end(Stop::Failed(err!(
-                "zx_vcpu_enter of vCPU {index} returned {s}{}",
-                hint(s)
-            ))),
-        }
-    }
-    turn_off(index, vcpu);
+    vcpu
 }
 
 /// Creates vCPU `index` at `entry` so that the monitor numbers it `index`:
@@ -189,10 +277,11 @@ fn hint(s: Status) -> &'static str {
     }
 }
 
-/// PSCI CPU_OFF: the vCPU is closed (its CPU goes back to waiting for
-/// work); the guest is over once no vCPU is on.
-fn turn_off(index: usize, vcpu: Handle) {
+/// PSCI CPU_OFF, once vCPU `index` is out of its run queue: it is closed
+/// and its slot is free; the guest is over once no vCPU is on.
+pub fn turn_off(index: usize) {
     let vm = vm::get();
+    let vcpu = Handle::from_raw(SLOTS[index].handle.load(Ordering::SeqCst));
     report!(
         "vmm: guest {}: vCPU {index} turned itself off (CPU_OFF)",
         vm.config.name
@@ -275,14 +364,7 @@ fn cpu_on(from: usize, mpidr: u64, entry: u64) {
         );
         return;
     }
-    // vCPU 0's CPU is the boot CPU, which picks it up on its next tick.
-    if index != 0 {
-        if let Err(why) = cpus::launch(&vm.board, index, job, index) {
-            stop::end(Stop::Failed(err!(
-                "starting CPU {index} for vCPU {index}: {why}"
-            )));
-        }
-    }
+    runqueues::add(index);
 }
 
 /// Tells the monitor which timer PPIs vCPU `index` (`vcpu`, run by this
@@ -339,6 +421,11 @@ pub fn interrupt(index: usize, intid: u32) {
             "vmm: guest {}: zx_vcpu_interrupt(vCPU {index}, {intid}): {s}",
             vm::name()
         );
+    }
+    let slot = &SLOTS[index];
+    slot.injected.fetch_add(1, Ordering::SeqCst);
+    if slot.waiting.load(Ordering::SeqCst) {
+        runqueues::wake(index);
     }
 }
 

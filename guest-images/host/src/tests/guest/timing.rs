@@ -61,6 +61,7 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
         wfi_blocks_until_timer(board, resource)
     });
     suite.run("guest_timer_wakes_wfi", || timer_wakes_wfi(board, resource));
+    suite.run("guest_wfi_yields_to_the_host", || wfi_yields(resource));
     suite.run("guest_timer_interrupts_a_spinning_guest", || {
         timer_interrupts_spinning_guest(board, resource)
     });
@@ -383,6 +384,82 @@ fn wfi_blocks_until_timer(board: &Board, resource: Handle) -> TestResult {
         returns <= 10,
         "WFI returned {returns} times in the 20 ms before the timer deadline with nothing \
          pending, want it to block until the deadline"
+    );
+    Ok(())
+}
+
+/// ZXV_VCPU_WFI (docs/abi.md §6): waits in the monitor until the YIELD
+/// flag is written; then each WFI before the timer's deadline returns
+/// SHOULD_WAIT with that deadline, the guest going on after it, until its
+/// timer has expired and it completes; records with other bits are
+/// INVALID_ARGS and change nothing.
+fn wfi_yields(resource: Handle) -> TestResult {
+    use syscalls::client::{vcpu_read_wfi, vcpu_write_wfi_yield};
+    use syscalls::hypervisor::{VcpuWfi, VCPU_WFI_YIELD, ZXV_VCPU_WFI};
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::wfi_until_timer())?;
+    let vcpu = fx.vcpu();
+    let wfi = ok("read_state(WFI)", vcpu_read_wfi(vcpu))?;
+    ensure!(
+        wfi.flags == 0 && wfi.deadline == u64::MAX,
+        "a new vCPU's WFI: {wfi:x?}, want flags 0 and no deadline"
+    );
+    for bad in [
+        VcpuWfi {
+            flags: 2,
+            ..VcpuWfi::default()
+        },
+        VcpuWfi {
+            flags: VCPU_WFI_YIELD,
+            reserved: 1,
+            deadline: 0,
+        },
+        VcpuWfi {
+            flags: VCPU_WFI_YIELD,
+            reserved: 0,
+            deadline: 1,
+        },
+    ] {
+        let record = bad.to_words();
+        let got = write_state_raw(vcpu, ZXV_VCPU_WFI, record.as_ptr() as u64, 16);
+        ensure!(
+            got == Status::INVALID_ARGS,
+            "write_state(WFI, {bad:x?}): got {got}, want INVALID_ARGS"
+        );
+    }
+    let got = write_state_raw(vcpu, ZXV_VCPU_WFI, [0u64; 2].as_ptr() as u64, 8);
+    ensure!(
+        got == Status::INVALID_ARGS,
+        "write_state(WFI) of 8 bytes: got {got}, want INVALID_ARGS"
+    );
+    ensure!(
+        ok("read_state(WFI)", vcpu_read_wfi(vcpu))?.flags == 0,
+        "a refused write set flags"
+    );
+    ok("write_state(WFI, YIELD)", vcpu_write_wfi_yield(vcpu, true))?;
+    let mut yields = 0u64;
+    let entered = loop {
+        match enter(vcpu) {
+            Err(Status::SHOULD_WAIT) if yields < 100_000 => yields += 1,
+            other => break other,
+        }
+        let wfi = ok("read_state(WFI)", vcpu_read_wfi(vcpu))?;
+        let deadline = read_state(vcpu)?.x[4];
+        ensure!(
+            wfi.flags == VCPU_WFI_YIELD && wfi.deadline == deadline,
+            "after SHOULD_WAIT: {wfi:x?}, want flags YIELD and the guest's deadline {deadline:#x}"
+        );
+    };
+    finished(vcpu, entered, "its timer")?;
+    let returns = read_state(vcpu)?.x[5];
+    ensure!(
+        yields >= 1 && returns >= yields,
+        "{yields} SHOULD_WAIT returns, the guest saw {returns} WFIs end: want at least one, each \
+         ending a WFI"
+    );
+    ok("write_state(WFI, 0)", vcpu_write_wfi_yield(vcpu, false))?;
+    ensure!(
+        ok("read_state(WFI)", vcpu_read_wfi(vcpu))?.flags == 0,
+        "flags stay set after writing 0"
     );
     Ok(())
 }
