@@ -52,20 +52,21 @@ pub trait VirtualInterface {
     /// Sets or clears the underflow maintenance interrupt enable (`HCR.UIE`).
     fn set_underflow_irq(&self, on: bool);
 
-    /// Enables or disables the virtual CPU interface (`HCR.En`).
-    fn enable(&self, on: bool);
+    /// Before a vCPU runs: restores its VMCR and active priorities and enables the virtual
+    /// CPU interface (`HCR.En`, with `HCR.UIE` clear).
+    fn open(&self, state: InterfaceState);
 
-    /// The virtual machine control register (`ICH_VMCR_EL2` / `GICH_VMCR`), part of the
-    /// vCPU's state.
-    fn vmcr(&self) -> u32;
+    /// After a vCPU ran: its VMCR and active priorities, and the virtual CPU interface
+    /// disabled (`HCR` = 0).
+    fn close(&self) -> InterfaceState;
+}
 
-    /// Restores the virtual machine control register.
-    fn set_vmcr(&self, v: u32);
-
-    /// The active-priorities register of the group the guest uses
-    /// (`ICH_AP1R0_EL2` / `GICH_APR`), part of the vCPU's state.
-    fn apr(&self) -> u32;
-
-    /// Restores the active-priorities register.
-    fn set_apr(&self, v: u32);
+/// A vCPU's virtual CPU interface state besides its list registers; the guest changes both
+/// without an exit (its ICV_*/GICV_* registers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceState {
+    /// The virtual machine control register (`ICH_VMCR_EL2` / `GICH_VMCR`).
+    pub vmcr: u32,
+    /// The active priorities of the group the guest uses (`ICH_AP1R0_EL2` / `GICH_APR`).
+    pub apr: u32,
 }

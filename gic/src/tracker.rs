@@ -32,6 +32,10 @@ pub struct FillResult {
     /// interrupt enable (`ICH_HCR_EL2.UIE` / `GICH_HCR.UIE`) so that the guest exits once the
     /// list registers drain, and clear it otherwise.
     pub needs_underflow_irq: bool,
+    /// How many vectors went into free list registers. Free ones are taken lowest first, so
+    /// a fill of list registers that were all empty changed only the first `added`: the rest
+    /// need not be written to hardware that holds none either.
+    pub added: usize,
 }
 
 /// The shadow copy of one vCPU's list registers (at most `N` of them).
@@ -123,9 +127,13 @@ impl<const N: usize> LrTracker<N> {
     ///
     /// Vectors that find no free LR stay in `pending`.
     pub fn fill(&mut self, pending: &PendingSet) -> FillResult {
-        while let Some(free) = self.lrs().iter().position(|lr| !lr.state.is_valid()) {
+        let mut added = 0;
+        loop {
+            let Some(free) = self.lrs().iter().position(|lr| !lr.state.is_valid()) else {
+                return self.merge(pending, added);
+            };
             let Some(vector) = pending.take_next() else {
-                break;
+                return Self::drained(added);
             };
             match self.slot_of(vector) {
                 Some(slot) => self.repend(slot),
@@ -138,10 +146,29 @@ impl<const N: usize> LrTracker<N> {
                         eoi: vector < 32 && self.eoi_notify & (1 << vector) != 0,
                     };
                     self.eoi_in_lrs |= self.lrs[free].eoi;
+                    added += 1;
                 }
             }
+            // Cheaper than the whole scan of a take_next that finds nothing.
+            if pending.is_empty() {
+                return Self::drained(added);
+            }
         }
-        // With every LR in use, vectors the LRs already hold can still be merged.
+    }
+
+    /// The end of [`fill`](Self::fill) with nothing left pending: nothing to merge and no
+    /// underflow interrupt (what another CPU marks from now on comes with its kick, and a
+    /// refill before the next entry).
+    fn drained(added: usize) -> FillResult {
+        FillResult {
+            needs_underflow_irq: false,
+            added,
+        }
+    }
+
+    /// The end of [`fill`](Self::fill) with every LR in use: vectors the LRs already hold can
+    /// still be merged.
+    fn merge(&mut self, pending: &PendingSet, added: usize) -> FillResult {
         for slot in 0..self.num_lrs {
             let lr = self.lrs[slot];
             if lr.state.is_valid() && pending.clear(key_of_vintid(lr.vintid)) {
@@ -153,6 +180,7 @@ impl<const N: usize> LrTracker<N> {
         // vectors go in at the next exit (a WFI must not block while `pending` is not empty).
         FillResult {
             needs_underflow_irq: self.num_lrs > 1 && !pending.is_empty(),
+            added,
         }
     }
 
@@ -621,6 +649,15 @@ mod tests {
             let before = t.lrs().to_vec();
             let r = t.fill(&set);
             check_fill(&t, &set, r);
+            let valid = |lrs: &[ListRegister]| lrs.iter().filter(|lr| lr.state.is_valid()).count();
+            assert_eq!(valid(t.lrs()), valid(&before) + r.added);
+            if valid(&before) == 0 {
+                assert_eq!(
+                    valid(&t.lrs()[..r.added]),
+                    r.added,
+                    "added past the first LRs"
+                );
+            }
             match r.needs_underflow_irq {
                 true => overflowed += 1,
                 false => fitted += 1,

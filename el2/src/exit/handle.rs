@@ -222,14 +222,14 @@ fn data_abort(
             if !mmio.write {
                 return Flow::Stop(Status::NOT_SUPPORTED);
             }
-            let Some(port) = port.upgrade() else {
+            let Some(port) = port else {
                 // As Zircon: the store counts as done, so the next enter
                 // goes on after it.
                 regs.advance_pc(len);
                 return Flow::Stop(Status::BAD_STATE);
             };
             let packet = PortPacket::new_guest_bell(key, PacketGuestBell::new(mmio.ipa));
-            if port.queue_from_trap(packet, &pool).is_err() {
+            if port.queue_from_trap(packet, pool).is_err() {
                 // All 256 packets of the trap are queued: the store is not
                 // completed; the host drains the port and the next enter
                 // runs it again.

@@ -114,7 +114,10 @@ pub enum TrapHit {
     },
     Bell {
         key: u64,
-        port: Weak<Port>,
+        /// The trap's port, taken under the address space's lock; `None`
+        /// once it is gone.
+        port: Option<Arc<Port>>,
+        /// For the packet to queue (which keeps this reference).
         pool: Arc<PacketPool>,
     },
 }
@@ -254,7 +257,7 @@ impl Guest {
                 TrapKind::Mem => TrapHit::Mem { key: t.key },
                 TrapKind::Bell => TrapHit::Bell {
                     key: t.key,
-                    port: t.port.clone(),
+                    port: t.port.upgrade(),
                     pool: t.pool.clone(),
                 },
             }),

@@ -115,8 +115,9 @@ impl Port {
     }
 
     /// Queues a packet of an attached trap's pool, without allocating;
-    /// SHOULD_WAIT when the pool is exhausted.
-    pub fn queue_from_trap(&self, packet: PortPacket, pool: &Arc<PacketPool>) -> ZxResult {
+    /// SHOULD_WAIT when the pool is exhausted. The queued packet keeps the
+    /// caller's reference to the pool.
+    pub fn queue_from_trap(&self, packet: PortPacket, pool: Arc<PacketPool>) -> ZxResult {
         let mut q = self.queue.lock();
         if !pool.try_take() {
             return Err(Status::SHOULD_WAIT);
@@ -125,7 +126,7 @@ impl Port {
         q.trap_room -= 1;
         q.packets.push_back(Queued {
             packet,
-            pool: Some(pool.clone()),
+            pool: Some(pool),
         });
         Ok(())
     }
@@ -210,10 +211,10 @@ mod tests {
         }
         let pool = attached(&port, 9);
         for _ in 0..TRAP_PACKETS {
-            port.queue_from_trap(bell(2), &pool).unwrap();
+            port.queue_from_trap(bell(2), pool.clone()).unwrap();
         }
         assert_eq!(
-            port.queue_from_trap(bell(2), &pool),
+            port.queue_from_trap(bell(2), pool.clone()),
             Err(Status::SHOULD_WAIT)
         );
         assert_eq!(pool.in_flight(), TRAP_PACKETS);
@@ -233,8 +234,8 @@ mod tests {
         let (a, b) = (attached(&port, 1), attached(&port, 2));
         port.queue_user(PortPacket::new_user(0x1234, [5; 4]))
             .unwrap();
-        port.queue_from_trap(bell(0x1234), &a).unwrap();
-        port.queue_from_trap(bell(0x1234), &b).unwrap();
+        port.queue_from_trap(bell(0x1234), a.clone()).unwrap();
+        port.queue_from_trap(bell(0x1234), b.clone()).unwrap();
         port.detach_trap(1);
         assert_eq!(a.in_flight(), 0);
         assert_eq!(port.len(), 2);
@@ -258,7 +259,7 @@ mod tests {
         assert!(with_user >= 100 + 2 * TRAP_PACKETS as usize);
         for pool in &pools {
             for _ in 0..TRAP_PACKETS {
-                port.queue_from_trap(bell(2), pool).unwrap();
+                port.queue_from_trap(bell(2), pool.clone()).unwrap();
             }
         }
         assert_eq!(capacity(&port), with_user, "a trap's store allocated");
@@ -269,7 +270,7 @@ mod tests {
         port.detach_trap(1);
         assert_eq!(port.queue.lock().trap_room, TRAP_PACKETS as usize);
         for _ in 0..3 {
-            port.queue_from_trap(bell(2), &pools[1]).unwrap();
+            port.queue_from_trap(bell(2), pools[1].clone()).unwrap();
         }
         port.detach_trap(2);
         assert_eq!(port.queue.lock().trap_room, 0);

@@ -17,7 +17,7 @@ use crate::platform::{irq, timer};
 use alloc::sync::Arc;
 use core::cell::{RefCell, RefMut};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use gic::{LrTracker, PendingSet, VirtualInterface};
+use gic::{InterfaceState, LrTracker, PendingSet, VirtualInterface};
 use syscalls::exit_counts::{ExitKind as Counted, VcpuExits};
 use syscalls::hypervisor::{TimerPpis, TIMER_PPI_MASK};
 use syscalls::port::PortPacket;
@@ -44,10 +44,15 @@ pub struct VcpuContext {
 /// The vCPU's side of the GIC virtual interface.
 pub struct InterruptState {
     lrs: LrTracker,
-    vmcr: u32,
-    apr: u32,
+    interface: InterfaceState,
     /// The hardware list registers hold this vCPU's (between load and save).
     lrs_loaded: bool,
+    /// A shadow list register held an interrupt when they were last saved,
+    /// so the next load writes them back; with none, an enter leaves the
+    /// list registers alone until a refill has something to put in them.
+    held: bool,
+    /// HCR.UIE is set (load clears it).
+    underflow_irq: bool,
 }
 
 impl InterruptState {
@@ -58,25 +63,25 @@ impl InterruptState {
         lrs.notify_eoi_of(1 << irq::VTIMER_PPI | 1 << irq::PTIMER_PPI);
         Self {
             lrs,
-            vmcr,
-            apr: 0,
+            interface: InterfaceState { vmcr, apr: 0 },
             lrs_loaded: false,
+            held: false,
+            underflow_irq: false,
         }
     }
 
     /// Once per enter, before the guest first runs: this vCPU's VMCR,
     /// active priorities and list registers into the hardware. Between
     /// runs the hardware list registers are empty, so an idle vCPU leaves
-    /// them alone.
-    fn load(&mut self, vgic: &dyn VirtualInterface, pending: &PendingSet) {
-        vgic.set_vmcr(self.vmcr);
-        vgic.set_apr(self.apr);
-        vgic.enable(true);
-        if self.lrs.any_in_use() {
+    /// them alone; the run loop's refill before each entry moves pending
+    /// interrupts in.
+    fn load(&mut self, vgic: &dyn VirtualInterface) {
+        vgic.open(self.interface);
+        self.underflow_irq = false;
+        if self.held {
             vgic.write_lrs(self.lrs.lrs());
             self.lrs_loaded = true;
         }
-        self.refill(vgic, pending);
     }
 
     /// Before each entry: moves newly pending interrupts into free list
@@ -87,8 +92,18 @@ impl InterruptState {
         }
         self.sync(vgic);
         let fill = self.lrs.fill(pending);
-        vgic.write_lrs(self.lrs.lrs());
-        vgic.set_underflow_irq(fill.needs_underflow_irq);
+        let lrs = self.lrs.lrs();
+        // Not loaded, the hardware and shadow list registers were all
+        // empty, and only the first `added` are not now.
+        vgic.write_lrs(if self.lrs_loaded {
+            lrs
+        } else {
+            &lrs[..fill.added]
+        });
+        if fill.needs_underflow_irq != self.underflow_irq {
+            vgic.set_underflow_irq(fill.needs_underflow_irq);
+            self.underflow_irq = fill.needs_underflow_irq;
+        }
         self.lrs_loaded = true;
     }
 
@@ -114,6 +129,12 @@ impl InterruptState {
         }
     }
 
+    /// After [`sync`](Self::sync): whether a list register holds an
+    /// interrupt (none can unless they were loaded in this enter).
+    fn in_use(&self) -> bool {
+        self.lrs_loaded && self.lrs.any_in_use()
+    }
+
     /// Once per enter, after the guest's last exit: saves its interface
     /// state and leaves the hardware list registers empty.
     fn save(&mut self, vgic: &dyn VirtualInterface) {
@@ -121,10 +142,9 @@ impl InterruptState {
             self.sync(vgic);
             vgic.clear_lrs(self.lrs.lrs().len());
             self.lrs_loaded = false;
+            self.held = self.lrs.any_in_use();
         }
-        self.vmcr = vgic.vmcr();
-        self.apr = vgic.apr();
-        vgic.enable(false);
+        self.interface = vgic.close();
     }
 }
 
@@ -220,7 +240,7 @@ impl Vcpu {
         irq::take_kicks();
         let result = world::with_guest(world, |world, fp, debug| {
             if let Some(vgic) = vgic {
-                interrupts.load(vgic, &self.pending);
+                interrupts.load(vgic);
             }
             let mut vtimer = TimerLine::start(interrupts.holds_timer(irq::VTIMER_PPI));
             let mut ptimer_line = TimerLine::start(interrupts.holds_timer(irq::PTIMER_PPI));
@@ -390,6 +410,11 @@ impl Vcpu {
     /// interrupt (a cross-CPU SGI whose kick is taken first) rewrites the
     /// list registers and so clears the EOI state that raised it, and the
     /// line would then stay quiet for the rest of the run.
+    ///
+    /// Out of line: only entries with a timer line kept quiet call it, and
+    /// inlined it made the run loop keep more registers and stack for all
+    /// of them.
+    #[inline(never)]
     fn settle_timer_lines(
         &self,
         [vtimer, ptimer_line]: [&mut TimerLine; 2],
@@ -431,7 +456,7 @@ impl Vcpu {
         if let Some(vgic) = vgic {
             interrupts.sync(vgic);
         }
-        if interrupts.lrs.any_in_use() {
+        if interrupts.in_use() {
             return None;
         }
         let deadline = match (timer::guest_deadline(), ptimer_due) {

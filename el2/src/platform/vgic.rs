@@ -5,20 +5,39 @@
 
 use crate::arch::mmio::Frame;
 use aarch64_cpu::registers::*;
-use gic::{ListRegister, VirtualInterface};
+use gic::{InterfaceState, ListRegister, VirtualInterface};
 
 /// GICv3: the ICH_*_EL2 system registers.
 pub struct V3 {
     pub num_lrs: usize,
 }
 
+/// The list registers' accessors, one straight run of `mrs`/`msr` over the
+/// first ones (no jump table or loop per register).
 macro_rules! ich_lr {
     ($($n:literal => $reg:ident),* $(,)?) => {
-        fn read_lr(n: usize) -> u64 {
-            match n { $($n => $reg.get(),)* _ => 0 }
+        /// Reads ICH_LR0_EL2.. into `out`, decoded, as many as it holds.
+        fn read_lrs_into(out: &mut [ListRegister]) {
+            $(
+                let Some(lr) = out.get_mut($n) else { return };
+                *lr = ListRegister::decode_v3($reg.get());
+            )*
         }
-        fn write_lr(n: usize, value: u64) {
-            match n { $($n => $reg.set(value),)* _ => {} }
+        /// Writes `lrs` to ICH_LR0_EL2.., as many as it holds.
+        fn write_lrs_from(lrs: &[ListRegister]) {
+            $(
+                let Some(lr) = lrs.get($n) else { return };
+                $reg.set(lr.encode_v3());
+            )*
+        }
+        /// Empties the first `count` of ICH_LR0_EL2...
+        fn clear_first(count: usize) {
+            $(
+                if $n >= count {
+                    return;
+                }
+                $reg.set(0);
+            )*
         }
     };
 }
@@ -42,21 +61,16 @@ impl VirtualInterface for V3 {
     }
 
     fn read_lrs(&self, out: &mut [ListRegister]) {
-        for (n, lr) in out.iter_mut().enumerate().take(self.num_lrs) {
-            *lr = ListRegister::decode_v3(read_lr(n));
-        }
+        let count = out.len().min(self.num_lrs);
+        read_lrs_into(&mut out[..count]);
     }
 
     fn write_lrs(&self, lrs: &[ListRegister]) {
-        for (n, lr) in lrs.iter().enumerate().take(self.num_lrs) {
-            write_lr(n, lr.encode_v3());
-        }
+        write_lrs_from(&lrs[..lrs.len().min(self.num_lrs)]);
     }
 
     fn clear_lrs(&self, count: usize) {
-        for n in 0..count.min(self.num_lrs) {
-            write_lr(n, 0);
-        }
+        clear_first(count.min(self.num_lrs));
     }
 
     fn set_underflow_irq(&self, on: bool) {
@@ -68,24 +82,19 @@ impl VirtualInterface for V3 {
         });
     }
 
-    fn enable(&self, on: bool) {
-        ICH_HCR_EL2.set(if on { ICH_HCR_EN } else { 0 });
+    fn open(&self, state: InterfaceState) {
+        ICH_VMCR_EL2.set(state.vmcr.into());
+        ICH_AP1R0_EL2.set(state.apr.into());
+        ICH_HCR_EL2.set(ICH_HCR_EN);
     }
 
-    fn vmcr(&self) -> u32 {
-        ICH_VMCR_EL2.get() as u32
-    }
-
-    fn set_vmcr(&self, v: u32) {
-        ICH_VMCR_EL2.set(v as u64);
-    }
-
-    fn apr(&self) -> u32 {
-        ICH_AP1R0_EL2.get() as u32
-    }
-
-    fn set_apr(&self, v: u32) {
-        ICH_AP1R0_EL2.set(v as u64);
+    fn close(&self) -> InterfaceState {
+        let state = InterfaceState {
+            vmcr: ICH_VMCR_EL2.get() as u32,
+            apr: ICH_AP1R0_EL2.get() as u32,
+        };
+        ICH_HCR_EL2.set(0);
+        state
     }
 }
 
@@ -146,24 +155,19 @@ impl VirtualInterface for V2 {
         );
     }
 
-    fn enable(&self, on: bool) {
-        self.write(GICH_HCR, if on { ICH_HCR_EN as u32 } else { 0 });
+    fn open(&self, state: InterfaceState) {
+        self.write(GICH_VMCR, state.vmcr);
+        self.write(GICH_APR, state.apr);
+        self.write(GICH_HCR, ICH_HCR_EN as u32);
     }
 
-    fn vmcr(&self) -> u32 {
-        self.read(GICH_VMCR)
-    }
-
-    fn set_vmcr(&self, v: u32) {
-        self.write(GICH_VMCR, v);
-    }
-
-    fn apr(&self) -> u32 {
-        self.read(GICH_APR)
-    }
-
-    fn set_apr(&self, v: u32) {
-        self.write(GICH_APR, v);
+    fn close(&self) -> InterfaceState {
+        let state = InterfaceState {
+            vmcr: self.read(GICH_VMCR),
+            apr: self.read(GICH_APR),
+        };
+        self.write(GICH_HCR, 0);
+        state
     }
 }
 
