@@ -11,27 +11,51 @@
 /* ESR_EL2 of an HVC #0 from AArch64: EC 0x16, IL 1, ISS (the immediate) 0. */
 .equ ESR_HVC64_IMM0, 0x5a000000
 
-.macro save_frame
-    sub     sp, sp, #FRAME_SIZE
-    stp     x0, x1, [sp, #0]
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    stp     x18, x19, [sp, #144]
-    stp     x20, x21, [sp, #160]
-    stp     x22, x23, [sp, #176]
-    stp     x24, x25, [sp, #192]
-    stp     x26, x27, [sp, #208]
-    stp     x28, x29, [sp, #224]
+/* x0-x17 into a frame at sp, at their RegisterFile offsets (`op` is stp
+ * or ldp). */
+.macro frame_x0_x17 op
+    \op     x0, x1, [sp, #0]
+    \op     x2, x3, [sp, #16]
+    \op     x4, x5, [sp, #32]
+    \op     x6, x7, [sp, #48]
+    \op     x8, x9, [sp, #64]
+    \op     x10, x11, [sp, #80]
+    \op     x12, x13, [sp, #96]
+    \op     x14, x15, [sp, #112]
+    \op     x16, x17, [sp, #128]
+.endm
+
+/* x18-x29 of a full frame (`op` is stp or ldp). */
+.macro frame_x18_x29 op
+    \op     x18, x19, [sp, #144]
+    \op     x20, x21, [sp, #160]
+    \op     x22, x23, [sp, #176]
+    \op     x24, x25, [sp, #192]
+    \op     x26, x27, [sp, #208]
+    \op     x28, x29, [sp, #224]
+.endm
+
+/* x30, ELR_EL2 and SPSR_EL2 into the frame; x0 is free. */
+.macro save_x30_elr_spsr
     mrs     x0, elr_el2
     stp     x30, x0, [sp, #240]
     mrs     x0, spsr_el2
     str     x0, [sp, #256]
+.endm
+
+/* SPSR_EL2, ELR_EL2 and x30 from the frame; x0 is loaded after. */
+.macro restore_spsr_elr_x30
+    ldr     x0, [sp, #256]
+    msr     spsr_el2, x0
+    ldp     x30, x0, [sp, #240]
+    msr     elr_el2, x0
+.endm
+
+.macro save_frame
+    sub     sp, sp, #FRAME_SIZE
+    frame_x0_x17 stp
+    frame_x18_x29 stp
+    save_x30_elr_spsr
 .endm
 
 .macro call_handler handler, kind
@@ -51,13 +75,19 @@
  * From a lower EL: a guest exit when VTTBR_EL2 holds a guest VMID (world.S),
  * otherwise the host, handled like any other vector.
  */
-.macro lower_vector handler, kind
+/* The start of a lower-EL vector: with x0 and x1 pushed, a guest's
+ * exception goes to guest_exit (x1 = `kind`); the host's falls through. */
+.macro lower_vector_entry kind
 .balign 0x80
     stp     x0, x1, [sp, #-16]!
     mrs     x0, vttbr_el2
     tst     x0, #0xffff000000000000
     mov     x1, #\kind
     b.ne    guest_exit
+.endm
+
+.macro lower_vector handler, kind
+    lower_vector_entry \kind
     ldp     x0, x1, [sp], #16
     call_handler \handler, \kind
 .endm
@@ -75,12 +105,7 @@ el2_vectors:
     vector  el2_fault, 6
     vector  el2_fault, 7
 /* lower EL, AArch64: synchronous, from a guest or the host (host_sync) */
-.balign 0x80
-    stp     x0, x1, [sp, #-16]!
-    mrs     x0, vttbr_el2
-    tst     x0, #0xffff000000000000
-    mov     x1, #8
-    b.ne    guest_exit
+    lower_vector_entry 8
     b       host_sync
     lower_vector lower_async, 9
     lower_vector lower_async, 10
@@ -105,35 +130,13 @@ host_sync:
     ldp     x0, x1, [sp], #16
     b.ne    host_sync_full
     sub     sp, sp, #FRAME_SIZE
-    stp     x0, x1, [sp, #0]
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
+    frame_x0_x17 stp
     str     x18, [sp, #144]
-    mrs     x0, elr_el2
-    stp     x30, x0, [sp, #240]
-    mrs     x0, spsr_el2
-    str     x0, [sp, #256]
+    save_x30_elr_spsr
     mov     x0, sp
     bl      host_call
-    ldr     x0, [sp, #256]
-    msr     spsr_el2, x0
-    ldp     x30, x0, [sp, #240]
-    msr     elr_el2, x0
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
+    restore_spsr_elr_x30
+    frame_x0_x17 ldp
     ldr     x18, [sp, #144]
     add     sp, sp, #FRAME_SIZE
     eret
@@ -141,25 +144,9 @@ host_sync_full:
     call_handler lower_sync, 8
 
 exception_return:
-    ldr     x0, [sp, #256]
-    msr     spsr_el2, x0
-    ldp     x30, x0, [sp, #240]
-    msr     elr_el2, x0
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
-    ldp     x18, x19, [sp, #144]
-    ldp     x20, x21, [sp, #160]
-    ldp     x22, x23, [sp, #176]
-    ldp     x24, x25, [sp, #192]
-    ldp     x26, x27, [sp, #208]
-    ldp     x28, x29, [sp, #224]
+    restore_spsr_elr_x30
+    frame_x0_x17 ldp
+    frame_x18_x29 ldp
     add     sp, sp, #FRAME_SIZE
     eret
 
