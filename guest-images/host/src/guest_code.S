@@ -190,6 +190,16 @@ end_snippet vcpu_exit_loop
 .endif
 .endm
 
+/* `dst` = the INTID of `src`, an IAR or HPPIR value (GICv3 bits 23:0,
+ * GICv2 bits 9:0). */
+.macro intid_of dst, src, v3
+.if \v3
+    and     \dst, \src, #0xFFFFFF
+.else
+    and     \dst, \src, #0x3FF
+.endif
+.endm
+
 /* Ends the IRQ acknowledged as x1. GICv2 clobbers x0. */
 .macro eoi_irq v3
 .if \v3
@@ -215,6 +225,19 @@ end_snippet vcpu_exit_loop
     csel    x22, x3, x22, hi
 .endm
 
+/* Arms the virtual timer x10 ticks ahead: x4 = its deadline, x13 = x11
+ * ticks after it (when a wait for it gives up). Clobbers x0. */
+.macro arm_vtimer_ahead
+    isb
+    mrs     x4, cntvct_el0
+    add     x4, x4, x10
+    add     x13, x4, x11
+    msr     cntv_cval_el0, x4
+    mov     x0, #1
+    msr     cntv_ctl_el0, x0
+    isb
+.endm
+
 /* The virtual timer interrupts a guest that spins without ever exiting, x9
  * rounds: each round sets the deadline x10 ticks ahead and spins until the
  * handler has run, giving up x11 ticks after the deadline (x6 = TIMED_OUT,
@@ -225,14 +248,7 @@ end_snippet vcpu_exit_loop
     mov     x22, #0
     msr     daifclr, #2
 1:  mov     x21, #0
-    isb
-    mrs     x4, cntvct_el0
-    add     x4, x4, x10
-    add     x13, x4, x11
-    msr     cntv_cval_el0, x4
-    mov     x0, #1
-    msr     cntv_ctl_el0, x0
-    isb
+    arm_vtimer_ahead
     open_window
 2:  cbnz    x21, 3f
     mrs     x5, cntvct_el0

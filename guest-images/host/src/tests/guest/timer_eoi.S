@@ -11,12 +11,11 @@
 .macro hppir_intid v3
 .if \v3
     mrs     x1, icc_hppir1_el1
-    and     x1, x1, #0xFFFFFF
 .else
     movlit  x0, GICC_BASE
     ldr     w1, [x0, #GICC_HPPIR]
-    and     x1, x1, #0x3FF
 .endif
+    intid_of x1, x1, \v3
 .endm
 
 /* Spins until x21 >= x2 and x23 >= x3, or the counter reaches x13 (then
@@ -76,25 +75,14 @@
     mov     x3, #4
     msr     daifclr, #2
     wait_counts SPIS_MISSING
-    isb
-    mrs     x4, cntvct_el0
-    add     x4, x4, x10
-    add     x13, x4, x11
-    msr     cntv_cval_el0, x4
-    mov     x0, #1
-    msr     cntv_ctl_el0, x0
-    isb
+    arm_vtimer_ahead
     mov     x2, #2
     wait_counts TIMED_OUT
     test_complete
     sync_failure_at_0x200
     .org    0x280
     ack_irq \v3
-.if \v3
-    and     x0, x1, #0xFFFFFF
-.else
-    and     x0, x1, #0x3FF
-.endif
+    intid_of x0, x1, \v3
     cmp     x0, #VTIMER_INTID
     b.eq    5f
     sub     x0, x0, #32

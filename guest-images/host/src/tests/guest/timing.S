@@ -306,11 +306,7 @@ end_snippet spin_then_complete
     sync_failure_at_0x200
     .org    0x280
     ack_irq \v3
-.if \v3
-    and     x2, x1, #0xffffff
-.else
-    and     x2, x1, #0x3ff
-.endif
+    intid_of x2, x1, \v3
     cmp     x2, #1020
     b.hs    5f
     cmp     x2, #32
