@@ -123,10 +123,7 @@ end_snippet bench_irq_quiet_v3
     mrs     x4, cntvct_el0
     movz    x5, #10000
     add     x4, x4, x5
-    msr     cntv_cval_el0, x4
-    mov     x0, #1
-    msr     cntv_ctl_el0, x0
-    isb
+    arm_vtimer_x4
 2:  open_window
     wfi
     cbz     x21, 2b

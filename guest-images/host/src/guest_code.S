@@ -225,6 +225,14 @@ end_snippet vcpu_exit_loop
     csel    x22, x3, x22, hi
 .endm
 
+/* Arms the virtual timer for the counter value in x4. Clobbers x0. */
+.macro arm_vtimer_x4
+    msr     cntv_cval_el0, x4
+    mov     x0, #1
+    msr     cntv_ctl_el0, x0
+    isb
+.endm
+
 /* Arms the virtual timer x10 ticks ahead: x4 = its deadline, x13 = x11
  * ticks after it (when a wait for it gives up). Clobbers x0. */
 .macro arm_vtimer_ahead
@@ -232,10 +240,7 @@ end_snippet vcpu_exit_loop
     mrs     x4, cntvct_el0
     add     x4, x4, x10
     add     x13, x4, x11
-    msr     cntv_cval_el0, x4
-    mov     x0, #1
-    msr     cntv_ctl_el0, x0
-    isb
+    arm_vtimer_x4
 .endm
 
 /* The virtual timer interrupts a guest that spins without ever exiting, x9

@@ -54,10 +54,7 @@
     mov     x23, #0
     isb
     mrs     x4, cntvct_el0
-    msr     cntv_cval_el0, x4
-    mov     x0, #1
-    msr     cntv_ctl_el0, x0
-    isb
+    arm_vtimer_x4
     add     x13, x4, x11
 1:  hppir_intid \v3
     cmp     x1, #VTIMER_INTID

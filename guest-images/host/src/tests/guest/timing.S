@@ -73,10 +73,7 @@ snippet wfi_until_timer
     mov     x11, #50
     udiv    x10, x10, x11
     add     x4, x12, x10
-    msr     cntv_cval_el0, x4
-    mov     x0, #1
-    msr     cntv_ctl_el0, x0
-    isb
+    arm_vtimer_x4
     mov     x5, #0
 1:  wfi
     add     x5, x5, #1
@@ -98,10 +95,7 @@ end_snippet wfi_until_timer
     udiv    x11, x10, x11
     add     x4, x12, x11
     add     x13, x12, x10, lsr #1
-    msr     cntv_cval_el0, x4
-    mov     x0, #1
-    msr     cntv_ctl_el0, x0
-    isb
+    arm_vtimer_x4
     msr     daifclr, #2
 1:  wfi
     on_deadline 2f
@@ -188,10 +182,7 @@ end_snippet ptimer_rounds_v3
     msr     daifclr, #2
     isb
     mrs     x4, cntvct_el0
-    msr     cntv_cval_el0, x4
-    mov     x0, #1
-    msr     cntv_ctl_el0, x0
-    isb
+    arm_vtimer_x4
     add     x13, x4, x10
 1:  isb
     mrs     x5, cntvct_el0
