@@ -344,8 +344,8 @@ guest_modules() {
 # modules of guest_modules and the inits in guest-images/vmm/initramfs (/init
 # a shell, /test the boot test, /soak the timer soak test, /bench the boot
 # benchmark, /vbench the virtio disk and network benchmark, /net the network
-# test; /lib/zxv-modules loads the modules, /lib/zxv-udhcpc is udhcpc's
-# script): LINUX_INITRD. Needs build_vmm first.
+# test, /pair the several-guests test; /lib/zxv-modules loads the modules,
+# /lib/zxv-udhcpc is udhcpc's script): LINUX_INITRD. Needs build_vmm first.
 busybox_initramfs() {
     debian_arm64_fetch busybox-static
     guest_modules
@@ -356,6 +356,7 @@ busybox_initramfs() {
         dev:dev/console=c,5,1 file:bin/busybox="$DEBIAN_ARM64_CACHE/root/busybox-static/bin/busybox" \
         file:bin/ticks="$OUT/ticks" file:init="$inits/init" file:test="$inits/test" \
         file:soak="$inits/soak" file:bench="$inits/bench" file:vbench="$inits/vbench" file:net="$inits/net" \
+        file:pair="$inits/pair" \
         "${MODULE_ENTRIES[@]}" \
         file:lib/zxv-modules="$inits/zxv-modules" file:lib/zxv-udhcpc="$inits/zxv-udhcpc"
 }
