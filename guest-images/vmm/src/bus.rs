@@ -20,9 +20,9 @@ use crate::guest_ram::GuestRam;
 use crate::host_net::HostNet;
 use crate::unclaimed::{Note, PageLog, REPORTED_PAGES};
 use crate::{output, ticks, vcpus, vm};
+use alloc::boxed::Box;
 use arrayvec::{ArrayString, ArrayVec};
 use core::sync::atomic::{AtomicBool, Ordering};
-use el1rt::console;
 use syscalls::hypervisor::TIMER_PPI_MASK;
 use syscalls::port::PacketGuestMem;
 use zxv_devices::virtio::{
@@ -39,6 +39,8 @@ const UART_CLOCK_HZ: u32 = 24_000_000;
 const UART_BAUD: u32 = 115_200;
 
 pub struct Devices {
+    /// The guest's number (vm.rs), for its vCPUs.
+    guest: usize,
     name: &'static str,
     /// The guest console's line prefix, to print without the UART's lock.
     prefix: ArrayString<24>,
@@ -74,21 +76,15 @@ impl<D: VirtioDevice> Virtio<D> {
     }
 }
 
-/// The virtio console, its output going to [`console_output`].
-type HvcConsole = Console<fn(&[u8])>;
+/// Where what a guest's device transmits goes (one allocation, at set-up).
+type Output = Box<dyn FnMut(&[u8]) + Send>;
 
-/// What the guest transmits on the virtio console.
-fn console_output(bytes: &[u8]) {
-    vm::get().devices.guest_text(bytes);
-}
+/// The virtio console, its output going to the guest console.
+type HvcConsole = Console<Output>;
 
-/// The virtio network device, its transmitted frames going to [`net_output`].
-type NetDevice = Net<fn(&[u8])>;
-
-/// What the guest transmits on its network device.
-fn net_output(frame: &[u8]) {
-    vm::get().devices.net_transmit(frame);
-}
+/// The virtio network device, its transmitted frames going to
+/// [`Devices::net_transmit`].
+type NetDevice = Net<Output>;
 
 /// The guest's network: its virtio-net device and the machine's, which it is switched to.
 struct Network {
@@ -113,6 +109,7 @@ struct Uart {
 }
 
 pub struct DeviceSetup {
+    pub guest: usize,
     pub name: &'static str,
     pub console: Mode,
     pub gic: GicVersion,
@@ -129,6 +126,7 @@ pub struct DeviceSetup {
 impl Devices {
     pub fn new(setup: DeviceSetup) -> Self {
         let DeviceSetup {
+            guest,
             name,
             console,
             gic,
@@ -141,7 +139,12 @@ impl Devices {
         let entropy = Entropy::new();
         report!("vmm: guest {name}: virtio-rng from {}", entropy.source());
         let console = GuestConsole::new(name, console);
+        let console_output: Output =
+            Box::new(move |bytes| vm::guest(guest).devices.guest_text(bytes));
+        let net_output: Output =
+            Box::new(move |frame| vm::guest(guest).devices.net_transmit(frame));
         Devices {
+            guest,
             name,
             prefix: console.prefix(),
             gic: Gic::new(gic, cpus),
@@ -153,11 +156,11 @@ impl Devices {
             }),
             rtc: spin::Mutex::new(Pl031::new(time)),
             ram,
-            console: Virtio::new(Console::new(console_output as fn(&[u8]))),
+            console: Virtio::new(Console::new(console_output)),
             rng: Virtio::new(Rng::new(entropy)),
             disk: disk.map(|(d, read_only)| Virtio::new(Blk::new(d, read_only))),
             net: net.map(|host| Network {
-                device: Virtio::new(Net::new(DEFAULT_MAC, net_output as fn(&[u8]))),
+                device: Virtio::new(Net::new(DEFAULT_MAC, net_output)),
                 port: spin::Mutex::new(Port { host, no_buffer: 0 }),
             }),
             input: spin::Mutex::new(ArrayVec::new()),
@@ -362,7 +365,7 @@ impl Devices {
                 0
             }
         };
-        deliver(&out);
+        self.deliver(&out);
         match region.device {
             Device::Distributor | Device::Redistributors => {
                 self.timer_ppis(vcpu, region, mem, value)
@@ -375,8 +378,9 @@ impl Devices {
     /// a read of the vCPU's own pending or active word gets their bits from
     /// there, and a write that changed its enables passes them on.
     fn timer_ppis(&self, vcpu: usize, region: &Region, mem: &PacketGuestMem, value: u64) -> u64 {
+        let g = vm::guest(self.guest);
         if !mem.read() {
-            vcpus::timer_enables_changed(vcpu, self.timer_enables(vcpu));
+            vcpus::timer_enables_changed(g, vcpu, self.timer_enables(vcpu));
             return value;
         }
         let redistributor = region.device == Device::Redistributors;
@@ -386,10 +390,10 @@ impl Devices {
             .private_status(redistributor, vcpu, offset, mem.access_size)
         {
             Some(PrivateStatus::Pending) => {
-                value | u64::from(vcpus::timer_status(vcpu).pending & TIMER_PPI_MASK)
+                value | u64::from(vcpus::timer_status(g, vcpu).pending & TIMER_PPI_MASK)
             }
             Some(PrivateStatus::Active) => {
-                value | u64::from(vcpus::timer_status(vcpu).active & TIMER_PPI_MASK)
+                value | u64::from(vcpus::timer_status(g, vcpu).active & TIMER_PPI_MASK)
             }
             None => value,
         }
@@ -411,7 +415,7 @@ impl Devices {
         let result = f(&mut uart, &mut text);
         let mut real = output::lock();
         drop(uart);
-        real.guest(&self.prefix, text.as_bytes(), continues, mode);
+        real.guest(self.guest, &self.prefix, text.as_bytes(), continues, mode);
         result
     }
 
@@ -436,23 +440,23 @@ impl Devices {
     pub fn sgi(&self, from: usize, targets: u64, intid: u32) {
         let mut out = Deliveries::new();
         self.gic.send_sgi(from, targets, intid, &mut out);
-        deliver(&out);
+        self.deliver(&out);
     }
 
     /// Once per host tick: passes what the machine's network device received
-    /// to the guest's (so a guest idle in WFI gets it too), what the real UART
-    /// received to the guest's (as far as its FIFO has room; the rest waits in the real
-    /// one), and prints a line the guest left open and has not added to
-    /// since the last tick (a prompt).
-    pub fn tick(&self) {
+    /// to the guest's (so a guest idle in WFI gets it too), the console input
+    /// `input` gives to the guest's UART (as far as its FIFO has room; the
+    /// rest waits in the real one), and prints a line the guest left open
+    /// and has not added to since the last tick (a prompt).
+    pub fn tick(&self, input: &mut dyn FnMut() -> Option<u8>) {
         let mut out = Deliveries::new();
         if let Some(net) = &self.net {
             self.net_receive(net, &mut out);
         }
-        let to_virtio = self.virtio_input(&mut out);
+        let to_virtio = self.virtio_input(input, &mut out);
         self.with_uart(|uart, text| {
             while !to_virtio && uart.model.rx_space() > 0 {
-                let Some(byte) = console::read_byte() else {
+                let Some(byte) = input() else {
                     break;
                 };
                 let effect = uart.model.receive(byte);
@@ -463,19 +467,19 @@ impl Devices {
             }
             uart.busy = false;
         });
-        deliver(&out);
+        self.deliver(&out);
     }
 
-    /// Gives the virtio console what the real UART received, once the guest's driver runs
-    /// it; returns whether it does (then the PL011 gets no input).
-    fn virtio_input(&self, out: &mut Deliveries) -> bool {
+    /// Gives the virtio console the console input `input` gives, once the guest's driver
+    /// runs it; returns whether it does (then the PL011 gets no input).
+    fn virtio_input(&self, input_of: &mut dyn FnMut() -> Option<u8>, out: &mut Deliveries) -> bool {
         let mut v = self.console.lock();
         if !v.transport.running() {
             return false;
         }
         let mut input = self.input.lock();
         while !input.is_full() {
-            let Some(byte) = console::read_byte() else {
+            let Some(byte) = input_of() else {
                 break;
             };
             input.push(byte);
@@ -522,8 +526,41 @@ impl Devices {
     }
 }
 
-fn deliver(out: &Deliveries) {
-    for d in out {
-        vcpus::interrupt(d.vcpu, d.intid);
+impl Devices {
+    /// Injects the interrupts a model made deliverable into the guest's vCPUs.
+    fn deliver(&self, out: &Deliveries) {
+        let g = vm::guest(self.guest);
+        for d in out {
+            vcpus::interrupt(g, d.vcpu, d.intid);
+        }
     }
+
+    /// Puts every device back as at power-on, for a restart of the guest
+    /// (no vCPU of it runs): the GIC, the UART, the virtio transports (as a
+    /// driver's reset does; a disk keeps what was written) and the console
+    /// input not yet taken. The clock runs on.
+    pub fn reset(&self) {
+        self.gic.reset();
+        {
+            let mut uart = self.uart.lock();
+            uart.model = Pl011::with_firmware_setup(UART_CLOCK_HZ, UART_BAUD);
+            uart.line = false;
+        }
+        reset_virtio(&self.console);
+        reset_virtio(&self.rng);
+        if let Some(disk) = &self.disk {
+            reset_virtio(disk);
+        }
+        if let Some(net) = &self.net {
+            reset_virtio(&net.device);
+        }
+        self.input.lock().clear();
+    }
+}
+
+fn reset_virtio<D: VirtioDevice>(slot: &spin::Mutex<Virtio<D>>) {
+    let mut v = slot.lock();
+    v.transport.reset();
+    v.line = false;
+    v.reported.store(false, Ordering::Relaxed);
 }

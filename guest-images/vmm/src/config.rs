@@ -137,6 +137,27 @@ impl<'a> Config<'a> {
     }
 }
 
+/// What the VMM runs: its guests (one, for now) and the machine-wide watchdog.
+pub struct Machine<'a> {
+    pub guests: arrayvec::ArrayVec<Config<'a>, MAX_GUESTS>,
+    pub timeout_s: Option<u64>,
+}
+
+/// The most guests one VMM runs.
+pub const MAX_GUESTS: usize = 4;
+
+impl<'a> Machine<'a> {
+    pub fn parse(bootargs: &'a str) -> Result<Self, Error> {
+        let config = Config::parse(bootargs)?;
+        let mut guests = arrayvec::ArrayVec::new();
+        guests.push(config);
+        Ok(Machine {
+            guests,
+            timeout_s: config.timeout_s,
+        })
+    }
+}
+
 /// The guest's name as the command line gives it (the last valid
 /// `vmm.name`, else [`DEFAULT_NAME`]): what the reports call the guest,
 /// also when [`Config::parse`] refuses the command line.

@@ -3,10 +3,12 @@
 //! INTR_RETRY; the run loop then comes here, where the guest's UART gets
 //! what the real one received, a line the guest left open is printed, and
 //! the watchdog (`vmm.timeout`) looks at the clock, and every CPU's run
-//! queue is looked at (runqueues.rs: time slices and timer wake-ups).
+//! queue is looked at (runqueues.rs: time slices and timer wake-ups). Each
+//! guest's devices are tended to; the real UART's input goes to the guest
+//! it is switched to (console_input.rs).
 
-use crate::stop::{self, Stop};
-use crate::{runqueues, vm, Error};
+use crate::stop;
+use crate::{console_input, runqueues, vm, Error};
 use core::sync::atomic::{AtomicU64, Ordering};
 use el1rt::host_timer::{self, HostTimer};
 use el1rt::platform::Board;
@@ -62,14 +64,16 @@ pub fn tend() {
     }
     let vm = vm::get();
     runqueues::tick();
-    vm.devices.tick();
-    if let Some(limit) = vm.config.timeout_s {
+    for g in &vm.guests {
+        if !g.life.is_ending() {
+            g.devices.tick(&mut || console_input::read_for(g.id));
+        }
+    }
+    if let Some(limit) = vm.timeout_s {
         let (freq, now) = counter();
         let elapsed = (now - START.load(Ordering::Relaxed)) / freq;
         if elapsed >= limit {
-            stop::end(Stop::Failed(err!(
-                "still running after {limit} s (vmm.timeout)"
-            )));
+            stop::fail(err!("still running after {limit} s (vmm.timeout)"));
         }
     }
 }
