@@ -311,9 +311,7 @@ impl<'a> Draft<'a> {
                     "`{word}`: with several guests, each is named by its vmm.guest=NAME"
                 ))
             }
-            ("timeout", Scope::Alone | Scope::Defaults) => {
-                *timeout_s = Some(number(word, value)?)
-            }
+            ("timeout", Scope::Alone | Scope::Defaults) => *timeout_s = Some(number(word, value)?),
             ("timeout", Scope::Group) => {
                 return Err(err!(
                     "`{word}`: vmm.timeout is the whole machine's: give it before the first \
@@ -560,9 +558,8 @@ mod tests {
 
     #[test]
     fn disks() {
-        let disk = |arg: &str| {
-            one(&format!("vmm.kernel=4096,8 vmm.disk={arg}")).map(|c| c.disk.unwrap())
-        };
+        let disk =
+            |arg: &str| one(&format!("vmm.kernel=4096,8 vmm.disk={arg}")).map(|c| c.disk.unwrap());
         let ram = Blob {
             addr: 0x6000_0000,
             size: 1 << 20,
@@ -604,8 +601,14 @@ mod tests {
     #[test]
     fn network() {
         let net = |arg| one(arg).map(|c| c.net);
-        assert_eq!(net("vmm.kernel=4096,8 vmm.net=host"), Ok(Some(NetKind::Host)));
-        assert_eq!(net("vmm.kernel=4096,8 vmm.net=switch"), Ok(Some(NetKind::Switch)));
+        assert_eq!(
+            net("vmm.kernel=4096,8 vmm.net=host"),
+            Ok(Some(NetKind::Host))
+        );
+        assert_eq!(
+            net("vmm.kernel=4096,8 vmm.net=switch"),
+            Ok(Some(NetKind::Switch))
+        );
         let e = net("vmm.kernel=4096,8 vmm.net=user").unwrap_err();
         assert!(e.contains("or `switch`"), "{e}");
         assert!(e.contains("the network is `host`"), "{e}");
@@ -643,5 +646,224 @@ mod tests {
         assert!(error("vmm.kernel=0,1 vmm.console=").contains("tagged or raw"));
         assert!(error("vmm.kernel=0,1 vmm.colour=red").contains("unknown option vmm.colour"));
         assert!(error("vmm.kernel=0,1 vmm.mem").contains("vmm.KEY=VALUE"));
+    }
+
+    #[test]
+    fn groups_take_the_defaults_and_their_own_options() {
+        let m = Machine::parse(
+            "zxv.other vmm.kernel=0x50000000,32M vmm.initrd=0x52000000,1M vmm.mem=128M \
+             vmm.timeout=90 vmm.net=switch \
+             vmm.guest=a vmm.cpus=2 vmm.disk=0x60000000,1M -- console=ttyAMA0 quiet \
+             vmm.guest=b vmm.mem=64M vmm.console=raw vmm.disk=0x60100000,1M,ro vmm.net=host",
+        )
+        .unwrap();
+        assert_eq!(m.timeout_s, Some(90));
+        let [a, b] = m.guests.as_slice() else {
+            panic!("{m:?}")
+        };
+        assert_eq!((a.name, b.name), ("a", "b"));
+        assert_eq!(a.kernel, b.kernel);
+        assert_eq!(a.kernel.size, 32 << 20);
+        assert_eq!(a.initrd, b.initrd);
+        assert_eq!((a.mem, b.mem), (128 << 20, 64 << 20));
+        assert_eq!((a.cpus, b.cpus), (2, 1));
+        assert_eq!((a.console, b.console), (Mode::Tagged, Mode::Raw));
+        assert_eq!((a.net, b.net), (Some(NetKind::Switch), Some(NetKind::Host)));
+        assert_eq!(a.disk.map(|d| d.read_only), Some(false));
+        assert_eq!(b.disk.map(|d| d.read_only), Some(true));
+        assert_eq!((a.cmdline, b.cmdline), ("console=ttyAMA0 quiet", ""));
+    }
+
+    #[test]
+    fn a_group_s_command_line_runs_to_the_next_group() {
+        let m = Machine::parse(
+            "vmm.kernel=4096,8 vmm.guest=a -- init=/x -- vmm.mem=1 -- \
+             vmm.guest=b\t--\tx vmm.guestx=1 vmm.guest vmm.guest=c -- ",
+        )
+        .unwrap();
+        let cmdlines: Vec<_> = m.guests.iter().map(|g| (g.name, g.cmdline)).collect();
+        assert_eq!(
+            cmdlines,
+            [
+                ("a", "init=/x -- vmm.mem=1 --"),
+                ("b", "x vmm.guestx=1 vmm.guest"),
+                ("c", "")
+            ]
+        );
+        assert!(m.guests.iter().all(|g| g.mem == DEFAULT_MEM));
+    }
+
+    #[test]
+    fn kernels_may_be_shared_and_given_per_guest() {
+        let m = Machine::parse(
+            "vmm.guest=a vmm.kernel=0x50000000,4K vmm.guest=b vmm.kernel=0x50000000,4K \
+             vmm.guest=c vmm.kernel=0x51000000,4K vmm.initrd=0x52000000,4K",
+        )
+        .unwrap();
+        let kernels: Vec<_> = m.guests.iter().map(|g| (g.kernel.addr, g.initrd)).collect();
+        assert_eq!(
+            kernels,
+            [
+                (0x5000_0000, None),
+                (0x5000_0000, None),
+                (
+                    0x5100_0000,
+                    Some(Blob {
+                        addr: 0x5200_0000,
+                        size: 4096
+                    })
+                )
+            ]
+        );
+        assert_eq!(m.timeout_s, None);
+    }
+
+    #[test]
+    fn the_limits_on_guests_and_vcpus() {
+        let guests = |n: usize, cpus: usize| {
+            let groups: String = (0..n).map(|i| format!(" vmm.guest=g{i}")).collect();
+            Machine::parse(&format!("vmm.kernel=0,4K vmm.cpus={cpus}{groups}"))
+                .map(|m| m.guests.len())
+        };
+        assert_eq!(guests(MAX_GUESTS, 4), Ok(MAX_GUESTS));
+        let e = guests(MAX_GUESTS + 1, 1).unwrap_err();
+        assert_eq!(e.as_str(), "`vmm.guest=g4`: a VMM runs at most 4 guests");
+        let e = guests(3, 6).unwrap_err();
+        assert!(e.starts_with("guest g2: 18 vCPUs in all"), "{e}");
+        assert!(e.contains("at most 16"), "{e}");
+        let e = guests(2, 9).unwrap_err();
+        assert!(
+            e.starts_with("guest g0: vmm.cpus=9: a guest has 1 to 8"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_machine_s_devices_are_one_guest_s() {
+        let two = |a: &str, b: &str| {
+            Machine::parse(&format!("vmm.kernel=0,4K vmm.guest=a {a} vmm.guest=b {b}")).map(|_| ())
+        };
+        let e = two("vmm.net=host", "vmm.net=host").unwrap_err();
+        assert!(
+            e.starts_with("guests a and b both have vmm.net=host"),
+            "{e}"
+        );
+        let e = Machine::parse("vmm.kernel=0,4K vmm.net=host vmm.guest=a vmm.guest=b").unwrap_err();
+        assert!(
+            e.starts_with("guests a and b both have vmm.net=host"),
+            "{e}"
+        );
+        assert!(two("vmm.net=host", "vmm.net=switch").is_ok());
+        assert!(two("vmm.net=switch", "vmm.net=switch").is_ok());
+        let e = two("vmm.disk=host", "vmm.disk=host,ro").unwrap_err();
+        assert!(
+            e.starts_with("guests a and b both have vmm.disk=host"),
+            "{e}"
+        );
+        assert!(two("vmm.disk=host", "vmm.disk=0x60000000,1M").is_ok());
+    }
+
+    #[test]
+    fn ram_disks_of_two_guests_do_not_overlap() {
+        let disks = |a: &str, b: &str, c: &str| {
+            Machine::parse(&format!(
+                "vmm.kernel=0,4K vmm.guest=a vmm.disk={a} vmm.guest=b vmm.disk={b} \
+                 vmm.guest=c vmm.disk={c}"
+            ))
+            .map(|_| ())
+        };
+        assert!(disks("0x60000000,1M", "0x60100000,1M", "0x60200000,1M").is_ok());
+        let e = disks("0x60000000,1M", "0x60100000,1M", "0x600ff000,4K,ro").unwrap_err();
+        assert_eq!(
+            e.as_str(),
+            "the RAM disks of guests a (0x60000000..0x60100000) and c (0x600ff000..0x60100000) \
+             overlap: each guest's disk is its own"
+        );
+        let e = disks("0x60000000,4M", "0x60100000,1M", "0x70000000,1M").unwrap_err();
+        assert!(e.contains("guests a (0x60000000..0x60400000) and b"), "{e}");
+        let e = Machine::parse("vmm.kernel=0,4K vmm.disk=0x60000000,1M vmm.guest=a vmm.guest=b")
+            .unwrap_err();
+        assert!(e.contains("RAM disks of guests a"), "{e}");
+    }
+
+    #[test]
+    fn says_what_is_wrong_with_groups() {
+        let k = "vmm.kernel=0,4K";
+        for (bootargs, message) in [
+            (
+                format!("{k} vmm.guest=a vmm.guest=a"),
+                "`vmm.guest=a`: two guests are named a",
+            ),
+            (
+                format!("{k} vmm.guest=a vmm.guest=b/c"),
+                "`vmm.guest=b/c`: a name is 1 to 16 letters, digits, - or _",
+            ),
+            (
+                format!("{k} vmm.guest="),
+                "`vmm.guest=`: a name is 1 to 16 letters, digits, - or _",
+            ),
+            (
+                format!("{k} vmm.guest=a vmm.name=x"),
+                "guest a: `vmm.name=x`: with several guests, each is named by its vmm.guest=NAME",
+            ),
+            (
+                format!("{k} vmm.name=x vmm.guest=a"),
+                "`vmm.name=x`: with several guests, each is named by its vmm.guest=NAME",
+            ),
+            (
+                format!("{k} vmm.guest=a vmm.timeout=5"),
+                "guest a: `vmm.timeout=5`: vmm.timeout is the whole machine's: give it before \
+                 the first vmm.guest=",
+            ),
+            (
+                format!("{k} -- quiet vmm.guest=a"),
+                "`--` before the first vmm.guest=: with several guests, a guest's command line \
+                 follows `--` in its vmm.guest= group",
+            ),
+            (
+                "vmm.guest=a vmm.kernel=0,4K vmm.guest=b -- vmm.kernel=0,4K".into(),
+                "guest b: no vmm.kernel=ADDR,SIZE in its group or before the first \
+                 vmm.guest=: nothing to boot",
+            ),
+            (
+                format!("{k} vmm.guest=a vmm.colour=red"),
+                "guest a: `vmm.colour=red`: unknown option vmm.colour",
+            ),
+            (
+                format!("{k} vmm.guest=a vmm.mem=3M"),
+                "guest a: vmm.mem=0x300000: guest RAM must be a non-zero multiple of 2 MiB",
+            ),
+            (
+                format!("{k} vmm.guest=a vmm.net=user"),
+                "guest a: `vmm.net=user`: the network is `host` (the machine's own virtio-net \
+                 device) or `switch` (the guests' virtual switch)",
+            ),
+            (
+                "vmm.kernel=0 vmm.guest=a".into(),
+                "`vmm.kernel=0`: expected ADDR,SIZE",
+            ),
+        ] {
+            assert_eq!(error(&bootargs), message, "{bootargs}");
+        }
+    }
+
+    #[test]
+    fn a_single_guest_s_command_line_holds_no_group() {
+        let e = error("vmm.kernel=0,4K -- console=ttyAMA0 vmm.guest=a");
+        assert!(e.starts_with("`--` before the first vmm.guest="), "{e}");
+        let c = one("vmm.kernel=0,4K -- vmm.guestx=a vmm.guest").unwrap();
+        assert_eq!(c.cmdline, "vmm.guestx=a vmm.guest");
+    }
+
+    #[test]
+    fn the_first_guest_s_name_with_groups() {
+        assert_eq!(name_in("vmm.kernel=0,1 vmm.guest=web vmm.guest=db"), "web");
+        assert_eq!(name_in("vmm.name=x vmm.guest=web"), "web");
+        assert_eq!(name_in("vmm.cpus=99 vmm.guest=a.b vmm.guest=db"), "linux");
+        let bootargs = "vmm.kernel=0,1 vmm.guest=web -- vmm.name=x vmm.guest=db";
+        assert_eq!(
+            name_in(bootargs),
+            Machine::parse(bootargs).unwrap().guests[0].name
+        );
     }
 }

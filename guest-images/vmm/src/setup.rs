@@ -5,7 +5,7 @@
 
 use crate::bus::DeviceSetup;
 use crate::canary::Canary;
-use crate::config::{Blob, Conduit, Config, DiskSource};
+use crate::config::{Blob, Conduit, Config, DiskSource, NetKind};
 use crate::devmap::{DeviceMap, Optional};
 use crate::disk::Disk;
 use crate::entropy::Entropy;
@@ -97,7 +97,7 @@ pub fn create(
     )?;
     let has = Optional {
         disk: config.disk.is_some(),
-        net: config.net,
+        net: config.net.is_some(),
     };
     let map = DeviceMap::new(gic, config.cpus, has, layout.ram.clone());
     for (key, r) in map.regions().iter().enumerate() {
@@ -239,8 +239,14 @@ fn disk(board: &Board, config: &Config, ram: GuestRam) -> Result<Option<(Disk, b
 
 /// The machine's network device, if the guest has a network.
 fn net(board: &Board, config: &Config) -> Result<Option<HostNet>, Error> {
-    if !config.net {
-        return Ok(None);
+    match config.net {
+        None => return Ok(None),
+        Some(NetKind::Switch) => {
+            return Err(err!(
+                "vmm.net=switch needs several guests' switch, not built yet"
+            ))
+        }
+        Some(NetKind::Host) => {}
     }
     let host = HostNet::probe(board)?;
     report!(

@@ -4,7 +4,7 @@
 //! handlers of what must not happen (unexpected exceptions, panics).
 
 use crate::bus::Devices;
-use crate::config::Config;
+use crate::config::Machine;
 use crate::stop::{self, Stop};
 use crate::vm::{self, Vm};
 use crate::{heap, machine, runqueues, setup, ticks, vcpus};
@@ -38,13 +38,20 @@ fn set_up(dtb: u64, resource: u64) -> &'static Vm {
         board.gic_version,
         board.bootargs
     );
-    let config = Config::parse(board.bootargs).unwrap_or_else(|e| stop::end(Stop::Failed(e)));
+    let machine = Machine::parse(board.bootargs).unwrap_or_else(|e| stop::end(Stop::Failed(e)));
+    let &[config] = machine.guests.as_slice() else {
+        stop::end(Stop::Failed(err!(
+            "{} vmm.guest= groups: several guests in one VMM are not built yet",
+            machine.guests.len()
+        )))
+    };
     let resource = Handle::from_raw(resource as u32);
     let (guest, devices) =
         setup::create(resource, &board, &config).unwrap_or_else(|e| stop::end(Stop::Failed(e)));
     let devices = Devices::new(devices);
     let vm = vm::init(Vm {
         config,
+        timeout_s: machine.timeout_s,
         board,
         guest,
         devices,

@@ -63,7 +63,7 @@ pub fn tend() {
     let vm = vm::get();
     runqueues::tick();
     vm.devices.tick();
-    if let Some(limit) = vm.config.timeout_s {
+    if let Some(limit) = vm.timeout_s {
         let (freq, now) = counter();
         let elapsed = (now - START.load(Ordering::Relaxed)) / freq;
         if elapsed >= limit {

@@ -8,6 +8,8 @@ use el1rt::platform::Board;
 
 pub struct Vm {
     pub config: Config<'static>,
+    /// The machine's `vmm.timeout`.
+    pub timeout_s: Option<u64>,
     pub board: Board,
     pub guest: Guest,
     pub devices: Devices,
