@@ -133,7 +133,7 @@ impl<'a> Machine<'a> {
             guests: ArrayVec::new(),
             timeout_s: None,
         };
-        let starts: ArrayVec<usize, { MAX_GUESTS + 2 }> = words_at(bootargs)
+        let starts: ArrayVec<usize, { MAX_GUESTS + 1 }> = words_at(bootargs)
             .filter(|(_, word)| word.starts_with(GUEST))
             .map(|(at, _)| at)
             .take(MAX_GUESTS + 1)
@@ -142,7 +142,7 @@ impl<'a> Machine<'a> {
             let (options, cmdline) = split_cmdline(bootargs);
             let mut draft = Draft::new();
             for word in options.split_whitespace() {
-                draft.apply(word, Scope::Alone, &mut machine.timeout_s)?;
+                machine.timeout_s = draft.apply(word, Scope::Alone)?.or(machine.timeout_s);
             }
             machine.guests.push(draft.finish(cmdline)?);
             return Ok(machine);
@@ -159,7 +159,7 @@ impl<'a> Machine<'a> {
                      command line follows `--` in its vmm.guest= group"
                 ));
             }
-            defaults.apply(word, Scope::Defaults, &mut machine.timeout_s)?;
+            machine.timeout_s = defaults.apply(word, Scope::Defaults)?.or(machine.timeout_s);
         }
         let ends = starts[1..].iter().copied().chain([bootargs.len()]);
         for (start, end) in starts.iter().copied().zip(ends) {
@@ -179,17 +179,12 @@ impl<'a> Machine<'a> {
             return Err(err!("`{word}`: two guests are named {guest_name}"));
         }
         let (options, cmdline) = split_cmdline(rest);
-        let mut draft = Draft {
-            name: guest_name,
-            ..defaults
-        };
+        let mut draft = defaults;
+        draft.guest.name = guest_name;
         let in_guest = |e: Error| err!("guest {guest_name}: {e}");
         for word in options.split_whitespace() {
-            // vmm.timeout is refused in a group: nothing lands here.
-            let mut timeout_s = None;
-            draft
-                .apply(word, Scope::Group, &mut timeout_s)
-                .map_err(in_guest)?;
+            // Nothing of the machine's: vmm.timeout is refused in a group.
+            draft.apply(word, Scope::Group).map_err(in_guest)?;
         }
         if draft.kernel.is_none() {
             return Err(err!(
@@ -256,26 +251,19 @@ enum Scope {
     Group,
 }
 
-/// A guest's options as far as they are read; the kernel may still be
-/// missing.
+/// A guest's options as far as they are read: `guest` with its kernel
+/// still to come.
 #[derive(Clone, Copy)]
 struct Draft<'a> {
-    name: &'a str,
+    guest: Config<'a>,
     kernel: Option<Blob>,
-    initrd: Option<Blob>,
-    mem: u64,
-    cpus: usize,
-    psci: Conduit,
-    console: Mode,
-    disk: Option<Disk>,
-    net: Option<NetKind>,
 }
 
 impl<'a> Draft<'a> {
     fn new() -> Self {
-        Draft {
+        let guest = Config {
             name: DEFAULT_NAME,
-            kernel: None,
+            kernel: Blob { addr: 0, size: 0 },
             initrd: None,
             mem: DEFAULT_MEM,
             cpus: 1,
@@ -283,76 +271,68 @@ impl<'a> Draft<'a> {
             console: Mode::Tagged,
             disk: None,
             net: None,
+            cmdline: "",
+        };
+        Draft {
+            guest,
+            kernel: None,
         }
     }
 
-    /// Takes one word of the options; `vmm.timeout` goes to `timeout_s`.
-    fn apply(
-        &mut self,
-        word: &'a str,
-        scope: Scope,
-        timeout_s: &mut Option<u64>,
-    ) -> Result<(), Error> {
+    /// Takes one word of the options; what it says of the machine (its
+    /// `vmm.timeout`) is returned.
+    fn apply(&mut self, word: &'a str, scope: Scope) -> Result<Option<u64>, Error> {
         let Some(option) = word.strip_prefix("vmm.") else {
-            return Ok(());
+            return Ok(None);
         };
+        let guest = &mut self.guest;
         let (key, value) = option
             .split_once('=')
             .ok_or_else(|| err!("`{word}`: expected vmm.KEY=VALUE"))?;
         match (key, scope) {
             ("kernel", _) => self.kernel = Some(blob(word, value)?),
-            ("initrd", _) => self.initrd = Some(blob(word, value)?),
-            ("mem", _) => self.mem = size(word, value)?,
-            ("cpus", _) => self.cpus = number(word, value)? as usize,
-            ("psci", _) => self.psci = conduit(word, value)?,
-            ("name", Scope::Alone) => self.name = name(word, value)?,
+            ("initrd", _) => guest.initrd = Some(blob(word, value)?),
+            ("mem", _) => guest.mem = size(word, value)?,
+            ("cpus", _) => guest.cpus = number(word, value)? as usize,
+            ("psci", _) => guest.psci = conduit(word, value)?,
+            ("name", Scope::Alone) => guest.name = name(word, value)?,
             ("name", _) => {
                 return Err(err!(
                     "`{word}`: with several guests, each is named by its vmm.guest=NAME"
                 ))
             }
-            ("timeout", Scope::Alone | Scope::Defaults) => *timeout_s = Some(number(word, value)?),
+            ("timeout", Scope::Alone | Scope::Defaults) => return Ok(Some(number(word, value)?)),
             ("timeout", Scope::Group) => {
                 return Err(err!(
                     "`{word}`: vmm.timeout is the whole machine's: give it before the first \
                      vmm.guest="
                 ))
             }
-            ("console", _) => self.console = console(word, value)?,
-            ("disk", _) => self.disk = Some(disk(word, value)?),
-            ("net", _) => self.net = Some(net(word, value)?),
+            ("console", _) => guest.console = console(word, value)?,
+            ("disk", _) => guest.disk = Some(disk(word, value)?),
+            ("net", _) => guest.net = Some(net(word, value)?),
             _ => return Err(err!("`{word}`: unknown option vmm.{key}")),
         }
-        Ok(())
+        Ok(None)
     }
 
     fn finish(self, cmdline: &'a str) -> Result<Config<'a>, Error> {
         let kernel = self
             .kernel
             .ok_or_else(|| err!("no vmm.kernel=ADDR,SIZE on the command line: nothing to boot"))?;
-        if self.cpus == 0 || self.cpus > MAX_CPUS {
-            return Err(err!(
-                "vmm.cpus={}: a guest has 1 to {MAX_CPUS} vCPUs",
-                self.cpus
-            ));
+        let Config { cpus, mem, .. } = self.guest;
+        if cpus == 0 || cpus > MAX_CPUS {
+            return Err(err!("vmm.cpus={cpus}: a guest has 1 to {MAX_CPUS} vCPUs"));
         }
-        if self.mem == 0 || !self.mem.is_multiple_of(2 << 20) {
+        if mem == 0 || !mem.is_multiple_of(2 << 20) {
             return Err(err!(
-                "vmm.mem={:#x}: guest RAM must be a non-zero multiple of 2 MiB",
-                self.mem
+                "vmm.mem={mem:#x}: guest RAM must be a non-zero multiple of 2 MiB"
             ));
         }
         Ok(Config {
-            name: self.name,
             kernel,
-            initrd: self.initrd,
-            mem: self.mem,
-            cpus: self.cpus,
-            psci: self.psci,
-            console: self.console,
-            disk: self.disk,
-            net: self.net,
             cmdline,
+            ..self.guest
         })
     }
 }
