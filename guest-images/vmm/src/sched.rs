@@ -17,7 +17,7 @@ use arrayvec::ArrayVec;
 
 /// The most vCPUs of all guests together, and so on one CPU (the command
 /// line may not ask for more).
-pub const MAX_VCPUS: usize = 16;
+pub const MAX_VCPUS: usize = crate::config::MAX_MACHINE_CPUS;
 
 /// The time slice, in ms.
 pub const SLICE_MS: u64 = 10;
