@@ -56,11 +56,11 @@ impl ConsoleMux {
         if self.guests == 1 {
             return Action::ToGuest(0, byte);
         }
-        if byte == ESCAPE && !self.escaped {
-            self.escaped = true;
-            return Action::Nothing;
-        }
         if !self.escaped {
+            if byte == ESCAPE {
+                self.escaped = true;
+                return Action::Nothing;
+            }
             return Action::ToGuest(self.selected, byte);
         }
         self.escaped = false;
