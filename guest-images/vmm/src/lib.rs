@@ -18,6 +18,7 @@ extern crate alloc;
 
 pub mod canary;
 pub mod config;
+pub mod console_mux;
 pub mod devmap;
 pub mod exit_counts;
 pub mod guest_console;
@@ -26,6 +27,7 @@ pub mod hostram;
 pub mod image;
 pub mod layout;
 pub mod sched;
+pub mod switch;
 pub mod unclaimed;
 
 /// Why something the VMM was asked to do cannot be done, in one line.
