@@ -16,8 +16,8 @@ use crate::devmap::{self, Device, Region};
 use crate::disk::Disk;
 use crate::entropy::Entropy;
 use crate::guest_console::{GuestConsole, Mode, Text, HISTORY, LINE_MAX};
+use crate::guest_net::{NetSetup, Network, Output};
 use crate::guest_ram::GuestRam;
-use crate::host_net::HostNet;
 use crate::unclaimed::{Note, PageLog, REPORTED_PAGES};
 use crate::{output, ticks, vcpus, vm};
 use alloc::boxed::Box;
@@ -25,9 +25,7 @@ use arrayvec::{ArrayString, ArrayVec};
 use core::sync::atomic::{AtomicBool, Ordering};
 use syscalls::hypervisor::TIMER_PPI_MASK;
 use syscalls::port::PacketGuestMem;
-use zxv_devices::virtio::{
-    Blk, Console, MmioTransport, Net, QueueError, Rng, VirtioDevice, DEFAULT_MAC,
-};
+use zxv_devices::virtio::{Blk, Console, MmioTransport, Net, Rng, VirtioDevice, DEFAULT_MAC};
 use zxv_devices::{Deliveries, Gic, GicVersion, Pl011, Pl011Effect, Pl031, PrivateStatus};
 
 const UART_INTID: u32 = 32 + devmap::UART_SPI;
@@ -61,13 +59,13 @@ pub struct Devices {
 /// A virtio device on its transport, with its interrupt line's level as last given to the
 /// GIC and whether its first failure was reported.
 pub struct Virtio<D> {
-    transport: MmioTransport<D>,
+    pub transport: MmioTransport<D>,
     line: bool,
     reported: AtomicBool,
 }
 
 impl<D: VirtioDevice> Virtio<D> {
-    fn new(device: D) -> spin::Mutex<Self> {
+    pub fn new(device: D) -> spin::Mutex<Self> {
         spin::Mutex::new(Virtio {
             transport: MmioTransport::new(device),
             line: false,
@@ -76,28 +74,8 @@ impl<D: VirtioDevice> Virtio<D> {
     }
 }
 
-/// Where what a guest's device transmits goes (one allocation, at set-up).
-type Output = Box<dyn FnMut(&[u8]) + Send>;
-
 /// The virtio console, its output going to the guest console.
 type HvcConsole = Console<Output>;
-
-/// The virtio network device, its transmitted frames going to
-/// [`Devices::net_transmit`].
-type NetDevice = Net<Output>;
-
-/// The guest's network: its virtio-net device and the machine's, which it is switched to.
-struct Network {
-    device: spin::Mutex<Virtio<NetDevice>>,
-    /// Taken after `device` when both are (a transmit holds the device's lock).
-    port: spin::Mutex<Port>,
-}
-
-struct Port {
-    host: HostNet,
-    /// Frames for the guest dropped because it had no receive buffer (or no driver).
-    no_buffer: u64,
-}
 
 struct Uart {
     model: Pl011,
@@ -117,8 +95,8 @@ pub struct DeviceSetup {
     pub ram: GuestRam,
     /// The disk and whether it is read-only.
     pub disk: Option<(Disk, bool)>,
-    /// The machine's network device, for the guest's network.
-    pub net: Option<HostNet>,
+    /// What the guest's network is switched to, if it has one.
+    pub net: Option<NetSetup>,
     /// The PL031's reading at boot (seconds since 1970).
     pub time: u32,
 }
@@ -159,10 +137,7 @@ impl Devices {
             console: Virtio::new(Console::new(console_output)),
             rng: Virtio::new(Rng::new(entropy)),
             disk: disk.map(|(d, read_only)| Virtio::new(Blk::new(d, read_only))),
-            net: net.map(|host| Network {
-                device: Virtio::new(Net::new(DEFAULT_MAC, net_output)),
-                port: spin::Mutex::new(Port { host, no_buffer: 0 }),
-            }),
+            net: net.map(|setup| Network::new(setup, Net::new(mac(guest), net_output))),
             input: spin::Mutex::new(ArrayVec::new()),
             unclaimed: PageLog::new(),
         }
@@ -214,74 +189,41 @@ impl Devices {
         }
     }
 
-    /// A frame the guest transmitted: to the machine's network device (dropped and counted
-    /// there when it is busy).
+    /// A frame the guest transmitted.
     fn net_transmit(&self, frame: &[u8]) {
         if let Some(net) = &self.net {
-            net.port.lock().host.transmit(frame);
+            net.transmit(frame);
         }
     }
 
-    /// Passes what the machine's network device received to the guest's: into its receive
-    /// buffers, or dropped (counted) when it has none or no driver runs the device. Frames
-    /// beyond one queue's worth wait for the next call.
+    /// Puts the frames waiting for the guest into its network device's receive buffers.
     fn net_receive(&self, net: &Network, out: &mut Deliveries) {
         let mut v = net.device.lock();
-        let mut port = net.port.lock();
-        let Port { host, no_buffer } = &mut *port;
-        if !v.transport.running() {
-            host.receive(|_| {
-                *no_buffer += 1;
-                true
-            });
-        } else {
-            v.transport.with_device(&self.ram, |device, queues, mem| {
-                let mut used = false;
-                let mut error: Option<QueueError> = None;
-                host.receive(|frame| {
-                    if error.is_some() {
-                        *no_buffer += 1;
-                        return true;
-                    }
-                    let delivered = NetDevice::can_receive(queues, mem).and_then(|can| {
-                        if can {
-                            device.receive(queues, mem, frame, &mut used)
-                        } else {
-                            *no_buffer += 1;
-                            Ok(true)
-                        }
-                    });
-                    delivered.unwrap_or_else(|e| {
-                        error = Some(e);
-                        *no_buffer += 1;
-                        true
-                    })
-                });
-                error.map_or(Ok(used), Err)
-            });
-        }
-        drop(port);
+        net.receive(&mut v, &self.ram);
         self.virtio_line(Device::VirtioNet, &mut v, out);
     }
 
-    /// Reports what the guest's network carried and dropped, for the end of the run (not
-    /// when a CPU that stopped holds the network's locks).
-    pub fn net_report(&self) {
+    /// After an access by one of the guest's vCPUs, outside [`Devices::access`]'s frame
+    /// (which holds a [`Deliveries`]): the guests the switch queued the guest's frames for
+    /// get them now.
+    #[inline(never)]
+    pub fn hand_over(&self) {
         let Some(net) = &self.net else { return };
-        let (Some(v), Some(port)) = (net.device.try_lock(), net.port.try_lock()) else {
-            return;
-        };
-        let (counts, drops) = (port.host.counts, v.transport.device.drops);
-        report!(
-            "vmm: guest {}: virtio-net: {} frames to the guest, {} from it; dropped: {} with no guest buffer, {} with the machine's device busy, {} malformed from the guest, {} malformed to it",
-            self.name,
-            counts.received.saturating_sub(port.no_buffer + drops.rx_malformed),
-            counts.sent,
-            port.no_buffer,
-            counts.tx_busy,
-            drops.tx_malformed,
-            drops.rx_malformed
-        );
+        for g in net.take_receivers() {
+            let devices = &vm::guest(g).devices;
+            if let Some(theirs) = &devices.net {
+                let mut out = Deliveries::new();
+                devices.net_receive(theirs, &mut out);
+                devices.deliver(&out);
+            }
+        }
+    }
+
+    /// Reports what the guest's network carried and dropped, for the end of the run.
+    pub fn net_report(&self) {
+        if let Some(net) = &self.net {
+            net.report(self.name);
+        }
     }
 
     /// Text the guest wrote on the virtio console, on the guest console like the PL011's.
@@ -295,7 +237,9 @@ impl Devices {
     }
 
     /// Carries out a trapped access by `vcpu` to `region`; returns the
-    /// value of a read (0 for a write).
+    /// value of a read (0 for a write). Frames the guest transmitted to
+    /// other guests wait for [`Devices::hand_over`].
+    #[inline(never)]
     pub fn access(&self, vcpu: usize, region: &Region, mem: &PacketGuestMem) -> u64 {
         let offset = mem.addr - region.base;
         let size = mem.access_size;
@@ -436,7 +380,9 @@ impl Devices {
         }
     }
 
-    /// A GICv3 guest's SGI (ICC_SGI1R_EL1, reported in a packet).
+    /// A GICv3 guest's SGI (ICC_SGI1R_EL1, reported in a packet). Not inlined, as none of
+    /// the calls that hold a [`Deliveries`] is: the run loop's frame stays small.
+    #[inline(never)]
     pub fn sgi(&self, from: usize, targets: u64, intid: u32) {
         let mut out = Deliveries::new();
         self.gic.send_sgi(from, targets, intid, &mut out);
@@ -448,6 +394,7 @@ impl Devices {
     /// `input` gives to the guest's UART (as far as its FIFO has room; the
     /// rest waits in the real one), and prints a line the guest left open
     /// and has not added to since the last tick (a prompt).
+    #[inline(never)]
     pub fn tick(&self, input: &mut dyn FnMut() -> Option<u8>) {
         let mut out = Deliveries::new();
         if let Some(net) = &self.net {
@@ -556,6 +503,14 @@ impl Devices {
         }
         self.input.lock().clear();
     }
+}
+
+/// Guest `guest`'s MAC address: the devices' default, its last byte counting
+/// the guests, so that the guests on a switch differ.
+fn mac(guest: usize) -> [u8; 6] {
+    let mut mac = DEFAULT_MAC;
+    mac[5] = mac[5].wrapping_add(guest as u8);
+    mac
 }
 
 fn reset_virtio<D: VirtioDevice>(slot: &spin::Mutex<Virtio<D>>) {

@@ -65,6 +65,8 @@ mod entropy;
 #[cfg(target_os = "none")]
 mod guest_copy;
 #[cfg(target_os = "none")]
+mod guest_net;
+#[cfg(target_os = "none")]
 mod guest_ram;
 #[cfg(target_os = "none")]
 mod heap;

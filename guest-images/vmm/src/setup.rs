@@ -5,18 +5,21 @@
 
 use crate::bus::DeviceSetup;
 use crate::canary::Canary;
-use crate::config::{Blob, Conduit, Config, DiskSource, Machine, MAX_GUESTS};
+use crate::config::{Blob, Conduit, Config, DiskSource, Machine, NetKind, MAX_GUESTS};
 use crate::devmap::{DeviceMap, Optional};
 use crate::disk::Disk;
 use crate::entropy::Entropy;
 use crate::guest_copy::{copy_to_guest, sync_instructions};
 use crate::guest_dtb::GuestDtb;
+use crate::guest_net::NetSetup;
 use crate::guest_ram::GuestRam;
 use crate::host_disk::HostDisk;
 use crate::host_net::HostNet;
 use crate::hostram::HostRam;
 use crate::image::Kernel;
 use crate::layout::{self, Layout, DTB_SPACE, RAM_BASE};
+use crate::switch::MAX_PORTS;
+use crate::vm::GuestVm;
 use crate::{kept_ram, Error};
 use arrayvec::ArrayVec;
 use core::fmt::Write;
@@ -65,12 +68,15 @@ fn blob_bytes(blob: Blob) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(blob.addr as *const u8, blob.size as usize) }
 }
 
-/// Makes every guest of `machine`, in its order.
+/// Makes every guest of `machine`, in its order; `ports` are the guests on
+/// the switch ([`switch_ports`]). Each is built on the heap as soon as it is
+/// set up, one at a time: the boot CPU's stack has no room for them all.
 pub fn create_all(
     resource: Handle,
     board: &Board,
     machine: &Machine<'static>,
-) -> Result<ArrayVec<(Guest, DeviceSetup), MAX_GUESTS>, Error> {
+    ports: &[usize],
+) -> Result<ArrayVec<&'static GuestVm, MAX_GUESTS>, Error> {
     let mut ram = kept_ram::host_ram(board)?;
     let mut blobs = ArrayVec::<Blob, { 3 * MAX_GUESTS }>::new();
     let mut claim = |ram: &mut HostRam, what, blob: Blob| {
@@ -93,26 +99,47 @@ pub fn create_all(
     let mut guests = ArrayVec::new();
     let mut first_vcpu = 0;
     for (id, config) in machine.guests.iter().enumerate() {
-        guests.push(create(resource, board, config, (id, first_vcpu), &mut ram)?);
+        let port = ports.iter().position(|&g| g == id).unwrap_or(0);
+        let at = Place {
+            id,
+            first_vcpu,
+            port,
+        };
+        let (guest, devices) = create(resource, board, config, at, &mut ram)?;
+        guests.push(GuestVm::new(id, *config, guest, devices, first_vcpu));
         first_vcpu += config.cpus;
     }
     plant_canary(&mut ram, machine.guests.iter().map(|c| c.name));
     Ok(guests)
 }
 
-/// Makes guest `id`, whose vCPU 0 is the run queues' vCPU `first_vcpu`, in
-/// RAM taken from `ram`.
+/// Where a guest is among the others.
+struct Place {
+    /// Its number on the command line.
+    id: usize,
+    /// The run queues' number of its vCPU 0.
+    first_vcpu: usize,
+    /// Its port on the switch, if it is on it.
+    port: usize,
+}
+
+/// Makes the guest at `at` in RAM taken from `ram`.
 fn create(
     resource: Handle,
     board: &Board,
     config: &Config<'static>,
-    (id, first_vcpu): (usize, usize),
+    at: Place,
     ram: &mut HostRam,
 ) -> Result<(Guest, DeviceSetup), Error> {
     let gic = match board.gic_version {
         3 => GicVersion::V3,
         _ => GicVersion::V2,
     };
+    let Place {
+        id,
+        first_vcpu,
+        port,
+    } = at;
     let cpus = board.cpus.len();
     if config.cpus > cpus || first_vcpu > 0 {
         let mut place = arrayvec::ArrayString::<24>::new();
@@ -149,7 +176,7 @@ fn create(
     )?;
     let has = Optional {
         disk: config.disk.is_some(),
-        net: config.net,
+        net: config.net.is_some(),
     };
     let map = DeviceMap::new(gic, config.cpus, has, layout.ram.clone());
     for (key, r) in map.regions().iter().enumerate() {
@@ -202,7 +229,7 @@ fn create(
         cpus: config.cpus,
         ram: guest_ram,
         disk: disk(board, config, guest_ram)?,
-        net: net(board, config)?,
+        net: net(board, config, port)?,
         time: host_time(board),
     };
     let guest = Guest {
@@ -290,17 +317,35 @@ fn disk(board: &Board, config: &Config, ram: GuestRam) -> Result<Option<(Disk, b
     Ok(Some((disk, read_only)))
 }
 
-/// The machine's network device, if the guest has a network.
-fn net(board: &Board, config: &Config) -> Result<Option<HostNet>, Error> {
-    if !config.net {
-        return Ok(None);
+/// What the guest's network device is switched to, if it has one: the
+/// machine's network device, or port `port` of the guests' switch.
+fn net(board: &Board, config: &Config, port: usize) -> Result<Option<NetSetup>, Error> {
+    let name = config.name;
+    match config.net {
+        None => Ok(None),
+        Some(NetKind::Host) => {
+            let host = HostNet::probe(board)?;
+            report!("vmm: guest {name}: virtio-net: switched to the machine's virtio-net device");
+            Ok(Some(NetSetup::Host(host)))
+        }
+        Some(NetKind::Switch) => {
+            report!("vmm: guest {name}: virtio-net: port {port} of the guests' switch");
+            Ok(Some(NetSetup::Switch(port)))
+        }
     }
-    let host = HostNet::probe(board)?;
-    report!(
-        "vmm: guest {}: virtio-net: switched to the machine's virtio-net device",
-        config.name
-    );
-    Ok(Some(host))
+}
+
+/// The switch port of each guest of `machine` on it, in their order (their
+/// number on the command line).
+pub fn switch_ports(machine: &Machine) -> ArrayVec<usize, MAX_PORTS> {
+    let on_switch = |(_, c): &(usize, &Config)| c.net == Some(NetKind::Switch);
+    machine
+        .guests
+        .iter()
+        .enumerate()
+        .filter(on_switch)
+        .map(|(id, _)| id)
+        .collect()
 }
 
 /// The machine's time from its PL031 (QEMU virt's RTC, the build machine's clock), in

@@ -3,14 +3,12 @@
 //! vCPUs (each guest's vCPU 0 is ready from the start); and the handlers of
 //! what must not happen (unexpected exceptions, panics).
 
-use crate::bus::Devices;
 use crate::config::Machine;
-use crate::stop::{self, Life};
-use crate::vcpus::{self, Vcpus};
-use crate::vm::{self, GuestVm, Vm};
+use crate::stop;
+use crate::switch::Switch;
+use crate::vcpus;
+use crate::vm::{self, Vm};
 use crate::{heap, machine, runqueues, setup, ticks};
-use alloc::boxed::Box;
-use arrayvec::ArrayVec;
 use el1rt::console;
 use el1rt::platform::Board;
 use syscalls::Handle;
@@ -32,7 +30,7 @@ extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
 /// the run loop: the values it builds and moves (a guest's devices, the
 /// board) took some 50 KiB of the boot CPU's 64 KiB stack for as long as
 /// vCPU 0 ran when they were built in `host_main`. Each guest is built on
-/// the heap, one at a time.
+/// the heap, one at a time (setup.rs).
 #[inline(never)]
 fn set_up(dtb: u64, resource: u64) -> &'static Vm {
     let board = Board::from_dtb(dtb);
@@ -47,42 +45,20 @@ fn set_up(dtb: u64, resource: u64) -> &'static Vm {
     );
     let machine = Machine::parse(board.bootargs).unwrap_or_else(|e| stop::fail(e));
     let resource = Handle::from_raw(resource as u32);
-    let made = setup::create_all(resource, &board, &machine).unwrap_or_else(|e| stop::fail(e));
-    let mut guests = ArrayVec::new();
-    let mut first_vcpu = 0;
-    for ((guest, devices), config) in made.into_iter().zip(machine.guests) {
-        guests.push(guest_vm(guests.len(), config, guest, devices, first_vcpu));
-        first_vcpu += config.cpus;
-    }
+    let ports = setup::switch_ports(&machine);
+    let guests =
+        setup::create_all(resource, &board, &machine, &ports).unwrap_or_else(|e| stop::fail(e));
+    let switch = (!ports.is_empty()).then(|| (Switch::new(ports.len()), ports));
     let vm = vm::init(Vm {
         timeout_s: machine.timeout_s,
         board,
         guests,
+        switch,
     });
     if let Err(e) = ticks::start(&vm.board) {
         stop::fail(e);
     }
     vm
-}
-
-/// Guest `id` as it runs, on the heap for good.
-#[inline(never)]
-fn guest_vm(
-    id: usize,
-    config: crate::config::Config<'static>,
-    guest: setup::Guest,
-    devices: crate::bus::DeviceSetup,
-    first_vcpu: usize,
-) -> &'static GuestVm {
-    Box::leak(Box::new(GuestVm {
-        id,
-        config,
-        guest,
-        devices: Devices::new(devices),
-        vcpus: Vcpus::new(),
-        first_vcpu,
-        life: Life::new(),
-    }))
 }
 
 /// An exception the VMM did not expect: report it and end the machine.

@@ -3,7 +3,8 @@
 //! INTR_RETRY; the run loop then comes here, where the guest's UART gets
 //! what the real one received, a line the guest left open is printed, and
 //! the watchdog (`vmm.timeout`) looks at the clock, and every CPU's run
-//! queue is looked at (runqueues.rs: time slices and timer wake-ups). Each
+//! queue is looked at (runqueues.rs: time slices and timer wake-ups), and
+//! every CPU's stack guard (el1rt::stack). Each
 //! guest's devices are tended to; the real UART's input goes to the guest
 //! it is switched to (console_input.rs).
 
@@ -12,6 +13,7 @@ use crate::{console_input, runqueues, vm, Error};
 use core::sync::atomic::{AtomicU64, Ordering};
 use el1rt::host_timer::{self, HostTimer};
 use el1rt::platform::Board;
+use el1rt::stack;
 
 const HZ: u64 = 100;
 
@@ -37,8 +39,12 @@ pub fn now() -> u64 {
     counter().1
 }
 
-/// Starts the tick on this CPU (IRQs unmasked from here on).
+/// Starts the tick on this CPU (IRQs unmasked from here on), with every
+/// CPU's stack guard armed for the tick to check.
 pub fn start(board: &Board) -> Result<(), Error> {
+    for cpu in 0..board.cpus.len() {
+        stack::arm_guard(cpu);
+    }
     let (freq, now) = counter();
     FREQ.store(freq.max(1), Ordering::Relaxed);
     START.store(now, Ordering::Relaxed);
@@ -63,6 +69,12 @@ pub fn tend() {
         return;
     }
     let vm = vm::get();
+    if let Some(cpu) = (0..vm.board.cpus.len()).find(|&cpu| !stack::guard_intact(cpu)) {
+        stop::fail(err!(
+            "the VMM's stack on CPU {cpu} overflowed, or came within {} bytes of it",
+            stack::GUARD
+        ));
+    }
     runqueues::tick();
     for g in &vm.guests {
         if !g.life.is_ending() {

@@ -366,6 +366,7 @@ fn exit(g: &GuestVm, index: usize, vcpu: Handle, packet: &PortPacket) {
             };
             exits.count(VmmExit::Mem(region.device));
             let value = g.devices.access(index, region, &mem);
+            g.devices.hand_over();
             if mem.read() {
                 if let Err(s) = client::vcpu_write_io(vcpu, &VcpuIo::new(mem.access_size, value)) {
                     stop::fail(err!("completing a read at {:#x}: {s}", mem.addr));

@@ -1,14 +1,16 @@
 //! What this VMM runs, shared by every CPU: the board, the machine-wide
 //! watchdog, and its guests, each with its configuration, its zx objects as
 //! set up, its devices, its vCPUs and where it stands (running, ending,
-//! restarting). The vCPUs of all guests are numbered in one row for the run
+//! restarting); and the switch between the guests' networks. The vCPUs of all guests are numbered in one row for the run
 //! queues: guest g's vCPU i is vCPU `first_vcpu + i`.
 
-use crate::bus::Devices;
+use crate::bus::{DeviceSetup, Devices};
 use crate::config::{self, Config, MAX_GUESTS};
 use crate::setup::Guest;
 use crate::stop::Life;
+use crate::switch::{Switch, MAX_PORTS};
 use crate::vcpus::Vcpus;
+use alloc::boxed::Box;
 use arrayvec::ArrayVec;
 use el1rt::platform::Board;
 
@@ -17,6 +19,8 @@ pub struct Vm {
     /// Give up on guests still running after this many seconds.
     pub timeout_s: Option<u64>,
     pub guests: ArrayVec<&'static GuestVm, MAX_GUESTS>,
+    /// The guests' switch, if any is on it, and the guest on each port.
+    pub switch: Option<(Switch, ArrayVec<usize, MAX_PORTS>)>,
 }
 
 /// One guest and everything it has.
@@ -30,6 +34,29 @@ pub struct GuestVm {
     /// The run queues' number of its vCPU 0.
     pub first_vcpu: usize,
     pub life: Life,
+}
+
+impl GuestVm {
+    /// Guest `id` as it runs, whose vCPU 0 is the run queues' `first_vcpu`:
+    /// on the heap for good. A frame of its own, gone once the guest is built.
+    #[inline(never)]
+    pub fn new(
+        id: usize,
+        config: Config<'static>,
+        guest: Guest,
+        devices: DeviceSetup,
+        first_vcpu: usize,
+    ) -> &'static GuestVm {
+        Box::leak(Box::new(GuestVm {
+            id,
+            config,
+            guest,
+            devices: Devices::new(devices),
+            vcpus: Vcpus::new(),
+            first_vcpu,
+            life: Life::new(),
+        }))
+    }
 }
 
 impl Vm {
