@@ -1215,8 +1215,8 @@ guests_pair() {
     local name=guests-pair n
     guests_linux "$name" "$1" "" "zxv.stay=1"
     guests_booted "$name" a b
-    guests_exchanged "$name" a 10.0.3.2 52:54:00:12:34:56
-    guests_exchanged "$name" b 10.0.3.1 52:54:00:12:34:57
+    guests_exchanged "$name" a 10.0.3.2 02:5a:58:56:00:01
+    guests_exchanged "$name" b 10.0.3.1 02:5a:58:56:00:02
     in_log "$name" a_off_leaves_b_running '^vmm: guest a: SYSTEM_OFF from vCPU [01]$' \
         '^vmm: guest a: stopped; 1 guests? still running' '^b\| zxv-pair: peer gone \(1\)$' \
         '^vmm: guest b: SYSTEM_OFF from vCPU [01]$'
@@ -1237,7 +1237,7 @@ guests_restart() {
     local name=guests-restart n
     guests_linux "$name" "$1" "zxv.reboot=1" "zxv.stay=2"
     guests_booted "$name" a b
-    guests_exchanged "$name" a 10.0.3.2 52:54:00:12:34:56
+    guests_exchanged "$name" a 10.0.3.2 02:5a:58:56:00:01
     in_log "$name" a_restarts_alone '^a\| zxv-pair: a boot 1$' '^a\| zxv-pair: resetting$' '^vmm: guest a: restarting' \
         '^a\| \[ *0\.0+\] Booting Linux' '^a\| zxv-pair: vda before zxv-pair-a$' '^a\| zxv-pair: a boot 2$' \
         '^a\| zxv-pair: ping 10\.0\.3\.2: 3 packets transmitted, 3 packets received' '^vmm: guest a: SYSTEM_OFF from vCPU [01]$' \
@@ -1264,13 +1264,16 @@ guests_restart() {
 # their hvc0, typed at through the console (tests/console-session.py):
 # keys go to a first; Ctrl-] 2 sends them to b, Ctrl-] 1 to a again, and
 # Ctrl-] Ctrl-] passes one Ctrl-] (0x1d) on; each answer must come from
-# the guest typed at, and from it alone (its `NAME| ` prefix).
+# the guest typed at, and from it alone (its `NAME| ` prefix). Then a
+# powers off, and Ctrl-] 2 must still reach b (input switches away from a
+# stopped guest), which powers off too. The run takes some 30 s: its
+# vmm.timeout is 90 s at most.
 guests_console() {
-    local name=guests-console both wrong
+    local name=guests-console both wrong step
     guests_clear
     guest_add a "vmm.cpus=1" ""
     guest_add b "vmm.cpus=1" ""
-    qemu_linux_cmd 3 2 "vmm.timeout=$1" "console=ttyAMA0 panic=-1"
+    qemu_linux_cmd 3 2 "vmm.timeout=$(($1 < 90 ? $1 : 90))" "console=ttyAMA0 panic=-1"
     guests_clear
     say "several guests: $name (virt, GICv3, -smp 2; shells on a and b, typed at in turn)"
     # Both prompts, in either order.
@@ -1282,14 +1285,23 @@ guests_console() {
         'send:read -r x; echo zxv-esc $(printf %s "$x" | od -An -tx1)' 'sendraw:1d1d0a' 'expect:(?m)^b\| zxv-esc 1d$' \
         'sendraw:1d31' 'expect:(?m)^vmm: .*input to guest a \(Ctrl-\] 1\)' \
         'send:echo zxv-three $((8*9))' 'expect:(?m)^a\| zxv-three 72$' \
-        'send:poweroff -f' 'expect:(?m)^vmm: guest a: SYSTEM_OFF' \
+        'send:poweroff -f' 'expect:(?m)^vmm: guest a: stopped; 1 guest still running' \
         'sendraw:1d32' 'send:poweroff -f' 'expect:(?m)^vmm: guest b: SYSTEM_OFF' \
         -- "${QEMU[@]}" >"$LOGS/$name.session" 2>&1; then
-        pass "$name: each_guest_answers_its_keys"
+        pass "$name: typed_at_in_turn_then_powered_off"
     else
-        fail "$name: each_guest_answers_its_keys" "$(cat "$LOGS/$name.session") (last lines of $LOGS/$name.log below)"
+        fail "$name: typed_at_in_turn_then_powered_off" "$(cat "$LOGS/$name.session") (last lines of $LOGS/$name.log below)"
         tail_of "$LOGS/$name.log"
     fi
+    # Each step on its own, for a failure to say which.
+    for step in 'a_answers:^a\| zxv-one 42$' 'switch_to_b:^vmm: .*input to guest b \(Ctrl-\] 2\)$' \
+        'b_answers:^b\| zxv-two 56$' 'escape_escape_passes_one_0x1d:^b\| zxv-esc 1d$' \
+        'switch_to_a:^vmm: .*input to guest a \(Ctrl-\] 1\)$' 'a_answers_again:^a\| zxv-three 72$' \
+        'b_powers_off:^vmm: guest b: SYSTEM_OFF from vCPU 0$'; do
+        check_log "$name" "${step%%:*}" "${step#*:}"
+    done
+    in_log "$name" switch_away_from_a_stopped_guest '^vmm: guest a: stopped; 1 guest still running' \
+        '^vmm: .*input to guest b \(Ctrl-\] 2\)$'
     wrong=$(tr -d '\r' <"$LOGS/$name.log" | grep -E '^(b\| zxv-(one 42|three 72)|a\| zxv-(two 56|esc .*))$' || true)
     if [ -z "$wrong" ]; then
         pass "$name: no_answer_from_the_other_guest"
@@ -1300,11 +1312,11 @@ guests_console() {
 
 # guests_isolation: the hostile guest (guest-images/hostile) twice: guest
 # victim fills its free RAM with canaries (the isolation canary's magic)
-# and idles in WFI; once it has, guest scan (Ctrl-] 2, a key) scans its
-# whole IPA space (the isolation scan of the vmm group) and must find
-# nothing but its own RAM and devices: no region fails, no guest line
-# shows the magic; then the victim (Ctrl-] 1, a key) finds every canary
-# still in place. Each guest's RAM in host memory is clear of the other's,
+# and idles in WFI; once it has, guest scan (Ctrl-] 2, a key, and Ctrl-] 1
+# back) scans its whole IPA space (the isolation scan of the vmm group)
+# and must find nothing but its own RAM and devices: no region fails, no
+# guest line shows the magic; then the victim (a key) finds every canary
+# still in place. Some 15 s: vmm.timeout is 60 s. Each guest's RAM in host memory is clear of the other's,
 # the VMM's and the monitor's.
 guests_isolation() {
     local name=guests-isolation bin=$OUT/hostile.bin out planted kept both
@@ -1313,10 +1325,11 @@ guests_isolation() {
     both='(?ms)^victim\| victim: idling in WFI.*^scan\| isolation: waiting for a key|^scan\| isolation: waiting for a key.*^victim\| victim: idling in WFI'
     if python3 "$ROOT/tests/console-session.py" "$LOGS/$name.log" "$TIMEOUT" "expect:$both" \
         'sendraw:1d32' 'sendraw:73' 'expect:(?m)^scan\| isolation: key 0x73$' \
+        'sendraw:1d31' 'expect:(?m)^vmm: .*input to guest victim \(Ctrl-\] 1\)' \
         'expect:(?m)^scan\| isolation: [0-9]+ regions, [0-9]+ failed$' 'expect:(?m)^vmm: guest scan: SYSTEM_OFF' \
-        'sendraw:1d31' 'sendraw:71' 'expect:(?m)^victim\| victim: key 0x71: ' 'expect:(?m)^vmm: guest victim: SYSTEM_OFF' \
+        'sendraw:71' 'expect:(?m)^victim\| victim: key 0x71: ' 'expect:(?m)^vmm: guest victim: SYSTEM_OFF' \
         -- "${QEMU[@]}" -initrd "$OUT/vmm.elf" -device "loader,file=$bin,addr=0x50000000,force-raw=on" \
-        -append "vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.cpus=1 vmm.timeout=120 vmm.guest=victim -- victim vmm.guest=scan -- scan key" \
+        -append "vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.cpus=1 vmm.timeout=60 vmm.guest=victim -- victim vmm.guest=scan -- scan key" \
         >"$LOGS/$name.session" 2>&1; then
         pass "$name: victim_then_scan_then_victim"
     else
