@@ -90,14 +90,32 @@ impl HostBuf {
         ]
     }
 
-    /// Copies the buffer's little-endian words from word `at` on into
-    /// `out`, straight into the caller's memory (one bulk copy per page;
-    /// bytes when the buffer is not word-aligned).
+    /// Whether the buffer's bytes `[start, start + len)` lie on its first
+    /// page and can be copied by whole aligned words: one piece, one copy.
     #[inline(always)]
-    pub fn load_words(&self, at: usize, out: &mut [u64]) {
+    fn one_aligned_piece(&self, start: usize, len: usize) -> bool {
+        start + len <= self.first && self.word_aligned()
+    }
+
+    /// Copies the buffer's little-endian words from word `at` on into
+    /// `out`, straight into the caller's memory (one bulk copy per page,
+    /// unrolled when it is all on one page; bytes when the buffer is not
+    /// word-aligned).
+    #[inline(always)]
+    pub fn load_words<const N: usize>(&self, at: usize, out: &mut [u64; N]) {
         let uncached = host_caches_off();
+        if self.one_aligned_piece(8 * at, 8 * N) {
+            let pa = self.pa[0] + 8 * at as u64;
+            if uncached {
+                cache::clean_invalidate_to_poc(pa, 8 * N as u64);
+            }
+            // SAFETY: `pa..pa+8N` was checked to be host RAM, which EL2
+            // maps read-write; it is 8-byte aligned and `out` is ours.
+            unsafe { copy::words_n::<N>(out.as_mut_ptr(), pa as *const u64) };
+            return;
+        }
         let aligned = self.word_aligned();
-        for (pa, offset, len) in self.span(8 * at, 8 * out.len()) {
+        for (pa, offset, len) in self.span(8 * at, 8 * N) {
             if len == 0 {
                 continue;
             }
@@ -123,10 +141,20 @@ impl HostBuf {
     /// Copies `data`, as little-endian words, into the buffer from word
     /// `at` on (as [`load_words`](Self::load_words), the other way).
     #[inline(always)]
-    pub fn store_words(&self, at: usize, data: &[u64]) {
+    pub fn store_words<const N: usize>(&self, at: usize, data: &[u64; N]) {
         let uncached = host_caches_off();
+        if self.one_aligned_piece(8 * at, 8 * N) {
+            let pa = self.pa[0] + 8 * at as u64;
+            // SAFETY: as in `load_words`, and the buffer was checked
+            // writable.
+            unsafe { copy::words_n::<N>(pa as *mut u64, data.as_ptr()) };
+            if uncached {
+                cache::clean_invalidate_to_poc(pa, 8 * N as u64);
+            }
+            return;
+        }
         let aligned = self.word_aligned();
-        for (pa, offset, len) in self.span(8 * at, 8 * data.len()) {
+        for (pa, offset, len) in self.span(8 * at, 8 * N) {
             if len == 0 {
                 continue;
             }
@@ -158,7 +186,7 @@ impl HostBuf {
 
     /// Writes a structure's memory image of little-endian words.
     #[inline(always)]
-    pub fn write_words(&self, data: &[u64]) {
+    pub fn write_words<const N: usize>(&self, data: &[u64; N]) {
         self.store_words(0, data);
     }
 }
@@ -184,16 +212,17 @@ mod tests {
             let at = (va - base) as usize;
             let buf = HostBuf::new(va, 264, true).unwrap();
             assert_eq!(buf.first, first as usize);
-            buf.store_words(0, &words[..31]);
-            buf.store_words(31, &words[31..]);
+            buf.store_words::<31>(0, words[..31].try_into().unwrap());
+            buf.store_words::<2>(31, words[31..].try_into().unwrap());
             for (i, w) in words.iter().enumerate() {
                 assert_eq!(ram[at + 8 * i..at + 8 * i + 8], w.to_le_bytes(), "word {i}");
             }
             assert_eq!(ram[at - 1], 0, "before the buffer");
             assert_eq!(ram[at + 264], 0, "after the buffer");
             let mut back = [0u64; 33];
-            buf.load_words(31, &mut back[31..]);
-            buf.load_words(0, &mut back[..31]);
+            let (x, tail) = back.split_at_mut(31);
+            buf.load_words::<2>(31, tail.try_into().unwrap());
+            buf.load_words::<31>(0, x.try_into().unwrap());
             assert_eq!(back, words, "{first} bytes on the first page");
         }
     }
