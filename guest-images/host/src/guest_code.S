@@ -297,3 +297,20 @@ snippet spin_irq
     .org    0x280
     test_complete
 end_snippet spin_irq
+
+/* spin_irq with an unknown `hvc` in every round of its wait: the monitor
+ * answers those straight from its vectors (exit/fast.rs), and an IRQ or a
+ * kick must still get through. */
+snippet hvc_spin_irq
+    mark_started
+    deadline_after x9
+    msr     daifclr, #2
+1:  on_deadline 2f
+    unknown_hvc
+    b       1b
+2:  mov     x6, #TIMED_OUT
+    test_failure
+    sync_failure_at_0x200
+    .org    0x280
+    test_complete
+end_snippet hvc_spin_irq
