@@ -1,9 +1,9 @@
 /*
- * The world switch. guest_enter(regs, fast_hvc) runs the guest whose x0-x30,
- * PC, PSTATE and SP_EL1 are in the RegisterFile at x0, and returns when it
+ * The world switch. guest_enter(regs, run) runs the guest whose x0-x30, PC,
+ * PSTATE and SP_EL1 are in the RegisterFile at x0, and returns when it
  * exits, with x0 = the kind of exit (the vector row: 8 sync, 9 IRQ, 10 FIQ,
- * 11 SError); with fast_hvc (x1) non-null, the hvc calls guest_hvc_fast
- * answers do not return (see guest_sync_exit). The vectors (vectors.S) send an exception from a lower EL here
+ * 11 SError), except for the hvc calls guest_hvc_fast answers with the
+ * run's FastHvc (x1; see guest_sync_exit). The vectors (vectors.S) send an exception from a lower EL here
  * whenever VTTBR_EL2 holds a guest VMID (non-zero).
  *
  * Also: the EL1 system registers and the FP/SIMD registers, saved to and
@@ -13,7 +13,7 @@
 .equ REGS_PC, 248
 .equ REGS_PSTATE, 256
 .equ REGS_SP_EL1, 264
-.equ ENTER_FRAME, 112       /* x19-x30, the RegisterFile pointer and guest_enter's fast_hvc */
+.equ ENTER_FRAME, 112       /* x19-x30, the RegisterFile pointer and guest_enter's run */
 
 /* x2-x17 to or from the RegisterFile at `base` (`op` is stp or ldp). */
 .macro regs_x2_x17 op, base
@@ -58,9 +58,8 @@ guest_enter:
  * Entered from a lower-EL vector while a guest runs: the guest's x0 and x1
  * are at [sp], the exit kind is in x1, and guest_enter's frame is above.
  *
- * A synchronous exit comes to guest_sync_exit first. For an HVC64, in an
- * entry that allowed it (guest_enter's second argument, non-null), it
- * tries guest_hvc_fast (exit/fast.rs) with only what the Rust code may
+ * A synchronous exit comes to guest_sync_exit first. For an HVC64 it tries
+ * guest_hvc_fast (exit/fast.rs, with guest_enter's second argument) with only what the Rust code may
  * change saved in the RegisterFile: x0-x18 and x30 (x19-x29 are
  * callee-saved, so they keep the guest's values through the call). When
  * that has answered, the guest resumes straight from here with those
@@ -75,9 +74,7 @@ guest_sync_exit:
     lsr     x0, x0, #26
     cmp     x0, #EC_HVC64
     b.ne    guest_exit
-    ldr     x0, [sp, #16 + 104]
-    cbz     x0, guest_exit
-    mov     x1, x0
+    ldr     x1, [sp, #16 + 104]
     ldr     x0, [sp, #16 + 96]
     regs_x2_x17 stp, x0
     str     x18, [x0, #144]

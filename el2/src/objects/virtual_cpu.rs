@@ -3,6 +3,7 @@
 //! that handles exits in EL2 until one needs the host.
 
 use crate::arch::world::{self, ExitVector, GuestWorld};
+use crate::exit::fast::FastHvc;
 use crate::exit::handle::{self, ExitCounts, Flow};
 use crate::mm::heap;
 use crate::objects::guest::Guest;
@@ -242,8 +243,12 @@ impl Vcpu {
             if let Some(vgic) = vgic {
                 interrupts.load(vgic);
             }
-            let mut vtimer = TimerLine::start(interrupts.holds_timer(irq::VTIMER_PPI));
-            let mut ptimer_line = TimerLine::start(interrupts.holds_timer(irq::PTIMER_PPI));
+            let run = FastHvc {
+                counts: &self.exits,
+                vtimer: TimerLine::start(interrupts.holds_timer(irq::VTIMER_PPI)),
+                ptimer: TimerLine::start(interrupts.holds_timer(irq::PTIMER_PPI)),
+            };
+            let (vtimer, ptimer_line) = (&run.vtimer, &run.ptimer);
             let mut hyp_timer = HypTimer::default();
             if vtimer.is_quiet() {
                 irq::set_private_enabled(irq::VTIMER_PPI, false);
@@ -255,7 +260,7 @@ impl Vcpu {
                 }
                 if vtimer.is_quiet() || ptimer_line.is_quiet() {
                     self.settle_timer_lines(
-                        [&mut vtimer, &mut ptimer_line],
+                        [vtimer, ptimer_line],
                         ptimer,
                         *timer_enables,
                         interrupts,
@@ -265,20 +270,16 @@ impl Vcpu {
                     self.vtimer_action(vtimer.level(true, vtimer_enabled));
                 }
                 if !ptimer_line.is_quiet() {
-                    self.follow_ptimer(ptimer, ptimer_enabled, &mut ptimer_line, &mut hyp_timer);
+                    self.follow_ptimer(ptimer, ptimer_enabled, ptimer_line, &mut hyp_timer);
                 }
                 if let Some(vgic) = vgic {
                     interrupts.refill(vgic, &self.pending);
                 }
-                // A quiet timer line is looked at before every entry, so
-                // no exit may skip the loop then (exit::fast).
-                let quiet = vtimer.is_quiet() || ptimer_line.is_quiet();
-                let fast_hvc = (!quiet).then_some(&self.exits);
-                let (kind, syndrome) = world::enter(&mut regs.file, world.hcr, fast_hvc);
+                let (kind, syndrome) = world::enter(&mut regs.file, world.hcr, &run);
                 let flow = match kind {
                     ExitVector::Irq | ExitVector::Fiq => {
                         self.exits.count(Counted::Interrupt);
-                        self.physical_interrupt(&mut vtimer, *timer_enables, interrupts, vgic)
+                        self.physical_interrupt(vtimer, *timer_enables, interrupts, vgic)
                     }
                     ExitVector::SError => {
                         self.exits.count(Counted::Other);
@@ -354,7 +355,7 @@ impl Vcpu {
         &self,
         ptimer: &PhysicalTimer,
         enabled: bool,
-        line: &mut TimerLine,
+        line: &TimerLine,
         hyp: &mut HypTimer,
     ) {
         match ptimer.deadline() {
@@ -375,7 +376,7 @@ impl Vcpu {
     /// `vtimer` is the virtual timer's line.
     fn physical_interrupt(
         &self,
-        vtimer: &mut TimerLine,
+        vtimer: &TimerLine,
         enables: u32,
         interrupts: &mut InterruptState,
         vgic: Option<&dyn VirtualInterface>,
@@ -421,7 +422,7 @@ impl Vcpu {
     #[inline(never)]
     fn settle_timer_lines(
         &self,
-        [vtimer, ptimer_line]: [&mut TimerLine; 2],
+        [vtimer, ptimer_line]: [&TimerLine; 2],
         ptimer: &PhysicalTimer,
         enables: u32,
         interrupts: &mut InterruptState,
