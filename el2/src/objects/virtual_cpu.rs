@@ -87,10 +87,17 @@ impl InterruptState {
 
     /// Before each entry: moves newly pending interrupts into free list
     /// registers (asking for the underflow interrupt when some do not fit).
+    #[inline(always)]
     fn refill(&mut self, vgic: &dyn VirtualInterface, pending: &PendingSet) {
-        if pending.is_empty() {
-            return;
+        if !pending.is_empty() {
+            self.fill(vgic, pending);
         }
+    }
+
+    /// [`refill`](Self::refill) once something is pending. Out of line: the
+    /// run loop keeps fewer registers for the entries with nothing to fill.
+    #[inline(never)]
+    fn fill(&mut self, vgic: &dyn VirtualInterface, pending: &PendingSet) {
         self.sync(vgic);
         let fill = self.lrs.fill(pending);
         let lrs = self.lrs.lrs();
