@@ -45,8 +45,10 @@ pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
             let context = v.state()?;
             let buffer = HostBuf::new(buffer, VcpuState::SIZE, true)?;
             let x = &context.regs.file.x;
-            buffer.store_words(0, x);
-            buffer.store_words(x.len(), &context.regs.state_tail());
+            buffer.copy_out(0, x);
+            buffer.copy_out(x.len(), &context.regs.state_tail());
+            // One cache maintenance pass for both copies.
+            buffer.maintain_all();
             Ok(())
         } else {
             read_extension(v, kind, buffer, size)
@@ -86,13 +88,15 @@ pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
         let mut context = v.state()?;
         let buffer = HostBuf::new(buffer, size as usize, false)?;
         if is_state {
-            // The tail (sp, cpsr) first: cpsr is checked before X0-X30 are
-            // copied straight into the register file.
+            // One cache maintenance pass for both copies; the tail (sp,
+            // cpsr) first: cpsr is checked before X0-X30 are copied straight
+            // into the register file.
+            buffer.maintain_all();
             let mut tail = [0; 2];
-            buffer.load_words(31, &mut tail);
+            buffer.copy_in(31, &mut tail);
             context
                 .regs
-                .write_state_with(tail, |x| buffer.load_words(0, x))
+                .write_state_with(tail, |x| buffer.copy_in(0, x))
         } else {
             context
                 .regs

@@ -90,25 +90,81 @@ impl HostBuf {
         ]
     }
 
-    /// Whether the buffer's bytes `[start, start + len)` lie on its first
-    /// page and can be copied by whole aligned words: one piece, one copy.
+    /// Where the buffer's `n` words from word `at` on are, if they lie on
+    /// its first page and can be copied by whole aligned words: one piece,
+    /// one copy.
     #[inline(always)]
-    fn one_aligned_piece(&self, start: usize, len: usize) -> bool {
-        start + len <= self.first && self.word_aligned()
+    fn one_piece(&self, at: usize, n: usize) -> Option<u64> {
+        (8 * (at + n) <= self.first && self.word_aligned()).then(|| self.pa[0] + 8 * at as u64)
+    }
+
+    /// With the host's data cache off, the host reads and writes memory
+    /// directly: cleans and invalidates the monitor's cached view of the
+    /// buffer's bytes `[start, start + len)`, before the monitor reads them
+    /// and after it writes them. Nothing with the cache on.
+    #[inline(always)]
+    fn maintain(&self, start: usize, len: usize) {
+        if !host_caches_off() {
+            return;
+        }
+        if start + len <= self.first {
+            cache::clean_invalidate_to_poc(self.pa[0] + start as u64, len as u64);
+            return;
+        }
+        for (pa, _, n) in self.span(start, len) {
+            if n != 0 {
+                cache::clean_invalidate_to_poc(pa, n as u64);
+            }
+        }
+    }
+
+    /// [`maintain`](Self::maintain) for the whole buffer: before
+    /// [`copy_in`](Self::copy_in)s, after [`copy_out`](Self::copy_out)s.
+    #[inline(always)]
+    pub fn maintain_all(&self) {
+        self.maintain(0, self.len);
     }
 
     /// Copies the buffer's little-endian words from word `at` on into
-    /// `out`, straight into the caller's memory (one bulk copy per page,
-    /// unrolled when it is all on one page; bytes when the buffer is not
-    /// word-aligned).
+    /// `out`, with the cache maintenance the host needs
+    /// ([`maintain`](Self::maintain)).
     #[inline(always)]
     pub fn load_words<const N: usize>(&self, at: usize, out: &mut [u64; N]) {
-        let uncached = host_caches_off();
-        if self.one_aligned_piece(8 * at, 8 * N) {
-            let pa = self.pa[0] + 8 * at as u64;
-            if uncached {
+        if let Some(pa) = self.one_piece(at, N) {
+            if host_caches_off() {
                 cache::clean_invalidate_to_poc(pa, 8 * N as u64);
             }
+            // SAFETY: as in `copy_in`.
+            unsafe { copy::words_n::<N>(out.as_mut_ptr(), pa as *const u64) };
+            return;
+        }
+        self.maintain(8 * at, 8 * N);
+        self.copy_in(at, out);
+    }
+
+    /// Copies `data`, as little-endian words, into the buffer from word
+    /// `at` on, with the cache maintenance the host needs.
+    #[inline(always)]
+    pub fn store_words<const N: usize>(&self, at: usize, data: &[u64; N]) {
+        if let Some(pa) = self.one_piece(at, N) {
+            // SAFETY: as in `copy_out`.
+            unsafe { copy::words_n::<N>(pa as *mut u64, data.as_ptr()) };
+            if host_caches_off() {
+                cache::clean_invalidate_to_poc(pa, 8 * N as u64);
+            }
+            return;
+        }
+        self.copy_out(at, data);
+        self.maintain(8 * at, 8 * N);
+    }
+
+    /// [`load_words`](Self::load_words) without the cache maintenance, for
+    /// a caller that did [`maintain_all`](Self::maintain_all) first: straight
+    /// into the caller's memory (one bulk copy per page, unrolled when it is
+    /// all on one page; bytes when the buffer is not word-aligned).
+    #[inline(always)]
+    pub fn copy_in<const N: usize>(&self, at: usize, out: &mut [u64; N]) {
+        if let Some(pa) = self.one_piece(at, N) {
             // SAFETY: `pa..pa+8N` was checked to be host RAM, which EL2
             // maps read-write; it is 8-byte aligned and `out` is ours.
             unsafe { copy::words_n::<N>(out.as_mut_ptr(), pa as *const u64) };
@@ -118,9 +174,6 @@ impl HostBuf {
         for (pa, offset, len) in self.span(8 * at, 8 * N) {
             if len == 0 {
                 continue;
-            }
-            if uncached {
-                cache::clean_invalidate_to_poc(pa, len as u64);
             }
             if aligned {
                 let to = &mut out[offset / 8..(offset + len) / 8];
@@ -138,19 +191,13 @@ impl HostBuf {
         }
     }
 
-    /// Copies `data`, as little-endian words, into the buffer from word
-    /// `at` on (as [`load_words`](Self::load_words), the other way).
+    /// [`store_words`](Self::store_words) without the cache maintenance,
+    /// for a caller that does [`maintain_all`](Self::maintain_all) after.
     #[inline(always)]
-    pub fn store_words<const N: usize>(&self, at: usize, data: &[u64; N]) {
-        let uncached = host_caches_off();
-        if self.one_aligned_piece(8 * at, 8 * N) {
-            let pa = self.pa[0] + 8 * at as u64;
-            // SAFETY: as in `load_words`, and the buffer was checked
-            // writable.
+    pub fn copy_out<const N: usize>(&self, at: usize, data: &[u64; N]) {
+        if let Some(pa) = self.one_piece(at, N) {
+            // SAFETY: as in `copy_in`, and the buffer was checked writable.
             unsafe { copy::words_n::<N>(pa as *mut u64, data.as_ptr()) };
-            if uncached {
-                cache::clean_invalidate_to_poc(pa, 8 * N as u64);
-            }
             return;
         }
         let aligned = self.word_aligned();
@@ -160,18 +207,15 @@ impl HostBuf {
             }
             if aligned {
                 let from = &data[offset / 8..(offset + len) / 8];
-                // SAFETY: as in `load_words`, and the buffer was checked
+                // SAFETY: as in `copy_in`, and the buffer was checked
                 // writable.
                 unsafe { copy::words(pa as *mut u64, from.as_ptr(), from.len()) };
-            } else {
-                for i in 0..len {
-                    let byte = (data[(offset + i) / 8] >> (8 * ((offset + i) % 8))) as u8;
-                    // SAFETY: as above, one byte at a time.
-                    unsafe { core::ptr::write_volatile((pa + i as u64) as *mut u8, byte) };
-                }
+                continue;
             }
-            if uncached {
-                cache::clean_invalidate_to_poc(pa, len as u64);
+            for i in 0..len {
+                let byte = (data[(offset + i) / 8] >> (8 * ((offset + i) % 8))) as u8;
+                // SAFETY: as above, one byte at a time.
+                unsafe { core::ptr::write_volatile((pa + i as u64) as *mut u8, byte) };
             }
         }
     }
