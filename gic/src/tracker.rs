@@ -128,6 +128,10 @@ impl<const N: usize> LrTracker<N> {
     /// Vectors that find no free LR stay in `pending`.
     pub fn fill(&mut self, pending: &PendingSet) -> FillResult {
         let mut added = 0;
+        // Whether an LR holds anything a new vector could be a second copy
+        // of: with none (a vCPU that took its last interrupt), no LR is
+        // searched for one.
+        let mut held = self.any_in_use();
         loop {
             let Some(free) = self.lrs().iter().position(|lr| !lr.state.is_valid()) else {
                 return self.merge(pending, added);
@@ -135,7 +139,7 @@ impl<const N: usize> LrTracker<N> {
             let Some(vector) = pending.take_next() else {
                 return Self::drained(added);
             };
-            match self.slot_of(vector) {
+            match if held { self.slot_of(vector) } else { None } {
                 Some(slot) => self.repend(slot),
                 None => {
                     self.lrs[free] = ListRegister {
@@ -147,6 +151,7 @@ impl<const N: usize> LrTracker<N> {
                     };
                     self.eoi_in_lrs |= self.lrs[free].eoi;
                     added += 1;
+                    held = true;
                 }
             }
             // Cheaper than the whole scan of a take_next that finds nothing.
