@@ -165,6 +165,10 @@ pub struct Vcpu {
     kicked: AtomicBool,
     /// Interrupts zx_vcpu_interrupt raised, not yet in a list register.
     pending: PendingSet,
+    /// The virtual interface is GICv2's: zx_vcpu_interrupt's vectors may
+    /// name an SGI's source (kept here for that call, which takes no look
+    /// at the system).
+    sourced_sgis: bool,
     /// The CPU running (or waiting in) this vCPU's zx_vcpu_enter, or NOT_RUNNING.
     running_on: AtomicUsize,
     /// Exits by kind (ZXV_INFO_VCPU_EXITS); only the owner CPU counts.
@@ -191,10 +195,11 @@ impl Vcpu {
     pub fn create(koid: u64, guest: Arc<Guest>, entry: u64, vtcr: u64) -> ZxResult<Arc<Vcpu>> {
         let index = guest.claim_vcpu_slot().ok_or(Status::NO_RESOURCES)?;
         let world = GuestWorld::new(vmpidr(index), guest.vttbr(), vtcr);
+        let vgic = system::get().vgic.as_ref();
         let state = VcpuContext {
             regs: GuestRegs::new(entry),
             world,
-            interrupts: InterruptState::new(system::get().vgic.as_ref()),
+            interrupts: InterruptState::new(vgic),
             ptimer: PhysicalTimer::default(),
             timer_enables: TIMER_PPI_MASK,
         };
@@ -206,6 +211,7 @@ impl Vcpu {
             owner: percpu::current(),
             kicked: AtomicBool::new(false),
             pending: PendingSet::new(),
+            sourced_sgis: matches!(vgic, Some(Vgic::V2(_))),
             running_on: AtomicUsize::new(NOT_RUNNING),
             exits: ExitCounts::new(),
             wfi: WfiChoice::new(),
@@ -584,8 +590,7 @@ impl Vcpu {
     /// INTID below 256, or on GICv2 an SGI with its source vCPU in bits
     /// 12:10 (docs/abi.md §2); OUT_OF_RANGE for anything else.
     pub fn interrupt(&self, vector: u32) -> ZxResult {
-        let v2 = matches!(system::get().vgic, Some(Vgic::V2(_)));
-        let key = gic::key_of_vector(vector, v2).ok_or(Status::OUT_OF_RANGE)?;
+        let key = gic::key_of_vector(vector, self.sourced_sgis).ok_or(Status::OUT_OF_RANGE)?;
         self.pending.set(key);
         self.notify();
         Ok(())
