@@ -91,11 +91,12 @@ impl HostBuf {
     }
 
     /// Where the buffer's `n` words from word `at` on are, if they lie on
-    /// its first page and can be copied by whole aligned words: one piece,
-    /// one copy.
+    /// its first page and can be copied by whole aligned words (the first
+    /// page's piece starts 8-byte aligned): one piece, one copy.
     #[inline(always)]
     fn one_piece(&self, at: usize, n: usize) -> Option<u64> {
-        (8 * (at + n) <= self.first && self.word_aligned()).then(|| self.pa[0] + 8 * at as u64)
+        (8 * (at + n) <= self.first && self.pa[0].is_multiple_of(8))
+            .then(|| self.pa[0] + 8 * at as u64)
     }
 
     /// With the host's data cache off, the host reads and writes memory
