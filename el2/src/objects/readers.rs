@@ -28,7 +28,6 @@ use core::sync::atomic::{fence, AtomicU64, Ordering};
 struct Counter(AtomicU64);
 
 static SECTIONS: [Counter; MAX_CPUS] = [const { Counter(AtomicU64::new(0)) }; MAX_CPUS];
-const _: () = assert!(MAX_CPUS.is_power_of_two());
 
 /// A read section of this CPU, left when dropped. Not `Send`: it belongs
 /// to its CPU.
@@ -43,9 +42,7 @@ impl Section {
     /// Enters a read section on this CPU.
     #[inline(always)]
     pub fn enter() -> Section {
-        // The mask keeps the index in bounds without a check (the CPU index
-        // is below MAX_CPUS, a power of two).
-        let counter = &SECTIONS[percpu::current() & (MAX_CPUS - 1)].0;
+        let counter = &SECTIONS[percpu::current()].0;
         // Only this CPU writes its counter.
         let now = counter.load(Ordering::Relaxed);
         let leave = if now & 1 == 0 {
