@@ -501,6 +501,12 @@ PY
     qemu_virt_cmd 3 2
     scenario vmm_refusal_names_the_guest nonzero '^vmm: guest big failed: vmm.cpus=9: a guest has 1 to 8 vCPUs' \
         -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x50000000,0x1000 vmm.cpus=9 vmm.name=big"
+    # Several guests: the machine's own virtio-net is one guest's; the report
+    # names the first guest.
+    qemu_virt_cmd 3 2
+    scenario vmm_refuses_two_guests_on_the_host_net nonzero \
+        '^vmm: guest a failed: guests a and b both have vmm.net=host: the machine.s virtio-net device is one guest.s' \
+        -initrd "$OUT/vmm.elf" -append "vmm.kernel=0x50000000,0x1000 vmm.guest=a vmm.net=host vmm.guest=b vmm.net=host -- x -- y"
     # vmm.net=host needs the machine's virtio-net, version 2: without it, or
     # with a legacy one, the VMM stops before the guest runs and says why.
     local raw_guest=(-initrd "$OUT/vmm.elf" -device "loader,file=$OUT/raw-guest.bin,addr=0x50000000,force-raw=on")

@@ -4,7 +4,7 @@
  * Also the fault probes (probe.rs) for touching memory that must fault and
  * for running one instruction that may be UNDEFINED.
  */
-.equ STACK_SIZE, 0x10000
+.equ STACK_SIZE, 0x20000
 
 .section .text.entry, "ax"
 .global _start
@@ -150,6 +150,7 @@ unexpected:
 
 .section .bss.stacks, "aw", %nobits
 .balign 16
+.global stacks
 stacks:
     .space  STACK_SIZE * 9
 

@@ -27,6 +27,7 @@ pub mod host_timer;
 pub mod platform;
 pub mod probe;
 pub mod profile;
+pub mod stack;
 
 core::arch::global_asm!(include_str!("entry.S"));
 

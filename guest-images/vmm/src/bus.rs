@@ -16,18 +16,16 @@ use crate::devmap::{self, Device, Region};
 use crate::disk::Disk;
 use crate::entropy::Entropy;
 use crate::guest_console::{GuestConsole, Mode, Text, HISTORY, LINE_MAX};
+use crate::guest_net::{NetSetup, Network, Output};
 use crate::guest_ram::GuestRam;
-use crate::host_net::HostNet;
 use crate::unclaimed::{Note, PageLog, REPORTED_PAGES};
 use crate::{output, ticks, vcpus, vm};
+use alloc::boxed::Box;
 use arrayvec::{ArrayString, ArrayVec};
 use core::sync::atomic::{AtomicBool, Ordering};
-use el1rt::console;
 use syscalls::hypervisor::TIMER_PPI_MASK;
 use syscalls::port::PacketGuestMem;
-use zxv_devices::virtio::{
-    Blk, Console, MmioTransport, Net, QueueError, Rng, VirtioDevice, DEFAULT_MAC,
-};
+use zxv_devices::virtio::{Blk, Console, MmioTransport, Net, Rng, VirtioDevice, DEFAULT_MAC};
 use zxv_devices::{Deliveries, Gic, GicVersion, Pl011, Pl011Effect, Pl031, PrivateStatus};
 
 const UART_INTID: u32 = 32 + devmap::UART_SPI;
@@ -39,6 +37,8 @@ const UART_CLOCK_HZ: u32 = 24_000_000;
 const UART_BAUD: u32 = 115_200;
 
 pub struct Devices {
+    /// The guest's number (vm.rs), for its vCPUs.
+    guest: usize,
     name: &'static str,
     /// The guest console's line prefix, to print without the UART's lock.
     prefix: ArrayString<24>,
@@ -59,13 +59,13 @@ pub struct Devices {
 /// A virtio device on its transport, with its interrupt line's level as last given to the
 /// GIC and whether its first failure was reported.
 pub struct Virtio<D> {
-    transport: MmioTransport<D>,
+    pub transport: MmioTransport<D>,
     line: bool,
     reported: AtomicBool,
 }
 
 impl<D: VirtioDevice> Virtio<D> {
-    fn new(device: D) -> spin::Mutex<Self> {
+    pub fn new(device: D) -> spin::Mutex<Self> {
         spin::Mutex::new(Virtio {
             transport: MmioTransport::new(device),
             line: false,
@@ -74,34 +74,8 @@ impl<D: VirtioDevice> Virtio<D> {
     }
 }
 
-/// The virtio console, its output going to [`console_output`].
-type HvcConsole = Console<fn(&[u8])>;
-
-/// What the guest transmits on the virtio console.
-fn console_output(bytes: &[u8]) {
-    vm::get().devices.guest_text(bytes);
-}
-
-/// The virtio network device, its transmitted frames going to [`net_output`].
-type NetDevice = Net<fn(&[u8])>;
-
-/// What the guest transmits on its network device.
-fn net_output(frame: &[u8]) {
-    vm::get().devices.net_transmit(frame);
-}
-
-/// The guest's network: its virtio-net device and the machine's, which it is switched to.
-struct Network {
-    device: spin::Mutex<Virtio<NetDevice>>,
-    /// Taken after `device` when both are (a transmit holds the device's lock).
-    port: spin::Mutex<Port>,
-}
-
-struct Port {
-    host: HostNet,
-    /// Frames for the guest dropped because it had no receive buffer (or no driver).
-    no_buffer: u64,
-}
+/// The virtio console, its output going to the guest console.
+type HvcConsole = Console<Output>;
 
 struct Uart {
     model: Pl011,
@@ -113,6 +87,7 @@ struct Uart {
 }
 
 pub struct DeviceSetup {
+    pub guest: usize,
     pub name: &'static str,
     pub console: Mode,
     pub gic: GicVersion,
@@ -120,8 +95,8 @@ pub struct DeviceSetup {
     pub ram: GuestRam,
     /// The disk and whether it is read-only.
     pub disk: Option<(Disk, bool)>,
-    /// The machine's network device, for the guest's network.
-    pub net: Option<HostNet>,
+    /// What the guest's network is switched to, if it has one.
+    pub net: Option<NetSetup>,
     /// The PL031's reading at boot (seconds since 1970).
     pub time: u32,
 }
@@ -129,6 +104,7 @@ pub struct DeviceSetup {
 impl Devices {
     pub fn new(setup: DeviceSetup) -> Self {
         let DeviceSetup {
+            guest,
             name,
             console,
             gic,
@@ -141,7 +117,12 @@ impl Devices {
         let entropy = Entropy::new();
         report!("vmm: guest {name}: virtio-rng from {}", entropy.source());
         let console = GuestConsole::new(name, console);
+        let console_output: Output =
+            Box::new(move |bytes| vm::guest(guest).devices.guest_text(bytes));
+        let net_output: Output =
+            Box::new(move |frame| vm::guest(guest).devices.net_transmit(frame));
         Devices {
+            guest,
             name,
             prefix: console.prefix(),
             gic: Gic::new(gic, cpus),
@@ -153,13 +134,10 @@ impl Devices {
             }),
             rtc: spin::Mutex::new(Pl031::new(time)),
             ram,
-            console: Virtio::new(Console::new(console_output as fn(&[u8]))),
+            console: Virtio::new(Console::new(console_output)),
             rng: Virtio::new(Rng::new(entropy)),
             disk: disk.map(|(d, read_only)| Virtio::new(Blk::new(d, read_only))),
-            net: net.map(|host| Network {
-                device: Virtio::new(Net::new(DEFAULT_MAC, net_output as fn(&[u8]))),
-                port: spin::Mutex::new(Port { host, no_buffer: 0 }),
-            }),
+            net: net.map(|setup| Network::new(setup, Net::new(mac(guest), net_output))),
             input: spin::Mutex::new(ArrayVec::new()),
             unclaimed: PageLog::new(),
         }
@@ -211,74 +189,41 @@ impl Devices {
         }
     }
 
-    /// A frame the guest transmitted: to the machine's network device (dropped and counted
-    /// there when it is busy).
+    /// A frame the guest transmitted.
     fn net_transmit(&self, frame: &[u8]) {
         if let Some(net) = &self.net {
-            net.port.lock().host.transmit(frame);
+            net.transmit(frame);
         }
     }
 
-    /// Passes what the machine's network device received to the guest's: into its receive
-    /// buffers, or dropped (counted) when it has none or no driver runs the device. Frames
-    /// beyond one queue's worth wait for the next call.
+    /// Puts the frames waiting for the guest into its network device's receive buffers.
     fn net_receive(&self, net: &Network, out: &mut Deliveries) {
         let mut v = net.device.lock();
-        let mut port = net.port.lock();
-        let Port { host, no_buffer } = &mut *port;
-        if !v.transport.running() {
-            host.receive(|_| {
-                *no_buffer += 1;
-                true
-            });
-        } else {
-            v.transport.with_device(&self.ram, |device, queues, mem| {
-                let mut used = false;
-                let mut error: Option<QueueError> = None;
-                host.receive(|frame| {
-                    if error.is_some() {
-                        *no_buffer += 1;
-                        return true;
-                    }
-                    let delivered = NetDevice::can_receive(queues, mem).and_then(|can| {
-                        if can {
-                            device.receive(queues, mem, frame, &mut used)
-                        } else {
-                            *no_buffer += 1;
-                            Ok(true)
-                        }
-                    });
-                    delivered.unwrap_or_else(|e| {
-                        error = Some(e);
-                        *no_buffer += 1;
-                        true
-                    })
-                });
-                error.map_or(Ok(used), Err)
-            });
-        }
-        drop(port);
+        net.receive(&mut v, &self.ram);
         self.virtio_line(Device::VirtioNet, &mut v, out);
     }
 
-    /// Reports what the guest's network carried and dropped, for the end of the run (not
-    /// when a CPU that stopped holds the network's locks).
-    pub fn net_report(&self) {
+    /// After an access by one of the guest's vCPUs, outside [`Devices::access`]'s frame
+    /// (which holds a [`Deliveries`]): the guests the switch queued the guest's frames for
+    /// get them now.
+    #[inline(never)]
+    pub fn hand_over(&self) {
         let Some(net) = &self.net else { return };
-        let (Some(v), Some(port)) = (net.device.try_lock(), net.port.try_lock()) else {
-            return;
-        };
-        let (counts, drops) = (port.host.counts, v.transport.device.drops);
-        report!(
-            "vmm: guest {}: virtio-net: {} frames to the guest, {} from it; dropped: {} with no guest buffer, {} with the machine's device busy, {} malformed from the guest, {} malformed to it",
-            self.name,
-            counts.received.saturating_sub(port.no_buffer + drops.rx_malformed),
-            counts.sent,
-            port.no_buffer,
-            counts.tx_busy,
-            drops.tx_malformed,
-            drops.rx_malformed
-        );
+        for g in net.take_receivers() {
+            let devices = &vm::guest(g).devices;
+            if let Some(theirs) = &devices.net {
+                let mut out = Deliveries::new();
+                devices.net_receive(theirs, &mut out);
+                devices.deliver(&out);
+            }
+        }
+    }
+
+    /// Reports what the guest's network carried and dropped, for the end of the run.
+    pub fn net_report(&self) {
+        if let Some(net) = &self.net {
+            net.report(self.name);
+        }
     }
 
     /// Text the guest wrote on the virtio console, on the guest console like the PL011's.
@@ -292,7 +237,9 @@ impl Devices {
     }
 
     /// Carries out a trapped access by `vcpu` to `region`; returns the
-    /// value of a read (0 for a write).
+    /// value of a read (0 for a write). Frames the guest transmitted to
+    /// other guests wait for [`Devices::hand_over`].
+    #[inline(never)]
     pub fn access(&self, vcpu: usize, region: &Region, mem: &PacketGuestMem) -> u64 {
         let offset = mem.addr - region.base;
         let size = mem.access_size;
@@ -362,7 +309,7 @@ impl Devices {
                 0
             }
         };
-        deliver(&out);
+        self.deliver(&out);
         match region.device {
             Device::Distributor | Device::Redistributors => {
                 self.timer_ppis(vcpu, region, mem, value)
@@ -375,8 +322,9 @@ impl Devices {
     /// a read of the vCPU's own pending or active word gets their bits from
     /// there, and a write that changed its enables passes them on.
     fn timer_ppis(&self, vcpu: usize, region: &Region, mem: &PacketGuestMem, value: u64) -> u64 {
+        let g = vm::guest(self.guest);
         if !mem.read() {
-            vcpus::timer_enables_changed(vcpu, self.timer_enables(vcpu));
+            vcpus::timer_enables_changed(g, vcpu, self.timer_enables(vcpu));
             return value;
         }
         let redistributor = region.device == Device::Redistributors;
@@ -386,10 +334,10 @@ impl Devices {
             .private_status(redistributor, vcpu, offset, mem.access_size)
         {
             Some(PrivateStatus::Pending) => {
-                value | u64::from(vcpus::timer_status(vcpu).pending & TIMER_PPI_MASK)
+                value | u64::from(vcpus::timer_status(g, vcpu).pending & TIMER_PPI_MASK)
             }
             Some(PrivateStatus::Active) => {
-                value | u64::from(vcpus::timer_status(vcpu).active & TIMER_PPI_MASK)
+                value | u64::from(vcpus::timer_status(g, vcpu).active & TIMER_PPI_MASK)
             }
             None => value,
         }
@@ -411,7 +359,7 @@ impl Devices {
         let result = f(&mut uart, &mut text);
         let mut real = output::lock();
         drop(uart);
-        real.guest(&self.prefix, text.as_bytes(), continues, mode);
+        real.guest(self.guest, &self.prefix, text.as_bytes(), continues, mode);
         result
     }
 
@@ -432,27 +380,30 @@ impl Devices {
         }
     }
 
-    /// A GICv3 guest's SGI (ICC_SGI1R_EL1, reported in a packet).
+    /// A GICv3 guest's SGI (ICC_SGI1R_EL1, reported in a packet). Not inlined, as none of
+    /// the calls that hold a [`Deliveries`] is: the run loop's frame stays small.
+    #[inline(never)]
     pub fn sgi(&self, from: usize, targets: u64, intid: u32) {
         let mut out = Deliveries::new();
         self.gic.send_sgi(from, targets, intid, &mut out);
-        deliver(&out);
+        self.deliver(&out);
     }
 
     /// Once per host tick: passes what the machine's network device received
-    /// to the guest's (so a guest idle in WFI gets it too), what the real UART
-    /// received to the guest's (as far as its FIFO has room; the rest waits in the real
-    /// one), and prints a line the guest left open and has not added to
-    /// since the last tick (a prompt).
-    pub fn tick(&self) {
+    /// to the guest's (so a guest idle in WFI gets it too), the console input
+    /// `input` gives to the guest's UART (as far as its FIFO has room; the
+    /// rest waits in the real one), and prints a line the guest left open
+    /// and has not added to since the last tick (a prompt).
+    #[inline(never)]
+    pub fn tick(&self, input: &mut dyn FnMut() -> Option<u8>) {
         let mut out = Deliveries::new();
         if let Some(net) = &self.net {
             self.net_receive(net, &mut out);
         }
-        let to_virtio = self.virtio_input(&mut out);
+        let to_virtio = self.virtio_input(input, &mut out);
         self.with_uart(|uart, text| {
             while !to_virtio && uart.model.rx_space() > 0 {
-                let Some(byte) = console::read_byte() else {
+                let Some(byte) = input() else {
                     break;
                 };
                 let effect = uart.model.receive(byte);
@@ -463,19 +414,19 @@ impl Devices {
             }
             uart.busy = false;
         });
-        deliver(&out);
+        self.deliver(&out);
     }
 
-    /// Gives the virtio console what the real UART received, once the guest's driver runs
-    /// it; returns whether it does (then the PL011 gets no input).
-    fn virtio_input(&self, out: &mut Deliveries) -> bool {
+    /// Gives the virtio console the console input `input` gives, once the guest's driver
+    /// runs it; returns whether it does (then the PL011 gets no input).
+    fn virtio_input(&self, input_of: &mut dyn FnMut() -> Option<u8>, out: &mut Deliveries) -> bool {
         let mut v = self.console.lock();
         if !v.transport.running() {
             return false;
         }
         let mut input = self.input.lock();
         while !input.is_full() {
-            let Some(byte) = console::read_byte() else {
+            let Some(byte) = input_of() else {
                 break;
             };
             input.push(byte);
@@ -522,8 +473,49 @@ impl Devices {
     }
 }
 
-fn deliver(out: &Deliveries) {
-    for d in out {
-        vcpus::interrupt(d.vcpu, d.intid);
+impl Devices {
+    /// Injects the interrupts a model made deliverable into the guest's vCPUs.
+    fn deliver(&self, out: &Deliveries) {
+        let g = vm::guest(self.guest);
+        for d in out {
+            vcpus::interrupt(g, d.vcpu, d.intid);
+        }
     }
+
+    /// Puts every device back as at power-on, for a restart of the guest
+    /// (no vCPU of it runs): the GIC, the UART, the virtio transports (as a
+    /// driver's reset does; a disk keeps what was written) and the console
+    /// input not yet taken. The clock runs on.
+    pub fn reset(&self) {
+        self.gic.reset();
+        {
+            let mut uart = self.uart.lock();
+            uart.model = Pl011::with_firmware_setup(UART_CLOCK_HZ, UART_BAUD);
+            uart.line = false;
+        }
+        reset_virtio(&self.console);
+        reset_virtio(&self.rng);
+        if let Some(disk) = &self.disk {
+            reset_virtio(disk);
+        }
+        if let Some(net) = &self.net {
+            reset_virtio(&net.device);
+        }
+        self.input.lock().clear();
+    }
+}
+
+/// Guest `guest`'s MAC address: the devices' default, its last byte counting
+/// the guests, so that the guests on a switch differ.
+fn mac(guest: usize) -> [u8; 6] {
+    let mut mac = DEFAULT_MAC;
+    mac[5] = mac[5].wrapping_add(guest as u8);
+    mac
+}
+
+fn reset_virtio<D: VirtioDevice>(slot: &spin::Mutex<Virtio<D>>) {
+    let mut v = slot.lock();
+    v.transport.reset();
+    v.line = false;
+    v.reported.store(false, Ordering::Relaxed);
 }

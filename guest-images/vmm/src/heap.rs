@@ -1,10 +1,11 @@
 //! The VMM's heap: a buddy allocator over a static arena. Only setting up
-//! a guest allocates (the device tree); the exit path never does.
+//! the guests allocates (their device trees, devices and state, the
+//! switch's queues); the exit path never does.
 
 use buddy_system_allocator::LockedHeap;
 use core::ptr::addr_of_mut;
 
-const ARENA_SIZE: usize = 1 << 20;
+const ARENA_SIZE: usize = 2 << 20;
 
 #[repr(C, align(4096))]
 struct Arena([u8; ARENA_SIZE]);

@@ -3,7 +3,9 @@
 //! Fuchsia's VMM does: it lays out guest RAM, loads the kernel, initrd and a
 //! device tree it writes, emulates the GIC distributor (and redistributors)
 //! and a PL011 behind MEM traps, and time-slices its vCPUs on the physical
-//! CPUs (vCPU i on CPU i mod N; one each when there are CPUs enough).
+//! CPUs (vCPU i on CPU i mod N; one each when there are CPUs enough). It
+//! runs several guests side by side, each with its own RAM, vCPUs, devices
+//! and console.
 //!
 //! The modules at the top are pure logic, host-tested with `cargo test`; the
 //! rest runs only on the target (bare-metal aarch64, under the monitor).
@@ -16,6 +18,7 @@ extern crate alloc;
 
 pub mod canary;
 pub mod config;
+pub mod console_mux;
 pub mod devmap;
 pub mod exit_counts;
 pub mod guest_console;
@@ -24,6 +27,7 @@ pub mod hostram;
 pub mod image;
 pub mod layout;
 pub mod sched;
+pub mod switch;
 pub mod unclaimed;
 
 /// Why something the VMM was asked to do cannot be done, in one line.
@@ -51,6 +55,8 @@ macro_rules! report {
 #[cfg(target_os = "none")]
 mod bus;
 #[cfg(target_os = "none")]
+mod console_input;
+#[cfg(target_os = "none")]
 mod disk;
 #[cfg(target_os = "none")]
 mod enter;
@@ -58,6 +64,8 @@ mod enter;
 mod entropy;
 #[cfg(target_os = "none")]
 mod guest_copy;
+#[cfg(target_os = "none")]
+mod guest_net;
 #[cfg(target_os = "none")]
 mod guest_ram;
 #[cfg(target_os = "none")]

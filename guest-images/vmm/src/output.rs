@@ -1,9 +1,9 @@
-//! The real console, shared by the guest's lines and the VMM's reports.
+//! The real console, shared by the guests' lines and the VMM's reports.
 //! Each guest line and each report goes out in one print, under one lock
-//! that also knows whether the guest left a line open (a prompt): a report
-//! first ends that line, so it starts a line of its own (the checks in
-//! scripts/qemu-test.sh are anchored at `^vmm: `), and the rest of the
-//! guest's line follows behind its prefix again. In raw mode
+//! that also knows which guest left a line open (a prompt): a report, or
+//! another guest's text, first ends that line, so it starts a line of its
+//! own (the checks in scripts/qemu-test.sh are anchored at `^vmm: `), and
+//! the rest of the guest's line follows behind its prefix again. In raw mode
 //! (`vmm.console=raw`) the guest's bytes go out as they are, and a report
 //! still starts on a fresh line after them.
 
@@ -12,13 +12,11 @@ use core::fmt;
 use el1rt::console;
 
 pub struct Output {
-    /// The guest's last text did not end its line.
-    guest_line_open: bool,
+    /// The guest whose last text did not end its line.
+    open: Option<usize>,
 }
 
-static OUTPUT: spin::Mutex<Output> = spin::Mutex::new(Output {
-    guest_line_open: false,
-});
+static OUTPUT: spin::Mutex<Output> = spin::Mutex::new(Output { open: None });
 
 /// The console, for output that must keep its order with other CPUs'.
 pub fn lock() -> spin::MutexGuard<'static, Output> {
@@ -31,23 +29,27 @@ pub fn report(args: fmt::Arguments) {
 }
 
 impl Output {
-    /// Prints `text` from the guest's console, written in `mode`;
+    /// Prints `text` from guest `guest`'s console, written in `mode`;
     /// `continues` says that it goes on with a line whose start, behind
     /// `prefix`, is already out.
-    pub fn guest(&mut self, prefix: &str, text: &[u8], continues: bool, mode: Mode) {
+    pub fn guest(&mut self, guest: usize, prefix: &str, text: &[u8], continues: bool, mode: Mode) {
         let Some(&last) = text.last() else {
             return;
         };
-        if continues && !self.guest_line_open {
+        let other = self.open.is_some_and(|g| g != guest);
+        if other {
+            console::print(format_args!("\n"));
+        }
+        if continues && (other || self.open.is_none()) {
             console::print(format_args!("{prefix}"));
         }
         console::print_bytes(text, mode == Mode::Raw);
-        self.guest_line_open = last != b'\n';
+        self.open = (last != b'\n').then_some(guest);
     }
 
     pub fn report(&mut self, args: fmt::Arguments) {
-        let end = if self.guest_line_open { "\n" } else { "" };
+        let end = if self.open.is_some() { "\n" } else { "" };
         console::print(format_args!("{end}{args}\n"));
-        self.guest_line_open = false;
+        self.open = None;
     }
 }

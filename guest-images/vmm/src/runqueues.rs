@@ -1,6 +1,7 @@
 //! Each physical CPU's run queue (`sched::RunQueue`) and loop: the CPU
 //! takes the next turn from its queue, runs it (`vcpus::turn`) and files
-//! how it ended. The boot CPU's host tick (ticks.rs) looks at every queue:
+//! how it ended. The queues hold the vCPUs of every guest, by their number
+//! in one row (vm.rs). The boot CPU's host tick (ticks.rs) looks at every queue:
 //! it wakes the vCPUs whose timer is due, and kicks a vCPU whose slice is
 //! over while another is ready. A secondary CPU's loop runs as an el1rt
 //! job, launched when the first of its vCPUs turns on and over when its
@@ -10,7 +11,7 @@
 //! `zx_vcpu_enter` or a kick.
 
 use crate::sched::{self, RunQueue};
-use crate::stop::{self, Stop};
+use crate::stop;
 use crate::vcpus::{self, Ended};
 use crate::{ticks, vm};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -58,13 +59,11 @@ pub fn add(vcpu: usize) {
         )
     };
     if let Some(current) = kick {
-        vcpus::preempt(current);
+        preempt(current);
     }
     if launch {
         if let Err(why) = cpus::launch(&vm::get().board, cpu, job, cpu) {
-            stop::end(Stop::Failed(err!(
-                "starting CPU {cpu} for vCPU {vcpu}: {why}"
-            )));
+            stop::fail(err!("starting CPU {cpu} for vCPU {vcpu}: {why}"));
         }
     }
 }
@@ -73,15 +72,22 @@ pub fn add(vcpu: usize) {
 pub fn wake(vcpu: usize) {
     let kick = {
         let mut queue = CPUS[cpu_of(vcpu)].queue.lock();
-        if vcpus::end_waiting(vcpu) {
+        let (g, index) = vm::get().vcpu(vcpu);
+        if vcpus::end_waiting(g, index) {
             queue.wake(vcpu)
         } else {
             None
         }
     };
     if let Some(current) = kick {
-        vcpus::preempt(current);
+        preempt(current);
     }
+}
+
+/// Kicks vCPU `vcpu` out of its turn.
+fn preempt(vcpu: usize) {
+    let (g, index) = vm::get().vcpu(vcpu);
+    vcpus::preempt(g, index);
 }
 
 /// The host tick, on the boot CPU: every CPU's queue at this time.
@@ -90,7 +96,7 @@ pub fn tick() {
     for cpu in &CPUS[..vm::get().board.cpus.len()] {
         let kick = cpu.queue.lock().tick(now);
         if let Some(current) = kick {
-            vcpus::preempt(current);
+            preempt(current);
         }
     }
 }
@@ -115,17 +121,18 @@ pub fn run(cpu: usize) {
                 }
             }
         };
-        match vcpus::turn(turn.vcpu, turn.yield_wfi) {
+        let (g, index) = vm::get().vcpu(turn.vcpu);
+        match vcpus::turn(g, index, turn.yield_wfi) {
             Ended::Preempted => {}
             Ended::Waiting { deadline, injected } => {
                 let mut queue = this.queue.lock();
-                if vcpus::begin_waiting(turn.vcpu, injected) {
+                if vcpus::begin_waiting(g, index, injected) {
                     queue.wait(deadline);
                 }
             }
             Ended::Off => {
                 this.queue.lock().remove(turn.vcpu);
-                vcpus::turn_off(turn.vcpu);
+                vcpus::turn_off(g, index);
             }
         }
     }

@@ -14,7 +14,10 @@
 //! for it.
 
 use arrayvec::ArrayVec;
-use syscalls::hypervisor::MAX_VCPUS_PER_GUEST;
+
+/// The most vCPUs of all guests together, and so on one CPU (the command
+/// line may not ask for more).
+pub const MAX_VCPUS: usize = crate::config::MAX_MACHINE_CPUS;
 
 /// The time slice, in ms.
 pub const SLICE_MS: u64 = 10;
@@ -48,8 +51,8 @@ pub struct Turn {
 /// those waiting in WFI with the counter value their timers fire at.
 pub struct RunQueue {
     current: Option<Current>,
-    ready: ArrayVec<usize, MAX_VCPUS_PER_GUEST>,
-    waiting: ArrayVec<(usize, u64), MAX_VCPUS_PER_GUEST>,
+    ready: ArrayVec<usize, MAX_VCPUS>,
+    waiting: ArrayVec<(usize, u64), MAX_VCPUS>,
     /// The slice in counter ticks, and the host tick's period.
     slice: u64,
     tick: u64,

@@ -1,23 +1,27 @@
-//! Making the guest: host RAM for it, the zx objects (guest, VMO over that
-//! RAM mapped at 0x4000_0000, one MEM trap per device-map region), and the
-//! kernel, initrd and the device tree written into its RAM; and what its
-//! devices start from (the disk, the clock).
+//! Making the guests: host RAM for each, the zx objects (guest, VMO over
+//! that RAM mapped at 0x4000_0000, one MEM trap per device-map region), and
+//! the kernel, initrd and the device tree written into its RAM (again at
+//! each restart); and what its devices start from (the disk, the clock).
 
 use crate::bus::DeviceSetup;
 use crate::canary::Canary;
-use crate::config::{Blob, Conduit, Config, DiskSource};
+use crate::config::{Blob, Conduit, Config, DiskSource, Machine, NetKind, MAX_GUESTS};
 use crate::devmap::{DeviceMap, Optional};
 use crate::disk::Disk;
 use crate::entropy::Entropy;
 use crate::guest_copy::{copy_to_guest, sync_instructions};
 use crate::guest_dtb::GuestDtb;
+use crate::guest_net::NetSetup;
 use crate::guest_ram::GuestRam;
 use crate::host_disk::HostDisk;
 use crate::host_net::HostNet;
 use crate::hostram::HostRam;
 use crate::image::Kernel;
 use crate::layout::{self, Layout, DTB_SPACE, RAM_BASE};
+use crate::switch::MAX_PORTS;
+use crate::vm::GuestVm;
 use crate::{kept_ram, Error};
+use arrayvec::ArrayVec;
 use core::fmt::Write;
 use el1rt::platform::Board;
 use syscalls::client;
@@ -34,6 +38,22 @@ pub struct Guest {
     /// Where vCPU 0 starts, with the DTB's address in x0.
     pub entry: u64,
     pub dtb: u64,
+    /// What each start loads into its RAM: where in host RAM, and the bytes.
+    images: ArrayVec<(u64, &'static [u8]), 3>,
+}
+
+impl Guest {
+    /// Writes the kernel, initrd and DTB into guest RAM, for a start (while
+    /// no vCPU of the guest runs).
+    pub fn load(&self) {
+        for &(at, bytes) in &self.images {
+            // SAFETY: `create` placed each image in the guest's RAM, which
+            // was free host RAM and holds no Rust object, apart from the
+            // others (layout::plan).
+            unsafe { copy_to_guest(at, bytes) };
+        }
+        sync_instructions();
+    }
 }
 
 fn zx<T>(what: &str, r: Result<T, Status>) -> Result<T, Error> {
@@ -48,32 +68,92 @@ fn blob_bytes(blob: Blob) -> &'static [u8] {
     unsafe { core::slice::from_raw_parts(blob.addr as *const u8, blob.size as usize) }
 }
 
-pub fn create(
+/// Makes every guest of `machine`, in its order; `ports` are the guests on
+/// the switch ([`switch_ports`]). Each is built on the heap as soon as it is
+/// set up, one at a time: the boot CPU's stack has no room for them all.
+pub fn create_all(
+    resource: Handle,
+    board: &Board,
+    machine: &Machine<'static>,
+    ports: &[usize],
+) -> Result<ArrayVec<&'static GuestVm, MAX_GUESTS>, Error> {
+    let mut ram = kept_ram::host_ram(board)?;
+    let mut blobs = ArrayVec::<Blob, { 3 * MAX_GUESTS }>::new();
+    let mut claim = |ram: &mut HostRam, what, blob: Blob| {
+        // Guests may share a kernel or an initrd: the same blob, once.
+        if blobs.contains(&blob) {
+            return Ok(());
+        }
+        blobs.push(blob);
+        ram.claim(what, blob.addr..blob.end(), true)
+    };
+    for config in &machine.guests {
+        claim(&mut ram, "vmm.kernel", config.kernel)?;
+        if let Some(initrd) = config.initrd {
+            claim(&mut ram, "vmm.initrd", initrd)?;
+        }
+        if let Some(DiskSource::Ram(disk)) = config.disk.map(|d| d.source) {
+            claim(&mut ram, "vmm.disk", disk)?;
+        }
+    }
+    let mut guests = ArrayVec::new();
+    let mut first_vcpu = 0;
+    for (id, config) in machine.guests.iter().enumerate() {
+        let port = ports.iter().position(|&g| g == id).unwrap_or(0);
+        let at = Place {
+            id,
+            first_vcpu,
+            port,
+        };
+        let (guest, devices) = create(resource, board, config, at, &mut ram)?;
+        guests.push(GuestVm::new(id, *config, guest, devices, first_vcpu));
+        first_vcpu += config.cpus;
+    }
+    plant_canary(&mut ram, machine.guests.iter().map(|c| c.name));
+    Ok(guests)
+}
+
+/// Where a guest is among the others.
+struct Place {
+    /// Its number on the command line.
+    id: usize,
+    /// The run queues' number of its vCPU 0.
+    first_vcpu: usize,
+    /// Its port on the switch, if it is on it.
+    port: usize,
+}
+
+/// Makes the guest at `at` in RAM taken from `ram`.
+fn create(
     resource: Handle,
     board: &Board,
     config: &Config<'static>,
+    at: Place,
+    ram: &mut HostRam,
 ) -> Result<(Guest, DeviceSetup), Error> {
     let gic = match board.gic_version {
         3 => GicVersion::V3,
         _ => GicVersion::V2,
     };
-    if config.cpus > board.cpus.len() {
+    let Place {
+        id,
+        first_vcpu,
+        port,
+    } = at;
+    let cpus = board.cpus.len();
+    if config.cpus > cpus || first_vcpu > 0 {
+        let mut place = arrayvec::ArrayString::<24>::new();
+        let _ = match first_vcpu {
+            0 => write!(place, "i mod {cpus}"),
+            f => write!(place, "(i + {f}) mod {cpus}"),
+        };
         report!(
-            "vmm: guest {}: {} vCPUs on {} CPUs: vCPU i runs on CPU i mod {}, in {} ms time slices",
+            "vmm: guest {}: {} vCPU{} on {cpus} CPUs: vCPU i runs on CPU {place}, in {} ms time slices",
             config.name,
             config.cpus,
-            board.cpus.len(),
-            board.cpus.len(),
+            if config.cpus == 1 { "" } else { "s" },
             crate::sched::SLICE_MS
         );
-    }
-    let mut ram = kept_ram::host_ram(board)?;
-    ram.claim("vmm.kernel", config.kernel.addr..config.kernel.end(), true)?;
-    if let Some(initrd) = config.initrd {
-        ram.claim("vmm.initrd", initrd.addr..initrd.end(), true)?;
-    }
-    if let Some(DiskSource::Ram(disk)) = config.disk.map(|d| d.source) {
-        ram.claim("vmm.disk", disk.addr..disk.end(), true)?;
     }
     let kernel_image = blob_bytes(config.kernel);
     let kernel = Kernel::identify(kernel_image)?;
@@ -84,7 +164,6 @@ pub fn create(
         config.initrd.map(|b| b.size),
     )?;
     let host_base = ram.take("guest RAM", config.mem)?;
-    plant_canary(&mut ram, config.name);
     let (guest, vmar) = zx("zx_guest_create", client::guest_create(resource, 0))?;
     let vmo = zx(
         "zx_vmo_create_physical",
@@ -97,7 +176,7 @@ pub fn create(
     )?;
     let has = Optional {
         disk: config.disk.is_some(),
-        net: config.net,
+        net: config.net.is_some(),
     };
     let map = DeviceMap::new(gic, config.cpus, has, layout.ram.clone());
     for (key, r) in map.regions().iter().enumerate() {
@@ -128,17 +207,12 @@ pub fn create(
         ));
     }
     let to_host = |ipa: u64| host_base + (ipa - RAM_BASE);
-    // SAFETY: the destinations lie in the guest RAM just taken from free
-    // host RAM (layout::plan keeps them inside it and apart); no vCPU runs
-    // yet.
-    unsafe {
-        copy_to_guest(to_host(layout.kernel), kernel_image);
-        if let (Some(blob), Some(at)) = (config.initrd, &layout.initrd) {
-            copy_to_guest(to_host(at.start), blob_bytes(blob));
-        }
-        copy_to_guest(to_host(layout.dtb), &dtb);
+    let mut images = ArrayVec::new();
+    images.push((to_host(layout.kernel), kernel_image));
+    if let (Some(blob), Some(at)) = (config.initrd, &layout.initrd) {
+        images.push((to_host(at.start), blob_bytes(blob)));
     }
-    sync_instructions();
+    images.push((to_host(layout.dtb), &*alloc::vec::Vec::leak(dtb)));
     report(config, &layout, kernel, gic, host_base);
     let guest_ram = GuestRam {
         range: RamRange {
@@ -148,13 +222,14 @@ pub fn create(
         host_base,
     };
     let devices = DeviceSetup {
+        guest: id,
         name: config.name,
         console: config.console,
         gic,
         cpus: config.cpus,
         ram: guest_ram,
         disk: disk(board, config, guest_ram)?,
-        net: net(board, config)?,
+        net: net(board, config, port)?,
         time: host_time(board),
     };
     let guest = Guest {
@@ -162,7 +237,9 @@ pub fn create(
         map,
         entry: layout.kernel,
         dtb: layout.dtb,
+        images,
     };
+    guest.load();
     Ok((guest, devices))
 }
 
@@ -170,9 +247,10 @@ pub fn create(
 static CANARY: spin::Once<Canary> = spin::Once::new();
 
 /// Writes a fresh isolation canary into the VMM's image and into a page of free host RAM
-/// (the highest left, next below guest RAM as a rule), and reports both places, the VMM's
-/// image and the monitor's memory, none of which the guest may ever read.
-fn plant_canary(ram: &mut HostRam, name: &str) {
+/// (the highest left, next below guest RAM as a rule), and reports to each guest of
+/// `names` both places, the VMM's image and the monitor's memory, none of which a guest may
+/// ever read.
+fn plant_canary<'a>(ram: &mut HostRam, names: impl Iterator<Item = &'a str>) {
     let mut random = [0; 8];
     Entropy::new().fill(&mut random);
     let canary = CANARY.call_once(|| Canary::new(u64::from_le_bytes(random)));
@@ -192,12 +270,14 @@ fn plant_canary(ram: &mut HostRam, name: &str) {
         Some(page) => write!(page_text, "at {page:#x}"),
         None => write!(page_text, "nowhere (no free page)"),
     };
-    report!(
-        "vmm: guest {name}: isolation canary {canary} in the VMM image at {in_image:#x} \
-         ({:#x}..{:#x}) and in host RAM {page_text}; the monitor at {monitor:#x}..{monitor_end:#x}",
-        image.start,
-        image.end
-    );
+    for name in names {
+        report!(
+            "vmm: guest {name}: isolation canary {canary} in the VMM image at {in_image:#x} \
+             ({:#x}..{:#x}) and in host RAM {page_text}; the monitor at {monitor:#x}..{monitor_end:#x}",
+            image.start,
+            image.end
+        );
+    }
 }
 
 /// The guest's disk, if it has one, and whether it is read-only.
@@ -237,17 +317,35 @@ fn disk(board: &Board, config: &Config, ram: GuestRam) -> Result<Option<(Disk, b
     Ok(Some((disk, read_only)))
 }
 
-/// The machine's network device, if the guest has a network.
-fn net(board: &Board, config: &Config) -> Result<Option<HostNet>, Error> {
-    if !config.net {
-        return Ok(None);
+/// What the guest's network device is switched to, if it has one: the
+/// machine's network device, or port `port` of the guests' switch.
+fn net(board: &Board, config: &Config, port: usize) -> Result<Option<NetSetup>, Error> {
+    let name = config.name;
+    match config.net {
+        None => Ok(None),
+        Some(NetKind::Host) => {
+            let host = HostNet::probe(board)?;
+            report!("vmm: guest {name}: virtio-net: switched to the machine's virtio-net device");
+            Ok(Some(NetSetup::Host(host)))
+        }
+        Some(NetKind::Switch) => {
+            report!("vmm: guest {name}: virtio-net: port {port} of the guests' switch");
+            Ok(Some(NetSetup::Switch(port)))
+        }
     }
-    let host = HostNet::probe(board)?;
-    report!(
-        "vmm: guest {}: virtio-net: switched to the machine's virtio-net device",
-        config.name
-    );
-    Ok(Some(host))
+}
+
+/// The switch port of each guest of `machine` on it, in their order (their
+/// number on the command line).
+pub fn switch_ports(machine: &Machine) -> ArrayVec<usize, MAX_PORTS> {
+    let on_switch = |(_, c): &(usize, &Config)| c.net == Some(NetKind::Switch);
+    machine
+        .guests
+        .iter()
+        .enumerate()
+        .filter(on_switch)
+        .map(|(id, _)| id)
+        .collect()
 }
 
 /// The machine's time from its PL031 (QEMU virt's RTC, the build machine's clock), in

@@ -1,13 +1,14 @@
 //! The VMM's entry from el1rt on the boot CPU: read the board and the
-//! command line, set the guest up, start the tick and run the boot CPU's
-//! vCPUs (vCPU 0 first); and the
-//! handlers of what must not happen (unexpected exceptions, panics).
+//! command line, set the guests up, start the tick and run the boot CPU's
+//! vCPUs (each guest's vCPU 0 is ready from the start); and the handlers of
+//! what must not happen (unexpected exceptions, panics).
 
-use crate::bus::Devices;
-use crate::config::Config;
-use crate::stop::{self, Stop};
+use crate::config::Machine;
+use crate::stop;
+use crate::switch::Switch;
+use crate::vcpus;
 use crate::vm::{self, Vm};
-use crate::{heap, machine, runqueues, setup, ticks, vcpus};
+use crate::{heap, machine, runqueues, setup, ticks};
 use el1rt::console;
 use el1rt::platform::Board;
 use syscalls::Handle;
@@ -15,17 +16,21 @@ use syscalls::Handle;
 #[no_mangle]
 extern "C" fn host_main(dtb: u64, resource: u64) -> ! {
     let vm = set_up(dtb, resource);
-    vcpus::boot(vm.guest.entry, vm.guest.dtb);
+    stop::running(vm.guests.len());
+    for g in &vm.guests {
+        vcpus::boot(g);
+    }
     loop {
         runqueues::run(0);
         ticks::wait();
     }
 }
 
-/// Everything before vCPU 0 runs. A frame of its own, gone before the run
-/// loop: the values it builds and moves (the guest's devices, the board)
-/// took some 50 KiB of the boot CPU's 64 KiB stack for as long as vCPU 0
-/// ran when they were built in `host_main`.
+/// Everything before the first vCPU runs. A frame of its own, gone before
+/// the run loop: the values it builds and moves (a guest's devices, the
+/// board) took some 50 KiB of the boot CPU's 64 KiB stack for as long as
+/// vCPU 0 ran when they were built in `host_main`. Each guest is built on
+/// the heap, one at a time (setup.rs).
 #[inline(never)]
 fn set_up(dtb: u64, resource: u64) -> &'static Vm {
     let board = Board::from_dtb(dtb);
@@ -38,19 +43,20 @@ fn set_up(dtb: u64, resource: u64) -> &'static Vm {
         board.gic_version,
         board.bootargs
     );
-    let config = Config::parse(board.bootargs).unwrap_or_else(|e| stop::end(Stop::Failed(e)));
+    let machine = Machine::parse(board.bootargs).unwrap_or_else(|e| stop::fail(e));
     let resource = Handle::from_raw(resource as u32);
-    let (guest, devices) =
-        setup::create(resource, &board, &config).unwrap_or_else(|e| stop::end(Stop::Failed(e)));
-    let devices = Devices::new(devices);
+    let ports = setup::switch_ports(&machine);
+    let guests =
+        setup::create_all(resource, &board, &machine, &ports).unwrap_or_else(|e| stop::fail(e));
+    let switch = (!ports.is_empty()).then(|| (Switch::new(ports.len()), ports));
     let vm = vm::init(Vm {
-        config,
+        timeout_s: machine.timeout_s,
         board,
-        guest,
-        devices,
+        guests,
+        switch,
     });
     if let Err(e) = ticks::start(&vm.board) {
-        stop::end(Stop::Failed(e));
+        stop::fail(e);
     }
     vm
 }
@@ -64,7 +70,7 @@ extern "C" fn el1_unexpected(esr: u64, elr: u64, far: u64) -> ! {
     console::print_unlocked(format_args!(
         "\nvmm: unexpected exception ESR {esr:#x} ELR {elr:#x} FAR {far:#x}\n"
     ));
-    stop::end(Stop::Failed(err!("unexpected exception in the VMM")))
+    stop::fail(err!("unexpected exception in the VMM"))
 }
 
 #[panic_handler]

@@ -3,13 +3,17 @@
 //! INTR_RETRY; the run loop then comes here, where the guest's UART gets
 //! what the real one received, a line the guest left open is printed, and
 //! the watchdog (`vmm.timeout`) looks at the clock, and every CPU's run
-//! queue is looked at (runqueues.rs: time slices and timer wake-ups).
+//! queue is looked at (runqueues.rs: time slices and timer wake-ups), and
+//! every CPU's stack guard (el1rt::stack). Each
+//! guest's devices are tended to; the real UART's input goes to the guest
+//! it is switched to (console_input.rs).
 
-use crate::stop::{self, Stop};
-use crate::{runqueues, vm, Error};
+use crate::stop;
+use crate::{console_input, runqueues, vm, Error};
 use core::sync::atomic::{AtomicU64, Ordering};
 use el1rt::host_timer::{self, HostTimer};
 use el1rt::platform::Board;
+use el1rt::stack;
 
 const HZ: u64 = 100;
 
@@ -35,8 +39,12 @@ pub fn now() -> u64 {
     counter().1
 }
 
-/// Starts the tick on this CPU (IRQs unmasked from here on).
+/// Starts the tick on this CPU (IRQs unmasked from here on), with every
+/// CPU's stack guard armed for the tick to check.
 pub fn start(board: &Board) -> Result<(), Error> {
+    for cpu in 0..board.cpus.len() {
+        stack::arm_guard(cpu);
+    }
     let (freq, now) = counter();
     FREQ.store(freq.max(1), Ordering::Relaxed);
     START.store(now, Ordering::Relaxed);
@@ -61,15 +69,23 @@ pub fn tend() {
         return;
     }
     let vm = vm::get();
+    if let Some(cpu) = (0..vm.board.cpus.len()).find(|&cpu| !stack::guard_intact(cpu)) {
+        stop::fail(err!(
+            "the VMM's stack on CPU {cpu} overflowed, or came within {} bytes of it",
+            stack::GUARD
+        ));
+    }
     runqueues::tick();
-    vm.devices.tick();
-    if let Some(limit) = vm.config.timeout_s {
+    for g in &vm.guests {
+        if !g.life.is_ending() {
+            g.devices.tick(&mut || console_input::read_for(g.id));
+        }
+    }
+    if let Some(limit) = vm.timeout_s {
         let (freq, now) = counter();
         let elapsed = (now - START.load(Ordering::Relaxed)) / freq;
         if elapsed >= limit {
-            stop::end(Stop::Failed(err!(
-                "still running after {limit} s (vmm.timeout)"
-            )));
+            stop::fail(err!("still running after {limit} s (vmm.timeout)"));
         }
     }
 }

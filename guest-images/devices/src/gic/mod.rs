@@ -61,6 +61,12 @@ impl Gic {
         }
     }
 
+    /// Puts the GIC back in its reset state, as [`Gic::new`] made it.
+    pub fn reset(&self) {
+        let mut state = self.state.lock();
+        *state = State::new(state.version, state.num_vcpus);
+    }
+
     /// A load of `size` bytes by `vcpu` at `offset` in the distributor region.
     pub fn distributor_read(&self, vcpu: usize, offset: u64, size: u8) -> u64 {
         let state = self.state.lock();

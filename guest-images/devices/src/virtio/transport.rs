@@ -100,7 +100,9 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.queues[..n].get_mut(self.queue_sel as usize)
     }
 
-    fn reset(&mut self) {
+    /// Puts the transport and its device back as at power-on, as a driver's write of 0 to
+    /// Status does.
+    pub fn reset(&mut self) {
         self.status = 0;
         self.driver_features = 0;
         self.device_features_sel = 0;
