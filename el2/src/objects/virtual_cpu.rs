@@ -99,7 +99,13 @@ impl InterruptState {
     #[inline(never)]
     fn fill(&mut self, vgic: &dyn VirtualInterface, pending: &PendingSet) {
         self.sync(vgic);
-        let fill = self.lrs.fill(pending);
+        // Not loaded, no list register holds anything (an enter loads them
+        // only when one did at the last save: `held`).
+        let fill = if self.lrs_loaded {
+            self.lrs.fill(pending)
+        } else {
+            self.lrs.fill_empty(pending)
+        };
         let lrs = self.lrs.lrs();
         // Not loaded, the hardware and shadow list registers were all
         // empty, and only the first `added` are not now.
