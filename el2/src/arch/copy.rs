@@ -13,9 +13,13 @@
 /// As for [`words`] with `n` = `N`.
 #[inline(always)]
 pub unsafe fn words_n<const N: usize>(dst: *mut u64, src: *const u64) {
+    // The build machine has no such copy: the general one does.
+    #[cfg(not(target_arch = "aarch64"))]
+    // SAFETY: the caller's contract.
+    return unsafe { words(dst, src, N) };
     #[cfg(target_arch = "aarch64")]
-    // SAFETY: the caller's contract; the copy touches `src[..N]` and
-    // `dst[..N]` only.
+    // SAFETY: the caller's contract; `.rept` writes out N / 2 pairs, which
+    // touch `src[..N]` and `dst[..N]` only.
     unsafe {
         core::arch::asm!(
             ".rept {pairs}",
@@ -26,20 +30,15 @@ pub unsafe fn words_n<const N: usize>(dst: *mut u64, src: *const u64) {
             "ldr {a}, [{s}]",
             "str {a}, [{d}]",
             ".endif",
-            d = inout(reg) dst => _,
-            s = inout(reg) src => _,
-            a = out(reg) _,
-            b = out(reg) _,
             pairs = const N / 2,
             odd = const N % 2,
+            s = inout(reg) src => _,
+            d = inout(reg) dst => _,
+            a = out(reg) _,
+            b = out(reg) _,
             options(nostack),
-        );
+        )
     }
-    #[cfg(not(target_arch = "aarch64"))]
-    // SAFETY: the caller's contract.
-    unsafe {
-        words(dst, src, N)
-    };
 }
 
 /// Copies `n` 64-bit words from `src` to `dst`.
