@@ -344,8 +344,8 @@ guest_modules() {
 # modules of guest_modules and the inits in guest-images/vmm/initramfs (/init
 # a shell, /test the boot test, /soak the timer soak test, /bench the boot
 # benchmark, /vbench the virtio disk and network benchmark, /net the network
-# test; /lib/zxv-modules loads the modules, /lib/zxv-udhcpc is udhcpc's
-# script): LINUX_INITRD. Needs build_vmm first.
+# test, /pair the several-guests test; /lib/zxv-modules loads the modules,
+# /lib/zxv-udhcpc is udhcpc's script): LINUX_INITRD. Needs build_vmm first.
 busybox_initramfs() {
     debian_arm64_fetch busybox-static
     guest_modules
@@ -356,6 +356,7 @@ busybox_initramfs() {
         dev:dev/console=c,5,1 file:bin/busybox="$DEBIAN_ARM64_CACHE/root/busybox-static/bin/busybox" \
         file:bin/ticks="$OUT/ticks" file:init="$inits/init" file:test="$inits/test" \
         file:soak="$inits/soak" file:bench="$inits/bench" file:vbench="$inits/vbench" file:net="$inits/net" \
+        file:pair="$inits/pair" \
         "${MODULE_ENTRIES[@]}" \
         file:lib/zxv-modules="$inits/zxv-modules" file:lib/zxv-udhcpc="$inits/zxv-udhcpc"
 }
@@ -433,8 +434,19 @@ size_bytes() {
 # switches the guest's virtio-net to; LINUX_HOSTFWD, words HOST_PORT:GUEST_PORT,
 # forwards TCP connections to 127.0.0.1:HOST_PORT on the build machine to
 # the guest's GUEST_PORT.
+#
+# Several guests: after guests_clear, each guest_add makes one, and
+# qemu_linux_cmd then boots them all in one VMM, each in its own
+# `vmm.guest=NAME` group; VMM_OPTIONS are the defaults every guest starts
+# from (vmm.mem, vmm.cpus, ...) and the machine's (vmm.timeout), and
+# GUEST_COMMAND_LINE the start of every guest's command line. Each guest
+# has the same kernel and initramfs, its RAM disk (if it has one) a blob of
+# its own, and the machine RAM for all of the guests' RAM. LINUX_DISK
+# (LINUX_DISK_KIND=file only) and LINUX_NET then only give QEMU its
+# virtio-blk and virtio-net devices: the one guest that uses each says so
+# in its options (vmm.disk=host, vmm.net=host).
 qemu_linux_cmd() {
-    local gic=$1 smp=$2 options=$3 cmdline=$4 ksize isize iaddr mem=256M word need end dsize daddr ro=''
+    local gic=$1 smp=$2 options=$3 cmdline=$4 ksize isize iaddr mem=256M word need end dsize daddr ro='' ram g
     ksize=$(stat -c %s "$LINUX_KERNEL")
     isize=$(stat -c %s "$LINUX_INITRD")
     iaddr=$(printf '0x%x' $(((LINUX_KERNEL_ADDR + ksize + 0x1fffff) & ~0x1fffff)))
@@ -443,10 +455,11 @@ qemu_linux_cmd() {
         case $word in vmm.mem=*) mem=${word#vmm.mem=} ;; esac
     done
     [ -z "${LINUX_DISK_RO:-}" ] || ro=,ro
-    local disk_args=()
+    local disk_args=() groups=''
     if [ -n "${LINUX_DISK:-}" ]; then
         case ${LINUX_DISK_KIND:-file} in
             ram)
+                [ ${#GUEST_NAMES[@]} -eq 0 ] || die "LINUX_DISK_KIND=ram is for one guest: give each guest its RAM disk with guest_add"
                 dsize=$(stat -c %s "$LINUX_DISK")
                 daddr=$(printf '0x%x' "$end")
                 end=$(((end + dsize + 0x1fffff) & ~0x1fffff))
@@ -456,7 +469,7 @@ qemu_linux_cmd() {
             file)
                 disk_args=(-drive "file=$(qemu_escape "$LINUX_DISK"),format=raw,if=none,id=disk0${ro:+,readonly=on}"
                     -device virtio-blk-device,drive=disk0 -global virtio-mmio.force-legacy=false)
-                options+=" vmm.disk=host$ro"
+                [ ${#GUEST_NAMES[@]} -gt 0 ] || options+=" vmm.disk=host$ro"
                 ;;
             *) die "LINUX_DISK_KIND is ram or file" ;;
         esac
@@ -468,15 +481,61 @@ qemu_linux_cmd() {
             netdev+=",hostfwd=tcp:127.0.0.1:${fwd%:*}-:${fwd#*:}"
         done
         net_args=(-netdev "$netdev" -device virtio-net-device,netdev=net0 -global virtio-mmio.force-legacy=false)
-        options+=" vmm.net=host"
+        [ ${#GUEST_NAMES[@]} -gt 0 ] || options+=" vmm.net=host"
     fi
-    need=$((end - 0x40000000 + $(size_bytes "$mem") + MONITOR_RESERVED))
+    if [ ${#GUEST_NAMES[@]} -eq 0 ]; then
+        ram=$(size_bytes "$mem")
+        groups=" -- $cmdline"
+    else
+        # Each guest: its RAM (its own vmm.mem, else the default's), its
+        # RAM disk as the next blob, its group on the VMM's command line.
+        local gmem gopts gcmd
+        ram=0
+        for g in "${!GUEST_NAMES[@]}"; do
+            gmem=$mem gopts=${GUEST_OPTIONS[g]} gcmd="$cmdline${GUEST_CMDLINES[g]:+ ${GUEST_CMDLINES[g]}}"
+            for word in $gopts; do
+                case $word in vmm.mem=*) gmem=${word#vmm.mem=} ;; esac
+            done
+            ram=$((ram + $(size_bytes "$gmem")))
+            if [ -n "${GUEST_DISKS[g]}" ]; then
+                dsize=$(stat -c %s "${GUEST_DISKS[g]}")
+                daddr=$(printf '0x%x' "$end")
+                end=$(((end + dsize + 0x1fffff) & ~0x1fffff))
+                disk_args+=(-device "loader,file=$(qemu_escape "${GUEST_DISKS[g]}"),addr=$daddr,force-raw=on")
+                gopts+="${gopts:+ }vmm.disk=$daddr,$dsize${GUEST_DISK_RO[g]:+,ro}"
+            fi
+            groups+=" vmm.guest=${GUEST_NAMES[g]}${gopts:+ $gopts}${gcmd:+ -- $gcmd}"
+        done
+    fi
+    need=$((end - 0x40000000 + ram + MONITOR_RESERVED))
     qemu_virt_cmd "$gic" "$smp" "$(((need > 1 << 30 ? need : 1 << 30) >> 20))M"
     QEMU+=(-initrd "$OUT/vmm.elf"
         -device "loader,file=$(qemu_escape "$LINUX_KERNEL"),addr=$LINUX_KERNEL_ADDR,force-raw=on"
         -device "loader,file=$(qemu_escape "$LINUX_INITRD"),addr=$iaddr,force-raw=on"
         "${disk_args[@]}" "${net_args[@]}"
-        -append "vmm.kernel=$LINUX_KERNEL_ADDR,$ksize vmm.initrd=$iaddr,$isize $options -- $cmdline")
+        -append "vmm.kernel=$LINUX_KERNEL_ADDR,$ksize vmm.initrd=$iaddr,$isize $options$groups")
+}
+
+# The guests qemu_linux_cmd boots in one VMM (none: the single guest of
+# its arguments): their names, vmm.* options, own command line words, and
+# RAM disk image (if any) and whether it is read-only (1 or empty).
+GUEST_NAMES=() GUEST_OPTIONS=() GUEST_CMDLINES=() GUEST_DISKS=() GUEST_DISK_RO=()
+
+# guests_clear: back to one guest.
+guests_clear() { GUEST_NAMES=() GUEST_OPTIONS=() GUEST_CMDLINES=() GUEST_DISKS=() GUEST_DISK_RO=(); }
+
+# guest_add NAME OPTIONS CMDLINE [DISK [ro]]: one more guest for
+# qemu_linux_cmd: NAME (as vmm.name takes it: 1 to 16 letters, digits, -
+# or _), its vmm.* OPTIONS, the words of its command line after the common
+# ones, and DISK, an image file, as its RAM disk (read-only with ro).
+guest_add() {
+    local name=$1 g
+    [[ $name =~ ^[A-Za-z0-9_-]{1,16}$ ]] || die "guest name '$name': 1 to 16 letters, digits, - or _"
+    for g in "${GUEST_NAMES[@]}"; do [ "$g" != "$name" ] || die "two guests named $name"; done
+    [ -z "${4:-}" ] || [ -f "$4" ] || die "no such disk image: $4"
+    case ${5:-} in '' | ro) ;; *) die "guest_add $name: the disk is ro or not" ;; esac
+    GUEST_NAMES+=("$name") GUEST_OPTIONS+=("$2") GUEST_CMDLINES+=("$3") GUEST_DISKS+=("${4:-}")
+    GUEST_DISK_RO+=("${5:+1}")
 }
 
 # gdb_script PORT EL1_ELF...: writes $OUT/zxvisor.gdb, which attaches

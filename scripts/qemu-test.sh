@@ -63,6 +63,19 @@
 #                           virtio-net driven by the VMM): DHCP, an HTTP GET
 #                           from a server on the build machine, a connection
 #                           into the guest through hostfwd;
+#   guests                  several guests in one VMM on virt GICv3 -smp 2:
+#                           two Linux guests (2 + 2 vCPUs) on the VMM's
+#                           switch ping each other both ways and each
+#                           writes its own RAM disk (the disks are apart);
+#                           one's poweroff -f ends it alone while the other
+#                           keeps its heartbeat; one's reboot -f restarts
+#                           it alone (its disk kept), the other running on;
+#                           shells on both typed at in turn through the
+#                           console's switch key (Ctrl-] N), each answer
+#                           from the guest typed at; the hostile guest's
+#                           isolation scan from a second guest while the
+#                           first (victim) holds its RAM full of canaries:
+#                           none seen, all still in place;
 #   linux-host              Debian's Linux as the EL1 host (no VMM) on -cpu
 #                           max, virt GICv3 and GICv2 -smp 2: both CPUs up
 #                           through the monitor's PSCI, no trap the monitor
@@ -89,8 +102,8 @@ set +e +o pipefail
 
 TIMEOUT=${ZXV_QEMU_TIMEOUT:-300}
 LOGS=${ZXV_TEST_LOGS:-$OUT/logs}
-GROUPS_ALL=(unit virt-gicv3-smp4 virt-gicv2-smp2-initrd raspi4b boot bench fuzz sdimage gdb scripts vmm linux virtio linux-host
-    raspi4b-linux)
+GROUPS_ALL=(unit virt-gicv3-smp4 virt-gicv2-smp2-initrd raspi4b boot bench fuzz sdimage gdb scripts vmm linux virtio guests
+    linux-host raspi4b-linux)
 mkdir -p "$LOGS" || die "cannot make $LOGS"
 TALLY="$LOGS/tally"
 : >"$TALLY"
@@ -637,7 +650,7 @@ PY
 # scan-self-test plants a canary in guest RAM and takes 2 MiB of RAM as
 # outside: exactly those two regions must fail, each for its reason.
 isolation_run() {
-    local name=$1 regions=$2 mode=$3 bin=$OUT/hostile.bin opts out canary ranges want line
+    local name=$1 regions=$2 mode=$3 bin=$OUT/hostile.bin opts out want line
     shift 3
     local args=(-initrd "$OUT/vmm.elf" -device "loader,file=$bin,addr=0x50000000,force-raw=on")
     opts="vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.cpus=2 vmm.name=hostile vmm.timeout=120"
@@ -662,40 +675,67 @@ isolation_run() {
             '^hostile\| isolation: 0x43c00000\.\.0x43e00000 outside: FAIL a store to 0x43c00000 stuck: memory is mapped there$'; do
             if grep -qE "$line" <<<"$out"; then pass "$name: /$line/"; else fail "$name" "no line matching /$line/"; fi
         done
-    else
-        while IFS= read -r line; do
-            if [ -n "$line" ]; then fail "$name" "${line#hostile| isolation: }"; fi
-        done < <(grep -E '^hostile\| isolation: .*FAIL' <<<"$out" || true)
     fi
-    if grep -qx "hostile| isolation: $regions regions, $want failed" <<<"$out"; then
+    scan_count "$name" "$out" hostile "$regions" "$want"
+    isolation_clear "$name" "$out" hostile
+    hostile_ended "$name" "$out"
+}
+
+# scan_count NAME OUT GUEST REGIONS FAILED: in OUT, the log of the run NAME,
+# GUEST's isolation scan ended with `isolation: REGIONS regions, FAILED
+# failed`; with FAILED 0, each region that failed is a failure of its own.
+scan_count() {
+    local name=$1 out=$2 guest=$3 regions=$4 want=$5 line
+    if [ "$want" -eq 0 ]; then
+        while IFS= read -r line; do
+            if [ -n "$line" ]; then fail "$name" "${line#"$guest"| isolation: }"; fi
+        done < <(grep -E "^$guest\\| isolation: .*FAIL" <<<"$out" || true)
+    fi
+    if grep -qx "$guest| isolation: $regions regions, $want failed" <<<"$out"; then
         pass "$name: $regions regions, $want failed"
     else
-        fail "$name" "the scan's count: '$(grep -E '^hostile\| isolation: [0-9]+ regions' <<<"$out" || echo none)', want $regions regions, $want failed (log: $LOGS/$name.log)"
+        fail "$name" "the scan's count: '$(grep -E "^$guest\\| isolation: [0-9]+ regions" <<<"$out" || echo none)', want $regions regions, $want failed (log: $LOGS/$name.log)"
     fi
-    # vmm: guest hostile: isolation canary HEX in the VMM image at A (B..C) and in host RAM at D; the monitor at E..F
-    canary=$(sed -n 's/^vmm: guest hostile: isolation canary \([0-9a-f]\{32\}\) .*/\1/p' <<<"$out")
+}
+
+# isolation_clear NAME OUT GUEST...: in OUT, the log of the run NAME, no line
+# of any GUEST shows the isolation canary the VMM reported (NAME:
+# canary_never_seen), and each GUEST's RAM in host memory, as the VMM
+# reports it, is clear of the VMM's image, the canary's page, the monitor
+# and every other GUEST's RAM (NAME: guest_ram_clear_of_the_vmm_and_the_monitor).
+isolation_clear() {
+    local name=$1 out=$2 canary ranges guest guests
+    shift 2
+    guests=$(IFS='|'; echo "$*")
+    # vmm: guest G: isolation canary HEX in the VMM image at A (B..C) and in host RAM at D; the monitor at E..F
+    canary=$(sed -n 's/^vmm: \(guest [^:]*: \)\{0,1\}isolation canary \([0-9a-f]\{32\}\) .*/\2/p' <<<"$out" | head -1)
     if [ -z "$canary" ]; then
         fail "$name: canary_never_seen" "the VMM reported no isolation canary"
-    elif grep -qE "^hostile\\|.*$canary" <<<"$out"; then
-        fail "$name: canary_never_seen" "the guest printed the VMM's canary $canary"
+    elif grep -qE "^($guests)\\|.*$canary" <<<"$out"; then
+        fail "$name: canary_never_seen" "a guest printed the VMM's canary $canary"
     else
         pass "$name: canary_never_seen"
     fi
-    ranges=$(sed -n 's/^vmm: guest hostile: isolation canary [0-9a-f]* in the VMM image at 0x[0-9a-f]* (\(0x[0-9a-f]*\)\.\.\(0x[0-9a-f]*\)) and in host RAM at \(0x[0-9a-f]*\); the monitor at \(0x[0-9a-f]*\)\.\.\(0x[0-9a-f]*\)$/\1 \2 \3 \4 \5/p' <<<"$out")
-    ranges+=" $(sed -n 's/^vmm: guest hostile: \([0-9]*\) MiB RAM at 0x40000000 (host \(0x[0-9a-f]*\)).*/\2 \1/p' <<<"$out")"
+    ranges=$(sed -n 's/^vmm: \(guest [^:]*: \)\{0,1\}isolation canary [0-9a-f]* in the VMM image at 0x[0-9a-f]* (\(0x[0-9a-f]*\)\.\.\(0x[0-9a-f]*\)) and in host RAM at \(0x[0-9a-f]*\); the monitor at \(0x[0-9a-f]*\)\.\.\(0x[0-9a-f]*\)$/\2 \3 \4 \5 \6/p' <<<"$out" | head -1)
+    for guest in "$@"; do
+        ranges+=" $(sed -n "s/^vmm: guest $guest: \([0-9]*\) MiB RAM at 0x40000000 (host \(0x[0-9a-f]*\)).*/\2 \1/p" <<<"$out" | head -1)"
+    done
     read -ra ranges <<<"$ranges"
-    if python3 - "${ranges[@]}" <<'PY'
+    if python3 - "$#" "${ranges[@]}" <<'PY2'
 import sys
-a = [int(x, 0) for x in sys.argv[1:]]
-image, page, monitor, ram = (a[0], a[1]), (a[2], a[2] + 4096), (a[3], a[4]), (a[5], a[5] + (a[6] << 20))
-sys.exit(not all(r[1] <= ram[0] or ram[1] <= r[0] for r in (image, page, monitor)))
-PY
+n, a = int(sys.argv[1]), [int(x, 0) for x in sys.argv[2:]]
+if len(a) != 5 + 2 * n:
+    sys.exit(1)
+vmm = [(a[0], a[1]), (a[2], a[2] + 4096), (a[3], a[4])]
+rams = [(a[i], a[i] + (a[i + 1] << 20)) for i in range(5, len(a), 2)]
+apart = lambda r, s: r[1] <= s[0] or s[1] <= r[0]
+sys.exit(not all(apart(r, s) for i, r in enumerate(rams) for s in vmm + rams[i + 1:]))
+PY2
     then
         pass "$name: guest_ram_clear_of_the_vmm_and_the_monitor"
     else
         fail "$name: guest_ram_clear_of_the_vmm_and_the_monitor" "overlapping or missing host ranges: '${ranges[*]}'"
     fi
-    hostile_ended "$name" "$out"
 }
 
 # hostile_ended NAME OUT: the hostile guest's run NAME, whose log is OUT, had
@@ -1074,6 +1114,258 @@ virtio_net() {
     check_log "$name" vmm_counts_frames '^vmm: guest linux: virtio-net: [1-9][0-9]* frames to the guest, [1-9][0-9]* from it; dropped: '
 }
 
+# Several guests in one VMM (issue 15), on virt GICv3 -smp 2, each run's
+# checks named after it: guests-pair, two Linux guests a and b (2 + 2
+# vCPUs, the init /pair, guest-images/vmm/initramfs) on the VMM's switch and
+# each with a RAM disk of its own, pinging each other; a powers off, b
+# stays; guests-restart, the same with a resetting once (the VMM restarts
+# it) while b keeps running; guests-console, a shell on each typed at in
+# turn through the console's switch key (Ctrl-] N); guests-isolation, the
+# hostile guest's victim and its isolation scan from a second guest.
+group_guests() {
+    # Each run takes a minute or less: a hang shows well before the usual timeout.
+    local TIMEOUT=$((TIMEOUT < 240 ? TIMEOUT : 240)) vmm_timeout
+    vmm_timeout=$((TIMEOUT - 30 > 10 ? TIMEOUT - 30 : 10))
+    ensure_toolchain
+    build_vmm
+    linux_guest
+    guests_pair "$vmm_timeout"
+    guests_restart "$vmm_timeout"
+    guests_console "$vmm_timeout"
+    guests_isolation
+}
+
+# guests_linux NAME VMM_TIMEOUT A_WORDS B_WORDS: runs guests a and b (2
+# vCPUs each, on the switch as 10.0.3.1 and 10.0.3.2, the init /pair, each
+# with a fresh 1 MiB RAM disk of zeroes), each with its command line words
+# after those, as the run NAME.
+guests_linux() {
+    local name=$1 g
+    for g in a b; do head -c 1M /dev/zero >"$OUT/guest-$g.img"; done
+    guests_clear
+    guest_add a "vmm.cpus=2 vmm.net=switch" "zxv.name=a zxv.ip=10.0.3.1/24 zxv.peer=10.0.3.2${3:+ $3}" "$OUT/guest-a.img"
+    guest_add b "vmm.cpus=2 vmm.net=switch" "zxv.name=b zxv.ip=10.0.3.2/24 zxv.peer=10.0.3.1${4:+ $4}" "$OUT/guest-b.img"
+    qemu_linux_cmd 3 2 "vmm.timeout=$2" "console=ttyAMA0 panic=-1 rdinit=/pair"
+    guests_clear
+    say "several guests: $name (virt, GICv3, -smp 2; a: ${3:-powers off}; b: ${4:-powers off})"
+    qemu_log "$name"
+}
+
+# in_log NAME TEST PATTERN...: a test that $LOGS/NAME.log (carriage returns
+# dropped) has a line matching each PATTERN, in that order.
+in_log() {
+    local name=$1 test=$2 missing
+    shift 2
+    missing=$(tr -d '\r' <"$LOGS/$name.log" | awk -v n=$# '
+        BEGIN { for (i = 1; i <= n; i++) want[i] = ARGV[i]; ARGC = 1; k = 1 }
+        k <= n && $0 ~ want[k] { k++ }
+        END { if (k <= n) print want[k] }' "$@")
+    if [ -z "$missing" ]; then
+        pass "$name: $test"
+    else
+        fail "$name: $test" "no line matching /$missing/ (after the lines before it) in $LOGS/$name.log"
+    fi
+}
+
+# lines_between NAME FROM TO PATTERN: how many lines of $LOGS/NAME.log
+# match PATTERN after the first line matching FROM and before the first
+# line after it matching TO (to the end if none does).
+lines_between() {
+    # The patterns go in ARGV: awk -v would take their backslashes as escapes.
+    tr -d '\r' <"$LOGS/$1.log" | awk '
+        BEGIN { from = ARGV[1]; to = ARGV[2]; p = ARGV[3]; ARGC = 1 }
+        !on && $0 ~ from { on = 1; next }
+        on && $0 ~ to { exit }
+        on && $0 ~ p { n++ }
+        END { print n + 0 }' "$2" "$3" "$4"
+}
+
+# guests_booted NAME GUEST...: each GUEST booted Linux on its 2 vCPUs with
+# its RAM and disk as the VMM reports them, no init said FAIL, no guest
+# failed and the monitor reported no fault.
+guests_booted() {
+    local name=$1 g bad
+    shift
+    for g in "$@"; do
+        in_log "$name" "${g}_vmm_setup" "^vmm: guest $g: 256 MiB RAM at 0x40000000 \\(host 0x[0-9a-f]+\\), 2 vCPUs" \
+            "^vmm: guest $g: virtio disk: 1 MiB RAM image at 0x[0-9a-f]+ \\(volatile\\)\$"
+        check_log "$name" "${g}_smp_2" "^$g\\| \\[ *[0-9.]+\\] SMP: Total of 2 processors activated"
+    done
+    bad=$(tr -d '\r' <"$LOGS/$name.log" | grep -m1 -E 'zxv-pair: FAIL|^vmm: guest [^ ]+ failed|^\*\*\* zxvisor' || true)
+    if [ -z "$bad" ]; then pass "$name: no_failure"; else fail "$name: no_failure" "$bad"; fi
+}
+
+# guests_exchanged NAME GUEST PEER_IP MAC: GUEST's eth0 on the switch with
+# its MAC, its pings of the peer all answered, and its disk: empty at first
+# boot, its string written and still there after the peer wrote its own.
+guests_exchanged() {
+    local name=$1 g=$2
+    check_log "$name" "${g}_eth0_on_the_switch" "^$g\\| zxv-pair: eth0 10\\.0\\.3\\.[12]/24 $4\$"
+    check_log "$name" "${g}_pings_the_peer" "^$g\\| zxv-pair: ping $3: 3 packets transmitted, 3 packets received, 0% packet loss\$"
+    in_log "$name" "${g}_own_disk" "^$g\\| zxv-pair: vda before \\(nothing\\)\$" "^$g\\| zxv-pair: vda wrote zxv-pair-$g\$" \
+        "^$g\\| zxv-pair: vda after zxv-pair-$g\$"
+}
+
+# guests_pair VMM_TIMEOUT: a and b ping each other both ways over the
+# switch and each writes its own disk (b then finds only its own string:
+# the disks are apart); a powers off and the VMM ends only a, b keeps its
+# heartbeat going until it sees a gone, then powers off, and the machine
+# with it (status 0).
+guests_pair() {
+    local name=guests-pair n
+    guests_linux "$name" "$1" "" "zxv.stay=1"
+    guests_booted "$name" a b
+    guests_exchanged "$name" a 10.0.3.2 02:5a:58:56:00:01
+    guests_exchanged "$name" b 10.0.3.1 02:5a:58:56:00:02
+    in_log "$name" a_off_leaves_b_running '^vmm: guest a: SYSTEM_OFF from vCPU [01]$' \
+        '^vmm: guest a: stopped; 1 guests? still running' '^b\| zxv-pair: peer gone \(1\)$' \
+        '^vmm: guest b: SYSTEM_OFF from vCPU [01]$'
+    n=$(lines_between "$name" '^vmm: guest a: SYSTEM_OFF' '^vmm: guest b: SYSTEM_OFF' '^b\| zxv-pair: alive [0-9]+ ')
+    if [ "$n" -ge 3 ]; then
+        pass "$name: b_heartbeats_after_a_is_off ($n)"
+    else
+        fail "$name: b_heartbeats_after_a_is_off" "$n heartbeats of b after a's SYSTEM_OFF, want 3 or more"
+    fi
+    check_exit "$name"
+}
+
+# guests_restart VMM_TIMEOUT: a resets after its first exchange; the VMM
+# restarts a alone, which boots again (its disk still holds what it wrote,
+# its boot count is 2) and pings b again, while b keeps its heartbeat going
+# and boots only once; then a powers off, b after it.
+guests_restart() {
+    local name=guests-restart n
+    guests_linux "$name" "$1" "zxv.reboot=1" "zxv.stay=2"
+    guests_booted "$name" a b
+    guests_exchanged "$name" a 10.0.3.2 02:5a:58:56:00:01
+    in_log "$name" a_restarts_alone '^a\| zxv-pair: a boot 1$' '^a\| zxv-pair: resetting$' '^vmm: guest a: restarting' \
+        '^a\| \[ *0\.0+\] Booting Linux' '^a\| zxv-pair: vda before zxv-pair-a$' '^a\| zxv-pair: a boot 2$' \
+        '^a\| zxv-pair: ping 10\.0\.3\.2: 3 packets transmitted, 3 packets received' '^vmm: guest a: SYSTEM_OFF from vCPU [01]$' \
+        '^vmm: guest b: SYSTEM_OFF from vCPU [01]$'
+    in_log "$name" b_pings_a_again '^b\| zxv-pair: ping 10\.0\.3\.1: 3 packets transmitted, 3 packets received' \
+        '^b\| zxv-pair: peer gone \(1\)$' '^b\| zxv-pair: peer back$' \
+        '^b\| zxv-pair: ping 10\.0\.3\.1: 3 packets transmitted, 3 packets received' '^b\| zxv-pair: peer gone \(2\)$'
+    n=$(lines_between "$name" '^vmm: guest a: restarting' '^a\| zxv-pair: a boot 2$' '^b\| zxv-pair: alive [0-9]+ ')
+    if [ "$n" -ge 2 ]; then
+        pass "$name: b_heartbeats_while_a_restarts ($n)"
+    else
+        fail "$name: b_heartbeats_while_a_restarts" "$n heartbeats of b between a's restart and its second boot, want 2 or more"
+    fi
+    n=$(tr -d '\r' <"$LOGS/$name.log" | grep -cE '^b\| \[ *0\.0+\] Booting Linux' || true)
+    if [ "$n" -eq 1 ] && ! tr -d '\r' <"$LOGS/$name.log" | grep -E '^(vmm: guest b: restarting|b\| zxv-pair: b boot 2$)' >/dev/null; then
+        pass "$name: b_boots_once"
+    else
+        fail "$name: b_boots_once" "b booted $n times, or was restarted"
+    fi
+    check_exit "$name"
+}
+
+# guests_console VMM_TIMEOUT: guests a and b (1 vCPU each) with a shell on
+# their hvc0, typed at through the console (tests/console-session.py):
+# keys go to a first; Ctrl-] 2 sends them to b, Ctrl-] 1 to a again, and
+# Ctrl-] Ctrl-] passes one Ctrl-] (0x1d) on; each answer must come from
+# the guest typed at, and from it alone (its `NAME| ` prefix). Then a
+# powers off, and Ctrl-] 2 must still reach b (input switches away from a
+# stopped guest), which powers off too. The run takes some 30 s: its
+# vmm.timeout is 90 s at most.
+guests_console() {
+    local name=guests-console both wrong step
+    guests_clear
+    guest_add a "vmm.cpus=1" ""
+    guest_add b "vmm.cpus=1" ""
+    qemu_linux_cmd 3 2 "vmm.timeout=$(($1 < 90 ? $1 : 90))" "console=ttyAMA0 panic=-1"
+    guests_clear
+    say "several guests: $name (virt, GICv3, -smp 2; shells on a and b, typed at in turn)"
+    # Both prompts, in either order.
+    both='(?ms)^a\| / # .*^b\| / # |^b\| / # .*^a\| / # '
+    if python3 "$ROOT/tests/console-session.py" "$LOGS/$name.log" "$TIMEOUT" "expect:$both" \
+        'send:echo zxv-one $((6*7))' 'expect:(?m)^a\| zxv-one 42$' \
+        'sendraw:1d32' 'expect:(?m)^vmm: .*input to guest b \(Ctrl-\] 2\)' \
+        'send:echo zxv-two $((7*8))' 'expect:(?m)^b\| zxv-two 56$' \
+        'send:read -r x; echo zxv-esc $(printf %s "$x" | od -An -tx1)' 'sendraw:1d1d0a' 'expect:(?m)^b\| zxv-esc 1d$' \
+        'sendraw:1d31' 'expect:(?m)^vmm: .*input to guest a \(Ctrl-\] 1\)' \
+        'send:echo zxv-three $((8*9))' 'expect:(?m)^a\| zxv-three 72$' \
+        'send:poweroff -f' 'expect:(?m)^vmm: guest a: stopped; 1 guest still running' \
+        'sendraw:1d32' 'send:poweroff -f' 'expect:(?m)^vmm: guest b: SYSTEM_OFF' \
+        -- "${QEMU[@]}" >"$LOGS/$name.session" 2>&1; then
+        pass "$name: typed_at_in_turn_then_powered_off"
+    else
+        fail "$name: typed_at_in_turn_then_powered_off" "$(cat "$LOGS/$name.session") (last lines of $LOGS/$name.log below)"
+        tail_of "$LOGS/$name.log"
+    fi
+    # Each step on its own, for a failure to say which.
+    for step in 'a_answers:^a\| zxv-one 42$' 'switch_to_b:^vmm: .*input to guest b \(Ctrl-\] 2\)$' \
+        'b_answers:^b\| zxv-two 56$' 'escape_escape_passes_one_0x1d:^b\| zxv-esc 1d$' \
+        'switch_to_a:^vmm: .*input to guest a \(Ctrl-\] 1\)$' 'a_answers_again:^a\| zxv-three 72$' \
+        'b_powers_off:^vmm: guest b: SYSTEM_OFF from vCPU 0$'; do
+        check_log "$name" "${step%%:*}" "${step#*:}"
+    done
+    in_log "$name" switch_away_from_a_stopped_guest '^vmm: guest a: stopped; 1 guest still running' \
+        '^vmm: .*input to guest b \(Ctrl-\] 2\)$'
+    wrong=$(tr -d '\r' <"$LOGS/$name.log" | grep -E '^(b\| zxv-(one 42|three 72)|a\| zxv-(two 56|esc .*))$' || true)
+    if [ -z "$wrong" ]; then
+        pass "$name: no_answer_from_the_other_guest"
+    else
+        fail "$name: no_answer_from_the_other_guest" "$(head -1 <<<"$wrong")"
+    fi
+}
+
+# guests_isolation: the hostile guest (guest-images/hostile) twice: guest
+# victim fills its free RAM with canaries (the isolation canary's magic)
+# and idles in WFI; once it has, guest scan (Ctrl-] 2, a key, and Ctrl-] 1
+# back) scans its whole IPA space (the isolation scan of the vmm group)
+# and must find nothing but its own RAM and devices: no region fails, no
+# guest line shows the magic; then the victim (a key) finds every canary
+# still in place. Some 15 s: vmm.timeout is 60 s. Each guest's RAM in host memory is clear of the other's,
+# the VMM's and the monitor's.
+guests_isolation() {
+    local name=guests-isolation bin=$OUT/hostile.bin out planted kept both
+    qemu_virt_cmd 3 2
+    say "several guests: $name (virt, GICv3, -smp 2; hostile victim and scan, 64 MiB each)"
+    both='(?ms)^victim\| victim: idling in WFI.*^scan\| isolation: waiting for a key|^scan\| isolation: waiting for a key.*^victim\| victim: idling in WFI'
+    if python3 "$ROOT/tests/console-session.py" "$LOGS/$name.log" "$TIMEOUT" "expect:$both" \
+        'sendraw:1d32' 'sendraw:73' 'expect:(?m)^scan\| isolation: key 0x73$' \
+        'sendraw:1d31' 'expect:(?m)^vmm: .*input to guest victim \(Ctrl-\] 1\)' \
+        'expect:(?m)^scan\| isolation: [0-9]+ regions, [0-9]+ failed$' 'expect:(?m)^vmm: guest scan: SYSTEM_OFF' \
+        'sendraw:71' 'expect:(?m)^victim\| victim: key 0x71: ' 'expect:(?m)^vmm: guest victim: SYSTEM_OFF' \
+        -- "${QEMU[@]}" -initrd "$OUT/vmm.elf" -device "loader,file=$bin,addr=0x50000000,force-raw=on" \
+        -append "vmm.kernel=0x50000000,$(stat -c %s "$bin") vmm.mem=64M vmm.cpus=1 vmm.timeout=60 vmm.guest=victim -- victim vmm.guest=scan -- scan key" \
+        >"$LOGS/$name.session" 2>&1; then
+        pass "$name: victim_then_scan_then_victim"
+    else
+        fail "$name: victim_then_scan_then_victim" "$(cat "$LOGS/$name.session") (last lines of $LOGS/$name.log below)"
+        tail_of "$LOGS/$name.log"
+    fi
+    out=$(tr -d '\r' <"$LOGS/$name.log")
+    # All of the victim's 64 MiB but its image and DTB (some 300 KiB).
+    planted=$(sed -n 's/^victim| victim: \([0-9]*\) canaries planted .*/\1/p' <<<"$out")
+    if [ -n "$planted" ] && [ "$planted" -ge $(((63 << 20) / 16)) ]; then
+        pass "$name: victim_fills_its_ram ($planted canaries)"
+    else
+        fail "$name: victim_fills_its_ram" "${planted:-no} canaries planted, want over 63 MiB of them"
+    fi
+    kept=$(sed -n 's/^victim| victim: key 0x71: \([0-9]*\) of [0-9]* canaries still in place$/\1/p' <<<"$out")
+    if [ -n "$planted" ] && [ "${kept:-}" = "$planted" ]; then
+        pass "$name: victim_keeps_every_canary"
+    else
+        fail "$name: victim_keeps_every_canary" "${kept:-no} of ${planted:-?} canaries still in place"
+    fi
+    # The scan with no disk and no network on GICv3, as of a guest alone.
+    scan_count "$name" "$out" scan 14 0
+    # The magic "zxvCnry!" in hex, as the scan prints what it finds.
+    if grep -E '^scan\|.*7a7876436e727921' <<<"$out" >/dev/null; then
+        fail "$name: scan_never_sees_a_canary" "$(grep -m1 -E '^scan\|.*7a7876436e727921' <<<"$out")"
+    else
+        pass "$name: scan_never_sees_a_canary"
+    fi
+    isolation_clear "$name" "$out" victim scan
+    if grep -qE '^\*\*\* zxvisor|^vmm: guest [^ ]+ failed' <<<"$out"; then
+        fail "$name: no_fault" "$(grep -m1 -E '^\*\*\* zxvisor|^vmm: guest [^ ]+ failed' <<<"$out")"
+    else
+        pass "$name: no_fault"
+    fi
+}
+
 # Debian's Linux as the host, its init tests/linux-host-init: it boots with
 # both CPUs (PSCI CPU_ON through the monitor), nothing it does traps to the
 # monitor's "not handled" path (the host's ID registers advertise only what
@@ -1173,6 +1465,7 @@ if [ "$(total failed)" -eq 0 ]; then
     group vmm "the VMM with a raw binary guest, the hostile virtio guest and its isolation scan"
     group linux "Linux under the VMM (Debian's kernel, busybox initramfs)"
     group virtio "Linux's root file system on a file-backed virtio disk; a login shell on hvc0; the network"
+    group guests "several guests in one VMM: Linux pairs on the switch, one powering off or restarting, the console's switch key, isolation"
     group linux-host "Linux as the EL1 host (Debian's kernel, busybox initramfs)"
     group raspi4b-linux "Linux from the Raspberry Pi 4 SD image (mk-sdimage.sh --linux) on QEMU raspi4b"
 else

@@ -8,6 +8,8 @@ stderr) copied to LOG, and carries out each STEP in order:
     expect:REGEX   wait until the output (carriage returns dropped) matches
                    REGEX, searching from where the last match ended
     send:TEXT      write TEXT and a newline to its input
+    sendraw:HEX    write the bytes HEX spells (two hex digits a byte, e.g. 1d32
+                   for Ctrl-] 2), and nothing else, to its input
     connect:PORT:REGEX
                    connect to 127.0.0.1:PORT and read until the other end
                    closes (5 s at most), again and again until what it sent
@@ -81,9 +83,13 @@ def main():
                         why = "ran out of time" if ended is None else f"ended with status {ended}"
                         give_up(f"step {n}: no output matching /{arg}/ (the program {why})")
                 seen = m.end()
-            elif kind == "send":
+            elif kind in ("send", "sendraw"):
                 try:
-                    proc.stdin.write(arg.encode() + b"\n")
+                    data = arg.encode() + b"\n" if kind == "send" else bytes.fromhex(arg)
+                except ValueError:
+                    give_up(f"step {n}: {arg!r} is not bytes in hex")
+                try:
+                    proc.stdin.write(data)
                     proc.stdin.flush()
                 except BrokenPipeError:
                     give_up(f"step {n}: the program ended before it could be sent {arg!r}")

@@ -2,7 +2,8 @@
 # Checks the helpers of scripts/lib.sh the run scripts are made of, printing
 # `ok NAME` or `FAIL NAME: why` per check: the QEMU command line a script
 # prints reads back as the same words; the machine's RAM follows the
-# guest's (vmm.mem); the network's options; sizes; a gzipped kernel is
+# guest's (vmm.mem); the network's options; several guests' groups, blobs
+# and RAM, and what run-linux.sh refuses of them; sizes; a gzipped kernel is
 # unpacked; the console options of interactive and test runs; how bench.sh
 # --virtio reads its figures from a guest log and the plugin's marks, and
 # refuses what does not pair up; scripts/mkelf.py --elf; what
@@ -71,6 +72,66 @@ check hostfwd_needs_two_ports "qemu_linux_cmd took hostfwd 8022" eval '! (qemu_l
 LINUX_NET='' LINUX_HOSTFWD=''
 qemu_linux_cmd 3 4 "vmm.cpus=2" "console=ttyAMA0"
 check no_network_without_linux_net "got ${QEMU[*]}" test -z "$(qemu_arg -netdev)"
+
+# Several guests: one vmm.guest= group each after the defaults, every
+# guest's command line starting with the common words, each RAM disk a
+# blob of its own after the initrd (2 MiB aligned), and the machine sized
+# for every guest's RAM (a's default 256M, b's 512M, c's 1G).
+mkdir -p "$work/disks"
+head -c 1048576 /dev/zero >"$work/disks/a,1.img"
+head -c 3145728 /dev/zero >"$work/disks/b.img"
+guests_clear
+guest_add a "vmm.cpus=2 vmm.net=switch" "zxv.ip=10.0.3.1/24" "$work/disks/a,1.img"
+guest_add b "vmm.cpus=1 vmm.mem=512M" "" "$work/disks/b.img" ro
+guest_add c "vmm.mem=1G" "quiet -- x"
+qemu_linux_cmd 3 2 "vmm.mem=256M vmm.timeout=60" "console=ttyAMA0"
+check guests_one_group_each "-append is '$(qemu_arg -append)'" test "$(qemu_arg -append)" = \
+    'vmm.kernel=0x50000000,3000000 vmm.initrd=0x50400000,100000 vmm.mem=256M vmm.timeout=60 vmm.guest=a vmm.cpus=2 vmm.net=switch vmm.disk=0x50600000,1048576 -- console=ttyAMA0 zxv.ip=10.0.3.1/24 vmm.guest=b vmm.cpus=1 vmm.mem=512M vmm.disk=0x50800000,3145728,ro -- console=ttyAMA0 vmm.guest=c vmm.mem=1G -- console=ttyAMA0 quiet -- x'
+loaders=$(printf '%s\n' "${QEMU[@]}" | grep -c '^loader,file=')
+check guests_each_disk_its_own_blob "got ${QEMU[*]}" \
+    eval 'test "$loaders" = 4 && printf "%s\n" "${QEMU[@]}" | grep -qxF "loader,file=$work/disks/a,,1.img,addr=0x50600000,force-raw=on"'
+# The blobs end at 0x50c00000 (268 MiB into RAM), then 1792 MiB of guest RAM and the monitor's 32 MiB.
+check guests_machine_ram_for_all "-m $(qemu_arg -m), want 2092M" test "$(qemu_arg -m)" = 2092M
+check guests_refuse_a_shared_name "guest_add took a second guest a" eval '! (guest_add a "" "") 2>/dev/null'
+check guests_refuse_a_bad_name "guest_add took a/b" eval '! (guest_add a/b "" "") 2>/dev/null'
+LINUX_DISK="$work/disks/b.img" LINUX_DISK_KIND=ram
+check guests_refuse_linux_disk_ram "qemu_linux_cmd took LINUX_DISK_KIND=ram with guests" eval '! (qemu_linux_cmd 3 2 "" "") 2>/dev/null'
+# With guests, the machine's disk and network are QEMU devices only: the
+# guest that uses one says so itself.
+LINUX_DISK_KIND=file LINUX_NET=1
+qemu_linux_cmd 3 2 "" ""
+check guests_machine_devices_for_one_guest "-append is '$(qemu_arg -append)'" \
+    eval 'test -n "$(qemu_arg -drive)" && test -n "$(qemu_arg -netdev)" && ! grep -qE "vmm.(disk|net)=host" <<<"$(qemu_arg -append)"'
+LINUX_DISK='' LINUX_DISK_KIND='' LINUX_NET=''
+guests_clear
+qemu_linux_cmd 3 4 "vmm.cpus=2" "console=ttyAMA0"
+check guests_clear_gives_one_guest "-append is '$(qemu_arg -append)'" test "$(qemu_arg -append)" = \
+    'vmm.kernel=0x50000000,3000000 vmm.initrd=0x50400000,100000 vmm.cpus=2 -- console=ttyAMA0'
+
+# scripts/run-linux.sh refuses guests it cannot make before it builds.
+# run_linux_refuses WHY ARGS...: run-linux.sh --print ARGS fails at once, saying WHY.
+run_linux_refuses() {
+    local why=$1 out
+    shift
+    out=$(bash "$ROOT/scripts/run-linux.sh" --print "$@" 2>&1) && return 1
+    grep -q "^error: .*$why" <<<"$out"
+}
+check run_linux_refuses_two_guests_of_a_name "--guest a --guest a was taken" \
+    run_linux_refuses 'two guests of that name' --guest a --guest a
+check run_linux_refuses_five_guests "five guests were taken" \
+    run_linux_refuses 'at most 4 guests' --guest a --guest b --guest c --guest d --guest e
+check run_linux_refuses_a_bad_guest_name "--guest a.b was taken" run_linux_refuses 'a name is 1 to 16' --guest a.b
+check run_linux_refuses_nine_vcpus "--guest a:9 was taken" run_linux_refuses 'guest a: --cpus 9: 1 to 8 vCPUs' --guest a:9
+check run_linux_refuses_a_disk_before_the_guests "--disk-ram before --guest was taken" \
+    run_linux_refuses "are a guest's: give them after its --guest" --disk-ram "$work/disks/b.img" --guest a
+check run_linux_refuses_two_guests_on_the_machines_disk "two --disk guests were taken" \
+    run_linux_refuses 'at most one guest has the machine.s disk' --guest a --disk "$work/disks/b.img" --guest b --disk "$work/disks/b.img"
+check run_linux_refuses_two_guests_on_the_machines_network "two --net guests were taken" \
+    run_linux_refuses 'at most one guest has the machine.s network' --guest a --net --guest b --hostfwd 8022:22
+check run_linux_refuses_switch_without_guests "--switch without --guest was taken" run_linux_refuses 'it needs --guest' --switch
+check run_linux_refuses_a_guests_bad_mem "--guest a --mem 3M was taken" run_linux_refuses 'guest a: --mem 3M' --guest a --mem 3M
+check run_linux_help_documents_guests "--help says nothing of --guest" \
+    eval 'bash "$ROOT/scripts/run-linux.sh" --help | grep -q -- "--guest NAME\[:CPUS\]"'
 
 sizes="$(size_bytes 768M) $(size_bytes 3G) $(size_bytes 4k) $(size_bytes 4096) $(size_bytes 0x300M)"
 check size_bytes "768M, 3G, 4k, 4096, 0x300M give $sizes" test "$sizes" = "805306368 3221225472 4096 4096 805306368"

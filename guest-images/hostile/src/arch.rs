@@ -105,13 +105,19 @@ hostile_probe_store64_at:
 "#
 );
 
-/// The guest's PL011 (the VMM's, as on QEMU virt).
+/// The guest's PL011 (the VMM's, as on QEMU virt): its data and flag registers, and the
+/// flag of an empty receive FIFO.
 const UART: u64 = 0x0900_0000;
+const UART_DR: u64 = 0x000;
+const UART_FR: u64 = 0x018;
+const UART_FR_RXFE: u32 = 1 << 4;
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
 const PSCI_CPU_ON: u64 = 0xC400_0003;
 const PSCI_CPU_OFF: u64 = 0x8400_0002;
 
 extern "C" {
+    static _start: [u8; 0];
+    static __stack2_top: [u8; 0];
     fn hostile_secondary_entry();
     fn hostile_probe_load64(addr: u64) -> Probed;
     fn hostile_probe_load32(addr: u64) -> Probed;
@@ -226,6 +232,40 @@ pub fn counter() -> (u64, u64) {
         asm!("mrs {}, cntfrq_el0", "isb", "mrs {}, cntvct_el0", out(reg) freq, out(reg) now, options(nostack))
     };
     (freq.max(1), now)
+}
+
+/// This program's image, its BSS and stacks included.
+pub fn image() -> core::ops::Range<u64> {
+    core::ptr::addr_of!(_start) as u64..core::ptr::addr_of!(__stack2_top) as u64
+}
+
+/// Waits in WFI for `ms` milliseconds: the virtual timer, armed at the deadline, wakes the
+/// WFI then (its interrupt stays masked here, and the timer is off again on return); a WFI
+/// that ends earlier (the VMM's tick) is waited again.
+pub fn doze(ms: u64) {
+    use aarch64_cpu::asm::barrier::{isb, SY};
+    use aarch64_cpu::registers::{Writeable, CNTV_CTL_EL0, CNTV_CVAL_EL0};
+    let (freq, now) = counter();
+    let deadline = now + freq * ms / 1000;
+    CNTV_CVAL_EL0.set(deadline);
+    CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
+    isb(SY);
+    while counter().1 < deadline {
+        aarch64_cpu::asm::wfi();
+    }
+    CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::CLEAR);
+    isb(SY);
+}
+
+/// The next byte typed on the console: the PL011's receive FIFO looked at every 100 ms,
+/// dozing in WFI in between.
+pub fn wait_for_key() -> u8 {
+    loop {
+        if read32(UART + UART_FR) & UART_FR_RXFE == 0 {
+            return read32(UART + UART_DR) as u8;
+        }
+        doze(100);
+    }
 }
 
 /// Barrier between filling rings and notifying the device.

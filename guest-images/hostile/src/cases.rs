@@ -12,6 +12,7 @@ use crate::driver::{
     INTERRUPT_STATUS, MAGIC, QUEUE_NUM, QUEUE_NUM_MAX, QUEUE_READY, QUEUE_SEL, STATUS, VENDOR,
     VERSION,
 };
+use crate::mode::Mode;
 use crate::{expect, say, why};
 use arrayvec::ArrayVec;
 use zxv_devices::virtio::{
@@ -74,10 +75,17 @@ extern "C" fn hostile_main(dtb: u64) -> ! {
             crate::arch::system_off()
         }
     };
-    match fdt.chosen().bootargs() {
-        Some("scan") => crate::scan::run(&fdt, false),
-        Some("scan-self-test") => crate::scan::run(&fdt, true),
-        _ => {}
+    let mode = match crate::mode::parse(fdt.chosen().bootargs()) {
+        Ok(mode) => mode,
+        Err(word) => {
+            say!("hostile: FAIL `{word}` on the command line: it is empty, ldp, scan or scan-self-test [key], or victim");
+            crate::arch::system_off()
+        }
+    };
+    match mode {
+        Mode::Scan { self_test, key } => crate::scan::run(&fdt, self_test, key),
+        Mode::Victim => crate::victim::run(&fdt, dtb),
+        Mode::Cases | Mode::Ldp => {}
     }
     let mem = fdt
         .memory()
@@ -123,7 +131,7 @@ extern "C" fn hostile_main(dtb: u64) -> ! {
         .take(8)
         .collect();
     bases.sort_unstable();
-    if fdt.chosen().bootargs() == Some("ldp") {
+    if mode == Mode::Ldp {
         // An access the monitor cannot decode for a MEM trap (no valid syndrome): the VMM
         // must stop the guest with the reason, not serve or crash.
         if let Some(&at) = bases.first() {

@@ -7,7 +7,8 @@
 //! `hostile: DEVICE.CASE ok` or `hostile: DEVICE.CASE FAIL why`; the last line counts them
 //! (`hostile: N cases, M failed`) and the guest powers off with PSCI SYSTEM_OFF. With the
 //! command line `scan` it scans its whole IPA space for anything but its own RAM and
-//! devices instead (`scan.rs`).
+//! devices instead (`scan.rs`); with `victim` it fills its RAM with canaries for another
+//! guest's scan to look for (`victim.rs`; the command line's words: `mode.rs`).
 //! Built for the build machine it is a stub saying how to build it.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -20,11 +21,15 @@ mod cases;
 #[cfg(target_os = "none")]
 mod driver;
 #[cfg(any(test, target_os = "none"))]
+mod mode;
+#[cfg(any(test, target_os = "none"))]
 mod probes;
 #[cfg(any(test, target_os = "none"))]
 mod regions;
 #[cfg(target_os = "none")]
 mod scan;
+#[cfg(any(test, target_os = "none"))]
+mod victim;
 
 /// The build machine's stand-in: says how to build the real program.
 #[cfg(not(target_os = "none"))]

@@ -21,17 +21,17 @@ const PATTERN: u64 = 0xa5c3_5a3c_0ff0_f00f;
 /// ESR_EL1.EC of a data abort taken without a change of level.
 const EC_DATA_ABORT: u64 = 0x25;
 
-extern "C" {
-    static _start: [u8; 0];
-    static __stack2_top: [u8; 0];
-}
-
 /// What a region's scan found: a summary, or the first thing that is wrong.
 type Found = Result<Why, Why>;
 
 /// Runs the scan; a `self_test` plants a canary in RAM and scans 2 MiB of RAM (below the
-/// DTB's) as if it were outside, so that exactly those two regions must fail.
-pub fn run(fdt: &fdt::Fdt, self_test: bool) -> ! {
+/// DTB's) as if it were outside, so that exactly those two regions must fail. With `key`
+/// it first waits for a key on the console (so that another guest can be made ready).
+pub fn run(fdt: &fdt::Fdt, self_test: bool, key: bool) -> ! {
+    if key {
+        say!("isolation: waiting for a key on the console");
+        say!("isolation: key {:#04x}", crate::arch::wait_for_key());
+    }
     let pa_bits = crate::arch::pa_bits();
     let top = GUEST_PHYS_ASPACE_SIZE.min(1 << pa_bits);
     say!(
@@ -97,12 +97,6 @@ fn plant(addr: u64) {
     probe_store64(addr + 8, 0x0123_4567_89ab_cdef);
 }
 
-/// This program's image, its BSS and stacks included: RAM the scan reads but does not
-/// store to.
-fn image() -> core::ops::Range<u64> {
-    core::ptr::addr_of!(_start) as u64..core::ptr::addr_of!(__stack2_top) as u64
-}
-
 /// The 16 bytes at `addr`, in hex in memory order (as the VMM reports the canary); a word
 /// that aborts shows as 0.
 fn hex16(addr: u64) -> arrayvec::ArrayString<32> {
@@ -118,7 +112,8 @@ fn hex16(addr: u64) -> arrayvec::ArrayString<32> {
 /// Every page of RAM: readable, free of the canary, and (outside this image) keeping a
 /// store to its last word.
 fn ram(r: &Region) -> Found {
-    let image = image();
+    // RAM the scan reads but does not store to.
+    let image = crate::arch::image();
     let mut pages_seen = 0u64;
     for page in pages(r) {
         let first = probe_load64(page);

@@ -1,6 +1,7 @@
 //! The real console's input, for the guest it is switched to: the first
 //! guest at start, another after its switch key (console_mux.rs). A switch
 //! is reported on the console, and so is the help after a key that is none.
+//! Input for a guest that has stopped is dropped.
 
 use crate::config::MAX_GUESTS;
 use crate::console_mux::{Action, ConsoleMux};
@@ -42,4 +43,11 @@ pub fn read_for(guest: usize) -> Option<u8> {
         }
     }
     None
+}
+
+/// Drops what the real console received for guest `guest`, which has
+/// stopped (or is starting again), so that the switch key still gets
+/// through.
+pub fn discard_for(guest: usize) {
+    while read_for(guest).is_some() {}
 }

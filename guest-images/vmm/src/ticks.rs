@@ -77,7 +77,9 @@ pub fn tend() {
     }
     runqueues::tick();
     for g in &vm.guests {
-        if !g.life.is_ending() {
+        if g.life.is_ending() {
+            console_input::discard_for(g.id);
+        } else {
             g.devices.tick(&mut || console_input::read_for(g.id));
         }
     }
