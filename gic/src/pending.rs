@@ -3,7 +3,7 @@
 //! 0..256, and on GICv2 the SGIs from sending vCPUs 1-7 (an SGI from vCPU 0 is its plain INTID),
 //! which are distinct interrupts there: each is acknowledged with its source in GICC_IAR.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// The number of interrupt vectors a vCPU accepts (`kNumInterrupts` in Zircon); a larger
 /// vector makes `zx_vcpu_interrupt` return `ZX_ERR_OUT_OF_RANGE`.
@@ -51,6 +51,12 @@ pub fn key_of_vintid(vintid: u32) -> u32 {
 #[derive(Debug, Default)]
 pub struct PendingSet {
     words: [AtomicU64; WORDS],
+    /// How many keys are set: raised after a key's bit is set, lowered after
+    /// it is taken or cleared (each by the one call that changed the bit),
+    /// so that [`is_empty`](Self::is_empty) is one load. Between a bit's
+    /// change and this count's it is one off, and below zero when a taker
+    /// got in between a setter's two steps.
+    count: AtomicI64,
 }
 
 /// The word index and bit mask of `key`, or `None` if it is out of range.
@@ -63,6 +69,7 @@ impl PendingSet {
     pub const fn new() -> Self {
         Self {
             words: [const { AtomicU64::new(0) }; WORDS],
+            count: AtomicI64::new(0),
         }
     }
 
@@ -71,7 +78,9 @@ impl PendingSet {
     pub fn set(&self, vector: u32) -> bool {
         match locate(vector) {
             Some((word, bit)) => {
-                self.words[word].fetch_or(bit, Ordering::Release);
+                if self.words[word].fetch_or(bit, Ordering::Release) & bit == 0 {
+                    self.count.fetch_add(1, Ordering::Release);
+                }
                 true
             }
             None => false,
@@ -90,6 +99,7 @@ impl PendingSet {
                 let bit = 1u64 << value.trailing_zeros();
                 let before = word.fetch_and(!bit, Ordering::AcqRel);
                 if before & bit != 0 {
+                    self.count.fetch_sub(1, Ordering::Relaxed);
                     return Some(index as u32 * 64 + bit.trailing_zeros());
                 }
                 value = before & !bit;
@@ -98,15 +108,13 @@ impl PendingSet {
         None
     }
 
-    /// Whether no vector is pending.
+    /// Whether no vector is pending: the run loop's check before every
+    /// entry, one load of the count. A key being set by another CPU at that
+    /// moment may be missed; its setter then notifies the vCPU's CPU (the
+    /// caller's protocol), which looks again.
     pub fn is_empty(&self) -> bool {
-        // Relaxed: what a caller takes from the set it takes with take_next's
-        // AcqRel; this is the run loop's check before every entry, so one
-        // OR of plain loads, without a branch or barrier per word.
-        self.words
-            .iter()
-            .fold(0, |any, w| any | w.load(Ordering::Relaxed))
-            == 0
+        // Acquire: a count raised by a setter comes with its bit.
+        self.count.load(Ordering::Acquire) <= 0
     }
 
     /// Whether `vector` (a key) is pending (`false` for keys out of range).
@@ -119,7 +127,11 @@ impl PendingSet {
     /// took it (`false` for keys out of range).
     pub fn clear(&self, vector: u32) -> bool {
         locate(vector).is_some_and(|(word, bit)| {
-            self.words[word].fetch_and(!bit, Ordering::AcqRel) & bit != 0
+            let took = self.words[word].fetch_and(!bit, Ordering::AcqRel) & bit != 0;
+            if took {
+                self.count.fetch_sub(1, Ordering::Relaxed);
+            }
+            took
         })
     }
 }
@@ -227,6 +239,21 @@ mod tests {
     /// Four producer threads each set their own quarter of the vectors once while two
     /// consumer threads drain the set: every vector is taken exactly once.
     #[test]
+    fn the_count_follows_the_bits_through_repeats_and_misses() {
+        let set = PendingSet::new();
+        assert!(set.set(5) && set.set(5), "a second set of a pending key");
+        assert!(!set.is_empty());
+        assert!(set.clear(5));
+        assert!(set.is_empty(), "one key set twice is one key");
+        assert!(!set.clear(5) && set.take_next().is_none());
+        assert!(!set.set(KEYS) && set.is_empty(), "a key out of range");
+        assert!(set.set(6));
+        assert!(!set.is_empty(), "a miss did not take the count below zero");
+        assert_eq!(set.take_next(), Some(6));
+        assert!(set.is_empty());
+    }
+
+    #[test]
     fn concurrent_setters_and_takers_neither_lose_nor_duplicate() {
         static SET: PendingSet = PendingSet::new();
         static PRODUCING: AtomicBool = AtomicBool::new(true);
@@ -263,6 +290,7 @@ mod tests {
             all.extend(core::iter::from_fn(|| SET.take_next()));
             all.sort_unstable();
             assert_eq!(all, (0..NUM_VECTORS).collect::<Vec<_>>());
+            assert!(SET.is_empty(), "the count is back at zero");
         });
     }
 }

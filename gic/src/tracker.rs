@@ -127,6 +127,21 @@ impl<const N: usize> LrTracker<N> {
     ///
     /// Vectors that find no free LR stay in `pending`.
     pub fn fill(&mut self, pending: &PendingSet) -> FillResult {
+        let held = self.any_in_use();
+        self.fill_held(pending, held)
+    }
+
+    /// [`fill`](Self::fill) of list registers the caller knows hold nothing (none was
+    /// loaded since they were last emptied), without looking at them for that.
+    pub fn fill_empty(&mut self, pending: &PendingSet) -> FillResult {
+        debug_assert!(!self.any_in_use(), "fill_empty with a list register in use");
+        self.fill_held(pending, false)
+    }
+
+    /// [`fill`](Self::fill), `held` saying whether an LR holds anything a new vector could
+    /// be a second copy of: with none (a vCPU that took its last interrupt), no LR is
+    /// searched for one.
+    fn fill_held(&mut self, pending: &PendingSet, mut held: bool) -> FillResult {
         let mut added = 0;
         loop {
             let Some(free) = self.lrs().iter().position(|lr| !lr.state.is_valid()) else {
@@ -135,7 +150,7 @@ impl<const N: usize> LrTracker<N> {
             let Some(vector) = pending.take_next() else {
                 return Self::drained(added);
             };
-            match self.slot_of(vector) {
+            match if held { self.slot_of(vector) } else { None } {
                 Some(slot) => self.repend(slot),
                 None => {
                     self.lrs[free] = ListRegister {
@@ -147,6 +162,7 @@ impl<const N: usize> LrTracker<N> {
                     };
                     self.eoi_in_lrs |= self.lrs[free].eoi;
                     added += 1;
+                    held = true;
                 }
             }
             // Cheaper than the whole scan of a take_next that finds nothing.
@@ -300,6 +316,24 @@ mod tests {
                 (33, LrState::Active),
             ]
         );
+    }
+
+    #[test]
+    fn fill_empty_fills_as_fill_does() {
+        let (set, other) = (PendingSet::new(), PendingSet::new());
+        for v in [27, 40, 41, 42, 43, 44] {
+            set.set(v);
+            other.set(v);
+        }
+        let (mut a, mut b): (LrTracker, LrTracker) =
+            (LrTracker::new(4, true), LrTracker::new(4, true));
+        let (ra, rb) = (a.fill(&set), b.fill_empty(&other));
+        assert_eq!(
+            (ra.added, ra.needs_underflow_irq),
+            (rb.added, rb.needs_underflow_irq)
+        );
+        assert_eq!(a.lrs(), b.lrs());
+        assert_eq!(set.take_next(), other.take_next());
     }
 
     #[test]

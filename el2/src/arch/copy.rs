@@ -1,8 +1,45 @@
 //! Word copies between the monitor's memory and physical memory it has
-//! checked (a host buffer): four words per round of two `ldp` and two
-//! `stp`, then a pair and a word for the rest, with no call to `memcpy`
-//! (whose generic loop costs several times as much for the few hundred
-//! bytes a service call moves).
+//! checked (a host buffer), with no call to `memcpy` (whose generic loop
+//! costs several times as much for the few hundred bytes a service call
+//! moves): [`words_n`] for a count known at compile time, unrolled to one
+//! `ldp` and one `stp` per pair of words; [`words`] for any count, four
+//! words per round of two `ldp` and two `stp`, then a pair and a word for
+//! the rest.
+
+/// Copies `N` 64-bit words from `src` to `dst`, unrolled: `N / 2` pairs
+/// of `ldp`/`stp`, then a word if `N` is odd.
+///
+/// # Safety
+/// As for [`words`] with `n` = `N`.
+#[inline(always)]
+pub unsafe fn words_n<const N: usize>(dst: *mut u64, src: *const u64) {
+    // The build machine has no such copy: the general one does.
+    #[cfg(not(target_arch = "aarch64"))]
+    // SAFETY: the caller's contract.
+    return unsafe { words(dst, src, N) };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: the caller's contract; `.rept` writes out N / 2 pairs, which
+    // touch `src[..N]` and `dst[..N]` only.
+    unsafe {
+        core::arch::asm!(
+            ".rept {pairs}",
+            "ldp {a}, {b}, [{s}], #16",
+            "stp {a}, {b}, [{d}], #16",
+            ".endr",
+            ".if {odd}",
+            "ldr {a}, [{s}]",
+            "str {a}, [{d}]",
+            ".endif",
+            pairs = const N / 2,
+            odd = const N % 2,
+            s = inout(reg) src => _,
+            d = inout(reg) dst => _,
+            a = out(reg) _,
+            b = out(reg) _,
+            options(nostack),
+        )
+    }
+}
 
 /// Copies `n` 64-bit words from `src` to `dst`.
 ///

@@ -76,14 +76,15 @@
  * otherwise the host, handled like any other vector.
  */
 /* The start of a lower-EL vector: with x0 and x1 pushed, a guest's
- * exception goes to guest_exit (x1 = `kind`); the host's falls through. */
-.macro lower_vector_entry kind
+ * exception goes to `guest` (guest_exit, or guest_sync_exit for the
+ * synchronous vector; x1 = `kind`); the host's falls through. */
+.macro lower_vector_entry kind, guest=guest_exit
 .balign 0x80
     stp     x0, x1, [sp, #-16]!
     mrs     x0, vttbr_el2
     tst     x0, #0xffff000000000000
     mov     x1, #\kind
-    b.ne    guest_exit
+    b.ne    \guest
 .endm
 
 .macro lower_vector handler, kind
@@ -105,7 +106,7 @@ el2_vectors:
     vector  el2_fault, 6
     vector  el2_fault, 7
 /* lower EL, AArch64: synchronous, from a guest or the host (host_sync) */
-    lower_vector_entry 8
+    lower_vector_entry 8, guest_sync_exit
     b       host_sync
     lower_vector lower_async, 9
     lower_vector lower_async, 10

@@ -1,8 +1,9 @@
 /*
- * The world switch. guest_enter(regs) runs the guest whose x0-x30, PC,
- * PSTATE and SP_EL1 are in the RegisterFile at x0, and returns when it exits,
- * with x0 = the kind of exit (the vector row: 8 sync, 9 IRQ, 10 FIQ, 11
- * SError). The vectors (vectors.S) send an exception from a lower EL here
+ * The world switch. guest_enter(regs, run) runs the guest whose x0-x30, PC,
+ * PSTATE and SP_EL1 are in the RegisterFile at x0, and returns when it
+ * exits, with x0 = the kind of exit (the vector row: 8 sync, 9 IRQ, 10 FIQ,
+ * 11 SError), except for the hvc calls guest_hvc_fast answers with the
+ * run's FastHvc (x1; see guest_sync_exit). The vectors (vectors.S) send an exception from a lower EL here
  * whenever VTTBR_EL2 holds a guest VMID (non-zero).
  *
  * Also: the EL1 system registers and the FP/SIMD registers, saved to and
@@ -12,7 +13,19 @@
 .equ REGS_PC, 248
 .equ REGS_PSTATE, 256
 .equ REGS_SP_EL1, 264
-.equ ENTER_FRAME, 112       /* x19-x30 and the RegisterFile pointer */
+.equ ENTER_FRAME, 112       /* x19-x30, the RegisterFile pointer and guest_enter's run */
+
+/* x2-x17 to or from the RegisterFile at `base` (`op` is stp or ldp). */
+.macro regs_x2_x17 op, base
+    \op     x2, x3, [\base, #16]
+    \op     x4, x5, [\base, #32]
+    \op     x6, x7, [\base, #48]
+    \op     x8, x9, [\base, #64]
+    \op     x10, x11, [\base, #80]
+    \op     x12, x13, [\base, #96]
+    \op     x14, x15, [\base, #112]
+    \op     x16, x17, [\base, #128]
+.endm
 
 .section .text.world, "ax"
 
@@ -24,20 +37,13 @@ guest_enter:
     stp     x23, x24, [sp, #48]
     stp     x25, x26, [sp, #64]
     stp     x27, x28, [sp, #80]
-    str     x0, [sp, #96]
+    stp     x0, x1, [sp, #96]
     ldp     x1, x2, [x0, #REGS_PC]
     msr     elr_el2, x1
     msr     spsr_el2, x2
     ldr     x1, [x0, #REGS_SP_EL1]
     msr     sp_el1, x1
-    ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
+    regs_x2_x17 ldp, x0
     ldp     x18, x19, [x0, #144]
     ldp     x20, x21, [x0, #160]
     ldp     x22, x23, [x0, #176]
@@ -51,27 +57,61 @@ guest_enter:
 /*
  * Entered from a lower-EL vector while a guest runs: the guest's x0 and x1
  * are at [sp], the exit kind is in x1, and guest_enter's frame is above.
+ *
+ * A synchronous exit comes to guest_sync_exit first. For an HVC64 it tries
+ * guest_hvc_fast (exit/fast.rs, with guest_enter's second argument) with only what the Rust code may
+ * change saved in the RegisterFile: x0-x18 and x30 (x19-x29 are
+ * callee-saved, so they keep the guest's values through the call). When
+ * that has answered, the guest resumes straight from here with those
+ * registers loaded again; ELR_EL2, SPSR_EL2 and SP_EL1 were never touched.
+ * Otherwise the rest is saved and the exit goes back to the run loop as
+ * any other.
  */
+.equ EC_HVC64, 0x16
+.global guest_sync_exit
+guest_sync_exit:
+    mrs     x0, esr_el2
+    lsr     x0, x0, #26
+    cmp     x0, #EC_HVC64
+    b.ne    guest_exit
+    ldr     x1, [sp, #16 + 104]
+    ldr     x0, [sp, #16 + 96]
+    regs_x2_x17 stp, x0
+    str     x18, [x0, #144]
+    str     x30, [x0, #240]
+    ldp     x2, x3, [sp]
+    stp     x2, x3, [x0]
+    bl      guest_hvc_fast
+    ldr     x1, [sp, #16 + 96]
+    cbz     w0, 1f
+    regs_x2_x17 ldp, x1
+    ldr     x18, [x1, #144]
+    ldr     x30, [x1, #240]
+    ldp     x0, x1, [x1]
+    add     sp, sp, #16
+    eret
+1:  /* The long way: x0-x18 and x30 are saved already. */
+    mov     x0, x1
+    str     x19, [x0, #152]
+    add     sp, sp, #16
+    mov     x1, #8
+    b       guest_exit_rest
+
 .global guest_exit
 guest_exit:
     ldr     x0, [sp, #16 + 96]
-    stp     x2, x3, [x0, #16]
-    stp     x4, x5, [x0, #32]
-    stp     x6, x7, [x0, #48]
-    stp     x8, x9, [x0, #64]
-    stp     x10, x11, [x0, #80]
-    stp     x12, x13, [x0, #96]
-    stp     x14, x15, [x0, #112]
-    stp     x16, x17, [x0, #128]
+    regs_x2_x17 stp, x0
     stp     x18, x19, [x0, #144]
+    str     x30, [x0, #240]
+    ldp     x2, x3, [sp], #16
+    stp     x2, x3, [x0]
+/* x0 = the RegisterFile with x0-x19 and x30 saved, x1 = the exit kind. */
+guest_exit_rest:
     stp     x20, x21, [x0, #160]
     stp     x22, x23, [x0, #176]
     stp     x24, x25, [x0, #192]
     stp     x26, x27, [x0, #208]
     stp     x28, x29, [x0, #224]
-    str     x30, [x0, #240]
-    ldp     x2, x3, [sp], #16
-    stp     x2, x3, [x0]
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
     stp     x2, x3, [x0, #REGS_PC]

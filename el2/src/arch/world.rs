@@ -4,6 +4,7 @@
 
 use crate::arch::bits::{CPTR_TFP, HCR_GUEST, MDCR_GUEST_TRAPS, MDSCR_DEBUG_ON, SCTLR_EL1_RESET};
 use crate::arch::debug::{self, DebugRegs};
+use crate::exit::fast::FastHvc;
 use aarch64_cpu::registers::*;
 use core::mem::MaybeUninit;
 use vcpu::regs::RegisterFile;
@@ -13,7 +14,7 @@ core::arch::global_asm!(include_str!("world.S"));
 
 #[cfg(target_arch = "aarch64")]
 extern "C" {
-    fn guest_enter(regs: *mut RegisterFile) -> u64;
+    fn guest_enter(regs: *mut RegisterFile, run: *const FastHvc) -> u64;
     fn el1_save(regs: *mut El1Sysregs);
     fn el1_load(regs: *const El1Sysregs);
     fn fp_save(fp: *mut FpState);
@@ -24,9 +25,9 @@ extern "C" {
 /// FP/SIMD registers stay as they are.
 #[cfg(not(target_arch = "aarch64"))]
 mod no_world {
-    use super::{El1Sysregs, FpState, RegisterFile};
+    use super::{El1Sysregs, FastHvc, FpState, RegisterFile};
 
-    pub unsafe fn guest_enter(_regs: *mut RegisterFile) -> u64 {
+    pub unsafe fn guest_enter(_regs: *mut RegisterFile, _run: *const FastHvc) -> u64 {
         unimplemented!("guests run only on aarch64")
     }
     pub unsafe fn el1_save(_regs: *mut El1Sysregs) {}
@@ -281,15 +282,20 @@ pub fn with_guest<R>(
 }
 
 /// Enters the guest (inside [`with_guest`]) with HCR_EL2 = `hcr` until its
-/// next exit; returns how it left, and its syndrome.
-pub fn enter(regs: &mut RegisterFile, hcr: u64) -> (ExitVector, Syndrome) {
+/// next exit that comes back here; returns how it left, and its syndrome.
+/// The guest's `hvc` calls that need nothing from the run loop (`run`
+/// says) are answered straight from the vectors and counted there
+/// (`exit::fast`), and the guest goes on without coming back.
+#[inline(always)]
+pub fn enter(regs: &mut RegisterFile, hcr: u64, run: &FastHvc) -> (ExitVector, Syndrome) {
     HCR_EL2.set(hcr);
     crate::arch::insn::isb();
     // SAFETY: guest_enter loads the guest's registers and erets to it with
     // HCR_EL2/VTTBR_EL2 set for the guest (stage 2 confines it to its own
     // memory; the SPSR in `regs` was checked never to name EL2), and returns
-    // here on the guest's next exception with its registers saved to `regs`.
-    let kind = unsafe { guest_enter(regs) };
+    // here on the guest's next exception with its registers saved to `regs`;
+    // `run`, borrowed for the call, is read only by the exits of this entry.
+    let kind = unsafe { guest_enter(regs, run) };
     let syndrome = Syndrome {
         esr: ESR_EL2.get(),
         far: FAR_EL2.get(),

@@ -1,6 +1,8 @@
 //! zx_vcpu_create, zx_vcpu_enter, zx_vcpu_read_state, zx_vcpu_write_state.
 //! Check order (docs/abi.md §4): handle, rights, kind and size, calling CPU,
-//! buffer pointer, contents.
+//! buffer pointer, contents. The calls other than create and enter use the
+//! vCPU in place, inside the handle table's read section
+//! (`objects::with_as`); enter takes a reference, as it runs for long.
 
 use crate::mm::hostmem::HostBuf;
 use crate::mm::mmu;
@@ -38,17 +40,20 @@ pub fn enter(vcpu: u32, packet: u64) -> ZxResult {
 /// zx_vcpu_read_state(vcpu, kind, buffer, size): ZX_VCPU_STATE, or the
 /// zxvisor extensions ZXV_VCPU_TIMER_PPIS and ZXV_VCPU_WFI (docs/abi.md §6).
 pub fn read_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
-    let v = objects::get_as(vcpu, Rights::READ, Object::vcpu)?;
-    if kind == VCPU_STATE as u64 && size == VcpuState::SIZE as u64 {
-        let context = v.state()?;
-        let buffer = HostBuf::new(buffer, VcpuState::SIZE, true)?;
-        let x = &context.regs.file.x;
-        buffer.store_words(0, x);
-        buffer.store_words(x.len(), &context.regs.state_tail());
-    } else {
-        read_extension(&v, kind, buffer, size)?;
-    }
-    Ok(())
+    objects::with_as(vcpu, Rights::READ, Object::vcpu, |v| {
+        if kind == VCPU_STATE as u64 && size == VcpuState::SIZE as u64 {
+            let context = v.state()?;
+            let buffer = HostBuf::new(buffer, VcpuState::SIZE, true)?;
+            let x = &context.regs.file.x;
+            buffer.copy_out(0, x);
+            buffer.copy_out(x.len(), &context.regs.state_tail());
+            // One cache maintenance pass for both copies.
+            buffer.maintain_all();
+            Ok(())
+        } else {
+            read_extension(v, kind, buffer, size)
+        }
+    })
 }
 
 /// zx_vcpu_read_state of ZXV_VCPU_TIMER_PPIS or ZXV_VCPU_WFI (docs/abi.md
@@ -74,27 +79,30 @@ fn read_extension(v: &Vcpu, kind: u64, buffer: u64, size: u64) -> ZxResult {
 /// 16-byte arm64 ZX_VCPU_IO (the VMM's every MEM load: checked first), or
 /// an extension's record.
 pub fn write_state(vcpu: u32, kind: u64, buffer: u64, size: u64) -> ZxResult {
-    let v = objects::get_as(vcpu, Rights::WRITE, Object::vcpu)?;
-    let is_state = kind == VCPU_STATE as u64 && size == VcpuState::SIZE as u64;
-    let is_io = kind == VCPU_IO as u64 && size == VcpuIo::SIZE as u64;
-    if !is_state && !is_io {
-        return write_extension(&v, kind, buffer, size);
-    }
-    let mut context = v.state()?;
-    let buffer = HostBuf::new(buffer, size as usize, false)?;
-    if is_state {
-        // The tail (sp, cpsr) first: cpsr is checked before X0-X30 are
-        // copied straight into the register file.
-        let mut tail = [0; 2];
-        buffer.load_words(31, &mut tail);
-        context
-            .regs
-            .write_state_with(tail, |x| buffer.load_words(0, x))
-    } else {
-        context
-            .regs
-            .complete_io(&VcpuIo::from_words(&buffer.read_words()))
-    }
+    objects::with_as(vcpu, Rights::WRITE, Object::vcpu, |v| {
+        let is_state = kind == VCPU_STATE as u64 && size == VcpuState::SIZE as u64;
+        let is_io = kind == VCPU_IO as u64 && size == VcpuIo::SIZE as u64;
+        if !is_state && !is_io {
+            return write_extension(v, kind, buffer, size);
+        }
+        let mut context = v.state()?;
+        let buffer = HostBuf::new(buffer, size as usize, false)?;
+        if is_state {
+            // One cache maintenance pass for both copies; the tail (sp,
+            // cpsr) first: cpsr is checked before X0-X30 are copied straight
+            // into the register file.
+            buffer.maintain_all();
+            let mut tail = [0; 2];
+            buffer.copy_in(31, &mut tail);
+            context
+                .regs
+                .write_state_with(tail, |x| buffer.copy_in(0, x))
+        } else {
+            context
+                .regs
+                .complete_io(&VcpuIo::from_words(&buffer.read_words()))
+        }
+    })
 }
 
 /// zx_vcpu_write_state of ZXV_VCPU_TIMER_PPIS's enables or ZXV_VCPU_WFI's
@@ -118,12 +126,15 @@ fn write_extension(v: &Vcpu, kind: u64, buffer: u64, size: u64) -> ZxResult {
 
 /// zx_vcpu_kick(vcpu): from any CPU.
 pub fn kick(vcpu: u32) -> ZxResult {
-    objects::get_as(vcpu, Rights::EXECUTE, Object::vcpu)?.kick();
-    Ok(())
+    objects::with_as(vcpu, Rights::EXECUTE, Object::vcpu, |v| {
+        v.kick();
+        Ok(())
+    })
 }
 
 /// zx_vcpu_interrupt(vcpu, vector): from any CPU.
 pub fn interrupt(vcpu: u32, vector: u64) -> ZxResult {
-    let v = objects::get_as(vcpu, Rights::SIGNAL, Object::vcpu)?;
-    v.interrupt(u32::try_from(vector).map_err(|_| Status::OUT_OF_RANGE)?)
+    objects::with_as(vcpu, Rights::SIGNAL, Object::vcpu, |v| {
+        v.interrupt(u32::try_from(vector).map_err(|_| Status::OUT_OF_RANGE)?)
+    })
 }

@@ -46,7 +46,9 @@ const VECTORS_SIZE: u64 = 0x800;
 static REPORTED: Seen<64> = Seen::new();
 
 /// A vCPU's exits by kind (ZXV_INFO_VCPU_EXITS). Only the vCPU's owner CPU
-/// counts, so an increment is a plain load and store.
+/// counts, so an increment is a plain load and store. The world switch
+/// passes it by pointer to the vectors' `hvc` path (`exit::fast`).
+#[repr(transparent)]
 pub struct ExitCounts([AtomicU64; ExitKind::COUNT]);
 
 impl Default for ExitCounts {
@@ -261,15 +263,22 @@ fn data_abort(
     }
 }
 
-/// HVC or SMC from the guest: PSCI with immediate 0, anything else is an
-/// unknown SMCCC function. Host service calls are never reachable.
+/// What a guest HVC or SMC with immediate `imm` and X0-X3 `x` asks for:
+/// PSCI's decode with immediate 0, anything else answered SMCCC
+/// NOT_SUPPORTED. Host service calls are never reachable.
+#[inline(always)]
+pub fn decode_call(imm: u16, x: [u64; 4]) -> PsciAction {
+    if imm != 0 || !psci::is_psci(x[0] as u32) {
+        return PsciAction::Return(SMCCC_NOT_SUPPORTED as u64);
+    }
+    psci::decode(x[0], x[1], x[2], x[3])
+}
+
+/// HVC or SMC from the guest, as [`decode_call`] says.
 fn call(guest: &Guest, vcpu_index: usize, regs: &mut GuestRegs, imm: u16, pc_step: u64) -> Flow {
     regs.advance_pc(pc_step);
-    if imm != 0 || !psci::is_psci(regs.file.x[0] as u32) {
-        regs.set_reg(0, SMCCC_NOT_SUPPORTED as u64);
-        return Flow::Continue;
-    }
-    match psci::decode(regs.reg(0), regs.reg(1), regs.reg(2), regs.reg(3)) {
+    let x = [regs.reg(0), regs.reg(1), regs.reg(2), regs.reg(3)];
+    match decode_call(imm, x) {
         PsciAction::Return(value) => {
             regs.set_reg(0, value);
             Flow::Continue

@@ -90,19 +90,91 @@ impl HostBuf {
         ]
     }
 
-    /// Copies the buffer's little-endian words from word `at` on into
-    /// `out`, straight into the caller's memory (one bulk copy per page;
-    /// bytes when the buffer is not word-aligned).
+    /// Where the buffer's `n` words from word `at` on are, if they lie on
+    /// its first page and can be copied by whole aligned words (the first
+    /// page's piece starts 8-byte aligned): one piece, one copy.
     #[inline(always)]
-    pub fn load_words(&self, at: usize, out: &mut [u64]) {
-        let uncached = host_caches_off();
+    fn one_piece(&self, at: usize, n: usize) -> Option<u64> {
+        (8 * (at + n) <= self.first && self.pa[0].is_multiple_of(8))
+            .then(|| self.pa[0] + 8 * at as u64)
+    }
+
+    /// With the host's data cache off, the host reads and writes memory
+    /// directly: cleans and invalidates the monitor's cached view of the
+    /// buffer's bytes `[start, start + len)`, before the monitor reads them
+    /// and after it writes them. Nothing with the cache on.
+    #[inline(always)]
+    fn maintain(&self, start: usize, len: usize) {
+        if !host_caches_off() {
+            return;
+        }
+        if start + len <= self.first {
+            cache::clean_invalidate_to_poc(self.pa[0] + start as u64, len as u64);
+            return;
+        }
+        for (pa, _, n) in self.span(start, len) {
+            if n != 0 {
+                cache::clean_invalidate_to_poc(pa, n as u64);
+            }
+        }
+    }
+
+    /// [`maintain`](Self::maintain) for the whole buffer: before
+    /// [`copy_in`](Self::copy_in)s, after [`copy_out`](Self::copy_out)s.
+    #[inline(always)]
+    pub fn maintain_all(&self) {
+        self.maintain(0, self.len);
+    }
+
+    /// Copies the buffer's little-endian words from word `at` on into
+    /// `out`, with the cache maintenance the host needs
+    /// ([`maintain`](Self::maintain)).
+    #[inline(always)]
+    pub fn load_words<const N: usize>(&self, at: usize, out: &mut [u64; N]) {
+        if let Some(pa) = self.one_piece(at, N) {
+            if host_caches_off() {
+                cache::clean_invalidate_to_poc(pa, 8 * N as u64);
+            }
+            // SAFETY: as in `copy_in`.
+            unsafe { copy::words_n::<N>(out.as_mut_ptr(), pa as *const u64) };
+            return;
+        }
+        self.maintain(8 * at, 8 * N);
+        self.copy_in(at, out);
+    }
+
+    /// Copies `data`, as little-endian words, into the buffer from word
+    /// `at` on, with the cache maintenance the host needs.
+    #[inline(always)]
+    pub fn store_words<const N: usize>(&self, at: usize, data: &[u64; N]) {
+        if let Some(pa) = self.one_piece(at, N) {
+            // SAFETY: as in `copy_out`.
+            unsafe { copy::words_n::<N>(pa as *mut u64, data.as_ptr()) };
+            if host_caches_off() {
+                cache::clean_invalidate_to_poc(pa, 8 * N as u64);
+            }
+            return;
+        }
+        self.copy_out(at, data);
+        self.maintain(8 * at, 8 * N);
+    }
+
+    /// [`load_words`](Self::load_words) without the cache maintenance, for
+    /// a caller that did [`maintain_all`](Self::maintain_all) first: straight
+    /// into the caller's memory (one bulk copy per page, unrolled when it is
+    /// all on one page; bytes when the buffer is not word-aligned).
+    #[inline(always)]
+    pub fn copy_in<const N: usize>(&self, at: usize, out: &mut [u64; N]) {
+        if let Some(pa) = self.one_piece(at, N) {
+            // SAFETY: `pa..pa+8N` was checked to be host RAM, which EL2
+            // maps read-write; it is 8-byte aligned and `out` is ours.
+            unsafe { copy::words_n::<N>(out.as_mut_ptr(), pa as *const u64) };
+            return;
+        }
         let aligned = self.word_aligned();
-        for (pa, offset, len) in self.span(8 * at, 8 * out.len()) {
+        for (pa, offset, len) in self.span(8 * at, 8 * N) {
             if len == 0 {
                 continue;
-            }
-            if uncached {
-                cache::clean_invalidate_to_poc(pa, len as u64);
             }
             if aligned {
                 let to = &mut out[offset / 8..(offset + len) / 8];
@@ -120,30 +192,31 @@ impl HostBuf {
         }
     }
 
-    /// Copies `data`, as little-endian words, into the buffer from word
-    /// `at` on (as [`load_words`](Self::load_words), the other way).
+    /// [`store_words`](Self::store_words) without the cache maintenance,
+    /// for a caller that does [`maintain_all`](Self::maintain_all) after.
     #[inline(always)]
-    pub fn store_words(&self, at: usize, data: &[u64]) {
-        let uncached = host_caches_off();
+    pub fn copy_out<const N: usize>(&self, at: usize, data: &[u64; N]) {
+        if let Some(pa) = self.one_piece(at, N) {
+            // SAFETY: as in `copy_in`, and the buffer was checked writable.
+            unsafe { copy::words_n::<N>(pa as *mut u64, data.as_ptr()) };
+            return;
+        }
         let aligned = self.word_aligned();
-        for (pa, offset, len) in self.span(8 * at, 8 * data.len()) {
+        for (pa, offset, len) in self.span(8 * at, 8 * N) {
             if len == 0 {
                 continue;
             }
             if aligned {
                 let from = &data[offset / 8..(offset + len) / 8];
-                // SAFETY: as in `load_words`, and the buffer was checked
+                // SAFETY: as in `copy_in`, and the buffer was checked
                 // writable.
                 unsafe { copy::words(pa as *mut u64, from.as_ptr(), from.len()) };
-            } else {
-                for i in 0..len {
-                    let byte = (data[(offset + i) / 8] >> (8 * ((offset + i) % 8))) as u8;
-                    // SAFETY: as above, one byte at a time.
-                    unsafe { core::ptr::write_volatile((pa + i as u64) as *mut u8, byte) };
-                }
+                continue;
             }
-            if uncached {
-                cache::clean_invalidate_to_poc(pa, len as u64);
+            for i in 0..len {
+                let byte = (data[(offset + i) / 8] >> (8 * ((offset + i) % 8))) as u8;
+                // SAFETY: as above, one byte at a time.
+                unsafe { core::ptr::write_volatile((pa + i as u64) as *mut u8, byte) };
             }
         }
     }
@@ -158,7 +231,7 @@ impl HostBuf {
 
     /// Writes a structure's memory image of little-endian words.
     #[inline(always)]
-    pub fn write_words(&self, data: &[u64]) {
+    pub fn write_words<const N: usize>(&self, data: &[u64; N]) {
         self.store_words(0, data);
     }
 }
@@ -184,16 +257,17 @@ mod tests {
             let at = (va - base) as usize;
             let buf = HostBuf::new(va, 264, true).unwrap();
             assert_eq!(buf.first, first as usize);
-            buf.store_words(0, &words[..31]);
-            buf.store_words(31, &words[31..]);
+            buf.store_words::<31>(0, words[..31].try_into().unwrap());
+            buf.store_words::<2>(31, words[31..].try_into().unwrap());
             for (i, w) in words.iter().enumerate() {
                 assert_eq!(ram[at + 8 * i..at + 8 * i + 8], w.to_le_bytes(), "word {i}");
             }
             assert_eq!(ram[at - 1], 0, "before the buffer");
             assert_eq!(ram[at + 264], 0, "after the buffer");
             let mut back = [0u64; 33];
-            buf.load_words(31, &mut back[31..]);
-            buf.load_words(0, &mut back[..31]);
+            let (x, tail) = back.split_at_mut(31);
+            buf.load_words::<2>(31, tail.try_into().unwrap());
+            buf.load_words::<31>(0, x.try_into().unwrap());
             assert_eq!(back, words, "{first} bytes on the first page");
         }
     }

@@ -1,5 +1,6 @@
 //! The kernel objects the host holds handles to: the handle table
-//! (`handles`, `registry`), guests, vCPUs, ports, and the per-vCPU models
+//! (`handles`, `registry`, and the read sections its lock-free lookups
+//! run in, `readers`), guests, vCPUs, ports, and the per-vCPU models
 //! they keep (the emulated physical timer, timer lines, rate limits, the
 //! host's choice for WFI).
 
@@ -11,10 +12,11 @@ pub mod timer_line;
 pub mod wfi;
 
 pub(crate) mod guest;
+pub(crate) mod readers;
 pub(crate) mod registry;
 pub(crate) mod virtual_cpu;
 
 pub use registry::{
-    close, duplicate, get, get_as, insert, install_hypervisor_resource, new_koid, Object, Resource,
-    Vmo,
+    close, duplicate, get, get_as, insert, install_hypervisor_resource, new_koid, with_as, Object,
+    Resource, Vmo,
 };

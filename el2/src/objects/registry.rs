@@ -3,10 +3,10 @@
 use crate::objects::guest::Guest;
 use crate::objects::handles::HandleTable;
 use crate::objects::port::Port;
+use crate::objects::readers::{self, Section};
 use crate::objects::virtual_cpu::Vcpu;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
-use spin::{Mutex, Once};
 use syscalls::object::OBJ_PROP_NONE;
 use syscalls::{ObjType, Rights, Status, ZxResult};
 
@@ -76,7 +76,7 @@ impl Object {
         OBJ_PROP_NONE
     }
 
-    pub fn resource(self) -> Option<Arc<Resource>> {
+    pub fn resource(&self) -> Option<&Arc<Resource>> {
         if let Object::Resource(r) = self {
             Some(r)
         } else {
@@ -84,7 +84,7 @@ impl Object {
         }
     }
 
-    pub fn guest(self) -> Option<Arc<Guest>> {
+    pub fn guest(&self) -> Option<&Arc<Guest>> {
         if let Object::Guest(g) = self {
             Some(g)
         } else {
@@ -92,7 +92,7 @@ impl Object {
         }
     }
 
-    pub fn vmar(self) -> Option<Arc<Guest>> {
+    pub fn vmar(&self) -> Option<&Arc<Guest>> {
         if let Object::Vmar(g) = self {
             Some(g)
         } else {
@@ -100,7 +100,7 @@ impl Object {
         }
     }
 
-    pub fn vmo(self) -> Option<Arc<Vmo>> {
+    pub fn vmo(&self) -> Option<&Arc<Vmo>> {
         if let Object::Vmo(v) = self {
             Some(v)
         } else {
@@ -108,7 +108,7 @@ impl Object {
         }
     }
 
-    pub fn vcpu(self) -> Option<Arc<Vcpu>> {
+    pub fn vcpu(&self) -> Option<&Arc<Vcpu>> {
         if let Object::Vcpu(v) = self {
             Some(v)
         } else {
@@ -116,7 +116,7 @@ impl Object {
         }
     }
 
-    pub fn port(self) -> Option<Arc<Port>> {
+    pub fn port(&self) -> Option<&Arc<Port>> {
         if let Object::Port(p) = self {
             Some(p)
         } else {
@@ -132,11 +132,10 @@ pub fn new_koid() -> u64 {
     NEXT_KOID.fetch_add(1, Ordering::Relaxed)
 }
 
-static HANDLES: Once<Mutex<HandleTable<Object>>> = Once::new();
-
-fn handles() -> &'static Mutex<HandleTable<Object>> {
-    HANDLES.call_once(|| Mutex::new(HandleTable::new(MAX_HANDLES)))
-}
+/// The host's handles. Looked up without a lock inside a read section
+/// (`readers`); see `handles` for how a close keeps the object alive for
+/// the lookups that found it.
+static HANDLES: HandleTable<Object, MAX_HANDLES> = HandleTable::new();
 
 /// Creates the hypervisor resource the host receives in x1 at boot.
 pub fn install_hypervisor_resource() -> u32 {
@@ -148,23 +147,44 @@ pub fn install_hypervisor_resource() -> u32 {
 }
 
 pub fn insert(object: Object, rights: Rights) -> ZxResult<u32> {
-    handles().lock().insert(object, rights)
+    HANDLES.insert(object, rights)
 }
 
 /// The object and rights behind `handle`.
 pub fn get(handle: u32) -> ZxResult<(Object, Rights)> {
-    handles().lock().get(handle).map(|(o, r)| (o.clone(), r))
+    let _section = Section::enter();
+    HANDLES.get(handle).map(|(o, r)| (o.clone(), r))
 }
 
-/// Looks `handle` up as one type of object with the rights `need`, checking
-/// in Zircon's order: BAD_HANDLE, WRONG_TYPE, ACCESS_DENIED.
-pub fn get_as<T>(handle: u32, need: Rights, pick: fn(Object) -> Option<T>) -> ZxResult<T> {
-    let (object, rights) = get(handle)?;
+/// Runs `f` on `handle`'s object as one type, with the rights `need`,
+/// checking in Zircon's order: BAD_HANDLE, WRONG_TYPE, ACCESS_DENIED. The
+/// object is used in place, inside a read section: no lock, no reference
+/// taken; `f` must be short and must not block (`readers`).
+#[inline(always)]
+pub fn with_as<T: ?Sized, R>(
+    handle: u32,
+    need: Rights,
+    pick: fn(&Object) -> Option<&T>,
+    f: impl FnOnce(&T) -> ZxResult<R>,
+) -> ZxResult<R> {
+    let _section = Section::enter();
+    let (object, rights) = HANDLES.get(handle)?;
     let object = pick(object).ok_or(Status::WRONG_TYPE)?;
     if !rights.contains(need) {
         return Err(Status::ACCESS_DENIED);
     }
-    Ok(object)
+    f(object)
+}
+
+/// A reference to `handle`'s object as one type, with the rights `need`
+/// (the checks of [`with_as`]).
+#[inline(always)]
+pub fn get_as<T>(
+    handle: u32,
+    need: Rights,
+    pick: fn(&Object) -> Option<&Arc<T>>,
+) -> ZxResult<Arc<T>> {
+    with_as(handle, need, pick, |object| Ok(object.clone()))
 }
 
 /// zx_handle_close: closing ZX_HANDLE_INVALID is not an error (Zircon).
@@ -173,13 +193,20 @@ pub fn close(handle: u32) -> ZxResult {
     if handle == 0 {
         return Ok(());
     }
-    let removed = handles().lock().remove(handle);
+    let closing = HANDLES.close(handle)?;
+    readers::wait();
+    // SAFETY: every lookup that could have found the handle open ran in a
+    // read section, which `wait` has seen end, and no reference a lookup
+    // returns outlives its section (`get`, `with_as` and `get_as` clone what
+    // they hand out).
+    let (object, _) = unsafe { HANDLES.reclaim(closing) };
     // The object is dropped (and maybe destroyed) outside the table lock.
-    removed.map(drop)
+    drop(object);
+    Ok(())
 }
 
 /// zx_handle_duplicate.
 #[inline(never)]
 pub fn duplicate(handle: u32, rights: Rights) -> ZxResult<u32> {
-    handles().lock().duplicate(handle, rights)
+    HANDLES.duplicate(handle, rights)
 }

@@ -10,6 +10,8 @@
 //! gone, the source is let through, so the next expiry reaches the guest at
 //! its deadline whatever the guest is doing.
 
+use core::cell::Cell;
+
 /// What the run loop does to the interrupt and its source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -26,10 +28,13 @@ pub enum Action {
     Release,
 }
 
-/// One timer line during one run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One timer line during one run. Its state is a `Cell`, so that the run
+/// loop can change it while the vectors' `hvc` path (`exit::fast`, given
+/// the lines by reference for each entry) reads it.
+#[derive(Debug, PartialEq, Eq)]
+#[repr(transparent)]
 pub struct TimerLine {
-    quiet: bool,
+    quiet: Cell<bool>,
 }
 
 impl TimerLine {
@@ -37,25 +42,27 @@ impl TimerLine {
     /// still holds from the last run keeps its source quiet until the guest
     /// deactivates it. Whether the source starts quiet is `is_quiet`.
     pub fn start(held: bool) -> Self {
-        Self { quiet: held }
+        Self {
+            quiet: Cell::new(held),
+        }
     }
 
     /// Whether the source is kept quiet now.
     pub fn is_quiet(&self) -> bool {
-        self.quiet
+        self.quiet.get()
     }
 
     /// The line's level, seen before an entry or when its physical
     /// interrupt fired, and whether the guest has the interrupt enabled.
-    pub fn level(&mut self, asserted: bool, enabled: bool) -> Action {
-        match (asserted && !self.quiet, enabled) {
+    pub fn level(&self, asserted: bool, enabled: bool) -> Action {
+        match (asserted && !self.is_quiet(), enabled) {
             (false, _) => Action::None,
             (true, true) => {
-                self.quiet = true;
+                self.quiet.set(true);
                 Action::PendAndQuiet
             }
             (true, false) => {
-                self.quiet = true;
+                self.quiet.set(true);
                 Action::Quiet
             }
         }
@@ -65,13 +72,13 @@ impl TimerLine {
     /// and it is not pending): the line's level now, and whether the guest
     /// has it enabled (a disabled one still asserted stays quiet, pending at
     /// its GIC).
-    pub fn deactivated(&mut self, asserted: bool, enabled: bool) -> Action {
-        match (self.quiet, asserted) {
+    pub fn deactivated(&self, asserted: bool, enabled: bool) -> Action {
+        match (self.is_quiet(), asserted) {
             (false, _) => Action::None,
             (true, true) if enabled => Action::Pend,
             (true, true) => Action::None,
             (true, false) => {
-                self.quiet = false;
+                self.quiet.set(false);
                 Action::Release
             }
         }
@@ -84,7 +91,7 @@ mod tests {
 
     #[test]
     fn a_firing_timer_is_pended_once_and_released_after_the_guest_handles_it() {
-        let mut line = TimerLine::start(false);
+        let line = TimerLine::start(false);
         assert!(!line.is_quiet());
         assert_eq!(line.level(false, true), Action::None);
         assert_eq!(line.level(true, true), Action::PendAndQuiet);
@@ -99,7 +106,7 @@ mod tests {
 
     #[test]
     fn a_line_still_asserted_after_deactivation_is_pending_again() {
-        let mut line = TimerLine::start(false);
+        let line = TimerLine::start(false);
         line.level(true, true);
         assert_eq!(line.deactivated(true, true), Action::Pend);
         assert!(line.is_quiet());
@@ -108,19 +115,19 @@ mod tests {
 
     #[test]
     fn a_line_not_kept_quiet_is_left_alone() {
-        let mut line = TimerLine::start(false);
+        let line = TimerLine::start(false);
         assert_eq!(line.deactivated(false, true), Action::None);
         assert!(!line.is_quiet());
     }
 
     #[test]
     fn a_disabled_interrupt_quiets_its_source_without_pending() {
-        let mut line = TimerLine::start(false);
+        let line = TimerLine::start(false);
         assert_eq!(line.level(true, false), Action::Quiet);
         assert!(line.is_quiet());
         assert_eq!(line.level(true, true), Action::None);
         // Disabled while the guest handled it: not pending again on its EOI.
-        let mut line = TimerLine::start(false);
+        let line = TimerLine::start(false);
         line.level(true, true);
         assert_eq!(line.deactivated(true, false), Action::None);
         assert!(line.is_quiet());
@@ -128,7 +135,7 @@ mod tests {
 
     #[test]
     fn an_interrupt_held_from_the_last_run_starts_quiet() {
-        let mut line = TimerLine::start(true);
+        let line = TimerLine::start(true);
         assert!(line.is_quiet());
         assert_eq!(line.level(true, true), Action::None);
         assert_eq!(line.deactivated(false, true), Action::Release);

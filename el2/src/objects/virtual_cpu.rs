@@ -3,6 +3,7 @@
 //! that handles exits in EL2 until one needs the host.
 
 use crate::arch::world::{self, ExitVector, GuestWorld};
+use crate::exit::fast::FastHvc;
 use crate::exit::handle::{self, ExitCounts, Flow};
 use crate::mm::heap;
 use crate::objects::guest::Guest;
@@ -86,12 +87,25 @@ impl InterruptState {
 
     /// Before each entry: moves newly pending interrupts into free list
     /// registers (asking for the underflow interrupt when some do not fit).
+    #[inline(always)]
     fn refill(&mut self, vgic: &dyn VirtualInterface, pending: &PendingSet) {
-        if pending.is_empty() {
-            return;
+        if !pending.is_empty() {
+            self.fill(vgic, pending);
         }
+    }
+
+    /// [`refill`](Self::refill) once something is pending. Out of line: the
+    /// run loop keeps fewer registers for the entries with nothing to fill.
+    #[inline(never)]
+    fn fill(&mut self, vgic: &dyn VirtualInterface, pending: &PendingSet) {
         self.sync(vgic);
-        let fill = self.lrs.fill(pending);
+        // Not loaded, no list register holds anything (an enter loads them
+        // only when one did at the last save: `held`).
+        let fill = if self.lrs_loaded {
+            self.lrs.fill(pending)
+        } else {
+            self.lrs.fill_empty(pending)
+        };
         let lrs = self.lrs.lrs();
         // Not loaded, the hardware and shadow list registers were all
         // empty, and only the first `added` are not now.
@@ -157,6 +171,10 @@ pub struct Vcpu {
     kicked: AtomicBool,
     /// Interrupts zx_vcpu_interrupt raised, not yet in a list register.
     pending: PendingSet,
+    /// The virtual interface is GICv2's: zx_vcpu_interrupt's vectors may
+    /// name an SGI's source (kept here for that call, which takes no look
+    /// at the system).
+    sourced_sgis: bool,
     /// The CPU running (or waiting in) this vCPU's zx_vcpu_enter, or NOT_RUNNING.
     running_on: AtomicUsize,
     /// Exits by kind (ZXV_INFO_VCPU_EXITS); only the owner CPU counts.
@@ -183,10 +201,11 @@ impl Vcpu {
     pub fn create(koid: u64, guest: Arc<Guest>, entry: u64, vtcr: u64) -> ZxResult<Arc<Vcpu>> {
         let index = guest.claim_vcpu_slot().ok_or(Status::NO_RESOURCES)?;
         let world = GuestWorld::new(vmpidr(index), guest.vttbr(), vtcr);
+        let vgic = system::get().vgic.as_ref();
         let state = VcpuContext {
             regs: GuestRegs::new(entry),
             world,
-            interrupts: InterruptState::new(system::get().vgic.as_ref()),
+            interrupts: InterruptState::new(vgic),
             ptimer: PhysicalTimer::default(),
             timer_enables: TIMER_PPI_MASK,
         };
@@ -198,6 +217,7 @@ impl Vcpu {
             owner: percpu::current(),
             kicked: AtomicBool::new(false),
             pending: PendingSet::new(),
+            sourced_sgis: matches!(vgic, Some(Vgic::V2(_))),
             running_on: AtomicUsize::new(NOT_RUNNING),
             exits: ExitCounts::new(),
             wfi: WfiChoice::new(),
@@ -242,8 +262,12 @@ impl Vcpu {
             if let Some(vgic) = vgic {
                 interrupts.load(vgic);
             }
-            let mut vtimer = TimerLine::start(interrupts.holds_timer(irq::VTIMER_PPI));
-            let mut ptimer_line = TimerLine::start(interrupts.holds_timer(irq::PTIMER_PPI));
+            let run = FastHvc {
+                counts: &self.exits,
+                vtimer: TimerLine::start(interrupts.holds_timer(irq::VTIMER_PPI)),
+                ptimer: TimerLine::start(interrupts.holds_timer(irq::PTIMER_PPI)),
+            };
+            let (vtimer, ptimer_line) = (&run.vtimer, &run.ptimer);
             let mut hyp_timer = HypTimer::default();
             if vtimer.is_quiet() {
                 irq::set_private_enabled(irq::VTIMER_PPI, false);
@@ -255,7 +279,7 @@ impl Vcpu {
                 }
                 if vtimer.is_quiet() || ptimer_line.is_quiet() {
                     self.settle_timer_lines(
-                        [&mut vtimer, &mut ptimer_line],
+                        [vtimer, ptimer_line],
                         ptimer,
                         *timer_enables,
                         interrupts,
@@ -265,16 +289,16 @@ impl Vcpu {
                     self.vtimer_action(vtimer.level(true, vtimer_enabled));
                 }
                 if !ptimer_line.is_quiet() {
-                    self.follow_ptimer(ptimer, ptimer_enabled, &mut ptimer_line, &mut hyp_timer);
+                    self.follow_ptimer(ptimer, ptimer_enabled, ptimer_line, &mut hyp_timer);
                 }
                 if let Some(vgic) = vgic {
                     interrupts.refill(vgic, &self.pending);
                 }
-                let (kind, syndrome) = world::enter(&mut regs.file, world.hcr);
+                let (kind, syndrome) = world::enter(&mut regs.file, world.hcr, &run);
                 let flow = match kind {
                     ExitVector::Irq | ExitVector::Fiq => {
                         self.exits.count(Counted::Interrupt);
-                        self.physical_interrupt(&mut vtimer, *timer_enables, interrupts, vgic)
+                        self.physical_interrupt(vtimer, *timer_enables, interrupts, vgic)
                     }
                     ExitVector::SError => {
                         self.exits.count(Counted::Other);
@@ -350,7 +374,7 @@ impl Vcpu {
         &self,
         ptimer: &PhysicalTimer,
         enabled: bool,
-        line: &mut TimerLine,
+        line: &TimerLine,
         hyp: &mut HypTimer,
     ) {
         match ptimer.deadline() {
@@ -371,7 +395,7 @@ impl Vcpu {
     /// `vtimer` is the virtual timer's line.
     fn physical_interrupt(
         &self,
-        vtimer: &mut TimerLine,
+        vtimer: &TimerLine,
         enables: u32,
         interrupts: &mut InterruptState,
         vgic: Option<&dyn VirtualInterface>,
@@ -417,7 +441,7 @@ impl Vcpu {
     #[inline(never)]
     fn settle_timer_lines(
         &self,
-        [vtimer, ptimer_line]: [&mut TimerLine; 2],
+        [vtimer, ptimer_line]: [&TimerLine; 2],
         ptimer: &PhysicalTimer,
         enables: u32,
         interrupts: &mut InterruptState,
@@ -572,8 +596,7 @@ impl Vcpu {
     /// INTID below 256, or on GICv2 an SGI with its source vCPU in bits
     /// 12:10 (docs/abi.md §2); OUT_OF_RANGE for anything else.
     pub fn interrupt(&self, vector: u32) -> ZxResult {
-        let v2 = matches!(system::get().vgic, Some(Vgic::V2(_)));
-        let key = gic::key_of_vector(vector, v2).ok_or(Status::OUT_OF_RANGE)?;
+        let key = gic::key_of_vector(vector, self.sourced_sgis).ok_or(Status::OUT_OF_RANGE)?;
         self.pending.set(key);
         self.notify();
         Ok(())

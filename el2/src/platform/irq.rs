@@ -114,7 +114,7 @@ fn mmio_write(addr: u64, value: u32) {
     frame_of(addr).write_at(addr, value)
 }
 
-/// Writes a GICv3 CPU-interface register and synchronises the context.
+/// Writes GICv3 CPU-interface registers and synchronises the context.
 fn icc_set(write: impl FnOnce()) {
     write();
     insn::isb();
@@ -231,6 +231,7 @@ pub fn set_private_enabled(id: u32, on: bool) {
 
 /// The host's CPU-interface settings, opened up while a guest runs.
 pub struct Saved {
+    gic: &'static Gic,
     pmr: u64,
     enable: u64,
 }
@@ -243,16 +244,21 @@ pub fn open_cpu_interface() -> Option<Saved> {
     Some(match g.version {
         GicVersion::V3 => {
             let saved = Saved {
+                gic: g,
                 pmr: ICC_PMR_EL1.get(),
                 enable: ICC_IGRPEN1_EL1.get(),
             };
-            icc_set(|| ICC_PMR_EL1.set(0xff));
-            icc_set(|| ICC_IGRPEN1_EL1.set(1));
+            // One synchronization for both writes.
+            icc_set(|| {
+                ICC_PMR_EL1.set(0xff);
+                ICC_IGRPEN1_EL1.set(1);
+            });
             saved
         }
         GicVersion::V2 => {
             let c = cpu_frame(g);
             let saved = Saved {
+                gic: g,
                 pmr: c.read(GICC_PMR) as u64,
                 enable: c.read(GICC_CTLR) as u64,
             };
@@ -265,16 +271,18 @@ pub fn open_cpu_interface() -> Option<Saved> {
 
 #[inline(always)]
 pub fn restore(saved: Option<Saved>) {
-    let (Some(g), Some(s)) = (gic(), saved) else {
+    let Some(s) = saved else {
         return;
     };
-    match g.version {
+    match s.gic.version {
         GicVersion::V3 => {
-            icc_set(|| ICC_PMR_EL1.set(s.pmr));
-            icc_set(|| ICC_IGRPEN1_EL1.set(s.enable));
+            icc_set(|| {
+                ICC_PMR_EL1.set(s.pmr);
+                ICC_IGRPEN1_EL1.set(s.enable);
+            });
         }
         GicVersion::V2 => {
-            let c = cpu_frame(g);
+            let c = cpu_frame(s.gic);
             c.write(GICC_PMR, s.pmr as u32);
             c.write(GICC_CTLR, s.enable as u32);
         }

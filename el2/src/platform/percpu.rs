@@ -69,11 +69,17 @@ impl CpuSlot {
     }
 }
 
-/// Index of the running CPU.
+/// Index of the running CPU. (Masked to MAX_CPUS, a power of two, which
+/// changes nothing, as `set_current` stores an index below it, but tells
+/// the compiler so: the per-CPU arrays are indexed without a bounds check.)
+#[inline(always)]
 pub fn current() -> usize {
-    TPIDR_EL2.get() as usize
+    TPIDR_EL2.get() as usize & (MAX_CPUS - 1)
 }
 
+const _: () = assert!(MAX_CPUS.is_power_of_two());
+
 pub fn set_current(index: usize) {
+    assert!(index < MAX_CPUS, "CPU index {index} out of range");
     TPIDR_EL2.set(index as u64);
 }

@@ -284,16 +284,29 @@ snippet timer_spin_v3
 end_snippet timer_spin_v3
 
 /* Marks itself started, then spins with IRQs unmasked for x9 seconds (then
- * x6 = TIMED_OUT); an IRQ at 0x280 is test_complete. */
-snippet spin_irq
+ * x6 = TIMED_OUT), running `work` (nothing, or a macro) in every round of
+ * its wait; an IRQ at 0x280 is test_complete. */
+.macro spin_irq_with work
     mark_started
     deadline_after x9
     msr     daifclr, #2
 1:  on_deadline 2f
+    \work
     b       1b
 2:  mov     x6, #TIMED_OUT
     test_failure
     sync_failure_at_0x200
     .org    0x280
     test_complete
+.endm
+
+snippet spin_irq
+    spin_irq_with
 end_snippet spin_irq
+
+/* spin_irq with an unknown `hvc` in every round of its wait: the monitor
+ * answers those straight from its vectors (exit/fast.rs), and an IRQ or a
+ * kick must still get through. */
+snippet hvc_spin_irq
+    spin_irq_with unknown_hvc
+end_snippet hvc_spin_irq

@@ -7,7 +7,11 @@
 //! deadline times out. The host's CPU interface is open with IRQs masked,
 //! so a stray SGI 15 would be signalled to it. And a vCPU kicked and closed
 //! by another CPU while it runs (its last handle gone) still ends its
-//! enter with CANCELED.
+//! enter with CANCELED. And a vCPU handle closed while another CPU calls
+//! on it without pause (the monitor's lock-free lookups, whose close waits
+//! for the other CPU's call in progress): each of that CPU's calls ends
+//! with OK until the close and BAD_HANDLE after it, and the closed vCPUs
+//! are freed (a guest takes at most a few vCPUs, and every round makes one).
 
 use super::fixture::*;
 use crate::cpus;
@@ -18,7 +22,8 @@ use crate::suite::{Suite, TestResult};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use el1rt::host_timer::CpuInterface;
 use syscalls::client::{
-    handle_close, hvc_raw, port_create, vcpu_create, vcpu_kick, vcpu_write_state,
+    handle_close, hvc_raw, object_get_info_vcpu, port_create, vcpu_create, vcpu_interrupt,
+    vcpu_kick, vcpu_write_state,
 };
 use syscalls::port::PortPacket;
 use syscalls::{ids, Handle, Status};
@@ -43,6 +48,9 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     });
     suite.run("guest_kick_then_close_running_vcpu", || {
         kick_then_close(board, resource)
+    });
+    suite.run("guest_vcpu_closed_while_another_cpu_calls_on_it", || {
+        close_under_calls(board, resource)
     });
 }
 
@@ -194,5 +202,75 @@ fn kick_then_close(board: &Board, resource: Handle) -> TestResult {
     match cpus::wait_job(KICKER, 10_000) {
         Some(0) => Ok(()),
         other => Err(crate::why!("CPU {KICKER}'s job ended with {other:?}")),
+    }
+}
+
+/// A vCPU handle closed in each round of [`close_under_calls`].
+static CALLED_VCPU: AtomicU32 = AtomicU32::new(0);
+/// The round whose handle CPU 1 has seen closed (0: not yet).
+static CALLS_DONE: AtomicU32 = AtomicU32::new(0);
+const CLOSE_ROUNDS: u32 = 200;
+
+/// CPU 1: in each round, calls zx_vcpu_interrupt, zx_vcpu_kick and
+/// zx_object_get_info(INFO_VCPU) on the round's vCPU until one gives
+/// BAD_HANDLE; every call before must give OK. The job's result: 0, or
+/// the failed round's number (negative: timed out waiting for a round).
+fn call_until_closed(rounds: usize) -> i32 {
+    for r in 1..=rounds as u32 {
+        if !cpus::wait_for(10_000, || CALLED_VCPU.load(Ordering::SeqCst) != 0) {
+            return -(r as i32);
+        }
+        let vcpu = Handle::from_raw(CALLED_VCPU.swap(0, Ordering::SeqCst));
+        let closed = loop {
+            let calls = [
+                vcpu_interrupt(vcpu, 40),
+                vcpu_kick(vcpu),
+                object_get_info_vcpu(vcpu).map(|_| ()),
+            ];
+            match calls.iter().find(|c| c.is_err()) {
+                None => {}
+                Some(Err(Status::BAD_HANDLE)) => break true,
+                Some(_) => break false,
+            }
+        };
+        if !closed {
+            return r as i32;
+        }
+        CALLS_DONE.store(r, Ordering::SeqCst);
+    }
+    0
+}
+
+/// CPU 0 creates a vCPU, hands it to CPU 1, reads its state a few times
+/// (a different number each round, so that the close lands at every point
+/// of CPU 1's calls) and closes it; CPU 1's calls must all give OK until
+/// they give BAD_HANDLE.
+fn close_under_calls(board: &Board, resource: Handle) -> TestResult {
+    cpus::start(board, KICKER)?;
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::vcpu_exit_loop())?;
+    CALLED_VCPU.store(0, Ordering::SeqCst);
+    CALLS_DONE.store(0, Ordering::SeqCst);
+    cpus::run_on(KICKER, call_until_closed, CLOSE_ROUNDS as usize);
+    for r in 1..=CLOSE_ROUNDS {
+        let vcpu = ok("vcpu_create", vcpu_create(fx.guest(), 0, 0))?;
+        CALLED_VCPU.store(vcpu.raw(), Ordering::SeqCst);
+        for _ in 0..r % 7 {
+            read_state(vcpu)?;
+        }
+        for _ in 0..(r * 7919) % 5000 {
+            core::hint::spin_loop();
+        }
+        ok("closing the vcpu CPU 1 calls on", handle_close(vcpu))?;
+        ensure!(
+            cpus::wait_for(10_000, || CALLS_DONE.load(Ordering::SeqCst) == r),
+            "round {r}: CPU {KICKER} did not see the vcpu closed (its job: {:?})",
+            cpus::wait_job(KICKER, 0)
+        );
+    }
+    match cpus::wait_job(KICKER, 10_000) {
+        Some(0) => Ok(()),
+        other => Err(crate::why!(
+            "CPU {KICKER}'s job ended with {other:?} (the round whose calls failed otherwise than BAD_HANDLE; negative: timed out)"
+        )),
     }
 }

@@ -4,7 +4,9 @@
 //! #12, #13, #14, #21, #25). CPU 1 plays the other thread: it kicks or
 //! interrupts the main CPU's vCPU, and as a watchdog kicks any enter that
 //! has not returned after 1 s (five kicks at most). Guests that wait give
-//! up on their own after a bounded time.
+//! up on their own after a bounded time; one of them waits calling `hvc`
+//! without pause, which the monitor answers in its vectors (exit::fast), so
+//! that interrupts and kicks are seen to get through the calls as well.
 
 use super::fixture::*;
 use crate::cpus;
@@ -15,7 +17,10 @@ use crate::suite::{Reason, Suite, TestResult};
 use crate::why;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use el1rt::host_timer;
-use syscalls::client::{self, vcpu_interrupt, vcpu_kick, vcpu_write_state};
+use syscalls::client::{
+    self, object_get_info_vcpu_exits, vcpu_interrupt, vcpu_kick, vcpu_write_state,
+};
+use syscalls::exit_counts::ExitKind;
 use syscalls::port::{
     PortPacket, PKT_GUEST_VCPU_INTERRUPT, PKT_TYPE_GUEST_MEM, PKT_TYPE_GUEST_VCPU,
 };
@@ -78,6 +83,12 @@ pub fn run(suite: &mut Suite, board: &Board, resource: Handle) {
     });
     suite.run("guest_kick_running_guest", || {
         kick_running_guest(board, resource)
+    });
+    suite.run("guest_interrupt_guest_in_hvc_loop", || {
+        interrupt_hvc_loop(board, resource)
+    });
+    suite.run("guest_kick_guest_in_hvc_loop", || {
+        kick_hvc_loop(board, resource)
     });
     suite.run("guest_interrupt_storm", || interrupt_storm(board, resource));
     suite.run("guest_vcpu_use_after_thread_exits", || {
@@ -695,6 +706,39 @@ fn interrupt_running_guest(board: &Board, resource: Handle) -> TestResult {
 /// zx_vcpu_kick from CPU 1 stops a guest that is running (spinning).
 fn kick_running_guest(board: &Board, resource: Handle) -> TestResult {
     let fx = Fixture::new(resource, GUEST_RAM, guest_code::spin_irq())?;
+    set_x(fx.vcpu(), 9, 6)?;
+    let o = enter_poked(board, fx.vcpu(), Action::Kick, true, 20)?;
+    canceled_by_first_kick(fx.vcpu(), o)
+}
+
+/// The hvc calls `vcpu` has made so far (ZXV_INFO_VCPU_EXITS).
+fn hvc_exits(vcpu: Handle) -> Result<u64, Reason> {
+    let exits = ok(
+        "object_get_info(ZXV_INFO_VCPU_EXITS)",
+        object_get_info_vcpu_exits(vcpu),
+    )?;
+    Ok(exits.counts[ExitKind::Hvc as usize])
+}
+
+/// A guest that calls `hvc` without pause while it waits, each call
+/// answered in the monitor's vectors: an interrupt from CPU 1 still
+/// reaches it, and every call was counted.
+fn interrupt_hvc_loop(board: &Board, resource: Handle) -> TestResult {
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::hvc_spin_irq())?;
+    set_x(fx.vcpu(), 9, 2)?;
+    let o = enter_poked(board, fx.vcpu(), Action::Interrupt, true, 20)?;
+    clean_unkicked(fx.vcpu(), o, "the IRQ from CPU 1 for 2 s while calling hvc")?;
+    let calls = hvc_exits(fx.vcpu())?;
+    ensure!(
+        calls > 100,
+        "{calls} hvc exits counted in 20 ms of a guest calling hvc in a loop"
+    );
+    Ok(())
+}
+
+/// zx_vcpu_kick from CPU 1 stops a guest calling `hvc` in a loop.
+fn kick_hvc_loop(board: &Board, resource: Handle) -> TestResult {
+    let fx = Fixture::new(resource, GUEST_RAM, guest_code::hvc_spin_irq())?;
     set_x(fx.vcpu(), 9, 6)?;
     let o = enter_poked(board, fx.vcpu(), Action::Kick, true, 20)?;
     canceled_by_first_kick(fx.vcpu(), o)
