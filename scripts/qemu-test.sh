@@ -75,7 +75,8 @@
 #                           from the guest typed at; the hostile guest's
 #                           isolation scan from a second guest while the
 #                           first (victim) holds its RAM full of canaries:
-#                           none seen, all still in place;
+#                           none seen, all still in place; both guests'
+#                           four vCPUs busy for 20 s, every timer ticking;
 #   linux-host              Debian's Linux as the EL1 host (no VMM) on -cpu
 #                           max, virt GICv3 and GICv2 -smp 2: both CPUs up
 #                           through the monitor's PSCI, no trap the monitor
@@ -755,11 +756,12 @@ hostile_ended() {
     fi
 }
 
-# timer_counts TEXT TAG CPUS: the arch_timer line of /proc/interrupts that
-# an init printed after "TAG " in TEXT ("NN: <count on CPU0> <on CPU1> ...
-# GIC... arch_timer"), as the CPUS counts, or nothing.
+# timer_counts TEXT TAG CPUS [GUEST]: the arch_timer line of /proc/interrupts
+# that guest GUEST's (default linux) init printed after "TAG " in TEXT ("NN:
+# <count on CPU0> <on CPU1> ... GIC... arch_timer"), as the CPUS counts, or
+# nothing.
 timer_counts() {
-    sed -n "s/^linux| $2 *[0-9]*: *\\([0-9 ]*\\) .*arch_timer\$/\\1/p" <<<"$1" \
+    sed -n "s/^${4:-linux}| $2 *[0-9]*: *\\([0-9 ]*\\) .*arch_timer\$/\\1/p" <<<"$1" \
         | awk -v n="$3" 'NF >= n { for (i = 1; i <= n; i++) printf "%s%s", $i, (i < n ? " " : "\n") }'
 }
 
@@ -868,9 +870,10 @@ linux_mem_checks() {
     check_exit "$name"
 }
 
-# soak_checks NAME HZ [CPUS [SMP]]: each of the guest's CPUS (default 2)
-# arch_timer counts grew by at least a quarter of HZ per second of the soak,
-# in the share of a physical CPU it had (SMP of them, default CPUS: a vCPU
+# soak_checks NAME HZ [CPUS [SMP [GUEST]]]: each of guest GUEST's (default
+# linux) CPUS (default 2) arch_timer counts grew by at least a quarter of HZ
+# per second of the soak, in the share of a physical CPU it had (SMP of
+# them, default CPUS: a vCPU
 # that is not running takes no interrupt), and the kernel warned of no
 # stall, lockup or timer trouble. A quarter, not HZ: a vCPU's ticks come
 # only while QEMU's thread for it runs, and on a 2-core build machine shared
@@ -878,13 +881,13 @@ linux_mem_checks() {
 # HZ=250 would give; a lost timer leaves its CPU near +0.
 soak_checks() {
     local name=$1 hz=$2 cpus=${3:-2} out before after cs want cpu grew=() short=''
-    local smp=${4:-$cpus}
+    local smp=${4:-$cpus} guest=${5:-linux} tag=${5:+$5: }
     out=$(tr -d '\r' <"$LOGS/$name.log")
-    before=$(timer_counts "$out" zxv-soak:\ timer-before "$cpus")
-    after=$(timer_counts "$out" zxv-soak:\ timer-after "$cpus")
-    cs=$(sed -n 's/^linux| zxv-soak: centiseconds \([0-9]*\)$/\1/p' <<<"$out")
+    before=$(timer_counts "$out" zxv-soak:\ timer-before "$cpus" "$guest")
+    after=$(timer_counts "$out" zxv-soak:\ timer-after "$cpus" "$guest")
+    cs=$(sed -n "s/^$guest| zxv-soak: centiseconds \\([0-9]*\\)\$/\\1/p" <<<"$out")
     if [ -z "$before" ] || [ -z "$after" ] || [ -z "$cs" ]; then
-        fail "$name: timer_keeps_up_on_every_cpu" "no arch_timer counts of $cpus CPUs or soak time in $LOGS/$name.log"
+        fail "$name: ${tag}timer_keeps_up_on_every_cpu" "no arch_timer counts of $cpus CPUs or soak time in $LOGS/$name.log"
     else
         want=$((hz * cs * (smp < cpus ? smp : cpus) / cpus / 400))
         before=($before) after=($after)
@@ -893,17 +896,17 @@ soak_checks() {
             [ "${grew[cpu]}" -ge "$want" ] || short+=" CPU$cpu"
         done
         if [ -z "$short" ]; then
-            pass "$name: timer_keeps_up_on_every_cpu ($(printf "+%s " "${grew[@]}")in ${cs}0 ms, want +$want at HZ=$hz)"
+            pass "$name: ${tag}timer_keeps_up_on_every_cpu ($(printf "+%s " "${grew[@]}")in ${cs}0 ms, want +$want at HZ=$hz)"
         else
-            fail "$name: timer_keeps_up_on_every_cpu" "arch_timer grew $(printf "+%s " "${grew[@]}")in ${cs}0 ms; want +$want (a quarter of HZ=$hz, in a share of $smp/$cpus) on every CPU; short:$short"
+            fail "$name: ${tag}timer_keeps_up_on_every_cpu" "arch_timer grew $(printf "+%s " "${grew[@]}")in ${cs}0 ms; want +$want (a quarter of HZ=$hz, in a share of $smp/$cpus) on every CPU; short:$short"
         fi
     fi
-    if grep -q '^linux| zxv-soak: warning' <<<"$out"; then
-        fail "$name: no_stall_or_lockup_warnings" "$(grep -m3 '^linux| zxv-soak: warning' <<<"$out")"
-    elif grep -q '^linux| zxv-soak: done$' <<<"$out"; then
-        pass "$name: no_stall_or_lockup_warnings"
+    if grep -q "^$guest| zxv-soak: warning" <<<"$out"; then
+        fail "$name: ${tag}no_stall_or_lockup_warnings" "$(grep -m3 "^$guest| zxv-soak: warning" <<<"$out")"
+    elif grep -q "^$guest| zxv-soak: done\$" <<<"$out"; then
+        pass "$name: ${tag}no_stall_or_lockup_warnings"
     else
-        fail "$name: no_stall_or_lockup_warnings" "the soak did not finish (no 'zxv-soak: done')"
+        fail "$name: ${tag}no_stall_or_lockup_warnings" "the soak did not finish (no 'zxv-soak: done')"
     fi
 }
 
@@ -1121,7 +1124,8 @@ virtio_net() {
 # stays; guests-restart, the same with a resetting once (the VMM restarts
 # it) while b keeps running; guests-console, a shell on each typed at in
 # turn through the console's switch key (Ctrl-] N); guests-isolation, the
-# hostile guest's victim and its isolation scan from a second guest.
+# hostile guest's victim and its isolation scan from a second guest;
+# guests-soak, every vCPU of both guests busy.
 group_guests() {
     # Each run takes a minute or less: a hang shows well before the usual timeout.
     local TIMEOUT=$((TIMEOUT < 240 ? TIMEOUT : 240)) vmm_timeout
@@ -1133,6 +1137,31 @@ group_guests() {
     guests_restart "$vmm_timeout"
     guests_console "$vmm_timeout"
     guests_isolation
+    guests_soak "$vmm_timeout"
+}
+
+# guests_soak VMM_TIMEOUT: guests a and b, 2 vCPUs each on -smp 2, run the
+# soak's CPU-bound loops on all four vCPUs for 20 s at once: every vCPU's
+# timer keeps ticking in its half of a CPU, in both guests, with no stall
+# warning; then each powers off, and the machine with the last.
+guests_soak() {
+    local hz g version
+    version=$(debian_arm64_kernel)
+    version=${version#linux-image-}
+    hz=$(sed -n 's/^CONFIG_HZ=//p' "$DEBIAN_ARM64_CACHE/root/linux-image-$version/boot/config-$version")
+    guests_clear
+    guest_add a "vmm.cpus=2" ""
+    guest_add b "vmm.cpus=2" ""
+    qemu_linux_cmd 3 2 "vmm.timeout=$1" "console=ttyAMA0 panic=-1 rdinit=/soak"
+    guests_clear
+    say "several guests: guests-soak (virt, GICv3, -smp 2; a and b, 2 vCPUs each, all four busy for 20 s)"
+    qemu_log guests-soak
+    for g in a b; do
+        soak_checks guests-soak "${hz:-250}" 2 1 "$g"
+        check_log guests-soak "${g}_powers_off" "^vmm: guest $g: SYSTEM_OFF from vCPU [01]\$"
+    done
+    check_log guests-soak first_end_leaves_the_other '^vmm: guest [ab]: stopped; 1 guest still running$'
+    check_exit guests-soak
 }
 
 # guests_linux NAME VMM_TIMEOUT A_WORDS B_WORDS: runs guests a and b (2
