@@ -3,7 +3,8 @@
 //! then the guest's view is made coherent for a guest with caches on.
 
 /// Copies `src` to host physical address `dst` (host RAM given to the
-/// guest) and cleans and invalidates the data cache lines it covers.
+/// guest), cleaning and invalidating the data cache lines it covers before
+/// and after.
 ///
 /// # Safety
 ///
@@ -11,6 +12,12 @@
 /// nothing else writes meanwhile.
 pub unsafe fn copy_to_guest(dst: u64, src: &[u8]) {
     let len = src.len() as u64;
+    // On a restart the guest's last life may have left dirty lines over
+    // the range (its freed initrd, its kernel's data): cleaned after the
+    // uncached copy, they would be written back over it. Cleaned and
+    // invalidated first, they are gone before it (GuestRam::write does
+    // the same around its copies).
+    el1rt::cache::clean_invalidate(dst, len);
     let src_addr = src.as_ptr() as u64;
     let bulk = if (dst | src_addr).is_multiple_of(16) {
         len & !63
