@@ -487,7 +487,6 @@ impl Devices {
     /// driver's reset does; a disk keeps what was written) and the console
     /// input not yet taken. The clock runs on.
     pub fn reset(&self) {
-        self.gic.reset();
         {
             let mut uart = self.uart.lock();
             uart.model = Pl011::with_firmware_setup(UART_CLOCK_HZ, UART_BAUD);
@@ -502,6 +501,10 @@ impl Devices {
             reset_virtio(&net.device);
         }
         self.input.lock().clear();
+        // Last: another guest's hand-over may still reach the network
+        // device until its reset above, and a line it raised at the GIC
+        // in between would stay high for the new life.
+        self.gic.reset();
     }
 }
 
