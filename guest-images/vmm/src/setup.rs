@@ -93,7 +93,10 @@ pub fn create_all(
             claim(&mut ram, "vmm.initrd", initrd)?;
         }
         if let Some(DiskSource::Ram(disk)) = config.disk.map(|d| d.source) {
-            claim(&mut ram, "vmm.disk", disk)?;
+            // Never shared: a disk that is another guest's kernel or initrd
+            // (the same blob) would let its guest rewrite what that guest
+            // boots on its next restart.
+            ram.claim("vmm.disk", disk.addr..disk.end(), true)?;
         }
     }
     let mut guests = ArrayVec::new();
