@@ -1,26 +1,66 @@
 //! The real console's input, for the guest it is switched to: the first
 //! guest at start, another after its switch key (console_mux.rs). A switch
 //! is reported on the console, and so is the help after a key that is none.
-//! Input for a guest that has stopped is dropped.
+//! On every tick the real UART is read dry through the multiplexer ([`pump`])
+//! into the selected guest's buffer, whether that guest takes input or not,
+//! so that the switch key always gets through: a guest that never reads its
+//! UART (hung, hostile, still booting) cannot keep the console to itself.
+//! The guest's devices then take their input from its buffer ([`read_for`]).
+//! Input for a guest that has stopped, or beyond its buffer, is dropped
+//! (the latter reported once).
 
 use crate::config::MAX_GUESTS;
 use crate::console_mux::{Action, ConsoleMux};
 use crate::vm;
 use arrayvec::ArrayVec;
+use core::sync::atomic::{AtomicBool, Ordering};
 use el1rt::console;
 
-static MUX: spin::Once<spin::Mutex<ConsoleMux>> = spin::Once::new();
+/// Bytes held for a guest that has not taken them yet: some ticks' worth
+/// of what the real UART's FIFO gives per tick.
+const BUFFER: usize = 256;
 
-/// The next byte the real console received, for guest `guest`: none while
-/// the input goes to another guest (it waits in the real UART).
-pub fn read_for(guest: usize) -> Option<u8> {
+struct Input {
+    mux: ConsoleMux,
+    pending: [ArrayVec<u8, BUFFER>; MAX_GUESTS],
+}
+
+static INPUT: spin::Once<spin::Mutex<Input>> = spin::Once::new();
+static DROPPED: AtomicBool = AtomicBool::new(false);
+
+fn input() -> spin::MutexGuard<'static, Input> {
+    let guests = vm::get().guests.len();
+    INPUT
+        .call_once(|| {
+            spin::Mutex::new(Input {
+                mux: ConsoleMux::new(guests),
+                pending: [const { ArrayVec::new_const() }; MAX_GUESTS],
+            })
+        })
+        .lock()
+}
+
+/// Reads everything the real console received, through the multiplexer,
+/// into the buffer of the guest it is for.
+pub fn pump() {
     let guests = &vm::get().guests;
-    let mut mux = MUX
-        .call_once(|| spin::Mutex::new(ConsoleMux::new(guests.len())))
-        .lock();
-    while mux.selected() == guest {
-        match mux.input(console::read_byte()?) {
-            Action::ToGuest(_, byte) => return Some(byte),
+    let mut input = input();
+    while let Some(byte) = console::read_byte() {
+        match input.mux.input(byte) {
+            Action::ToGuest(to, byte) => {
+                let g = guests[to];
+                if g.life.is_ending() {
+                    continue;
+                }
+                if input.pending[to].try_push(byte).is_err()
+                    && !DROPPED.swap(true, Ordering::Relaxed)
+                {
+                    report!(
+                        "vmm: console: guest {} takes no input; what it did not take of {BUFFER} bytes is dropped (reported once)",
+                        g.config.name
+                    );
+                }
+            }
             Action::Switched(to) => {
                 let g = guests[to];
                 let stopped = if g.life.is_ending() {
@@ -37,17 +77,22 @@ pub fn read_for(guest: usize) -> Option<u8> {
             Action::Help => {
                 let names: ArrayVec<&str, MAX_GUESTS> =
                     guests.iter().map(|g| g.config.name).collect();
-                report!("vmm: console: {}", mux.help(&names));
+                report!("vmm: console: {}", input.mux.help(&names));
             }
             Action::Nothing => {}
         }
     }
-    None
 }
 
-/// Drops what the real console received for guest `guest`, which has
-/// stopped (or is starting again), so that the switch key still gets
-/// through.
+/// The next byte of console input for guest `guest`, if [`pump`] holds one.
+pub fn read_for(guest: usize) -> Option<u8> {
+    let mut input = input();
+    let pending = &mut input.pending[guest];
+    (!pending.is_empty()).then(|| pending.remove(0))
+}
+
+/// Drops the console input held for guest `guest`, which has stopped (or
+/// is starting again).
 pub fn discard_for(guest: usize) {
-    while read_for(guest).is_some() {}
+    input().pending[guest].clear();
 }

@@ -76,6 +76,7 @@ pub fn tend() {
         ));
     }
     runqueues::tick();
+    console_input::pump();
     for g in &vm.guests {
         if g.life.is_ending() {
             console_input::discard_for(g.id);
