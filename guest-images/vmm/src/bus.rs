@@ -510,7 +510,7 @@ impl Devices {
 
 /// Guest `guest`'s MAC address: the devices' default, its last byte counting
 /// the guests, so that the guests on a switch differ.
-fn mac(guest: usize) -> [u8; 6] {
+pub fn mac(guest: usize) -> [u8; 6] {
     let mut mac = DEFAULT_MAC;
     mac[5] = mac[5].wrapping_add(guest as u8);
     mac

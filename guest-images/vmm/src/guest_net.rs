@@ -191,10 +191,11 @@ impl Network {
                     return;
                 };
                 report!(
-                    "vmm: guest {name}: virtio-net: switch port {port}: {} frames for the guest, {} from it; dropped: {no_buffer} with no driver, {} with its queue full, {} malformed from the guest, {} malformed to it",
+                    "vmm: guest {name}: virtio-net: switch port {port}: {} frames for the guest, {} from it; dropped: {no_buffer} with no driver, {} with its queue full, {} from another guest's address, {} malformed from the guest, {} malformed to it",
                     counts.forwarded,
                     counts.received,
                     counts.queue_full,
+                    counts.spoofed,
                     drops.tx_malformed + counts.malformed,
                     drops.rx_malformed
                 );

@@ -5,10 +5,11 @@
 
 use crate::config::Machine;
 use crate::stop;
-use crate::switch::Switch;
+use crate::switch::{Switch, MAX_PORTS};
 use crate::vcpus;
 use crate::vm::{self, Vm};
-use crate::{heap, machine, runqueues, setup, ticks};
+use crate::{bus, heap, machine, runqueues, setup, ticks};
+use arrayvec::ArrayVec;
 use el1rt::console;
 use el1rt::platform::Board;
 use syscalls::Handle;
@@ -48,7 +49,10 @@ fn set_up(dtb: u64, resource: u64) -> &'static Vm {
     let ports = setup::switch_ports(&machine);
     let guests =
         setup::create_all(resource, &board, &machine, &ports).unwrap_or_else(|e| stop::fail(e));
-    let switch = (!ports.is_empty()).then(|| (Switch::new(ports.len()), ports));
+    let switch = (!ports.is_empty()).then(|| {
+        let macs: ArrayVec<[u8; 6], MAX_PORTS> = ports.iter().map(|&g| bus::mac(g)).collect();
+        (Switch::new(ports.len()).with_owners(&macs), ports)
+    });
     let vm = vm::init(Vm {
         timeout_s: machine.timeout_s,
         board,

@@ -61,6 +61,9 @@ pub struct Counts {
     /// longer than [`FRAME_MAX`], or from a source address no station has (multicast or
     /// zero; Linux's bridge drops those too).
     pub malformed: u64,
+    /// Frames from the port's guest dropped because their source address is another
+    /// port's own ([`Switch::with_owners`]): one guest posing as another.
+    pub spoofed: u64,
     /// Frames queued for the port's guest.
     pub forwarded: u64,
     /// Frames for the port's guest dropped because its queue was full.
@@ -73,6 +76,9 @@ pub struct Switch {
     /// Each port's frames for its guest; locked while a frame is queued and while a drain
     /// runs.
     ports: ArrayVec<spin::Mutex<Queue>, MAX_PORTS>,
+    /// The address each port's guest was given, if the switch was told: frames for it go
+    /// there, whatever was learned, and no other port may send from it.
+    owners: [Option<[u8; MAC]>; MAX_PORTS],
 }
 
 struct Learned {
@@ -87,6 +93,7 @@ struct Learned {
 struct Inbound {
     received: u64,
     malformed: u64,
+    spoofed: u64,
 }
 
 struct Table {
@@ -171,7 +178,22 @@ impl Switch {
                 inbound: [Inbound::default(); MAX_PORTS],
             }),
             ports: (0..ports).map(|_| spin::Mutex::new(Queue::new())).collect(),
+            owners: [None; MAX_PORTS],
         }
+    }
+
+    /// The switch with `macs[p]` the address of port `p`'s guest, as the VMM gave it:
+    /// learning never moves it to another port, and a frame from it on another port is
+    /// dropped ([`Counts::spoofed`]).
+    pub fn with_owners(mut self, macs: &[[u8; MAC]]) -> Self {
+        for (owner, &mac) in self.owners.iter_mut().zip(macs) {
+            *owner = Some(mac);
+        }
+        self
+    }
+
+    fn owner_of(&self, mac: [u8; MAC]) -> Option<usize> {
+        self.owners.iter().position(|o| *o == Some(mac))
     }
 
     /// Takes `frame` (an Ethernet frame without virtio's header), which the guest on port
@@ -185,10 +207,17 @@ impl Switch {
             table.inbound[from].malformed += 1;
             return to;
         };
+        match self.owner_of(src) {
+            Some(owner) if owner != from => {
+                table.inbound[from].spoofed += 1;
+                return to;
+            }
+            Some(_) => {}
+            None => table.learn(src, from),
+        }
         table.inbound[from].received += 1;
-        table.learn(src, from);
         // Never a broadcast or multicast address: no source is one.
-        let known = table.port_of(dst);
+        let known = self.owner_of(dst).or_else(|| table.port_of(dst));
         drop(table);
         for port in 0..self.ports.len() {
             let wanted = known.is_none_or(|k| k == port);
@@ -221,11 +250,13 @@ impl Switch {
         let Inbound {
             received,
             malformed,
+            spoofed,
         } = self.table.try_lock()?.inbound[port];
         let queue = self.ports[port].try_lock()?;
         Some(Counts {
             received,
             malformed,
+            spoofed,
             forwarded: queue.forwarded,
             queue_full: queue.queue_full,
         })
@@ -503,5 +534,34 @@ mod tests {
         assert_eq!(ports(s.forward(0, &frame(behind(1), mac(0), 0))), [2]);
         assert_eq!(ports(s.forward(0, &frame(behind(0), mac(0), 0))), [1, 2]);
         assert_eq!(ports(s.forward(0, &frame(mac(1), mac(0), 0))), [1]);
+    }
+
+    #[test]
+    fn no_guest_sends_from_another_guests_address() {
+        let s = Switch::new(3).with_owners(&[mac(0), mac(1), mac(2)]);
+        // Port 2 posing as port 1's guest: dropped, and unicast for port 1 still goes there.
+        assert_eq!(
+            ports(s.forward(2, &frame(BROADCAST, mac(1), 1))),
+            Vec::<usize>::new()
+        );
+        assert_eq!(ports(s.forward(0, &frame(mac(1), mac(0), 2))), vec![1]);
+        assert_eq!(counts(&s, 2).spoofed, 1);
+        assert_eq!(counts(&s, 2).received, 0);
+        // Its own address and others behind it (a bridge) are fine.
+        assert_eq!(ports(s.forward(2, &frame(mac(0), mac(2), 3))), vec![0]);
+        assert_eq!(ports(s.forward(2, &frame(mac(0), mac(9), 4))), vec![0]);
+        assert_eq!(ports(s.forward(0, &frame(mac(9), mac(0), 5))), vec![2]);
+    }
+
+    #[test]
+    fn an_owned_address_is_never_evicted() {
+        let s = Switch::new(2).with_owners(&[mac(0), mac(1)]);
+        for n in 0..200u8 {
+            let mut src = mac(50);
+            src[4] = n;
+            s.forward(0, &frame(BROADCAST, src, n));
+        }
+        take_all(&s, 1);
+        assert_eq!(ports(s.forward(0, &frame(mac(1), mac(0), 1))), vec![1]);
     }
 }
